@@ -1,0 +1,80 @@
+"""Reads the platform catalog, Promise snapshots and object lists from Temporal itself (memo and visibility)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.catalog import Catalog
+from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id
+from domain.promise_api import PromiseSnapshot
+from workflows.search_attributes import KIND, PROMISE
+
+CATALOG_MEMO_KEY = "catalog"
+SNAPSHOT_MEMO_KEY = "snapshot"
+
+
+class ReadCatalogInput(BaseModel):
+    include_apis: bool = False
+
+
+class ListResourcesInput(BaseModel):
+    promise: str
+
+
+class ListResourcesResult(BaseModel):
+    workflow_ids: list[str] = Field(default_factory=list)
+
+
+class ReadPromiseInput(BaseModel):
+    name: str
+
+
+class ReadPromiseResult(BaseModel):
+    snapshot: PromiseSnapshot | None = None
+
+
+async def fetch_catalog(client: Client) -> Catalog:
+    try:
+        description = await client.get_workflow_handle(CATALOG_WORKFLOW_ID).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return Catalog()
+        raise
+    return await description.memo_value(CATALOG_MEMO_KEY, default=Catalog(), type_hint=Catalog)
+
+
+async def fetch_promise_snapshot(client: Client, name: str) -> PromiseSnapshot | None:
+    try:
+        description = await client.get_workflow_handle(promise_workflow_id(name)).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    return await description.memo_value(SNAPSHOT_MEMO_KEY, default=None, type_hint=PromiseSnapshot)
+
+
+class CatalogActivities:
+    def __init__(self, client: Client):
+        self.client = client
+
+    @activity.defn
+    async def read_catalog(self, input: ReadCatalogInput) -> Catalog:
+        catalog = await fetch_catalog(self.client)
+        if not input.include_apis:
+            catalog.apis = {}  # schemas can be large; placement only needs destinations and stores
+        return catalog
+
+    @activity.defn
+    async def read_promise(self, input: ReadPromiseInput) -> ReadPromiseResult:
+        return ReadPromiseResult(snapshot=await fetch_promise_snapshot(self.client, input.name))
+
+    @activity.defn
+    async def list_promise_resources(self, input: ListResourcesInput) -> ListResourcesResult:
+        query = f'{PROMISE.name} = "{input.promise}" AND {KIND.name} != "Promise" AND ExecutionStatus = "Running"'
+        ids = [w.id async for w in self.client.list_workflows(query)]
+        return ListResourcesResult(workflow_ids=sorted(ids))

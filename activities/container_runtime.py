@@ -1,0 +1,72 @@
+"""Runs one pipeline container with a docker-compatible CLI (podman by default), heartbeating while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from temporalio import activity
+
+from domain.documents import Container
+
+_HEARTBEAT_EVERY = 5.0
+_UNSAFE_NAME = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def container_name(run_id: str, container: str) -> str:
+    return _UNSAFE_NAME.sub("-", f"ktx-{run_id}-{container}")[:250]
+
+
+class ContainerRuntime:
+    def __init__(self, command: str, extra_flags: list[str]):
+        self.command = command
+        self.extra_flags = extra_flags
+
+    def run_args(self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]) -> list[str]:
+        """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD."""
+        args = [self.command, "run", "--rm", "--name", name, *self.extra_flags]
+        for host, (target, read_only) in mounts.items():
+            args += ["-v", f"{host}:{target}{':ro' if read_only else ''}"]
+        for key, value in env.items():
+            args += ["-e", f"{key}={value}"]
+        if container.command:
+            args += ["--entrypoint", json.dumps(container.command)]
+        if container.working_dir:
+            args += ["-w", container.working_dir]
+        args.append(container.image)
+        args += container.args or []
+        return args
+
+    async def remove(self, name: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            self.command, "rm", "-f", "--ignore", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await proc.wait()
+
+    async def run(self, args: list[str], name: str, log_file: Path) -> int:
+        """Run to completion and return the exit code; on cancellation the container is killed, not orphaned."""
+        await self.remove(name)  # a previous attempt of this activity may have left it behind
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=asyncio.subprocess.STDOUT)
+            try:
+                while True:
+                    try:
+                        return await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=_HEARTBEAT_EVERY)
+                    except TimeoutError:
+                        activity.heartbeat(name)
+            except asyncio.CancelledError:
+                await self.remove(name)
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+                raise
+
+
+def log_tail(log_file: Path, limit: int = 2048) -> str:
+    if not log_file.exists():
+        return ""
+    data = log_file.read_bytes()[-limit:]
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,266 @@
+"""The operations the HTTP facade offers, on top of a Temporal client: apply, get, list, delete, wait.
+
+Reads come from workflow memos (describe/list), never from queries, so they need no worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.catalog import fetch_catalog
+from domain.catalog import Catalog
+from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
+from domain.errors import FieldError, InvalidDocument
+from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id, resource_workflow_id
+from domain.parsing import is_platform_document, parse_platform_document
+from domain.promise_api import PromiseApi, check_promise
+from domain.status import get_condition
+from domain.validation import validate_resource_request
+from workflows.catalog import (
+    ApplyDestinationInput,
+    ApplyStateStoreInput,
+    CatalogWorkflow,
+    CatalogWorkflowInput,
+    RegisterApiInput,
+    RemoveEntryInput,
+)
+from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
+from workflows.records import ApplyInput, DeleteRequest
+from workflows.resource import ResourceState, ResourceWorkflow, ResourceWorkflowInput
+from workflows.search_attributes import KIND, NAMESPACE, PHASE, PROMISE
+
+PLATFORM_KIND_NAMES = {
+    "promise": "Promise", "promises": "Promise",
+    "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
+    "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
+    "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
+}
+_CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    pass
+
+
+class Applied(BaseModel):
+    kind: str
+    name: str
+    namespace: str | None = None
+    action: str
+
+
+class Platform:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    # --- apply ---
+
+    async def apply(self, document: dict[str, Any]) -> Applied:
+        if is_platform_document(document):
+            model = parse_platform_document(document)
+            if isinstance(model, Promise):
+                return await self._apply_promise(model, document)
+            return await self._apply_catalog_entry(model)  # type: ignore[arg-type]
+        return await self._apply_resource(document)
+
+    async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
+        start = WithStartWorkflowOperation(
+            CatalogWorkflow.run,
+            CatalogWorkflowInput(),
+            id=CATALOG_WORKFLOW_ID,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self.task_queue,
+        )
+        try:
+            return await self.client.execute_update_with_start_workflow(update, arg, start_workflow_operation=start)
+        except WorkflowUpdateFailedError as exc:
+            raise _domain_error(exc) from exc
+
+    async def _apply_catalog_entry(self, model: Destination | GitStateStore | BucketStateStore) -> Applied:
+        if isinstance(model, Destination):
+            change = await self._catalog_update(CatalogWorkflow.apply_destination, ApplyDestinationInput(destination=model))
+        else:
+            change = await self._catalog_update(CatalogWorkflow.apply_state_store, ApplyStateStoreInput(store=model))
+        return Applied(kind=model.kind, name=model.metadata.name, action=change.action)
+
+    async def _apply_promise(self, promise: Promise, document: dict[str, Any]) -> Applied:
+        api = check_promise(promise)
+        if api is not None:
+            await self._catalog_update(CatalogWorkflow.register_api, RegisterApiInput(api=api))
+        name = promise.metadata.name
+        start = WithStartWorkflowOperation(
+            PromiseWorkflow.run,
+            PromiseWorkflowInput(state=PromiseState(name=name)),
+            id=promise_workflow_id(name),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(KIND, "Promise"), SearchAttributePair(PROMISE, name), SearchAttributePair(PHASE, "Pending"),
+            ]),
+        )
+        result = await self._update_with_start(PromiseWorkflow.apply, ApplyInput(document=document), start)
+        return Applied(kind="Promise", name=name, action=result.action)
+
+    async def _apply_resource(self, document: dict[str, Any]) -> Applied:
+        catalog = await fetch_catalog(self.client)
+        api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
+        if api is None:
+            raise NotFound(f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; is the Promise installed?")
+        request = validate_resource_request(api, document)
+        namespace = request.metadata.namespace or "default"
+        name = request.metadata.name
+        start = WithStartWorkflowOperation(
+            ResourceWorkflow.run,
+            ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name)),
+            id=resource_workflow_id(api.promise, namespace, name),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
+                SearchAttributePair(NAMESPACE, namespace), SearchAttributePair(PHASE, "Pending"),
+            ]),
+        )
+        result = await self._update_with_start(ResourceWorkflow.apply, ApplyInput(document=request.to_doc()), start)
+        return Applied(kind=api.kind, name=name, namespace=namespace, action=result.action)
+
+    async def _update_with_start(self, update: Any, arg: BaseModel, start: WithStartWorkflowOperation) -> Any:
+        try:
+            return await self.client.execute_update_with_start_workflow(update, arg, start_workflow_operation=start)
+        except WorkflowUpdateFailedError as exc:
+            raise _domain_error(exc) from exc
+
+    # --- read ---
+
+    async def resolve_kind(self, kind: str) -> tuple[str, PromiseApi | None]:
+        """Map what a user typed (kind, plural, singular, short name) to a kind and, for resources, its API."""
+        platform_kind = PLATFORM_KIND_NAMES.get(kind.lower())
+        if platform_kind:
+            return platform_kind, None
+        api = (await fetch_catalog(self.client)).resolve_kind(kind)
+        if api is None:
+            raise NotFound(f"the server doesn't have a resource type {kind!r}")
+        return api.kind, api
+
+    async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
+        resolved, api = await self.resolve_kind(kind)
+        if resolved in _CATALOG_KINDS:
+            entry = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved]).get(name)
+            if entry is None:
+                raise NotFound(f'{resolved.lower()} "{name}" not found')
+            return entry.to_doc()
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
+            raise
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise NotFound(f'{resolved.lower()} "{name}" not found')
+        return await _object_from(description)
+
+    async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
+        resolved, api = await self.resolve_kind(kind)
+        if resolved in _CATALOG_KINDS:
+            entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
+            return [entries[n].to_doc() for n in sorted(entries)]
+        clauses = [f'{KIND.name} = "{resolved}"', 'ExecutionStatus = "Running"']
+        if api is not None:
+            clauses.append(f'{PROMISE.name} = "{api.promise}"')
+        if namespace and api is not None:
+            clauses.append(f'{NAMESPACE.name} = "{namespace}"')
+        if promise:
+            clauses.append(f'{PROMISE.name} = "{promise}"')
+        objects = [await _object_from(w) async for w in self.client.list_workflows(" AND ".join(clauses))]
+        return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+
+    async def catalog(self) -> Catalog:
+        return await fetch_catalog(self.client)
+
+    # --- delete ---
+
+    async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
+        resolved, api = await self.resolve_kind(kind)
+        if resolved in _CATALOG_KINDS:
+            await self._catalog_update(CatalogWorkflow.remove, RemoveEntryInput(kind=resolved, name=name))  # type: ignore[arg-type]
+            return resolved
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.delete if api is None else ResourceWorkflow.delete
+        try:
+            await self.client.get_workflow_handle(workflow_id).execute_update(update, DeleteRequest(force=force))
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
+            raise
+        except WorkflowUpdateFailedError as exc:
+            raise _domain_error(exc) from exc
+        return workflow_id
+
+    async def wait_deleted(self, workflow_id: str, timeout: float) -> bool:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            await asyncio.wait_for(handle.result(), timeout=timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_condition(self, kind: str, name: str, namespace: str, condition: str, timeout: float) -> dict[str, Any]:
+        """Poll the memo (a few ms per read, no worker involved) until the condition is True."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            obj = await self.get(kind, name, namespace)
+            found = get_condition(obj.get("status") or {}, condition)
+            if found and found.get("status") == "True":
+                return obj
+            if time.monotonic() + delay > deadline:
+                summary = {c.get("type"): f'{c.get("status")}/{c.get("reason")}' for c in (obj.get("status") or {}).get("conditions", [])}
+                raise TimeoutError(f"timed out waiting for condition {condition} on {kind}/{name}; conditions: {summary}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[str, Any]:
+    memo = await description.memo()
+    obj = dict(memo.get("object") or {})
+    obj["status"] = memo.get("status") or {}
+    obj["_ktx"] = {
+        "workflowId": description.id,
+        "placements": memo.get("placements") or [],
+        "pending": memo.get("pending") or [],
+        "runs": memo.get("runs") or [],
+    }
+    return obj
+
+
+def _domain_error(exc: WorkflowUpdateFailedError) -> Exception:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        if cause.type == "InvalidDocument":
+            details = cause.details[0] if cause.details else []
+            errors = [FieldError(d["field"], d["reason"]) for d in details] if details else [FieldError("document", cause.message)]
+            return InvalidDocument(errors)
+        if cause.type == "NotFound":
+            return NotFound(cause.message)
+        if cause.type == "Conflict":
+            return Conflict(cause.message)
+    return exc

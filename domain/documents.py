@@ -1,0 +1,237 @@
+"""Pydantic models of the Kratix kinds, parsed exactly as Kratix writes them (platform.kratix.io/v1alpha1)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+KRATIX_GROUP = "platform.kratix.io"
+KRATIX_API_VERSION = f"{KRATIX_GROUP}/v1alpha1"
+
+
+class KubeModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields kept (Kubernetes objects grow fields)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def to_doc(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class StrictKubeModel(KubeModel):
+    # Kratix decodes Pipelines strictly: an unknown field is an error, not silently dropped.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ObjectMeta(KubeModel):
+    name: str
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class MatchLabels(KubeModel):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvVar(KubeModel):
+    name: str
+    value: str | None = None
+    value_from: dict[str, Any] | None = None
+
+
+class Container(KubeModel):
+    name: str
+    image: str
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: list[EnvVar] = Field(default_factory=list)
+    env_from: list[dict[str, Any]] = Field(default_factory=list)
+    working_dir: str | None = None
+    image_pull_policy: str | None = None
+
+
+class JobOptions(StrictKubeModel):
+    backoff_limit: int | None = None
+
+
+class PipelineRbac(StrictKubeModel):
+    service_account: str | None = None
+    permissions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PipelineSpec(StrictKubeModel):
+    containers: list[Container]
+    volumes: list[dict[str, Any]] = Field(default_factory=list)
+    image_pull_secrets: list[dict[str, Any]] = Field(default_factory=list)
+    job_options: JobOptions | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    restart_policy: str | None = None
+    rbac: PipelineRbac | None = None
+
+    @field_validator("containers")
+    @classmethod
+    def _unique_container_names(cls, containers: list[Container]) -> list[Container]:
+        if not containers:
+            raise ValueError("a Pipeline needs at least one container")
+        names = [c.name for c in containers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"container names must be unique, got {names}")
+        return containers
+
+
+class PipelineMeta(StrictKubeModel):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Pipeline(StrictKubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["Pipeline"]
+    metadata: PipelineMeta
+    spec: PipelineSpec
+
+
+class WorkflowActions(KubeModel):
+    configure: list[Pipeline] = Field(default_factory=list)
+    delete: list[Pipeline] = Field(default_factory=list)
+
+
+class WorkflowsConfig(KubeModel):
+    pipeline_namespace: str | None = None
+    reconciliation_interval: str | None = None
+
+
+class PromiseWorkflows(KubeModel):
+    config: WorkflowsConfig | None = None
+    promise: WorkflowActions = Field(default_factory=WorkflowActions)
+    resource: WorkflowActions = Field(default_factory=WorkflowActions)
+
+
+class RequiredPromise(KubeModel):
+    name: str
+    version: str = ""
+
+
+class PromiseSpec(KubeModel):
+    api: dict[str, Any] | None = None
+    dependencies: list[dict[str, Any]] = Field(default_factory=list)
+    workflows: PromiseWorkflows = Field(default_factory=PromiseWorkflows)
+    destination_selectors: list[MatchLabels] = Field(default_factory=list)
+    required_promises: list[RequiredPromise] = Field(default_factory=list)
+
+    @field_validator("api", mode="before")
+    @classmethod
+    def _empty_api_is_absent(cls, api: Any) -> Any:
+        # Kratix treats nil, {} and null alike: a dependencies-only Promise.
+        return api or None
+
+
+class Promise(KubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["Promise"]
+    metadata: ObjectMeta
+    spec: PromiseSpec = Field(default_factory=PromiseSpec)
+
+
+class StateStoreRef(KubeModel):
+    kind: Literal["GitStateStore", "BucketStateStore"]
+    name: str
+
+
+class Filepath(KubeModel):
+    mode: Literal["nestedByMetadata", "aggregatedYAML", "none"] = "nestedByMetadata"
+    filename: str | None = None
+
+
+class InitWorkloads(KubeModel):
+    enabled: bool = True
+
+
+class DestinationSpec(KubeModel):
+    path: str
+    state_store_ref: StateStoreRef
+    strict_match_labels: bool = False
+    filepath: Filepath = Field(default_factory=Filepath)
+    cleanup: Literal["none", "all"] = "none"
+    init_workloads: InitWorkloads = Field(default_factory=InitWorkloads)
+
+    @field_validator("path")
+    @classmethod
+    def _path_required(cls, path: str) -> str:
+        if not path.strip():
+            raise ValueError("spec.path must not be empty")
+        return path
+
+
+class Destination(KubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["Destination"]
+    metadata: ObjectMeta
+    spec: DestinationSpec
+
+
+class SecretRef(KubeModel):
+    name: str
+    namespace: str = "default"
+
+
+class GitAuthor(KubeModel):
+    name: str = "kratix"
+    email: str = ""
+
+
+class GitStateStoreSpec(KubeModel):
+    url: str
+    path: str = ""
+    branch: str = "main"
+    auth_method: Literal["basicAuth", "ssh", "githubApp"] = "basicAuth"
+    secret_ref: SecretRef | None = None
+    git_author: GitAuthor = Field(default_factory=GitAuthor)
+
+
+class GitStateStore(KubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["GitStateStore"]
+    metadata: ObjectMeta
+    spec: GitStateStoreSpec
+
+
+class BucketStateStoreSpec(KubeModel):
+    bucket_name: str
+    endpoint: str
+    path: str = ""
+    insecure: bool = False
+    use_dual_stack: bool = False
+    auth_method: Literal["accessKey", "IAM"] = "accessKey"
+    secret_ref: SecretRef | None = None
+
+
+class BucketStateStore(KubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["BucketStateStore"]
+    metadata: ObjectMeta
+    spec: BucketStateStoreSpec
+
+
+StateStore = GitStateStore | BucketStateStore
+
+PLATFORM_KINDS: dict[str, type[KubeModel]] = {
+    "Promise": Promise,
+    "Destination": Destination,
+    "GitStateStore": GitStateStore,
+    "BucketStateStore": BucketStateStore,
+}
+
+
+class ResourceRequest(KubeModel):
+    """An instance of a Promise's API; its spec is checked against the Promise's schema, not here."""
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: dict[str, Any] = Field(default_factory=dict)

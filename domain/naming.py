@@ -1,0 +1,21 @@
+"""Workflow IDs from business keys, so the Temporal UI reads like the platform."""
+
+from __future__ import annotations
+
+CATALOG_WORKFLOW_ID = "platform/catalog"
+
+
+def promise_workflow_id(name: str) -> str:
+    return f"promise/{name}"
+
+
+def resource_workflow_id(promise: str, namespace: str, name: str) -> str:
+    return f"resource/{promise}/{namespace}/{name}"
+
+
+def destination_workflow_id(name: str) -> str:
+    return f"destination/{name}"
+
+
+def state_store_workflow_id(kind: str, name: str) -> str:
+    return f"{kind.lower()}/{name}"

@@ -1,0 +1,132 @@
+"""The resource API a Promise offers: read from the CustomResourceDefinition in `spec.api`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.documents import Pipeline, Promise
+from domain.durations import parse_duration
+from domain.errors import FieldError, InvalidDocument
+from domain.scheduling import squash
+
+
+class PromiseApi(BaseModel):
+    """What the platform needs to serve, route and validate a Promise's resource requests."""
+
+    promise: str
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    short_names: list[str] = Field(default_factory=list)
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def names(self) -> set[str]:
+        """Every spelling `ktx get` accepts for this kind, lower-cased like kubectl does."""
+        spellings = {self.kind, self.plural, self.singular, f"{self.plural}.{self.group}", *self.short_names}
+        return {s.lower() for s in spellings if s}
+
+
+def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
+    """Parse and check `spec.api`; raises InvalidDocument naming the offending field."""
+    errors: list[FieldError] = []
+    if crd.get("kind") != "CustomResourceDefinition":
+        errors.append(FieldError("spec.api.kind", "must be CustomResourceDefinition"))
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group = spec.get("group") or ""
+    if not group:
+        errors.append(FieldError("spec.api.spec.group", "is required"))
+    if not names.get("kind"):
+        errors.append(FieldError("spec.api.spec.names.kind", "is required"))
+    if not names.get("plural"):
+        errors.append(FieldError("spec.api.spec.names.plural", "is required"))
+    scope = spec.get("scope", "Namespaced")
+    if scope != "Namespaced":
+        errors.append(FieldError("spec.api.spec.scope", f"promise api needs to be namespace scoped; cannot be: {scope}"))
+    versions = spec.get("versions") or []
+    if not versions:
+        errors.append(FieldError("spec.api.spec.versions", "at least one version is required"))
+    crd_name = (crd.get("metadata") or {}).get("name")
+    if names.get("plural") and group and crd_name != f"{names['plural']}.{group}":
+        errors.append(FieldError("spec.api.metadata.name", f"must be '{names['plural']}.{group}'"))
+    if errors:
+        raise InvalidDocument(errors)
+    # Kratix serves the storage version, else the first one listed.
+    chosen = next((v for v in versions if v.get("storage")), versions[0])
+    schema = ((chosen.get("schema") or {}).get("openAPIV3Schema")) or {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    return PromiseApi(
+        promise=promise_name,
+        group=group,
+        version=chosen["name"],
+        kind=names["kind"],
+        plural=names["plural"],
+        singular=names.get("singular") or names["kind"].lower(),
+        short_names=list(names.get("shortNames") or []),
+        schema=schema,
+    )
+
+
+def check_promise(promise: Promise) -> PromiseApi | None:
+    """Kratix's Promise admission rules; returns the API the Promise serves (None for a dependencies-only Promise)."""
+    errors: list[FieldError] = []
+    name = promise.metadata.name
+    for type_ in ("promise", "resource"):
+        actions = getattr(promise.spec.workflows, type_)
+        for action in ("configure", "delete"):
+            pipelines = getattr(actions, action)
+            names = [p.metadata.name for p in pipelines]
+            for index, pipeline_name in enumerate(names):
+                field = f"spec.workflows.{type_}.{action}[{index}].metadata.name"
+                if names.index(pipeline_name) != index:
+                    errors.append(FieldError(field, f"duplicate pipeline name {pipeline_name!r}"))
+                pipeline_id = f"{name}-{type_}-{action}-{pipeline_name}"
+                if len(pipeline_id) > 60:
+                    errors.append(FieldError(field, f"{pipeline_id!r} must be at most 60 characters"))
+    config = promise.spec.workflows.config
+    if config is not None and config.reconciliation_interval is not None:
+        try:
+            if parse_duration(config.reconciliation_interval) < 60:
+                errors.append(FieldError("spec.workflows.config.reconciliationInterval", "must be at least 1m"))
+        except ValueError as exc:
+            errors.append(FieldError("spec.workflows.config.reconciliationInterval", str(exc)))
+    if errors:
+        raise InvalidDocument(errors)
+    return read_promise_api(name, promise.spec.api) if promise.spec.api else None
+
+
+class PromiseSnapshot(BaseModel):
+    """What a resource's workflow needs of its Promise, published by the Promise's workflow."""
+
+    name: str
+    generation: int
+    available: bool
+    api: PromiseApi | None = None
+    resource_configure: list[Pipeline] = Field(default_factory=list)
+    resource_delete: list[Pipeline] = Field(default_factory=list)
+    destination_selectors: dict[str, str] = Field(default_factory=dict)
+
+
+def snapshot_of(promise: Promise, api: PromiseApi | None, generation: int, available: bool) -> PromiseSnapshot:
+    return PromiseSnapshot(
+        name=promise.metadata.name,
+        generation=generation,
+        available=available,
+        api=api.model_copy(update={"schema_": {}}) if api else None,
+        resource_configure=promise.spec.workflows.resource.configure,
+        # Kratix runs only the first delete pipeline.
+        resource_delete=promise.spec.workflows.resource.delete[:1],
+        destination_selectors=squash([s.match_labels for s in promise.spec.destination_selectors]),
+    )

@@ -1,0 +1,141 @@
+"""Object status as Kratix writes it: the status.yaml merge, conditions, pipeline phases and the summary phase."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from domain.errors import FieldError, InvalidDocument
+
+PENDING_MESSAGE = "Pending"
+RESOURCE_REQUESTED = "Resource requested"
+PROMISE_CONFIGURED = "Promise configured"
+
+CONFIGURE_COMPLETED = "ConfigureWorkflowCompleted"
+RECONCILED = "Reconciled"
+AVAILABLE = "Available"
+DELETE_COMPLETED = "DeleteWorkflowCompleted"
+WORKS_SUCCEEDED = "WorksSucceeded"
+
+
+def merge_status_file(status: dict[str, Any], incoming: dict[str, Any] | None, *, promise_workflow: bool) -> dict[str, Any]:
+    """Merge a pipeline's status.yaml into the status.
+
+    Kratix semantics: top-level keys replace wholesale, `conditions` merge by type, a `kratix` key is an error,
+    and a promise workflow may only set `message`.
+    """
+    merged = copy.deepcopy(status)
+    if not incoming:
+        return merged
+    if not isinstance(incoming, dict):
+        raise InvalidDocument([FieldError("status.yaml", "must be a map of status fields")])
+    if "kratix" in incoming:
+        raise InvalidDocument([FieldError("status.yaml.kratix", "the 'kratix' key is reserved and cannot be set by a pipeline")])
+    for key, value in incoming.items():
+        if promise_workflow and key != "message":
+            continue
+        if key == "conditions" and isinstance(value, list):
+            by_type = {c.get("type"): c for c in merged.get("conditions", []) if isinstance(c, dict)}
+            for condition in value:
+                if isinstance(condition, dict):
+                    by_type[condition.get("type")] = condition
+            merged["conditions"] = list(by_type.values())
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def get_condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions", []) if c.get("type") == type_), None)
+
+
+def set_condition(status: dict[str, Any], type_: str, value: str, reason: str, message: str, now: str) -> None:
+    """Kubernetes semantics: lastTransitionTime moves only when the condition's status changes."""
+    conditions = status.setdefault("conditions", [])
+    existing = get_condition(status, type_)
+    condition = {"type": type_, "status": value, "reason": reason, "message": message, "lastTransitionTime": now}
+    if existing is None:
+        conditions.append(condition)
+        return
+    if existing.get("status") == value and existing.get("lastTransitionTime"):
+        condition["lastTransitionTime"] = existing["lastTransitionTime"]
+    existing.clear()
+    existing.update(condition)
+
+
+def pipelines_status(status: dict[str, Any]) -> list[dict[str, Any]]:
+    return status.setdefault("kratix", {}).setdefault("workflows", {}).setdefault("pipelines", [])
+
+
+def reset_pipelines(status: dict[str, Any], names: list[str]) -> None:
+    status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [{"name": n, "phase": "Pending"} for n in names]
+
+
+def set_pipeline_phase(status: dict[str, Any], name: str, phase: str, now: str, message: str | None = None) -> None:
+    for entry in pipelines_status(status):
+        if entry["name"] == name:
+            entry["phase"] = phase
+            entry["lastTransitionTime"] = now
+            if message:
+                entry["message"] = message
+            else:
+                entry.pop("message", None)
+
+
+def mark_configure_started(status: dict[str, Any], pipelines: list[str], now: str) -> None:
+    status["message"] = PENDING_MESSAGE
+    status["workflows"] = len(pipelines)
+    status["workflowsSucceeded"] = 0
+    status["workflowsFailed"] = 0
+    reset_pipelines(status, pipelines)
+    set_condition(status, CONFIGURE_COMPLETED, "False", "PipelinesInProgress", "Pipelines are still in progress", now)
+    set_condition(status, RECONCILED, "Unknown", "WorkflowPending", "Pending", now)
+
+
+def mark_configure_failed(status: dict[str, Any], pipeline: str, now: str, message: str) -> None:
+    status["workflowsFailed"] = 1
+    set_pipeline_phase(status, pipeline, "Failed", now, message)
+    set_condition(status, CONFIGURE_COMPLETED, "False", "ConfigureWorkflowFailed", f"A Configure Pipeline has failed: {pipeline}", now)
+    set_condition(status, RECONCILED, "False", "ConfigureWorkflowFailed", "Failing", now)
+
+
+def mark_configure_succeeded(status: dict[str, Any], now: str, *, promise_workflow: bool) -> None:
+    """After the last pipeline: `message: Pending` becomes the Kratix success message."""
+    if status.get("message", PENDING_MESSAGE) == PENDING_MESSAGE:
+        status["message"] = PROMISE_CONFIGURED if promise_workflow else RESOURCE_REQUESTED
+    status["workflowsSucceeded"] = status.get("workflows", 0)
+    status["workflowsFailed"] = 0
+    set_condition(status, CONFIGURE_COMPLETED, "True", "PipelinesExecutedSuccessfully", "Pipelines completed", now)
+    workflows = status.setdefault("kratix", {}).setdefault("workflows", {})
+    workflows.pop("suspendedGeneration", None)
+    transition = get_condition(status, CONFIGURE_COMPLETED)["lastTransitionTime"]  # type: ignore[index]
+    workflows["lastSuccessfulConfigureWorkflowTime"] = transition
+    status["lastSuccessfulConfigureWorkflowTime"] = transition
+
+
+def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], failing: str | None = None) -> None:
+    """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > pending > ready)."""
+    if failing:
+        set_condition(status, WORKS_SUCCEEDED, "False", "WorksFailing", f"Some works associated with this resource failed: [{failing}]", now)
+        set_condition(status, RECONCILED, "False", "WorksFailing", "Failing", now)
+    elif pending_groups:
+        message = f"Some works associated with this resource are not ready: [{', '.join(pending_groups)}]"
+        set_condition(status, WORKS_SUCCEEDED, "Unknown", "WorksPending", message, now)
+        set_condition(status, RECONCILED, "Unknown", "WorksPending", "Pending", now)
+    else:
+        set_condition(status, WORKS_SUCCEEDED, "True", "WorksSucceeded", "All works associated with this resource are ready", now)
+        set_condition(status, RECONCILED, "True", "Reconciled", "Reconciled", now)
+
+
+def summary_phase(status: dict[str, Any], deleting: bool = False) -> str:
+    """A one-word phase for search attributes and `ktx get` filtering."""
+    if deleting:
+        return "Deleting"
+    reconciled = get_condition(status, RECONCILED)
+    if reconciled is None:
+        return "Pending"
+    if reconciled["status"] == "True":
+        return "Reconciled"
+    if reconciled["status"] == "False":
+        return "Failed"
+    return "Running" if reconciled.get("reason") == "WorkflowPending" else "Pending"

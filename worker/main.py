@@ -1,0 +1,80 @@
+"""Wires workflows and activities into a Temporal worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.artifacts import ArtifactStore
+from activities.catalog import CatalogActivities
+from activities.container_runtime import ContainerRuntime
+from activities.pipelines import PipelineActivities
+from activities.state_stores import StateStoreActivities
+from worker.settings import Settings, connect_client
+from workflows.catalog import CatalogWorkflow
+from workflows.promise import PromiseWorkflow
+from workflows.resource import ResourceWorkflow
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow]
+
+
+def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
+    artifacts = ArtifactStore(settings.artifacts_dir)
+    pipelines = PipelineActivities(
+        ContainerRuntime(settings.container_runtime, settings.container_run_flags), artifacts, settings.home / "logs"
+    )
+    stores = StateStoreActivities(artifacts, settings.git_cache_dir)
+    catalog = CatalogActivities(client)
+    return [
+        pipelines.run_pipeline,
+        stores.write_state_store,
+        catalog.read_catalog,
+        catalog.read_promise,
+        catalog.list_promise_resources,
+    ]
+
+
+def build_worker(client: Client, settings: Settings) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(client, settings),
+        max_concurrent_activities=64,
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Upserting an unregistered search attribute fails workflow tasks forever, so register them first."""
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
+    missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES if k.name not in existing.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    client = await connect_client(settings)
+    await ensure_search_attributes(client)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,59 @@
+"""Deployment settings, read from KTX_* environment variables, shared by the worker, the API and the CLI."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+
+def _home() -> Path:
+    return Path(os.environ.get("KTX_HOME", Path.home() / ".ktx")).expanduser()
+
+
+class Settings(BaseModel):
+    home: Path = Field(default_factory=_home)
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "ktx"
+    container_runtime: str = "podman"
+    container_run_flags: list[str] = Field(default_factory=list)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8181
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        values: dict[str, object] = {"home": _home()}
+        for field, var in [
+            ("temporal_address", "KTX_TEMPORAL_ADDRESS"),
+            ("temporal_namespace", "KTX_TEMPORAL_NAMESPACE"),
+            ("task_queue", "KTX_TASK_QUEUE"),
+            ("container_runtime", "KTX_CONTAINER_RUNTIME"),
+            ("api_host", "KTX_API_HOST"),
+            ("api_port", "KTX_API_PORT"),
+        ]:
+            if var in env:
+                values[field] = env[var]
+        if "KTX_CONTAINER_RUN_FLAGS" in env:
+            values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
+        return cls.model_validate(values)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def git_cache_dir(self) -> Path:
+        return self.home / "git-cache"
+
+
+async def connect_client(settings: Settings) -> Client:
+    # The pydantic converter must be on every client (API, worker, tests) or typed payloads will not round-trip.
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+    )

@@ -1,0 +1,181 @@
+"""Workflow-side steps shared by Promise and resource workflows: run a pipeline, place outputs, write stores."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.catalog import CatalogActivities, ReadCatalogInput
+    from activities.pipelines import PipelineActivities, PipelineContext, PipelineRunResult, RunPipelineInput
+    from activities.state_stores import DirectoryWrite, StateStoreActivities, StoreTarget, WriteStateStoreInput
+    from domain.catalog import Catalog
+    from domain.documents import GitStateStore, Pipeline
+    from domain.scheduling import WorkloadGroup, effective_selector, place_dependency_group, place_resource_group
+    from workflows import options
+
+
+class Placement(BaseModel):
+    """Where one workload group of one pipeline landed: which Destination, which store, which directory, which commit."""
+
+    pipeline: str
+    directory: str
+    destination: str
+    store_kind: str
+    store_name: str
+    path: str
+    version_id: str = ""
+
+    @property
+    def store_key(self) -> str:
+        return f"{self.store_kind}/{self.store_name}"
+
+
+class PendingGroup(BaseModel):
+    pipeline: str
+    directory: str
+    selector: dict[str, str] = Field(default_factory=dict)
+
+
+class PlannedWrite(BaseModel):
+    placement: Placement
+    write: DirectoryWrite
+
+
+def now_iso() -> str:
+    return workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def read_catalog() -> Catalog:
+    return await workflow.execute_activity_method(
+        CatalogActivities.read_catalog,
+        ReadCatalogInput(),
+        start_to_close_timeout=options.READ_TIMEOUT,
+        retry_policy=options.READ_RETRY,
+    )
+
+
+async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], context: PipelineContext,
+                       promise_selectors: dict[str, str]) -> PipelineRunResult:
+    return await workflow.execute_activity_method(
+        PipelineActivities.run_pipeline,
+        RunPipelineInput(run_id=run_id, pipeline=pipeline, object=obj, context=context, promise_selectors=promise_selectors),
+        start_to_close_timeout=options.PIPELINE_TIMEOUT,
+        heartbeat_timeout=options.PIPELINE_HEARTBEAT,
+        retry_policy=options.PIPELINE_RETRY,
+    )
+
+
+def store_target(catalog: Catalog, kind: str, name: str) -> StoreTarget | None:
+    store = catalog.state_store(kind, name)
+    if store is None:
+        return None
+    if isinstance(store, GitStateStore):
+        return StoreTarget(kind="GitStateStore", name=name, git=store.spec)
+    return StoreTarget(kind="BucketStateStore", name=name, bucket=store.spec)
+
+
+def plan_resource_groups(
+    catalog: Catalog,
+    pipeline: str,
+    groups: list[WorkloadGroup],
+    artifact: str | None,
+    previous: list[Placement],
+    path_for: Callable[[str, str], str],
+    rng: random.Random,
+) -> tuple[list[PlannedWrite], list[PendingGroup]]:
+    """One Destination per group, kept from the previous run when it still exists (sticky placement)."""
+    views = catalog.destination_views()
+    planned: list[PlannedWrite] = []
+    pending: list[PendingGroup] = []
+    for group in groups:
+        selector = effective_selector(group.selectors)
+        sticky = next((p.destination for p in previous if (p.pipeline, p.directory) == (pipeline, group.directory)
+                       and p.destination in catalog.destinations), None)
+        chosen = place_resource_group(views, selector, sticky, rng)
+        if chosen is None:
+            pending.append(PendingGroup(pipeline=pipeline, directory=group.directory, selector=selector))
+            continue
+        planned.append(_planned(catalog, pipeline, group, artifact, chosen, path_for))
+    return planned, pending
+
+
+def plan_dependency_groups(
+    catalog: Catalog, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, path_for: Callable[[str, str], str]
+) -> tuple[list[PlannedWrite], list[PendingGroup]]:
+    """Promise-level groups go to every matching Destination."""
+    views = catalog.destination_views()
+    planned: list[PlannedWrite] = []
+    pending: list[PendingGroup] = []
+    for group in groups:
+        selector = effective_selector(group.selectors)
+        targets = place_dependency_group(views, selector)
+        if not targets:
+            pending.append(PendingGroup(pipeline=pipeline, directory=group.directory, selector=selector))
+        planned += [_planned(catalog, pipeline, group, artifact, name, path_for) for name in targets]
+    return planned, pending
+
+
+def _planned(catalog: Catalog, pipeline: str, group: WorkloadGroup, artifact: str | None, destination: str,
+             path_for: Callable[[str, str], str]) -> PlannedWrite:
+    dest = catalog.destinations[destination]
+    path = path_for(dest.spec.path, group.directory)
+    placement = Placement(
+        pipeline=pipeline,
+        directory=group.directory,
+        destination=destination,
+        store_kind=dest.spec.state_store_ref.kind,
+        store_name=dest.spec.state_store_ref.name,
+        path=path,
+    )
+    return PlannedWrite(placement=placement, write=DirectoryWrite(path=path, artifact=artifact, files=group.files))
+
+
+async def write_placements(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> list[Placement]:
+    """Write every planned directory and remove the previous ones no longer planned; one activity per store, in parallel."""
+    by_store: dict[str, WriteStateStoreInput] = {}
+    placements = [p.placement for p in planned]
+    kept_paths = {(p.store_key, p.path) for p in placements}
+
+    def request(kind: str, name: str) -> WriteStateStoreInput | None:
+        key = f"{kind}/{name}"
+        if key not in by_store:
+            target = store_target(catalog, kind, name)
+            if target is None:
+                return None  # the store was removed from the platform: nothing left to write to
+            by_store[key] = WriteStateStoreInput(store=target, message=message)
+        return by_store[key]
+
+    for item in planned:
+        req = request(item.placement.store_kind, item.placement.store_name)
+        if req is not None:
+            req.replace.append(item.write)
+    for old in previous:
+        if (old.store_key, old.path) not in kept_paths:
+            req = request(old.store_kind, old.store_name)
+            if req is not None and old.path not in req.delete:
+                req.delete.append(old.path)
+    keys = sorted(by_store)
+    results = await asyncio.gather(*[
+        workflow.execute_activity_method(
+            StateStoreActivities.write_state_store,
+            by_store[key],
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.STATE_STORE_RETRY,
+        )
+        for key in keys
+    ])
+    versions = {key: result.version_id for key, result in zip(keys, results)}
+    return [p.model_copy(update={"version_id": versions.get(p.store_key, "")}) for p in placements]
+
+
+def group_by_pipeline(placements: list[Placement]) -> dict[str, list[Placement]]:
+    grouped: dict[str, list[Placement]] = defaultdict(list)
+    for placement in placements:
+        grouped[placement.pipeline].append(placement)
+    return dict(grouped)

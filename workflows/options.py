@@ -1,0 +1,34 @@
+"""Timeouts and retry policies for every activity, in one place so their reasons sit side by side."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Pipelines run arbitrary containers (terraform, helm): allow long runs, but notice a dead worker within a minute.
+PIPELINE_TIMEOUT = timedelta(hours=1)
+PIPELINE_HEARTBEAT = timedelta(seconds=60)
+# Container failures are results, not exceptions; only infrastructure errors (runtime missing, disk full) retry.
+PIPELINE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["UnsupportedPipeline"],
+)
+
+# A batched commit waits for the batch ahead of it, so give writes room; pushes to a busy remote are retried.
+STATE_STORE_TIMEOUT = timedelta(minutes=5)
+STATE_STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=10,
+    non_retryable_error_types=["UnsupportedStateStore"],
+)
+
+# Reads of Temporal's own memo and visibility are fast and safe to repeat.
+READ_TIMEOUT = timedelta(seconds=30)
+READ_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10), maximum_attempts=20)
+
+# Kratix requeues a resource whose Promise is unavailable every 60 s; we also get a signal when it becomes available.
+PROMISE_RECHECK = timedelta(seconds=60)
+# A resource whose delete pipeline failed is retried on this schedule (or at once with `ktx delete --force`).
+DELETE_RETRY_AFTER = timedelta(seconds=60)

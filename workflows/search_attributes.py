@@ -1,0 +1,10 @@
+"""Search attributes every object workflow carries, so operators can filter runs in the Temporal UI."""
+
+from temporalio.common import SearchAttributeKey
+
+KIND = SearchAttributeKey.for_keyword("KtxKind")
+PROMISE = SearchAttributeKey.for_keyword("KtxPromise")
+NAMESPACE = SearchAttributeKey.for_keyword("KtxNamespace")
+PHASE = SearchAttributeKey.for_keyword("KtxPhase")
+
+ALL = [KIND, PROMISE, NAMESPACE, PHASE]
