@@ -1,0 +1,1 @@
+"""The HTTP facade (FastAPI) over the platform's Temporal workflows."""

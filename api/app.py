@@ -1,0 +1,140 @@
+"""The HTTP facade: apply, get, list, delete and wait, with Kratix-shaped objects in and out."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, AsyncIterator
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.platform import Applied, Conflict, NotFound, Platform
+from domain.errors import InvalidDocument
+from domain.parsing import MalformedInput, load_documents
+from worker.settings import Settings, connect_client
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.platform = Platform(await connect_client(settings), settings.task_queue)
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
+    app.state.settings = settings or Settings.from_env()
+    _routes(app)
+    return app
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+class ApplyResponse(BaseModel):
+    applied: list[Applied]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class Refusal(BaseModel):
+    message: str
+    document: int | None = None
+    errors: list[FieldProblem] = []
+
+
+def _refuse(status: int, message: str, document: int | None = None, errors: list[FieldProblem] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=Refusal(message=message, document=document, errors=errors or []).model_dump())
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/healthz")
+    async def healthz(platform: PlatformDep) -> dict[str, str]:
+        await platform.catalog()  # proves Temporal answers
+        return {"status": "ok"}
+
+    @app.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
+                                                               409: {"model": Refusal}, 422: {"model": Refusal}})
+    async def apply(request: Request, platform: PlatformDep) -> Any:
+        """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
+        try:
+            documents = load_documents((await request.body()).decode("utf-8", errors="replace"))
+        except MalformedInput as exc:
+            return _refuse(400, str(exc))
+        if not documents:
+            return _refuse(400, "no documents in the request body")
+        applied: list[Applied] = []
+        for index, document in enumerate(documents):
+            try:
+                applied.append(await platform.apply(document))
+            except InvalidDocument as exc:
+                errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+                name = (document.get("metadata") or {}).get("name")
+                return _refuse(422, f'{document.get("kind")} "{name}" is invalid: {exc}', index, errors)
+            except NotFound as exc:
+                return _refuse(404, str(exc), index)
+            except Conflict as exc:
+                return _refuse(409, str(exc), index)
+        return ApplyResponse(applied=applied)
+
+    @app.get("/objects/{kind}")
+    async def list_objects(kind: str, platform: PlatformDep, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
+        try:
+            return await platform.list(kind, namespace=namespace, promise=promise)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/objects/{kind}/{name}")
+    async def get_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+        try:
+            return await platform.get(kind, name, namespace)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.delete("/objects/{kind}/{name}")
+    async def delete_object(
+        kind: str, name: str, platform: PlatformDep, namespace: str = "default", force: bool = False,
+        wait: Annotated[float, Query(ge=0, le=3600)] = 0,
+    ) -> dict[str, Any]:
+        """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
+        try:
+            workflow_id = await platform.delete(kind, name, namespace, force=force)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except Conflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+        deleted = True
+        if wait and "/" in workflow_id:
+            deleted = await platform.wait_deleted(workflow_id, wait)
+        return {"kind": kind, "name": name, "deleted": deleted}
+
+    @app.get("/objects/{kind}/{name}/wait")
+    async def wait_for(
+        kind: str, name: str, platform: PlatformDep, condition: str, namespace: str = "default",
+        timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
+    ) -> dict[str, Any]:
+        try:
+            return await platform.wait_condition(kind, name, namespace, condition, timeout)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except TimeoutError as exc:
+            raise HTTPException(408, str(exc)) from exc
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = Settings.from_env()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""`ktx`: a kubectl-like command line for the platform."""

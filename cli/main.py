@@ -1,0 +1,278 @@
+"""`ktx`: apply, get, describe, delete and wait on the platform through its HTTP API; `up`/`down` the embedded stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from cli import stack
+from domain.durations import parse_duration
+from worker.settings import Settings
+
+
+class CliError(RuntimeError):
+    pass
+
+
+def _client(settings: Settings) -> httpx.Client:
+    return httpx.Client(base_url=stack.api_url(settings.home), timeout=httpx.Timeout(30, read=None))
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        raise CliError(f"error: {response.status_code} {response.text}") from None
+    if "errors" in body:
+        lines = [f"Error from server ({response.status_code}): {body['message']}"]
+        lines += [f"  - {e['field']}: {e['reason']}" for e in body.get("errors", [])]
+        raise CliError("\n".join(lines))
+    raise CliError(f"Error from server ({response.status_code}): {body.get('detail') or body.get('message')}")
+
+
+def _read_files(paths: list[str]) -> list[str]:
+    texts: list[str] = []
+    for path in paths:
+        if path == "-":
+            texts.append(sys.stdin.read())
+            continue
+        target = Path(path)
+        files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if target.is_dir() else [target]
+        if not files or not all(f.exists() for f in files):
+            raise CliError(f"error: the path {path!r} does not exist or holds no YAML/JSON files")
+        texts += [f.read_text() for f in files]
+    return texts
+
+
+def _age(timestamp: str | None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    seconds = int((datetime.now(timezone.utc) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c.get("type") == type_), {})
+
+
+def _row(obj: dict[str, Any]) -> dict[str, str]:
+    kind, meta, status, spec = obj.get("kind"), obj.get("metadata", {}), obj.get("status") or {}, obj.get("spec") or {}
+    if kind == "Promise":
+        return {"NAME": meta["name"], "STATUS": status.get("status", "Unavailable"), "KIND": status.get("kind", ""),
+                "API VERSION": status.get("apiVersion", ""), "VERSION": status.get("version", ""),
+                "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
+    if kind == "Destination":
+        ref = spec.get("stateStoreRef", {})
+        return {"NAME": meta["name"], "STATESTOREKIND": ref.get("kind", ""), "STATESTORENAME": ref.get("name", ""),
+                "PATH": spec.get("path", ""), "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items())}
+    if kind in ("GitStateStore", "BucketStateStore"):
+        return {"NAME": meta["name"], "URL": spec.get("url") or spec.get("endpoint", ""),
+                "BRANCH": spec.get("branch") or spec.get("bucketName", "")}
+    return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": _condition(status, "Reconciled").get("message", "Pending"),
+            "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
+
+
+def _table(rows: list[dict[str, str]], show_namespace: bool) -> str:
+    if not rows:
+        return "No resources found."
+    if not show_namespace:
+        rows = [{k: v for k, v in r.items() if k != "NAMESPACE"} for r in rows]
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["   ".join(c.ljust(widths[c]) for c in columns).rstrip()]
+    lines += ["   ".join(str(r[c]).ljust(widths[c]) for c in columns).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _public(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "_ktx"}
+
+
+def _print(data: Any, output: str | None) -> None:
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    elif output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+
+
+def describe(obj: dict[str, Any]) -> str:
+    meta, status, extra = obj.get("metadata", {}), obj.get("status") or {}, obj.get("_ktx", {})
+    lines = [f"Name:         {meta.get('name')}"]
+    if meta.get("namespace"):
+        lines.append(f"Namespace:    {meta['namespace']}")
+    lines += [f"Kind:         {obj.get('kind')}", f"API Version:  {obj.get('apiVersion')}",
+              f"Labels:       {', '.join(f'{k}={v}' for k, v in meta.get('labels', {}).items()) or '<none>'}",
+              f"Generation:   {meta.get('generation', '')}", f"Workflow:     {extra.get('workflowId', '')}", "Spec:"]
+    lines += ["  " + line for line in yaml.safe_dump(obj.get("spec") or {}, sort_keys=False).splitlines()]
+    lines += ["Status:", f"  Message:             {status.get('message', '')}",
+              f"  Observed Generation: {status.get('observedGeneration', '')}", "  Conditions:",
+              "    TYPE                         STATUS    REASON                          MESSAGE"]
+    for c in status.get("conditions", []):
+        lines.append(f"    {c.get('type', ''):<28} {c.get('status', ''):<9} {c.get('reason', ''):<31} {c.get('message', '')}")
+    free = {k: v for k, v in status.items() if k not in ("conditions", "message", "observedGeneration", "kratix")}
+    if free:
+        lines.append("  Fields:")
+        lines += ["    " + line for line in yaml.safe_dump(free, sort_keys=False).splitlines()]
+    pipelines = (status.get("kratix") or {}).get("workflows", {}).get("pipelines", [])
+    if pipelines:
+        lines.append("Pipelines:")
+        lines += [f"  {p['name']:<24} {p.get('phase', ''):<10} {p.get('message', '')}".rstrip() for p in pipelines]
+    for run in extra.get("runs", []):
+        outcome = "Succeeded" if run["succeeded"] else f"Failed: {run['message']}"
+        lines.append(f"Run {run['action']}/{run['pipeline']} (generation {run['generation']}, {run['finished_at']}): {outcome}")
+        for c in run.get("containers", []):
+            lines.append(f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s")
+            lines += ["    | " + line for line in (c.get("log_tail") or "").rstrip().splitlines()[-10:]]
+    if extra.get("placements"):
+        lines.append("Placements:")
+        for p in extra["placements"]:
+            lines.append(f"  {p['pipeline'] or 'static'}/{p['directory']} -> Destination {p['destination']} "
+                         f"({p['store_kind']}/{p['store_name']}) {p['path']} @ {p['version_id'][:12]}")
+    for g in extra.get("pending", []):
+        lines.append(f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}")
+    return "\n".join(lines)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
+    if args.api_port:
+        settings = settings.model_copy(update={"api_port": args.api_port})
+    state = stack.up(settings, args.temporal_port, args.ui_port)
+    verb = "already running" if state["reused"] else "started"
+    print(f"ktx stack {verb}\n  API:          {state['api_url']}\n  Temporal:     {state['temporal_address']}\n"
+          f"  Temporal UI:  {state['ui_url']}\n  State store:  {state['state_store']} (Destination \"local\")")
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
+    print("ktx stack stopped" if stack.down(settings) else "ktx stack is not running")
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
+    with _client(settings) as client:
+        for text in _read_files(args.filename):
+            result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
+            for item in result["applied"]:
+                print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
+
+
+def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
+    with _client(settings) as client:
+        if args.name:
+            data = _check(client.get(f"/objects/{args.kind}/{args.name}", params={"namespace": args.namespace}))
+            items = [data]
+        else:
+            params = {} if args.all_namespaces else {"namespace": args.namespace}
+            items = _check(client.get(f"/objects/{args.kind}", params=params))
+    if args.output:
+        _print(_public(items[0]) if args.name else {"apiVersion": "v1", "kind": "List", "items": [_public(i) for i in items]}, args.output)
+        return
+    print(_table([_row(i) for i in items], show_namespace=args.all_namespaces))
+
+
+def cmd_describe(args: argparse.Namespace, settings: Settings) -> None:
+    with _client(settings) as client:
+        print(describe(_check(client.get(f"/objects/{args.kind}/{args.name}", params={"namespace": args.namespace}))))
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
+    targets: list[tuple[str, str, str]] = []
+    if args.filename:
+        for text in _read_files(args.filename):
+            for doc in yaml.safe_load_all(text):
+                if doc:
+                    targets.append((doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace") or args.namespace))
+    elif args.kind and args.name:
+        targets.append((args.kind, args.name, args.namespace))
+    else:
+        raise CliError("error: give KIND NAME or -f FILE")
+    timeout = parse_duration(args.timeout)
+    with _client(settings) as client:
+        for kind, name, namespace in reversed(targets):  # dependants (resources) go before what they need
+            params = {"namespace": namespace, "force": str(args.force).lower(), "wait": timeout if args.wait else 0}
+            result = _check(client.delete(f"/objects/{kind}/{name}", params=params))
+            print(f"{kind.lower()}/{name} {'deleted' if result['deleted'] else 'deletion still in progress'}")
+
+
+def cmd_wait(args: argparse.Namespace, settings: Settings) -> None:
+    prefix = "condition="
+    if not args.for_.startswith(prefix):
+        raise CliError("error: --for must be condition=NAME")
+    params = {"namespace": args.namespace, "condition": args.for_[len(prefix):], "timeout": parse_duration(args.timeout)}
+    with _client(settings) as client:
+        _check(client.get(f"/objects/{args.kind}/{args.name}/wait", params=params))
+    print(f"{args.kind}/{args.name} condition met")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="ktx", description="A Kratix-compatible platform orchestrator on Temporal")
+    sub = root.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the embedded stack in the background")
+    up.add_argument("--temporal-port", type=int, default=int(os.environ.get("KTX_TEMPORAL_PORT", 7233)))
+    up.add_argument("--ui-port", type=int, default=int(os.environ.get("KTX_UI_PORT", 8233)))
+    up.add_argument("--api-port", type=int, default=None)
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the embedded stack").set_defaults(func=cmd_down)
+
+    def namespaced(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-n", "--namespace", default="default")
+
+    apply = sub.add_parser("apply", help="apply documents from files, directories or stdin")
+    apply.add_argument("-f", "--filename", action="append", required=True)
+    apply.set_defaults(func=cmd_apply)
+    get = sub.add_parser("get", help="list objects of a kind, or show one")
+    get.add_argument("kind")
+    get.add_argument("name", nargs="?")
+    namespaced(get)
+    get.add_argument("-A", "--all-namespaces", action="store_true")
+    get.add_argument("-o", "--output", choices=["json", "yaml"])
+    get.set_defaults(func=cmd_get)
+    desc = sub.add_parser("describe", help="spec, conditions, pipeline runs and placements of an object")
+    desc.add_argument("kind")
+    desc.add_argument("name")
+    namespaced(desc)
+    desc.set_defaults(func=cmd_describe)
+    delete = sub.add_parser("delete", help="delete by name or by file")
+    delete.add_argument("kind", nargs="?")
+    delete.add_argument("name", nargs="?")
+    delete.add_argument("-f", "--filename", action="append")
+    namespaced(delete)
+    delete.add_argument("--force", action="store_true", help="skip the delete pipeline and remove records and files")
+    delete.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)
+    delete.add_argument("--timeout", default="300s")
+    delete.set_defaults(func=cmd_delete)
+    wait = sub.add_parser("wait", help="wait for a condition")
+    wait.add_argument("kind")
+    wait.add_argument("name")
+    namespaced(wait)
+    wait.add_argument("--for", dest="for_", required=True)
+    wait.add_argument("--timeout", default="30s")
+    wait.set_defaults(func=cmd_wait)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args, Settings.from_env())
+    except (CliError, stack.StackError) as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    except httpx.ConnectError:
+        print("error: cannot reach the ktx API; is the stack up? (ktx up)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
