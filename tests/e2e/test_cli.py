@@ -1,0 +1,72 @@
+"""The README flow through the real `ktx` CLI: embedded stack up, apply, wait, get, describe, delete, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, read_remote, remote_files
+
+EXAMPLE = ROOT / "examples" / "promises" / "app-config"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ktx(tmp_path: Path, pipeline_images):
+    env = {**os.environ, "KTX_HOME": str(tmp_path / "home"), "KTX_API_PORT": str(free_port()),
+           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+
+    def run(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                                input=stdin, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"ktx {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    run("up")
+    yield run, tmp_path / "home"
+    run("down", check=False)
+
+
+def test_readme_flow_through_the_cli(ktx) -> None:
+    run, home = ktx
+    assert "already running" in run("up").stdout
+    assert run("apply", "-f", str(EXAMPLE / "promise.yaml")).stdout.strip() == "promise/app-config created"
+    assert run("apply", "-f", str(EXAMPLE / "resource-request.yaml")).stdout.strip() == "appconfig/checkout created"
+    run("wait", "appconfig", "checkout", "-n", "default", "--for=condition=Reconciled", "--timeout=120s")
+
+    table = run("get", "appconfig", "-n", "default").stdout.splitlines()
+    assert table[0].split() == ["NAME", "STATUS", "MESSAGE", "AGE"]
+    assert table[1].split()[:4] == ["checkout", "Reconciled", "Resource", "requested"]
+    as_json = json.loads(run("get", "appconfig", "checkout", "-o", "json").stdout)
+    assert as_json["spec"] == {"team": "payments", "size": "medium", "replicas": 1}
+    assert "_ktx" not in as_json
+    described = run("describe", "appconfig", "checkout", "-n", "default").stdout
+    assert "container render (localhost/ktx-examples/app-config-pipeline:v0.1.0): exit code 0" in described
+    assert "-> Destination local (GitStateStore/default) local/resources/default/app-config/checkout/render/5058f @" in described
+
+    remote = home / "state" / "kratix.git"
+    path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"
+    assert yaml.safe_load(read_remote(remote, path))["data"]["team"] == "payments"
+
+    refused = run("apply", "-f", "-", check=False, stdin="apiVersion: example.ktx.io/v1alpha1\nkind: AppConfig\n"
+                  "metadata: {name: bad}\nspec: {team: x, size: huge}\n")
+    assert refused.returncode == 1
+    assert "(422)" in refused.stderr and "spec.size: Unsupported value" in refused.stderr
+
+    assert run("delete", "-f", str(EXAMPLE / "resource-request.yaml")).stdout.strip() == "appconfig/checkout deleted"
+    assert path not in remote_files(remote)
+    assert "No resources found." in run("get", "appconfig").stdout
+    assert "stopped" in run("down").stdout
