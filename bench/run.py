@@ -1,0 +1,124 @@
+"""Benchmarks for the first slice, one command: `.venv/bin/python bench/run.py`.
+
+- `ktx up` wall time (fresh KTX_HOME), median of 3.
+- One resource request from apply to its commit in the state store, median of 5, against a floor measured in the
+  same run: the same container run by hand with podman plus one plain `git commit` + `git push` of its output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXAMPLE = ROOT / "examples" / "promises" / "app-config"
+IMAGE = "localhost/ktx-examples/app-config-pipeline:v0.1.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ktx(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def bench_up() -> list[float]:
+    times = []
+    for _ in range(3):
+        home = Path(tempfile.mkdtemp(prefix="ktx-bench-"))
+        env = {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(free_port()),
+               "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+        started = time.perf_counter()
+        ktx(env, "up")
+        times.append(time.perf_counter() - started)
+        ktx(env, "down")
+        shutil.rmtree(home, ignore_errors=True)
+    return times
+
+
+def head(remote: Path) -> str:
+    return subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "main"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def bench_requests(env: dict[str, str], remote: Path) -> list[float]:
+    ktx(env, "apply", "-f", str(EXAMPLE / "promise.yaml"))
+    ktx(env, "wait", "promise", "app-config", "--for=condition=Available", "--timeout=120s")
+    request = yaml.safe_load((EXAMPLE / "resource-request.yaml").read_text())
+    times = []
+    for i in range(5):
+        request["metadata"]["name"] = f"bench-{i}"
+        path = f"local/resources/default/app-config/bench-{i}/render/5058f/configmap.yaml"
+        before = head(remote)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump(request), env=env, cwd=ROOT,
+                       check=True, capture_output=True, text=True)
+        # Poll the remote itself: the number is "until the commit is there", not "until status says so".
+        while True:
+            if head(remote) != before and subprocess.run(["git", "--git-dir", str(remote), "cat-file", "-e", f"main:{path}"],
+                                                         capture_output=True).returncode == 0:
+                break
+            time.sleep(0.01)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def floor_once(work: Path, remote: Path, i: int) -> float:
+    """The least any orchestrator must do: run the container once, commit and push its output."""
+    for d in ("input", "output", "metadata"):
+        (work / d).mkdir(parents=True, exist_ok=True)
+    obj = yaml.safe_load((EXAMPLE / "resource-request.yaml").read_text())
+    obj["metadata"]["name"] = f"floor-{i}"
+    (work / "input" / "object.yaml").write_text(yaml.safe_dump(obj))
+    started = time.perf_counter()
+    subprocess.run(["podman", "run", "--rm", "-v", f"{work}/input:/kratix/input:ro", "-v", f"{work}/output:/kratix/output",
+                    "-v", f"{work}/metadata:/kratix/metadata", "-e", "KRATIX_WORKFLOW_ACTION=configure",
+                    "-e", "KRATIX_WORKFLOW_TYPE=resource", "--entrypoint", '["python3", "/pipeline/pipeline.py"]', IMAGE],
+                   check=True, capture_output=True)
+    clone = work / "clone"
+    if not clone.exists():
+        subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
+    target = clone / f"floor/{i}"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / "output" / "configmap.yaml", target / "configmap.yaml")
+    git = ["git", "-C", str(clone), "-c", "user.name=b", "-c", "user.email=b@b"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", f"floor {i}"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    subprocess.run([str(ROOT / "scripts" / "build-images.sh")], check=True, capture_output=True)
+    up_times = bench_up()
+    home = Path(tempfile.mkdtemp(prefix="ktx-bench-"))
+    env = {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(free_port()),
+           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+    ktx(env, "up")
+    try:
+        remote = home / "state" / "kratix.git"
+        request_times = bench_requests(env, remote)
+        floor_times = [floor_once(home / "floor", remote, i) for i in range(5)]
+    finally:
+        ktx(env, "down")
+    up, req, floor = statistics.median(up_times), statistics.median(request_times), statistics.median(floor_times)
+    print(f"ktx up (fresh home)            median {up:6.2f} s   runs {[round(t, 2) for t in up_times]}")
+    print(f"resource apply -> commit       median {req:6.3f} s   runs {[round(t, 3) for t in request_times]}")
+    print(f"floor: podman run + git push   median {floor:6.3f} s   runs {[round(t, 3) for t in floor_times]}")
+    print(f"ratio apply->commit / floor    {req / floor:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
