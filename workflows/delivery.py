@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -174,8 +173,7 @@ async def write_placements(catalog: Catalog, planned: list[PlannedWrite], previo
     return [p.model_copy(update={"version_id": versions.get(p.store_key, "")}) for p in placements]
 
 
-def group_by_pipeline(placements: list[Placement]) -> dict[str, list[Placement]]:
-    grouped: dict[str, list[Placement]] = defaultdict(list)
-    for placement in placements:
-        grouped[placement.pipeline].append(placement)
-    return dict(grouped)
+def replace_placements(current: list[Placement], previous: list[Placement], written: list[Placement]) -> list[Placement]:
+    """The placements after a write: the ones it superseded or removed go, the ones it wrote come in."""
+    dropped = {(p.store_key, p.path) for p in previous}
+    return [p for p in current if (p.store_key, p.path) not in dropped] + written

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         now_iso,
         plan_dependency_groups,
         read_catalog,
+        replace_placements,
         run_pipeline,
         write_placements,
     )
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineRunRecord,
         ReconcileRequest,
         failure_message,
+        record_run,
     )
     from workflows.resource import ResourceWorkflow
 
@@ -248,8 +250,7 @@ class PromiseWorkflow:
 
     async def _write(self, catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:
         written = await write_placements(catalog, planned, previous, message)
-        dropped = {(p.store_key, p.path) for p in previous}
-        self.state.placements = [p for p in self.state.placements if (p.store_key, p.path) not in dropped] + written
+        self.state.placements = replace_placements(self.state.placements, previous, written)
 
     def _finish_run(self, generation: int) -> None:
         self.state.observed_generation = generation
@@ -257,7 +258,7 @@ class PromiseWorkflow:
         self._publish()
 
     def _record_run(self, record: PipelineRunRecord) -> None:
-        self.state.runs = [r for r in self.state.runs if (r.pipeline, r.action) != (record.pipeline, record.action)] + [record]
+        self.state.runs = record_run(self.state.runs, record)
 
     async def _resource_ids(self) -> list[str]:
         result = await workflow.execute_activity_method(

@@ -38,6 +38,11 @@ class PipelineRunRecord(BaseModel):
         )
 
 
+def record_run(runs: list[PipelineRunRecord], record: PipelineRunRecord) -> list[PipelineRunRecord]:
+    """Keep the latest run of each pipeline and action."""
+    return [r for r in runs if (r.pipeline, r.action) != (record.pipeline, record.action)] + [record]
+
+
 class ApplyInput(BaseModel):
     """A new desired document (metadata and spec); status is the platform's and is ignored."""
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         now_iso,
         plan_resource_groups,
         read_catalog,
+        replace_placements,
         run_pipeline,
         write_placements,
     )
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineRunRecord,
         ReconcileRequest,
         failure_message,
+        record_run,
     )
 
 
@@ -246,8 +248,7 @@ class ResourceWorkflow:
 
     async def _write(self, catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:  # type: ignore[no-untyped-def]
         written = await write_placements(catalog, planned, previous, message)
-        dropped = {(p.store_key, p.path) for p in previous}
-        self.state.placements = [p for p in self.state.placements if (p.store_key, p.path) not in dropped] + written
+        self.state.placements = replace_placements(self.state.placements, previous, written)
 
     def _finish_run(self, generation: int) -> None:
         self.state.observed_generation = generation
@@ -255,7 +256,7 @@ class ResourceWorkflow:
         self._publish()
 
     def _record_run(self, record: PipelineRunRecord) -> None:
-        self.state.runs = [r for r in self.state.runs if (r.pipeline, r.action) != (record.pipeline, record.action)] + [record]
+        self.state.runs = record_run(self.state.runs, record)
 
     def _label(self) -> str:
         return f"{self.state.promise}/{self.state.namespace}/{self.state.name}"
