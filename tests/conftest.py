@@ -58,14 +58,18 @@ def git_remote(tmp_path: Path) -> Path:
     """A bare repository with one commit on main, as a platform team would create it."""
     remote = tmp_path / "state.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    seed = tmp_path / "seed"
-    subprocess.run(["git", "clone", "-q", str(remote), str(seed)], check=True)
-    (seed / "README.md").write_text("state store\n")
-    git = ["git", "-C", str(seed), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
-    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    push_by_hand(remote, tmp_path / "seed", "README.md", "state store\n", "init")
     return remote
+
+
+def push_by_hand(remote: Path, clone: Path, relpath: str, content: str, message: str) -> None:
+    """Commit one file to main the way a person would: clone, commit, push."""
+    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True, capture_output=True)
+    (clone / relpath).write_text(content)
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
 
 
 @pytest_asyncio.fixture

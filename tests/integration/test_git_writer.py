@@ -8,7 +8,7 @@ from pathlib import Path
 
 from activities.artifacts import ArtifactStore
 from activities.git_writer import ChangeSet, GitRepoWriter
-from tests.conftest import read_remote, remote_commits, remote_files
+from tests.conftest import push_by_hand, read_remote, remote_commits, remote_files
 
 
 def writer(remote: Path, tmp: Path, name: str = "w") -> GitRepoWriter:
@@ -40,13 +40,7 @@ async def test_outside_commit_is_merged_not_lost(git_remote: Path, tmp_path: Pat
     w = writer(git_remote, tmp_path)
     await w.write(ChangeSet(message="Update from: a", replace_dirs={"d/a": {"a.yaml": b"a: 1\n"}}))
     # Someone commits by hand, between our writes; our clone does not know yet.
-    other = tmp_path / "other"
-    subprocess.run(["git", "clone", "-q", str(git_remote), str(other)], check=True)
-    (other / "manual.yaml").write_text("by: hand\n")
-    git = ["git", "-C", str(other), "-c", "user.name=h", "-c", "user.email=h@h"]
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "manual"], check=True)
-    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    push_by_hand(git_remote, tmp_path / "other", "manual.yaml", "by: hand\n", "manual")
     outcome = await w.write(ChangeSet(message="Update from: b", replace_dirs={"d/b": {"b.yaml": b"b: 1\n"}}))
     assert outcome.changed
     assert read_remote(git_remote, "manual.yaml") == "by: hand\n"
