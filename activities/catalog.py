@@ -10,7 +10,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.catalog import Catalog
 from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id
 from domain.promise_api import PromiseSnapshot
-from workflows.search_attributes import KIND, PROMISE
+from domain.requirements import RequiredPromiseState
+from workflows.search_attributes import KIND, PROMISE, REQUIRES
 
 CATALOG_MEMO_KEY = "catalog"
 SNAPSHOT_MEMO_KEY = "snapshot"
@@ -26,6 +27,18 @@ class ListResourcesInput(BaseModel):
 
 class ListResourcesResult(BaseModel):
     workflow_ids: list[str] = Field(default_factory=list)
+
+
+class ReadRequiredInput(BaseModel):
+    names: list[str]
+
+
+class ReadRequiredResult(BaseModel):
+    found: dict[str, RequiredPromiseState] = Field(default_factory=dict)
+
+
+class ListDependentsInput(BaseModel):
+    promise: str
 
 
 class ReadPromiseInput(BaseModel):
@@ -78,3 +91,18 @@ class CatalogActivities:
         query = f'{PROMISE.name} = "{input.promise}" AND {KIND.name} != "Promise" AND ExecutionStatus = "Running"'
         ids = [w.id async for w in self.client.list_workflows(query)]
         return ListResourcesResult(workflow_ids=sorted(ids))
+
+    @activity.defn
+    async def read_required_promises(self, input: ReadRequiredInput) -> ReadRequiredResult:
+        found: dict[str, RequiredPromiseState] = {}
+        for name in input.names:
+            snapshot = await fetch_promise_snapshot(self.client, name)
+            if snapshot is not None:
+                found[name] = RequiredPromiseState(name=name, available=snapshot.available, versions=snapshot.versions)
+        return ReadRequiredResult(found=found)
+
+    @activity.defn
+    async def list_dependent_promises(self, input: ListDependentsInput) -> ListResourcesResult:
+        """Promises whose `requiredPromises` name this one."""
+        query = f'{KIND.name} = "Promise" AND {REQUIRES.name} = "{input.promise}" AND ExecutionStatus = "Running"'
+        return ListResourcesResult(workflow_ids=sorted([w.id async for w in self.client.list_workflows(query)]))

@@ -62,6 +62,7 @@ class ContainerRun(BaseModel):
     name: str
     image: str
     exit_code: int | None = None
+    started_at: float = 0.0  # epoch seconds on the worker, to see how runs overlapped
     duration_seconds: float = 0.0
     log_tail: str = ""
     log_file: str = ""
@@ -118,12 +119,13 @@ class PipelineActivities:
                 env = {**base_env, **{e.name: e.value or "" for e in container.env}}
                 name = container_name(input.run_id, container.name)
                 log_file = self.logs_dir / input.run_id / f"{container.name}.log"
-                started = time.monotonic()
+                started, started_at = time.monotonic(), time.time()
                 exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
                 run = ContainerRun(
                     name=container.name,
                     image=container.image,
                     exit_code=exit_code,
+                    started_at=started_at,
                     duration_seconds=round(time.monotonic() - started, 3),
                     log_tail=log_tail(log_file),
                     log_file=str(log_file),

@@ -19,3 +19,8 @@ def destination_workflow_id(name: str) -> str:
 
 def state_store_workflow_id(kind: str, name: str) -> str:
     return f"{kind.lower()}/{name}"
+
+
+def pipeline_task_queue(task_queue: str) -> str:
+    """Pipelines get their own task queue so their slot limit never starves reads and state-store writes."""
+    return f"{task_queue}-pipelines"

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from domain.documents import Pipeline, Promise
 from domain.durations import parse_duration
 from domain.errors import FieldError, InvalidDocument
+from domain.labels import PAUSED, RECONCILIATION_INTERVAL, is_true
 from domain.scheduling import squash
 
 
@@ -96,34 +97,53 @@ def check_promise(promise: Promise) -> PromiseApi | None:
                 if len(pipeline_id) > 60:
                     errors.append(FieldError(field, f"{pipeline_id!r} must be at most 60 characters"))
     config = promise.spec.workflows.config
-    if config is not None and config.reconciliation_interval is not None:
+    intervals = [("spec.workflows.config.reconciliationInterval", config.reconciliation_interval if config else None),
+                 (f"metadata.annotations[{RECONCILIATION_INTERVAL}]", promise.metadata.annotations.get(RECONCILIATION_INTERVAL))]
+    for field, value in intervals:
+        if value is None:
+            continue
         try:
-            if parse_duration(config.reconciliation_interval) < 60:
-                errors.append(FieldError("spec.workflows.config.reconciliationInterval", "must be at least 1m"))
+            if parse_duration(value) < 60:
+                errors.append(FieldError(field, "must be at least 1m"))
         except ValueError as exc:
-            errors.append(FieldError("spec.workflows.config.reconciliationInterval", str(exc)))
+            errors.append(FieldError(field, str(exc)))
     if errors:
         raise InvalidDocument(errors)
     return read_promise_api(name, promise.spec.api) if promise.spec.api else None
 
 
+def reconciliation_interval(promise: Promise) -> float | None:
+    """Kratix precedence: the annotation, then `spec.workflows.config`, else the platform default (None)."""
+    annotated = promise.metadata.annotations.get(RECONCILIATION_INTERVAL)
+    config = promise.spec.workflows.config
+    value = annotated or (config.reconciliation_interval if config else None)
+    return parse_duration(value) if value else None
+
+
 class PromiseSnapshot(BaseModel):
-    """What a resource's workflow needs of its Promise, published by the Promise's workflow."""
+    """What resource workflows and requiring Promises need of a Promise, published by the Promise's workflow."""
 
     name: str
     generation: int
     available: bool
+    paused: bool = False
+    # Every version ever installed: Kratix keeps a PromiseRevision per version, and requirements match any of them.
+    versions: list[str] = Field(default_factory=list)
+    reconciliation_interval_s: float | None = None
     api: PromiseApi | None = None
     resource_configure: list[Pipeline] = Field(default_factory=list)
     resource_delete: list[Pipeline] = Field(default_factory=list)
     destination_selectors: dict[str, str] = Field(default_factory=dict)
 
 
-def snapshot_of(promise: Promise, api: PromiseApi | None, generation: int, available: bool) -> PromiseSnapshot:
+def snapshot_of(promise: Promise, api: PromiseApi | None, generation: int, available: bool, versions: list[str]) -> PromiseSnapshot:
     return PromiseSnapshot(
         name=promise.metadata.name,
         generation=generation,
         available=available,
+        paused=is_true(promise.metadata.labels, PAUSED),
+        versions=versions,
+        reconciliation_interval_s=reconciliation_interval(promise),
         api=api.model_copy(update={"schema_": {}}) if api else None,
         resource_configure=promise.spec.workflows.resource.configure,
         # Kratix runs only the first delete pipeline.

@@ -72,6 +72,7 @@ def reset_pipelines(status: dict[str, Any], names: list[str]) -> None:
 
 
 def set_pipeline_phase(status: dict[str, Any], name: str, phase: str, now: str, message: str | None = None) -> None:
+    """A finished (not suspended) pipeline sheds the retry bookkeeping of its suspended attempts, as Kratix does."""
     for entry in pipelines_status(status):
         if entry["name"] == name:
             entry["phase"] = phase
@@ -80,6 +81,56 @@ def set_pipeline_phase(status: dict[str, Any], name: str, phase: str, now: str, 
                 entry["message"] = message
             else:
                 entry.pop("message", None)
+            if phase in ("Succeeded", "Failed"):
+                entry.pop("attempts", None)
+                entry.pop("nextRetryAt", None)
+
+
+def mark_suspended(status: dict[str, Any], name: str, now: str, message: str, generation: int, next_retry_at: str | None) -> None:
+    """The status-writer's suspend: phase, message, and for retryAfter the attempt count and next retry time."""
+    for entry in pipelines_status(status):
+        if entry["name"] == name:
+            entry.update(phase="Suspended", lastTransitionTime=now)
+            if message:
+                entry["message"] = message
+            else:
+                entry.pop("message", None)
+            if next_retry_at:
+                entry["nextRetryAt"] = next_retry_at
+                entry["attempts"] = int(entry.get("attempts", 0)) + 1
+            else:
+                entry.pop("nextRetryAt", None)
+                entry.pop("attempts", None)
+    status.setdefault("kratix", {}).setdefault("workflows", {})["suspendedGeneration"] = generation
+    set_condition(status, RECONCILED, "Unknown", "WorkflowSuspended", "Suspended", now)
+
+
+def mark_configure_resumed(status: dict[str, Any], now: str) -> None:
+    """Resuming a suspended workflow resets the message and Reconciled, and keeps the finished pipelines' phases."""
+    status["message"] = PENDING_MESSAGE
+    set_condition(status, CONFIGURE_COMPLETED, "False", "PipelinesInProgress", "Pipelines are still in progress", now)
+    set_condition(status, RECONCILED, "Unknown", "WorkflowPending", "Pending", now)
+
+
+def mark_paused(status: dict[str, Any], now: str, *, promise: bool) -> None:
+    set_condition(status, RECONCILED, "Unknown", "PausedReconciliation", "Paused", now)
+    if promise:
+        status["status"] = "Unavailable"
+        set_condition(status, AVAILABLE, "False", "PausedReconciliation", "Paused", now)
+
+
+def mark_delete_started(status: dict[str, Any], pipeline: str) -> None:
+    """Kratix replaces the pipeline list with the delete pipeline while deleting."""
+    status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [{"name": pipeline, "phase": "Pending"}]
+
+
+def mark_delete_failed(status: dict[str, Any], pipeline: str, now: str, error: str) -> None:
+    set_pipeline_phase(status, pipeline, "Failed", now, error)
+    set_condition(status, DELETE_COMPLETED, "False", "DeleteWorkflowFailed", f"The Delete Pipeline has failed: {error}", now)
+
+
+def mark_delete_suspended(status: dict[str, Any], now: str) -> None:
+    set_condition(status, DELETE_COMPLETED, "False", "DeleteWorkflowSuspended", "The delete workflow is suspended", now)
 
 
 def mark_configure_started(status: dict[str, Any], pipelines: list[str], now: str) -> None:
@@ -138,4 +189,5 @@ def summary_phase(status: dict[str, Any], deleting: bool = False) -> str:
         return "Reconciled"
     if reconciled["status"] == "False":
         return "Failed"
-    return "Running" if reconciled.get("reason") == "WorkflowPending" else "Pending"
+    return {"WorkflowPending": "Running", "PausedReconciliation": "Paused", "WorkflowSuspended": "Suspended"}.get(
+        reconciled.get("reason", ""), "Pending")

@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -16,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.platform import Platform
+from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes
 from worker.settings import Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -72,18 +75,33 @@ def push_by_hand(remote: Path, clone: Path, relpath: str, content: str, message:
     subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
 
 
+# Kratix's system tests also run with their own config; ours keeps Kubernetes' retry shape with short delays.
+TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delete_retry_base_s=0.5)
+
+
 @pytest_asyncio.fixture
-async def platform(temporal_env: WorkflowEnvironment, tmp_path: Path):
-    """A fresh Temporal namespace (so the catalog is empty) with a real worker serving it."""
-    namespace = NAMESPACES[next(_next_namespace) % len(NAMESPACES)]
-    config = temporal_env.client.config()
-    config["namespace"] = namespace
-    config["data_converter"] = pydantic_data_converter
-    client = Client(**config)
-    await ensure_search_attributes(client)
-    settings = Settings(home=tmp_path / "ktx-home", temporal_namespace=namespace, task_queue=f"ktx-{namespace}")
-    async with build_worker(client, settings):
-        yield Platform(client, settings.task_queue)
+async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
+    """Builds platforms, each on a fresh Temporal namespace (so its catalog is empty) with real workers serving it."""
+    async with AsyncExitStack() as stack:
+        async def make(pipeline_concurrency: int = 8, **config: Any) -> Platform:
+            namespace = NAMESPACES[next(_next_namespace) % len(NAMESPACES)]
+            client_config = temporal_env.client.config()
+            client_config["namespace"] = namespace
+            client_config["data_converter"] = pydantic_data_converter
+            client = Client(**client_config)
+            await ensure_search_attributes(client)
+            settings = Settings(home=tmp_path / f"ktx-home-{namespace}", temporal_namespace=namespace,
+                                task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
+                                platform=TEST_CONFIG.model_copy(update=config))
+            await stack.enter_async_context(build_worker(client, settings))
+            return Platform(client, settings.task_queue)
+
+        yield make
+
+
+@pytest_asyncio.fixture
+async def platform(platform_factory) -> Platform:
+    return await platform_factory()
 
 
 def read_remote(remote: Path, path: str) -> str:

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.artifacts import ArtifactStore
 from activities.catalog import CatalogActivities
+from activities.config import ConfigActivities
 from activities.container_runtime import ContainerRuntime
 from activities.pipelines import PipelineActivities
 from activities.state_stores import StateStoreActivities
@@ -27,34 +28,58 @@ WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow]
 
 def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
     artifacts = ArtifactStore(settings.artifacts_dir)
-    pipelines = PipelineActivities(
-        ContainerRuntime(settings.container_runtime, settings.container_run_flags), artifacts, settings.home / "logs"
-    )
     stores = StateStoreActivities(artifacts, settings.git_cache_dir)
     catalog = CatalogActivities(client)
+    config = ConfigActivities(settings.platform)
     return [
-        pipelines.run_pipeline,
         stores.write_state_store,
         catalog.read_catalog,
         catalog.read_promise,
         catalog.list_promise_resources,
+        catalog.read_required_promises,
+        catalog.list_dependent_promises,
+        config.read_platform_config,
     ]
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(client, settings),
-        max_concurrent_activities=64,
-    )
+class PlatformWorkers:
+    """The platform worker and its pipeline worker, started and stopped together."""
+
+    def __init__(self, client: Client, settings: Settings):
+        pipelines = PipelineActivities(
+            ContainerRuntime(settings.container_runtime, settings.container_run_flags),
+            ArtifactStore(settings.artifacts_dir),
+            settings.home / "logs",
+        )
+        self.workers = [
+            Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
+                   activities=build_activities(client, settings), max_concurrent_activities=64),
+            Worker(client, task_queue=settings.pipeline_task_queue, activities=[pipelines.run_pipeline],
+                   max_concurrent_activities=settings.pipeline_concurrency),
+        ]
+
+    async def __aenter__(self) -> "PlatformWorkers":
+        for worker in self.workers:
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for worker in reversed(self.workers):
+            await worker.__aexit__(*exc)
+
+
+def build_worker(client: Client, settings: Settings) -> PlatformWorkers:
+    return PlatformWorkers(client, settings)
 
 
 async def ensure_search_attributes(client: Client) -> None:
     """Upserting an unregistered search attribute fails workflow tasks forever, so register them first."""
     existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
-    missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES if k.name not in existing.custom_attributes}
+    missing = {
+        k.name: IndexedValueType.ValueType(k.indexed_value_type)
+        for k in SEARCH_ATTRIBUTES
+        if k.name not in existing.custom_attributes
+    }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

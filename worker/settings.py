@@ -10,6 +10,10 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from domain.config import PlatformConfig
+from domain.durations import parse_duration
+from domain.naming import pipeline_task_queue
+
 
 def _home() -> Path:
     return Path(os.environ.get("KTX_HOME", Path.home() / ".ktx")).expanduser()
@@ -24,6 +28,9 @@ class Settings(BaseModel):
     container_run_flags: list[str] = Field(default_factory=list)
     api_host: str = "127.0.0.1"
     api_port: int = 8181
+    # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
+    pipeline_concurrency: int = 8
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,7 +48,26 @@ class Settings(BaseModel):
                 values[field] = env[var]
         if "KTX_CONTAINER_RUN_FLAGS" in env:
             values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
+        if "KTX_PIPELINE_CONCURRENCY" in env:
+            values["pipeline_concurrency"] = env["KTX_PIPELINE_CONCURRENCY"]
+        platform: dict[str, object] = {}
+        for field, var in [
+            ("reconciliation_interval_s", "KTX_RECONCILIATION_INTERVAL"),
+            ("backoff_base_s", "KTX_PIPELINE_BACKOFF"),
+            ("delete_retry_base_s", "KTX_DELETE_RETRY"),
+        ]:
+            if var in env:
+                platform[field] = parse_duration(env[var])
+        if "KTX_DEFAULT_BACKOFF_LIMIT" in env:
+            platform["default_backoff_limit"] = int(env["KTX_DEFAULT_BACKOFF_LIMIT"])
+        if "KTX_RECONCILE_AFTER_FAILURE" in env:
+            platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
+        values["platform"] = PlatformConfig.model_validate(platform)
         return cls.model_validate(values)
+
+    @property
+    def pipeline_task_queue(self) -> str:
+        return pipeline_task_queue(self.task_queue)
 
     @property
     def artifacts_dir(self) -> Path:

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.state_stores import DirectoryWrite, StateStoreActivities, StoreTarget, WriteStateStoreInput
     from domain.catalog import Catalog
     from domain.documents import GitStateStore, Pipeline
+    from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, effective_selector, place_dependency_group, place_resource_group
     from workflows import options
 
@@ -64,6 +65,7 @@ async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], con
     return await workflow.execute_activity_method(
         PipelineActivities.run_pipeline,
         RunPipelineInput(run_id=run_id, pipeline=pipeline, object=obj, context=context, promise_selectors=promise_selectors),
+        task_queue=pipeline_task_queue(workflow.info().task_queue),
         start_to_close_timeout=options.PIPELINE_TIMEOUT,
         heartbeat_timeout=options.PIPELINE_HEARTBEAT,
         retry_policy=options.PIPELINE_RETRY,

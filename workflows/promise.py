@@ -1,11 +1,10 @@
-"""The lifecycle of one Promise: `promise/<name>`: dependencies, promise workflows, its resources' fate on delete."""
+"""The lifecycle of one Promise: `promise/<name>`: requirements, dependencies, promise workflows, its resources' fate."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 from datetime import timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import yaml
 from pydantic import BaseModel, Field
@@ -13,61 +12,49 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.catalog import CatalogActivities, ListResourcesInput
-    from activities.pipelines import PipelineContext
+    from activities.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
+    from activities.pipelines import PipelineContext, PipelineRunResult
     from activities.state_stores import DirectoryWrite
+    from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
-    from domain.documents import KRATIX_GROUP, Promise
+    from domain.documents import KRATIX_GROUP, Pipeline, Promise
     from domain.errors import InvalidDocument
     from domain.layout import ROOT_DIRECTORY, promise_dir, static_dependencies_dir, static_dependencies_file
     from domain.naming import CATALOG_WORKFLOW_ID
-    from domain.promise_api import PromiseApi, check_promise, snapshot_of
+    from domain.promise_api import PromiseApi, check_promise, reconciliation_interval, snapshot_of
+    from domain.requirements import evaluate_requirements
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
-    from workflows.delivery import (
-        PendingGroup,
-        Placement,
-        PlannedWrite,
-        now_iso,
-        plan_dependency_groups,
-        read_catalog,
-        replace_placements,
-        run_pipeline,
-        write_placements,
-    )
+    from workflows.delivery import PlannedWrite, now_iso, plan_dependency_groups, read_catalog
+    from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
         ApplyInput,
         ApplyResult,
         DeleteAccepted,
         DeleteRequest,
-        PipelineRunRecord,
+        LabelRequest,
+        LabelResult,
         ReconcileRequest,
-        failure_message,
-        record_run,
     )
     from workflows.resource import ResourceWorkflow
+    from workflows.search_attributes import REQUIRES
 
 STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their path
-_RESOURCE_FANOUT = 50  # signals sent at once when every resource must re-run
+# Signals sent at once when every resource must re-run; the pipelines they start queue on the pipeline task queue,
+# whose worker slots bound how many run at a time.
+_RESOURCE_FANOUT = 50
 _DELETE_POLL = timedelta(seconds=2)
 
 
-class PromiseState(BaseModel):
+class PromiseState(LifecycleState):
     name: str
-    document: dict[str, Any] = Field(default_factory=dict)
-    generation: int = 0
-    observed_generation: int = 0
-    reconcile_requested: bool = False
     available: bool = False
-    status: dict[str, Any] = Field(default_factory=dict)
-    placements: list[Placement] = Field(default_factory=list)
-    pending_groups: list[PendingGroup] = Field(default_factory=list)
-    runs: list[PipelineRunRecord] = Field(default_factory=list)
-    delete_requested: bool = False
-    force_delete: bool = False
+    versions: list[str] = Field(default_factory=list)
+    # Resources must re-run once the current configure run succeeds (spec change, unpause, became available).
+    roll_resources: bool = False
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -78,29 +65,25 @@ class PromiseWorkflowResult(BaseModel):
     deleted: bool
 
 
+class RequirementsChanged(BaseModel):
+    promise: str
+
+
 @workflow.defn
-class PromiseWorkflow:
+class PromiseWorkflow(ObjectLifecycle):
+    workflow_type = "promise"
+
     @workflow.init
     def __init__(self, input: PromiseWorkflowInput) -> None:
-        self.state = input.state
+        self.state: PromiseState = input.state
         self.publisher = Publisher()
+        self.requirements_changed = False
+        self.background: list[asyncio.Future[Any]] = []
 
     @workflow.run
     async def run(self, input: PromiseWorkflowInput) -> PromiseWorkflowResult:
-        self._publish()
-        while True:
-            await workflow.wait_condition(
-                lambda: self.state.delete_requested
-                or self.state.generation != self.state.observed_generation
-                or self.state.reconcile_requested
-            )
-            if self.state.delete_requested:
-                await self._delete()
-                return PromiseWorkflowResult(deleted=True)
-            await self._configure()
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(PromiseWorkflowInput(state=self.state))
+        await self.lifecycle()
+        return PromiseWorkflowResult(deleted=True)
 
     @property
     def promise(self) -> Promise:
@@ -114,18 +97,15 @@ class PromiseWorkflow:
 
     @workflow.update
     async def apply(self, input: ApplyInput) -> ApplyResult:
-        document = copy.deepcopy(input.document)
-        document.pop("status", None)
-        created = not self.state.document
-        if created or document.get("spec") != self.state.document.get("spec"):
-            self.state.generation += 1
-        metadata = document.setdefault("metadata", {})
-        metadata["generation"] = self.state.generation
-        metadata["creationTimestamp"] = self.state.document.get("metadata", {}).get("creationTimestamp") or now_iso()
-        unchanged = not created and document == self.state.document
-        self.state.document = document
+        required_before = self._required_names()
+        result = self._apply_document(input, lambda d: d.get("spec"))
+        version = self._version()
+        if version not in self.state.versions:
+            self.state.versions.append(version)
+        if self._required_names() != required_before or result.action == "created":
+            workflow.upsert_search_attributes([REQUIRES.value_set(self._required_names())])
         self._publish()
-        return ApplyResult(action="created" if created else "unchanged" if unchanged else "configured", generation=self.state.generation)
+        return result
 
     @apply.validator
     def _validate_apply(self, input: ApplyInput) -> None:
@@ -137,22 +117,56 @@ class PromiseWorkflow:
             raise ApplicationError(str(exc), type="InvalidDocument", non_retryable=True) from exc
 
     @workflow.update
+    async def label(self, input: LabelRequest) -> LabelResult:
+        return self._apply_labels(input)
+
+    @workflow.update
     async def delete(self, input: DeleteRequest) -> DeleteAccepted:
-        self.state.delete_requested = True
-        self.state.force_delete = self.state.force_delete or input.force
-        self._publish()
+        self._request_delete(input)
         return DeleteAccepted()
 
     @workflow.signal
     def reconcile(self, input: ReconcileRequest) -> None:
-        self.state.reconcile_requested = True
+        self._restart("ManualReconciliation", input.reason)
 
-    # --- configure ---
+    @workflow.signal
+    def requirements_changed_signal(self, input: RequirementsChanged) -> None:
+        """A required Promise was installed, upgraded, paused or removed: look again."""
+        self.requirements_changed = True  # wakes a run waiting for its requirements
+        if self.state.available:
+            # Re-evaluate now: a required Promise going away makes this one unavailable.
+            self._restart("RequirementsChanged", f"required Promise {input.promise} changed")
 
-    def _context(self, action: str) -> PipelineContext:
+    def _labels_changed(self, old: dict[str, str]) -> None:
+        super()._labels_changed(old)
+        if lb.is_true(self.labels, lb.RECONCILE_RESOURCES):
+            del self.labels[lb.RECONCILE_RESOURCES]  # Kratix removes it once the resources are relabelled
+            self._in_background(self._roll_resources(f"label {lb.RECONCILE_RESOURCES} was set"))
+
+    def _on_paused(self) -> None:
+        self._set_available(False, "PausedReconciliation", "Paused")
+
+    def _on_unpaused(self) -> None:
+        self.state.roll_resources = True
+
+    def _on_suspended(self) -> None:
+        self._set_available(False, "WorkflowSuspended", "Suspended")
+
+    def _in_background(self, work: Awaitable[Any]) -> None:
+        self.background = [t for t in self.background if not t.done()] + [asyncio.ensure_future(work)]
+
+    # --- hooks ---
+
+    def _version(self) -> str:
+        return self.promise.metadata.labels.get(lb.PROMISE_VERSION, "not-set")
+
+    def _required_names(self) -> list[str]:
+        return sorted(r.name for r in self.promise.spec.required_promises) if self.state.document else []
+
+    def _context(self, action: Action) -> PipelineContext:
         return PipelineContext(
             workflow_type="promise",
-            action=action,  # type: ignore[arg-type]
+            action=action,
             promise_name=self.state.name,
             object_kind="Promise",
             object_group=KRATIX_GROUP,
@@ -162,77 +176,83 @@ class PromiseWorkflow:
             cluster_scoped=True,
         )
 
-    def _live_object(self) -> dict[str, Any]:
-        return {**copy.deepcopy(self.state.document), "status": copy.deepcopy(self.state.status)}
+    def _run_prefix(self) -> str:
+        return f"promise-{self.state.name}"
 
-    async def _configure(self) -> None:
-        generation = self.state.generation
-        spec_changed = generation != self.state.observed_generation
-        self.state.reconcile_requested = False
-        promise = self.promise
-        api = self.api
+    def _promise_selectors(self) -> dict[str, str]:
+        return squash([s.match_labels for s in self.promise.spec.destination_selectors])
+
+    def _interval_override(self) -> float | None:
+        return reconciliation_interval(self.promise)
+
+    def _set_available(self, available: bool, reason: str = "PromiseUnavailable", message: str = "Cannot fulfil resource requests") -> None:
         status = self.state.status
+        changed = available != self.state.available
+        self.state.available = available
+        status["status"] = "Available" if available else "Unavailable"
+        if available:
+            st.set_condition(status, st.AVAILABLE, "True", "PromiseAvailable", "Ready to fulfil resource requests", now_iso())
+        else:
+            st.set_condition(status, st.AVAILABLE, "False", reason, message, now_iso())
+        if changed:
+            if available:
+                status["lastAvailableTime"] = now_iso()
+                self._event("Normal", "Available", "Promise is available")
+            else:
+                self._event("Warning", "Unavailable", f"Promise no longer available: {message}")
+            self._in_background(self._notify_dependents())
+        self._publish()
+
+    async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
+        promise, api, status = self.promise, self.api, self.state.status
         if api is not None:
             status["kind"], status["apiVersion"] = api.kind, api.api_version.lower()
-        status["version"] = promise.metadata.labels.get("kratix.io/promise-version", "not-set")
-        pipelines = promise.spec.workflows.promise.configure
-        names = [p.metadata.name for p in pipelines]
-        st.mark_configure_started(status, names, now_iso())
-        if not self.state.available:
-            status["status"] = "Unavailable"
-            st.set_condition(status, st.AVAILABLE, "False", "PromiseUnavailable", "Cannot fulfil resource requests", now_iso())
-        self._publish()
+        status["version"] = self._version()
+        if promise.spec.required_promises and not await self._requirements_met(start):
+            return None
         catalog = await read_catalog()
-        selectors = squash([s.match_labels for s in promise.spec.destination_selectors])
-        pending: list[PendingGroup] = []
-        pending += await self._write_static_dependencies(catalog, promise, selectors)
-        for index, pipeline in enumerate(pipelines):
-            name = pipeline.metadata.name
-            st.set_pipeline_phase(status, name, "Running", now_iso())
-            self._publish()
-            run_id = f"promise-{self.state.name}-{name}-{workflow.uuid4().hex[:8]}"
-            result = await run_pipeline(run_id, pipeline, self._live_object(), self._context("configure"), selectors)
-            self._record_run(PipelineRunRecord.of(name, "configure", generation, result))
-            error = failure_message(result) if not result.succeeded else None
-            if error is None:
-                try:
-                    self.state.status = status = st.merge_status_file(status, result.status, promise_workflow=True)
-                except InvalidDocument as exc:
-                    error = str(exc)
-            if error is not None:
-                st.mark_configure_failed(status, name, now_iso(), error)
-                self._finish_run(generation)
-                return
-            previous = [p for p in self.state.placements if p.pipeline == name]
-            planned, waiting = plan_dependency_groups(catalog, name, result.groups, result.artifact, self._path_for(name))
-            pending += waiting
-            await self._write(catalog, planned, previous, f"Update from: promise/{self.state.name}/{name}")
-            st.set_pipeline_phase(status, name, "Succeeded", now_iso())
-            status["workflowsSucceeded"] = index + 1
-        stale = [p for p in self.state.placements if p.pipeline not in names and p.pipeline != STATIC_PIPELINE]
-        if stale:
-            await self._write(catalog, [], stale, f"Delete from: promise/{self.state.name}")
+        pending = await self._write_static_dependencies(catalog, promise)
         self.state.pending_groups = pending
-        st.mark_configure_succeeded(status, now_iso(), promise_workflow=True)
-        st.mark_works(status, now_iso(), [f"{g.pipeline or 'static'}/{g.directory}" for g in pending])
-        became_available = not self.state.available
-        self.state.available = True
-        status["status"] = "Available"
-        st.set_condition(status, st.AVAILABLE, "True", "PromiseAvailable", "Ready to fulfil resource requests", now_iso())
-        if became_available:
-            status["lastAvailableTime"] = now_iso()
-        self._finish_run(generation)
-        if became_available or spec_changed:
-            # Resources waiting for this Promise, or built from its previous spec, re-run now.
-            await self._signal_resources(lambda handle: handle.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason="promise changed")))
+        return promise.spec.workflows.promise.configure
 
-    async def _write_static_dependencies(self, catalog: Catalog, promise: Promise, selectors: dict[str, str]) -> list[PendingGroup]:
+    async def _requirements_met(self, start: int) -> bool:
+        required = self.promise.spec.required_promises
+        self.requirements_changed = False
+        result = await workflow.execute_activity_method(
+            CatalogActivities.read_required_promises,
+            ReadRequiredInput(names=[r.name for r in required]),
+            start_to_close_timeout=options.READ_TIMEOUT,
+            retry_policy=options.READ_RETRY,
+        )
+        verdict = evaluate_requirements(required, result.found)
+        status = self.state.status
+        status["requiredPromises"] = verdict.entries
+        st.set_condition(status, "RequirementsFulfilled", "True" if verdict.fulfilled else "False", verdict.reason, verdict.message, now_iso())
+        if verdict.fulfilled:
+            return True
+        st.set_condition(status, st.RECONCILED, "Unknown", "RequirementsNotFulfilled", "Pending", now_iso())
+        self._event("Normal", verdict.reason, verdict.message)
+        self._set_available(False, "PromiseUnavailable", "Cannot fulfil resource requests")
+        # Woken by the required Promise's signal; the periodic look is a safety net for a missed one.
+        try:
+            await workflow.wait_condition(
+                lambda: self.requirements_changed or self.state.delete_requested or self.state.start_from is not None,
+                timeout=timedelta(seconds=self.config.requirement_recheck_s),
+            )
+        except asyncio.TimeoutError:
+            pass
+        if self.state.start_from is None:
+            self.state.start_from = start
+        return False
+
+    async def _write_static_dependencies(self, catalog: Catalog, promise: Promise) -> list[Any]:
         previous = [p for p in self.state.placements if p.pipeline == STATIC_PIPELINE]
         if not promise.spec.dependencies:
             if previous:
                 await self._write(catalog, [], previous, f"Delete from: promise/{self.state.name}/static")
             return []
         content = yaml.safe_dump_all(promise.spec.dependencies, sort_keys=False)
+        selectors = self._promise_selectors()
         group = WorkloadGroup(
             directory=ROOT_DIRECTORY,
             selectors=[DestinationSelector(match_labels=selectors, source=SelectorSource.PROMISE)] if selectors else [],
@@ -245,94 +265,82 @@ class PromiseWorkflow:
         await self._write(catalog, planned, previous, f"Update from: promise/{self.state.name}/static")
         return pending
 
-    def _path_for(self, pipeline: str):  # type: ignore[no-untyped-def]
-        return lambda dest_path, directory: promise_dir(dest_path, self.state.name, pipeline, directory)
+    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
+        previous = [p for p in self.state.placements if p.pipeline == pipeline]
+        path_for = lambda dest_path, directory: promise_dir(dest_path, self.state.name, pipeline, directory)  # noqa: E731
+        planned, waiting = plan_dependency_groups(catalog, pipeline, result.groups, result.artifact, path_for)
+        self.state.pending_groups += waiting
+        await self._write(catalog, planned, previous, f"Update from: promise/{self.state.name}/{pipeline}")
 
-    async def _write(self, catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:
-        written = await write_placements(catalog, planned, previous, message)
-        self.state.placements = replace_placements(self.state.placements, previous, written)
+    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
+        stale = [p for p in self.state.placements if p.pipeline not in pipelines and p.pipeline != STATIC_PIPELINE]
+        if stale:
+            await self._write(catalog, [], stale, f"Delete from: promise/{self.state.name}")
 
-    def _finish_run(self, generation: int) -> None:
-        self.state.observed_generation = generation
-        self.state.status["observedGeneration"] = generation
-        self._publish()
+    async def _configure_succeeded(self, generation: int) -> None:
+        st.mark_works(self.state.status, now_iso(), [f"{g.pipeline or 'static'}/{g.directory}" for g in self.state.pending_groups])
+        spec_changed = generation != self.state.observed_generation
+        became_available = not self.state.available
+        self._set_available(True)
+        if became_available or spec_changed or self.state.roll_resources:
+            self.state.roll_resources = False
+            # Resources waiting for this Promise, or built from its previous spec, re-run now.
+            await self._roll_resources("the Promise changed" if spec_changed else "the Promise became available")
 
-    def _record_run(self, record: PipelineRunRecord) -> None:
-        self.state.runs = record_run(self.state.runs, record)
+    async def _roll_resources(self, reason: str) -> None:
+        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason=reason)))
+        if count:
+            self._event("Normal", "ReconcilingResources", f"Reconciling {count} resources: {reason}")
+            self._publish()
 
-    async def _resource_ids(self) -> list[str]:
+    async def _list(self, activity: Any, arg: BaseModel) -> list[str]:
         result = await workflow.execute_activity_method(
-            CatalogActivities.list_promise_resources,
-            ListResourcesInput(promise=self.state.name),
-            start_to_close_timeout=options.READ_TIMEOUT,
-            retry_policy=options.READ_RETRY,
+            activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
         )
         return result.workflow_ids
 
-    async def _signal_resources(self, send) -> int:  # type: ignore[no-untyped-def]
-        ids = await self._resource_ids()
+    async def _signal_resources(self, send: Callable[[Any], Awaitable[None]]) -> int:
+        ids = await self._list(CatalogActivities.list_promise_resources, ListResourcesInput(promise=self.state.name))
         for start in range(0, len(ids), _RESOURCE_FANOUT):
             handles = [workflow.get_external_workflow_handle(i) for i in ids[start:start + _RESOURCE_FANOUT]]
             await asyncio.gather(*[send(h) for h in handles], return_exceptions=True)  # a resource may finish meanwhile
         return len(ids)
 
+    async def _notify_dependents(self) -> None:
+        ids = await self._list(CatalogActivities.list_dependent_promises, ListDependentsInput(promise=self.state.name))
+        signal = RequirementsChanged(promise=self.state.name)
+        await asyncio.gather(*[workflow.get_external_workflow_handle(i).signal(PromiseWorkflow.requirements_changed_signal, signal)
+                               for i in ids], return_exceptions=True)
+
     # --- delete ---
 
-    async def _delete(self) -> None:
-        status = self.state.status
-        self.state.available = False
-        status["status"] = "Unavailable"
-        st.set_condition(status, st.AVAILABLE, "False", "PromiseUnavailable", "Promise is being deleted", now_iso())
-        self._publish()
-        delete_pipelines = self.promise.spec.workflows.promise.delete[:1]
-        if delete_pipelines and not self.state.force_delete:
-            await self._run_delete_pipeline(delete_pipelines[0])
+    async def _delete_pipeline(self) -> Pipeline | None:
+        self._set_available(False, "PromiseUnavailable", "Promise is being deleted")
+        pipelines = self.promise.spec.workflows.promise.delete
+        return pipelines[0] if pipelines else None  # Kratix runs only the first delete pipeline
+
+    async def _delete_cleanup(self) -> None:
         request = DeleteRequest(force=self.state.force_delete)
-        while await self._signal_resources(lambda handle: handle.signal(ResourceWorkflow.delete_signal, request)):
+        while count := await self._signal_resources(lambda h: h.signal(ResourceWorkflow.delete_signal, request)):
+            st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", "WaitingForResources",
+                             f"waiting for {count} resource requests to be deleted", now_iso())
+            self._publish()
             await workflow.sleep(_DELETE_POLL)
         catalog = await read_catalog()
         await self._write(catalog, [], list(self.state.placements), f"Delete from: promise/{self.state.name}")
         await workflow.get_external_workflow_handle(CATALOG_WORKFLOW_ID).signal(
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )
-        st.set_condition(status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
-        self._publish()
+        await self._notify_dependents()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
-    async def _run_delete_pipeline(self, pipeline) -> None:  # type: ignore[no-untyped-def]
-        status = self.state.status
-        name = pipeline.metadata.name
-        status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [{"name": name, "phase": "Running"}]
-        while not self.state.force_delete:
-            st.set_pipeline_phase(status, name, "Running", now_iso())
-            self._publish()
-            run_id = f"promise-{self.state.name}-{name}-{workflow.uuid4().hex[:8]}"
-            task = asyncio.ensure_future(run_pipeline(run_id, pipeline, self._live_object(), self._context("delete"), {}))
-            await workflow.wait_condition(lambda: task.done() or self.state.force_delete)
-            if not task.done():
-                task.cancel()
-                return
-            result = task.result()
-            self._record_run(PipelineRunRecord.of(name, "delete", self.state.generation, result))
-            if result.succeeded:
-                st.set_pipeline_phase(status, name, "Succeeded", now_iso())
-                return
-            error = failure_message(result)
-            st.set_pipeline_phase(status, name, "Failed", now_iso(), error)
-            st.set_condition(status, st.DELETE_COMPLETED, "False", "DeleteWorkflowFailed", f"The Delete Pipeline has failed: {error}", now_iso())
-            self._publish()
-            await workflow.wait_condition(lambda: self.state.force_delete, timeout=options.DELETE_RETRY_AFTER)
+    def _continue_as_new(self) -> None:
+        workflow.continue_as_new(PromiseWorkflowInput(state=self.state))
 
     def _publish(self) -> None:
-        api = self.api if self.state.document else None
-        snapshot = snapshot_of(self.promise, api, self.state.generation, self.state.available) if self.state.document else None
-        self.publisher.publish(
-            {
-                "object": self.state.document,
-                "status": self.state.status,
-                "snapshot": snapshot.model_dump(mode="json", by_alias=True) if snapshot else None,
-                "placements": [p.model_dump(mode="json") for p in self.state.placements],
-                "pending": [g.model_dump(mode="json") for g in self.state.pending_groups],
-                "runs": [r.model_dump(mode="json") for r in self.state.runs],
-            },
-            "Deleting" if self.state.delete_requested else ("Available" if self.state.available else "Pending"),
-        )
+        memo = self._memo()
+        if self.state.document:
+            snapshot = snapshot_of(self.promise, self.api, self.state.generation, self.state.available, self.state.versions)
+            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
+        phase = "Deleting" if self.state.delete_requested else ("Available" if self.state.available else st.summary_phase(self.state.status))
+        self.publisher.publish(memo, phase)

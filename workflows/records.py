@@ -13,27 +13,34 @@ with workflow.unsafe.imports_passed_through():
 
 
 class PipelineRunRecord(BaseModel):
-    """One pipeline run as `ktx describe` shows it: containers, exit codes and log tails."""
+    """One pipeline run as `ktx describe` and `ktx logs` show it: containers, exit codes, log tails and files."""
 
+    run_id: str
     pipeline: str
     action: Literal["configure", "delete"]
     generation: int
+    attempt: int = 1
     succeeded: bool
     message: str = ""
     failed_container: str | None = None
     containers: list[ContainerRun] = Field(default_factory=list)
+    started_at: str = ""
     finished_at: str = ""
 
     @classmethod
-    def of(cls, pipeline: str, action: Literal["configure", "delete"], generation: int, result: PipelineRunResult) -> "PipelineRunRecord":
+    def of(cls, run_id: str, pipeline: str, action: Literal["configure", "delete"], generation: int,
+           result: PipelineRunResult, started_at: str, attempt: int) -> "PipelineRunRecord":
         return cls(
+            run_id=run_id,
             pipeline=pipeline,
             action=action,
             generation=generation,
+            attempt=attempt,
             succeeded=result.succeeded,
             message=result.message,
             failed_container=result.failed_container,
             containers=result.containers,
+            started_at=started_at,
             finished_at=now_iso(),
         )
 
@@ -64,6 +71,17 @@ class DeleteAccepted(BaseModel):
 
 class ReconcileRequest(BaseModel):
     reason: str = "manual"
+
+
+class LabelRequest(BaseModel):
+    """`ktx label`: set and remove labels; Kratix's reconciliation labels act on the object at once."""
+
+    set: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class LabelResult(BaseModel):
+    labels: dict[str, str]
 
 
 def failure_message(result: PipelineRunResult) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import copy
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -14,50 +12,31 @@ with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadPromiseInput
     from activities.pipelines import PipelineContext, PipelineRunResult
     from domain import status as st
-    from domain.errors import InvalidDocument
+    from domain.catalog import Catalog
+    from domain.documents import Pipeline
+    from domain.health import HealthRecord, health_status
     from domain.layout import resource_dir
     from domain.promise_api import PromiseSnapshot
     from workflows import options
-    from workflows.delivery import (
-        PendingGroup,
-        Placement,
-        PlannedWrite,
-        now_iso,
-        plan_resource_groups,
-        read_catalog,
-        replace_placements,
-        run_pipeline,
-        write_placements,
-    )
+    from workflows.delivery import now_iso, plan_resource_groups, read_catalog
+    from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
         ApplyInput,
         ApplyResult,
         DeleteAccepted,
         DeleteRequest,
-        PipelineRunRecord,
+        LabelRequest,
+        LabelResult,
         ReconcileRequest,
-        failure_message,
-        record_run,
     )
 
 
-class ResourceState(BaseModel):
-    """Everything the workflow knows, handed whole to the next run on continue-as-new."""
-
+class ResourceState(LifecycleState):
     promise: str
     namespace: str
     name: str
-    document: dict[str, Any] = Field(default_factory=dict)
-    generation: int = 0
-    observed_generation: int = 0
-    reconcile_requested: bool = False
-    status: dict[str, Any] = Field(default_factory=dict)
-    placements: list[Placement] = Field(default_factory=list)
-    pending_groups: list[PendingGroup] = Field(default_factory=list)
-    runs: list[PipelineRunRecord] = Field(default_factory=list)
-    delete_requested: bool = False
-    force_delete: bool = False
+    health: list[HealthRecord] = Field(default_factory=list)
 
 
 class ResourceWorkflowInput(BaseModel):
@@ -68,52 +47,56 @@ class ResourceWorkflowResult(BaseModel):
     deleted: bool
 
 
+class HealthRecordInput(BaseModel):
+    record: HealthRecord
+
+
+class RemoveHealthRecordInput(BaseModel):
+    name: str
+    namespace: str
+
+
+class HealthRecordResult(BaseModel):
+    state: str
+
+
+def _spec_of(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "metadata"}
+
+
 @workflow.defn
-class ResourceWorkflow:
+class ResourceWorkflow(ObjectLifecycle):
+    workflow_type = "resource"
+
     @workflow.init
     def __init__(self, input: ResourceWorkflowInput) -> None:
-        self.state = input.state
+        self.state: ResourceState = input.state
         self.publisher = Publisher()
+        self.snapshot: PromiseSnapshot | None = None
         self.promise_changed = False
 
     @workflow.run
     async def run(self, input: ResourceWorkflowInput) -> ResourceWorkflowResult:
-        self._publish()
-        while True:
-            await workflow.wait_condition(lambda: self.state.delete_requested or self._configure_due())
-            if self.state.delete_requested:
-                await self._delete()
-                return ResourceWorkflowResult(deleted=True)
-            await self._configure()
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(ResourceWorkflowInput(state=self.state))
+        await self.lifecycle()
+        return ResourceWorkflowResult(deleted=True)
 
     # --- messages ---
 
     @workflow.update
     async def apply(self, input: ApplyInput) -> ApplyResult:
-        document = copy.deepcopy(input.document)
-        document.pop("status", None)
-        created = not self.state.document
-        previous_spec = {k: v for k, v in self.state.document.items() if k not in ("metadata",)}
-        new_spec = {k: v for k, v in document.items() if k not in ("metadata",)}
-        metadata = document.setdefault("metadata", {})
-        # Only a spec change bumps the generation (Kubernetes semantics); labels and annotations do not.
-        if created or previous_spec != new_spec:
-            self.state.generation += 1
-        metadata["generation"] = self.state.generation
-        metadata["creationTimestamp"] = self.state.document.get("metadata", {}).get("creationTimestamp") or now_iso()
-        unchanged = not created and self.state.document == document
-        self.state.document = document
-        self._publish()
-        action = "created" if created else ("unchanged" if unchanged else "configured")
-        return ApplyResult(action=action, generation=self.state.generation)
+        return self._apply_document(input, _spec_of)
 
     @apply.validator
     def _validate_apply(self, input: ApplyInput) -> None:
-        if self.state.delete_requested:
-            raise ApplicationError("the resource is being deleted", type="Conflict", non_retryable=True)
+        self._refuse_if_deleting()
+
+    @workflow.update
+    async def label(self, input: LabelRequest) -> LabelResult:
+        return self._apply_labels(input)
+
+    @label.validator
+    def _validate_label(self, input: LabelRequest) -> None:
+        self._refuse_if_deleting(allow_controls=True)
 
     @workflow.update
     async def delete(self, input: DeleteRequest) -> DeleteAccepted:
@@ -127,25 +110,43 @@ class ResourceWorkflow:
 
     @workflow.signal
     def reconcile(self, input: ReconcileRequest) -> None:
-        self.state.reconcile_requested = True
+        """The Promise changed (spec, availability, `kratix.io/reconcile-resources`): run from the first pipeline."""
         self.promise_changed = True
+        self._restart("PromiseChanged", input.reason)
 
-    def _request_delete(self, input: DeleteRequest) -> None:
-        self.state.delete_requested = True
-        self.state.force_delete = self.state.force_delete or input.force
+    @workflow.update
+    async def record_health(self, input: HealthRecordInput) -> HealthRecordResult:
+        self.state.health = [r for r in self.state.health if (r.namespace, r.name) != (input.record.namespace, input.record.name)]
+        self.state.health.append(input.record)
+        return self._update_health()
+
+    @workflow.update
+    async def remove_health(self, input: RemoveHealthRecordInput) -> HealthRecordResult:
+        self.state.health = [r for r in self.state.health if (r.namespace, r.name) != (input.namespace, input.name)]
+        return self._update_health()
+
+    def _refuse_if_deleting(self, allow_controls: bool = False) -> None:
+        # Labels still work while deleting: removing `kratix.io/workflow-suspended` is how a gated delete resumes.
+        if self.state.delete_requested and not allow_controls:
+            raise ApplicationError("the resource is being deleted", type="Conflict", non_retryable=True)
+
+    def _update_health(self) -> HealthRecordResult:
+        previous = (self.state.status.get("healthStatus") or {}).get("state")
+        self.state.status["healthStatus"] = health_status(self.state.health)
+        state = self.state.status["healthStatus"]["state"]
+        if state != previous:
+            self._event("Normal" if state in ("healthy", "ready") else "Warning", "HealthRecord", f"Health state is {state}")
         self._publish()
+        return HealthRecordResult(state=state)
 
-    # --- configure ---
+    # --- hooks ---
 
-    def _configure_due(self) -> bool:
-        return self.state.generation != self.state.observed_generation or self.state.reconcile_requested
-
-    def _context(self, snapshot: PromiseSnapshot, action: str) -> PipelineContext:
-        api = snapshot.api
+    def _context(self, action: Action) -> PipelineContext:
+        api = self.snapshot.api if self.snapshot else None
         assert api is not None
         return PipelineContext(
             workflow_type="resource",
-            action=action,  # type: ignore[arg-type]
+            action=action,
             promise_name=self.state.promise,
             object_kind=api.kind,
             object_group=api.group,
@@ -156,8 +157,14 @@ class ResourceWorkflow:
             cluster_scoped=False,
         )
 
-    def _live_object(self) -> dict[str, Any]:
-        return {**copy.deepcopy(self.state.document), "status": copy.deepcopy(self.state.status)}
+    def _run_prefix(self) -> str:
+        return f"{self.state.namespace}-{self.state.name}"
+
+    def _promise_selectors(self) -> dict[str, str]:
+        return self.snapshot.destination_selectors if self.snapshot else {}
+
+    def _interval_override(self) -> float | None:
+        return self.snapshot.reconciliation_interval_s if self.snapshot else None
 
     async def _read_promise(self) -> PromiseSnapshot | None:
         result = await workflow.execute_activity_method(
@@ -168,77 +175,52 @@ class ResourceWorkflow:
         )
         return result.snapshot
 
-    async def _configure(self) -> None:
-        generation = self.state.generation
-        self.state.reconcile_requested = False
+    async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
         self.promise_changed = False
+        self.snapshot = snapshot = await self._read_promise()
         status = self.state.status
-        snapshot = await self._read_promise()
         if snapshot is None or not snapshot.available or snapshot.api is None:
             status["message"] = st.PENDING_MESSAGE
-            st.set_condition(status, "PromiseAvailable", "False", "PromiseNotAvailable", "Promise is not available", now_iso())
+            if snapshot is not None and snapshot.paused:
+                st.mark_paused(status, now_iso(), promise=False)
+            st.set_condition(status, "PromiseAvailable", "False", "PromiseRequirementsNotInstalled",
+                             "Promise Requirements are not installed", now_iso())
+            self._event("Normal", "PromiseUnavailable", f"waiting for Promise {self.state.promise} to be available")
             self._publish()
             # Wake on the Promise's signal, or re-check on Kratix's 60 s schedule.
-            await workflow.wait_condition(
-                lambda: self.promise_changed or self.state.delete_requested, timeout=options.PROMISE_RECHECK
-            )
-            self.state.reconcile_requested = True
-            return
+            try:
+                await workflow.wait_condition(
+                    lambda: self.promise_changed or self.state.delete_requested or self.state.start_from is not None,
+                    timeout=options.PROMISE_RECHECK,
+                )
+            except TimeoutError:
+                pass
+            if self.state.start_from is None:
+                self.state.start_from = start
+            return None
         st.set_condition(status, "PromiseAvailable", "True", "PromiseAvailable", "Promise Requirements are met", now_iso())
-        pipelines = snapshot.resource_configure
-        names = [p.metadata.name for p in pipelines]
-        st.mark_configure_started(status, names, now_iso())
-        self._publish()
-        catalog = await read_catalog()
-        rng = workflow.random()
-        pending: list[PendingGroup] = []
-        for index, pipeline in enumerate(pipelines):
-            name = pipeline.metadata.name
-            st.set_pipeline_phase(status, name, "Running", now_iso())
-            self._publish()
-            run_id = f"{self.state.namespace}-{self.state.name}-{name}-{workflow.uuid4().hex[:8]}"
-            result = await run_pipeline(run_id, pipeline, self._live_object(), self._context(snapshot, "configure"),
-                                        snapshot.destination_selectors)
-            self._record_run(PipelineRunRecord.of(name, "configure", generation, result))
-            error = self._merge_status(result)
-            if error:
-                st.mark_configure_failed(status, name, now_iso(), error)
-                self._finish_run(generation)
-                return
-            if result.workflow_control and (result.workflow_control.get("suspend") or result.workflow_control.get("retryAfter")):
-                message = str(result.workflow_control.get("message") or "")
-                st.set_pipeline_phase(status, name, "Suspended", now_iso(), message)
-                st.set_condition(status, st.RECONCILED, "Unknown", "WorkflowSuspended", "Suspended", now_iso())
-                self._finish_run(generation)
-                return
-            previous = [p for p in self.state.placements if p.pipeline == name]
-            planned, waiting = plan_resource_groups(
-                catalog, name, result.groups, result.artifact, previous, self._path_for(name), rng
-            )
-            pending += waiting
-            await self._write(catalog, planned, previous, f"Update from: {self._label()}/{name}")
-            st.set_pipeline_phase(status, name, "Succeeded", now_iso())
-            status["workflowsSucceeded"] = index + 1
+        return snapshot.resource_configure
+
+    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
+        previous = [p for p in self.state.placements if p.pipeline == pipeline]
+        planned, waiting = plan_resource_groups(
+            catalog, pipeline, result.groups, result.artifact, previous, self._path_for(pipeline), workflow.random()
+        )
+        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline != pipeline] + waiting
+        await self._write(catalog, planned, previous, f"Update from: {self._label()}/{pipeline}")
+
+    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
         # Outputs of pipelines that were removed from the Promise go, as Kratix deletes their Works.
-        stale = [p for p in self.state.placements if p.pipeline not in names]
+        stale = [p for p in self.state.placements if p.pipeline not in pipelines]
         if stale:
             await self._write(catalog, [], stale, f"Delete from: {self._label()}")
-        self.state.pending_groups = pending
-        st.mark_configure_succeeded(status, now_iso(), promise_workflow=False)
-        st.mark_works(status, now_iso(), [f"{g.pipeline}/{g.directory}" for g in pending])
-        self._finish_run(generation)
+        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline in pipelines]
 
-    def _merge_status(self, result: PipelineRunResult) -> str | None:
-        if not result.succeeded:
-            return failure_message(result)
-        try:
-            merged = st.merge_status_file(self.state.status, result.status, promise_workflow=False)
-        except InvalidDocument as exc:
-            return str(exc)
-        # In place: callers hold a reference to the status they are building.
-        self.state.status.clear()
-        self.state.status.update(merged)
-        return None
+    async def _configure_succeeded(self, generation: int) -> None:
+        pending = [f"{g.pipeline}/{g.directory}" for g in self.state.pending_groups]
+        st.mark_works(self.state.status, now_iso(), pending)
+        if not pending:
+            self._event("Normal", "ReconcileSucceeded", "Successfully reconciled")
 
     def _path_for(self, pipeline: str):  # type: ignore[no-untyped-def]
         def path(dest_path: str, directory: str) -> str:
@@ -246,69 +228,26 @@ class ResourceWorkflow:
 
         return path
 
-    async def _write(self, catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:  # type: ignore[no-untyped-def]
-        written = await write_placements(catalog, planned, previous, message)
-        self.state.placements = replace_placements(self.state.placements, previous, written)
-
-    def _finish_run(self, generation: int) -> None:
-        self.state.observed_generation = generation
-        self.state.status["observedGeneration"] = generation
-        self._publish()
-
-    def _record_run(self, record: PipelineRunRecord) -> None:
-        self.state.runs = record_run(self.state.runs, record)
-
     def _label(self) -> str:
         return f"{self.state.promise}/{self.state.namespace}/{self.state.name}"
 
-    # --- delete ---
+    async def _delete_pipeline(self) -> Pipeline | None:
+        self.snapshot = await self._read_promise()
+        pipelines = self.snapshot.resource_delete if self.snapshot and self.snapshot.api else []
+        return pipelines[0] if pipelines else None
 
-    async def _delete(self) -> None:
-        status = self.state.status
-        snapshot = await self._read_promise()
-        delete_pipelines = snapshot.resource_delete if snapshot and snapshot.api else []
-        if delete_pipelines and not self.state.force_delete:
-            pipeline = delete_pipelines[0]
-            name = pipeline.metadata.name
-            status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [{"name": name, "phase": "Running"}]
-            while not self.state.force_delete:
-                st.set_pipeline_phase(status, name, "Running", now_iso())
-                self._publish()
-                run_id = f"{self.state.namespace}-{self.state.name}-{name}-{workflow.uuid4().hex[:8]}"
-                task = asyncio.ensure_future(run_pipeline(
-                    run_id, pipeline, self._live_object(), self._context(snapshot, "delete"), {}  # type: ignore[arg-type]
-                ))
-                # `ktx delete --force` must not wait behind a hung delete pipeline.
-                await workflow.wait_condition(lambda: task.done() or self.state.force_delete)
-                if not task.done():
-                    task.cancel()
-                    break
-                result = task.result()
-                self._record_run(PipelineRunRecord.of(name, "delete", self.state.generation, result))
-                error = self._merge_status(result)
-                if error is None:
-                    st.set_pipeline_phase(status, name, "Succeeded", now_iso())
-                    break
-                st.set_pipeline_phase(status, name, "Failed", now_iso(), error)
-                st.set_condition(status, st.DELETE_COMPLETED, "False", "DeleteWorkflowFailed",
-                                 f"The Delete Pipeline has failed: {error}", now_iso())
-                self._publish()
-                await workflow.wait_condition(lambda: self.state.force_delete, timeout=options.DELETE_RETRY_AFTER)
+    async def _delete_cleanup(self) -> None:
         catalog = await read_catalog()
         await self._write(catalog, [], list(self.state.placements), f"Delete from: {self._label()}")
-        st.set_condition(status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
-        self._publish()
+        self.state.pending_groups = []
 
-    # --- publishing ---
+    def _continue_as_new(self) -> None:
+        workflow.continue_as_new(ResourceWorkflowInput(state=self.state))
 
     def _publish(self) -> None:
-        self.publisher.publish(
-            {
-                "object": self.state.document,
-                "status": self.state.status,
-                "placements": [p.model_dump(mode="json") for p in self.state.placements],
-                "pending": [g.model_dump(mode="json") for g in self.state.pending_groups],
-                "runs": [r.model_dump(mode="json") for r in self.state.runs],
-            },
-            st.summary_phase(self.state.status, deleting=self.state.delete_requested),
-        )
+        memo = self._memo()
+        memo["health"] = [r.document for r in self.state.health]
+        self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))
+
+
+

@@ -1,0 +1,28 @@
+"""Platform-wide behaviour settings: Kratix's `kratix` ConfigMap, read once when a worker starts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
+# Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
+KUBERNETES_BACKOFF_LIMIT = 6
+
+
+class PlatformConfig(BaseModel):
+    reconciliation_interval_s: float = DEFAULT_RECONCILIATION_INTERVAL
+    reconcile_after_failure: bool = True
+    default_backoff_limit: int = KUBERNETES_BACKOFF_LIMIT
+    # Kubernetes retries a failed Job pod after 10s, 20s, 40s ... capped at 6 minutes.
+    backoff_base_s: float = 10.0
+    backoff_cap_s: float = 360.0
+    # A failed delete pipeline is retried on this doubling schedule, so deletion never stays blocked unseen.
+    delete_retry_base_s: float = 30.0
+    delete_retry_cap_s: float = 600.0
+    # A required Promise that is missing is looked for again this often, as Kratix requeues every 60 s.
+    requirement_recheck_s: float = 60.0
+
+    def backoff(self, failures: int, base: float | None = None, cap: float | None = None) -> float:
+        """Delay before the next attempt after `failures` consecutive failures (1-based)."""
+        return min((base if base is not None else self.backoff_base_s) * 2 ** max(failures - 1, 0),
+                   cap if cap is not None else self.backoff_cap_s)

@@ -1,0 +1,503 @@
+"""The Kratix workflow engine shared by Promise and resource workflows.
+
+One object, one Temporal workflow, one loop: it waits until a run is due (spec change, manual reconciliation, the
+reconciliation interval, a resumed or retried suspension), runs the configure pipelines in order, and finally runs
+the delete pipeline. Only one run is ever in flight, so two configure runs of one object can never overlap; a newer
+spec or a manual reconciliation makes the current run stop at the next pipeline boundary and start again from the
+first pipeline. Every wait shows its reason in status, and every timer is a durable Temporal timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.config import ConfigActivities, ReadConfigInput
+    from activities.pipelines import PipelineContext, PipelineRunResult
+    from domain import labels as lb
+    from domain import status as st
+    from domain.catalog import Catalog
+    from domain.config import PlatformConfig
+    from domain.documents import Pipeline
+    from domain.errors import InvalidDocument
+    from domain.events import Event, record_event
+    from domain.workflow_control import WorkflowControl, parse_workflow_control
+    from workflows import options
+    from workflows.delivery import (
+        PendingGroup,
+        Placement,
+        PlannedWrite,
+        now_iso,
+        read_catalog,
+        replace_placements,
+        run_pipeline,
+        write_placements,
+    )
+    from workflows.publishing import Publisher
+    from workflows.records import (
+        ApplyInput,
+        ApplyResult,
+        DeleteRequest,
+        LabelRequest,
+        LabelResult,
+        PipelineRunRecord,
+        failure_message,
+        record_run,
+    )
+
+Action = Literal["configure", "delete"]
+
+
+class LifecycleState(BaseModel):
+    """What every object workflow carries across continue-as-new."""
+
+    document: dict[str, Any] = Field(default_factory=dict)
+    generation: int = 0
+    observed_generation: int = 0
+    status: dict[str, Any] = Field(default_factory=dict)
+    placements: list[Placement] = Field(default_factory=list)
+    pending_groups: list[PendingGroup] = Field(default_factory=list)
+    runs: list[PipelineRunRecord] = Field(default_factory=list)
+    run_counts: dict[str, int] = Field(default_factory=dict)
+    events: list[Event] = Field(default_factory=list)
+    # The pipeline index the next run starts from; None while nothing is due.
+    start_from: int | None = None
+    # Index of the suspended pipeline (configure, or 0 for the delete pipeline) until it is resumed or restarted.
+    suspended_at: int | None = None
+    retry_at: datetime | None = None
+    next_reconcile_at: datetime | None = None
+    delete_requested: bool = False
+    force_delete: bool = False
+
+
+class ObjectLifecycle:
+    """Mixin for the Promise and resource workflows; subclasses provide the hooks at the bottom."""
+
+    state: LifecycleState
+    config: PlatformConfig
+    publisher: Publisher
+    workflow_type: Literal["promise", "resource"]
+
+    # --- the loop ---
+
+    async def lifecycle(self) -> None:
+        self.config = await workflow.execute_local_activity_method(
+            ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
+        )
+        self._publish()
+        while True:
+            await self._wait_for_work()
+            if self.state.delete_requested:
+                await self._delete()
+                return
+            start, self.state.start_from = self.state.start_from or 0, None
+            await self._configure(start)
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._continue_as_new()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.state.document.setdefault("metadata", {}).setdefault("labels", {})
+
+    @property
+    def paused(self) -> bool:
+        return lb.is_true(self.labels, lb.PAUSED)
+
+    def _timer_due_at(self) -> datetime | None:
+        due = [t for t in (self.state.retry_at, self.state.next_reconcile_at) if t is not None]
+        return min(due) if due else None
+
+    async def _wait_for_work(self) -> None:
+        while True:
+            if self.state.delete_requested and (self.state.force_delete or not self.paused):
+                return
+            if self.state.start_from is not None and not self.paused:
+                return
+            due = None if self.paused else self._timer_due_at()
+            timeout = max((due - workflow.now()).total_seconds(), 0.001) if due else None
+            try:
+                await workflow.wait_condition(
+                    lambda: (self.state.delete_requested and (self.state.force_delete or not self.paused))
+                    or (self.state.start_from is not None and not self.paused),
+                    timeout=timeout,
+                )
+            except asyncio.TimeoutError:
+                self._fire_timers()
+
+    def _fire_timers(self) -> None:
+        now = workflow.now()
+        if self.state.retry_at is not None and self.state.retry_at <= now:
+            # Kratix removes the suspended label itself once nextRetryAt has passed, which resumes the pipeline.
+            self.state.retry_at = None
+            self.labels.pop(lb.WORKFLOW_SUSPENDED, None)
+            self._resume("RetryAfter elapsed")
+        if self.state.next_reconcile_at is not None and self.state.next_reconcile_at <= now:
+            self.state.next_reconcile_at = None
+            self._restart("ReconciliationInterval", "the reconciliation interval elapsed")
+
+    # --- triggers (called from handlers and timers; synchronous, deterministic) ---
+
+    def _restart(self, reason: str, message: str) -> None:
+        """Run the whole configure workflow again from the first pipeline, discarding any suspension."""
+        if self.state.suspended_at is not None or lb.WORKFLOW_SUSPENDED in self.labels:
+            self.labels.pop(lb.WORKFLOW_SUSPENDED, None)
+            self.state.suspended_at = None
+            self.state.retry_at = None
+        self.state.start_from = 0
+        self._event("Normal", reason, f"Configure workflow will run from the start: {message}")
+        self._publish()
+
+    def _resume(self, message: str) -> None:
+        if self.state.suspended_at is None:
+            return
+        index, self.state.suspended_at = self.state.suspended_at, None
+        self.state.retry_at = None
+        if self.state.start_from is None:
+            self.state.start_from = index
+        self._event("Normal", "WorkflowResumed", message)
+        self._publish()
+
+    def _apply_document(self, input: ApplyInput, spec_of: Any) -> ApplyResult:
+        """Kubernetes semantics: only a spec change bumps the generation; labels drive reconciliation controls."""
+        document = copy.deepcopy(input.document)
+        document.pop("status", None)
+        previous = self.state.document
+        created = not previous
+        metadata = document.setdefault("metadata", {})
+        new_labels = metadata.setdefault("labels", {})
+        old_labels = dict((previous.get("metadata") or {}).get("labels") or {})
+        for key in lb.PLATFORM_OWNED:
+            if key in old_labels and key not in new_labels:
+                new_labels[key] = old_labels[key]
+        spec_changed = created or spec_of(document) != spec_of(previous)
+        if spec_changed:
+            self.state.generation += 1
+        metadata["generation"] = self.state.generation
+        metadata["creationTimestamp"] = (previous.get("metadata") or {}).get("creationTimestamp") or now_iso()
+        unchanged = not created and previous == document
+        self.state.document = document
+        if spec_changed:
+            self._restart("SpecChanged" if not created else "Created", f"generation {self.state.generation}")
+        self._labels_changed(old_labels)
+        self._publish()
+        return ApplyResult(action="created" if created else "unchanged" if unchanged else "configured", generation=self.state.generation)
+
+    def _apply_labels(self, input: LabelRequest) -> LabelResult:
+        old_labels = dict(self.labels)
+        for key in input.remove:
+            self.labels.pop(key, None)
+        self.labels.update(input.set)
+        self._labels_changed(old_labels)
+        self._publish()
+        return LabelResult(labels=dict(self.labels))
+
+    def _labels_changed(self, old: dict[str, str]) -> None:
+        new = self.labels
+        if lb.is_true(new, lb.MANUAL_RECONCILIATION):
+            del new[lb.MANUAL_RECONCILIATION]  # Kratix removes it once the run is scheduled
+            self._restart("ManualReconciliation", f"label {lb.MANUAL_RECONCILIATION} was set")
+        if lb.is_true(new, lb.PAUSED) and not lb.is_true(old, lb.PAUSED):
+            st.mark_paused(self.state.status, now_iso(), promise=self.workflow_type == "promise")
+            self._event("Warning", "PausedReconciliation", "Reconciliation paused")
+            self._on_paused()
+        elif lb.is_true(old, lb.PAUSED) and not lb.is_true(new, lb.PAUSED):
+            self._restart("Unpaused", "reconciliation was unpaused")
+            self._on_unpaused()
+        if lb.WORKFLOW_SUSPENDED in old and lb.WORKFLOW_SUSPENDED not in new:
+            self._resume(f"label {lb.WORKFLOW_SUSPENDED} was removed")
+
+    def _request_delete(self, input: DeleteRequest) -> None:
+        self.state.delete_requested = True
+        self.state.force_delete = self.state.force_delete or input.force
+        self._event("Normal", "DeleteRequested", "deletion requested" + (" (forced)" if input.force else ""))
+        self._publish()
+
+    # --- configure ---
+
+    def _superseded(self, generation: int) -> bool:
+        """A newer spec, a restart, a deletion or a pause ends the current run at the next pipeline boundary."""
+        return (self.state.start_from is not None or self.state.delete_requested or self.paused
+                or generation != self.state.generation)
+
+    async def _configure(self, start: int) -> None:
+        generation = self.state.generation
+        pipelines = await self._prepare_configure(start)
+        if pipelines is None or self._superseded(generation):
+            return
+        status = self.state.status
+        names = [p.metadata.name for p in pipelines]
+        entries = [e.get("name") for e in st.pipelines_status(status)]
+        if start == 0 or start >= len(pipelines) or entries != names:
+            start = 0
+            st.mark_configure_started(status, names, now_iso())
+        else:
+            st.mark_configure_resumed(status, now_iso())
+        self._publish()
+        catalog = await read_catalog()
+        for index in range(start, len(pipelines)):
+            if self._superseded(generation):
+                return
+            pipeline = pipelines[index]
+            name = pipeline.metadata.name
+            result = await self._run_with_backoff(pipeline, "configure", generation, lambda: self._superseded(generation))
+            if result is None:
+                return
+            error = self._absorb(result)
+            control = None
+            if error is None:
+                try:
+                    control = parse_workflow_control(result.workflow_control)
+                except InvalidDocument as exc:
+                    error = str(exc)
+            if error is not None:
+                st.mark_configure_failed(status, name, now_iso(), error)
+                self._event("Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}")
+                self._finish(generation, failed=True)
+                return
+            if control is not None and control.suspends:
+                self._suspend(index, name, control, generation)
+                self._finish(generation, failed=False, schedule=False)
+                return
+            if self._superseded(generation):
+                return  # a newer spec is waiting; its run rewrites the outputs, so stale ones are not written
+            await self._place(catalog, name, result)
+            st.set_pipeline_phase(status, name, "Succeeded", now_iso())
+            status["workflowsSucceeded"] = index + 1
+            self._publish()
+        await self._remove_stale_outputs(catalog, names)
+        st.mark_configure_succeeded(status, now_iso(), promise_workflow=self.workflow_type == "promise")
+        await self._configure_succeeded(generation)
+        self._event("Normal", "ConfigureWorkflowCompleted", "All workflows completed")
+        self._finish(generation, failed=False)
+
+    def _suspend(self, index: int, name: str, control: WorkflowControl, generation: int) -> None:
+        retry_at = workflow.now() + timedelta(seconds=control.retry_after_s) if control.retry_after_s is not None else None
+        self.labels[lb.WORKFLOW_SUSPENDED] = "true"
+        self.state.suspended_at = index
+        self.state.retry_at = retry_at
+        st.mark_suspended(self.state.status, name, now_iso(), control.message, generation,
+                          retry_at.strftime("%Y-%m-%dT%H:%M:%SZ") if retry_at else None)
+        self._event("Warning", "WorkflowSuspended", f"Pipeline {name} suspended the workflow" + (f": {control.message}" if control.message else ""))
+        self._on_suspended()
+
+    def _finish(self, generation: int, *, failed: bool, schedule: bool = True) -> None:
+        self.state.observed_generation = generation
+        self.state.status["observedGeneration"] = generation
+        rerun = schedule and (not failed or self.config.reconcile_after_failure)
+        interval = self._reconciliation_interval()
+        self.state.next_reconcile_at = workflow.now() + timedelta(seconds=interval) if rerun else None
+        self._publish()
+
+    def _reconciliation_interval(self) -> float:
+        return self._interval_override() or self.config.reconciliation_interval_s
+
+    def _absorb(self, result: PipelineRunResult) -> str | None:
+        """Merge a successful run's status.yaml into status; the error a failed run shows otherwise."""
+        if not result.succeeded:
+            return failure_message(result)
+        try:
+            merged = st.merge_status_file(self.state.status, result.status, promise_workflow=self.workflow_type == "promise")
+        except InvalidDocument as exc:
+            return str(exc)
+        # In place: callers hold a reference to the status they are building.
+        self.state.status.clear()
+        self.state.status.update(merged)
+        return None
+
+    async def _run_with_backoff(self, pipeline: Pipeline, action: Action, generation: int, abandon: Any) -> PipelineRunResult | None:
+        """Kubernetes Job semantics: a failed pod is retried `backoffLimit` times with doubling delays.
+
+        Returns None when the run was abandoned: a forced delete cancels the running pipeline at once, and a newer
+        spec (`abandon()`) stops waiting between attempts.
+        """
+        name = pipeline.metadata.name
+        job = pipeline.spec.job_options
+        limit = job.backoff_limit if job is not None and job.backoff_limit is not None else self.config.default_backoff_limit
+        context = self._context(action)
+        failures = 0
+        while True:
+            st.set_pipeline_phase(self.state.status, name, "Running", now_iso(), self._pipeline_message(name))
+            verb = "Configure" if action == "configure" else "Delete"
+            self._event("Normal", "PipelineStarted", f"{verb} Pipeline started: {name}")
+            key = f"{action}/{name}"
+            self.state.run_counts[key] = self.state.run_counts.get(key, 0) + 1
+            self._publish()
+            run_id = f"{self._run_prefix()}-{name}-{workflow.uuid4().hex[:8]}"
+            started = now_iso()
+            task = asyncio.ensure_future(run_pipeline(run_id, pipeline, self._live_object(), context, self._promise_selectors()))
+            await workflow.wait_condition(lambda: task.done() or self.state.force_delete)
+            if not task.done():
+                task.cancel()
+                return None
+            result = task.result()
+            self.state.runs = record_run(self.state.runs, PipelineRunRecord.of(run_id, name, action, generation, result, started, failures + 1))
+            if result.succeeded or failures >= limit:
+                return result
+            failures += 1
+            delay = self.config.backoff(failures)
+            message = f"attempt {failures} of {limit + 1} failed, retrying in {delay:g}s: {failure_message(result)}"
+            st.set_pipeline_phase(self.state.status, name, "Running", now_iso(), message)
+            self._event("Warning", "BackoffLimitRetry", f"{verb} Pipeline {name} {message}")
+            self._publish()
+            try:
+                await workflow.wait_condition(lambda: self.state.force_delete or abandon(), timeout=timedelta(seconds=delay))
+                return None
+            except asyncio.TimeoutError:
+                pass
+
+    def _pipeline_message(self, name: str) -> str | None:
+        entry = next((e for e in st.pipelines_status(self.state.status) if e.get("name") == name), {})
+        return entry.get("message") if entry.get("phase") == "Suspended" else None
+
+    # --- delete ---
+
+    async def _delete(self) -> None:
+        pipeline = await self._delete_pipeline()
+        if pipeline is not None and not self.state.force_delete:
+            await self._run_delete_pipeline(pipeline)
+        await self._delete_cleanup()
+        st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
+        self._publish()
+
+    async def _run_delete_pipeline(self, pipeline: Pipeline) -> None:
+        """Blocked states (paused, suspended, failed) are all visible in status and all end with `--force`."""
+        status = self.state.status
+        name = pipeline.metadata.name
+        st.mark_delete_started(status, name)
+        self.state.start_from = None
+        self.state.suspended_at = None
+        self.state.retry_at = None
+        self.labels.pop(lb.WORKFLOW_SUSPENDED, None)
+        failures = 0
+        while not self.state.force_delete:
+            if self.paused:
+                st.mark_paused(status, now_iso(), promise=self.workflow_type == "promise")
+                self._publish()
+                await workflow.wait_condition(lambda: self.state.force_delete or not self.paused)
+                continue
+            if self.state.suspended_at is not None:
+                await self._wait_resumed()
+                continue
+            self.state.start_from = None
+            result = await self._run_with_backoff(pipeline, "delete", self.state.generation, lambda: False)
+            if result is None:
+                return
+            error = self._absorb(result)
+            control = None
+            if error is None:
+                try:
+                    control = parse_workflow_control(result.workflow_control)
+                except InvalidDocument as exc:
+                    error = str(exc)
+            if error is not None:
+                failures += 1
+                st.mark_delete_failed(status, name, now_iso(), error)
+                delay = self.config.backoff(failures, self.config.delete_retry_base_s, self.config.delete_retry_cap_s)
+                self._event("Warning", "Failed Pipeline", f"The Delete Pipeline has failed: {name}; retrying in {delay:g}s")
+                self._publish()
+                try:
+                    # A manual reconciliation retries at once; `ktx delete --force` gives up on the pipeline.
+                    await workflow.wait_condition(lambda: self.state.force_delete or self.state.start_from is not None,
+                                                  timeout=timedelta(seconds=delay))
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            if control is not None and control.suspends:
+                self._suspend(0, name, control, self.state.generation)
+                st.mark_delete_suspended(status, now_iso())
+                self._publish()
+                continue
+            st.set_pipeline_phase(status, name, "Succeeded", now_iso())
+            self._publish()
+            return
+
+    async def _wait_resumed(self) -> None:
+        due = self.state.retry_at
+        try:
+            await workflow.wait_condition(
+                lambda: self.state.force_delete or self.state.suspended_at is None or self.state.start_from is not None,
+                timeout=max((due - workflow.now()).total_seconds(), 0.001) if due else None,
+            )
+        except asyncio.TimeoutError:
+            self._fire_timers()
+        # A manual reconciliation of a suspended delete reruns it, as removing the label does.
+        self.state.suspended_at = None
+        self.state.retry_at = None
+
+    # --- shared helpers ---
+
+    def _live_object(self) -> dict[str, Any]:
+        return {**copy.deepcopy(self.state.document), "status": copy.deepcopy(self.state.status)}
+
+    async def _write(self, catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:
+        written = await write_placements(catalog, planned, previous, message)
+        self.state.placements = replace_placements(self.state.placements, previous, written)
+
+    def _event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.state.events = record_event(self.state.events, type_, reason, message, now_iso())
+
+    def _memo(self) -> dict[str, Any]:
+        return {
+            "object": self.state.document,
+            "status": self.state.status,
+            "placements": [p.model_dump(mode="json") for p in self.state.placements],
+            "pending": [g.model_dump(mode="json") for g in self.state.pending_groups],
+            "runs": [r.model_dump(mode="json") for r in self.state.runs],
+            "runCounts": self.state.run_counts,
+            "events": [e.model_dump(mode="json") for e in self.state.events],
+        }
+
+    # --- hooks ---
+
+    def _publish(self) -> None:
+        raise NotImplementedError
+
+    def _continue_as_new(self) -> None:
+        raise NotImplementedError
+
+    def _context(self, action: Action) -> PipelineContext:
+        raise NotImplementedError
+
+    def _run_prefix(self) -> str:
+        raise NotImplementedError
+
+    def _promise_selectors(self) -> dict[str, str]:
+        return {}
+
+    def _interval_override(self) -> float | None:
+        return None
+
+    async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
+        """The configure pipelines to run, or None when the object cannot run now (the hook re-queues `start`)."""
+        raise NotImplementedError
+
+    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
+        raise NotImplementedError
+
+    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
+        raise NotImplementedError
+
+    async def _configure_succeeded(self, generation: int) -> None:
+        pass
+
+    def _on_paused(self) -> None:
+        pass
+
+    def _on_unpaused(self) -> None:
+        pass
+
+    def _on_suspended(self) -> None:
+        pass
+
+    async def _delete_pipeline(self) -> Pipeline | None:
+        raise NotImplementedError
+
+    async def _delete_cleanup(self) -> None:
+        raise NotImplementedError
