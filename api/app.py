@@ -40,6 +40,11 @@ class ApplyResponse(BaseModel):
     applied: list[Applied]
 
 
+class LabelChange(BaseModel):
+    set: dict[str, str] = {}
+    remove: list[str] = []
+
+
 class FieldProblem(BaseModel):
     field: str
     reason: str
@@ -115,6 +120,42 @@ def _routes(app: FastAPI) -> None:
         if wait and "/" in workflow_id:
             deleted = await platform.wait_deleted(workflow_id, wait)
         return {"kind": kind, "name": name, "deleted": deleted}
+
+    @app.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
+    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+        """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once."""
+        try:
+            return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except Conflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+    @app.post("/objects/{kind}/{name}/reconcile")
+    async def reconcile_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+        """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
+        try:
+            return {"labels": await platform.reconcile(kind, name, namespace)}
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except Conflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+    @app.get("/objects/{kind}/{name}/logs")
+    async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: str = "default",
+                          pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
+        try:
+            return await platform.logs(kind, name, namespace, pipeline, container)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/objects/{kind}/{name}/tree")
+    async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+        """The object and the component resources it requested (compound Promises), recursively."""
+        try:
+            return await platform.tree(kind, name, namespace)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
 
     @app.get("/objects/{kind}/{name}/wait")
     async def wait_for(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +25,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.catalog import fetch_catalog
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
+from domain.documents import KRATIX_API_VERSION
 from domain.errors import FieldError, InvalidDocument
+from domain.health import read_health_record
+from domain.labels import COMPONENT_OF_NAMESPACE, COMPONENT_OF_PROMISE, COMPONENT_OF_RESOURCE, MANUAL_RECONCILIATION
 from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id, resource_workflow_id
 from domain.parsing import is_platform_document, parse_platform_document
 from domain.promise_api import PromiseApi, check_promise
@@ -39,12 +43,19 @@ from workflows.catalog import (
     RemoveEntryInput,
 )
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
-from workflows.records import ApplyInput, DeleteRequest
-from workflows.resource import ResourceState, ResourceWorkflow, ResourceWorkflowInput
+from workflows.records import ApplyInput, DeleteRequest, LabelRequest
+from workflows.resource import (
+    HealthRecordInput,
+    RemoveHealthRecordInput,
+    ResourceState,
+    ResourceWorkflow,
+    ResourceWorkflowInput,
+)
 from workflows.search_attributes import KIND, NAMESPACE, PHASE, PROMISE
 
 PLATFORM_KIND_NAMES = {
     "promise": "Promise", "promises": "Promise",
+    "healthrecord": "HealthRecord", "healthrecords": "HealthRecord",
     "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
     "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
     "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
@@ -75,6 +86,8 @@ class Platform:
     # --- apply ---
 
     async def apply(self, document: dict[str, Any]) -> Applied:
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
+            return await self._apply_health_record(document)
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
@@ -142,6 +155,30 @@ class Platform:
         result = await self._update_with_start(ResourceWorkflow.apply, ApplyInput(document=request.to_doc()), start)
         return Applied(kind=api.kind, name=name, namespace=namespace, action=result.action)
 
+    async def _apply_health_record(self, document: dict[str, Any]) -> Applied:
+        """A HealthRecord lives with the resource it reports on, which folds it into `status.healthStatus`."""
+        record = read_health_record(document)
+        api = (await fetch_catalog(self.client)).apis.get(record.promise)
+        if api is None:
+            raise NotFound(f'promise "{record.promise}" not found (data.promiseRef.name)')
+        workflow_id = resource_workflow_id(record.promise, record.resource.namespace, record.resource.name)
+        await self._update(workflow_id, ResourceWorkflow.record_health, HealthRecordInput(record=record),
+                            f'{api.kind.lower()} "{record.resource.name}" not found (data.resourceRef)')
+        return Applied(kind="HealthRecord", name=record.name, namespace=record.namespace, action="configured")
+
+    async def _update(self, workflow_id: str, update: Any, arg: BaseModel, missing: str) -> Any:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                raise NotFound(missing)
+            return await self.client.get_workflow_handle(workflow_id).execute_update(update, arg)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(missing) from exc
+            raise
+        except WorkflowUpdateFailedError as exc:
+            raise _domain_error(exc) from exc
+
     async def _update_with_start(self, update: Any, arg: BaseModel, start: WithStartWorkflowOperation) -> Any:
         try:
             return await self.client.execute_update_with_start_workflow(update, arg, start_workflow_operation=start)
@@ -162,6 +199,11 @@ class Platform:
 
     async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "HealthRecord":
+            found = [r for r in await self._health_records() if (r["metadata"]["namespace"], r["metadata"]["name"]) == (namespace, name)]
+            if not found:
+                raise NotFound(f'healthrecord "{name}" not found')
+            return found[0]
         if resolved in _CATALOG_KINDS:
             entry = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved]).get(name)
             if entry is None:
@@ -180,6 +222,8 @@ class Platform:
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "HealthRecord":
+            return [r for r in await self._health_records() if namespace in (None, r["metadata"]["namespace"])]
         if resolved in _CATALOG_KINDS:
             entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
             return [entries[n].to_doc() for n in sorted(entries)]
@@ -196,10 +240,83 @@ class Platform:
     async def catalog(self) -> Catalog:
         return await fetch_catalog(self.client)
 
+    async def _all_resources(self) -> list[dict[str, Any]]:
+        query = f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"'
+        return [await _object_from(w) async for w in self.client.list_workflows(query)]
+
+    async def _health_records(self) -> list[dict[str, Any]]:
+        records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
+        return sorted(records, key=lambda r: (r["metadata"]["namespace"], r["metadata"]["name"]))
+
+    async def tree(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
+        """An object and the resources its pipelines requested through the platform Destination, recursively."""
+        root = await self.get(kind, name, namespace)
+        resources = await self._all_resources()
+
+        def node(obj: dict[str, Any], depth: int) -> dict[str, Any]:
+            meta = obj["metadata"]
+            promise = obj["_ktx"]["workflowId"].split("/")[1] if obj["kind"] != "Promise" else meta["name"]
+            children = [] if depth > 10 else [
+                node(child, depth + 1) for child in resources
+                if (child["metadata"].get("labels") or {}).get(COMPONENT_OF_RESOURCE) == meta["name"]
+                and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_NAMESPACE) == meta.get("namespace")
+                and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_PROMISE) == promise
+            ]
+            reconciled = get_condition(obj.get("status") or {}, "Reconciled") or {}
+            return {"kind": obj["kind"], "name": meta["name"], "namespace": meta.get("namespace"), "promise": promise,
+                    "status": reconciled.get("message", "Pending"), "children": children}
+
+        return node(root, 0)
+
+    # --- controls ---
+
+    async def label(self, kind: str, name: str, namespace: str = "default", set: dict[str, str] | None = None,
+                    remove: list[str] | None = None) -> dict[str, str]:
+        resolved, api = await self.resolve_kind(kind)
+        if resolved in _CATALOG_KINDS or resolved == "HealthRecord":
+            raise Conflict(f"labels on {resolved} objects are set by applying the document")
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
+        result = await self._update(workflow_id, update, LabelRequest(set=set or {}, remove=remove or []),
+                                    f'{resolved.lower()} "{name}" not found')
+        return result.labels
+
+    async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
+        """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`."""
+        return await self.label(kind, name, namespace, set={MANUAL_RECONCILIATION: "true"})
+
+    async def logs(self, kind: str, name: str, namespace: str = "default", pipeline: str | None = None,
+                   container: str | None = None) -> list[dict[str, Any]]:
+        """The full log of each container of each pipeline's latest run, read from the worker's log directory."""
+        obj = await self.get(kind, name, namespace)
+        found: list[dict[str, Any]] = []
+        for run in obj["_ktx"]["runs"]:
+            if pipeline not in (None, run["pipeline"]):
+                continue
+            for c in run["containers"]:
+                if container not in (None, c["name"]):
+                    continue
+                path = Path(c.get("log_file") or "")
+                text = path.read_text(errors="replace") if path.is_file() else c.get("log_tail", "")
+                found.append({"pipeline": run["pipeline"], "action": run["action"], "runId": run["run_id"],
+                              "container": c["name"], "exitCode": c["exit_code"], "log": text})
+        if not found:
+            raise NotFound(f"no logs for {kind}/{name}" + (f" pipeline {pipeline}" if pipeline else "")
+                           + (f" container {container}" if container else ""))
+        return found
+
     # --- delete ---
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "HealthRecord":
+            record = await self.get(kind, name, namespace)
+            data = record["data"]
+            target = resource_workflow_id(data["promiseRef"]["name"], data["resourceRef"].get("namespace") or namespace,
+                                          data["resourceRef"]["name"])
+            await self._update(target, ResourceWorkflow.remove_health, RemoveHealthRecordInput(name=name, namespace=namespace),
+                               f'healthrecord "{name}" not found')
+            return resolved
         if resolved in _CATALOG_KINDS:
             await self._catalog_update(CatalogWorkflow.remove, RemoveEntryInput(kind=resolved, name=name))  # type: ignore[arg-type]
             return resolved
@@ -248,6 +365,9 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "placements": memo.get("placements") or [],
         "pending": memo.get("pending") or [],
         "runs": memo.get("runs") or [],
+        "runCounts": memo.get("runCounts") or {},
+        "events": memo.get("events") or [],
+        "health": memo.get("health") or [],
     }
     return obj
 

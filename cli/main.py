@@ -78,6 +78,10 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
         ref = spec.get("stateStoreRef", {})
         return {"NAME": meta["name"], "STATESTOREKIND": ref.get("kind", ""), "STATESTORENAME": ref.get("name", ""),
                 "PATH": spec.get("path", ""), "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items())}
+    if kind == "HealthRecord":
+        data = obj.get("data") or {}
+        return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": data.get("state", ""),
+                "AGE": _age(str(data.get("lastRun") or "") or None)}
     if kind in ("GitStateStore", "BucketStateStore"):
         return {"NAME": meta["name"], "URL": spec.get("url") or spec.get("endpoint", ""),
                 "BRANCH": spec.get("branch") or spec.get("bucketName", "")}
@@ -136,6 +140,10 @@ def describe(obj: dict[str, Any]) -> str:
         for c in run.get("containers", []):
             lines.append(f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s")
             lines += ["    | " + line for line in (c.get("log_tail") or "").rstrip().splitlines()[-10:]]
+    health = status.get("healthStatus")
+    if health:
+        lines.append(f"Health:       {health.get('state')}")
+        lines += [f"  {r['source']['namespace']}/{r['source']['name']}: {r['state']}" for r in health.get("healthRecords", [])]
     if extra.get("placements"):
         lines.append("Placements:")
         for p in extra["placements"]:
@@ -143,7 +151,20 @@ def describe(obj: dict[str, Any]) -> str:
                          f"({p['store_kind']}/{p['store_name']}) {p['path']} @ {p['version_id'][:12]}")
     for g in extra.get("pending", []):
         lines.append(f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}")
+    if extra.get("events"):
+        lines += ["Events:", "  TYPE     REASON                       AGE     COUNT  MESSAGE"]
+        for e in extra["events"]:
+            lines.append(f"  {e['type']:<8} {e['reason']:<28} {_age(e['last_seen']):<7} {e['count']:<6} {e['message']}")
     return "\n".join(lines)
+
+
+def tree_lines(node: dict[str, Any], prefix: str = "") -> list[str]:
+    where = f"{node['namespace']}/" if node.get("namespace") else ""
+    lines = [f"{prefix}{node['kind']}/{where}{node['name']} ({node['promise']}): {node['status']}"]
+    for index, child in enumerate(node["children"]):
+        last = index == len(node["children"]) - 1
+        lines += [("    " if prefix else "") + line for line in tree_lines(child, "└── " if last else "├── ")]
+    return lines
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
@@ -169,6 +190,11 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
     with _client(settings) as client:
+        if args.tree:
+            if not args.name:
+                raise CliError("error: --tree needs a NAME")
+            print("\n".join(tree_lines(_check(client.get(f"/objects/{args.kind}/{args.name}/tree", params={"namespace": args.namespace})))))
+            return
         if args.name:
             data = _check(client.get(f"/objects/{args.kind}/{args.name}", params={"namespace": args.namespace}))
             items = [data]
@@ -179,6 +205,38 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
         _print(_public(items[0]) if args.name else {"apiVersion": "v1", "kind": "List", "items": [_public(i) for i in items]}, args.output)
         return
     print(_table([_row(i) for i in items], show_namespace=args.all_namespaces))
+
+
+def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
+    change: dict[str, Any] = {"set": {}, "remove": []}
+    for item in args.labels:
+        if item.endswith("-") and "=" not in item:
+            change["remove"].append(item[:-1])
+        elif "=" in item:
+            key, value = item.split("=", 1)
+            change["set"][key] = value
+        else:
+            raise CliError(f"error: {item!r} is neither key=value nor key-")
+    with _client(settings) as client:
+        _check(client.post(f"/objects/{args.kind}/{args.name}/labels", params={"namespace": args.namespace}, json=change))
+    print(f"{args.kind}/{args.name} labeled")
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    with _client(settings) as client:
+        _check(client.post(f"/objects/{args.kind}/{args.name}/reconcile", params={"namespace": args.namespace}))
+    print(f"{args.kind}/{args.name} reconciliation requested")
+
+
+def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
+    params = {"namespace": args.namespace, **({"pipeline": args.pipeline} if args.pipeline else {}),
+              **({"container": args.container} if args.container else {})}
+    with _client(settings) as client:
+        entries = _check(client.get(f"/objects/{args.kind}/{args.name}/logs", params=params))
+    for entry in entries:
+        if len(entries) > 1:
+            print(f"==> {entry['action']}/{entry['pipeline']}/{entry['container']} (exit code {entry['exitCode']}) <==")
+        print(entry["log"], end="" if entry["log"].endswith("\n") or not entry["log"] else "\n")
 
 
 def cmd_describe(args: argparse.Namespace, settings: Settings) -> None:
@@ -237,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     namespaced(get)
     get.add_argument("-A", "--all-namespaces", action="store_true")
     get.add_argument("-o", "--output", choices=["json", "yaml"])
+    get.add_argument("--tree", action="store_true", help="show the component resources a compound resource requested")
     get.set_defaults(func=cmd_get)
     desc = sub.add_parser("describe", help="spec, conditions, pipeline runs and placements of an object")
     desc.add_argument("kind")
@@ -252,6 +311,24 @@ def parser() -> argparse.ArgumentParser:
     delete.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)
     delete.add_argument("--timeout", default="300s")
     delete.set_defaults(func=cmd_delete)
+    label = sub.add_parser("label", help="set (key=value) or remove (key-) labels, e.g. kratix.io/paused=true")
+    label.add_argument("kind")
+    label.add_argument("name")
+    label.add_argument("labels", nargs="+")
+    namespaced(label)
+    label.set_defaults(func=cmd_label)
+    reconcile = sub.add_parser("reconcile", help="run the configure workflow again from its first pipeline")
+    reconcile.add_argument("kind")
+    reconcile.add_argument("name")
+    namespaced(reconcile)
+    reconcile.set_defaults(func=cmd_reconcile)
+    logs = sub.add_parser("logs", help="container logs of an object's latest pipeline runs")
+    logs.add_argument("kind")
+    logs.add_argument("name")
+    logs.add_argument("--pipeline")
+    logs.add_argument("--container")
+    namespaced(logs)
+    logs.set_defaults(func=cmd_logs)
     wait = sub.add_parser("wait", help="wait for a condition")
     wait.add_argument("kind")
     wait.add_argument("name")
