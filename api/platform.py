@@ -368,6 +368,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "runCounts": memo.get("runCounts") or {},
         "events": memo.get("events") or [],
         "health": memo.get("health") or [],
+        "schedule": memo.get("schedule") or {},
     }
     return obj
 

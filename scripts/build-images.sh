@@ -15,4 +15,5 @@ if ! "$runtime" image exists "$base" 2>/dev/null; then
   "$runtime" import --quiet "$cache/python-base.tar" "$base" >/dev/null
 fi
 "$runtime" build --quiet -t localhost/ktx-examples/app-config-pipeline:v0.1.0 examples/promises/app-config/pipeline >/dev/null
-echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0"
+"$runtime" build --quiet -t localhost/ktx-test/behave:v0.1.0 tests/images/behave >/dev/null
+echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0 localhost/ktx-test/behave:v0.1.0"

@@ -76,6 +76,10 @@ class LifecycleState(BaseModel):
     force_delete: bool = False
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
 class ObjectLifecycle:
     """Mixin for the Promise and resource workflows; subclasses provide the hooks at the bottom."""
 
@@ -282,8 +286,7 @@ class ObjectLifecycle:
         self.labels[lb.WORKFLOW_SUSPENDED] = "true"
         self.state.suspended_at = index
         self.state.retry_at = retry_at
-        st.mark_suspended(self.state.status, name, now_iso(), control.message, generation,
-                          retry_at.strftime("%Y-%m-%dT%H:%M:%SZ") if retry_at else None)
+        st.mark_suspended(self.state.status, name, now_iso(), control.message, generation, _iso(retry_at))
         self._event("Warning", "WorkflowSuspended", f"Pipeline {name} suspended the workflow" + (f": {control.message}" if control.message else ""))
         self._on_suspended()
 
@@ -452,6 +455,11 @@ class ObjectLifecycle:
             "runs": [r.model_dump(mode="json") for r in self.state.runs],
             "runCounts": self.state.run_counts,
             "events": [e.model_dump(mode="json") for e in self.state.events],
+            # The durable timers, so nobody has to guess when the platform will act next.
+            "schedule": {
+                "nextReconcileAt": _iso(self.state.next_reconcile_at),
+                "retryAt": _iso(self.state.retry_at),
+            },
         }
 
     # --- hooks ---

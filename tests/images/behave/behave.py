@@ -1,0 +1,71 @@
+"""A configurable Kratix pipeline container for the tests, driven only by the Kratix file contract and env vars.
+
+GATE_LABEL  when the object carries this label, CONTROL and FAIL are skipped (Kratix's tests gate on a ConfigMap)
+REQUIRE_STATUS  key=value that the input object's status must hold, else exit 1 (status handed between pipelines)
+FILES       YAML map of output path -> document, strings templated with {name} {namespace} {spec[..]} {env[..]} {now}
+STATUS      YAML map written to /kratix/metadata/status.yaml (templated)
+SELECTORS   YAML list written to /kratix/metadata/destination-selectors.yaml
+CONTROL     YAML map written to /kratix/metadata/workflow-control.yaml
+FAIL        exit code to exit with
+SLEEP       seconds to take
+"""
+
+import os
+import sys
+import time
+
+import yaml
+
+with open("/kratix/input/object.yaml") as f:
+    obj = yaml.safe_load(f)
+meta = obj.get("metadata") or {}
+labels = meta.get("labels") or {}
+values = {"name": meta.get("name"), "namespace": meta.get("namespace", ""), "spec": obj.get("spec") or {},
+          "env": dict(os.environ), "now": time.time_ns()}
+
+
+def render(node):
+    if isinstance(node, str):
+        return node.format_map(values)
+    if isinstance(node, dict):
+        return {render(k): render(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [render(v) for v in node]
+    return node
+
+
+def load(var):
+    text = os.environ.get(var)
+    return render(yaml.safe_load(text)) if text else None
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as out:
+        yaml.safe_dump(data, out, sort_keys=False)
+
+
+print(f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} {os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}")
+if os.environ.get("SLEEP"):
+    time.sleep(float(os.environ["SLEEP"]))
+required = os.environ.get("REQUIRE_STATUS")
+if required:
+    key, expected = required.split("=", 1)
+    found = str((obj.get("status") or {}).get(key))
+    if found != expected:
+        print(f"status.{key} is {found!r}, expected {expected!r}", file=sys.stderr)
+        sys.exit(1)
+for path, document in (load("FILES") or {}).items():
+    write(os.path.join("/kratix/output", path), document)
+for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selectors.yaml")):
+    data = load(var)
+    if data is not None:
+        write(f"/kratix/metadata/{name}", data)
+gate_open = os.environ.get("GATE_LABEL") in labels
+if not gate_open:
+    control = load("CONTROL")
+    if control is not None:
+        write("/kratix/metadata/workflow-control.yaml", control)
+    if os.environ.get("FAIL"):
+        print(f"failing on purpose with exit code {os.environ['FAIL']}", file=sys.stderr)
+        sys.exit(int(os.environ["FAIL"]))
