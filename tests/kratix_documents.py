@@ -81,12 +81,16 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
 
 
+def _entries(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return (obj.get("status") or {}).get("kratix", {}).get("workflows", {}).get("pipelines", [])
+
+
 def phases(obj: dict[str, Any]) -> dict[str, str]:
-    return {p["name"]: p.get("phase", "") for p in obj["status"].get("kratix", {}).get("workflows", {}).get("pipelines", [])}
+    return {p["name"]: p.get("phase", "") for p in _entries(obj)}
 
 
 def pipeline_entry(obj: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(p for p in obj["status"]["kratix"]["workflows"]["pipelines"] if p["name"] == name)
+    return next((p for p in _entries(obj) if p["name"] == name), {})
 
 
 def runs(obj: dict[str, Any], pipeline: str, action: str = "configure") -> int:

@@ -1,0 +1,133 @@
+"""Kratix's workflow_control_test.go scenarios: suspend, resume from the suspended pipeline, retryAfter, gated delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.platform import Platform
+from tests.conftest import remote_files
+from tests.kratix_documents import (
+    condition,
+    eventually,
+    get,
+    git_store_and_destinations,
+    phases,
+    pipeline,
+    pipeline_entry,
+    promise,
+    resource,
+    runs,
+)
+
+SUSPENDED = "kratix.io/workflow-suspended"
+
+
+async def setup(platform: Platform, remote: Path, doc: dict) -> None:
+    for d in git_store_and_destinations(remote, {"worker-1": {"environment": "dev"}}):
+        await platform.apply(d)
+    await platform.apply(doc)
+
+
+async def test_suspend_resume_and_restart(platform: Platform, git_remote: Path, pipeline_images) -> None:
+    doc = promise("workflow-suspend", "Suspender", configure=[
+        pipeline("pipe-0", FILES={"zero.yaml": {"stage": 0}}),
+        pipeline("pipe-1", GATE_LABEL="approved", FILES={"one.yaml": {"stage": 1}},
+                 CONTROL={"suspend": True, "message": "waiting for approval"}),
+        pipeline("pipe-2", FILES={"two.yaml": {"stage": 2}}),
+    ])
+    await setup(platform, git_remote, doc)
+    await platform.wait_condition("promise", "workflow-suspend", "default", "Available", timeout=60)
+    await platform.apply(resource("Suspender", "one"))
+    read = lambda: get(platform, "suspender", "one")  # noqa: E731
+    obj = await eventually(read, lambda o: phases(o).get("pipe-1") == "Suspended", what="pipe-1 suspended")
+    assert phases(obj) == {"pipe-0": "Succeeded", "pipe-1": "Suspended", "pipe-2": "Pending"}
+    assert pipeline_entry(obj, "pipe-1")["message"] == "waiting for approval"
+    assert obj["metadata"]["labels"][SUSPENDED] == "true"
+    assert obj["status"]["kratix"]["workflows"]["suspendedGeneration"] == 1
+    assert condition(obj, "Reconciled")["reason"] == "WorkflowSuspended"
+    assert (runs(obj, "pipe-0"), runs(obj, "pipe-1"), runs(obj, "pipe-2")) == (1, 1, 0)
+    # The suspended pipeline's outputs are discarded: nothing of pipe-1 was written.
+    assert not [f for f in remote_files(git_remote) if "/pipe-1/" in f]
+
+    # Removing the label resumes from the suspended pipeline, which suspends again.
+    await platform.label("suspender", "one", remove=[SUSPENDED])
+    obj = await eventually(read, lambda o: runs(o, "pipe-1") == 2 and phases(o).get("pipe-1") == "Suspended")
+    assert (runs(obj, "pipe-0"), runs(obj, "pipe-2")) == (1, 0)
+
+    # Manual reconciliation restarts from the first pipeline.
+    await platform.reconcile("suspender", "one")
+    obj = await eventually(read, lambda o: runs(o, "pipe-0") == 2 and phases(o).get("pipe-1") == "Suspended")
+    assert "kratix.io/manual-reconciliation" not in obj["metadata"]["labels"]
+    assert runs(obj, "pipe-2") == 0
+
+    # Approve, then resume: the workflow completes and the suspension bookkeeping is gone.
+    await platform.label("suspender", "one", set={"approved": "yes"})
+    await platform.label("suspender", "one", remove=[SUSPENDED])
+    obj = await eventually(read, lambda o: condition(o, "Reconciled").get("status") == "True", what="reconciled")
+    assert phases(obj) == {"pipe-0": "Succeeded", "pipe-1": "Succeeded", "pipe-2": "Succeeded"}
+    assert (runs(obj, "pipe-0"), runs(obj, "pipe-1"), runs(obj, "pipe-2")) == (2, 4, 1)
+    assert "suspendedGeneration" not in obj["status"]["kratix"]["workflows"]
+    assert "message" not in pipeline_entry(obj, "pipe-1")
+    assert SUSPENDED not in obj["metadata"]["labels"]
+    assert [f for f in remote_files(git_remote) if f.endswith("/pipe-1/5058f/one.yaml")]
+
+
+async def test_retry_after_retries_on_a_durable_timer(platform: Platform, git_remote: Path, pipeline_images) -> None:
+    doc = promise("workflow-retry", "Retrier", configure=[
+        pipeline("pipe-0"),
+        pipeline("pipe-retry", GATE_LABEL="gate", CONTROL={"retryAfter": "1s", "message": "configmap workflow-retry-test not found"}),
+        pipeline("pipe-2"),
+    ])
+    await setup(platform, git_remote, doc)
+    await platform.wait_condition("promise", "workflow-retry", "default", "Available", timeout=60)
+    await platform.apply(resource("Retrier", "one"))
+    read = lambda: get(platform, "retrier", "one")  # noqa: E731
+    obj = await eventually(read, lambda o: pipeline_entry(o, "pipe-retry").get("attempts", 0) >= 2
+                           and phases(o)["pipe-retry"] == "Suspended", what="two retry attempts")
+    entry = pipeline_entry(obj, "pipe-retry")
+    assert entry["message"] == "configmap workflow-retry-test not found"
+    assert entry["nextRetryAt"] and obj["_ktx"]["schedule"]["retryAt"]
+    assert runs(obj, "pipe-2") == 0 and runs(obj, "pipe-0") == 1
+
+    await platform.label("retrier", "one", set={"gate": "open"})
+    obj = await eventually(read, lambda o: condition(o, "Reconciled").get("status") == "True", what="reconciled after the gate opened")
+    entry = pipeline_entry(obj, "pipe-retry")
+    assert entry["phase"] == "Succeeded" and "attempts" not in entry and "nextRetryAt" not in entry
+    assert SUSPENDED not in obj["metadata"]["labels"]
+    assert obj["_ktx"]["schedule"]["retryAt"] is None
+
+
+async def test_suspended_delete_pipeline_gates_deletion(platform: Platform, git_remote: Path, pipeline_images) -> None:
+    doc = promise("gated", "Gated", configure=[pipeline("render", FILES={"app.yaml": {"app": "{name}"}})],
+                  delete=[pipeline("teardown", GATE_LABEL="gate", CONTROL={"suspend": True},
+                                   STATUS={"message": "waiting for delete gate configmap"})])
+    await setup(platform, git_remote, doc)
+    await platform.wait_condition("promise", "gated", "default", "Available", timeout=60)
+    await platform.apply(resource("Gated", "one"))
+    await platform.wait_condition("gated", "one", "default", "Reconciled", timeout=60)
+    app_file = "worker-1/resources/default/gated/one/render/5058f/app.yaml"
+    assert app_file in remote_files(git_remote)
+
+    workflow_id = await platform.delete("gated", "one")
+    read = lambda: get(platform, "gated", "one")  # noqa: E731
+    obj = await eventually(read, lambda o: condition(o, "DeleteWorkflowCompleted").get("reason") == "DeleteWorkflowSuspended")
+    assert phases(obj) == {"teardown": "Suspended"}  # only the delete pipeline is listed while deleting
+    assert obj["status"]["message"] == "waiting for delete gate configmap"
+    assert app_file in remote_files(git_remote)  # the resource's files stay while the delete is gated
+
+    await platform.label("gated", "one", set={"gate": "open"})
+    await platform.label("gated", "one", remove=[SUSPENDED])
+    assert await platform.wait_deleted(workflow_id, timeout=60)
+    assert app_file not in remote_files(git_remote)
+
+
+async def test_promise_workflow_suspension_makes_the_promise_unavailable(platform: Platform, git_remote: Path, pipeline_images) -> None:
+    doc = promise("held", "Held", promise_configure=[pipeline("hold", GATE_LABEL="go", CONTROL={"suspend": True, "message": "hold"})])
+    await setup(platform, git_remote, doc)
+    read = lambda: get(platform, "promise", "held")  # noqa: E731
+    obj = await eventually(read, lambda o: phases(o).get("hold") == "Suspended", what="promise pipeline suspended")
+    available = condition(obj, "Available")
+    assert (available["status"], available["reason"]) == ("False", "WorkflowSuspended")
+    assert obj["status"]["status"] == "Unavailable"
+    await platform.label("promise", "held", set={"go": "yes"}, remove=[SUSPENDED])
+    await platform.wait_condition("promise", "held", "default", "Available", timeout=60)
