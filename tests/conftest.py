@@ -43,7 +43,7 @@ def pipeline_images() -> None:
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env():
-    extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+    extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal", "--log-level", "error"]
     for namespace in NAMESPACES:
         extra += ["--namespace", namespace]
     env = await WorkflowEnvironment.start_local(
