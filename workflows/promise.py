@@ -102,6 +102,13 @@ class PromiseWorkflow(ObjectLifecycle):
         version = self._version()
         if version not in self.state.versions:
             self.state.versions.append(version)
+            # Kratix records the version label in status at once (a new PromiseRevision), with no pipeline run.
+            self.state.status["version"] = version
+            if result.action != "created":
+                self._event("Normal", "RevisionCreated", f"Revision for version {version} created")
+                self._in_background(self._notify_dependents())
+        else:
+            self.state.status["version"] = version
         if self._required_names() != required_before or result.action == "created":
             workflow.upsert_search_attributes([REQUIRES.value_set(self._required_names())])
         self._publish()
