@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.artifacts import ArtifactStore
 from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
+from activities.platform_apply import PlatformApplyActivities
 from activities.container_runtime import ContainerRuntime
 from activities.pipelines import PipelineActivities
 from activities.state_stores import StateStoreActivities
@@ -31,7 +32,9 @@ def build_activities(client: Client, settings: Settings) -> list:  # type: ignor
     stores = StateStoreActivities(artifacts, settings.git_cache_dir)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
+    platform_apply = PlatformApplyActivities(client, settings.task_queue, artifacts)
     return [
+        platform_apply.apply_to_platform,
         stores.write_state_store,
         catalog.read_catalog,
         catalog.read_promise,

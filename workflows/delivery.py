@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadCatalogInput
+    from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
     from activities.pipelines import PipelineActivities, PipelineContext, PipelineRunResult, RunPipelineInput
     from activities.state_stores import DirectoryWrite, StateStoreActivities, StoreTarget, WriteStateStoreInput
     from domain.catalog import Catalog
@@ -30,6 +31,9 @@ class Placement(BaseModel):
     store_name: str
     path: str
     version_id: str = ""
+    # On a platform Destination: the objects applied back into the platform from this group, and any refusals.
+    applied: list[AppliedRef] = Field(default_factory=list)
+    apply_errors: list[str] = Field(default_factory=list)
 
     @property
     def store_key(self) -> str:
@@ -137,8 +141,51 @@ def _planned(catalog: Catalog, pipeline: str, group: WorkloadGroup, artifact: st
     return PlannedWrite(placement=placement, write=DirectoryWrite(path=path, artifact=artifact, files=group.files))
 
 
-async def write_placements(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> list[Placement]:
-    """Write every planned directory and remove the previous ones no longer planned; one activity per store, in parallel."""
+async def write_placements(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str,
+                           owner_labels: dict[str, str] | None = None) -> list[Placement]:
+    """Write every planned directory and remove the previous ones no longer planned; one activity per store, in parallel.
+
+    Groups placed on a platform Destination are then applied back into the platform, and objects applied from
+    previous groups that are gone are deleted.
+    """
+    written = await _write_stores(catalog, planned, previous, message)
+    return await _apply_to_platform(catalog, written, planned, previous, owner_labels or {})
+
+
+def _is_platform(catalog: Catalog, destination: str) -> bool:
+    dest = catalog.destinations.get(destination)
+    return dest is not None and dest.metadata.annotations.get(PLATFORM_DESTINATION) == "true"
+
+
+async def _apply_to_platform(catalog: Catalog, written: list[Placement], planned: list[PlannedWrite], previous: list[Placement],
+                             labels: dict[str, str]) -> list[Placement]:
+    def key(p: Placement) -> tuple[str, str]:
+        return (p.store_key, p.path)
+
+    writes = {key(p.placement): p.write for p in planned}
+    before = {key(p): p.applied for p in previous if p.applied}
+    calls: dict[tuple[str, str], ApplyBackInput] = {}
+    for placement in written:
+        if _is_platform(catalog, placement.destination):
+            calls[key(placement)] = ApplyBackInput(labels=labels, write=writes[key(placement)], previous=before.get(key(placement), []))
+    for gone, refs in before.items():
+        calls.setdefault(gone, ApplyBackInput(labels=labels, previous=refs))
+    if not calls:
+        return written
+    keys = list(calls)
+    results = await asyncio.gather(*[
+        workflow.execute_activity_method(
+            PlatformApplyActivities.apply_to_platform, calls[k],
+            start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY,
+        )
+        for k in keys
+    ])
+    outcome = dict(zip(keys, results))
+    return [p.model_copy(update={"applied": outcome[key(p)].applied, "apply_errors": outcome[key(p)].errors})
+            if key(p) in outcome else p for p in written]
+
+
+async def _write_stores(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> list[Placement]:
     by_store: dict[str, WriteStateStoreInput] = {}
     placements = [p.placement for p in planned]
     kept_paths = {(p.store_key, p.path) for p in placements}

@@ -440,7 +440,7 @@ class ObjectLifecycle:
         return {**copy.deepcopy(self.state.document), "status": copy.deepcopy(self.state.status)}
 
     async def _write(self, catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:
-        written = await write_placements(catalog, planned, previous, message)
+        written = await write_placements(catalog, planned, previous, message, self._owner_labels())
         self.state.placements = replace_placements(self.state.placements, previous, written)
 
     def _event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
@@ -477,6 +477,10 @@ class ObjectLifecycle:
         raise NotImplementedError
 
     def _promise_selectors(self) -> dict[str, str]:
+        return {}
+
+    def _owner_labels(self) -> dict[str, str]:
+        """Labels stamped on the objects this object's pipelines request through a platform Destination."""
         return {}
 
     def _interval_override(self) -> float | None:

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadPromiseInput
     from activities.pipelines import PipelineContext, PipelineRunResult
+    from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
     from domain.documents import Pipeline
@@ -163,6 +164,10 @@ class ResourceWorkflow(ObjectLifecycle):
     def _promise_selectors(self) -> dict[str, str]:
         return self.snapshot.destination_selectors if self.snapshot else {}
 
+    def _owner_labels(self) -> dict[str, str]:
+        return {lb.COMPONENT_OF_PROMISE: self.state.promise, lb.COMPONENT_OF_RESOURCE: self.state.name,
+                lb.COMPONENT_OF_NAMESPACE: self.state.namespace}
+
     def _interval_override(self) -> float | None:
         return self.snapshot.reconciliation_interval_s if self.snapshot else None
 
@@ -218,8 +223,11 @@ class ResourceWorkflow(ObjectLifecycle):
 
     async def _configure_succeeded(self, generation: int) -> None:
         pending = [f"{g.pipeline}/{g.directory}" for g in self.state.pending_groups]
-        st.mark_works(self.state.status, now_iso(), pending)
-        if not pending:
+        refused = "; ".join(e for p in self.state.placements for e in p.apply_errors)
+        st.mark_works(self.state.status, now_iso(), pending, failing=refused or None)
+        if refused:
+            self._event("Warning", "WorksFailing", f"the platform refused documents: {refused}")
+        elif not pending:
             self._event("Normal", "ReconcileSucceeded", "Successfully reconciled")
 
     def _path_for(self, pipeline: str):  # type: ignore[no-untyped-def]
