@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
 from api.platform import Platform
 from tests.conftest import remote_files
 from tests.kratix_documents import (
@@ -18,6 +21,7 @@ from tests.kratix_documents import (
     resource,
     runs,
 )
+from worker.main import WORKFLOWS
 
 SUSPENDED = "kratix.io/workflow-suspended"
 
@@ -70,6 +74,12 @@ async def test_suspend_resume_and_restart(platform: Platform, git_remote: Path, 
     assert "message" not in pipeline_entry(obj, "pipe-1")
     assert SUSPENDED not in obj["metadata"]["labels"]
     assert [f for f in remote_files(git_remote) if f.endswith("/pipe-1/5058f/one.yaml")]
+
+    # The histories this produced (updates, timers, suspensions) replay deterministically on the current code.
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for workflow_id in ("resource/workflow-suspend/default/one", "promise/workflow-suspend"):
+        history = await platform.client.get_workflow_handle(workflow_id).fetch_history()
+        await replayer.replay_workflow(history)
 
 
 async def test_retry_after_retries_on_a_durable_timer(platform: Platform, git_remote: Path, pipeline_images) -> None:
