@@ -41,6 +41,22 @@ spec:
   stateStoreRef:
     kind: GitStateStore
     name: default
+---
+# The platform itself: Kratix documents written here (a compound Promise's component requests) are applied back.
+apiVersion: platform.kratix.io/v1alpha1
+kind: Destination
+metadata:
+  name: platform
+  labels:
+    environment: platform
+  annotations:
+    ktx.io/platform-destination: "true"
+spec:
+  path: platform
+  strictMatchLabels: true
+  stateStoreRef:
+    kind: GitStateStore
+    name: default
 """
 
 

@@ -57,6 +57,15 @@ def test_readme_flow_through_the_cli(ktx) -> None:
     assert "container render (localhost/ktx-examples/app-config-pipeline:v0.1.0): exit code 0" in described
     assert "-> Destination local (GitStateStore/default) local/resources/default/app-config/checkout/render/5058f @" in described
 
+    assert "Events:" in described and "Configure Pipeline started: render" in described
+    assert "rendered checkout: 2 replicas for team payments" in run("logs", "appconfig", "checkout", "--pipeline", "render").stdout
+    assert run("reconcile", "appconfig", "checkout").stdout.strip() == "appconfig/checkout reconciliation requested"
+    assert run("label", "appconfig", "checkout", "kratix.io/paused=true").stdout.strip() == "appconfig/checkout labeled"
+    assert run("get", "appconfig", "checkout").stdout.splitlines()[1].split()[1] == "Paused"
+    run("label", "appconfig", "checkout", "kratix.io/paused-")
+    run("wait", "appconfig", "checkout", "--for=condition=Reconciled", "--timeout=120s")
+    assert run("get", "appconfig", "checkout", "--tree").stdout.strip() == "AppConfig/default/checkout (app-config): Reconciled"
+
     remote = home / "state" / "kratix.git"
     path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"
     assert yaml.safe_load(read_remote(remote, path))["data"]["team"] == "payments"
