@@ -141,3 +141,20 @@ async def test_promise_workflow_suspension_makes_the_promise_unavailable(platfor
     assert obj["status"]["status"] == "Unavailable"
     await platform.label("promise", "held", set={"go": "yes"}, remove=[SUSPENDED])
     await platform.wait_condition("promise", "held", "default", "Available", timeout=60)
+
+
+async def test_suspended_promise_delete_pipeline_gates_promise_deletion(platform: Platform, git_remote: Path, pipeline_images) -> None:
+    doc = promise("gated-promise", "GatedP", promise_configure=[pipeline("deps", FILES={"ns.yaml": {"kind": "Namespace"}})],
+                  promise_delete=[pipeline("promise-teardown", GATE_LABEL="gate", CONTROL={"suspend": True, "message": "waiting"})])
+    await setup(platform, git_remote, doc)
+    await platform.wait_condition("promise", "gated-promise", "default", "Available", timeout=60)
+    assert [f for f in remote_files(git_remote) if "/gated-promise/" in f]
+    workflow_id = await platform.delete("promise", "gated-promise")
+    read = lambda: get(platform, "promise", "gated-promise")  # noqa: E731
+    obj = await eventually(read, lambda o: condition(o, "DeleteWorkflowCompleted").get("reason") == "DeleteWorkflowSuspended")
+    assert phases(obj) == {"promise-teardown": "Suspended"}
+    assert runs(obj, "promise-teardown", "delete") == 1
+    assert [f for f in remote_files(git_remote) if "/gated-promise/" in f]  # dependencies stay while gated
+    await platform.label("promise", "gated-promise", set={"gate": "open"}, remove=[SUSPENDED])
+    assert await platform.wait_deleted(workflow_id, timeout=60)
+    assert not [f for f in remote_files(git_remote) if "/gated-promise/" in f]
