@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -198,7 +199,7 @@ class ResourceWorkflow(ObjectLifecycle):
                     lambda: self.promise_changed or self.state.delete_requested or self.state.start_from is not None,
                     timeout=options.PROMISE_RECHECK,
                 )
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
             if self.state.start_from is None:
                 self.state.start_from = start
