@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -25,6 +25,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
     app.state.settings = settings or Settings.from_env()
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(TimeoutError)
+    async def timed_out(request: Request, exc: TimeoutError) -> JSONResponse:
+        return JSONResponse(status_code=408, content={"detail": str(exc)})
+
     _routes(app)
     return app
 
@@ -92,17 +105,11 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/objects/{kind}")
     async def list_objects(kind: str, platform: PlatformDep, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
-        try:
-            return await platform.list(kind, namespace=namespace, promise=promise)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return await platform.list(kind, namespace=namespace, promise=promise)
 
     @app.get("/objects/{kind}/{name}")
     async def get_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
-        try:
-            return await platform.get(kind, name, namespace)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return await platform.get(kind, name, namespace)
 
     @app.delete("/objects/{kind}/{name}")
     async def delete_object(
@@ -110,12 +117,7 @@ def _routes(app: FastAPI) -> None:
         wait: Annotated[float, Query(ge=0, le=3600)] = 0,
     ) -> dict[str, Any]:
         """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
-        try:
-            workflow_id = await platform.delete(kind, name, namespace, force=force)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except Conflict as exc:
-            raise HTTPException(409, str(exc)) from exc
+        workflow_id = await platform.delete(kind, name, namespace, force=force)
         deleted = True
         if wait and "/" in workflow_id:
             deleted = await platform.wait_deleted(workflow_id, wait)
@@ -124,50 +126,29 @@ def _routes(app: FastAPI) -> None:
     @app.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
     async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
         """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once."""
-        try:
-            return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except Conflict as exc:
-            raise HTTPException(409, str(exc)) from exc
+        return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
 
     @app.post("/objects/{kind}/{name}/reconcile")
     async def reconcile_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
         """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
-        try:
-            return {"labels": await platform.reconcile(kind, name, namespace)}
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except Conflict as exc:
-            raise HTTPException(409, str(exc)) from exc
+        return {"labels": await platform.reconcile(kind, name, namespace)}
 
     @app.get("/objects/{kind}/{name}/logs")
     async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: str = "default",
                           pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
-        try:
-            return await platform.logs(kind, name, namespace, pipeline, container)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return await platform.logs(kind, name, namespace, pipeline, container)
 
     @app.get("/objects/{kind}/{name}/tree")
     async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
         """The object and the component resources it requested (compound Promises), recursively."""
-        try:
-            return await platform.tree(kind, name, namespace)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return await platform.tree(kind, name, namespace)
 
     @app.get("/objects/{kind}/{name}/wait")
     async def wait_for(
         kind: str, name: str, platform: PlatformDep, condition: str, namespace: str = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:
-        try:
-            return await platform.wait_condition(kind, name, namespace, condition, timeout)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except TimeoutError as exc:
-            raise HTTPException(408, str(exc)) from exc
+        return await platform.wait_condition(kind, name, namespace, condition, timeout)
 
 
 def main() -> None:

@@ -253,13 +253,7 @@ class ObjectLifecycle:
             result = await self._run_with_backoff(pipeline, "configure", generation, lambda: self._superseded(generation))
             if result is None:
                 return
-            error = self._absorb(result)
-            control = None
-            if error is None:
-                try:
-                    control = parse_workflow_control(result.workflow_control)
-                except InvalidDocument as exc:
-                    error = str(exc)
+            error, control = self._absorb(result)
             if error is not None:
                 st.mark_configure_failed(status, name, now_iso(), error)
                 self._event("Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}")
@@ -301,18 +295,22 @@ class ObjectLifecycle:
     def _reconciliation_interval(self) -> float:
         return self._interval_override() or self.config.reconciliation_interval_s
 
-    def _absorb(self, result: PipelineRunResult) -> str | None:
-        """Merge a successful run's status.yaml into status; the error a failed run shows otherwise."""
+    def _absorb(self, result: PipelineRunResult) -> tuple[str | None, WorkflowControl | None]:
+        """Merge a successful run's status.yaml into status and read its workflow control; or the error to show.
+
+        As in Kratix, an unreadable status.yaml or workflow-control.yaml fails the pipeline.
+        """
         if not result.succeeded:
-            return failure_message(result)
+            return failure_message(result), None
         try:
             merged = st.merge_status_file(self.state.status, result.status, promise_workflow=self.workflow_type == "promise")
+            control = parse_workflow_control(result.workflow_control)
         except InvalidDocument as exc:
-            return str(exc)
+            return str(exc), None
         # In place: callers hold a reference to the status they are building.
         self.state.status.clear()
         self.state.status.update(merged)
-        return None
+        return None, control
 
     async def _run_with_backoff(self, pipeline: Pipeline, action: Action, generation: int, abandon: Any) -> PipelineRunResult | None:
         """Kubernetes Job semantics: a failed pod is retried `backoffLimit` times with doubling delays.
@@ -392,13 +390,7 @@ class ObjectLifecycle:
             result = await self._run_with_backoff(pipeline, "delete", self.state.generation, lambda: False)
             if result is None:
                 return
-            error = self._absorb(result)
-            control = None
-            if error is None:
-                try:
-                    control = parse_workflow_control(result.workflow_control)
-                except InvalidDocument as exc:
-                    error = str(exc)
+            error, control = self._absorb(result)
             if error is not None:
                 failures += 1
                 st.mark_delete_failed(status, name, now_iso(), error)
