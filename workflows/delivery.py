@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import datetime
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -51,8 +52,13 @@ class PlannedWrite(BaseModel):
     write: DirectoryWrite
 
 
+def iso(moment: datetime | None) -> str | None:
+    """Kubernetes' timestamp format, as status fields carry it."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
 def now_iso() -> str:
-    return workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(workflow.now()) or ""
 
 
 async def read_catalog() -> Catalog:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PendingGroup,
         Placement,
         PlannedWrite,
+        iso,
         now_iso,
         read_catalog,
         replace_placements,
@@ -74,10 +75,6 @@ class LifecycleState(BaseModel):
     next_reconcile_at: datetime | None = None
     delete_requested: bool = False
     force_delete: bool = False
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 class ObjectLifecycle:
@@ -280,7 +277,7 @@ class ObjectLifecycle:
         self.labels[lb.WORKFLOW_SUSPENDED] = "true"
         self.state.suspended_at = index
         self.state.retry_at = retry_at
-        st.mark_suspended(self.state.status, name, now_iso(), control.message, generation, _iso(retry_at))
+        st.mark_suspended(self.state.status, name, now_iso(), control.message, generation, iso(retry_at))
         self._event("Warning", "WorkflowSuspended", f"Pipeline {name} suspended the workflow" + (f": {control.message}" if control.message else ""))
         self._on_suspended()
 
@@ -449,8 +446,8 @@ class ObjectLifecycle:
             "events": [e.model_dump(mode="json") for e in self.state.events],
             # The durable timers, so nobody has to guess when the platform will act next.
             "schedule": {
-                "nextReconcileAt": _iso(self.state.next_reconcile_at),
-                "retryAt": _iso(self.state.retry_at),
+                "nextReconcileAt": iso(self.state.next_reconcile_at),
+                "retryAt": iso(self.state.retry_at),
             },
         }
 
