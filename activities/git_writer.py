@@ -1,102 +1,129 @@
-"""One writer per Git repository and branch: serialises concurrent writes and batches them into few commits.
+"""The Git state-store writer: a shallow clone per repository and branch, reset to the remote before every batch.
 
-Kratix makes one commit and push per WorkPlacement under a lock, which storms the remote. Here every change
-that arrives while a commit is being pushed waits in a queue and goes out together in the next commit.
+A rejected push (someone else moved the branch, by a commit or a force-push) starts the batch again from a fresh
+fetch, so the platform's files are re-applied on top of whatever the remote now holds and nothing is force-pushed
+over other people's work. A refusal that a retry cannot fix (a pre-receive hook, a protected branch, bad
+credentials) is returned as the write's error, for the Destination's and the resource's status.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from activities.artifacts import ArtifactStore
+from activities.store_writes import StoreChange, apply_change
+from activities.write_batcher import BatchingWriter, WriteOutcome
 
 _PUSH_ATTEMPTS = 5
+_RACE_MARKERS = ("fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to update ref")
 
 
 @dataclass
-class ChangeSet:
-    """Paths are relative to the repository root (the state store's `path` already applied)."""
+class GitCredentials:
+    """Environment for git commands: credentials travel in env and private files, never argv, config or logs."""
 
-    message: str
-    delete: list[str] = field(default_factory=list)
-    replace_dirs: dict[str, dict[str, bytes | tuple[str, str]]] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
+    env: dict[str, str]
 
 
-@dataclass
-class WriteOutcome:
-    commit: str
-    changed: bool
+class LocalTree:
+    """A working tree seen as a store of paths."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+
+    def _target(self, relpath: str) -> Path:
+        target = (self.root / relpath).resolve()
+        if target == self.root or self.root not in target.parents or ".git" in target.relative_to(self.root).parts:
+            raise ValueError(f"refusing to write outside the repository: {relpath!r}")
+        return target
+
+    def read(self, path: str) -> bytes | None:
+        target = self._target(path)
+        return target.read_bytes() if target.is_file() else None
+
+    def write(self, path: str, content: bytes) -> None:
+        target = self._target(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+    def delete(self, path: str) -> None:
+        target = self._target(path)
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+
+    def delete_dir(self, path: str) -> None:
+        target = self._target(path)
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
-class PushRejected(RuntimeError):
-    pass
-
-
-class GitRepoWriter:
+class GitRepoWriter(BatchingWriter):
     def __init__(self, url: str, branch: str, author_name: str, author_email: str, workdir: Path, artifacts: ArtifactStore,
-                 min_fetch_interval: float = 5.0):
+                 credentials: GitCredentials | None = None, min_fetch_interval: float = 5.0):
+        super().__init__()
         self.url = url
         self.branch = branch
         self.actor = git.Actor(author_name, author_email)
         self.workdir = workdir
         self.artifacts = artifacts
+        self.credentials = credentials
         self.min_fetch_interval = min_fetch_interval
         self._repo: git.Repo | None = None
         self._last_sync = 0.0
-        self._pending: list[tuple[ChangeSet, asyncio.Future[WriteOutcome]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self.commits_made = 0
 
-    async def write(self, change: ChangeSet) -> WriteOutcome:
-        future: asyncio.Future[WriteOutcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((change, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
+    def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
+        try:
+            return self._commit_with_retries(changes)
+        except git.GitCommandError as exc:
+            # Unreachable remote, bad credentials: the write's error, shown in status and retried by the workflow.
+            self._forget_local_commit()
+            return WriteOutcome(version_id="", changed=False, error=f"{self.url} ({self.branch}): {_git_error(exc)}")
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                outcome = await asyncio.to_thread(self._commit_batch, [change for change, _ in batch])
-            except Exception as exc:  # every waiter learns why its write failed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(outcome)
-
-    # --- everything below runs in a worker thread, one batch at a time ---
-
-    def _commit_batch(self, changes: list[ChangeSet]) -> WriteOutcome:
-        last_error: Exception | None = None
+    def _commit_with_retries(self, changes: list[StoreChange]) -> WriteOutcome:
+        last_error = ""
         for attempt in range(_PUSH_ATTEMPTS):
             repo = self._sync(force_fetch=attempt > 0)
+            tree = LocalTree(self.workdir)
             for change in changes:
-                self._apply(repo, change)
+                apply_change(tree, change, self.artifacts)
             repo.git.add(A=True)
             if not repo.is_dirty(index=True, untracked_files=True):
-                return WriteOutcome(commit=self._head(repo), changed=False)
+                return WriteOutcome(version_id=self._head(repo), changed=False)
             repo.index.commit(self._message(changes), author=self.actor, committer=self.actor)
             try:
-                repo.git.push("origin", f"HEAD:refs/heads/{self.branch}")
+                repo.git.push("--porcelain", "origin", f"HEAD:refs/heads/{self.branch}")
             except git.GitCommandError as exc:
-                # Someone else moved the branch: start again from a fresh fetch, never force-push over them.
-                last_error = exc
-                continue
-            self.commits_made += 1
-            return WriteOutcome(commit=self._head(repo), changed=True)
-        raise PushRejected(f"push to {self.url} ({self.branch}) failed after {_PUSH_ATTEMPTS} attempts: {last_error}")
+                last_error = _git_error(exc)
+                if any(marker in last_error for marker in _RACE_MARKERS):
+                    continue  # someone else moved the branch: redo the batch on top of it
+                self._forget_local_commit()
+                return WriteOutcome(version_id="", changed=False, error=f"push to {self.url} ({self.branch}) refused: {last_error}")
+            return WriteOutcome(version_id=self._head(repo), changed=True)
+        self._forget_local_commit()
+        return WriteOutcome(version_id="", changed=False,
+                            error=f"push to {self.url} ({self.branch}) kept losing races after {_PUSH_ATTEMPTS} attempts: {last_error}")
+
+    def check_permissions(self) -> None:
+        """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes too."""
+        repo = self._sync(force_fetch=True)
+        empty_tree = repo.git.hash_object("-t", "tree", "/dev/null")
+        probe = repo.git.commit_tree(empty_tree, m="ktx write-permission check")
+        try:
+            repo.git.push("--dry-run", "--porcelain", "origin", f"{probe}:refs/heads/{self.branch}-ktx-permission-check")
+        except git.GitCommandError as exc:
+            raise PermissionError(f"cannot push to {self.url}: {_git_error(exc)}") from exc
+
+    def _forget_local_commit(self) -> None:
+        # The next batch starts from the remote again; force the fetch so a refused commit is not retried from cache.
+        self._last_sync = 0.0
 
     def _sync(self, force_fetch: bool) -> git.Repo:
         repo = self._repo
@@ -105,6 +132,8 @@ class GitRepoWriter:
             self.workdir.mkdir(parents=True)
             repo = git.Repo.init(self.workdir)
             repo.create_remote("origin", self.url)
+            if self.credentials is not None:
+                repo.git.update_environment(**self.credentials.env)
             self._repo = repo
             force_fetch = True
         if force_fetch or time.monotonic() - self._last_sync > self.min_fetch_interval:
@@ -115,61 +144,37 @@ class GitRepoWriter:
                     raise
                 # A brand-new repository: the first commit creates the branch.
                 repo.git.symbolic_ref("HEAD", f"refs/heads/{self.branch}")
+                repo.git.update_ref("-d", f"refs/heads/{self.branch}")  # drop a refused first commit
                 repo.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
-                repo.git.clean("-ffdx")
+                repo.git.clean("-ffdx", "-q")
                 self._last_sync = time.monotonic()
                 return repo
             self._last_sync = time.monotonic()
         if f"origin/{self.branch}" in [r.name for r in repo.remotes.origin.refs]:
-            # Discard anything local that the remote does not have (failed pushes, stray files).
+            # Discard anything local that the remote does not have (refused commits, stray files, a rewritten history).
             repo.git.checkout("-q", "-B", self.branch, f"origin/{self.branch}")
             repo.git.reset("--hard", "-q", f"origin/{self.branch}")
             repo.git.clean("-ffdx", "-q")
         return repo
-
-    def _target(self, relpath: str) -> Path:
-        root = self.workdir.resolve()
-        target = (root / relpath).resolve()
-        if target == root or root not in target.parents:
-            raise ValueError(f"refusing to write outside the repository: {relpath!r}")
-        if ".git" in target.relative_to(root).parts:
-            raise ValueError(f"refusing to write into .git: {relpath!r}")
-        return target
-
-    def _apply(self, repo: git.Repo, change: ChangeSet) -> None:
-        for relpath in change.delete:
-            target = self._target(relpath)
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-        for directory, files in change.replace_dirs.items():
-            target_dir = self._target(directory)
-            shutil.rmtree(target_dir, ignore_errors=True)
-            for relpath, content in files.items():
-                self._write_file(self._target(f"{directory}/{relpath}"), content)
-        for relpath, content in change.files.items():
-            self._write_file(self._target(relpath), content)
-
-    def _write_file(self, target: Path, content: bytes | tuple[str, str]) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, tuple):
-            digest, relpath = content
-            shutil.copyfile(self.artifacts.path(digest, relpath), target)
-        else:
-            target.write_bytes(content)
 
     @staticmethod
     def _head(repo: git.Repo) -> str:
         return repo.head.commit.hexsha if repo.head.is_valid() else ""
 
     @staticmethod
-    def _message(changes: list[ChangeSet]) -> str:
+    def _message(changes: list[StoreChange]) -> str:
         subjects = [c.message for c in changes]
         if len(subjects) == 1:
             return subjects[0]
         return f"{subjects[0]} (+{len(subjects) - 1} more)\n\n" + "\n".join(subjects)
 
 
-def writer_key(url: str, branch: str) -> str:
-    return hashlib.sha256(f"{url}\0{branch}".encode()).hexdigest()[:16]
+def _git_error(exc: git.GitCommandError) -> str:
+    # With --porcelain the per-ref verdict is on stdout and the remote's explanation on stderr; show both.
+    text = f"{exc.stdout or ''}\n{exc.stderr or ''}" if (exc.stdout or exc.stderr) else str(exc)
+    lines = [line.strip() for line in text.replace("stdout:", "").replace("stderr:", "").splitlines()]
+    return " ".join(line for line in lines if line.strip("'\"") and line != "Done")[-600:]
+
+
+def writer_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -14,7 +14,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.artifacts import ArtifactStore
-from activities.state_stores import DirectoryWrite
+from activities.secret_store import SecretStore
+from activities.store_writes import GroupWrite
 from domain.errors import InvalidDocument
 
 PLATFORM_DESTINATION = "ktx.io/platform-destination"
@@ -28,7 +29,7 @@ class AppliedRef(BaseModel):
 
 class ApplyBackInput(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
-    write: DirectoryWrite | None = None
+    write: GroupWrite | None = None
     previous: list[AppliedRef] = Field(default_factory=list)
 
 
@@ -38,15 +39,15 @@ class ApplyBackResult(BaseModel):
 
 
 class PlatformApplyActivities:
-    def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore):
+    def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore, secrets: SecretStore):
         # Imported here: the API's Platform imports the workflows, which import this module for its types.
         from api.platform import Conflict, NotFound, Platform
 
-        self.platform = Platform(client, task_queue)
+        self.platform = Platform(client, task_queue, secrets)
         self.refusals = (InvalidDocument, NotFound, Conflict)
         self.artifacts = artifacts
 
-    def _documents(self, write: DirectoryWrite | None) -> list[dict[str, Any]]:
+    def _documents(self, write: GroupWrite | None) -> list[dict[str, Any]]:
         if write is None:
             return []
         texts = [self.artifacts.path(write.artifact, f).read_text() for f in write.files] if write.artifact else []

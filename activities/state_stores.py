@@ -1,18 +1,27 @@
-"""The state-store activity: apply one set of directory replacements and deletions to a Destination's store."""
+"""State-store activities: write a batch of group changes to one store, and check that a store can be written.
+
+Writers are cached per store identity and credentials version, so every Destination and resource sharing a
+repository or bucket shares one queue (and its batching); a changed Secret rebuilds the writer, as in Kratix.
+"""
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.artifacts import ArtifactStore
-from activities.git_writer import ChangeSet, GitRepoWriter, writer_key
-from domain.documents import BucketStateStoreSpec, GitStateStoreSpec
-from domain.layout import join
+from activities.bucket_writer import BucketCredentials, BucketWriter
+from activities.git_writer import GitCredentials, GitRepoWriter, writer_key
+from activities.secret_store import SecretNotFound, SecretStore
+from activities.store_writes import GroupWrite, StoreChange, UnsafePath
+from activities.write_batcher import BatchingWriter
+from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
+from domain.layout import Slot
 
 
 class StoreTarget(BaseModel):
@@ -21,68 +30,148 @@ class StoreTarget(BaseModel):
     git: GitStateStoreSpec | None = None
     bucket: BucketStateStoreSpec | None = None
 
-
-class DirectoryWrite(BaseModel):
-    """Replace the directory `path` wholesale with `files` taken from a stored pipeline output, plus inline files."""
-
-    path: str
-    artifact: str | None = None
-    files: list[str] = Field(default_factory=list)
-    inline: dict[str, str] = Field(default_factory=dict)
+    @classmethod
+    def of(cls, store: GitStateStore | BucketStateStore) -> "StoreTarget":
+        if isinstance(store, GitStateStore):
+            return cls(kind="GitStateStore", name=store.metadata.name, git=store.spec)
+        return cls(kind="BucketStateStore", name=store.metadata.name, bucket=store.spec)
 
 
 class WriteStateStoreInput(BaseModel):
     store: StoreTarget
     message: str
-    replace: list[DirectoryWrite] = Field(default_factory=list)
-    delete: list[str] = Field(default_factory=list)
+    replace: list[GroupWrite] = Field(default_factory=list)
+    remove: list[Slot] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
+    delete_files: list[str] = Field(default_factory=list)
 
 
 class WriteStateStoreResult(BaseModel):
     version_id: str
     changed: bool
+    # A refusal a retry would not fix (hook, protected branch, credentials, missing Secret), for status.
+    error: str | None = None
+
+
+class CheckStateStoreInput(BaseModel):
+    store: StoreTarget
+
+
+class StoreReadiness(BaseModel):
+    ready: bool
+    reason: str
+    message: str
+
+
+class StoreNotReady(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class StateStoreActivities:
-    def __init__(self, artifacts: ArtifactStore, cache_dir: Path):
+    def __init__(self, artifacts: ArtifactStore, cache_dir: Path, secrets: SecretStore):
         self.artifacts = artifacts
         self.cache_dir = cache_dir
-        self._git_writers: dict[str, GitRepoWriter] = {}
+        self.secrets = secrets
+        self._writers: dict[str, BatchingWriter] = {}
 
-    def git_writer(self, spec: GitStateStoreSpec) -> GitRepoWriter:
-        if spec.secret_ref is not None:
-            raise ApplicationError(
-                "GitStateStore secretRef credentials are not supported yet", type="UnsupportedStateStore", non_retryable=True
+    def writer(self, store: StoreTarget) -> BatchingWriter:
+        if store.git is not None:
+            return self._git_writer(store.git)
+        if store.bucket is not None:
+            return self._bucket_writer(store.bucket)
+        raise StoreNotReady("ErrorInitialisingWriter", f"{store.kind}/{store.name} has no spec")
+
+    def _secret(self, spec: GitStateStoreSpec | BucketStateStoreSpec, required: list[str]) -> dict[str, bytes]:
+        if spec.secret_ref is None:
+            raise StoreNotReady("SecretNotFound", "spec.secretRef is required for this authMethod")
+        try:
+            data = self.secrets.get(spec.secret_ref)
+        except SecretNotFound as exc:
+            raise StoreNotReady("SecretNotFound", str(exc)) from exc
+        missing = [k for k in required if not data.get(k)]
+        if missing:
+            raise StoreNotReady("ErrorInitialisingWriter", f"Secret {spec.secret_ref.name} has no {', '.join(missing)}")
+        return data
+
+    def _git_writer(self, spec: GitStateStoreSpec) -> BatchingWriter:
+        version = self.secrets.version(spec.secret_ref) if spec.secret_ref else ""
+        key = writer_key("git", spec.url, spec.branch, spec.auth_method, version)
+        if key not in self._writers:
+            self._writers[key] = GitRepoWriter(spec.url, spec.branch, spec.git_author.name, spec.git_author.email,
+                                               self.cache_dir / key, self.artifacts, self._git_credentials(spec, key))
+        return self._writers[key]
+
+    def _git_credentials(self, spec: GitStateStoreSpec, key: str) -> GitCredentials | None:
+        env = {"GIT_TERMINAL_PROMPT": "0"}
+        if spec.secret_ref is None and spec.auth_method == "basicAuth":
+            return GitCredentials(env)  # a public or local repository
+        if spec.auth_method == "basicAuth":
+            data = self._secret(spec, ["password"])
+            username = data.get("username", b"").decode() or ("x-access-token" if "github" in spec.url else "")
+            token = base64.b64encode(f"{username}:{data['password'].decode()}".encode()).decode()
+            # Sent as a header through env, as Kratix does, so the credential is never in the URL, argv or .git/config.
+            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+                        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}"})
+            return GitCredentials(env)
+        if spec.auth_method == "ssh":
+            data = self._secret(spec, ["sshPrivateKey", "knownHosts"])
+            keys_dir = self.cache_dir / f"{key}-ssh"
+            keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for filename, value in (("id", data["sshPrivateKey"]), ("known_hosts", data["knownHosts"])):
+                fd = os.open(keys_dir / filename, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(value if value.endswith(b"\n") else value + b"\n")
+            env["GIT_SSH_COMMAND"] = (
+                f"ssh -i {keys_dir / 'id'} -o IdentitiesOnly=yes -o UserKnownHostsFile={keys_dir / 'known_hosts'}"
+                " -o StrictHostKeyChecking=yes -o BatchMode=yes"
             )
-        key = writer_key(spec.url, spec.branch)
-        writer = self._git_writers.get(key)
-        if writer is None:
-            writer = GitRepoWriter(
-                spec.url, spec.branch, spec.git_author.name, spec.git_author.email, self.cache_dir / key, self.artifacts
-            )
-            self._git_writers[key] = writer
-        return writer
+            return GitCredentials(env)
+        raise StoreNotReady("ErrorInitialisingWriter", f"authMethod {spec.auth_method} is not supported")
+
+    def _bucket_writer(self, spec: BucketStateStoreSpec) -> BatchingWriter:
+        version = self.secrets.version(spec.secret_ref) if spec.secret_ref else ""
+        key = writer_key("s3", spec.endpoint, spec.bucket_name, spec.auth_method, version)
+        if key not in self._writers:
+            credentials = None
+            if spec.auth_method == "accessKey":
+                data = self._secret(spec, ["accessKeyID", "secretAccessKey"])
+                credentials = BucketCredentials(data["accessKeyID"].decode(), data["secretAccessKey"].decode())
+            self._writers[key] = BucketWriter(spec.endpoint, spec.bucket_name, spec.insecure, credentials, self.artifacts,
+                                              spec.path, spec.use_dual_stack)
+        return self._writers[key]
 
     @activity.defn
     async def write_state_store(self, input: WriteStateStoreInput) -> WriteStateStoreResult:
-        """Idempotent: the same input always leaves the store in the same state, and makes no commit the second time."""
-        if input.store.kind != "GitStateStore" or input.store.git is None:
-            raise ApplicationError(
-                f"{input.store.kind} writes are not supported yet", type="UnsupportedStateStore", non_retryable=True
-            )
-        spec = input.store.git
-        change = ChangeSet(
+        """Idempotent: the same input always leaves the store in the same state, and changes nothing the second time."""
+        spec = input.store.git or input.store.bucket
+        change = StoreChange(
             message=input.message,
-            delete=[join(spec.path, p) for p in input.delete],
-            replace_dirs={
-                join(spec.path, d.path): {
-                    **{rel: (d.artifact, rel) for rel in d.files if d.artifact},
-                    **{rel: text.encode() for rel, text in d.inline.items()},
-                }
-                for d in input.replace
-            },
-            files={join(spec.path, rel): text.encode() for rel, text in input.files.items()},
+            root=spec.path if spec is not None else "",
+            replace=input.replace,
+            remove=input.remove,
+            files={path: text.encode() for path, text in input.files.items()},
+            delete_files=input.delete_files,
         )
-        outcome = await self.git_writer(spec).write(change)
-        return WriteStateStoreResult(version_id=outcome.commit, changed=outcome.changed)
+        try:
+            outcome = await self.writer(input.store).write(change)
+        except StoreNotReady as exc:
+            return WriteStateStoreResult(version_id="", changed=False, error=f"{exc.reason}: {exc}")
+        except UnsafePath as exc:
+            return WriteStateStoreResult(version_id="", changed=False, error=str(exc))
+        return WriteStateStoreResult(version_id=outcome.version_id, changed=outcome.changed, error=outcome.error)
+
+    @activity.defn
+    async def check_state_store(self, input: CheckStateStoreInput) -> StoreReadiness:
+        """Kratix's readiness: the Secret exists, the writer initialises, and a write-permission probe passes."""
+        try:
+            writer = self.writer(input.store)
+        except StoreNotReady as exc:
+            return StoreReadiness(ready=False, reason=exc.reason, message=str(exc))
+        try:
+            await writer.check()
+        except Exception as exc:  # noqa: BLE001 - any failure is the store's readiness message
+            return StoreReadiness(ready=False, reason="ErrorValidatingPermissions",
+                                  message=f"Error validating state store permissions: {exc}")
+        return StoreReadiness(ready=True, reason="StateStoreReady", message="State store is ready")

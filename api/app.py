@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from activities.secret_store import SecretStore
 from api.platform import Applied, Conflict, NotFound, Platform
 from domain.errors import InvalidDocument
 from domain.parsing import MalformedInput, load_documents
@@ -18,7 +19,7 @@ from worker.settings import Settings, connect_client
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.platform = Platform(await connect_client(settings), settings.task_queue)
+    app.state.platform = Platform(await connect_client(settings), settings.task_queue, SecretStore(settings.secrets_dir))
     yield
 
 

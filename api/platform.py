@@ -23,15 +23,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
+from activities.secret_store import SecretStore
+from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import KRATIX_API_VERSION
 from domain.errors import FieldError, InvalidDocument
 from domain.health import read_health_record
 from domain.labels import COMPONENT_OF_NAMESPACE, COMPONENT_OF_PROMISE, COMPONENT_OF_RESOURCE, MANUAL_RECONCILIATION
-from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id, resource_workflow_id
+from domain.naming import (
+    CATALOG_WORKFLOW_ID,
+    destination_workflow_id,
+    promise_workflow_id,
+    resource_workflow_id,
+    state_store_workflow_id,
+)
 from domain.parsing import is_platform_document, parse_platform_document
 from domain.promise_api import PromiseApi, check_promise
+from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
 from workflows.catalog import (
@@ -42,6 +51,14 @@ from workflows.catalog import (
     RegisterApiInput,
     RemoveEntryInput,
 )
+from workflows.destination import (
+    ApplyDestinationDocument,
+    DestinationState,
+    DestinationWorkflow,
+    DestinationWorkflowInput,
+    RemoveDestination,
+    ResyncRequest,
+)
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest
 from workflows.resource import (
@@ -51,7 +68,14 @@ from workflows.resource import (
     ResourceWorkflow,
     ResourceWorkflowInput,
 )
-from workflows.search_attributes import KIND, NAMESPACE, PHASE, PROMISE
+from workflows.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, UNPLACED
+from workflows.state_store import (
+    ApplyStoreTarget,
+    StateStoreState,
+    StateStoreWorkflow,
+    StateStoreWorkflowInput,
+    StoreCheckRequest,
+)
 
 PLATFORM_KIND_NAMES = {
     "promise": "Promise", "promises": "Promise",
@@ -59,6 +83,7 @@ PLATFORM_KIND_NAMES = {
     "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
     "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
     "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
+    "secret": "Secret", "secrets": "Secret",
 }
 _CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
 
@@ -79,15 +104,18 @@ class Applied(BaseModel):
 
 
 class Platform:
-    def __init__(self, client: Client, task_queue: str):
+    def __init__(self, client: Client, task_queue: str, secrets: SecretStore):
         self.client = client
         self.task_queue = task_queue
+        self.secrets = secrets
 
     # --- apply ---
 
     async def apply(self, document: dict[str, Any]) -> Applied:
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)
+        if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
+            return await self._apply_secret(document)
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
@@ -109,11 +137,46 @@ class Platform:
             raise _domain_error(exc) from exc
 
     async def _apply_catalog_entry(self, model: Destination | GitStateStore | BucketStateStore) -> Applied:
+        name = model.metadata.name
         if isinstance(model, Destination):
             change = await self._catalog_update(CatalogWorkflow.apply_destination, ApplyDestinationInput(destination=model))
+            start = self._start(DestinationWorkflow.run, DestinationWorkflowInput(state=DestinationState(destination=model)),
+                                destination_workflow_id(name), "Destination")
+            await self._update_with_start(DestinationWorkflow.apply, ApplyDestinationDocument(destination=model), start)
         else:
             change = await self._catalog_update(CatalogWorkflow.apply_state_store, ApplyStateStoreInput(store=model))
-        return Applied(kind=model.kind, name=model.metadata.name, action=change.action)
+            target = StoreTarget.of(model)
+            start = self._start(StateStoreWorkflow.run, StateStoreWorkflowInput(state=StateStoreState(target=target)),
+                                state_store_workflow_id(model.kind, name), model.kind)
+            await self._update_with_start(StateStoreWorkflow.apply, ApplyStoreTarget(target=target), start)
+        return Applied(kind=model.kind, name=name, action=change.action)
+
+    def _start(self, run: Any, arg: BaseModel, workflow_id: str, kind: str) -> WithStartWorkflowOperation:
+        return WithStartWorkflowOperation(
+            run, arg, id=workflow_id, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(KIND, kind)]),
+        )
+
+    async def _apply_secret(self, document: dict[str, Any]) -> Applied:
+        """Values go to the secret provider only; stores that use the Secret are told to check themselves again."""
+        secret = parse_secret(document)
+        action = self.secrets.put(secret.namespace, secret.name, secret.data, secret.type)
+        if action != "unchanged":
+            catalog = await fetch_catalog(self.client)
+            stores = [*catalog.git_state_stores.values(), *catalog.bucket_state_stores.values()]
+            for store in stores:
+                ref = store.spec.secret_ref
+                if ref is not None and (ref.name, ref.namespace) == (secret.name, secret.namespace):
+                    await self._signal(state_store_workflow_id(store.kind, store.metadata.name), StateStoreWorkflow.recheck,
+                                       StoreCheckRequest(reason=f"Secret {secret.namespace}/{secret.name} changed"))
+        return Applied(kind="Secret", name=secret.name, namespace=secret.namespace, action=action)
+
+    async def _signal(self, workflow_id: str, signal: Any, arg: BaseModel) -> None:
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(signal, arg)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
 
     async def _apply_promise(self, promise: Promise, document: dict[str, Any]) -> Applied:
         api = check_promise(promise)
@@ -204,11 +267,16 @@ class Platform:
             if not found:
                 raise NotFound(f'healthrecord "{name}" not found')
             return found[0]
+        if resolved == "Secret":
+            found = [s for s in self.secrets.summaries() if (s.namespace, s.name) == (namespace, name)]
+            if not found:
+                raise NotFound(f'secret "{name}" not found')
+            return _secret_doc(found[0])
         if resolved in _CATALOG_KINDS:
             entry = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved]).get(name)
             if entry is None:
                 raise NotFound(f'{resolved.lower()} "{name}" not found')
-            return entry.to_doc()
+            return await self._with_status(entry)
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
@@ -224,9 +292,11 @@ class Platform:
         resolved, api = await self.resolve_kind(kind)
         if resolved == "HealthRecord":
             return [r for r in await self._health_records() if namespace in (None, r["metadata"]["namespace"])]
+        if resolved == "Secret":
+            return [_secret_doc(s) for s in self.secrets.summaries() if namespace in (None, s.namespace)]
         if resolved in _CATALOG_KINDS:
             entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
-            return [entries[n].to_doc() for n in sorted(entries)]
+            return list(await asyncio.gather(*[self._with_status(entries[n]) for n in sorted(entries)]))
         clauses = [f'{KIND.name} = "{resolved}"', 'ExecutionStatus = "Running"']
         if api is not None:
             clauses.append(f'{PROMISE.name} = "{api.promise}"')
@@ -236,6 +306,27 @@ class Platform:
             clauses.append(f'{PROMISE.name} = "{promise}"')
         objects = [await _object_from(w) async for w in self.client.list_workflows(" AND ".join(clauses))]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+
+    async def _with_status(self, entry: Destination | GitStateStore | BucketStateStore) -> dict[str, Any]:
+        """The catalog entry with the status its workflow publishes; Destinations also count what they hold."""
+        doc = entry.to_doc()
+        name = entry.metadata.name
+        workflow_id = destination_workflow_id(name) if isinstance(entry, Destination) else state_store_workflow_id(entry.kind, name)
+        try:
+            memo = await (await self.client.get_workflow_handle(workflow_id).describe()).memo()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            memo = {}
+        doc["status"] = memo.get("status") or {}
+        extra: dict[str, Any] = {"workflowId": workflow_id, "events": memo.get("events") or []}
+        if isinstance(entry, Destination):
+            held = await self.client.count_workflows(f'{DESTINATIONS.name} = "{name}" AND ExecutionStatus = "Running"')
+            extra["objects"] = held.count
+            unplaced = await self.client.count_workflows(f'{UNPLACED.name} = true AND ExecutionStatus = "Running"')
+            extra["unplacedObjects"] = unplaced.count
+        doc["_ktx"] = extra
+        return doc
 
     async def catalog(self) -> Catalog:
         return await fetch_catalog(self.client)
@@ -282,7 +373,15 @@ class Platform:
         return result.labels
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
-        """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`."""
+        """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`.
+
+        For a Destination: a full re-sync, rewriting its canary files and every output placed on it.
+        """
+        resolved, _ = await self.resolve_kind(kind)
+        if resolved == "Destination":
+            await self._update(destination_workflow_id(name), DestinationWorkflow.resync,
+                               ResyncRequest(reason="ktx reconcile destination"), f'destination "{name}" not found')
+            return {}
         return await self.label(kind, name, namespace, set={MANUAL_RECONCILIATION: "true"})
 
     async def logs(self, kind: str, name: str, namespace: str = "default", pipeline: str | None = None,
@@ -317,9 +416,20 @@ class Platform:
             await self._update(target, ResourceWorkflow.remove_health, RemoveHealthRecordInput(name=name, namespace=namespace),
                                f'healthrecord "{name}" not found')
             return resolved
+        if resolved == "Secret":
+            if not self.secrets.delete(namespace, name):
+                raise NotFound(f'secret "{name}" not found')
+            return resolved
         if resolved in _CATALOG_KINDS:
             await self._catalog_update(CatalogWorkflow.remove, RemoveEntryInput(kind=resolved, name=name))  # type: ignore[arg-type]
-            return resolved
+            if resolved == "Destination":
+                workflow_id = destination_workflow_id(name)
+                await self._update(workflow_id, DestinationWorkflow.remove, RemoveDestination(), f'destination "{name}" not found')
+            else:
+                workflow_id = state_store_workflow_id(resolved, name)
+                await self._update(workflow_id, StateStoreWorkflow.remove, StoreCheckRequest(reason="deleted"),
+                                   f'{resolved.lower()} "{name}" not found')
+            return workflow_id
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.delete if api is None else ResourceWorkflow.delete
         try:
@@ -354,6 +464,12 @@ class Platform:
                 raise TimeoutError(f"timed out waiting for condition {condition} on {kind}/{name}; conditions: {summary}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _secret_doc(summary: Any) -> dict[str, Any]:
+    """Kubernetes' shape without the values: the keys only, as `kubectl describe secret` shows them."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": summary.type,
+            "metadata": {"name": summary.name, "namespace": summary.namespace}, "keys": summary.keys}
 
 
 async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[str, Any]:

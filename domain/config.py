@@ -21,6 +21,11 @@ class PlatformConfig(BaseModel):
     delete_retry_cap_s: float = 600.0
     # A required Promise that is missing is looked for again this often, as Kratix requeues every 60 s.
     requirement_recheck_s: float = 60.0
+    # Kratix's stateStoreReconciliationInterval: every Destination's files are rewritten this often to undo drift.
+    state_store_reconciliation_interval_s: float = DEFAULT_RECONCILIATION_INTERVAL
+    # A failed state-store write (or a not-ready store) is retried on this doubling schedule; Kratix requeues at 15 s.
+    write_retry_base_s: float = 15.0
+    write_retry_cap_s: float = 600.0
 
     def backoff(self, failures: int, base: float | None = None, cap: float | None = None) -> float:
         """Delay before the next attempt after `failures` consecutive failures (1-based)."""

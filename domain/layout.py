@@ -1,13 +1,26 @@
-"""Kratix's state-store directory layout (filepath mode nestedByMetadata), so existing Flux/ArgoCD setups keep working."""
+"""Kratix's state-store layout for the three filepath modes, so existing Flux/ArgoCD setups keep working.
+
+Paths here are relative to the state store's own `path`; the writers put that prefix in front.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel
+
+FilepathMode = Literal["nestedByMetadata", "aggregatedYAML", "none"]
 
 ROOT_DIRECTORY = "."
 CANARY_NAMESPACE_FILE = "kratix-canary-namespace.yaml"
 CANARY_CONFIGMAP_FILE = "kratix-canary-configmap.yaml"
+DEFAULT_AGGREGATE_FILE = "aggregated.yaml"
+# Kratix's platform namespace: the WorkPlacement namespace of Promise-level output.
+PLATFORM_NAMESPACE = "kratix-platform-system"
 
 
 def group_id(directory: str) -> str:
@@ -50,14 +63,88 @@ def promise_root(dest_path: str, promise: str) -> str:
     return join(dest_path, "dependencies", promise)
 
 
-def canary_files(dest_path: str) -> dict[str, str]:
+def work_name(identifier: str) -> str:
+    """Kratix names a Work `<identifier>-<5 random chars>`, stable once created; ours is derived, so it is stable by construction."""
+    return f"{identifier}-{hashlib.sha256(identifier.encode()).hexdigest()[:5]}"
+
+
+def workplacement_name(work: str, destination: str, directory: str) -> str:
+    return f"{work}.{destination}-{id5(directory)}"
+
+
+class Slot(BaseModel):
+    """Where one workload group lives in a store, per the Destination's filepath mode.
+
+    nestedByMetadata: `path` is the group's own directory, replaced wholesale on each write.
+    none: `path` is the Destination directory the files are written flat into; `key` is the `.kratix/` state file
+    listing them, so a later write or a delete removes exactly what this group wrote.
+    aggregatedYAML: `path` is the Destination's single file; `key` is the WorkPlacement whose documents it holds.
+    """
+
+    mode: FilepathMode = "nestedByMetadata"
+    path: str
+    key: str = ""
+
+
+def group_slot(mode: FilepathMode, dest_path: str, nested_dir: str, namespace: str, workplacement: str,
+               filename: str | None = None) -> Slot:
+    if mode == "none":
+        return Slot(mode=mode, path=join(dest_path), key=join(dest_path, ".kratix", f"{namespace}-{workplacement}.yaml"))
+    if mode == "aggregatedYAML":
+        return Slot(mode=mode, path=join(dest_path, filename or DEFAULT_AGGREGATE_FILE), key=workplacement)
+    return Slot(mode=mode, path=nested_dir)
+
+
+def canary_files(dest_path: str, mode: FilepathMode = "nestedByMetadata") -> dict[str, str]:
     """The two canary documents a Destination gets so an operator can see that writes reach it."""
     namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kratix-worker-system\n"
     configmap = (
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kratix-info\n  namespace: kratix-worker-system\n"
         "data:\n  canary: the confirms your infrastructure is reading from Kratix state stores\n"
     )
+    nested = mode == "nestedByMetadata"
     return {
-        join(dest_path, "dependencies", CANARY_NAMESPACE_FILE): namespace,
-        join(dest_path, "resources", CANARY_CONFIGMAP_FILE): configmap,
+        join(dest_path, "dependencies" if nested else "", CANARY_NAMESPACE_FILE): namespace,
+        join(dest_path, "resources" if nested else "", CANARY_CONFIGMAP_FILE): configmap,
     }
+
+
+# --- filepath mode `none`: the state file of one WorkPlacement ---
+
+def ledger_text(files: list[str]) -> str:
+    return yaml.safe_dump({"files": sorted(files)}, sort_keys=False)
+
+
+def ledger_files(text: bytes | None) -> list[str]:
+    if not text:
+        return []
+    data = yaml.safe_load(text) or {}
+    return [str(f) for f in data.get("files") or []] if isinstance(data, dict) else []
+
+
+# --- filepath mode `aggregatedYAML` ---
+# Kratix joins every workload of every WorkPlacement, sorted by WorkPlacement name, with "\n---\n". Each block here
+# also starts with a YAML comment naming its WorkPlacement and file, which Kubernetes tools ignore, so one group's
+# documents can be replaced or removed without a separate ledger and without the whole Destination in memory.
+
+_MARKER = "# ktx.io/source: "
+_BLOCK = re.compile(r"(?:\A|\n---\n)" + re.escape(_MARKER) + r"([^\n]*)\n")
+
+
+def parse_aggregate(text: bytes | None) -> dict[tuple[str, str], str]:
+    """{(workplacement, filepath): content} from an aggregate file written by `compose_aggregate`."""
+    if not text:
+        return {}
+    body = text.decode()
+    blocks: dict[tuple[str, str], str] = {}
+    matches = list(_BLOCK.finditer(body))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(body)
+        owner, _, filepath = match.group(1).partition(" ")
+        blocks[(owner, filepath)] = body[match.end():end].rstrip("\n")
+    return blocks
+
+
+def compose_aggregate(blocks: dict[tuple[str, str], str]) -> str:
+    parts = [f"{_MARKER}{owner} {filepath}\n{content.rstrip(chr(10))}" for (owner, filepath), content in sorted(blocks.items())]
+    return "\n---\n".join(parts) + "\n" if parts else ""

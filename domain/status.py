@@ -164,11 +164,19 @@ def mark_configure_succeeded(status: dict[str, Any], now: str, *, promise_workfl
     status["lastSuccessfulConfigureWorkflowTime"] = transition
 
 
-def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], failing: str | None = None) -> None:
-    """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > pending > ready)."""
+def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], failing: str | None = None,
+               misplaced: list[str] | None = None) -> None:
+    """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > misplaced > pending > ready).
+
+    Misplaced output is still written and updated, so the object stays Reconciled; only WorksSucceeded says so.
+    """
     if failing:
         set_condition(status, WORKS_SUCCEEDED, "False", "WorksFailing", f"Some works associated with this resource failed: [{failing}]", now)
         set_condition(status, RECONCILED, "False", "WorksFailing", "Failing", now)
+    elif misplaced:
+        message = f"Target destination no longer matches destinationSelectors for: [{', '.join(misplaced)}]"
+        set_condition(status, WORKS_SUCCEEDED, "False", "DestinationSelectorMismatch", message, now)
+        set_condition(status, RECONCILED, "True", "Reconciled", "Reconciled", now)
     elif pending_groups:
         message = f"Some works associated with this resource are not ready: [{', '.join(pending_groups)}]"
         set_condition(status, WORKS_SUCCEEDED, "Unknown", "WorksPending", message, now)

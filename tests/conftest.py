@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.secret_store import SecretStore
 from api.platform import Platform
 from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes
@@ -76,7 +77,8 @@ def push_by_hand(remote: Path, clone: Path, relpath: str, content: str, message:
 
 
 # Kratix's system tests also run with their own config; ours keeps Kubernetes' retry shape with short delays.
-TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delete_retry_base_s=0.5)
+TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delete_retry_base_s=0.5, write_retry_base_s=0.5,
+                             write_retry_cap_s=5)
 
 
 @pytest_asyncio.fixture
@@ -94,7 +96,7 @@ async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
                                 task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
                                 platform=TEST_CONFIG.model_copy(update=config))
             await stack.enter_async_context(build_worker(client, settings))
-            return Platform(client, settings.task_queue)
+            return Platform(client, settings.task_queue, SecretStore(settings.secrets_dir))
 
         yield make
 
@@ -117,3 +119,23 @@ def remote_files(remote: Path) -> list[str]:
 def remote_commits(remote: Path) -> int:
     return int(subprocess.run(["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True,
                               capture_output=True, text=True).stdout)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    from tests.servers.s3_server import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket per test."""
+    name = f"ktx-{next(_next_bucket)}-{os.getpid()}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+_next_bucket = itertools.count()

@@ -17,25 +17,33 @@ from activities.config import ConfigActivities
 from activities.platform_apply import PlatformApplyActivities
 from activities.container_runtime import ContainerRuntime
 from activities.pipelines import PipelineActivities
+from activities.redelivery import RedeliveryActivities
+from activities.secret_store import SecretStore
 from activities.state_stores import StateStoreActivities
 from worker.settings import Settings, connect_client
 from workflows.catalog import CatalogWorkflow
+from workflows.destination import DestinationWorkflow
 from workflows.promise import PromiseWorkflow
 from workflows.resource import ResourceWorkflow
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from workflows.state_store import StateStoreWorkflow
 
-WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow]
+WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow]
 
 
 def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
     artifacts = ArtifactStore(settings.artifacts_dir)
-    stores = StateStoreActivities(artifacts, settings.git_cache_dir)
+    secrets = SecretStore(settings.secrets_dir)
+    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
-    platform_apply = PlatformApplyActivities(client, settings.task_queue, artifacts)
+    platform_apply = PlatformApplyActivities(client, settings.task_queue, artifacts, secrets)
+    redelivery = RedeliveryActivities(client)
     return [
         platform_apply.apply_to_platform,
         stores.write_state_store,
+        stores.check_state_store,
+        redelivery.redeliver_to_owners,
         catalog.read_catalog,
         catalog.read_promise,
         catalog.list_promise_resources,

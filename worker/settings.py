@@ -55,6 +55,8 @@ class Settings(BaseModel):
             ("reconciliation_interval_s", "KTX_RECONCILIATION_INTERVAL"),
             ("backoff_base_s", "KTX_PIPELINE_BACKOFF"),
             ("delete_retry_base_s", "KTX_DELETE_RETRY"),
+            ("state_store_reconciliation_interval_s", "KTX_STATE_STORE_RECONCILIATION_INTERVAL"),
+            ("write_retry_base_s", "KTX_WRITE_RETRY"),
         ]:
             if var in env:
                 platform[field] = parse_duration(env[var])
@@ -76,6 +78,10 @@ class Settings(BaseModel):
     @property
     def git_cache_dir(self) -> Path:
         return self.home / "git-cache"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return Path(os.environ.get("KTX_SECRETS_DIR", self.home / "secrets"))
 
 
 async def connect_client(settings: Settings) -> Client:

@@ -1,4 +1,9 @@
-"""Workflow-side steps shared by Promise and resource workflows: run a pipeline, place outputs, write stores."""
+"""Workflow-side delivery shared by Promise and resource workflows: run a pipeline, place its outputs, write stores.
+
+A pipeline's output is kept (artifact reference and workload groups, never the bytes), so it can be placed again
+without re-running the pipeline: when a Destination appears or is relabelled, when a store write failed, when a
+Destination is re-synced to repair drift, or when a deleted Destination's files are cleaned up.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +19,33 @@ with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadCatalogInput
     from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
     from activities.pipelines import PipelineActivities, PipelineContext, PipelineRunResult, RunPipelineInput
-    from activities.state_stores import DirectoryWrite, StateStoreActivities, StoreTarget, WriteStateStoreInput
+    from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
+    from activities.store_writes import GroupWrite
     from domain.catalog import Catalog
-    from domain.documents import GitStateStore, Pipeline
+    from domain.documents import Destination, Pipeline
+    from domain.layout import FilepathMode, Slot, group_slot, id5, join, work_name, workplacement_name
     from domain.naming import pipeline_task_queue
-    from domain.scheduling import WorkloadGroup, effective_selector, place_dependency_group, place_resource_group
+    from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
     from workflows import options
 
 
 class Placement(BaseModel):
-    """Where one workload group of one pipeline landed: which Destination, which store, which directory, which commit."""
+    """Where one workload group of one pipeline landed: which Destination, which store, which path, which version."""
 
     pipeline: str
     directory: str
     destination: str
     store_kind: str
     store_name: str
+    mode: FilepathMode = "nestedByMetadata"
     path: str
+    key: str = ""
     version_id: str = ""
+    # The Destination's labels no longer match; Kratix keeps such placements (and keeps updating them).
+    misplaced: bool = False
+    # The last write (or removal) of this group failed with this error; it is retried.
+    error: str | None = None
+    removing: bool = False
     # On a platform Destination: the objects applied back into the platform from this group, and any refusals.
     applied: list[AppliedRef] = Field(default_factory=list)
     apply_errors: list[str] = Field(default_factory=list)
@@ -40,6 +54,14 @@ class Placement(BaseModel):
     def store_key(self) -> str:
         return f"{self.store_kind}/{self.store_name}"
 
+    @property
+    def slot(self) -> Slot:
+        return Slot(mode=self.mode, path=self.path, key=self.key)
+
+    @property
+    def slot_id(self) -> tuple[str, str, str, str]:
+        return (self.store_key, self.mode, self.path, self.key)
+
 
 class PendingGroup(BaseModel):
     pipeline: str
@@ -47,9 +69,31 @@ class PendingGroup(BaseModel):
     selector: dict[str, str] = Field(default_factory=dict)
 
 
+class PipelineOutput(BaseModel):
+    """What one pipeline produced, as Kratix's Work holds it, plus how its WorkPlacements are named and laid out."""
+
+    pipeline: str
+    groups: list[WorkloadGroup] = Field(default_factory=list)
+    artifact: str | None = None
+    inline: dict[str, str] = Field(default_factory=dict)
+    # Promise-level output goes to every matching Destination; a resource's to one, kept once chosen.
+    dependency: bool
+    identifier: str
+    namespace: str
+    # nestedByMetadata directory of the group, under the Destination path, before the group id: e.g. resources/ns/p/r/pipe
+    nested_root: str
+
+
 class PlannedWrite(BaseModel):
     placement: Placement
-    write: DirectoryWrite
+    write: GroupWrite
+
+
+class DeliveryPlan(BaseModel):
+    placements: list[Placement] = Field(default_factory=list)
+    writes: list[PlannedWrite] = Field(default_factory=list)
+    removals: list[Placement] = Field(default_factory=list)
+    pending: list[PendingGroup] = Field(default_factory=list)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -84,78 +128,100 @@ async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], con
 
 def store_target(catalog: Catalog, kind: str, name: str) -> StoreTarget | None:
     store = catalog.state_store(kind, name)
-    if store is None:
-        return None
-    if isinstance(store, GitStateStore):
-        return StoreTarget(kind="GitStateStore", name=name, git=store.spec)
-    return StoreTarget(kind="BucketStateStore", name=name, bucket=store.spec)
+    return StoreTarget.of(store) if store is not None else None
 
 
-def plan_resource_groups(
-    catalog: Catalog,
-    pipeline: str,
-    groups: list[WorkloadGroup],
-    artifact: str | None,
-    previous: list[Placement],
-    path_for: Callable[[str, str], str],
-    rng: random.Random,
-) -> tuple[list[PlannedWrite], list[PendingGroup]]:
-    """One Destination per group, kept from the previous run when it still exists (sticky placement)."""
-    views = catalog.destination_views()
-    planned: list[PlannedWrite] = []
-    pending: list[PendingGroup] = []
-    for group in groups:
-        selector = effective_selector(group.selectors)
-        sticky = next((p.destination for p in previous if (p.pipeline, p.directory) == (pipeline, group.directory)
-                       and p.destination in catalog.destinations), None)
-        chosen = place_resource_group(views, selector, sticky, rng)
-        if chosen is None:
-            pending.append(PendingGroup(pipeline=pipeline, directory=group.directory, selector=selector))
-            continue
-        planned.append(_planned(catalog, pipeline, group, artifact, chosen, path_for))
-    return planned, pending
+def _placement(output: PipelineOutput, directory: str, dest: Destination) -> Placement:
+    spec = dest.spec
+    wp = workplacement_name(work_name(output.identifier), dest.metadata.name, directory)
+    slot = group_slot(spec.filepath.mode, spec.path, join(spec.path, output.nested_root, id5(directory)),
+                      output.namespace, wp, spec.filepath.filename)
+    return Placement(pipeline=output.pipeline, directory=directory, destination=dest.metadata.name,
+                     store_kind=spec.state_store_ref.kind, store_name=spec.state_store_ref.name,
+                     mode=slot.mode, path=slot.path, key=slot.key)
 
 
-def plan_dependency_groups(
-    catalog: Catalog, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, path_for: Callable[[str, str], str]
-) -> tuple[list[PlannedWrite], list[PendingGroup]]:
-    """Promise-level groups go to every matching Destination."""
-    views = catalog.destination_views()
-    planned: list[PlannedWrite] = []
-    pending: list[PendingGroup] = []
-    for group in groups:
-        selector = effective_selector(group.selectors)
-        targets = place_dependency_group(views, selector)
-        if not targets:
-            pending.append(PendingGroup(pipeline=pipeline, directory=group.directory, selector=selector))
-        planned += [_planned(catalog, pipeline, group, artifact, name, path_for) for name in targets]
-    return planned, pending
+def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placement], rng: random.Random,
+                rewrite: Callable[[Placement], bool], cleanup: set[str] = frozenset()) -> DeliveryPlan:  # type: ignore[assignment]
+    """Kratix's scheduler for one Work: existing placements stay (flagged misplaced when their Destination no longer
+    matches), unplaced groups get a Destination, dependency groups spread to every new match.
 
-
-def _planned(catalog: Catalog, pipeline: str, group: WorkloadGroup, artifact: str | None, destination: str,
-             path_for: Callable[[str, str], str]) -> PlannedWrite:
-    dest = catalog.destinations[destination]
-    path = path_for(dest.spec.path, group.directory)
-    placement = Placement(
-        pipeline=pipeline,
-        directory=group.directory,
-        destination=destination,
-        store_kind=dest.spec.state_store_ref.kind,
-        store_name=dest.spec.state_store_ref.name,
-        path=path,
-    )
-    return PlannedWrite(placement=placement, write=DirectoryWrite(path=path, artifact=artifact, files=group.files))
-
-
-async def write_placements(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str,
-                           owner_labels: dict[str, str] | None = None) -> list[Placement]:
-    """Write every planned directory and remove the previous ones no longer planned; one activity per store, in parallel.
-
-    Groups placed on a platform Destination are then applied back into the platform, and objects applied from
-    previous groups that are gone are deleted.
+    Only new placements, moved slots, failed ones and those `rewrite` selects are written: a Destination change
+    never rewrites what already sits where it belongs. Placements on Destinations that no longer exist are dropped
+    without touching their files (Kratix leaves them), unless that Destination's deletion asked for `cleanup: all`.
     """
-    written = await _write_stores(catalog, planned, previous, message)
-    return await _apply_to_platform(catalog, written, planned, previous, owner_labels or {})
+    views = catalog.destination_views()
+    plan = DeliveryPlan()
+    live_dirs = {g.directory for g in output.groups}
+    for p in previous:
+        if p.removing or p.directory not in live_dirs:
+            plan.removals.append(p)
+    for group in output.groups:
+        selector = effective_selector(group.selectors)
+        existing = [p for p in previous if p.directory == group.directory and not p.removing]
+        kept = [p for p in existing if p.destination in catalog.destinations]
+        if not output.dependency:
+            kept = kept[:1]
+        plan.removals += [p for p in existing if p not in kept]
+        matching = candidates(views, selector)
+        if output.dependency:
+            targets = [d.name for d in matching if d.name not in {p.destination for p in kept}]
+        elif kept:
+            targets = []
+        else:
+            targets = [rng.choice(matching).name] if matching else []
+        if not kept and not targets:
+            plan.pending.append(PendingGroup(pipeline=output.pipeline, directory=group.directory, selector=selector))
+            continue
+        view = {d.name: d for d in views}
+        for old in kept:
+            fresh = _placement(output, group.directory, catalog.destinations[old.destination])
+            current = old.model_copy(update={"misplaced": not matches(view[old.destination], selector)})
+            if fresh.slot_id != old.slot_id:  # the Destination's path changed: move the files
+                plan.removals.append(old)
+                current = current.model_copy(update={"mode": fresh.mode, "path": fresh.path, "key": fresh.key, "version_id": ""})
+            plan.placements.append(current)
+            if fresh.slot_id != old.slot_id or old.error or rewrite(old):
+                plan.writes.append(_write(output, group, current))
+        for name in targets:
+            placed = _placement(output, group.directory, catalog.destinations[name])
+            plan.placements.append(placed)
+            plan.writes.append(_write(output, group, placed))
+    plan.removals = [p for p in plan.removals if p.destination in catalog.destinations or p.destination in cleanup]
+    return plan
+
+
+def _write(output: PipelineOutput, group: WorkloadGroup, placement: Placement) -> PlannedWrite:
+    write = GroupWrite(slot=placement.slot, artifact=output.artifact, files=group.files, inline=output.inline)
+    return PlannedWrite(placement=placement, write=write)
+
+
+def plan_removal(catalog: Catalog, placements: list[Placement], cleanup: set[str] = frozenset()) -> DeliveryPlan:  # type: ignore[assignment]
+    return DeliveryPlan(removals=[p for p in placements if p.destination in catalog.destinations or p.destination in cleanup])
+
+
+async def deliver(catalog: Catalog, plans: list[DeliveryPlan], message: str, owner_labels: dict[str, str]) -> list[Placement]:
+    """Carry out plans: one write activity per store, in parallel, then apply-back on platform Destinations.
+
+    Returns the placements after delivery, with each write's version or error; a removal that failed stays as a
+    `removing` placement so the next delivery retries it.
+    """
+    writes = [w for plan in plans for w in plan.writes]
+    removals = [p for plan in plans for p in plan.removals]
+    outcomes = await _write_stores(catalog, writes, removals, message)
+    written_ids = {w.placement.slot_id for w in writes}
+    placements: list[Placement] = []
+    for plan in plans:
+        for p in plan.placements:
+            if p.slot_id in written_ids and p.store_key in outcomes:
+                version, error = outcomes[p.store_key]
+                p = p.model_copy(update={"version_id": version if error is None else p.version_id, "error": error})
+            placements.append(p)
+    for old in removals:
+        error = outcomes.get(old.store_key, ("", None))[1]
+        if error is not None and old.slot_id not in written_ids:
+            placements.append(old.model_copy(update={"removing": True, "error": error}))
+    return await _apply_to_platform(catalog, placements, writes, removals, owner_labels)
 
 
 def _is_platform(catalog: Catalog, destination: str) -> bool:
@@ -163,21 +229,19 @@ def _is_platform(catalog: Catalog, destination: str) -> bool:
     return dest is not None and dest.metadata.annotations.get(PLATFORM_DESTINATION) == "true"
 
 
-async def _apply_to_platform(catalog: Catalog, written: list[Placement], planned: list[PlannedWrite], previous: list[Placement],
-                             labels: dict[str, str]) -> list[Placement]:
-    def key(p: Placement) -> tuple[str, str]:
-        return (p.store_key, p.path)
-
-    writes = {key(p.placement): p.write for p in planned}
-    before = {key(p): p.applied for p in previous if p.applied}
-    calls: dict[tuple[str, str], ApplyBackInput] = {}
-    for placement in written:
-        if _is_platform(catalog, placement.destination):
-            calls[key(placement)] = ApplyBackInput(labels=labels, write=writes[key(placement)], previous=before.get(key(placement), []))
+async def _apply_to_platform(catalog: Catalog, placements: list[Placement], writes: list[PlannedWrite],
+                             removals: list[Placement], labels: dict[str, str]) -> list[Placement]:
+    written = {w.placement.slot_id: w.write for w in writes}
+    before = {p.slot_id: p.applied for p in removals if p.applied}
+    calls: dict[tuple[str, str, str, str], ApplyBackInput] = {}
+    for placement in placements:
+        if placement.slot_id in written and placement.error is None and _is_platform(catalog, placement.destination):
+            calls[placement.slot_id] = ApplyBackInput(labels=labels, write=written[placement.slot_id],
+                                                     previous=before.pop(placement.slot_id, placement.applied))
     for gone, refs in before.items():
         calls.setdefault(gone, ApplyBackInput(labels=labels, previous=refs))
     if not calls:
-        return written
+        return placements
     keys = list(calls)
     results = await asyncio.gather(*[
         workflow.execute_activity_method(
@@ -187,33 +251,36 @@ async def _apply_to_platform(catalog: Catalog, written: list[Placement], planned
         for k in keys
     ])
     outcome = dict(zip(keys, results))
-    return [p.model_copy(update={"applied": outcome[key(p)].applied, "apply_errors": outcome[key(p)].errors})
-            if key(p) in outcome else p for p in written]
+    return [p.model_copy(update={"applied": outcome[p.slot_id].applied, "apply_errors": outcome[p.slot_id].errors})
+            if p.slot_id in outcome else p for p in placements]
 
 
-async def _write_stores(catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> list[Placement]:
+async def _write_stores(catalog: Catalog, writes: list[PlannedWrite], removals: list[Placement],
+                        message: str) -> dict[str, tuple[str, str | None]]:
+    """{store key: (version id, error)} for every store written."""
     by_store: dict[str, WriteStateStoreInput] = {}
-    placements = [p.placement for p in planned]
-    kept_paths = {(p.store_key, p.path) for p in placements}
+    missing: dict[str, tuple[str, str | None]] = {}
 
     def request(kind: str, name: str) -> WriteStateStoreInput | None:
         key = f"{kind}/{name}"
         if key not in by_store:
             target = store_target(catalog, kind, name)
             if target is None:
-                return None  # the store was removed from the platform: nothing left to write to
+                missing[key] = ("", f"{kind} {name!r} does not exist")
+                return None
             by_store[key] = WriteStateStoreInput(store=target, message=message)
         return by_store[key]
 
-    for item in planned:
+    written = {w.placement.slot_id for w in writes}
+    for old in removals:
+        req = request(old.store_kind, old.store_name)
+        # A slot that is also rewritten in this batch is replaced wholesale; removing it first would be redundant.
+        if req is not None and old.slot_id not in written and old.slot not in req.remove:
+            req.remove.append(old.slot)
+    for item in writes:
         req = request(item.placement.store_kind, item.placement.store_name)
         if req is not None:
             req.replace.append(item.write)
-    for old in previous:
-        if (old.store_key, old.path) not in kept_paths:
-            req = request(old.store_kind, old.store_name)
-            if req is not None and old.path not in req.delete:
-                req.delete.append(old.path)
     keys = sorted(by_store)
     results = await asyncio.gather(*[
         workflow.execute_activity_method(
@@ -224,11 +291,4 @@ async def _write_stores(catalog: Catalog, planned: list[PlannedWrite], previous:
         )
         for key in keys
     ])
-    versions = {key: result.version_id for key, result in zip(keys, results)}
-    return [p.model_copy(update={"version_id": versions.get(p.store_key, "")}) for p in placements]
-
-
-def replace_placements(current: list[Placement], previous: list[Placement], written: list[Placement]) -> list[Placement]:
-    """The placements after a write: the ones it superseded or removed go, the ones it wrote come in."""
-    dropped = {(p.store_key, p.path) for p in previous}
-    return [p for p in current if (p.store_key, p.path) not in dropped] + written
+    return {**missing, **{key: (result.version_id, result.error) for key, result in zip(keys, results)}}

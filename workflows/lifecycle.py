@@ -20,6 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.config import ConfigActivities, ReadConfigInput
     from activities.pipelines import PipelineContext, PipelineRunResult
+    from activities.redelivery import RedeliverRequest
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
@@ -29,17 +30,21 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import Event, record_event
     from domain.workflow_control import WorkflowControl, parse_workflow_control
     from workflows import options
+    from domain.naming import destination_workflow_id
+    from domain.scheduling import WorkloadGroup
     from workflows.delivery import (
         PendingGroup,
+        PipelineOutput,
         Placement,
-        PlannedWrite,
+        deliver,
         iso,
         now_iso,
+        plan_output,
+        plan_removal,
         read_catalog,
-        replace_placements,
         run_pipeline,
-        write_placements,
     )
+    from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
     from workflows.records import (
         ApplyInput,
@@ -64,6 +69,13 @@ class LifecycleState(BaseModel):
     status: dict[str, Any] = Field(default_factory=dict)
     placements: list[Placement] = Field(default_factory=list)
     pending_groups: list[PendingGroup] = Field(default_factory=list)
+    # The last output of each configure pipeline, so it can be placed again without re-running the pipeline.
+    outputs: list[PipelineOutput] = Field(default_factory=list)
+    redeliver: RedeliverRequest | None = None
+    delivery_retry_at: datetime | None = None
+    delivery_failures: int = 0
+    # The write error last reported to each Destination's workflow, so it is told once, and told when it clears.
+    reported_write_errors: dict[str, str] = Field(default_factory=dict)
     runs: list[PipelineRunRecord] = Field(default_factory=list)
     run_counts: dict[str, int] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list)
@@ -97,6 +109,10 @@ class ObjectLifecycle:
             if self.state.delete_requested:
                 await self._delete()
                 return
+            if self.state.redeliver is not None:
+                request, self.state.redeliver = self.state.redeliver, None
+                await self._redeliver(request)
+                continue
             start, self.state.start_from = self.state.start_from or 0, None
             await self._configure(start)
             if workflow.info().is_continue_as_new_suggested():
@@ -112,28 +128,31 @@ class ObjectLifecycle:
         return lb.is_true(self.labels, lb.PAUSED)
 
     def _timer_due_at(self) -> datetime | None:
-        due = [t for t in (self.state.retry_at, self.state.next_reconcile_at) if t is not None]
+        timers = [self.state.delivery_retry_at] if self.paused else [
+            self.state.retry_at, self.state.next_reconcile_at, self.state.delivery_retry_at]
+        due = [t for t in timers if t is not None]
         return min(due) if due else None
 
+    def _work_due(self) -> bool:
+        # Placement is the scheduler's job, not the reconciler's: it goes on while the object is paused.
+        return ((self.state.delete_requested and (self.state.force_delete or not self.paused))
+                or (self.state.start_from is not None and not self.paused)
+                or self.state.redeliver is not None)
+
     async def _wait_for_work(self) -> None:
-        while True:
-            if self.state.delete_requested and (self.state.force_delete or not self.paused):
-                return
-            if self.state.start_from is not None and not self.paused:
-                return
-            due = None if self.paused else self._timer_due_at()
+        while not self._work_due():
+            due = self._timer_due_at()
             timeout = max((due - workflow.now()).total_seconds(), 0.001) if due else None
             try:
-                await workflow.wait_condition(
-                    lambda: (self.state.delete_requested and (self.state.force_delete or not self.paused))
-                    or (self.state.start_from is not None and not self.paused),
-                    timeout=timeout,
-                )
+                await workflow.wait_condition(self._work_due, timeout=timeout)
             except asyncio.TimeoutError:
                 self._fire_timers()
 
     def _fire_timers(self) -> None:
         now = workflow.now()
+        if self.state.delivery_retry_at is not None and self.state.delivery_retry_at <= now:
+            self.state.delivery_retry_at = None
+            self._request_redelivery(RedeliverRequest(reason="retrying failed state-store writes"))
         if self.state.retry_at is not None and self.state.retry_at <= now:
             # Kratix removes the suspended label itself once nextRetryAt has passed, which resumes the pipeline.
             self.state.retry_at = None
@@ -214,6 +233,9 @@ class ObjectLifecycle:
         if lb.WORKFLOW_SUSPENDED in old and lb.WORKFLOW_SUSPENDED not in new:
             self._resume(f"label {lb.WORKFLOW_SUSPENDED} was removed")
 
+    def _request_redelivery(self, request: RedeliverRequest) -> None:
+        self.state.redeliver = request.merged(self.state.redeliver)
+
     def _request_delete(self, input: DeleteRequest) -> None:
         self.state.delete_requested = True
         self.state.force_delete = self.state.force_delete or input.force
@@ -262,11 +284,13 @@ class ObjectLifecycle:
                 return
             if self._superseded(generation):
                 return  # a newer spec is waiting; its run rewrites the outputs, so stale ones are not written
-            await self._place(catalog, name, result)
+            await self._place(catalog, name, result.groups, result.artifact)
             st.set_pipeline_phase(status, name, "Succeeded", now_iso())
             status["workflowsSucceeded"] = index + 1
             self._publish()
-        await self._remove_stale_outputs(catalog, names)
+        stale = [o.pipeline for o in self.state.outputs if o.pipeline not in names and not self._keeps_output(o.pipeline)]
+        if stale:
+            await self._drop_outputs(catalog, stale, "Delete from")
         st.mark_configure_succeeded(status, now_iso(), promise_workflow=self.workflow_type == "promise")
         await self._configure_succeeded(generation)
         self._event("Normal", "ConfigureWorkflowCompleted", "All workflows completed")
@@ -361,6 +385,8 @@ class ObjectLifecycle:
         if pipeline is not None and not self.state.force_delete:
             await self._run_delete_pipeline(pipeline)
         await self._delete_cleanup()
+        cleanup = set(self.state.redeliver.cleanup) if self.state.redeliver else set()
+        await self._drop_outputs(await read_catalog(), [o.pipeline for o in self.state.outputs], "Delete from", cleanup)
         st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
         self._publish()
 
@@ -428,9 +454,91 @@ class ObjectLifecycle:
     def _live_object(self) -> dict[str, Any]:
         return {**copy.deepcopy(self.state.document), "status": copy.deepcopy(self.state.status)}
 
-    async def _write(self, catalog: Catalog, planned: list[PlannedWrite], previous: list[Placement], message: str) -> None:
-        written = await write_placements(catalog, planned, previous, message, self._owner_labels())
-        self.state.placements = replace_placements(self.state.placements, previous, written)
+    # --- delivery ---
+
+    async def _place(self, catalog: Catalog, pipeline: str, groups: list[WorkloadGroup], artifact: str | None,
+                     inline: dict[str, str] | None = None) -> None:
+        output = self._output_of(pipeline, groups, artifact, inline or {})
+        self.state.outputs = [o for o in self.state.outputs if o.pipeline != pipeline] + [output]
+        await self._deliver(catalog, [output], f"Update from: {self._label()}/{pipeline}", rewrite_all=True)
+
+    async def _deliver(self, catalog: Catalog, outputs: list[PipelineOutput], message: str, *, rewrite_all: bool = False,
+                       rewrite: frozenset[str] = frozenset(), cleanup: frozenset[str] = frozenset()) -> None:
+        plans = [
+            plan_output(catalog, o, [p for p in self.state.placements if p.pipeline == o.pipeline], workflow.random(),
+                        lambda p: rewrite_all or p.destination in rewrite, set(cleanup))
+            for o in outputs
+        ]
+        results = await deliver(catalog, plans, message, self._owner_labels())
+        done = {o.pipeline for o in outputs}
+        self.state.placements = [p for p in self.state.placements if p.pipeline not in done] + results
+        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline not in done] + [
+            g for plan in plans for g in plan.pending]
+        await self._after_delivery()
+
+    async def _drop_outputs(self, catalog: Catalog, pipelines: list[str], verb: str, cleanup: set[str] | None = None) -> None:
+        """Remove these pipelines' outputs from the stores (Kratix deletes their Works and WorkPlacements)."""
+        gone = set(pipelines)
+        dropped = [p for p in self.state.placements if p.pipeline in gone]
+        self.state.outputs = [o for o in self.state.outputs if o.pipeline not in gone]
+        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline not in gone]
+        kept = [p for p in self.state.placements if p.pipeline not in gone]
+        if dropped:
+            failed = await deliver(catalog, [plan_removal(catalog, dropped, cleanup or set())], f"{verb}: {self._label()}",
+                                   self._owner_labels())
+            kept += failed
+        self.state.placements = kept
+        await self._after_delivery()
+
+    async def _redeliver(self, request: RedeliverRequest) -> None:
+        catalog = await read_catalog()
+        cleanup = frozenset(request.cleanup)
+        await self._deliver(catalog, list(self.state.outputs), f"Update from: {self._label()} ({request.reason})",
+                            rewrite=frozenset(request.rewrite), cleanup=cleanup)
+        # Placements on a cleaned-up Destination of outputs that no longer exist go too.
+        orphans = [p for p in self.state.placements if p.destination in cleanup and p.pipeline not in {o.pipeline for o in self.state.outputs}]
+        if orphans:
+            await self._drop_outputs(catalog, sorted({p.pipeline for p in orphans}), "Delete from", set(cleanup))
+        if self.state.observed_generation:
+            self._mark_works()
+        self._publish()
+
+    async def _after_delivery(self) -> None:
+        failed = [p for p in self.state.placements if p.error]
+        if failed:
+            self.state.delivery_failures += 1
+            delay = self.config.backoff(self.state.delivery_failures, self.config.write_retry_base_s, self.config.write_retry_cap_s)
+            self.state.delivery_retry_at = workflow.now() + timedelta(seconds=delay)
+            self._event("Warning", "FailedWriteToDestination",
+                        f"{failed[0].error} (retrying in {delay:g}s)" + (f"; {len(failed) - 1} more" if len(failed) > 1 else ""))
+        else:
+            self.state.delivery_failures = 0
+            self.state.delivery_retry_at = None
+        self.publisher.publish_delivery([p.destination for p in self.state.placements], bool(self.state.pending_groups))
+        await self._report_writes()
+
+    async def _report_writes(self) -> None:
+        errors = {p.destination: p.error for p in self.state.placements if p.error}
+        reported = self.state.reported_write_errors
+        changed = {d: e for d, e in errors.items() if reported.get(d) != e} | {d: None for d in reported if d not in errors}
+        owner = workflow.info().workflow_id
+        await asyncio.gather(*[
+            workflow.get_external_workflow_handle(destination_workflow_id(d)).signal(
+                DestinationWorkflow.report_write, WriteReport(owner=owner, error=e))
+            for d, e in changed.items()
+        ], return_exceptions=True)  # a deleted Destination has nobody left to tell
+        self.state.reported_write_errors = errors
+
+    def _mark_works(self) -> None:
+        """Kratix's Work and WorkPlacement conditions folded into the object's: failed > misplaced > pending > ready."""
+        def group(pipeline: str, directory: str) -> str:
+            return f"{pipeline or 'static'}/{directory}"
+
+        failing = [f"{group(p.pipeline, p.directory)}@{p.destination}: {p.error}" for p in self.state.placements if p.error]
+        failing += [e for p in self.state.placements for e in p.apply_errors]
+        misplaced = [f"{group(p.pipeline, p.directory)}@{p.destination}" for p in self.state.placements if p.misplaced]
+        pending = [group(g.pipeline, g.directory) for g in self.state.pending_groups]
+        st.mark_works(self.state.status, now_iso(), pending, failing="; ".join(failing) or None, misplaced=misplaced)
 
     def _event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self.state.events = record_event(self.state.events, type_, reason, message, now_iso())
@@ -448,6 +556,7 @@ class ObjectLifecycle:
             "schedule": {
                 "nextReconcileAt": iso(self.state.next_reconcile_at),
                 "retryAt": iso(self.state.retry_at),
+                "deliveryRetryAt": iso(self.state.delivery_retry_at),
             },
         }
 
@@ -479,11 +588,15 @@ class ObjectLifecycle:
         """The configure pipelines to run, or None when the object cannot run now (the hook re-queues `start`)."""
         raise NotImplementedError
 
-    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
+    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
         raise NotImplementedError
 
-    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
+    def _label(self) -> str:
         raise NotImplementedError
+
+    def _keeps_output(self, pipeline: str) -> bool:
+        """Outputs that are not a configure pipeline's (static dependencies) survive the stale-output sweep."""
+        return False
 
     async def _configure_succeeded(self, generation: int) -> None:
         pass
@@ -501,4 +614,4 @@ class ObjectLifecycle:
         raise NotImplementedError
 
     async def _delete_cleanup(self) -> None:
-        raise NotImplementedError
+        """Before the outputs are removed: e.g. a Promise first deletes its resources."""

@@ -35,3 +35,7 @@ DELETE_RETRY_AFTER = timedelta(seconds=60)
 
 # Local activities only read the worker's own configuration.
 LOCAL_TIMEOUT = timedelta(seconds=10)
+
+# Signalling every object a Destination affects: thousands of signals, with progress heartbeats.
+FANOUT_TIMEOUT = timedelta(minutes=10)
+FANOUT_HEARTBEAT = timedelta(seconds=30)

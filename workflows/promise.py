@@ -13,21 +13,21 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
-    from activities.pipelines import PipelineContext, PipelineRunResult
-    from activities.state_stores import DirectoryWrite
+    from activities.pipelines import PipelineContext
+    from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
     from domain.documents import KRATIX_GROUP, Pipeline, Promise
     from domain.errors import InvalidDocument
-    from domain.layout import ROOT_DIRECTORY, promise_dir, static_dependencies_dir, static_dependencies_file
+    from domain.layout import PLATFORM_NAMESPACE, ROOT_DIRECTORY, join, static_dependencies_file
     from domain.naming import CATALOG_WORKFLOW_ID
     from domain.promise_api import PromiseApi, check_promise, reconciliation_interval, snapshot_of
     from domain.requirements import evaluate_requirements
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
-    from workflows.delivery import PlannedWrite, now_iso, plan_dependency_groups, read_catalog
+    from workflows.delivery import PipelineOutput, now_iso, read_catalog
     from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -136,6 +136,11 @@ class PromiseWorkflow(ObjectLifecycle):
     def reconcile(self, input: ReconcileRequest) -> None:
         self._restart("ManualReconciliation", input.reason)
 
+    @workflow.signal(name=REDELIVER_SIGNAL)
+    def redeliver(self, input: RedeliverRequest) -> None:
+        """A Destination changed: spread dependencies to new matches, flag misplaced ones, rewrite or clean up."""
+        self._request_redelivery(input)
+
     @workflow.signal
     def requirements_changed_signal(self, input: RequirementsChanged) -> None:
         """A required Promise was installed, upgraded, paused or removed: look again."""
@@ -217,9 +222,7 @@ class PromiseWorkflow(ObjectLifecycle):
         status["version"] = self._version()
         if promise.spec.required_promises and not await self._requirements_met(start):
             return None
-        catalog = await read_catalog()
-        pending = await self._write_static_dependencies(catalog, promise)
-        self.state.pending_groups = pending
+        await self._write_static_dependencies(await read_catalog(), promise)
         return promise.spec.workflows.promise.configure
 
     async def _requirements_met(self, start: int) -> bool:
@@ -252,40 +255,37 @@ class PromiseWorkflow(ObjectLifecycle):
             self.state.start_from = start
         return False
 
-    async def _write_static_dependencies(self, catalog: Catalog, promise: Promise) -> list[Any]:
-        previous = [p for p in self.state.placements if p.pipeline == STATIC_PIPELINE]
+    async def _write_static_dependencies(self, catalog: Catalog, promise: Promise) -> None:
         if not promise.spec.dependencies:
-            if previous:
-                await self._write(catalog, [], previous, f"Delete from: promise/{self.state.name}/static")
-            return []
+            if any(o.pipeline == STATIC_PIPELINE for o in self.state.outputs):
+                await self._drop_outputs(catalog, [STATIC_PIPELINE], "Delete from")
+            return
         content = yaml.safe_dump_all(promise.spec.dependencies, sort_keys=False)
         selectors = self._promise_selectors()
         group = WorkloadGroup(
             directory=ROOT_DIRECTORY,
             selectors=[DestinationSelector(match_labels=selectors, source=SelectorSource.PROMISE)] if selectors else [],
         )
-        planned, pending = plan_dependency_groups(
-            catalog, STATIC_PIPELINE, [group], None, lambda dest_path, _: static_dependencies_dir(dest_path, self.state.name)
-        )
-        filename = static_dependencies_file(self.state.name)
-        planned = [PlannedWrite(placement=p.placement, write=DirectoryWrite(path=p.write.path, inline={filename: content})) for p in planned]
-        await self._write(catalog, planned, previous, f"Update from: promise/{self.state.name}/static")
-        return pending
+        await self._place(catalog, STATIC_PIPELINE, [group], None, {static_dependencies_file(self.state.name): content})
 
-    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
-        previous = [p for p in self.state.placements if p.pipeline == pipeline]
-        path_for = lambda dest_path, directory: promise_dir(dest_path, self.state.name, pipeline, directory)  # noqa: E731
-        planned, waiting = plan_dependency_groups(catalog, pipeline, result.groups, result.artifact, path_for)
-        self.state.pending_groups += waiting
-        await self._write(catalog, planned, previous, f"Update from: promise/{self.state.name}/{pipeline}")
+    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
+        name = self.state.name
+        if pipeline == STATIC_PIPELINE:
+            # Kratix's static-dependency Work: no pipeline segment, one file, in the platform namespace.
+            identifier, root = f"{name}-static-deps", join("dependencies", name)
+        else:
+            identifier, root = f"{name}-{pipeline}", join("dependencies", name, pipeline)
+        return PipelineOutput(pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=True,
+                              identifier=identifier, namespace=PLATFORM_NAMESPACE, nested_root=root)
 
-    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
-        stale = [p for p in self.state.placements if p.pipeline not in pipelines and p.pipeline != STATIC_PIPELINE]
-        if stale:
-            await self._write(catalog, [], stale, f"Delete from: promise/{self.state.name}")
+    def _keeps_output(self, pipeline: str) -> bool:
+        return pipeline == STATIC_PIPELINE
+
+    def _label(self) -> str:
+        return f"promise/{self.state.name}"
 
     async def _configure_succeeded(self, generation: int) -> None:
-        st.mark_works(self.state.status, now_iso(), [f"{g.pipeline or 'static'}/{g.directory}" for g in self.state.pending_groups])
+        self._mark_works()
         spec_changed = generation != self.state.observed_generation
         became_available = not self.state.available
         self._set_available(True)
@@ -333,8 +333,6 @@ class PromiseWorkflow(ObjectLifecycle):
                              f"waiting for {count} resource requests to be deleted", now_iso())
             self._publish()
             await workflow.sleep(_DELETE_POLL)
-        catalog = await read_catalog()
-        await self._write(catalog, [], list(self.state.placements), f"Delete from: promise/{self.state.name}")
         await workflow.get_external_workflow_handle(CATALOG_WORKFLOW_ID).signal(
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )

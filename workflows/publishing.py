@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.search_attributes import PHASE
+from workflows.search_attributes import DESTINATIONS, PHASE, UNPLACED
 
 
 class Publisher:
@@ -16,6 +16,7 @@ class Publisher:
     def __init__(self) -> None:
         self._memo: dict[str, Any] = {}
         self._phase: str | None = None
+        self._delivery: tuple[list[str], bool] | None = None
 
     def publish(self, memo: dict[str, Any], phase: str) -> None:
         changed = {key: value for key, value in memo.items() if self._memo.get(key) != value}
@@ -26,3 +27,9 @@ class Publisher:
         if phase != self._phase:
             workflow.upsert_search_attributes([PHASE.value_set(phase)])
             self._phase = phase
+
+    def publish_delivery(self, destinations: list[str], unplaced: bool) -> None:
+        delivery = (sorted(set(destinations)), unplaced)
+        if delivery != self._delivery:
+            workflow.upsert_search_attributes([DESTINATIONS.value_set(delivery[0]), UNPLACED.value_set(unplaced)])
+            self._delivery = delivery

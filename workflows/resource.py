@@ -11,16 +11,17 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadPromiseInput
-    from activities.pipelines import PipelineContext, PipelineRunResult
+    from activities.pipelines import PipelineContext
+    from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st
-    from domain.catalog import Catalog
     from domain.documents import Pipeline
     from domain.health import HealthRecord, health_status
-    from domain.layout import resource_dir
+    from domain.layout import join
+    from domain.scheduling import WorkloadGroup
     from domain.promise_api import PromiseSnapshot
     from workflows import options
-    from workflows.delivery import now_iso, plan_resource_groups, read_catalog
+    from workflows.delivery import PipelineOutput, now_iso
     from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -116,6 +117,11 @@ class ResourceWorkflow(ObjectLifecycle):
         self.promise_changed = True
         self._restart("PromiseChanged", input.reason)
 
+    @workflow.signal(name=REDELIVER_SIGNAL)
+    def redeliver(self, input: RedeliverRequest) -> None:
+        """A Destination changed: place unplaced groups, flag misplaced ones, rewrite or clean up as asked."""
+        self._request_redelivery(input)
+
     @workflow.update
     async def record_health(self, input: HealthRecordInput) -> HealthRecordResult:
         self.state.health = [r for r in self.state.health if (r.namespace, r.name) != (input.record.namespace, input.record.name)]
@@ -207,35 +213,20 @@ class ResourceWorkflow(ObjectLifecycle):
         st.set_condition(status, "PromiseAvailable", "True", "PromiseAvailable", "Promise Requirements are met", now_iso())
         return snapshot.resource_configure
 
-    async def _place(self, catalog: Catalog, pipeline: str, result: PipelineRunResult) -> None:
-        previous = [p for p in self.state.placements if p.pipeline == pipeline]
-        planned, waiting = plan_resource_groups(
-            catalog, pipeline, result.groups, result.artifact, previous, self._path_for(pipeline), workflow.random()
+    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
+        st_ = self.state
+        return PipelineOutput(
+            pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=False,
+            identifier=f"{st_.promise}-{st_.name}-{pipeline}", namespace=st_.namespace,
+            nested_root=join("resources", st_.namespace, st_.promise, st_.name, pipeline),
         )
-        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline != pipeline] + waiting
-        await self._write(catalog, planned, previous, f"Update from: {self._label()}/{pipeline}")
-
-    async def _remove_stale_outputs(self, catalog: Catalog, pipelines: list[str]) -> None:
-        # Outputs of pipelines that were removed from the Promise go, as Kratix deletes their Works.
-        stale = [p for p in self.state.placements if p.pipeline not in pipelines]
-        if stale:
-            await self._write(catalog, [], stale, f"Delete from: {self._label()}")
-        self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline in pipelines]
 
     async def _configure_succeeded(self, generation: int) -> None:
-        pending = [f"{g.pipeline}/{g.directory}" for g in self.state.pending_groups]
-        refused = "; ".join(e for p in self.state.placements for e in p.apply_errors)
-        st.mark_works(self.state.status, now_iso(), pending, failing=refused or None)
-        if refused:
-            self._event("Warning", "WorksFailing", f"the platform refused documents: {refused}")
-        elif not pending:
+        self._mark_works()
+        if any(p.error or p.apply_errors for p in self.state.placements):
+            self._event("Warning", "WorksFailing", "some outputs could not be delivered; see conditions")
+        elif not self.state.pending_groups:
             self._event("Normal", "ReconcileSucceeded", "Successfully reconciled")
-
-    def _path_for(self, pipeline: str):  # type: ignore[no-untyped-def]
-        def path(dest_path: str, directory: str) -> str:
-            return resource_dir(dest_path, self.state.namespace, self.state.promise, self.state.name, pipeline, directory)
-
-        return path
 
     def _label(self) -> str:
         return f"{self.state.promise}/{self.state.namespace}/{self.state.name}"
@@ -244,11 +235,6 @@ class ResourceWorkflow(ObjectLifecycle):
         self.snapshot = await self._read_promise()
         pipelines = self.snapshot.resource_delete if self.snapshot and self.snapshot.api else []
         return pipelines[0] if pipelines else None
-
-    async def _delete_cleanup(self) -> None:
-        catalog = await read_catalog()
-        await self._write(catalog, [], list(self.state.placements), f"Delete from: {self._label()}")
-        self.state.pending_groups = []
 
     def _continue_as_new(self) -> None:
         workflow.continue_as_new(ResourceWorkflowInput(state=self.state))

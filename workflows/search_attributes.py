@@ -9,4 +9,9 @@ PHASE = SearchAttributeKey.for_keyword("KtxPhase")
 # On Promise workflows: the Promises they require, so a Promise can find the ones that depend on it.
 REQUIRES = SearchAttributeKey.for_keyword_list("KtxRequires")
 
-ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES]
+# On Promise and resource workflows: the Destinations holding their outputs, and whether a group waits for one, so a
+# Destination change reaches exactly the objects it affects.
+DESTINATIONS = SearchAttributeKey.for_keyword_list("KtxDestinations")
+UNPLACED = SearchAttributeKey.for_bool("KtxUnplaced")
+
+ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES, DESTINATIONS, UNPLACED]

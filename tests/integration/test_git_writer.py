@@ -1,4 +1,5 @@
-"""The Git writer against real repositories: batching, no-op writes, and recovery from outside commits."""
+"""The Git writer against real git servers: batching, no-op writes, races with outside commits, force-pushes,
+refusals, and credentials over smart HTTP."""
 
 from __future__ import annotations
 
@@ -7,50 +8,106 @@ import subprocess
 from pathlib import Path
 
 from activities.artifacts import ArtifactStore
-from activities.git_writer import ChangeSet, GitRepoWriter
+from activities.git_writer import GitCredentials, GitRepoWriter
+from activities.store_writes import GroupWrite, StoreChange
+from domain.layout import Slot
 from tests.conftest import push_by_hand, read_remote, remote_commits, remote_files
+from tests.servers.git_servers import GitDaemon, GitHttpServer, bare_repo, refuse_pushes
 
 
-def writer(remote: Path, tmp: Path, name: str = "w") -> GitRepoWriter:
-    return GitRepoWriter(str(remote), "main", "kratix", "k@x", tmp / name, ArtifactStore(tmp / "artifacts"))
+def writer(url: str, tmp: Path, name: str = "w", credentials: GitCredentials | None = None) -> GitRepoWriter:
+    return GitRepoWriter(url, "main", "kratix", "k@x", tmp / name, ArtifactStore(tmp / "artifacts"), credentials)
+
+
+def nested(message: str, path: str, files: dict[str, str]) -> StoreChange:
+    return StoreChange(message=message, replace=[GroupWrite(slot=Slot(path=path), inline=files)])
 
 
 async def test_concurrent_writes_are_batched_into_few_commits(git_remote: Path, tmp_path: Path) -> None:
-    w = writer(git_remote, tmp_path)
-    before = remote_commits(git_remote)
-    changes = [ChangeSet(message=f"Update from: r{i}", replace_dirs={f"dest/r{i}": {"cm.yaml": f"n: {i}\n".encode()}}) for i in range(40)]
-    outcomes = await asyncio.gather(*[w.write(c) for c in changes])
+    with GitDaemon(git_remote.parent) as daemon:
+        w = writer(daemon.url(git_remote.name), tmp_path)
+        before = remote_commits(git_remote)
+        changes = [nested(f"Update from: r{i}", f"dest/r{i}", {"cm.yaml": f"n: {i}\n"}) for i in range(40)]
+        outcomes = await asyncio.gather(*[w.write(c) for c in changes])
     made = remote_commits(git_remote) - before
     assert 1 <= made <= 3  # the first write goes alone, everything queued behind it shares a commit
-    assert w.commits_made == made
-    assert all(o.commit for o in outcomes)
+    assert w.batches_committed == made
+    assert all(o.version_id and o.error is None for o in outcomes)
     assert sum(f.startswith("dest/") for f in remote_files(git_remote)) == 40
 
 
 async def test_unchanged_content_makes_no_commit(git_remote: Path, tmp_path: Path) -> None:
-    w = writer(git_remote, tmp_path)
-    change = ChangeSet(message="Update from: x", replace_dirs={"d/x": {"a.yaml": b"a: 1\n"}})
+    w = writer(str(git_remote), tmp_path)
+    change = nested("Update from: x", "d/x", {"a.yaml": "a: 1\n"})
     first = await w.write(change)
     second = await w.write(change)
     assert first.changed and not second.changed
-    assert first.commit == second.commit
+    assert first.version_id == second.version_id
 
 
-async def test_outside_commit_is_merged_not_lost(git_remote: Path, tmp_path: Path) -> None:
-    w = writer(git_remote, tmp_path)
-    await w.write(ChangeSet(message="Update from: a", replace_dirs={"d/a": {"a.yaml": b"a: 1\n"}}))
-    # Someone commits by hand, between our writes; our clone does not know yet.
-    push_by_hand(git_remote, tmp_path / "other", "manual.yaml", "by: hand\n", "manual")
-    outcome = await w.write(ChangeSet(message="Update from: b", replace_dirs={"d/b": {"b.yaml": b"b: 1\n"}}))
-    assert outcome.changed
+async def test_outside_commit_racing_a_write_is_kept(git_remote: Path, tmp_path: Path) -> None:
+    with GitDaemon(git_remote.parent) as daemon:
+        w = writer(daemon.url(git_remote.name), tmp_path)
+        await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+        # Someone commits by hand between our writes; our clone does not know yet, so our push is rejected first.
+        push_by_hand(git_remote, tmp_path / "other", "manual.yaml", "by: hand\n", "manual")
+        outcome = await w.write(nested("Update from: b", "d/b", {"b.yaml": "b: 1\n"}))
+    assert outcome.changed and outcome.error is None
     assert read_remote(git_remote, "manual.yaml") == "by: hand\n"
     assert read_remote(git_remote, "d/b/b.yaml") == "b: 1\n"
     assert read_remote(git_remote, "d/a/a.yaml") == "a: 1\n"
 
 
+async def test_a_force_pushed_remote_is_written_on_top_of_its_new_history(git_remote: Path, tmp_path: Path) -> None:
+    with GitDaemon(git_remote.parent) as daemon:
+        w = writer(daemon.url(git_remote.name), tmp_path)
+        await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+        rewritten = tmp_path / "rewrite"
+        subprocess.run(["git", "init", "-q", "-b", "main", str(rewritten)], check=True)
+        (rewritten / "other.yaml").write_text("history: rewritten\n")
+        git = ["git", "-C", str(rewritten), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "new root"], check=True)
+        subprocess.run([*git, "push", "-q", "--force", str(git_remote), "HEAD:main"], check=True)
+        outcome = await w.write(nested("Update from: b", "d/b", {"b.yaml": "b: 1\n"}))
+    assert outcome.error is None
+    assert set(remote_files(git_remote)) == {"other.yaml", "d/b/b.yaml"}
+
+
+async def test_a_refused_push_is_an_error_not_a_lost_write(git_remote: Path, tmp_path: Path) -> None:
+    with GitDaemon(git_remote.parent) as daemon:
+        w = writer(daemon.url(git_remote.name), tmp_path)
+        refuse_pushes(git_remote, "branch main is protected")
+        outcome = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+        assert not outcome.changed
+        assert "pre-receive hook declined" in (outcome.error or "") and "branch main is protected" in (outcome.error or "")
+        (git_remote / "hooks" / "pre-receive").unlink()
+        retried = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+    assert retried.changed and retried.error is None
+    assert read_remote(git_remote, "d/a/a.yaml") == "a: 1\n"
+
+
 async def test_first_write_to_an_empty_repository_creates_the_branch(tmp_path: Path) -> None:
-    remote = tmp_path / "empty.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    outcome = await writer(remote, tmp_path).write(ChangeSet(message="Update from: c", files={"x/c.yaml": b"c: 1\n"}))
+    remote = bare_repo(tmp_path, "empty.git", seed=False)
+    outcome = await writer(str(remote), tmp_path).write(StoreChange(message="Update from: c", files={"x/c.yaml": b"c: 1\n"}))
     assert outcome.changed
     assert read_remote(remote, "x/c.yaml") == "c: 1\n"
+
+
+async def test_basic_auth_credentials_reach_the_server_only_as_a_header(tmp_path: Path) -> None:
+    base = tmp_path / "srv"
+    base.mkdir()
+    remote = bare_repo(base, "private.git")
+    with GitHttpServer(base, "platform", "s3cret-token") as server:
+        anonymous = writer(server.url("private.git"), tmp_path, "anon", GitCredentials({"GIT_TERMINAL_PROMPT": "0"}))
+        denied = await anonymous.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+        assert "could not read Username" in (denied.error or "")  # the server asked for credentials and got none
+        header = "Authorization: Basic cGxhdGZvcm06czNjcmV0LXRva2Vu"  # platform:s3cret-token
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": header}
+        w = writer(server.url("private.git"), tmp_path, "auth", GitCredentials(env))
+        outcome = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
+        assert outcome.error is None and outcome.changed
+        assert server.authorized_requests > 0
+    assert read_remote(remote, "d/a/a.yaml") == "a: 1\n"
+    config = (tmp_path / "auth" / ".git" / "config").read_text()
+    assert "s3cret" not in config and "cGxhdGZvcm06" not in config

@@ -1,0 +1,131 @@
+"""The Bucket (S3) state-store writer: unchanged objects are not re-uploaded, stale keys under a group are removed.
+
+Changes are staged per batch, then uploaded in parallel; a read during the batch sees the staged state, so
+aggregated files and `.kratix` state files compose correctly when several groups of one batch touch them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from activities.artifacts import ArtifactStore
+from activities.store_writes import StoreChange, apply_change
+from activities.write_batcher import BatchingWriter, WriteOutcome
+
+PERMISSION_CHECK_KEY = ".kratix-write-permission-check"
+_PARALLEL_UPLOADS = 16
+
+
+@dataclass
+class BucketCredentials:
+    access_key_id: str
+    secret_access_key: str
+
+
+class StagedBucket:
+    def __init__(self, client: Any, bucket: str):
+        self.client = client
+        self.bucket = bucket
+        self.staged: dict[str, bytes | None] = {}
+        self.etags: dict[str, str] = {}
+
+    def read(self, path: str) -> bytes | None:
+        if path in self.staged:
+            return self.staged[path]
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=path)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        self.etags[path] = response["ETag"].strip('"')
+        return response["Body"].read()
+
+    def write(self, path: str, content: bytes) -> None:
+        self.staged[path] = content
+
+    def delete(self, path: str) -> None:
+        self.staged[path] = None
+
+    def delete_dir(self, path: str) -> None:
+        prefix = path.rstrip("/") + "/"
+        for key in [k for k in self.staged if k.startswith(prefix)]:
+            self.staged[key] = None
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                self.etags[item["Key"]] = item["ETag"].strip('"')
+                self.staged.setdefault(item["Key"], None)
+
+    def commit(self) -> tuple[list[str], list[str]]:
+        """Upload what differs, delete what is gone; returns (uploaded keys, deleted keys)."""
+        uploads = {k: v for k, v in self.staged.items() if v is not None and self._etag(k) != hashlib.md5(v).hexdigest()}
+        deletes = [k for k, v in self.staged.items() if v is None and self._etag(k) is not None]
+        with ThreadPoolExecutor(_PARALLEL_UPLOADS) as pool:
+            list(pool.map(lambda item: self.client.put_object(Bucket=self.bucket, Key=item[0], Body=item[1]), uploads.items()))
+        for start in range(0, len(deletes), 1000):
+            response = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in deletes[start:start + 1000]], "Quiet": True}
+            )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise RuntimeError(f"could not delete {first.get('Key')}: {first.get('Message')}")
+        return sorted(uploads), deletes
+
+    def _etag(self, key: str) -> str | None:
+        if key not in self.etags:
+            try:
+                self.etags[key] = self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+            except ClientError:
+                return None
+        return self.etags[key]
+
+
+class BucketWriter(BatchingWriter):
+    def __init__(self, endpoint: str, bucket: str, insecure: bool, credentials: BucketCredentials | None,
+                 artifacts: ArtifactStore, path: str = "", use_dual_stack: bool = False):
+        super().__init__()
+        self.bucket = bucket
+        self.path = path
+        self.artifacts = artifacts
+        scheme = "http" if insecure else "https"
+        endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+        keys = {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key} if credentials else {}
+        # IAM: no keys given, so boto3 takes the ambient credentials (instance role, IRSA, environment).
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
+                          retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=_PARALLEL_UPLOADS * 2),
+            **keys,
+        )
+
+    def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
+        staged = StagedBucket(self.client, self.bucket)
+        try:
+            for change in changes:
+                apply_change(staged, change, self.artifacts)
+            uploaded, deleted = staged.commit()
+        except (ClientError, BotoCoreError) as exc:
+            return WriteOutcome(version_id="", changed=False, error=f"bucket {self.bucket}: {exc}")
+        # Kratix's version id for buckets is a hash chain over what was uploaded.
+        digest = hashlib.sha256()
+        for key in uploaded:
+            digest.update(f"{key}\0{hashlib.md5(staged.staged[key] or b'').hexdigest()}\n".encode())
+        changed = bool(uploaded or deleted)
+        return WriteOutcome(version_id=digest.hexdigest() if changed else "", changed=changed,
+                            uploaded=len(uploaded), deleted=len(deleted))
+
+    def check_permissions(self) -> None:
+        """Kratix's probe: start and abort a multipart upload, which needs write permission and leaves nothing behind."""
+        key = f"{self.path.strip('/')}/{PERMISSION_CHECK_KEY}".lstrip("/")
+        try:
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+        except (ClientError, BotoCoreError) as exc:
+            raise PermissionError(f"cannot write to bucket {self.bucket}: {exc}") from exc

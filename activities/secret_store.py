@@ -1,0 +1,82 @@
+"""The embedded stack's secret provider: Kubernetes-shaped Secrets kept on disk, readable by the platform's user only.
+
+Values enter through the API (never through Temporal), are read by activities when they need credentials, and
+leave only as the credentials themselves: workflows carry `secretRef` names, never values.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from domain.documents import SecretRef
+
+
+class SecretSummary(BaseModel):
+    """What the API may show of a Secret: never its values."""
+
+    name: str
+    namespace: str
+    type: str = "Opaque"
+    keys: list[str] = Field(default_factory=list)
+
+
+class SecretNotFound(LookupError):
+    pass
+
+
+class SecretStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _file(self, namespace: str, name: str) -> Path:
+        return self.root / namespace / f"{name}.json"
+
+    def put(self, namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque") -> str:
+        target = self._file(namespace, name)
+        encoded = {"type": type_, "data": {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}}
+        body = json.dumps(encoded, sort_keys=True).encode()
+        if target.exists() and target.read_bytes() == body:
+            return "unchanged"
+        action = "configured" if target.exists() else "created"
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        staging = target.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+        staging.replace(target)
+        return action
+
+    def get(self, ref: SecretRef) -> dict[str, bytes]:
+        target = self._file(ref.namespace, ref.name)
+        if not target.exists():
+            raise SecretNotFound(f"Secret {ref.name} not found in namespace {ref.namespace}")
+        raw = json.loads(target.read_bytes())
+        return {k: base64.b64decode(v) for k, v in raw["data"].items()}
+
+    def version(self, ref: SecretRef) -> str:
+        """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values hashed)."""
+        try:
+            stat = self._file(ref.namespace, ref.name).stat()
+        except FileNotFoundError:
+            return "missing"
+        return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+    def delete(self, namespace: str, name: str) -> bool:
+        target = self._file(namespace, name)
+        if not target.exists():
+            return False
+        target.unlink()
+        return True
+
+    def summaries(self) -> list[SecretSummary]:
+        found = []
+        for path in sorted(self.root.glob("*/*.json")) if self.root.exists() else []:
+            raw = json.loads(path.read_bytes())
+            found.append(SecretSummary(name=path.stem, namespace=path.parent.name, type=raw.get("type", "Opaque"), keys=sorted(raw["data"])))
+        return found

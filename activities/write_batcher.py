@@ -1,0 +1,71 @@
+"""One queue per store: concurrent writes wait while a batch is committed, then go out together in the next one.
+
+Kratix commits and pushes once per WorkPlacement under a lock, which storms the remote; batching turns a thousand
+concurrent writes into a handful of commits without making any caller wait longer than one commit cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+
+from activities.store_writes import StoreChange, check_paths
+
+
+@dataclass
+class WriteOutcome:
+    version_id: str
+    changed: bool
+    error: str | None = None
+    # Objects actually uploaded and deleted (Bucket stores; a Git commit counts as one change of the tree).
+    uploaded: int = 0
+    deleted: int = 0
+
+
+class BatchingWriter:
+    def __init__(self) -> None:
+        self._pending: list[tuple[StoreChange, asyncio.Future[WriteOutcome]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.batches_committed = 0
+        # Batches and permission checks share the clone (or client): one at a time.
+        self._lock = threading.Lock()
+
+    async def write(self, change: StoreChange) -> WriteOutcome:
+        check_paths(change)
+        future: asyncio.Future[WriteOutcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((change, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcome = await asyncio.to_thread(self._locked, self._commit_batch, [change for change, _ in batch])
+            except Exception as exc:  # every waiter learns why its write failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            if outcome.changed:
+                self.batches_committed += 1
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._locked, self.check_permissions)
+
+    def _locked(self, call, *args):  # type: ignore[no-untyped-def]
+        with self._lock:
+            return call(*args)
+
+    def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
+        """Runs in a worker thread, one batch at a time per store."""
+        raise NotImplementedError
+
+    def check_permissions(self) -> None:
+        """Prove the platform may write here without changing anything; raises with the store's reason."""
+        raise NotImplementedError

@@ -1,0 +1,65 @@
+"""The Bucket writer against a real S3 server (SeaweedFS): skip unchanged objects, remove stale keys, every filepath
+mode, and Kratix's write-permission probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from activities.artifacts import ArtifactStore
+from activities.bucket_writer import BucketCredentials, BucketWriter
+from activities.store_writes import GroupWrite, StoreChange
+from domain.layout import Slot
+from tests.servers.s3_server import READER, WRITER, objects
+
+
+def writer(server, bucket: str, tmp: Path, keys: tuple[str, str] = WRITER, path: str = "") -> BucketWriter:  # type: ignore[no-untyped-def]
+    return BucketWriter(server.endpoint, bucket, True, BucketCredentials(*keys), ArtifactStore(tmp / "artifacts"), path)
+
+
+def group(slot: Slot, files: dict[str, str], message: str = "Update from: test") -> StoreChange:
+    return StoreChange(message=message, root="platform", replace=[GroupWrite(slot=slot, inline=files)])
+
+
+async def test_unchanged_objects_are_not_uploaded_again_and_stale_keys_go(s3_server, s3_bucket: str, tmp_path: Path) -> None:
+    w = writer(s3_server, s3_bucket, tmp_path)
+    slot = Slot(path="dev/resources/default/app/one/p/5058f")
+    first = await w.write(group(slot, {"a.yaml": "a: 1\n", "b.yaml": "b: 1\n", "c.yaml": "c: 1\n"}))
+    assert (first.uploaded, first.deleted, first.error) == (3, 0, None)
+    again = await w.write(group(slot, {"a.yaml": "a: 1\n", "b.yaml": "b: 1\n", "c.yaml": "c: 1\n"}))
+    assert (again.uploaded, again.deleted, again.changed) == (0, 0, False)
+    update = await w.write(group(slot, {"a.yaml": "a: 1\n", "b.yaml": "b: 2\n"}))
+    assert (update.uploaded, update.deleted) == (1, 1)
+    stored = objects(s3_server.client(), s3_bucket)
+    assert stored == {f"platform/{slot.path}/a.yaml": b"a: 1\n", f"platform/{slot.path}/b.yaml": b"b: 2\n"}
+
+
+async def test_flat_and_aggregated_modes_compose_groups_in_one_bucket(s3_server, s3_bucket: str, tmp_path: Path) -> None:
+    w = writer(s3_server, s3_bucket, tmp_path)
+    flat_one = Slot(mode="none", path="flat", key="flat/.kratix/default-one.yaml")
+    flat_two = Slot(mode="none", path="flat", key="flat/.kratix/default-two.yaml")
+    agg_one = Slot(mode="aggregatedYAML", path="agg/aggregated.yaml", key="work-one.agg-5058f")
+    agg_two = Slot(mode="aggregatedYAML", path="agg/aggregated.yaml", key="work-two.agg-5058f")
+    await w.write(StoreChange(message="m", replace=[
+        GroupWrite(slot=flat_one, inline={"one.yaml": "one: 1\n", "shared/x.yaml": "x: 1\n"}),
+        GroupWrite(slot=flat_two, inline={"two.yaml": "two: 1\n"}),
+        GroupWrite(slot=agg_one, inline={"cm.yaml": "kind: ConfigMap\nname: one\n"}),
+        GroupWrite(slot=agg_two, inline={"cm.yaml": "kind: ConfigMap\nname: two\n"}),
+    ]))
+    await w.write(StoreChange(message="m", replace=[GroupWrite(slot=flat_one, inline={"one.yaml": "one: 2\n"})], remove=[agg_one]))
+    stored = objects(s3_server.client(), s3_bucket)
+    assert stored["flat/one.yaml"] == b"one: 2\n" and "flat/shared/x.yaml" not in stored
+    assert stored["flat/two.yaml"] == b"two: 1\n"
+    assert stored["flat/.kratix/default-one.yaml"] == b"files:\n- flat/one.yaml\n"
+    aggregate = stored["agg/aggregated.yaml"].decode()
+    assert "name: two" in aggregate and "name: one" not in aggregate
+    await w.write(StoreChange(message="m", remove=[agg_two, flat_one, flat_two]))
+    assert sorted(objects(s3_server.client(), s3_bucket)) == []
+
+
+async def test_the_permission_probe_tells_a_read_only_identity_apart(s3_server, s3_bucket: str, tmp_path: Path) -> None:
+    writer(s3_server, s3_bucket, tmp_path, WRITER, "platform").check_permissions()
+    with pytest.raises(PermissionError, match="AccessDenied"):
+        writer(s3_server, s3_bucket, tmp_path, READER, "platform").check_permissions()
+    assert objects(s3_server.client(), s3_bucket) == {}  # the probe leaves nothing behind

@@ -1,0 +1,163 @@
+"""Real git servers on loopback: `git daemon` (git://) and git's smart HTTP backend behind Basic auth (http://)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
+    """Block until something accepts connections on the port (the server is up), or its process died."""
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            threading.Event().wait(0.05)
+
+
+class GitDaemon:
+    """`git daemon` serving every bare repository under `base`, with push enabled."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None  # type: ignore[type-arg]
+
+    def url(self, repo: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{repo}"
+
+    def __enter__(self) -> "GitDaemon":
+        self.process = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", f"--base-path={self.base}", "--export-all", "--enable=receive-pack",
+             "--listen=127.0.0.1", f"--port={self.port}", "--informative-errors", str(self.base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_listening(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait()
+
+
+class GitHttpServer:
+    """git-http-backend (smart HTTP) for repositories under `base`, requiring HTTP Basic credentials."""
+
+    def __init__(self, base: Path, username: str, password: str):
+        self.base = base
+        self.expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.username = username
+        self.authorized_requests = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = self.server.server_address[1]
+
+    def url(self, repo: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{repo}"
+
+    def __enter__(self) -> "GitHttpServer":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _serve(self) -> None:
+                if self.headers.get("Authorization") != outer.expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                outer.authorized_requests += 1
+                path, _, query = self.path.partition("?")
+                body = self._body()
+                env = {**os.environ, "GIT_PROJECT_ROOT": str(outer.base), "GIT_HTTP_EXPORT_ALL": "1",
+                       "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+                       "REMOTE_USER": outer.username, "REMOTE_ADDR": "127.0.0.1",
+                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", "")}
+                result = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True)
+                head, _, payload = result.stdout.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode().split("\r\n"):
+                    key, _, value = line.partition(":")
+                    if key.lower() == "status":
+                        status = int(value.strip().split()[0])
+                    elif key:
+                        headers.append((key, value.strip()))
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler
+
+
+def bare_repo(base: Path, name: str, seed: bool = True) -> Path:
+    """A bare repository (with one commit on main unless `seed` is false)."""
+    repo = base / name
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo)], check=True)
+    if seed:
+        work = base / f"{name}-seed"
+        subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
+        (work / "README.md").write_text("state store\n")
+        git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+        subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    return repo
+
+
+def refuse_pushes(repo: Path, message: str) -> None:
+    """A pre-receive hook that refuses every push, as a protected branch or a policy check would."""
+    hook = repo / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
+def accept_pushes(repo: Path) -> None:
+    (repo / "hooks" / "pre-receive").unlink(missing_ok=True)
