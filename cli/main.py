@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -75,16 +76,24 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
                 "API VERSION": status.get("apiVersion", ""), "VERSION": status.get("version", ""),
                 "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
     if kind == "Destination":
-        ref = spec.get("stateStoreRef", {})
+        ref, extra = spec.get("stateStoreRef", {}), obj.get("_ktx") or {}
+        ready = _condition(status, "Ready")
         return {"NAME": meta["name"], "STATESTOREKIND": ref.get("kind", ""), "STATESTORENAME": ref.get("name", ""),
-                "PATH": spec.get("path", ""), "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items())}
+                "PATH": spec.get("path", ""), "MODE": (spec.get("filepath") or {}).get("mode", "nestedByMetadata"),
+                "READY": ready.get("status", "Unknown"), "OBJECTS": str(extra.get("objects", "")),
+                "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items()),
+                "REASON": "" if ready.get("status") == "True" else ready.get("reason", "")}
+    if kind == "Secret":
+        return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "TYPE": obj.get("type", ""),
+                "DATA": str(len(obj.get("keys", [])))}
     if kind == "HealthRecord":
         data = obj.get("data") or {}
         return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": data.get("state", ""),
                 "AGE": _age(str(data.get("lastRun") or "") or None)}
     if kind in ("GitStateStore", "BucketStateStore"):
         return {"NAME": meta["name"], "URL": spec.get("url") or spec.get("endpoint", ""),
-                "BRANCH": spec.get("branch") or spec.get("bucketName", "")}
+                "BRANCH": spec.get("branch") or spec.get("bucketName", ""), "READY": status.get("status", "Unknown"),
+                "MESSAGE": _condition(status, "Ready").get("message", "")}
     return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": _condition(status, "Reconciled").get("message", "Pending"),
             "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
 
@@ -147,8 +156,11 @@ def describe(obj: dict[str, Any]) -> str:
     if extra.get("placements"):
         lines.append("Placements:")
         for p in extra["placements"]:
+            where = p["path"] + (f" [{p['key']}]" if p.get("key") else "")
+            flags = "".join([" MISPLACED" if p.get("misplaced") else "", f" ERROR: {p['error']}" if p.get("error") else ""])
             lines.append(f"  {p['pipeline'] or 'static'}/{p['directory']} -> Destination {p['destination']} "
-                         f"({p['store_kind']}/{p['store_name']}) {p['path']} @ {p['version_id'][:12]}")
+                         f"({p['store_kind']}/{p['store_name']}, {p.get('mode', 'nestedByMetadata')}) {where} "
+                         f"@ {(p['version_id'] or '-')[:12]}{flags}")
     for g in extra.get("pending", []):
         lines.append(f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}")
     if extra.get("events"):
@@ -205,6 +217,26 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
         _print(_public(items[0]) if args.name else {"apiVersion": "v1", "kind": "List", "items": [_public(i) for i in items]}, args.output)
         return
     print(_table([_row(i) for i in items], show_namespace=args.all_namespaces))
+
+
+def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
+    """`ktx create secret generic NAME --from-literal=key=value --from-file=key=path`, as kubectl does it."""
+    data: dict[str, str] = {}
+    for item in args.from_literal or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"error: --from-literal {item!r} is not key=value")
+        data[key] = base64.b64encode(value.encode()).decode()
+    for item in args.from_file or []:
+        key, sep, path = item.partition("=")
+        source = Path(path if sep else key)
+        data[key if sep else source.name] = base64.b64encode(source.read_bytes()).decode()
+    document = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": args.name, "namespace": args.namespace}, "data": data}
+    with _client(settings) as client:
+        result = _check(client.post("/apply", content=json.dumps(document), headers={"content-type": "application/yaml"}))
+    for item in result["applied"]:
+        print(f"secret/{item['name']} {item['action']}")
 
 
 def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
@@ -306,6 +338,14 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    create = sub.add_parser("create", help="create objects from the command line").add_subparsers(dest="what", required=True)
+    secret = create.add_parser("secret", help="create a Secret for state-store credentials").add_subparsers(dest="type", required=True)
+    generic = secret.add_parser("generic", help="a Secret from literal values and files")
+    generic.add_argument("name")
+    namespaced(generic)
+    generic.add_argument("--from-literal", action="append", help="key=value")
+    generic.add_argument("--from-file", action="append", help="[key=]path")
+    generic.set_defaults(func=cmd_create_secret)
     on_object("describe", "spec, conditions, pipeline runs, placements and events of an object", cmd_describe)
     delete = sub.add_parser("delete", help="delete by name or by file")
     delete.add_argument("kind", nargs="?")
@@ -318,7 +358,8 @@ def parser() -> argparse.ArgumentParser:
     delete.set_defaults(func=cmd_delete)
     label = on_object("label", "set (key=value) or remove (key-) labels, e.g. kratix.io/paused=true", cmd_label)
     label.add_argument("labels", nargs="+")
-    on_object("reconcile", "run the configure workflow again from its first pipeline", cmd_reconcile)
+    on_object("reconcile", "run the configure workflow again from its first pipeline; for a Destination, rewrite "
+              "everything placed on it", cmd_reconcile)
     logs = on_object("logs", "container logs of an object's latest pipeline runs", cmd_logs)
     logs.add_argument("--pipeline")
     logs.add_argument("--container")

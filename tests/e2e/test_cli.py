@@ -55,7 +55,8 @@ def test_readme_flow_through_the_cli(ktx) -> None:
     assert "_ktx" not in as_json
     described = run("describe", "appconfig", "checkout", "-n", "default").stdout
     assert "container render (localhost/ktx-examples/app-config-pipeline:v0.1.0): exit code 0" in described
-    assert "-> Destination local (GitStateStore/default) local/resources/default/app-config/checkout/render/5058f @" in described
+    assert ("-> Destination local (GitStateStore/default, nestedByMetadata) "
+            "local/resources/default/app-config/checkout/render/5058f @") in described
 
     assert "Events:" in described and "Configure Pipeline started: render" in described
     assert "rendered checkout: 2 replicas for team payments" in run("logs", "appconfig", "checkout", "--pipeline", "render").stdout
@@ -65,6 +66,15 @@ def test_readme_flow_through_the_cli(ktx) -> None:
     run("label", "appconfig", "checkout", "kratix.io/paused-")
     run("wait", "appconfig", "checkout", "--for=condition=Reconciled", "--timeout=120s")
     assert run("get", "appconfig", "checkout", "--tree").stdout.strip() == "AppConfig/default/checkout (app-config): Reconciled"
+
+    destinations = {line.split()[0]: line.split() for line in run("get", "destinations").stdout.splitlines()}
+    assert destinations["NAME"][:8] == ["NAME", "STATESTOREKIND", "STATESTORENAME", "PATH", "MODE", "READY", "OBJECTS", "LABELS"]
+    assert destinations["local"][5:7] == ["True", "2"]  # ready, holding the Promise's and the checkout resource's output
+    assert run("reconcile", "destination", "local").stdout.strip() == "destination/local reconciliation requested"
+    assert run("create", "secret", "generic", "git-creds", "--from-literal=username=bot",
+               "--from-literal=password=hunter2").stdout.strip() == "secret/git-creds created"
+    secrets = run("get", "secrets").stdout
+    assert secrets.splitlines()[1].split() == ["git-creds", "Opaque", "2"] and "hunter2" not in run("get", "secret", "git-creds", "-o", "yaml").stdout
 
     remote = home / "state" / "kratix.git"
     path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"
