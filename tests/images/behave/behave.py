@@ -8,6 +8,7 @@ SELECTORS   YAML list written to /kratix/metadata/destination-selectors.yaml
 CONTROL     YAML map written to /kratix/metadata/workflow-control.yaml
 FAIL        exit code to exit with
 SLEEP       seconds to take
+GENERATE    COUNTxBYTES: write COUNT ConfigMaps of about BYTES each under generated/ (large-output tests)
 """
 
 import os
@@ -57,6 +58,13 @@ if required:
         sys.exit(1)
 for path, document in (load("FILES") or {}).items():
     write(os.path.join("/kratix/output", path), document)
+if os.environ.get("GENERATE"):
+    count, size = (int(v) for v in os.environ["GENERATE"].split("x"))
+    os.makedirs("/kratix/output/generated", exist_ok=True)
+    for i in range(count):
+        body = (f"{i:08d}" * (size // 8 + 1))[:size]
+        with open(f"/kratix/output/generated/cm-{i:05d}.yaml", "w") as out:
+            out.write(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:05d}\ndata:\n  blob: {body}\n")
 for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selectors.yaml")):
     data = load(var)
     if data is not None:
