@@ -30,14 +30,14 @@ from activities.secret_store import SecretStore  # noqa: E402
 from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput  # noqa: E402
 from activities.store_writes import GroupWrite  # noqa: E402
 from domain.documents import BucketStateStoreSpec, GitStateStoreSpec, SecretRef  # noqa: E402
-from domain.layout import Slot, resource_dir  # noqa: E402
+from domain.layout import Slot, nested_dir, resource_nested_root  # noqa: E402
 from tests.servers.git_servers import GitDaemon, bare_repo  # noqa: E402
 from tests.servers.s3_server import WRITER, SeaweedS3  # noqa: E402
 
 
 def outputs(n: int, run: int) -> list[tuple[str, str]]:
     """(directory, content) of each resource's one file; `run` changes the content so every run really writes."""
-    return [(resource_dir("dev", "default", "bench", f"r{i:05d}", "write", "."),
+    return [(nested_dir("dev", resource_nested_root("default", "bench", f"r{i:05d}", "write"), "."),
              f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r{i:05d}\ndata:\n  run: \"{run}\"\n") for i in range(n)]
 
 

@@ -38,29 +38,26 @@ def join(*parts: str) -> str:
     return posixpath.normpath(posixpath.join(*kept)) if kept else ""
 
 
-def resource_dir(dest_path: str, namespace: str, promise: str, resource: str, pipeline: str, directory: str) -> str:
-    return join(dest_path, "resources", namespace, promise, resource, pipeline, id5(directory))
+def nested_dir(dest_path: str, nested_root: str, directory: str) -> str:
+    """nestedByMetadata: <dest>/<root>/<first 5 of the group id>/, replaced wholesale on each write."""
+    return join(dest_path, nested_root, id5(directory))
 
 
-def promise_dir(dest_path: str, promise: str, pipeline: str, directory: str) -> str:
-    return join(dest_path, "dependencies", promise, pipeline, id5(directory))
+def resource_nested_root(namespace: str, promise: str, resource: str, pipeline: str) -> str:
+    return join("resources", namespace, promise, resource, pipeline)
 
 
-def static_dependencies_dir(dest_path: str, promise: str) -> str:
+def promise_nested_root(promise: str, pipeline: str) -> str:
+    return join("dependencies", promise, pipeline)
+
+
+def static_nested_root(promise: str) -> str:
     """Static `spec.dependencies` have no pipeline segment: <dest>/dependencies/<promise>/5058f/."""
-    return join(dest_path, "dependencies", promise, id5(ROOT_DIRECTORY))
+    return join("dependencies", promise)
 
 
 def static_dependencies_file(promise: str) -> str:
     return f"static/{promise}-dependencies.yaml"
-
-
-def resource_root(dest_path: str, namespace: str, promise: str, resource: str) -> str:
-    return join(dest_path, "resources", namespace, promise, resource)
-
-
-def promise_root(dest_path: str, promise: str) -> str:
-    return join(dest_path, "dependencies", promise)
 
 
 def work_name(identifier: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import random
 from enum import Enum
 from typing import Any
 
@@ -140,20 +139,3 @@ def matches(destination: DestinationView, selector: dict[str, str]) -> bool:
 
 def candidates(destinations: list[DestinationView], selector: dict[str, str]) -> list[DestinationView]:
     return sorted((d for d in destinations if matches(d, selector)), key=lambda d: d.name)
-
-
-def place_resource_group(
-    destinations: list[DestinationView], selector: dict[str, str], current: str | None, rng: random.Random
-) -> str | None:
-    """A resource group goes to one matching Destination chosen at random, and stays there (sticky) once placed."""
-    if current is not None:
-        return current
-    matching = candidates(destinations, selector)
-    if not matching:
-        return None
-    return rng.choice(matching).name
-
-
-def place_dependency_group(destinations: list[DestinationView], selector: dict[str, str]) -> list[str]:
-    """Promise-level output goes to every matching Destination."""
-    return [d.name for d in candidates(destinations, selector)]

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store_writes import GroupWrite
     from domain.catalog import Catalog
     from domain.documents import Destination, Pipeline
-    from domain.layout import FilepathMode, Slot, group_slot, id5, join, work_name, workplacement_name
+    from domain.layout import FilepathMode, Slot, group_slot, nested_dir, work_name, workplacement_name
     from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
     from workflows import options
@@ -134,7 +134,7 @@ def store_target(catalog: Catalog, kind: str, name: str) -> StoreTarget | None:
 def _placement(output: PipelineOutput, directory: str, dest: Destination) -> Placement:
     spec = dest.spec
     wp = workplacement_name(work_name(output.identifier), dest.metadata.name, directory)
-    slot = group_slot(spec.filepath.mode, spec.path, join(spec.path, output.nested_root, id5(directory)),
+    slot = group_slot(spec.filepath.mode, spec.path, nested_dir(spec.path, output.nested_root, directory),
                       output.namespace, wp, spec.filepath.filename)
     return Placement(pipeline=output.pipeline, directory=directory, destination=dest.metadata.name,
                      store_kind=spec.state_store_ref.kind, store_name=spec.state_store_ref.name,

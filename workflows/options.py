@@ -30,8 +30,6 @@ READ_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_i
 
 # Kratix requeues a resource whose Promise is unavailable every 60 s; we also get a signal when it becomes available.
 PROMISE_RECHECK = timedelta(seconds=60)
-# A resource whose delete pipeline failed is retried on this schedule (or at once with `ktx delete --force`).
-DELETE_RETRY_AFTER = timedelta(seconds=60)
 
 # Local activities only read the worker's own configuration.
 LOCAL_TIMEOUT = timedelta(seconds=10)

@@ -20,7 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalog import Catalog
     from domain.documents import KRATIX_GROUP, Pipeline, Promise
     from domain.errors import InvalidDocument
-    from domain.layout import PLATFORM_NAMESPACE, ROOT_DIRECTORY, join, static_dependencies_file
+    from domain.layout import (
+        PLATFORM_NAMESPACE,
+        ROOT_DIRECTORY,
+        promise_nested_root,
+        static_dependencies_file,
+        static_nested_root,
+    )
     from domain.naming import CATALOG_WORKFLOW_ID
     from domain.promise_api import PromiseApi, check_promise, reconciliation_interval, snapshot_of
     from domain.requirements import evaluate_requirements
@@ -272,9 +278,9 @@ class PromiseWorkflow(ObjectLifecycle):
         name = self.state.name
         if pipeline == STATIC_PIPELINE:
             # Kratix's static-dependency Work: no pipeline segment, one file, in the platform namespace.
-            identifier, root = f"{name}-static-deps", join("dependencies", name)
+            identifier, root = f"{name}-static-deps", static_nested_root(name)
         else:
-            identifier, root = f"{name}-{pipeline}", join("dependencies", name, pipeline)
+            identifier, root = f"{name}-{pipeline}", promise_nested_root(name, pipeline)
         return PipelineOutput(pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=True,
                               identifier=identifier, namespace=PLATFORM_NAMESPACE, nested_root=root)
 

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import status as st
     from domain.documents import Pipeline
     from domain.health import HealthRecord, health_status
-    from domain.layout import join
+    from domain.layout import resource_nested_root
     from domain.scheduling import WorkloadGroup
     from domain.promise_api import PromiseSnapshot
     from workflows import options
@@ -218,7 +218,7 @@ class ResourceWorkflow(ObjectLifecycle):
         return PipelineOutput(
             pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=False,
             identifier=f"{st_.promise}-{st_.name}-{pipeline}", namespace=st_.namespace,
-            nested_root=join("resources", st_.namespace, st_.promise, st_.name, pipeline),
+            nested_root=resource_nested_root(st_.namespace, st_.promise, st_.name, pipeline),
         )
 
     async def _configure_succeeded(self, generation: int) -> None:

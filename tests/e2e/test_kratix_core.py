@@ -92,7 +92,7 @@ async def test_should_deliver_xaas_to_users(platform: Platform, git_remote: Path
     assert doc(git_remote, cm1_path)["metadata"]["name"] == "ksystest-cm-1"
     assert doc(git_remote, cm2_path)["metadata"]["name"] == "ksystest-cm-2"
     assert doc(git_remote, ns_path)["metadata"]["name"] == "ksystest"
-    resource_files = sorted(f for f in remote_files(git_remote) if "/resources/" in f)
+    resource_files = sorted(f for f in remote_files(git_remote) if "/resources/" in f and "kratix-canary" not in f)
     assert resource_files == sorted([cm1_path, cm2_path, ns_path])
     placements = {(pl["pipeline"], pl["directory"]): pl["destination"] for pl in rr["_ktx"]["placements"]}
     assert placements == {("resource-pipeline0", "dest1"): "worker-1", ("resource-pipeline0", "dest2"): "worker-2",

@@ -1,9 +1,7 @@
-import random
-
 import pytest
 
 from domain.errors import InvalidDocument
-from domain.layout import id5, promise_dir, resource_dir, static_dependencies_dir
+from domain.layout import id5, nested_dir, promise_nested_root, resource_nested_root, static_nested_root
 from domain.scheduling import (
     DestinationSelector,
     DestinationView,
@@ -12,7 +10,6 @@ from domain.scheduling import (
     effective_selector,
     matches,
     parse_destination_selectors,
-    place_resource_group,
     squash,
 )
 
@@ -24,11 +21,12 @@ def test_kratix_directory_ids():
 
 
 def test_paths_match_kratix_layout():
-    assert resource_dir("worker-1", "default", "testbundle", "kratix-test", "resource-pipeline0", "dest1") == \
-        "worker-1/resources/default/testbundle/kratix-test/resource-pipeline0/ba6cb"
-    assert promise_dir("worker-1", "testbundle", "setup-deps", ".") == "worker-1/dependencies/testbundle/setup-deps/5058f"
-    assert static_dependencies_dir("test-path", "test-promise") == "test-path/dependencies/test-promise/5058f"
-    assert resource_dir(".", "ns", "p", "r", "pipe", ".") == "resources/ns/p/r/pipe/5058f"
+    resource = resource_nested_root("default", "testbundle", "kratix-test", "resource-pipeline0")
+    assert nested_dir("worker-1", resource, "dest1") == "worker-1/resources/default/testbundle/kratix-test/resource-pipeline0/ba6cb"
+    assert nested_dir("worker-1", promise_nested_root("testbundle", "setup-deps"), ".") == \
+        "worker-1/dependencies/testbundle/setup-deps/5058f"
+    assert nested_dir("test-path", static_nested_root("test-promise"), ".") == "test-path/dependencies/test-promise/5058f"
+    assert nested_dir(".", resource_nested_root("ns", "p", "r", "pipe"), ".") == "resources/ns/p/r/pipe/5058f"
 
 
 def test_promise_selectors_win_on_key_clash():
@@ -58,12 +56,6 @@ def test_strict_match_labels_refuses_selectorless_work():
     strict = DestinationView(name="d", labels={"env": "dev"}, strict_match_labels=True)
     assert not matches(strict, {})
     assert matches(DestinationView(name="d", strict_match_labels=True), {})
-
-
-def test_resource_placement_is_sticky():
-    destinations = [DestinationView(name=f"d{i}", labels={"env": "dev"}) for i in range(5)]
-    assert place_resource_group(destinations, {"env": "dev"}, "d3", random.Random(1)) == "d3"
-    assert place_resource_group(destinations, {"env": "prod"}, None, random.Random(1)) is None
 
 
 def test_directory_groups_ignore_promise_selectors():
