@@ -1,7 +1,7 @@
 """Tells the objects a Destination change affects to place their outputs again, without re-running pipelines.
 
 Found through search attributes, not a registry: objects holding output on the Destination (misplacement, drift
-repair, cleanup), objects with groups waiting for any Destination, and Promises (their dependencies spread to every
+repair, a deletion's cleanup), objects with groups waiting for any Destination, and Promises (their dependencies spread to every
 match). Everything else is left alone, so a relabel or a new Destination never starts a write storm.
 """
 
@@ -24,14 +24,11 @@ class RedeliverRequest(BaseModel):
     reason: str
     # Rewrite what is already placed on these Destinations (drift repair, `ktx reconcile destination`).
     rewrite: list[str] = Field(default_factory=list)
-    # These Destinations were deleted with `cleanup: all`: remove the files placed there.
-    cleanup: list[str] = Field(default_factory=list)
 
     def merged(self, other: "RedeliverRequest | None") -> "RedeliverRequest":
         if other is None:
             return self
-        return RedeliverRequest(reason=f"{other.reason}; {self.reason}",
-                                rewrite=sorted({*other.rewrite, *self.rewrite}), cleanup=sorted({*other.cleanup, *self.cleanup}))
+        return RedeliverRequest(reason=f"{other.reason}; {self.reason}", rewrite=sorted({*other.rewrite, *self.rewrite}))
 
 
 class RedeliverOwnersInput(BaseModel):

@@ -5,6 +5,8 @@ It plays the part of the Kubernetes API server's index: small, consulted on ever
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from domain.documents import BucketStateStore, Destination, GitStateStore
@@ -19,6 +21,9 @@ class Catalog(BaseModel):
     destinations: dict[str, Destination] = Field(default_factory=dict)
     git_state_stores: dict[str, GitStateStore] = Field(default_factory=dict)
     bucket_state_stores: dict[str, BucketStateStore] = Field(default_factory=dict)
+    # Deleted Destinations and their `spec.cleanup`, so every object holding output there decides the same way
+    # (remove the files, or leave them as Kratix does by default) whenever it notices, in whatever order.
+    removed_destinations: dict[str, Literal["none", "all"]] = Field(default_factory=dict)
 
     def register_api(self, api: PromiseApi) -> None:
         for other in self.apis.values():
@@ -50,6 +55,17 @@ class Catalog(BaseModel):
             if same_store and join(other.spec.path) == join(spec.path):
                 raise InvalidDocument([FieldError("spec.path", f"path {spec.path!r} is already used by Destination {other.metadata.name!r} on the same state store")])
         self.destinations[destination.metadata.name] = destination
+        self.removed_destinations.pop(destination.metadata.name, None)
+
+    def remove_destination(self, name: str) -> bool:
+        removed = self.destinations.pop(name, None)
+        if removed is not None:
+            self.removed_destinations[name] = removed.spec.cleanup
+        return removed is not None
+
+    def holds_files_for(self, destination: str) -> bool:
+        """Whether output placed on this Destination is still to be kept up to date (or removed when it goes)."""
+        return destination in self.destinations or self.removed_destinations.get(destination) == "all"
 
     def apply_state_store(self, store: GitStateStore | BucketStateStore) -> None:
         if isinstance(store, GitStateStore):

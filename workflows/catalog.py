@@ -116,12 +116,12 @@ class CatalogWorkflow:
 
     @workflow.update
     def remove(self, input: RemoveEntryInput) -> CatalogChange:
-        entries = {
-            "Destination": self.catalog.destinations,
-            "GitStateStore": self.catalog.git_state_stores,
-            "BucketStateStore": self.catalog.bucket_state_stores,
-        }[input.kind]
-        if entries.pop(input.name, None) is None:
+        if input.kind == "Destination":
+            found = self.catalog.remove_destination(input.name)
+        else:
+            stores = self.catalog.git_state_stores if input.kind == "GitStateStore" else self.catalog.bucket_state_stores
+            found = stores.pop(input.name, None) is not None
+        if not found:
             raise ApplicationError(f"{input.kind} {input.name!r} not found", type="NotFound", non_retryable=True)
         self._publish()
         return CatalogChange(action="deleted")

@@ -142,13 +142,13 @@ def _placement(output: PipelineOutput, directory: str, dest: Destination) -> Pla
 
 
 def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placement], rng: random.Random,
-                rewrite: Callable[[Placement], bool], cleanup: set[str] = frozenset()) -> DeliveryPlan:  # type: ignore[assignment]
+                rewrite: Callable[[Placement], bool]) -> DeliveryPlan:
     """Kratix's scheduler for one Work: existing placements stay (flagged misplaced when their Destination no longer
     matches), unplaced groups get a Destination, dependency groups spread to every new match.
 
     Only new placements, moved slots, failed ones and those `rewrite` selects are written: a Destination change
     never rewrites what already sits where it belongs. Placements on Destinations that no longer exist are dropped
-    without touching their files (Kratix leaves them), unless that Destination's deletion asked for `cleanup: all`.
+    without touching their files (Kratix leaves them), unless that Destination was deleted with `cleanup: all`.
     """
     views = catalog.destination_views()
     plan = DeliveryPlan()
@@ -187,7 +187,7 @@ def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placeme
             placed = _placement(output, group.directory, catalog.destinations[name])
             plan.placements.append(placed)
             plan.writes.append(_write(output, group, placed))
-    plan.removals = [p for p in plan.removals if p.destination in catalog.destinations or p.destination in cleanup]
+    plan.removals = [p for p in plan.removals if catalog.holds_files_for(p.destination)]
     return plan
 
 
@@ -196,8 +196,8 @@ def _write(output: PipelineOutput, group: WorkloadGroup, placement: Placement) -
     return PlannedWrite(placement=placement, write=write)
 
 
-def plan_removal(catalog: Catalog, placements: list[Placement], cleanup: set[str] = frozenset()) -> DeliveryPlan:  # type: ignore[assignment]
-    return DeliveryPlan(removals=[p for p in placements if p.destination in catalog.destinations or p.destination in cleanup])
+def plan_removal(catalog: Catalog, placements: list[Placement]) -> DeliveryPlan:
+    return DeliveryPlan(removals=[p for p in placements if catalog.holds_files_for(p.destination)])
 
 
 async def deliver(catalog: Catalog, plans: list[DeliveryPlan], message: str, owner_labels: dict[str, str]) -> list[Placement]:

@@ -94,11 +94,11 @@ class DestinationWorkflow:
             st.set_condition(self.state.status, READY, "False", "DestinationNotReady", "Destination is not ready", now_iso())
         self._publish()
         while not self.state.deleted:
-            if _scheduling_key(self.state.destination) != self.state.scheduled_as:
-                await self._reschedule()
             if self.state.check_due:
                 self.state.check_due = False
                 await self._check()
+            if _scheduling_key(self.state.destination) != self.state.scheduled_as:
+                await self._reschedule()
             if self.state.resync_due:
                 self.state.resync_due = False
                 await self._resync()
@@ -175,14 +175,22 @@ class DestinationWorkflow:
         self._event("Normal", "Resynced", f"rewrote the canary files and asked {count} objects to rewrite their outputs")
 
     async def _tell_owners(self, request: RedeliverRequest, include_unplaced: bool) -> int:
-        result = await workflow.execute_activity_method(
-            RedeliveryActivities.redeliver_to_owners,
-            RedeliverOwnersInput(destination=self.name, request=request, include_unplaced=include_unplaced),
-            start_to_close_timeout=options.FANOUT_TIMEOUT,
-            heartbeat_timeout=options.FANOUT_HEARTBEAT,
-            retry_policy=options.READ_RETRY,
-        )
-        return result.signalled
+        """Owners are found through visibility, which lags a workflow's own state by a moment: an object that placed
+        output here (or found nothing to place) just before this change may not be listed yet. A second pass after
+        the lag catches it; the objects already told find nothing left to do."""
+        signalled = 0
+        for attempt in range(2):
+            if attempt:
+                await workflow.sleep(options.VISIBILITY_SETTLE)
+            result = await workflow.execute_activity_method(
+                RedeliveryActivities.redeliver_to_owners,
+                RedeliverOwnersInput(destination=self.name, request=request, include_unplaced=include_unplaced),
+                start_to_close_timeout=options.FANOUT_TIMEOUT,
+                heartbeat_timeout=options.FANOUT_HEARTBEAT,
+                retry_policy=options.READ_RETRY,
+            )
+            signalled = max(signalled, result.signalled)
+        return signalled
 
     async def _check(self) -> None:
         """Kratix's Destination readiness: its store is ready, and the canary files were written (or are disabled)."""
@@ -233,10 +241,8 @@ class DestinationWorkflow:
         Either way, resources placed here are placed again on another matching Destination.
         """
         spec = self.state.destination.spec
-        cleanup = [self.name] if spec.cleanup == "all" else []
-        await self._tell_owners(RedeliverRequest(reason=f"Destination {self.name} was deleted", cleanup=cleanup),
-                                include_unplaced=False)
-        if cleanup:
+        await self._tell_owners(RedeliverRequest(reason=f"Destination {self.name} was deleted"), include_unplaced=False)
+        if spec.cleanup == "all":
             target = store_target(await read_catalog(), spec.state_store_ref.kind, spec.state_store_ref.name)
             if target is not None:
                 await workflow.execute_activity_method(

@@ -385,8 +385,7 @@ class ObjectLifecycle:
         if pipeline is not None and not self.state.force_delete:
             await self._run_delete_pipeline(pipeline)
         await self._delete_cleanup()
-        cleanup = set(self.state.redeliver.cleanup) if self.state.redeliver else set()
-        await self._drop_outputs(await read_catalog(), [o.pipeline for o in self.state.outputs], "Delete from", cleanup)
+        await self._drop_outputs(await read_catalog(), [o.pipeline for o in self.state.outputs], "Delete from")
         st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
         self._publish()
 
@@ -463,10 +462,10 @@ class ObjectLifecycle:
         await self._deliver(catalog, [output], f"Update from: {self._label()}/{pipeline}", rewrite_all=True)
 
     async def _deliver(self, catalog: Catalog, outputs: list[PipelineOutput], message: str, *, rewrite_all: bool = False,
-                       rewrite: frozenset[str] = frozenset(), cleanup: frozenset[str] = frozenset()) -> None:
+                       rewrite: frozenset[str] = frozenset()) -> None:
         plans = [
             plan_output(catalog, o, [p for p in self.state.placements if p.pipeline == o.pipeline], workflow.random(),
-                        lambda p: rewrite_all or p.destination in rewrite, set(cleanup))
+                        lambda p: rewrite_all or p.destination in rewrite)
             for o in outputs
         ]
         results = await deliver(catalog, plans, message, self._owner_labels())
@@ -476,7 +475,7 @@ class ObjectLifecycle:
             g for plan in plans for g in plan.pending]
         await self._after_delivery()
 
-    async def _drop_outputs(self, catalog: Catalog, pipelines: list[str], verb: str, cleanup: set[str] | None = None) -> None:
+    async def _drop_outputs(self, catalog: Catalog, pipelines: list[str], verb: str) -> None:
         """Remove these pipelines' outputs from the stores (Kratix deletes their Works and WorkPlacements)."""
         gone = set(pipelines)
         dropped = [p for p in self.state.placements if p.pipeline in gone]
@@ -484,7 +483,7 @@ class ObjectLifecycle:
         self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline not in gone]
         kept = [p for p in self.state.placements if p.pipeline not in gone]
         if dropped:
-            failed = await deliver(catalog, [plan_removal(catalog, dropped, cleanup or set())], f"{verb}: {self._label()}",
+            failed = await deliver(catalog, [plan_removal(catalog, dropped)], f"{verb}: {self._label()}",
                                    self._owner_labels())
             kept += failed
         self.state.placements = kept
@@ -492,13 +491,8 @@ class ObjectLifecycle:
 
     async def _redeliver(self, request: RedeliverRequest) -> None:
         catalog = await read_catalog()
-        cleanup = frozenset(request.cleanup)
         await self._deliver(catalog, list(self.state.outputs), f"Update from: {self._label()} ({request.reason})",
-                            rewrite=frozenset(request.rewrite), cleanup=cleanup)
-        # Placements on a cleaned-up Destination of outputs that no longer exist go too.
-        orphans = [p for p in self.state.placements if p.destination in cleanup and p.pipeline not in {o.pipeline for o in self.state.outputs}]
-        if orphans:
-            await self._drop_outputs(catalog, sorted({p.pipeline for p in orphans}), "Delete from", set(cleanup))
+                            rewrite=frozenset(request.rewrite))
         if self.state.observed_generation:
             self._mark_works()
         self._publish()

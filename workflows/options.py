@@ -37,3 +37,5 @@ LOCAL_TIMEOUT = timedelta(seconds=10)
 # Signalling every object a Destination affects: thousands of signals, with progress heartbeats.
 FANOUT_TIMEOUT = timedelta(minutes=10)
 FANOUT_HEARTBEAT = timedelta(seconds=30)
+# How long search attributes may trail the workflow that set them (visibility is eventually consistent).
+VISIBILITY_SETTLE = timedelta(seconds=3)

@@ -11,7 +11,7 @@ from typing import Any
 from api.platform import Platform
 from tests.conftest import read_remote, remote_commits, remote_files
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource, runs
-from tests.servers.git_servers import refuse_pushes
+from tests.servers.git_servers import GitDaemon, refuse_pushes
 
 KRATIX = "platform.kratix.io/v1alpha1"
 
@@ -125,6 +125,7 @@ async def test_drift_is_repaired_by_a_destination_resync(platform: Platform, git
         await platform.apply(resource("Drift", name))
     for name in ("one", "two"):
         await eventually(lambda: get(platform, "drift", name), lambda o: condition(o, "WorksSucceeded").get("status") == "True")
+    await ready(platform, "dev")
     # Someone deletes a resource's files and the canary by hand (a Kratix user would have lost them for good).
     clone = tmp_path / "vandal"
     subprocess.run(["git", "clone", "-q", str(git_remote), str(clone)], check=True)
@@ -178,3 +179,24 @@ async def test_a_refused_push_shows_in_status_and_is_retried_until_it_lands(
                      what="delivered after the refusal is lifted")
     assert "name: one" in read_remote(git_remote, "dev/resources/default/guarded/one/write/5058f/cm.yaml")
     await eventually(lambda: platform.get("destination", "dev"), lambda d: condition(d, "WritesSucceeded").get("status") == "True")
+
+
+async def test_an_unreachable_remote_shows_in_status_and_writes_converge_when_it_returns(
+        platform: Platform, git_remote: Path, pipeline_images) -> None:
+    daemon = GitDaemon(git_remote.parent)
+    with daemon:
+        await platform.apply(git_store(git_remote, name="remote") | {"spec": {"url": daemon.url(git_remote.name), "branch": "main"}})
+        await platform.apply(destination("dev", store="remote"))
+        await ready(platform, "dev")
+        await platform.apply(promise("outage", "Outage", configure=[writes_configmap()]))
+        await platform.wait_condition("promise", "outage", "default", "Available", timeout=60)
+    # The server is down: the pipeline's output is kept, and the write fails visibly.
+    await platform.apply(resource("Outage", "one"))
+    failing = await eventually(lambda: get(platform, "outage", "one"),
+                               lambda o: condition(o, "WorksSucceeded").get("reason") == "WorksFailing", what="WorksFailing")
+    assert "outage/one" not in str(remote_files(git_remote)) and failing["_ktx"]["schedule"]["deliveryRetryAt"]
+    with GitDaemon(git_remote.parent, port=daemon.port):
+        await eventually(lambda: get(platform, "outage", "one"), lambda o: condition(o, "WorksSucceeded").get("status") == "True",
+                         what="converged after the outage")
+    assert "name: one" in read_remote(git_remote, "dev/resources/default/outage/one/write/5058f/cm.yaml")
+    assert runs(await get(platform, "outage", "one"), "write") == 1  # delivered again, not re-run

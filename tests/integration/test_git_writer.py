@@ -9,10 +9,13 @@ from pathlib import Path
 
 from activities.artifacts import ArtifactStore
 from activities.git_writer import GitCredentials, GitRepoWriter
+from activities.secret_store import SecretStore
+from activities.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput
 from activities.store_writes import GroupWrite, StoreChange
+from domain.documents import GitStateStoreSpec, SecretRef
 from domain.layout import Slot
 from tests.conftest import push_by_hand, read_remote, remote_commits, remote_files
-from tests.servers.git_servers import GitDaemon, GitHttpServer, bare_repo, refuse_pushes
+from tests.servers.git_servers import GitDaemon, GitHttpServer, GitSshServer, bare_repo, refuse_pushes
 
 
 def writer(url: str, tmp: Path, name: str = "w", credentials: GitCredentials | None = None) -> GitRepoWriter:
@@ -111,3 +114,26 @@ async def test_basic_auth_credentials_reach_the_server_only_as_a_header(tmp_path
     assert read_remote(remote, "d/a/a.yaml") == "a: 1\n"
     config = (tmp_path / "auth" / ".git" / "config").read_text()
     assert "s3cret" not in config and "cGxhdGZvcm06" not in config
+
+
+async def test_ssh_credentials_with_strict_host_checking(tmp_path: Path) -> None:
+    """The store's activity resolves `sshPrivateKey` and `knownHosts` from the Secret; a wrong host key is refused."""
+    remote = bare_repo(tmp_path, "fleet.git")
+    secrets = SecretStore(tmp_path / "secrets")
+    with GitSshServer(tmp_path / "sshd") as server:
+        stores = StateStoreActivities(ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache", secrets)
+        spec = GitStateStoreSpec(url=server.url(remote), auth_method="ssh", secret_ref=SecretRef(name="ssh", namespace="default"))
+        target = StoreTarget(kind="GitStateStore", name="fleet", git=spec)
+        write = WriteStateStoreInput(store=target, message="Update from: ssh",
+                                     replace=[GroupWrite(slot=Slot(path="d/a"), inline={"a.yaml": "a: 1\n"})])
+        missing = await stores.write_state_store(write)
+        assert missing.error == "SecretNotFound: Secret ssh not found in namespace default"
+        wrong_host = server.known_hosts.split(" ")[0] + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+        secrets.put("default", "ssh", {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": wrong_host.encode()})
+        refused = await stores.write_state_store(write)
+        assert "Host key verification failed" in (refused.error or "")
+        secrets.put("default", "ssh", {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": server.known_hosts.encode()})
+        written = await stores.write_state_store(write)
+        assert written.error is None and written.changed
+        assert (await stores.check_state_store(CheckStateStoreInput(store=target))).ready
+    assert read_remote(remote, "d/a/a.yaml") == "a: 1\n"

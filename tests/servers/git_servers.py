@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -32,9 +33,9 @@ def wait_listening(port: int, process: subprocess.Popen | None = None) -> None: 
 class GitDaemon:
     """`git daemon` serving every bare repository under `base`, with push enabled."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, port: int | None = None):
         self.base = base
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None  # type: ignore[type-arg]
 
     def url(self, repo: str) -> str:
@@ -161,3 +162,42 @@ def refuse_pushes(repo: Path, message: str) -> None:
 
 def accept_pushes(repo: Path) -> None:
     (repo / "hooks" / "pre-receive").unlink(missing_ok=True)
+
+
+class GitSshServer:
+    """OpenSSH's sshd on loopback, accepting one client key, serving repositories by absolute path (ssh://)."""
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None  # type: ignore[type-arg]
+        self.client_key = workdir / "client_key"
+        self.known_hosts = ""
+
+    def url(self, repo: Path) -> str:
+        return f"ssh://{os.environ.get('USER') or 'root'}@127.0.0.1:{self.port}{repo}"
+
+    def __enter__(self) -> "GitSshServer":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        host_key = self.dir / "host_key"
+        for key in (host_key, self.client_key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        authorized = self.dir / "authorized_keys"
+        authorized.write_text((self.dir / "client_key.pub").read_text())
+        authorized.chmod(0o600)
+        self.known_hosts = f"[127.0.0.1]:{self.port} {(self.dir / 'host_key.pub').read_text().split(' ')[0]} " \
+                           f"{(self.dir / 'host_key.pub').read_text().split(' ')[1]}\n"
+        config = self.dir / "sshd_config"
+        config.write_text(f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {authorized}\n"
+                          f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+                          f"StrictModes no\nUsePAM no\nPidFile {self.dir / 'sshd.pid'}\n")
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+        self.process = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=(self.dir / "sshd.log").open("wb"))
+        wait_listening(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait()

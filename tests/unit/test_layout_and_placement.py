@@ -125,7 +125,9 @@ def test_a_deleted_destination_leaves_orphans_unless_cleanup_asks_and_the_group_
     placed = plan_output(catalog(a={}), output(False, {}), [], random.Random(0), never).placements
     moved = plan_output(catalog(b={}), output(False, {}), placed, random.Random(0), never)
     assert [p.destination for p in moved.placements] == ["b"] and moved.removals == []
-    cleaned = plan_output(catalog(b={}), output(False, {}), placed, random.Random(0), never, cleanup={"a"})
+    wiped = catalog(b={})
+    wiped.removed_destinations["a"] = "all"
+    cleaned = plan_output(wiped, output(False, {}), placed, random.Random(0), never)
     assert [p.destination for p in cleaned.removals] == ["a"]
 
 
