@@ -493,7 +493,9 @@ class ObjectLifecycle:
         catalog = await read_catalog()
         await self._deliver(catalog, list(self.state.outputs), f"Update from: {self._label()} ({request.reason})",
                             rewrite=frozenset(request.rewrite))
-        if self.state.observed_generation:
+        # Works conditions belong to a finished configure run; a suspended or failed run keeps the verdict it showed.
+        completed = (st.get_condition(self.state.status, st.CONFIGURE_COMPLETED) or {}).get("status") == "True"
+        if completed and self.state.suspended_at is None and self.state.observed_generation == self.state.generation:
             self._mark_works()
         self._publish()
 

@@ -200,3 +200,24 @@ async def test_an_unreachable_remote_shows_in_status_and_writes_converge_when_it
                          what="converged after the outage")
     assert "name: one" in read_remote(git_remote, "dev/resources/default/outage/one/write/5058f/cm.yaml")
     assert runs(await get(platform, "outage", "one"), "write") == 1  # delivered again, not re-run
+
+
+async def test_the_state_store_reconciliation_interval_restores_drift_on_its_own(
+        platform_factory, git_remote: Path, tmp_path: Path) -> None:
+    platform = await platform_factory(state_store_reconciliation_interval_s=1)
+    await platform.apply(git_store(git_remote))
+    deps = promise("periodic")
+    deps["spec"]["dependencies"] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "periodic"}}]
+    await platform.apply(deps)
+    await platform.apply(destination("dev"))
+    path = "dev/dependencies/periodic/5058f/static/periodic-dependencies.yaml"
+    await eventually(lambda: _files(git_remote), lambda f: path in f)
+    clone = tmp_path / "editor"
+    subprocess.run(["git", "clone", "-q", str(git_remote), str(clone)], check=True)
+    (clone / path).write_text("edited: by hand\n")
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "commit", "-q", "-am", "hand edit"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    await eventually(lambda: _files(git_remote), lambda f: "periodic" in read_remote(git_remote, path), what="edit undone")
+    dest = await eventually(lambda: platform.get("destination", "dev"), lambda d: "lastResyncTime" in d["status"])
+    assert any(e["reason"] == "Resynced" for e in dest["_ktx"]["events"])
