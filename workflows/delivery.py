@@ -17,11 +17,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadCatalogInput
+    from activities.config import ConfigActivities, ReadConfigInput
     from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
     from activities.pipelines import PipelineActivities, PipelineContext, PipelineRunResult, RunPipelineInput
     from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
     from activities.store_writes import GroupWrite
     from domain.catalog import Catalog
+    from domain.config import PlatformConfig
     from domain.documents import Destination, Pipeline
     from domain.layout import FilepathMode, Slot, group_slot, nested_dir, work_name, workplacement_name
     from domain.naming import pipeline_task_queue
@@ -114,6 +116,13 @@ async def read_catalog() -> Catalog:
     )
 
 
+async def read_platform_config() -> PlatformConfig:
+    """The worker's platform configuration, through a local activity so a changed setting never breaks replay."""
+    return await workflow.execute_local_activity_method(
+        ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
+    )
+
+
 async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], context: PipelineContext,
                        promise_selectors: dict[str, str]) -> PipelineRunResult:
     return await workflow.execute_activity_method(
@@ -151,6 +160,7 @@ def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placeme
     without touching their files (Kratix leaves them), unless that Destination was deleted with `cleanup: all`.
     """
     views = catalog.destination_views()
+    view = {d.name: d for d in views}
     plan = DeliveryPlan()
     live_dirs = {g.directory for g in output.groups}
     for p in previous:
@@ -173,7 +183,6 @@ def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placeme
         if not kept and not targets:
             plan.pending.append(PendingGroup(pipeline=output.pipeline, directory=group.directory, selector=selector))
             continue
-        view = {d.name: d for d in views}
         for old in kept:
             fresh = _placement(output, group.directory, catalog.destinations[old.destination])
             current = old.model_copy(update={"misplaced": not matches(view[old.destination], selector)})
@@ -215,7 +224,8 @@ async def deliver(catalog: Catalog, plans: list[DeliveryPlan], message: str, own
         for p in plan.placements:
             if p.slot_id in written_ids and p.store_key in outcomes:
                 version, error = outcomes[p.store_key]
-                p = p.model_copy(update={"version_id": version if error is None else p.version_id, "error": error})
+                # An unchanged bucket write has no new version: the placement keeps the one it had.
+                p = p.model_copy(update={"version_id": (version or p.version_id) if error is None else p.version_id, "error": error})
             placements.append(p)
     for old in removals:
         error = outcomes.get(old.store_key, ("", None))[1]

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import ConfigActivities, ReadConfigInput
     from activities.redelivery import RedeliverOwnersInput, RedeliverRequest, RedeliveryActivities
     from activities.state_stores import CheckStateStoreInput, StateStoreActivities, WriteStateStoreInput
     from domain import status as st
@@ -23,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import Event, record_event
     from domain.layout import canary_files
     from workflows import options
-    from workflows.delivery import iso, now_iso, read_catalog, store_target
+    from workflows.delivery import iso, now_iso, read_catalog, read_platform_config, store_target
     from workflows.publishing import Publisher
 
 READY = "Ready"
@@ -87,9 +86,7 @@ class DestinationWorkflow:
 
     @workflow.run
     async def run(self, input: DestinationWorkflowInput) -> None:
-        self.config = await workflow.execute_local_activity_method(
-            ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
-        )
+        self.config = await read_platform_config()
         if not self.state.status:
             st.set_condition(self.state.status, READY, "False", "DestinationNotReady", "Destination is not ready", now_iso())
         self._publish()

@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import ConfigActivities, ReadConfigInput
     from activities.pipelines import PipelineContext, PipelineRunResult
     from activities.redelivery import RedeliverRequest
     from domain import labels as lb
@@ -29,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import InvalidDocument
     from domain.events import Event, record_event
     from domain.workflow_control import WorkflowControl, parse_workflow_control
-    from workflows import options
     from domain.naming import destination_workflow_id
     from domain.scheduling import WorkloadGroup
     from workflows.delivery import (
@@ -42,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         plan_output,
         plan_removal,
         read_catalog,
+        read_platform_config,
         run_pipeline,
     )
     from workflows.destination import DestinationWorkflow, WriteReport
@@ -100,9 +99,7 @@ class ObjectLifecycle:
     # --- the loop ---
 
     async def lifecycle(self) -> None:
-        self.config = await workflow.execute_local_activity_method(
-            ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
-        )
+        self.config = await read_platform_config()
         self._publish()
         while True:
             await self._wait_for_work()

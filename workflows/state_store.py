@@ -14,14 +14,13 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.config import ConfigActivities, ReadConfigInput
     from activities.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget
     from domain import status as st
     from domain.config import PlatformConfig
     from domain.events import Event, record_event
     from domain.naming import destination_workflow_id
     from workflows import options
-    from workflows.delivery import iso, now_iso, read_catalog
+    from workflows.delivery import iso, now_iso, read_catalog, read_platform_config
     from workflows.destination import DestinationWorkflow, ResyncRequest
     from workflows.publishing import Publisher
 
@@ -57,9 +56,7 @@ class StateStoreWorkflow:
 
     @workflow.run
     async def run(self, input: StateStoreWorkflowInput) -> None:
-        self.config = await workflow.execute_local_activity_method(
-            ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
-        )
+        self.config = await read_platform_config()
         while not self.state.deleted:
             if self.state.check_due:
                 self.state.check_due = False

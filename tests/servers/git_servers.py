@@ -30,7 +30,18 @@ def wait_listening(port: int, process: subprocess.Popen | None = None) -> None: 
             threading.Event().wait(0.05)
 
 
-class GitDaemon:
+class ServerProcess:
+    """A server run as a child process for the length of a `with` block."""
+
+    process: subprocess.Popen | None = None  # type: ignore[type-arg]
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait()
+
+
+class GitDaemon(ServerProcess):
     """`git daemon` serving every bare repository under `base`, with push enabled."""
 
     def __init__(self, base: Path, port: int | None = None):
@@ -49,11 +60,6 @@ class GitDaemon:
         )
         wait_listening(self.port, self.process)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait()
 
 
 class GitHttpServer:
@@ -164,7 +170,7 @@ def accept_pushes(repo: Path) -> None:
     (repo / "hooks" / "pre-receive").unlink(missing_ok=True)
 
 
-class GitSshServer:
+class GitSshServer(ServerProcess):
     """OpenSSH's sshd on loopback, accepting one client key, serving repositories by absolute path (ssh://)."""
 
     def __init__(self, workdir: Path):
@@ -196,8 +202,3 @@ class GitSshServer:
                                         stdout=subprocess.DEVNULL, stderr=(self.dir / "sshd.log").open("wb"))
         wait_listening(self.port, self.process)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait()
