@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.artifacts import ArtifactStore
 from activities.container_runtime import ContainerRuntime, container_name, log_tail
+from domain.actions import ACTIONS_FILE, Action, parse_requested_actions
 from domain.documents import Pipeline
 from domain.errors import FieldError, InvalidDocument
 from domain.scheduling import SelectorSource, WorkloadGroup, build_groups, parse_destination_selectors
@@ -75,6 +76,8 @@ class PipelineRunResult(BaseModel):
     containers: list[ContainerRun] = Field(default_factory=list)
     status: dict[str, Any] | None = None
     workflow_control: dict[str, Any] | None = None
+    # Actions a container requested in /kratix/metadata/actions.yaml (validated by the workflow).
+    actions: list[Action] = Field(default_factory=list)
     groups: list[WorkloadGroup] = Field(default_factory=list)
     artifact: str | None = None
 
@@ -148,6 +151,7 @@ class PipelineActivities:
             control = _read_yaml(metadata / "workflow-control.yaml")
             selectors = _read_yaml(metadata / "destination-selectors.yaml") if input.context.action == "configure" else None
             entries = parse_destination_selectors(selectors)
+            actions = parse_requested_actions(_read_yaml(metadata / ACTIONS_FILE)) if input.context.action == "configure" else []
         except InvalidDocument as exc:
             return PipelineRunResult(succeeded=False, message=str(exc), containers=runs)
         if input.context.action == "delete":
@@ -156,5 +160,6 @@ class PipelineActivities:
         source = SelectorSource.PROMISE_WORKFLOW if input.context.workflow_type == "promise" else SelectorSource.RESOURCE_WORKFLOW
         groups = build_groups(files, entries, source, input.promise_selectors)
         return PipelineRunResult(
-            succeeded=True, containers=runs, status=status, workflow_control=control, groups=groups, artifact=digest
+            succeeded=True, containers=runs, status=status, workflow_control=control, groups=groups, artifact=digest,
+            actions=actions,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 KRATIX_GROUP = "platform.kratix.io"
@@ -63,7 +63,7 @@ class PipelineRbac(StrictKubeModel):
 
 
 class PipelineSpec(StrictKubeModel):
-    containers: list[Container]
+    containers: list[Container] = Field(default_factory=list)
     volumes: list[dict[str, Any]] = Field(default_factory=list)
     image_pull_secrets: list[dict[str, Any]] = Field(default_factory=list)
     job_options: JobOptions | None = None
@@ -71,16 +71,29 @@ class PipelineSpec(StrictKubeModel):
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
     restart_policy: str | None = None
     rbac: PipelineRbac | None = None
+    # ktx: off-platform actions run after the containers (see domain/actions.py); absent in plain Kratix Pipelines.
+    actions: list["Action"] = Field(default_factory=list)
 
     @field_validator("containers")
     @classmethod
     def _unique_container_names(cls, containers: list[Container]) -> list[Container]:
-        if not containers:
-            raise ValueError("a Pipeline needs at least one container")
         names = [c.name for c in containers]
         if len(set(names)) != len(names):
             raise ValueError(f"container names must be unique, got {names}")
         return containers
+
+    @field_validator("actions")
+    @classmethod
+    def _unique_action_names(cls, actions: list["Action"]) -> list["Action"]:
+        from domain.actions import check_unique
+
+        return check_unique(actions)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> "PipelineSpec":
+        if not self.containers and not self.actions:
+            raise ValueError("a Pipeline needs at least one container (or, in ktx, an action)")
+        return self
 
 
 class PipelineMeta(StrictKubeModel):
@@ -235,3 +248,8 @@ class ResourceRequest(KubeModel):
     kind: str
     metadata: ObjectMeta
     spec: dict[str, Any] = Field(default_factory=dict)
+
+
+from domain.actions import Action  # noqa: E402  (actions use SecretRef and StrictKubeModel from this module)
+
+PipelineSpec.model_rebuild()

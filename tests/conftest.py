@@ -85,18 +85,18 @@ TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delet
 async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
     """Builds platforms, each on a fresh Temporal namespace (so its catalog is empty) with real workers serving it."""
     async with AsyncExitStack() as stack:
-        async def make(pipeline_concurrency: int = 8, **config: Any) -> Platform:
+        async def make(pipeline_concurrency: int = 8, settings: dict[str, Any] | None = None, **config: Any) -> Platform:
             namespace = NAMESPACES[next(_next_namespace) % len(NAMESPACES)]
             client_config = temporal_env.client.config()
             client_config["namespace"] = namespace
             client_config["data_converter"] = pydantic_data_converter
             client = Client(**client_config)
             await ensure_search_attributes(client)
-            settings = Settings(home=tmp_path / f"ktx-home-{namespace}", temporal_namespace=namespace,
-                                task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
-                                platform=TEST_CONFIG.model_copy(update=config))
-            await stack.enter_async_context(build_worker(client, settings))
-            return Platform(client, settings.task_queue, SecretStore(settings.secrets_dir))
+            worker_settings = Settings(home=tmp_path / f"ktx-home-{namespace}", temporal_namespace=namespace,
+                                       task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
+                                       platform=TEST_CONFIG.model_copy(update=config), **(settings or {}))
+            await stack.enter_async_context(build_worker(client, worker_settings))
+            return Platform(client, worker_settings.task_queue, SecretStore(worker_settings.secrets_dir))
 
         yield make
 

@@ -16,10 +16,13 @@ from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
 from activities.platform_apply import PlatformApplyActivities
 from activities.container_runtime import ContainerRuntime
+from activities.pagerduty import PagerDutyActivities
 from activities.pipelines import PipelineActivities
 from activities.redelivery import RedeliveryActivities
 from activities.secret_store import SecretStore
+from activities.slack import SlackActivities
 from activities.state_stores import StateStoreActivities
+from activities.zendesk import ZendeskActivities
 from worker.settings import Settings, connect_client
 from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
@@ -39,11 +42,19 @@ def build_activities(client: Client, settings: Settings) -> list:  # type: ignor
     config = ConfigActivities(settings.platform)
     platform_apply = PlatformApplyActivities(client, settings.task_queue, artifacts, secrets)
     redelivery = RedeliveryActivities(client)
+    slack = SlackActivities(secrets, settings.slack_api_url)
+    pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
+    zendesk = ZendeskActivities(secrets)
     return [
         platform_apply.apply_to_platform,
         stores.write_state_store,
         stores.check_state_store,
         redelivery.redeliver_to_owners,
+        slack.slack_post,
+        pagerduty.pagerduty_ensure_rota,
+        pagerduty.pagerduty_incident,
+        pagerduty.pagerduty_remove_rota,
+        zendesk.zendesk_ticket,
         catalog.read_catalog,
         catalog.read_promise,
         catalog.list_promise_resources,

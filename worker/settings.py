@@ -31,6 +31,10 @@ class Settings(BaseModel):
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    # Where the off-platform actions' providers are (overridable for proxies, regional endpoints and tests).
+    slack_api_url: str = "https://slack.com/api/"
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_events_url: str = "https://events.pagerduty.com"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -43,6 +47,9 @@ class Settings(BaseModel):
             ("container_runtime", "KTX_CONTAINER_RUNTIME"),
             ("api_host", "KTX_API_HOST"),
             ("api_port", "KTX_API_PORT"),
+            ("slack_api_url", "KTX_SLACK_API_URL"),
+            ("pagerduty_api_url", "KTX_PAGERDUTY_API_URL"),
+            ("pagerduty_events_url", "KTX_PAGERDUTY_EVENTS_URL"),
         ]:
             if var in env:
                 values[field] = env[var]

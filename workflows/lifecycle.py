@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
+    from domain.actions import Action as ActionSpec
+    from domain.actions import ActionRecord
     from domain.config import PlatformConfig
     from domain.documents import Pipeline
     from domain.errors import InvalidDocument
@@ -43,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         read_platform_config,
         run_pipeline,
     )
+    from workflows import actions as off_platform
     from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -75,6 +78,8 @@ class LifecycleState(BaseModel):
     delivery_failures: int = 0
     # The write error last reported to each Destination's workflow, so it is told once, and told when it clears.
     reported_write_errors: dict[str, str] = Field(default_factory=dict)
+    # Off-platform actions done for this object, for updates and for compensation on delete.
+    actions: list[ActionRecord] = Field(default_factory=list)
     runs: list[PipelineRunRecord] = Field(default_factory=list)
     run_counts: dict[str, int] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list)
@@ -198,6 +203,8 @@ class ObjectLifecycle:
             self.state.generation += 1
         metadata["generation"] = self.state.generation
         metadata["creationTimestamp"] = (previous.get("metadata") or {}).get("creationTimestamp") or now_iso()
+        # Kubernetes' uid: one object's life, so a deleted and re-created object is a new one outside too.
+        metadata["uid"] = (previous.get("metadata") or {}).get("uid") or str(workflow.uuid4())
         unchanged = not created and previous == document
         self.state.document = document
         if spec_changed:
@@ -271,9 +278,7 @@ class ObjectLifecycle:
                 return
             error, control = self._absorb(result)
             if error is not None:
-                st.mark_configure_failed(status, name, now_iso(), error)
-                self._event("Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}")
-                self._finish(generation, failed=True)
+                await self._configure_failed(name, error, generation)
                 return
             if control is not None and control.suspends:
                 self._suspend(index, name, control, generation)
@@ -282,6 +287,10 @@ class ObjectLifecycle:
             if self._superseded(generation):
                 return  # a newer spec is waiting; its run rewrites the outputs, so stale ones are not written
             await self._place(catalog, name, result.groups, result.artifact)
+            action_error = await self._run_actions(name, pipeline.spec.actions + result.actions)
+            if action_error is not None:
+                await self._configure_failed(name, action_error, generation)
+                return
             st.set_pipeline_phase(status, name, "Succeeded", now_iso())
             status["workflowsSucceeded"] = index + 1
             self._publish()
@@ -292,6 +301,37 @@ class ObjectLifecycle:
         await self._configure_succeeded(generation)
         self._event("Normal", "ConfigureWorkflowCompleted", "All workflows completed")
         self._finish(generation, failed=False)
+        await self._report_actions(failed=False, message="")
+
+    async def _configure_failed(self, name: str, error: str, generation: int) -> None:
+        st.mark_configure_failed(self.state.status, name, now_iso(), error)
+        self._event("Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}")
+        self._finish(generation, failed=True)
+        await self._report_actions(failed=True, message=f"pipeline {name} failed: {error}")
+
+    # --- off-platform actions ---
+
+    async def _run_actions(self, pipeline: str, actions: list[ActionSpec]) -> str | None:
+        """The pipeline's declared and requested actions, in order; the first failure fails the pipeline."""
+        uid = self.state.document.get("metadata", {}).get("uid", "")
+        for action in actions:
+            previous = next((r for r in self.state.actions if (r.pipeline, r.name) == (pipeline, action.name)), None)
+            record = await off_platform.perform(action, previous, pipeline, uid, self._live_object())
+            self.state.actions = [r for r in self.state.actions if (r.pipeline, r.name) != (pipeline, action.name)] + [record]
+            self._publish()
+            if record.state == "Failed":
+                self._event("Warning", "ActionFailed", f"action {action.name} ({record.provider}) failed: {record.message}")
+                return f"action {action.name} ({record.provider}) failed: {record.message}"
+            self._event("Normal", "ActionSucceeded", f"action {action.name} ({record.provider}): {record.external_id}")
+        return None
+
+    async def _report_actions(self, failed: bool, message: str) -> None:
+        if not self.state.actions:
+            return
+        obj = self._live_object()
+        self.state.actions = [await off_platform.report_outcome(r, failed, message, obj) if r.state == "Succeeded" else r
+                              for r in self.state.actions]
+        self._publish()
 
     def _suspend(self, index: int, name: str, control: WorkflowControl, generation: int) -> None:
         retry_at = workflow.now() + timedelta(seconds=control.retry_after_s) if control.retry_after_s is not None else None
@@ -382,6 +422,9 @@ class ObjectLifecycle:
         if pipeline is not None and not self.state.force_delete:
             await self._run_delete_pipeline(pipeline)
         await self._delete_cleanup()
+        obj = self._live_object()
+        self.state.actions = [await off_platform.compensate(r, obj) if r.state != "Compensated" and r.external_id else r
+                              for r in self.state.actions]
         await self._drop_outputs(await read_catalog(), [o.pipeline for o in self.state.outputs], "Delete from")
         st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
         self._publish()
@@ -537,9 +580,12 @@ class ObjectLifecycle:
         self.state.events = record_event(self.state.events, type_, reason, message, now_iso())
 
     def _memo(self) -> dict[str, Any]:
+        status = self.state.status
+        if self.state.actions:
+            status = {**status, "actions": [r.status_entry() for r in self.state.actions]}
         return {
             "object": self.state.document,
-            "status": self.state.status,
+            "status": status,
             "placements": [p.model_dump(mode="json") for p in self.state.placements],
             "pending": [g.model_dump(mode="json") for g in self.state.pending_groups],
             "runs": [r.model_dump(mode="json") for r in self.state.runs],

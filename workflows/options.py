@@ -39,3 +39,13 @@ FANOUT_TIMEOUT = timedelta(minutes=10)
 FANOUT_HEARTBEAT = timedelta(seconds=30)
 # How long search attributes may trail the workflow that set them (visibility is eventually consistent).
 VISIBILITY_SETTLE = timedelta(seconds=3)
+
+# Off-platform actions: a SaaS call is quick, or it is down. Refusals (4xx) fail at once; 429 waits for Retry-After.
+ACTION_TIMEOUT = timedelta(seconds=30)
+ACTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=8,
+    non_retryable_error_types=["ActionRefused"],
+)

@@ -8,6 +8,7 @@ SELECTORS   YAML list written to /kratix/metadata/destination-selectors.yaml
 CONTROL     YAML map written to /kratix/metadata/workflow-control.yaml
 FAIL        exit code to exit with
 SLEEP       seconds to take
+ACTIONS     YAML list written to /kratix/metadata/actions.yaml (templated): ktx off-platform actions requested at run time
 GENERATE    COUNTxBYTES: write COUNT ConfigMaps of about BYTES each under generated/ (large-output tests)
 """
 
@@ -65,7 +66,7 @@ if os.environ.get("GENERATE"):
         body = (f"{i:08d}" * (size // 8 + 1))[:size]
         with open(f"/kratix/output/generated/cm-{i:05d}.yaml", "w") as out:
             out.write(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:05d}\ndata:\n  blob: {body}\n")
-for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selectors.yaml")):
+for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selectors.yaml"), ("ACTIONS", "actions.yaml")):
     data = load(var)
     if data is not None:
         write(f"/kratix/metadata/{name}", data)
