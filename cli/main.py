@@ -135,7 +135,7 @@ def describe(obj: dict[str, Any]) -> str:
               "    TYPE                         STATUS    REASON                          MESSAGE"]
     for c in status.get("conditions", []):
         lines.append(f"    {c.get('type', ''):<28} {c.get('status', ''):<9} {c.get('reason', ''):<31} {c.get('message', '')}")
-    free = {k: v for k, v in status.items() if k not in ("conditions", "message", "observedGeneration", "kratix")}
+    free = {k: v for k, v in status.items() if k not in ("conditions", "message", "observedGeneration", "kratix", "actions")}
     if free:
         lines.append("  Fields:")
         lines += ["    " + line for line in yaml.safe_dump(free, sort_keys=False).splitlines()]
@@ -153,6 +153,12 @@ def describe(obj: dict[str, Any]) -> str:
     if health:
         lines.append(f"Health:       {health.get('state')}")
         lines += [f"  {r['source']['namespace']}/{r['source']['name']}: {r['state']}" for r in health.get("healthRecords", [])]
+    if status.get("actions"):
+        lines.append("Actions:")
+        for a in status["actions"]:
+            detail = " ".join(x for x in (a.get("externalId", ""), a.get("link", ""),
+                                          f"incident {a['incident']}" if a.get("incident") else "", a.get("message", "")) if x)
+            lines.append(f"  {a['pipeline']}/{a['name']:<20} {a['provider']:<10} {a['state']:<12} {detail}".rstrip())
     if extra.get("placements"):
         lines.append("Placements:")
         for p in extra["placements"]:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from domain.documents import SecretRef, StrictKubeModel
-from domain.errors import FieldError, InvalidDocument
+from domain.errors import FieldError, InvalidDocument, errors_from_pydantic
+from domain.kube import SecretRef, StrictKubeModel
 
 ACTIONS_FILE = "actions.yaml"
 
@@ -88,12 +88,16 @@ def parse_requested_actions(data: Any, field: str = ACTIONS_FILE) -> list[Action
         return []
     if not isinstance(data, list):
         raise InvalidDocument([FieldError(field, "must be a list of actions")])
+    actions, errors = [], []
+    for index, item in enumerate(data):
+        try:
+            actions.append(Action.model_validate(item))
+        except ValidationError as exc:
+            errors += [FieldError(f"{field}[{index}].{e.field}".rstrip("."), e.reason) for e in errors_from_pydantic(exc)]
+    if errors:
+        raise InvalidDocument(errors)
     try:
-        return check_unique([Action.model_validate(item) for item in data])
-    except ValidationError as exc:
-        from domain.parsing import errors_from_pydantic
-
-        raise InvalidDocument([FieldError(f"{field}.{e.field}", e.reason) for e in errors_from_pydantic(exc)]) from exc
+        return check_unique(actions)
     except ValueError as exc:
         raise InvalidDocument([FieldError(field, str(exc))]) from exc
 

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
+
+from domain.actions import Action, check_unique
+from domain.kube import KubeModel, SecretRef, StrictKubeModel
 
 KRATIX_GROUP = "platform.kratix.io"
 KRATIX_API_VERSION = f"{KRATIX_GROUP}/v1alpha1"
-
-
-class KubeModel(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields kept (Kubernetes objects grow fields)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-    def to_doc(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-class StrictKubeModel(KubeModel):
-    # Kratix decodes Pipelines strictly: an unknown field is an error, not silently dropped.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class ObjectMeta(KubeModel):
@@ -72,7 +60,7 @@ class PipelineSpec(StrictKubeModel):
     restart_policy: str | None = None
     rbac: PipelineRbac | None = None
     # ktx: off-platform actions run after the containers (see domain/actions.py); absent in plain Kratix Pipelines.
-    actions: list["Action"] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
 
     @field_validator("containers")
     @classmethod
@@ -84,9 +72,7 @@ class PipelineSpec(StrictKubeModel):
 
     @field_validator("actions")
     @classmethod
-    def _unique_action_names(cls, actions: list["Action"]) -> list["Action"]:
-        from domain.actions import check_unique
-
+    def _unique_action_names(cls, actions: list[Action]) -> list[Action]:
         return check_unique(actions)
 
     @model_validator(mode="after")
@@ -188,11 +174,6 @@ class Destination(KubeModel):
     spec: DestinationSpec
 
 
-class SecretRef(KubeModel):
-    name: str
-    namespace: str = "default"
-
-
 class GitAuthor(KubeModel):
     name: str = "kratix"
     email: str = ""
@@ -249,7 +230,3 @@ class ResourceRequest(KubeModel):
     metadata: ObjectMeta
     spec: dict[str, Any] = Field(default_factory=dict)
 
-
-from domain.actions import Action  # noqa: E402  (actions use SecretRef and StrictKubeModel from this module)
-
-PipelineSpec.model_rebuild()

@@ -8,7 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from domain.documents import PLATFORM_KINDS, KRATIX_API_VERSION, KubeModel
-from domain.errors import FieldError, InvalidDocument
+from domain.errors import InvalidDocument, errors_from_pydantic
 from domain.validation import validate_name, NAME_PATTERN
 
 
@@ -34,21 +34,6 @@ def load_documents(text: str) -> list[dict[str, Any]]:
         if missing:
             raise MalformedInput(f"document {index}: missing {', '.join(missing)}")
     return documents
-
-
-def errors_from_pydantic(exc: ValidationError) -> list[FieldError]:
-    errors = []
-    for err in exc.errors():
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
-        reason = err["msg"]
-        if err["type"] == "missing":
-            reason = "Required value"
-        elif err["type"] == "extra_forbidden":
-            reason = "field not declared in schema"
-        elif err["type"] == "literal_error":
-            reason = f"Unsupported value: {err.get('input')!r}: {err['msg']}"
-        errors.append(FieldError(field, reason))
-    return errors
 
 
 def is_platform_document(doc: dict[str, Any]) -> bool:
