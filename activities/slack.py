@@ -71,13 +71,28 @@ class SlackActivities:
                                  refused=response.status_code == 200) from None
         return SlackPostResult(ts=ts, channel=channel, link=link)
 
+    def _channel_id(self, client: WebClient, channel: str) -> str:
+        """conversations.history takes a conversation ID; Promise authors write `#name` (needs channels:read)."""
+        if not channel.startswith("#"):
+            return channel
+        cursor = None
+        while True:
+            page = client.conversations_list(types="public_channel,private_channel", limit=1000, cursor=cursor,
+                                             exclude_archived=True)
+            for found in page.get("channels", []):
+                if found.get("name") == channel[1:]:
+                    return found["id"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                raise provider_error("slack", 404, f"channel_not_found: {channel}", refused=True)
+
     def _find_or_post(self, client: WebClient, input: SlackPostInput) -> tuple[str, str]:
-        channel = input.channel or ""
+        channel = self._channel_id(client, input.channel or "")
         history = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
         for message in history.get("messages", []):
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("ktx_key") == input.key:
-                return history.get("channel_id") or channel, message["ts"]
+                return channel, message["ts"]
         posted = client.chat_postMessage(channel=channel, text=input.text,
                                          metadata={"event_type": METADATA_EVENT, "event_payload": {"ktx_key": input.key}})
         return posted["channel"], posted["ts"]

@@ -138,19 +138,24 @@ class FakeSlack(FakeApi):
             return 200, {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": found["text"]}
         if name == "chat.getPermalink":
             return 200, {"ok": True, "channel": args["channel"], "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}
+        if name == "conversations.list":
+            names = ["payments", "audit", "x"]
+            return 200, {"ok": True, "channels": [{"id": self._channel(f"#{n}"), "name": n} for n in names],
+                         "response_metadata": {"next_cursor": ""}}
         if name == "conversations.history":
-            channel = self._channel(args["channel"])
+            channel = args["channel"]
+            if not channel.startswith("C"):
+                return 200, {"ok": False, "error": "channel_not_found"}  # history takes a conversation ID
             with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
             messages = [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in self.channels.get(channel, [])]
-            return 200, {"ok": True, "messages": messages, "has_more": False, "channel_id": channel}
+            return 200, {"ok": True, "messages": messages, "has_more": False}
         return 404, {"ok": False, "error": "unknown_method"}
 
     def _channel(self, name: str) -> str:
+        """chat.postMessage accepts `#name` or an ID; both map to one stable ID."""
         if name.startswith("C"):
             return name
-        if name == "#missing":
-            return name
-        return "C" + base64.b32encode(name.encode()).decode().strip("=")[:8]
+        return "C" + base64.b32encode(name.lstrip("#").encode()).decode().strip("=")[:8]
 
     def messages(self) -> list[dict[str, Any]]:
         return [m for msgs in self.channels.values() for m in msgs]
