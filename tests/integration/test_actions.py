@@ -67,6 +67,9 @@ async def test_golden_path_actions_happen_once_update_in_place_and_compensate(
         await platform.apply(resource("App", "shop", {"team": "payments", "size": "small"}))
         obj = await eventually(lambda: get(platform, "app", "shop"), lambda o: condition(o, "Reconciled").get("status") == "True",
                                what="reconciled with its actions")
+        # The status edit follows the run's verdict, as a step of its own.
+        await eventually(lambda: _async(slack.messages), lambda ms: any("Status: Reconciled" in m["text"] for m in ms
+                                                                        if m["text"].startswith("App shop")))
         entries = {a["name"]: a for a in obj["status"]["actions"]}
         assert {n: e["state"] for n, e in entries.items()} == {"computed": "Succeeded", "announce": "Succeeded",
                                                                 "on-call": "Succeeded", "ticket": "Succeeded"}
@@ -107,14 +110,17 @@ async def test_a_refusal_fails_the_step_at_once_and_a_failure_pages_once(
         gated = pipeline("deploy", GATE_LABEL="fixed", FAIL="3")
         await install(platform, git_remote, slack, pd, zd, [page, gated])
         await platform.apply(resource("App", "flaky"))
-        failed = await eventually(lambda: get(platform, "app", "flaky"), lambda o: condition(o, "Reconciled").get("status") == "False")
+        failed = await eventually(lambda: get(platform, "app", "flaky"),
+                                  lambda o: condition(o, "Reconciled").get("status") == "False"
+                                  and any(a.get("incident") for a in o["status"].get("actions", [])))
         [key] = pd.incidents
         assert pd.incidents[key] == {"status": "triggered", "triggers": 1, "summary": pd.incidents[key]["summary"]}
         assert "pipeline deploy failed" in pd.incidents[key]["summary"]
         assert {a["name"]: a.get("incident") for a in failed["status"]["actions"]} == {"on-call": "triggered"}
         await platform.label("app", "flaky", set={"fixed": "yes"})
         await platform.reconcile("app", "flaky")
-        await eventually(lambda: get(platform, "app", "flaky"), lambda o: condition(o, "Reconciled").get("status") == "True")
+        await eventually(lambda: get(platform, "app", "flaky"), lambda o: condition(o, "Reconciled").get("status") == "True"
+                         and [a.get("incident") for a in o["status"]["actions"]] == ["resolved"])
         assert pd.incidents[key]["status"] == "resolved" and pd.incidents[key]["triggers"] == 1
 
         # A Slack token the workspace refuses fails the pipeline with Slack's error, after one try (no retry storm).
@@ -127,3 +133,8 @@ async def test_a_refusal_fails_the_step_at_once_and_a_failure_pages_once(
         assert "action hello (slack) failed: slack: invalid_auth" in condition(obj, "ConfigureWorkflowCompleted").get("message", "") \
             or "invalid_auth" in str(obj["status"])
         assert len(slack.calls) == 1  # refused once, never retried
+
+
+async def _async(read):  # type: ignore[no-untyped-def]
+    """Lets `eventually` poll a stand-in's in-memory state."""
+    return read()

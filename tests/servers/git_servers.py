@@ -62,7 +62,21 @@ class GitDaemon(ServerProcess):
         return self
 
 
-class GitHttpServer:
+class BackgroundHttpServer:
+    """A ThreadingHTTPServer on a free loopback port, serving from a thread for the length of a `with` block."""
+
+    server: ThreadingHTTPServer
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class GitHttpServer(BackgroundHttpServer):
     """git-http-backend (smart HTTP) for repositories under `base`, requiring HTTP Basic credentials."""
 
     def __init__(self, base: Path, username: str, password: str):
@@ -75,14 +89,6 @@ class GitHttpServer:
 
     def url(self, repo: str) -> str:
         return f"http://127.0.0.1:{self.port}/{repo}"
-
-    def __enter__(self) -> "GitHttpServer":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self

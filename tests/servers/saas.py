@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.servers.git_servers import BackgroundHttpServer
+
 
 @dataclass
 class Fault:
@@ -22,7 +24,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeApi:
+class FakeApi(BackgroundHttpServer):
     """A threaded HTTP server; subclasses route (method, path) to handlers returning (status, body)."""
 
     def __init__(self) -> None:
@@ -32,14 +34,6 @@ class FakeApi:
         self.ids = itertools.count(1001)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "FakeApi":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def fail(self, method: str, path: str, status: int, after: bool = False, **headers: str) -> None:
         self.faults.append(Fault(method, path, status, after, headers))
