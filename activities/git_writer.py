@@ -90,12 +90,16 @@ class GitRepoWriter(BatchingWriter):
     def _commit_with_retries(self, changes: list[StoreChange]) -> WriteOutcome:
         last_error = ""
         for attempt in range(_PUSH_ATTEMPTS):
-            repo = self._sync(force_fetch=attempt > 0)
+            repo, fetched = self._sync(force_fetch=attempt > 0)
             tree = LocalTree(self.workdir)
             for change in changes:
                 apply_change(tree, change, self.artifacts)
             repo.git.add(A=True)
             if not repo.is_dirty(index=True, untracked_files=True):
+                if not fetched:
+                    # Judged against a clone up to min_fetch_interval old: someone may have deleted or edited these
+                    # files since (drift). Only the remote itself can say the write changes nothing.
+                    continue
                 return WriteOutcome(version_id=self._head(repo), changed=False)
             repo.index.commit(self._message(changes), author=self.actor, committer=self.actor)
             try:
@@ -113,7 +117,7 @@ class GitRepoWriter(BatchingWriter):
 
     def check_permissions(self) -> None:
         """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes too."""
-        repo = self._sync(force_fetch=True)
+        repo, _ = self._sync(force_fetch=True)
         empty_tree = repo.git.hash_object("-t", "tree", "/dev/null")
         probe = repo.git.commit_tree(empty_tree, m="ktx write-permission check")
         try:
@@ -125,7 +129,8 @@ class GitRepoWriter(BatchingWriter):
         # The next batch starts from the remote again; force the fetch so a refused commit is not retried from cache.
         self._last_sync = 0.0
 
-    def _sync(self, force_fetch: bool) -> git.Repo:
+    def _sync(self, force_fetch: bool) -> tuple[git.Repo, bool]:
+        """The clone reset to the remote's branch, and whether it was fetched just now."""
         repo = self._repo
         if repo is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -148,14 +153,17 @@ class GitRepoWriter(BatchingWriter):
                 repo.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
                 repo.git.clean("-ffdx", "-q")
                 self._last_sync = time.monotonic()
-                return repo
+                return repo, True
             self._last_sync = time.monotonic()
+            fetched = True
+        else:
+            fetched = False
         if f"origin/{self.branch}" in [r.name for r in repo.remotes.origin.refs]:
             # Discard anything local that the remote does not have (refused commits, stray files, a rewritten history).
             repo.git.checkout("-q", "-B", self.branch, f"origin/{self.branch}")
             repo.git.reset("--hard", "-q", f"origin/{self.branch}")
             repo.git.clean("-ffdx", "-q")
-        return repo
+        return repo, fetched
 
     @staticmethod
     def _head(repo: git.Repo) -> str:

@@ -137,3 +137,18 @@ async def test_ssh_credentials_with_strict_host_checking(tmp_path: Path) -> None
         assert written.error is None and written.changed
         assert (await stores.check_state_store(CheckStateStoreInput(store=target))).ready
     assert read_remote(remote, "d/a/a.yaml") == "a: 1\n"
+
+
+async def test_a_rewrite_right_after_an_outside_delete_restores_the_file(git_remote: Path, tmp_path: Path) -> None:
+    """Within the fetch throttle the clone still has the file; "unchanged" must be judged against the remote."""
+    w = writer(str(git_remote), tmp_path)
+    change = nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"})
+    await w.write(change)
+    clone = tmp_path / "vandal"
+    subprocess.run(["git", "clone", "-q", str(git_remote), str(clone)], check=True)
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "rm", "-q", "-r", "d/a"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "oops"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    restored = await w.write(change)
+    assert restored.changed and read_remote(git_remote, "d/a/a.yaml") == "a: 1\n"
