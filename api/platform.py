@@ -68,7 +68,7 @@ from workflows.resource import (
     ResourceWorkflow,
     ResourceWorkflowInput,
 )
-from workflows.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, UNPLACED
+from workflows.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
 from workflows.state_store import (
     ApplyStoreTarget,
     StateStoreState,
@@ -323,8 +323,6 @@ class Platform:
         if isinstance(entry, Destination):
             held = await self.client.count_workflows(f'{DESTINATIONS.name} = "{name}" AND ExecutionStatus = "Running"')
             extra["objects"] = held.count
-            unplaced = await self.client.count_workflows(f'{UNPLACED.name} = true AND ExecutionStatus = "Running"')
-            extra["unplacedObjects"] = unplaced.count
         doc["_ktx"] = extra
         return doc
 

@@ -47,8 +47,7 @@ async def perform(action: Action, record: ActionRecord | None, pipeline: str, ui
             p = action.pagerduty
             rota = await _call(PagerDutyActivities.pagerduty_ensure_rota, RotaInput(
                 secret_ref=p.secret_ref, service=p.service, description=p.description, schedule=p.schedule))
-            created = {**{k: v for k, v in record.refs.items()}, **rota.created}
-            update = {"external_id": rota.service_id, "link": rota.link, "refs": created}
+            update = {"external_id": rota.service_id, "link": rota.link, "refs": {**record.refs, **rota.created}}
         else:
             z = action.zendesk
             assert z is not None
