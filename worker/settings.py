@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio.client import Client
@@ -17,6 +18,22 @@ from domain.naming import pipeline_task_queue
 
 def _home() -> Path:
     return Path(os.environ.get("KTX_HOME", Path.home() / ".ktx")).expanduser()
+
+
+class KubeRunnerSettings(BaseModel):
+    """The Kubernetes pipeline runner: where Jobs go, what they run as, and how data gets in and out of their Pods."""
+
+    namespace: str = "ktx-pipelines"
+    service_account: str = "ktx-pipeline"
+    # The ktx image: its `python -m worker.pipeline_adapter` moves object.yaml in and outputs out through the bucket.
+    adapter_image: str = "ghcr.io/ktx-platform/ktx:0.1.0"
+    jobs_to_keep: int = 5
+    # YAML with containerSecurityContext, resources, imagePullPolicy and imagePullSecrets applied to every Job.
+    defaults_file: Path | None = None
+    # The object store Pods exchange data through, via presigned URLs (Pods get no credentials).
+    transfer_bucket: str = ""
+    transfer_endpoint: str | None = None
+    transfer_prefix: str = "ktx-transfer/"
 
 
 class Settings(BaseModel):
@@ -35,6 +52,15 @@ class Settings(BaseModel):
     slack_api_url: str = "https://slack.com/api/"
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_events_url: str = "https://events.pagerduty.com"
+    # Where pipeline containers run: podman on this host, or one Kubernetes Job per pipeline.
+    pipeline_runner: Literal["podman", "kubernetes"] = "podman"
+    kube: KubeRunnerSettings = Field(default_factory=lambda: KubeRunnerSettings())
+    # Where Secret values live: 0600 files under secrets_dir, or Kubernetes Secrets (shared by API and worker pods).
+    secret_provider: Literal["files", "kubernetes"] = "files"
+    secrets_namespace: str = "ktx-system"
+    # The worker's /healthz, /readyz and /metrics (the API serves them on its own port).
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = 8282
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -53,6 +79,29 @@ class Settings(BaseModel):
         ]:
             if var in env:
                 values[field] = env[var]
+        for field, var in [
+            ("pipeline_runner", "KTX_PIPELINE_RUNNER"),
+            ("secret_provider", "KTX_SECRET_PROVIDER"),
+            ("secrets_namespace", "KTX_SECRETS_NAMESPACE"),
+            ("worker_health_host", "KTX_WORKER_HEALTH_HOST"),
+            ("worker_health_port", "KTX_WORKER_HEALTH_PORT"),
+        ]:
+            if var in env:
+                values[field] = env[var]
+        kube: dict[str, object] = {}
+        for field, var in [
+            ("namespace", "KTX_KUBE_NAMESPACE"),
+            ("service_account", "KTX_KUBE_SERVICE_ACCOUNT"),
+            ("adapter_image", "KTX_KUBE_ADAPTER_IMAGE"),
+            ("jobs_to_keep", "KTX_KUBE_JOBS_TO_KEEP"),
+            ("defaults_file", "KTX_KUBE_DEFAULTS_FILE"),
+            ("transfer_bucket", "KTX_TRANSFER_BUCKET"),
+            ("transfer_endpoint", "KTX_TRANSFER_ENDPOINT"),
+            ("transfer_prefix", "KTX_TRANSFER_PREFIX"),
+        ]:
+            if var in env:
+                kube[field] = env[var]
+        values["kube"] = KubeRunnerSettings.model_validate(kube)
         if "KTX_CONTAINER_RUN_FLAGS" in env:
             values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
         if "KTX_PIPELINE_CONCURRENCY" in env:
