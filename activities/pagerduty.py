@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.action_errors import missing_credentials, provider_error
-from activities.secret_store import SecretNotFound, SecretStore
+from activities.metrics import counted_action
+from activities.secret_store import SecretNotFound, SecretProvider
 from domain.actions import OnCallSchedule
 from domain.documents import SecretRef
 
@@ -70,7 +71,7 @@ def _quiet(session: Any) -> Any:
 
 
 class PagerDutyActivities:
-    def __init__(self, secrets: SecretStore, api_url: str = "https://api.pagerduty.com",
+    def __init__(self, secrets: SecretProvider, api_url: str = "https://api.pagerduty.com",
                  events_url: str = "https://events.pagerduty.com"):
         self.secrets = secrets
         self.api_url = api_url
@@ -91,6 +92,7 @@ class PagerDutyActivities:
         return session
 
     @activity.defn
+    @counted_action("pagerduty")
     async def pagerduty_ensure_rota(self, input: RotaInput) -> RotaResult:
         """Idempotent: every object is looked up by name before it is created."""
         session = self._api(input.secret_ref)
@@ -132,6 +134,7 @@ class PagerDutyActivities:
             "rotation_turn_length_seconds": 7 * 24 * 3600, "users": users}]}
 
     @activity.defn
+    @counted_action("pagerduty")
     async def pagerduty_incident(self, input: IncidentInput) -> IncidentResult:
         """Idempotent by `dedup_key`: PagerDuty folds repeated triggers into one incident."""
         session = _quiet(pdpyras.EventsAPISession(self._secret(input.secret_ref, "routingKey")))
@@ -146,6 +149,7 @@ class PagerDutyActivities:
         return IncidentResult(dedup_key=input.dedup_key)
 
     @activity.defn
+    @counted_action("pagerduty")
     async def pagerduty_remove_rota(self, input: RemoveRotaInput) -> RemoveRotaResult:
         """Compensation: delete what this platform created (service first, it references the policy); gone is fine."""
         session = self._api(input.secret_ref)

@@ -1,85 +1,24 @@
-"""The pipeline activity: one Kratix Pipeline (one Kubernetes Job in Kratix) run as a sequence of containers."""
+"""The pipeline activity: one Kratix Pipeline run by the configured runner (podman here, or a Kubernetes Job), then its
+output stored as an artifact and its metadata files read."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import yaml
-from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.artifacts import ArtifactStore
-from activities.container_runtime import ContainerRuntime, container_name, log_tail
-from domain.actions import ACTIONS_FILE, Action, parse_requested_actions
-from domain.documents import Pipeline
+from activities.metrics import observe_pipeline
+from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
+from domain.actions import ACTIONS_FILE, parse_requested_actions
 from domain.errors import FieldError, InvalidDocument
-from domain.scheduling import SelectorSource, WorkloadGroup, build_groups, parse_destination_selectors
-
-
-class PipelineContext(BaseModel):
-    """Everything that becomes a KRATIX_* environment variable."""
-
-    workflow_type: Literal["promise", "resource"]
-    action: Literal["configure", "delete"]
-    promise_name: str
-    object_kind: str
-    object_group: str
-    object_version: str
-    object_name: str
-    object_namespace: str = ""
-    crd_plural: str
-    cluster_scoped: bool
-
-    def env(self, pipeline_name: str) -> dict[str, str]:
-        return {
-            "KRATIX_WORKFLOW_ACTION": self.action,
-            "KRATIX_WORKFLOW_TYPE": self.workflow_type,
-            "KRATIX_PROMISE_NAME": self.promise_name,
-            "KRATIX_PIPELINE_NAME": pipeline_name,
-            "KRATIX_OBJECT_KIND": self.object_kind,
-            "KRATIX_OBJECT_GROUP": self.object_group,
-            "KRATIX_OBJECT_VERSION": self.object_version,
-            "KRATIX_OBJECT_NAME": self.object_name,
-            "KRATIX_OBJECT_NAMESPACE": self.object_namespace,
-            "KRATIX_CRD_PLURAL": self.crd_plural,
-            "KRATIX_CLUSTER_SCOPED": "true" if self.cluster_scoped else "false",
-        }
-
-
-class RunPipelineInput(BaseModel):
-    run_id: str
-    pipeline: Pipeline
-    object: dict[str, Any]
-    context: PipelineContext
-    promise_selectors: dict[str, str] = Field(default_factory=dict)
-
-
-class ContainerRun(BaseModel):
-    name: str
-    image: str
-    exit_code: int | None = None
-    started_at: float = 0.0  # epoch seconds on the worker, to see how runs overlapped
-    duration_seconds: float = 0.0
-    log_tail: str = ""
-    log_file: str = ""
-
-
-class PipelineRunResult(BaseModel):
-    succeeded: bool
-    message: str = ""
-    failed_container: str | None = None
-    containers: list[ContainerRun] = Field(default_factory=list)
-    status: dict[str, Any] | None = None
-    workflow_control: dict[str, Any] | None = None
-    # Actions a container requested in /kratix/metadata/actions.yaml (validated by the workflow).
-    actions: list[Action] = Field(default_factory=list)
-    groups: list[WorkloadGroup] = Field(default_factory=list)
-    artifact: str | None = None
+from domain.scheduling import SelectorSource, build_groups, parse_destination_selectors
 
 
 def _read_yaml(path: Path) -> Any:
@@ -91,59 +30,40 @@ def _read_yaml(path: Path) -> Any:
         raise InvalidDocument([FieldError(f"/kratix/metadata/{path.name}", f"invalid YAML: {exc}")]) from exc
 
 
+class PipelineRunner(Protocol):
+    """Runs a pipeline's containers in order; reads `workspace`/input, leaves output/ and metadata/ filled there."""
+
+    name: str
+
+    async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome: ...
+
+
 class PipelineActivities:
-    def __init__(self, runtime: ContainerRuntime, artifacts: ArtifactStore, logs_dir: Path):
-        self.runtime = runtime
+    def __init__(self, runner: PipelineRunner, artifacts: ArtifactStore):
+        self.runner = runner
         self.artifacts = artifacts
-        self.logs_dir = logs_dir
 
     @activity.defn
     async def run_pipeline(self, input: RunPipelineInput) -> PipelineRunResult:
         """A failed container is a result, not an exception: the workflow records which one failed and why."""
-        pipeline_name = input.pipeline.metadata.name
         workspace = Path(tempfile.mkdtemp(prefix="ktx-pipeline-"))
+        started = time.monotonic()
         try:
-            kratix_input, output, metadata = workspace / "input", workspace / "output", workspace / "metadata"
-            for directory in (kratix_input, output, metadata):
-                directory.mkdir()
-                directory.chmod(0o777)  # containers may run as a non-root user
-            (kratix_input / "object.yaml").write_text(yaml.safe_dump(input.object, sort_keys=False))
-            mounts = {kratix_input: ("/kratix/input", True), output: ("/kratix/output", False), metadata: ("/kratix/metadata", False)}
-            base_env = input.context.env(pipeline_name)
-            runs: list[ContainerRun] = []
-            for container in input.pipeline.spec.containers:
-                unsupported = [e.name for e in container.env if e.value_from is not None]
-                if unsupported:
-                    raise ApplicationError(
-                        f"container {container.name}: env valueFrom is not supported yet ({', '.join(unsupported)})",
-                        type="UnsupportedPipeline",
-                        non_retryable=True,
-                    )
-                env = {**base_env, **{e.name: e.value or "" for e in container.env}}
-                name = container_name(input.run_id, container.name)
-                log_file = self.logs_dir / input.run_id / f"{container.name}.log"
-                started, started_at = time.monotonic(), time.time()
-                exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
-                run = ContainerRun(
-                    name=container.name,
-                    image=container.image,
-                    exit_code=exit_code,
-                    started_at=started_at,
-                    duration_seconds=round(time.monotonic() - started, 3),
-                    log_tail=log_tail(log_file),
-                    log_file=str(log_file),
-                )
-                runs.append(run)
-                if exit_code != 0:
-                    return PipelineRunResult(
-                        succeeded=False,
-                        failed_container=container.name,
-                        message=f"container {container.name!r} ({container.image}) exited with code {exit_code}",
-                        containers=runs,
-                    )
-            return self._collect(input, output, metadata, runs)
+            for directory in ("input", "output", "metadata"):
+                (workspace / directory).mkdir()
+            (workspace / "input" / "object.yaml").write_text(yaml.safe_dump(input.object, sort_keys=False))
+            outcome = await self.runner.run(input, workspace)
+            if outcome.succeeded:
+                result = await asyncio.to_thread(self._collect, input, workspace / "output", workspace / "metadata",
+                                                 outcome.containers)
+            else:
+                result = PipelineRunResult(succeeded=False, failed_container=outcome.failed_container, message=outcome.message,
+                                           containers=outcome.containers)
+            observe_pipeline(input.context.promise_name, input.context.workflow_type, input.context.action, self.runner.name,
+                             result.succeeded, time.monotonic() - started)
+            return result
         finally:
-            shutil.rmtree(workspace, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, workspace, True)
 
     def _collect(self, input: RunPipelineInput, output: Path, metadata: Path, runs: list[ContainerRun]) -> PipelineRunResult:
         try:

@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.artifacts import ArtifactStore
-from activities.secret_store import SecretStore
+from activities.secret_store import SecretProvider
 from activities.store_writes import GroupWrite
 from domain.errors import InvalidDocument
 
@@ -39,7 +39,7 @@ class ApplyBackResult(BaseModel):
 
 
 class PlatformApplyActivities:
-    def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore, secrets: SecretStore):
+    def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore, secrets: SecretProvider):
         # Imported here: the API's Platform imports the workflows, which import this module for its types.
         from api.platform import Conflict, NotFound, Platform
 

@@ -1,4 +1,5 @@
-"""The embedded stack's secret provider: Kubernetes-shaped Secrets kept on disk, readable by the platform's user only.
+"""Secret providers: Kubernetes-shaped Secrets kept on disk, readable by the platform's user only (the embedded
+stack), or as Kubernetes Secrets (activities/kube_secret_store.py) so API and worker pods share them.
 
 Values enter through the API (never through Temporal), are read by activities when they need credentials, and
 leave only as the credentials themselves: workflows carry `secretRef` names, never values.
@@ -10,10 +11,14 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from domain.documents import SecretRef
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 
 class SecretSummary(BaseModel):
@@ -26,10 +31,53 @@ class SecretSummary(BaseModel):
 
 
 class SecretNotFound(LookupError):
-    pass
+    def __init__(self, ref: SecretRef):
+        super().__init__(f"Secret {ref.name} not found in namespace {ref.namespace}")
+
+
+class SecretProvider(Protocol):
+    def put(self, namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque") -> str:
+        """What changed, as kubectl apply reports it: "created", "configured" or "unchanged"."""
+        ...
+
+    def get(self, ref: SecretRef) -> dict[str, bytes]:
+        """Raises SecretNotFound."""
+        ...
+
+    def version(self, ref: SecretRef) -> str:
+        """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values hashed)."""
+        ...
+
+    def delete(self, namespace: str, name: str) -> bool:
+        ...
+
+    def summaries(self) -> list[SecretSummary]:
+        ...
+
+
+def encode_values(data: dict[str, bytes]) -> dict[str, str]:
+    """Kubernetes' `data` encoding, sorted so equal Secrets compare and serialise equal."""
+    return {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}
+
+
+def decode_values(data: dict[str, str] | None) -> dict[str, bytes]:
+    return {k: base64.b64decode(v) for k, v in (data or {}).items()}
+
+
+def secret_store_for(settings: Settings) -> SecretProvider:
+    """The one place the API and the worker choose their provider, so both always read and write the same Secrets."""
+    if settings.secret_provider == "kubernetes":
+        # Imported here: the kubernetes client is heavy and only this provider needs it.
+        from activities.kube_client import kube_api_client
+        from activities.kube_secret_store import KubeSecretStore
+
+        return KubeSecretStore(kube_api_client(), settings.secrets_namespace)
+    return SecretStore(settings.secrets_dir)
 
 
 class SecretStore:
+    """The file provider."""
+
     def __init__(self, root: Path):
         self.root = root
 
@@ -38,7 +86,7 @@ class SecretStore:
 
     def put(self, namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque") -> str:
         target = self._file(namespace, name)
-        encoded = {"type": type_, "data": {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}}
+        encoded = {"type": type_, "data": encode_values(data)}
         body = json.dumps(encoded, sort_keys=True).encode()
         if target.exists() and target.read_bytes() == body:
             return "unchanged"
@@ -55,12 +103,10 @@ class SecretStore:
     def get(self, ref: SecretRef) -> dict[str, bytes]:
         target = self._file(ref.namespace, ref.name)
         if not target.exists():
-            raise SecretNotFound(f"Secret {ref.name} not found in namespace {ref.namespace}")
-        raw = json.loads(target.read_bytes())
-        return {k: base64.b64decode(v) for k, v in raw["data"].items()}
+            raise SecretNotFound(ref)
+        return decode_values(json.loads(target.read_bytes())["data"])
 
     def version(self, ref: SecretRef) -> str:
-        """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values hashed)."""
         try:
             stat = self._file(ref.namespace, ref.name).stat()
         except FileNotFoundError:

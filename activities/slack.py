@@ -13,7 +13,8 @@ from slack_sdk.errors import SlackApiError
 from temporalio import activity
 
 from activities.action_errors import missing_credentials, provider_error
-from activities.secret_store import SecretNotFound, SecretStore
+from activities.metrics import counted_action
+from activities.secret_store import SecretNotFound, SecretProvider
 from domain.documents import SecretRef
 
 METADATA_EVENT = "ktx_action"
@@ -35,7 +36,7 @@ class SlackPostResult(BaseModel):
 
 
 class SlackActivities:
-    def __init__(self, secrets: SecretStore, api_url: str = "https://slack.com/api/"):
+    def __init__(self, secrets: SecretProvider, api_url: str = "https://slack.com/api/"):
         self.secrets = secrets
         self.api_url = api_url
 
@@ -46,6 +47,7 @@ class SlackActivities:
             raise missing_credentials("slack", str(exc)) from exc
 
     @activity.defn
+    @counted_action("slack")
     async def slack_post(self, input: SlackPostInput) -> SlackPostResult:
         """Idempotent: posts once (found again by metadata), then edits the same message."""
         creds = self._credentials(input.secret_ref)

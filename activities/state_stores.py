@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -17,11 +18,12 @@ from temporalio import activity
 from activities.artifacts import ArtifactStore
 from activities.bucket_writer import BucketCredentials, BucketWriter
 from activities.git_writer import GitCredentials, GitRepoWriter, writer_key
-from activities.secret_store import SecretNotFound, SecretStore
+from activities.metrics import observe_state_store_write
+from activities.secret_store import SecretNotFound, SecretProvider
 from activities.store_writes import GroupWrite, StoreChange, UnsafePath
 from activities.write_batcher import BatchingWriter
 from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
-from domain.layout import Slot
+from domain.layout import Slot, join
 
 
 class StoreTarget(BaseModel):
@@ -70,7 +72,7 @@ class StoreNotReady(Exception):
 
 
 class StateStoreActivities:
-    def __init__(self, artifacts: ArtifactStore, cache_dir: Path, secrets: SecretStore):
+    def __init__(self, artifacts: ArtifactStore, cache_dir: Path, secrets: SecretProvider):
         self.artifacts = artifacts
         self.cache_dir = cache_dir
         self.secrets = secrets
@@ -145,10 +147,21 @@ class StateStoreActivities:
     @activity.defn
     async def write_state_store(self, input: WriteStateStoreInput) -> WriteStateStoreResult:
         """Idempotent: the same input always leaves the store in the same state, and changes nothing the second time."""
+        kind, started = ("git" if input.store.kind == "GitStateStore" else "bucket"), time.monotonic()
+        try:
+            result = await self._write(input)
+        except Exception:
+            observe_state_store_write(kind, "failed", time.monotonic() - started)
+            raise
+        outcome = "failed" if result.error else "committed" if result.changed else "unchanged"
+        observe_state_store_write(kind, outcome, time.monotonic() - started)
+        return result
+
+    async def _write(self, input: WriteStateStoreInput) -> WriteStateStoreResult:
         spec = input.store.git or input.store.bucket
         change = StoreChange(
             message=input.message,
-            root=spec.path if spec is not None else "",
+            root=join(spec.path) if spec is not None else "",
             replace=input.replace,
             remove=input.remove,
             files={path: text.encode() for path, text in input.files.items()},

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.action_errors import missing_credentials, provider_error
-from activities.secret_store import SecretNotFound, SecretStore
+from activities.metrics import counted_action
+from activities.secret_store import SecretNotFound, SecretProvider
 from domain.documents import SecretRef
 
 
@@ -32,7 +33,7 @@ class TicketResult(BaseModel):
 
 
 class ZendeskActivities:
-    def __init__(self, secrets: SecretStore):
+    def __init__(self, secrets: SecretProvider):
         self.secrets = secrets
 
     def _client(self, ref: SecretRef) -> httpx.Client:
@@ -48,6 +49,7 @@ class ZendeskActivities:
                             headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
 
     @activity.defn
+    @counted_action("zendesk")
     async def zendesk_ticket(self, input: TicketInput) -> TicketResult:
         """Create once (by external id), else comment on the same ticket; `solve` closes it (compensation)."""
         with self._client(input.secret_ref) as client:

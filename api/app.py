@@ -9,9 +9,11 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from activities.secret_store import SecretStore
+from activities.secret_store import secret_store_for
+from api.observability import instrument
 from api.platform import Applied, Conflict, NotFound, Platform
 from domain.errors import InvalidDocument
+from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, load_documents
 from worker.settings import Settings, connect_client
 
@@ -19,7 +21,7 @@ from worker.settings import Settings, connect_client
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.platform = Platform(await connect_client(settings), settings.task_queue, SecretStore(settings.secrets_dir))
+    app.state.platform = Platform(await connect_client(settings), settings.task_queue, secret_store_for(settings))
     yield
 
 
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=408, content={"detail": str(exc)})
 
     _routes(app)
+    instrument(app)
     return app
 
 
@@ -138,6 +141,15 @@ def _routes(app: FastAPI) -> None:
     async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: str = "default",
                           pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
         return await platform.logs(kind, name, namespace, pipeline, container)
+
+    @app.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
+    async def destination_manifests(name: str, platform: PlatformDep, gitops: GitOpsAgent = "flux") -> Any:
+        """The Flux or ArgoCD objects to apply on the Destination's cluster so it pulls its directory from the store."""
+        try:
+            return await platform.destination_manifests(name, gitops)
+        except InvalidDocument as exc:
+            errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+            return _refuse(422, f'no {gitops} manifests for destination "{name}": {exc}', errors=errors)
 
     @app.get("/objects/{kind}/{name}/tree")
     async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:

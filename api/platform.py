@@ -23,12 +23,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
-from activities.secret_store import SecretStore
+from activities.secret_store import SecretProvider
 from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import KRATIX_API_VERSION
 from domain.errors import FieldError, InvalidDocument
+from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
 from domain.labels import COMPONENT_OF_NAMESPACE, COMPONENT_OF_PROMISE, COMPONENT_OF_RESOURCE, MANUAL_RECONCILIATION
 from domain.naming import (
@@ -104,7 +105,7 @@ class Applied(BaseModel):
 
 
 class Platform:
-    def __init__(self, client: Client, task_queue: str, secrets: SecretStore):
+    def __init__(self, client: Client, task_queue: str, secrets: SecretProvider):
         self.client = client
         self.task_queue = task_queue
         self.secrets = secrets
@@ -328,6 +329,18 @@ class Platform:
 
     async def catalog(self) -> Catalog:
         return await fetch_catalog(self.client)
+
+    async def destination_manifests(self, name: str, gitops: GitOpsAgent) -> list[dict[str, Any]]:
+        """What to apply on a Destination's cluster so Flux or ArgoCD pulls the Destination from its state store."""
+        catalog = await fetch_catalog(self.client)
+        destination = catalog.destinations.get(name)
+        if destination is None:
+            raise NotFound(f'destination "{name}" not found')
+        ref = destination.spec.state_store_ref
+        store = catalog.state_store(ref.kind, ref.name)
+        if store is None:
+            raise NotFound(f'{ref.kind.lower()} "{ref.name}" not found (spec.stateStoreRef of destination "{name}")')
+        return gitops_manifests(gitops, destination, store)
 
     async def _all_resources(self) -> list[dict[str, Any]]:
         query = f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"'

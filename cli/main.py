@@ -16,6 +16,7 @@ import yaml
 
 from cli import stack
 from domain.durations import parse_duration
+from domain.gitops import GITOPS_AGENTS
 from worker.settings import Settings
 
 
@@ -311,6 +312,12 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> None:
     print(f"{args.kind}/{args.name} condition met")
 
 
+def cmd_destination_manifests(args: argparse.Namespace, settings: Settings) -> None:
+    with _client(settings) as client:
+        documents = _check(client.get(f"/objects/destination/{args.name}/manifests", params={"gitops": args.gitops}))
+    print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ktx", description="A Kratix-compatible platform orchestrator on Temporal")
     sub = root.add_subparsers(dest="command", required=True)
@@ -372,6 +379,13 @@ def parser() -> argparse.ArgumentParser:
     wait = on_object("wait", "wait for a condition", cmd_wait)
     wait.add_argument("--for", dest="for_", required=True)
     wait.add_argument("--timeout", default="30s")
+    destination = sub.add_parser("destination", aliases=["dest"], help="tools for a Destination's cluster").add_subparsers(
+        dest="what", required=True)
+    manifests = destination.add_parser("manifests", help="the Flux or ArgoCD objects that make a Destination's cluster pull "
+                                       "its directory from the state store, for kubectl apply -f -")
+    manifests.add_argument("name")
+    manifests.add_argument("--gitops", choices=GITOPS_AGENTS, default="flux")
+    manifests.set_defaults(func=cmd_destination_manifests)
     return root
 
 

@@ -16,6 +16,11 @@ from pydantic import BaseModel
 FilepathMode = Literal["nestedByMetadata", "aggregatedYAML", "none"]
 
 ROOT_DIRECTORY = "."
+# nestedByMetadata splits a Destination in two so Promise-level output can be applied before the resources using it.
+DEPENDENCIES_DIR = "dependencies"
+RESOURCES_DIR = "resources"
+# filepath mode `none`: where the per-WorkPlacement state files live, under the Destination path.
+LEDGER_DIR = ".kratix"
 CANARY_NAMESPACE_FILE = "kratix-canary-namespace.yaml"
 CANARY_CONFIGMAP_FILE = "kratix-canary-configmap.yaml"
 DEFAULT_AGGREGATE_FILE = "aggregated.yaml"
@@ -44,16 +49,16 @@ def nested_dir(dest_path: str, nested_root: str, directory: str) -> str:
 
 
 def resource_nested_root(namespace: str, promise: str, resource: str, pipeline: str) -> str:
-    return join("resources", namespace, promise, resource, pipeline)
+    return join(RESOURCES_DIR, namespace, promise, resource, pipeline)
 
 
 def promise_nested_root(promise: str, pipeline: str) -> str:
-    return join("dependencies", promise, pipeline)
+    return join(DEPENDENCIES_DIR, promise, pipeline)
 
 
 def static_nested_root(promise: str) -> str:
     """Static `spec.dependencies` have no pipeline segment: <dest>/dependencies/<promise>/5058f/."""
-    return join("dependencies", promise)
+    return join(DEPENDENCIES_DIR, promise)
 
 
 def static_dependencies_file(promise: str) -> str:
@@ -86,7 +91,7 @@ class Slot(BaseModel):
 def group_slot(mode: FilepathMode, dest_path: str, nested_dir: str, namespace: str, workplacement: str,
                filename: str | None = None) -> Slot:
     if mode == "none":
-        return Slot(mode=mode, path=join(dest_path), key=join(dest_path, ".kratix", f"{namespace}-{workplacement}.yaml"))
+        return Slot(mode=mode, path=join(dest_path), key=join(dest_path, LEDGER_DIR, f"{namespace}-{workplacement}.yaml"))
     if mode == "aggregatedYAML":
         return Slot(mode=mode, path=join(dest_path, filename or DEFAULT_AGGREGATE_FILE), key=workplacement)
     return Slot(mode=mode, path=nested_dir)
@@ -101,9 +106,18 @@ def canary_files(dest_path: str, mode: FilepathMode = "nestedByMetadata") -> dic
     )
     nested = mode == "nestedByMetadata"
     return {
-        join(dest_path, "dependencies" if nested else "", CANARY_NAMESPACE_FILE): namespace,
-        join(dest_path, "resources" if nested else "", CANARY_CONFIGMAP_FILE): configmap,
+        join(dest_path, DEPENDENCIES_DIR if nested else "", CANARY_NAMESPACE_FILE): namespace,
+        join(dest_path, RESOURCES_DIR if nested else "", CANARY_CONFIGMAP_FILE): configmap,
     }
+
+
+def agent_directories(mode: FilepathMode) -> list[str]:
+    """The directories under a Destination path a GitOps agent applies, in the order it must apply them.
+
+    Kratix asks for dependencies/ before resources/ in nestedByMetadata (its canary Namespace and a Promise's CRDs are
+    there); the other modes write everything flat under the Destination path, so there is nothing to order.
+    """
+    return [DEPENDENCIES_DIR, RESOURCES_DIR] if mode == "nestedByMetadata" else [ROOT_DIRECTORY]
 
 
 # --- filepath mode `none`: the state file of one WorkPlacement ---

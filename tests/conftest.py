@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secret_store import SecretStore
+from activities.secret_store import secret_store_for
 from api.platform import Platform
 from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes
@@ -96,7 +96,7 @@ async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
                                        task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
                                        platform=TEST_CONFIG.model_copy(update=config), **(settings or {}))
             await stack.enter_async_context(build_worker(client, worker_settings))
-            return Platform(client, worker_settings.task_queue, SecretStore(worker_settings.secrets_dir))
+            return Platform(client, worker_settings.task_queue, secret_store_for(worker_settings))
 
         yield make
 

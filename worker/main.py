@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
+import yaml
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
@@ -14,15 +16,20 @@ from temporalio.worker import Worker
 from activities.artifacts import ArtifactStore
 from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
-from activities.platform_apply import PlatformApplyActivities
-from activities.container_runtime import ContainerRuntime
+from activities.kube_client import kube_api_client
+from activities.kube_runner import KubeJobRunner
 from activities.pagerduty import PagerDutyActivities
-from activities.pipelines import PipelineActivities
+from activities.pipeline_job import JobDefaults
+from activities.pipelines import PipelineActivities, PipelineRunner
+from activities.platform_apply import PlatformApplyActivities
+from activities.podman_runner import ContainerRuntime, PodmanRunner
 from activities.redelivery import RedeliveryActivities
-from activities.secret_store import SecretStore
+from activities.secret_store import secret_store_for
 from activities.slack import SlackActivities
 from activities.state_stores import StateStoreActivities
+from activities.transfer import TransferBucket
 from activities.zendesk import ZendeskActivities
+from worker.health import HealthServer
 from worker.settings import Settings, connect_client
 from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
@@ -31,12 +38,13 @@ from workflows.resource import ResourceWorkflow
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
+PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
 WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow]
 
 
 def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
     artifacts = ArtifactStore(settings.artifacts_dir)
-    secrets = SecretStore(settings.secrets_dir)
+    secrets = secret_store_for(settings)
     stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
@@ -64,20 +72,46 @@ def build_activities(client: Client, settings: Settings) -> list:  # type: ignor
     ]
 
 
+def job_defaults(settings: Settings) -> JobDefaults:
+    kube = settings.kube
+    extra = yaml.safe_load(kube.defaults_file.read_text()) or {} if kube.defaults_file else {}
+    return JobDefaults.model_validate({
+        "namespace": kube.namespace,
+        "service_account": kube.service_account,
+        "adapter_image": kube.adapter_image,
+        "image_pull_policy": extra.get("imagePullPolicy"),
+        "image_pull_secrets": extra.get("imagePullSecrets") or [],
+        "container_security_context": extra.get("containerSecurityContext"),
+        "resources": extra.get("resources"),
+    })
+
+
+def pipeline_runner(settings: Settings) -> PipelineRunner:
+    logs = settings.home / "logs"
+    if settings.pipeline_runner == "kubernetes":
+        if not settings.kube.transfer_bucket:
+            raise SystemExit("KTX_PIPELINE_RUNNER=kubernetes needs KTX_TRANSFER_BUCKET: Pods exchange data through it")
+        transfer = TransferBucket.connect(settings.kube.transfer_bucket, settings.kube.transfer_endpoint,
+                                          settings.kube.transfer_prefix)
+        return KubeJobRunner(kube_api_client(), transfer, job_defaults(settings), settings.kube.jobs_to_keep, logs,
+                             stuck_grace_s=settings.kube.stuck_grace_s)
+    return PodmanRunner(ContainerRuntime(settings.container_runtime, settings.container_run_flags), logs)
+
+
 class PlatformWorkers:
     """The platform worker and its pipeline worker, started and stopped together."""
 
     def __init__(self, client: Client, settings: Settings):
-        pipelines = PipelineActivities(
-            ContainerRuntime(settings.container_runtime, settings.container_run_flags),
-            ArtifactStore(settings.artifacts_dir),
-            settings.home / "logs",
-        )
+        pipelines = PipelineActivities(pipeline_runner(settings), ArtifactStore(settings.artifacts_dir))
         self.workers = [
             Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
                    activities=build_activities(client, settings), max_concurrent_activities=64),
+            # Cancellation reaches an activity only in a heartbeat's answer: a short throttle stops a cancelled
+            # pipeline's containers (or Job) within seconds instead of up to 48 s.
             Worker(client, task_queue=settings.pipeline_task_queue, activities=[pipelines.run_pipeline],
-                   max_concurrent_activities=settings.pipeline_concurrency),
+                   max_concurrent_activities=settings.pipeline_concurrency,
+                   max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
+                   default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE),
         ]
 
     async def __aenter__(self) -> "PlatformWorkers":
@@ -88,6 +122,10 @@ class PlatformWorkers:
     async def __aexit__(self, *exc: object) -> None:
         for worker in reversed(self.workers):
             await worker.__aexit__(*exc)
+
+    @property
+    def running(self) -> bool:
+        return all(worker.is_running for worker in self.workers)
 
 
 def build_worker(client: Client, settings: Settings) -> PlatformWorkers:
@@ -118,7 +156,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
+    async with HealthServer(client, worker, settings.worker_health_host, settings.worker_health_port), worker:
         logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
 

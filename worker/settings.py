@@ -28,6 +28,8 @@ class KubeRunnerSettings(BaseModel):
     # The ktx image: its `python -m worker.pipeline_adapter` moves object.yaml in and outputs out through the bucket.
     adapter_image: str = "ghcr.io/ktx-platform/ktx:0.1.0"
     jobs_to_keep: int = 5
+    # How long a container may wait on an image or config that cannot start before the run fails.
+    stuck_grace_s: float = 120.0
     # YAML with containerSecurityContext, resources, imagePullPolicy and imagePullSecrets applied to every Job.
     defaults_file: Path | None = None
     # The object store Pods exchange data through, via presigned URLs (Pods get no credentials).
@@ -94,6 +96,7 @@ class Settings(BaseModel):
             ("service_account", "KTX_KUBE_SERVICE_ACCOUNT"),
             ("adapter_image", "KTX_KUBE_ADAPTER_IMAGE"),
             ("jobs_to_keep", "KTX_KUBE_JOBS_TO_KEEP"),
+            ("stuck_grace_s", "KTX_KUBE_STUCK_GRACE"),
             ("defaults_file", "KTX_KUBE_DEFAULTS_FILE"),
             ("transfer_bucket", "KTX_TRANSFER_BUCKET"),
             ("transfer_endpoint", "KTX_TRANSFER_ENDPOINT"),

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pipelines import PipelineContext, PipelineRunResult
+    from activities.pipeline_models import PipelineContext, PipelineRunResult
     from activities.redelivery import RedeliverRequest
     from domain import labels as lb
     from domain import status as st

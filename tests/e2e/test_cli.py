@@ -26,7 +26,8 @@ def free_port() -> int:
 @pytest.fixture
 def ktx(tmp_path: Path, pipeline_images):
     env = {**os.environ, "KTX_HOME": str(tmp_path / "home"), "KTX_API_PORT": str(free_port()),
-           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port()),
+           "KTX_WORKER_HEALTH_PORT": str(free_port())}
 
     def run(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,

@@ -75,11 +75,12 @@ class FakeApi(BackgroundHttpServer):
                                                     self.headers)
                         if fault is not None:
                             status, payload = fault.status, {"error": f"injected {fault.status} after the work was done"}
-                data = b"" if payload is None else json.dumps(payload).encode()
+                text = isinstance(payload, str)  # plain-text endpoints, such as a Pod's log
+                data = b"" if payload is None else payload.encode() if text else json.dumps(payload).encode()
                 self.send_response(status)
                 for key, value in (fault.headers if fault else {}).items():
                     self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain" if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

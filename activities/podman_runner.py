@@ -1,15 +1,19 @@
-"""Runs one pipeline container with a docker-compatible CLI (podman by default), heartbeating while it runs."""
+"""The local pipeline runner: each container of a pipeline in turn with a docker-compatible CLI (podman by default),
+sharing host directories mounted at Kratix's paths, heartbeating while each runs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 from temporalio import activity
 
+from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
 from domain.documents import Container
+from temporalio.exceptions import ApplicationError
 
 _HEARTBEAT_EVERY = 5.0
 _UNSAFE_NAME = re.compile(r"[^a-zA-Z0-9_.-]")
@@ -70,3 +74,49 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
         return ""
     data = log_file.read_bytes()[-limit:]
     return data.decode("utf-8", errors="replace")
+
+
+class PodmanRunner:
+    name = "podman"
+
+    def __init__(self, runtime: ContainerRuntime, logs_dir: Path):
+        self.runtime = runtime
+        self.logs_dir = logs_dir
+
+    async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
+        """`workspace` holds input/, output/ and metadata/, mounted where Kratix's containers expect them."""
+        kratix_input, output, metadata = workspace / "input", workspace / "output", workspace / "metadata"
+        for directory in (output, metadata):
+            directory.chmod(0o777)  # containers may run as a non-root user
+        mounts = {kratix_input: ("/kratix/input", True), output: ("/kratix/output", False), metadata: ("/kratix/metadata", False)}
+        base_env = input.context.env(input.pipeline.metadata.name)
+        runs: list[ContainerRun] = []
+        for container in input.pipeline.spec.containers:
+            unsupported = [e.name for e in container.env if e.value_from is not None]
+            if unsupported:
+                raise ApplicationError(
+                    f"container {container.name}: env valueFrom needs the kubernetes runner ({', '.join(unsupported)})",
+                    type="UnsupportedPipeline",
+                    non_retryable=True,
+                )
+            env = {**base_env, **{e.name: e.value or "" for e in container.env}}
+            name = container_name(input.run_id, container.name)
+            log_file = self.logs_dir / input.run_id / f"{container.name}.log"
+            started, started_at = time.monotonic(), time.time()
+            exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
+            runs.append(ContainerRun(
+                name=container.name,
+                image=container.image,
+                exit_code=exit_code,
+                started_at=started_at,
+                duration_seconds=round(time.monotonic() - started, 3),
+                log_tail=log_tail(log_file),
+                log_file=str(log_file),
+            ))
+            if exit_code != 0:
+                return ContainersOutcome(
+                    containers=runs,
+                    failed_container=container.name,
+                    message=f"container {container.name!r} ({container.image}) exited with code {exit_code}",
+                )
+        return ContainersOutcome(containers=runs)

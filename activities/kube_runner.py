@@ -1,0 +1,228 @@
+"""The Kubernetes pipeline runner: one Job per pipeline run, watched until it finishes, its result fetched from the
+transfer bucket. The Job's shape is activities/pipeline_job.py; this module does the I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tarfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from activities.pipeline_job import (
+    ADAPTER_CONTAINERS, JobDefaults, container_states, failed_condition_message, failed_container, job_manifest, job_name,
+    job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
+)
+from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.transfer import TransferBucket
+
+log = logging.getLogger(__name__)
+LOG_TAIL_BYTES = 2048
+LOG_LINES = 500
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """Only regular files and directories inside the workspace; anything else in the archive is dropped."""
+    if not (member.isfile() or member.isdir()):
+        return None
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        log.warning("dropped unsafe path from a pipeline result: %s", member.name)
+        return None
+
+
+class KubeJobRunner:
+    name = "kubernetes"
+
+    def __init__(self, api: client.ApiClient, transfer: TransferBucket, defaults: JobDefaults, jobs_to_keep: int,
+                 logs_dir: Path, poll_interval_s: float = 1.0, max_poll_interval_s: float = 5.0,
+                 stuck_grace_s: float = 120.0):
+        self.api = api
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.transfer = transfer
+        self.defaults = defaults
+        self.jobs_to_keep = jobs_to_keep
+        self.logs_dir = logs_dir
+        self.poll_interval_s = poll_interval_s
+        self.max_poll_interval_s = max_poll_interval_s
+        self.stuck_grace_s = stuck_grace_s
+
+    @property
+    def namespace(self) -> str:
+        return self.defaults.namespace
+
+    @staticmethod
+    async def _read(call: Any, *args: Any, **kwargs: Any) -> Any:
+        """The API's JSON as plain dicts: the runner reads a few fields, so the client's models (and their strict
+        validation of fields we never look at) are skipped."""
+        response = await asyncio.to_thread(call, *args, _preload_content=False, **kwargs)
+        return json.loads(response.data)
+
+    async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
+        name = job_name(input)
+        input_key, result_key = self.transfer.keys(name)
+        try:
+            if await self._read_job(name) is None:
+                await asyncio.to_thread(self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes())
+                manifest = job_manifest(input, name, self.defaults, self.transfer.url("GET", input_key),
+                                        self.transfer.url("PUT", result_key))
+                await self._create(manifest)
+            else:
+                log.info("resuming Job %s/%s left by an earlier attempt", self.namespace, name)
+            try:
+                verdict, job, stuck_pod = await self._wait(name)
+            except asyncio.CancelledError:
+                await self._delete(name)
+                raise
+            pod = stuck_pod or await self._latest_pod(name)
+            runs = await self._container_runs(input, name, pod)
+            if verdict == "Complete":
+                return await self._collect(result_key, workspace, runs)
+            return self._failure(job, pod, runs)
+        finally:
+            await asyncio.to_thread(self.transfer.remove, input_key, result_key)
+            await self._prune(input)
+
+    async def _read_job(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._read(self.batch.read_namespaced_job, name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _create(self, manifest: dict[str, Any]) -> None:
+        try:
+            await self._read(self.batch.create_namespaced_job, self.namespace, manifest)
+        except ApiException as exc:
+            if exc.status != 409:  # created by a concurrent attempt of this same run: watch that one
+                raise
+
+    async def _delete(self, name: str) -> None:
+        try:
+            await self._read(self.batch.delete_namespaced_job, name, self.namespace, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def _wait(self, name: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """Polls (backing off to a few seconds) and heartbeats; a Pod stuck on an image or config that cannot start
+        fails the run after a grace period, since Kubernetes would wait for ever (its last state is returned: the
+        deleted Job takes the Pod with it)."""
+        interval, stuck_since = self.poll_interval_s, None
+        while True:
+            job = await self._read_job(name)
+            if job is None:
+                return "Failed", {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "Deleted",
+                                                              "message": f"Job {name} was deleted while it ran"}]}}, None
+            verdict = job_verdict(job)
+            if verdict is not None:
+                return verdict, job, None
+            pod = await self._latest_pod(name)
+            stuck = stuck_container(pod) if pod else None
+            if stuck is None:
+                stuck_since = None
+            elif stuck_since is None:
+                stuck_since = time.monotonic()
+            if stuck_since is not None and time.monotonic() - stuck_since >= self.stuck_grace_s:
+                await self._delete(name)
+                return "Failed", job, pod
+            activity.heartbeat(f"Job {self.namespace}/{name}" + (f" waiting on {stuck}" if stuck else ""))
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, self.max_poll_interval_s)
+
+    async def _latest_pod(self, job: str) -> dict[str, Any] | None:
+        pods = await self._read(self.core.list_namespaced_pod, self.namespace, label_selector=f"batch.kubernetes.io/job-name={job}")
+        items = pods.get("items") or []
+        return max(items, key=lambda p: p["metadata"].get("creationTimestamp") or "") if items else None
+
+    async def _log(self, pod: str, container: str) -> str:
+        try:
+            # Raw bytes: the client would otherwise parse a log that happens to be JSON into an object.
+            response = await asyncio.to_thread(self.core.read_namespaced_pod_log, pod, self.namespace, container=container,
+                                               tail_lines=LOG_LINES, _preload_content=False)
+            return bytes(response.data).decode("utf-8", errors="replace")
+        except ApiException as exc:
+            return f"(log unavailable: {exc.status} {exc.reason})"
+
+    async def _container_runs(self, input: RunPipelineInput, job: str, pod: dict[str, Any] | None) -> list[ContainerRun]:
+        """The user's containers that ran (adapter containers only when they failed), with their log tails; full logs
+        (the last lines) are kept next to the podman runner's, and in the Pod until the Job is pruned."""
+        if pod is None:
+            return []
+        user = {c.name for c in input.pipeline.spec.containers}
+        failed = failed_container(pod)
+        runs = []
+        for state in container_states(pod):
+            name = state["name"]
+            terminated = (state.get("state") or {}).get("terminated")
+            if name not in user and not (failed and failed[0] == name):
+                continue
+            text = await self._log(pod["metadata"]["name"], name) if terminated or (failed and failed[0] == name) else ""
+            log_file = self.logs_dir / input.run_id / f"{name}.log"
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_file.write_text(text)
+            runs.append(ContainerRun(
+                name=name,
+                image=state.get("image", ""),
+                exit_code=terminated.get("exitCode") if terminated else None,
+                started_at=_epoch(terminated.get("startedAt")) if terminated else 0.0,
+                duration_seconds=_duration(terminated) if terminated else 0.0,
+                log_tail=text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace"),
+                log_file=str(log_file),
+            ))
+        return runs
+
+    def _failure(self, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]) -> ContainersOutcome:
+        found = failed_container(pod) if pod else None
+        if found is None:
+            return ContainersOutcome(containers=runs, message=f"Job {job.get('metadata', {}).get('name', '')} failed: "
+                                                              f"{failed_condition_message(job)}")
+        container, message = found
+        if container in ADAPTER_CONTAINERS:
+            message += " (moving data between the Pod and the transfer bucket)"
+        return ContainersOutcome(containers=runs, failed_container=container, message=message)
+
+    async def _collect(self, result_key: str, workspace: Path, runs: list[ContainerRun]) -> ContainersOutcome:
+        archive = workspace / "result.tar.gz"
+        if not await asyncio.to_thread(self.transfer.fetch, result_key, archive):
+            return ContainersOutcome(containers=runs, failed_container="ktx-writer",
+                                     message="the Job completed but its result never reached the transfer bucket")
+
+        def unpack() -> None:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(workspace, filter=_safe_member)
+            archive.unlink()
+
+        await asyncio.to_thread(unpack)
+        return ContainersOutcome(containers=runs)
+
+    async def _prune(self, input: RunPipelineInput) -> None:
+        try:
+            jobs = await self._read(self.batch.list_namespaced_job, self.namespace, label_selector=_selector(pipeline_labels(input)))
+            for name in jobs_to_prune(jobs.get("items") or [], self.jobs_to_keep):
+                await self._delete(name)
+        except ApiException as exc:
+            # Retention is housekeeping: a failure here must not fail a pipeline that succeeded.
+            log.warning("could not prune Jobs of pipeline %s: %s", input.pipeline.metadata.name, exc)
+
+
+def _epoch(timestamp: str | None) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() if timestamp else 0.0
+
+
+def _duration(terminated: dict[str, Any]) -> float:
+    return round(max(0.0, _epoch(terminated.get("finishedAt")) - _epoch(terminated.get("startedAt"))), 3)

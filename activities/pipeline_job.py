@@ -1,0 +1,232 @@
+"""Kratix's pipeline Job, as data: the manifest for one pipeline run and the reading of a finished Pod.
+
+Pure functions over camelCase dicts (the API's own shapes), so they are unit-tested and validated against the
+Kubernetes schemas without a cluster. The I/O lives in activities/kube_runner.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from activities.pipeline_models import RunPipelineInput
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
+READER, WRITER = "ktx-reader", "ktx-writer"
+ADAPTER_CONTAINERS = (READER, WRITER)
+# The Pod's containers Kratix's adapter would be; ours move data through presigned URLs instead of the API server.
+ADAPTER_COMMAND = ["python3", "-m", "worker.pipeline_adapter"]
+# Kratix's fixed security context for its own containers (reference §5.2).
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "privileged": False,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+ADAPTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}
+# A container waiting for one of these will not start by itself (an image that does not exist, a missing Secret).
+STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+class JobDefaults(BaseModel):
+    """Platform-wide settings every pipeline Job gets (Kratix's kratix-config workflow defaults)."""
+
+    namespace: str = "ktx-pipelines"
+    service_account: str = "ktx-pipeline"
+    adapter_image: str
+    image_pull_policy: str | None = None
+    image_pull_secrets: list[dict[str, Any]] = Field(default_factory=list)
+    container_security_context: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
+
+
+def _shorten(name: str, limit: int = 57) -> str:
+    """Kratix's GenerateObjectName shortening, leaving room for a 5-character suffix inside 63."""
+    if len(name) > limit:
+        name = name[: limit - 1]
+    return name.rstrip("-.")
+
+
+def label_value(value: str) -> str:
+    """Names can be longer than a label value may be: keep readable ones, hash the rest."""
+    if len(value) <= 63 and _LABEL_VALUE.match(value):
+        return value
+    return _shorten(re.sub(r"[^A-Za-z0-9_.-]", "-", value), 57).strip("-_.") + "-" + hashlib.md5(value.encode()).hexdigest()[:5]
+
+
+def job_name(input: RunPipelineInput) -> str:
+    """Deterministic per run, so a retried activity finds the Job its earlier attempt created instead of starting
+    another; the workflow gives every new run (and every backoff retry) a new run_id, hence a new Job, as Kratix does."""
+    ctx = input.context
+    base = f"ktx-{ctx.promise_name}"
+    if ctx.workflow_type == "resource":
+        base += f"-{ctx.object_name}"
+    base += f"-{input.pipeline.metadata.name}"
+    return f"{_shorten(base)}-{hashlib.md5(input.run_id.encode()).hexdigest()[:5]}"
+
+
+def pipeline_labels(input: RunPipelineInput) -> dict[str, str]:
+    """What identifies a pipeline's Jobs across runs: retention keeps the newest N per these labels."""
+    ctx = input.context
+    labels = {
+        "kratix.io/promise-name": label_value(ctx.promise_name),
+        "kratix.io/workflow-type": ctx.workflow_type,
+        "kratix.io/workflow-action": ctx.action,
+        "kratix.io/pipeline-name": label_value(input.pipeline.metadata.name),
+        **MANAGED_BY,
+    }
+    if ctx.workflow_type == "resource":
+        # Every run shares one namespace, so the resource's namespace is part of its identity (Kratix adds it when
+        # pipelineNamespace is set, for the same reason).
+        labels["kratix.io/resource-name"] = label_value(ctx.object_name)
+        labels["kratix.io/resource-namespace"] = label_value(ctx.object_namespace)
+    return labels
+
+
+def _env(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": "shared-input", "mountPath": "/kratix/input", "readOnly": True},
+        {"name": "shared-output", "mountPath": "/kratix/output"},
+        {"name": "shared-metadata", "mountPath": "/kratix/metadata"},
+    ]
+
+
+def _adapter(name: str, mode: str, defaults: JobDefaults, env: dict[str, str], mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": defaults.adapter_image,
+        "command": [*ADAPTER_COMMAND, mode],
+        "env": _env(env),
+        "volumeMounts": mounts,
+        "securityContext": RESTRICTED,
+        "resources": ADAPTER_RESOURCES,
+    }
+    if defaults.image_pull_policy:
+        container["imagePullPolicy"] = defaults.image_pull_policy
+    return container
+
+
+def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, input_url: str, result_url: str) -> dict[str, Any]:
+    """One Job, one Pod: the reader fetches object.yaml, the user containers run in order as init containers sharing
+    Kratix's three emptyDirs, and the writer uploads output/ and metadata/ as the Pod's only regular container."""
+    ctx, spec = input.context, input.pipeline.spec
+    kratix_env = ctx.env(input.pipeline.metadata.name)
+    labels = {**input.pipeline.metadata.labels, **pipeline_labels(input)}
+    user_containers = []
+    for c in spec.containers:
+        doc = c.to_doc()
+        doc["env"] = _env(kratix_env) + doc.get("env", [])
+        doc["volumeMounts"] = _mounts() + doc.get("volumeMounts", [])
+        for key, default in (("imagePullPolicy", defaults.image_pull_policy),
+                             ("securityContext", defaults.container_security_context),
+                             ("resources", defaults.resources)):
+            if key not in doc and default:
+                doc[key] = default
+        user_containers.append(doc)
+    reader = _adapter(READER, "reader", defaults, {**kratix_env, "KTX_INPUT_URL": input_url},
+                      [{"name": "shared-input", "mountPath": "/kratix/input"}])
+    writer = _adapter(WRITER, "writer", defaults, {**kratix_env, "KTX_RESULT_URL": result_url},
+                      [{"name": "shared-output", "mountPath": "/kratix/output", "readOnly": True},
+                       {"name": "shared-metadata", "mountPath": "/kratix/metadata", "readOnly": True},
+                       {"name": "ktx-scratch", "mountPath": "/tmp"}])
+    custom_account = spec.rbac is not None and spec.rbac.service_account is not None
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": spec.restart_policy or "Never",
+        "serviceAccountName": spec.rbac.service_account if custom_account else defaults.service_account,
+        # The default account has no permissions; its token stays out of the Pod. A Pipeline naming its own
+        # account wants the API, as in Kratix.
+        "automountServiceAccountToken": custom_account,
+        "volumes": [{"name": v, "emptyDir": {}} for v in ("shared-input", "shared-output", "shared-metadata", "ktx-scratch")]
+        + spec.volumes,
+        "initContainers": [reader, *user_containers],
+        "containers": [writer],
+    }
+    pull_secrets = defaults.image_pull_secrets + [s for s in spec.image_pull_secrets if s not in defaults.image_pull_secrets]
+    if pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = spec.node_selector
+    if spec.tolerations:
+        pod_spec["tolerations"] = spec.tolerations
+    api_version = f"{ctx.object_group}/{ctx.object_version}" if ctx.object_group else ctx.object_version
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": defaults.namespace,
+            "labels": labels,
+            "annotations": {
+                "kratix.io/job-resource-namespace": ctx.object_namespace,
+                "kratix.io/job-resource-name": ctx.object_name,
+                "kratix.io/job-resource-kind": ctx.object_kind,
+                "kratix.io/job-resource-api-version": api_version,
+                "ktx.io/run-id": input.run_id,
+            },
+        },
+        "spec": {
+            # Retries are the workflow's (jobOptions.backoffLimit, visible in Temporal): each is a new Job.
+            "backoffLimit": 0,
+            "template": {"metadata": {"labels": labels, "annotations": dict(input.pipeline.metadata.annotations)},
+                         "spec": pod_spec},
+        },
+    }
+
+
+def job_verdict(job: dict[str, Any]) -> str | None:
+    """`Complete` or `Failed` once the Job has finished, else None."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return str(condition["type"])
+    return None
+
+
+def failed_condition_message(job: dict[str, Any]) -> str:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed":
+            return f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}".rstrip(": ")
+    return "the Job failed"
+
+
+def container_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init containers then containers, in the order they run."""
+    status = pod.get("status") or {}
+    return list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+
+
+def failed_container(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """The first container that exited non-zero, or is stuck waiting, with a message like the podman runner's."""
+    for state in container_states(pod):
+        terminated = (state.get("state") or {}).get("terminated")
+        waiting = (state.get("state") or {}).get("waiting")
+        if terminated and terminated.get("exitCode", 0) != 0:
+            reason = terminated.get("reason")
+            detail = f" ({reason})" if reason and reason != "Error" else ""
+            return state["name"], f"container {state['name']!r} ({state.get('image', '')}) exited with code {terminated['exitCode']}{detail}"
+        if waiting and waiting.get("reason") in STUCK_REASONS:
+            return state["name"], f"container {state['name']!r} ({state.get('image', '')}) cannot start: {waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+    return None
+
+
+def stuck_container(pod: dict[str, Any]) -> str | None:
+    for state in container_states(pod):
+        waiting = (state.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") in STUCK_REASONS:
+            return str(state["name"])
+    return None
+
+
+def jobs_to_prune(jobs: list[dict[str, Any]], keep: int) -> list[str]:
+    """Kratix keeps the newest `numberOfJobsToKeep` per pipeline (values below 1 mean 5)."""
+    keep = keep if keep >= 1 else 5
+    ordered = sorted(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]), reverse=True)
+    return [j["metadata"]["name"] for j in ordered[keep:] if job_verdict(j) is not None]

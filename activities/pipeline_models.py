@@ -1,0 +1,84 @@
+"""What a pipeline run takes and gives back, shared by the pipeline activity, its runners and the workflows."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.actions import Action
+from domain.documents import Pipeline
+from domain.scheduling import WorkloadGroup
+
+
+class PipelineContext(BaseModel):
+    """Everything that becomes a KRATIX_* environment variable."""
+
+    workflow_type: Literal["promise", "resource"]
+    action: Literal["configure", "delete"]
+    promise_name: str
+    object_kind: str
+    object_group: str
+    object_version: str
+    object_name: str
+    object_namespace: str = ""
+    crd_plural: str
+    cluster_scoped: bool
+
+    def env(self, pipeline_name: str) -> dict[str, str]:
+        return {
+            "KRATIX_WORKFLOW_ACTION": self.action,
+            "KRATIX_WORKFLOW_TYPE": self.workflow_type,
+            "KRATIX_PROMISE_NAME": self.promise_name,
+            "KRATIX_PIPELINE_NAME": pipeline_name,
+            "KRATIX_OBJECT_KIND": self.object_kind,
+            "KRATIX_OBJECT_GROUP": self.object_group,
+            "KRATIX_OBJECT_VERSION": self.object_version,
+            "KRATIX_OBJECT_NAME": self.object_name,
+            "KRATIX_OBJECT_NAMESPACE": self.object_namespace,
+            "KRATIX_CRD_PLURAL": self.crd_plural,
+            "KRATIX_CLUSTER_SCOPED": "true" if self.cluster_scoped else "false",
+        }
+
+
+class RunPipelineInput(BaseModel):
+    run_id: str
+    pipeline: Pipeline
+    object: dict[str, Any]
+    context: PipelineContext
+    promise_selectors: dict[str, str] = Field(default_factory=dict)
+
+
+class ContainerRun(BaseModel):
+    name: str
+    image: str
+    exit_code: int | None = None
+    started_at: float = 0.0  # epoch seconds on the worker, to see how runs overlapped
+    duration_seconds: float = 0.0
+    log_tail: str = ""
+    log_file: str = ""
+
+
+class ContainersOutcome(BaseModel):
+    """What a runner reports once the containers are done; their files are in the run's workspace."""
+
+    containers: list[ContainerRun] = Field(default_factory=list)
+    failed_container: str | None = None
+    message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failed_container is None and not self.message
+
+
+class PipelineRunResult(BaseModel):
+    succeeded: bool
+    message: str = ""
+    failed_container: str | None = None
+    containers: list[ContainerRun] = Field(default_factory=list)
+    status: dict[str, Any] | None = None
+    workflow_control: dict[str, Any] | None = None
+    # Actions a container requested in /kratix/metadata/actions.yaml (validated by the workflow).
+    actions: list[Action] = Field(default_factory=list)
+    groups: list[WorkloadGroup] = Field(default_factory=list)
+    artifact: str | None = None
