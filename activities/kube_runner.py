@@ -49,7 +49,6 @@ class KubeJobRunner:
     def __init__(self, api: client.ApiClient, transfer: TransferBucket, defaults: JobDefaults, jobs_to_keep: int,
                  logs_dir: Path, poll_interval_s: float = 1.0, max_poll_interval_s: float = 5.0,
                  stuck_grace_s: float = 120.0):
-        self.api = api
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
         self.transfer = transfer
@@ -74,6 +73,7 @@ class KubeJobRunner:
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         name = job_name(input)
         input_key, result_key = self.transfer.keys(name)
+        handed_over = False
         try:
             if await self._read_job(name) is None:
                 await asyncio.to_thread(self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes())
@@ -83,18 +83,23 @@ class KubeJobRunner:
             else:
                 log.info("resuming Job %s/%s left by an earlier attempt", self.namespace, name)
             try:
-                verdict, job, stuck_pod = await self._wait(name)
+                verdict, job, last_pod = await self._wait(name)
             except asyncio.CancelledError:
-                await self._delete(name)
+                if activity.is_worker_shutdown():
+                    # The Job runs on; the activity's next attempt (same run, same Job name) picks it up.
+                    handed_over = True
+                else:
+                    await self._delete(name)
                 raise
-            pod = stuck_pod or await self._latest_pod(name)
+            pod = last_pod or await self._latest_pod(name)
             runs = await self._container_runs(input, name, pod)
             if verdict == "Complete":
                 return await self._collect(result_key, workspace, runs)
-            return self._failure(job, pod, runs)
+            return self._failure(name, job, pod, runs)
         finally:
-            await asyncio.to_thread(self.transfer.remove, input_key, result_key)
-            await self._prune(input)
+            if not handed_over:
+                await asyncio.to_thread(self.transfer.remove, input_key, result_key)
+                await self._prune(input)
 
     async def _read_job(self, name: str) -> dict[str, Any] | None:
         try:
@@ -132,7 +137,8 @@ class KubeJobRunner:
             if verdict is not None:
                 return verdict, job, None
             pod = await self._latest_pod(name)
-            stuck = stuck_container(pod) if pod else None
+            # No Pod at all is stuck too: admission, a quota or a missing service account refused it.
+            stuck = stuck_container(pod) if pod else "(no Pod)"
             if stuck is None:
                 stuck_since = None
             elif stuck_since is None:
@@ -186,7 +192,10 @@ class KubeJobRunner:
             ))
         return runs
 
-    def _failure(self, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]) -> ContainersOutcome:
+    def _failure(self, name: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]) -> ContainersOutcome:
+        if pod is None and job_verdict(job) is None:
+            return ContainersOutcome(message=f"Job {self.namespace}/{name} got no Pod within {self.stuck_grace_s:g}s: see its "
+                                             "events (admission, quota, service account)")
         found = failed_container(pod) if pod else None
         if found is None:
             return ContainersOutcome(containers=runs, message=f"Job {job.get('metadata', {}).get('name', '')} failed: "

@@ -88,7 +88,7 @@ def api_url(home: Path) -> str:
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{url}/readyz", timeout=3).status_code == 200
     except httpx.HTTPError:
         return False
 

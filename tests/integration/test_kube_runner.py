@@ -125,6 +125,18 @@ async def test_an_image_that_cannot_be_pulled_fails_the_run_instead_of_waiting_f
     assert [name for name, _ in kube.deleted] == [kube.created[0]["metadata"]["name"]]
 
 
+async def test_a_job_that_gets_no_pod_fails_the_run_with_the_reason_to_look_for(kube_platform: Platform, kube: FakeKube) -> None:
+    kube.admit_pods = False
+    await kube_platform.apply(promise("kquota", "Kquota", configure=[pipeline("render", backoff_limit=0)]))
+    await kube_platform.wait_condition("promise", "kquota", "default", "Available", timeout=60)
+    await kube_platform.apply(resource("Kquota", "one"))
+    obj = await eventually(lambda: get(kube_platform, "kquota", "one"),
+                           lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
+                           timeout=120, what="the Pod-less Job to fail the run")
+    assert "got no Pod within 1s" in pipeline_entry(obj, "render")["message"]
+    assert [name for name, _ in kube.deleted] == [kube.created[0]["metadata"]["name"]]
+
+
 async def test_cancelling_a_run_deletes_its_job(kube_platform: Platform, kube: FakeKube) -> None:
     await kube_platform.apply(promise("khang", "Khang", configure=[pipeline("render")], delete=[pipeline("teardown", SLEEP="600")]))
     await kube_platform.wait_condition("promise", "khang", "default", "Available", timeout=60)

@@ -55,6 +55,7 @@ class FakeKube(FakeKubeApiServer):
         self.running: dict[str, str] = {}  # job name -> the podman container running now
         self.deleted: list[tuple[str, str]] = []  # (job name, propagation policy)
         self.created: list[dict[str, Any]] = []  # each Job as the client sent it
+        self.admit_pods = True  # False: the Job controller's Pods are refused (admission, quota), so none appears
         self.clock = 0
 
     def _now(self) -> str:
@@ -113,6 +114,8 @@ class FakeKube(FakeKubeApiServer):
                        "containerStatuses": [self._waiting(c, "PodInitializing") for c in template["spec"]["containers"]]},
         }
         self.jobs[namespace, name] = job
+        if not self.admit_pods:
+            return 201, copy.deepcopy(job)
         self.pods[namespace, pod_name] = pod
         threading.Thread(target=self._kubelet, args=(namespace, name, pod), daemon=True).start()
         return 201, copy.deepcopy(job)
