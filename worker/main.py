@@ -103,15 +103,17 @@ class PlatformWorkers:
 
     def __init__(self, client: Client, settings: Settings):
         pipelines = PipelineActivities(pipeline_runner(settings), ArtifactStore(settings.artifacts_dir))
+        grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
             Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                   activities=build_activities(client, settings), max_concurrent_activities=64),
+                   activities=build_activities(client, settings), max_concurrent_activities=64,
+                   graceful_shutdown_timeout=grace),
             # Cancellation reaches an activity only in a heartbeat's answer: a short throttle stops a cancelled
             # pipeline's containers (or Job) within seconds instead of up to 48 s.
             Worker(client, task_queue=settings.pipeline_task_queue, activities=[pipelines.run_pipeline],
                    max_concurrent_activities=settings.pipeline_concurrency,
                    max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
-                   default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE),
+                   default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE, graceful_shutdown_timeout=grace),
         ]
 
     async def __aenter__(self) -> "PlatformWorkers":

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -37,6 +37,11 @@ class KubeRunnerSettings(BaseModel):
     transfer_endpoint: str | None = None
     transfer_prefix: str = "ktx-transfer/"
 
+    @field_validator("transfer_endpoint")
+    @classmethod
+    def _blank_is_aws(cls, endpoint: str | None) -> str | None:
+        return endpoint or None  # an empty KTX_TRANSFER_ENDPOINT means AWS S3 itself
+
 
 class Settings(BaseModel):
     home: Path = Field(default_factory=_home)
@@ -63,6 +68,9 @@ class Settings(BaseModel):
     # The worker's /healthz, /readyz and /metrics (the API serves them on its own port).
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = 8282
+    # How long running activities may finish after SIGTERM before they are cancelled (a Kubernetes Job is then left
+    # running for the activity's next attempt to resume; a podman container is stopped and re-run).
+    worker_shutdown_grace_s: float = 0.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -90,6 +98,8 @@ class Settings(BaseModel):
         ]:
             if var in env:
                 values[field] = env[var]
+        if "KTX_WORKER_SHUTDOWN_GRACE" in env:
+            values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}
         for field, var in [
             ("namespace", "KTX_KUBE_NAMESPACE"),
