@@ -33,8 +33,10 @@ def _selector(labels: dict[str, str]) -> str:
 
 
 def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-    """Only regular files and directories inside the workspace; anything else in the archive is dropped."""
-    if not (member.isfile() or member.isdir()):
+    """Only regular files and directories under output/ and metadata/; anything else in the archive is dropped."""
+    if not (member.isfile() or member.isdir()) or member.name.startswith("/") \
+            or member.name.split("/", 1)[0] not in ("output", "metadata"):
+        log.warning("dropped unsafe entry from a pipeline result: %s", member.name)
         return None
     try:
         return tarfile.data_filter(member, path)

@@ -30,7 +30,7 @@ RESTRICTED = {
 ADAPTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}
 # A container waiting for one of these will not start by itself (an image that does not exist, a missing Secret).
 STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 
 class JobDefaults(BaseModel):
@@ -54,9 +54,11 @@ def _shorten(name: str, limit: int = 57) -> str:
 
 def label_value(value: str) -> str:
     """Names can be longer than a label value may be: keep readable ones, hash the rest."""
-    if len(value) <= 63 and _LABEL_VALUE.match(value):
+    if len(value) <= 63 and _LABEL_VALUE.fullmatch(value):
         return value
-    return _shorten(re.sub(r"[^A-Za-z0-9_.-]", "-", value), 57).strip("-_.") + "-" + hashlib.md5(value.encode()).hexdigest()[:5]
+    digest = hashlib.md5(value.encode()).hexdigest()[:5]
+    prefix = _shorten(re.sub(r"[^A-Za-z0-9_.-]", "-", value), 57).strip("-_.")
+    return f"{prefix}-{digest}" if prefix else digest
 
 
 def job_name(input: RunPipelineInput) -> str:

@@ -64,7 +64,8 @@ def _regular_files(root: Path) -> list[Path]:
 
 def pack(roots: dict[str, Path], archive: BinaryIO) -> int:
     count = 0
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+    # Dereference so a hard-linked file goes in as the regular file it is (symlinks never reach here).
+    with tarfile.open(fileobj=archive, mode="w:gz", dereference=True) as tar:
         for label, root in roots.items():
             for path in _regular_files(root):
                 tar.add(path, arcname=f"{label}/{path.relative_to(root).as_posix()}", recursive=False)

@@ -158,3 +158,16 @@ async def _running(kube: FakeKube) -> list[str]:
 
 async def _deleted(kube: FakeKube) -> list[tuple[str, str]]:
     return list(kube.deleted)
+
+
+async def test_twenty_megabytes_in_two_thousand_files_travel_through_the_bucket(kube_platform: Platform, kube: FakeKube,
+                                                                                  git_remote: Path, s3_server, s3_bucket: str) -> None:
+    await kube_platform.apply(promise("kbulk", "Kbulk", configure=[pipeline("generate", GENERATE="2000x10000")]))
+    await kube_platform.wait_condition("promise", "kbulk", "default", "Available", timeout=60)
+    await kube_platform.apply(resource("Kbulk", "big"))
+    await eventually(lambda: get(kube_platform, "kbulk", "big"), lambda o: condition(o, "WorksSucceeded").get("status") == "True",
+                     timeout=300, what="2,000 files delivered")
+    written = [f for f in remote_files(git_remote) if f.startswith("worker-1/resources/default/kbulk/big/generate/5058f/generated/")]
+    assert len(written) == 2000
+    assert "0000199900001999" in read_remote(git_remote, written[-1])
+    assert transfer_keys(s3_server, s3_bucket) == []
