@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,28 +17,19 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stack import ROOT, ktx, running_stack, stack_env  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 IMAGE = "localhost/ktx-examples/app-config-pipeline:v0.1.0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ktx(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
 def bench_up() -> list[float]:
     times = []
     for _ in range(3):
         home = Path(tempfile.mkdtemp(prefix="ktx-bench-"))
-        env = {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(free_port()),
-               "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+        env = stack_env(home)
         started = time.perf_counter()
         ktx(env, "up")
         times.append(time.perf_counter() - started)
@@ -103,16 +92,9 @@ def floor_once(work: Path, remote: Path, i: int) -> float:
 def main() -> None:
     subprocess.run([str(ROOT / "scripts" / "build-images.sh")], check=True, capture_output=True)
     up_times = bench_up()
-    home = Path(tempfile.mkdtemp(prefix="ktx-bench-"))
-    env = {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(free_port()),
-           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
-    ktx(env, "up")
-    try:
-        remote = home / "state" / "kratix.git"
-        request_times = bench_requests(env, remote)
-        floor_times = [floor_once(home / "floor", remote, i) for i in range(5)]
-    finally:
-        ktx(env, "down")
+    with running_stack() as stack:
+        request_times = bench_requests(stack.env, stack.remote)
+        floor_times = [floor_once(stack.home / "floor", stack.remote, i) for i in range(5)]
     up, req, floor = statistics.median(up_times), statistics.median(request_times), statistics.median(floor_times)
     print(f"ktx up (fresh home)            median {up:6.2f} s   runs {[round(t, 2) for t in up_times]}")
     print(f"resource apply -> commit       median {req:6.3f} s   runs {[round(t, 3) for t in request_times]}")
