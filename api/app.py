@@ -7,14 +7,17 @@ from typing import Annotated, Any, AsyncIterator
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from activities.secret_store import secret_store_for
+from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from api.platform import Applied, Conflict, NotFound, Platform
 from domain.errors import InvalidDocument
 from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, load_documents
+from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN
 from worker.settings import Settings, connect_client
 
 
@@ -37,11 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _refuse(413, exc.detail)
+
     @app.exception_handler(TimeoutError)
     async def timed_out(request: Request, exc: TimeoutError) -> JSONResponse:
         return JSONResponse(status_code=408, content={"detail": str(exc)})
 
     _routes(app)
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.api_max_body)
     instrument(app)
     return app
 
@@ -51,6 +59,10 @@ def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+# Namespaces and Promise names end up in visibility queries and workflow IDs: only names that can exist get through.
+Namespace = Annotated[str, Query(max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN.pattern)]
+OptionalNamespace = Annotated[str | None, Query(max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN.pattern)]
+PromiseName = Annotated[str | None, Query(max_length=LABEL_MAX, pattern=NAME_PATTERN.pattern)]
 
 
 class ApplyResponse(BaseModel):
@@ -84,11 +96,14 @@ def _routes(app: FastAPI) -> None:
         return {"status": "ok"}
 
     @app.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
-                                                               409: {"model": Refusal}, 422: {"model": Refusal}})
+                                                               409: {"model": Refusal}, 413: {"model": Refusal},
+                                                               422: {"model": Refusal}})
     async def apply(request: Request, platform: PlatformDep) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
         try:
-            documents = load_documents((await request.body()).decode("utf-8", errors="replace"))
+            text = (await request.body()).decode("utf-8", errors="replace")
+            # Parsing megabytes of YAML takes seconds of pure Python: off the event loop, so probes keep answering.
+            documents = await run_in_threadpool(load_documents, text)
         except MalformedInput as exc:
             return _refuse(400, str(exc))
         if not documents:
@@ -99,7 +114,8 @@ def _routes(app: FastAPI) -> None:
                 applied.append(await platform.apply(document))
             except InvalidDocument as exc:
                 errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
-                name = (document.get("metadata") or {}).get("name")
+                metadata = document.get("metadata")
+                name = metadata.get("name") if isinstance(metadata, dict) else None
                 return _refuse(422, f'{document.get("kind")} "{name}" is invalid: {exc}', index, errors)
             except NotFound as exc:
                 return _refuse(404, str(exc), index)
@@ -108,16 +124,16 @@ def _routes(app: FastAPI) -> None:
         return ApplyResponse(applied=applied)
 
     @app.get("/objects/{kind}")
-    async def list_objects(kind: str, platform: PlatformDep, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
+    async def list_objects(kind: str, platform: PlatformDep, namespace: OptionalNamespace = None, promise: PromiseName = None) -> list[dict[str, Any]]:
         return await platform.list(kind, namespace=namespace, promise=promise)
 
     @app.get("/objects/{kind}/{name}")
-    async def get_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+    async def get_object(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
         return await platform.get(kind, name, namespace)
 
     @app.delete("/objects/{kind}/{name}")
     async def delete_object(
-        kind: str, name: str, platform: PlatformDep, namespace: str = "default", force: bool = False,
+        kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default", force: bool = False,
         wait: Annotated[float, Query(ge=0, le=3600)] = 0,
     ) -> dict[str, Any]:
         """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
@@ -128,17 +144,17 @@ def _routes(app: FastAPI) -> None:
         return {"kind": kind, "name": name, "deleted": deleted}
 
     @app.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
-    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
         """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once."""
         return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
 
     @app.post("/objects/{kind}/{name}/reconcile")
-    async def reconcile_object(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+    async def reconcile_object(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
         """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
         return {"labels": await platform.reconcile(kind, name, namespace)}
 
     @app.get("/objects/{kind}/{name}/logs")
-    async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: str = "default",
+    async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default",
                           pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
         return await platform.logs(kind, name, namespace, pipeline, container)
 
@@ -152,13 +168,13 @@ def _routes(app: FastAPI) -> None:
             return _refuse(422, f'no {gitops} manifests for destination "{name}": {exc}', errors=errors)
 
     @app.get("/objects/{kind}/{name}/tree")
-    async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: str = "default") -> dict[str, Any]:
+    async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
         """The object and the component resources it requested (compound Promises), recursively."""
         return await platform.tree(kind, name, namespace)
 
     @app.get("/objects/{kind}/{name}/wait")
     async def wait_for(
-        kind: str, name: str, platform: PlatformDep, condition: str, namespace: str = "default",
+        kind: str, name: str, platform: PlatformDep, condition: str, namespace: Namespace = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:
         return await platform.wait_condition(kind, name, namespace, condition, timeout)

@@ -27,7 +27,7 @@ from activities.secret_store import SecretProvider
 from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
-from domain.documents import KRATIX_API_VERSION
+from domain.documents import KRATIX_API_VERSION, PLATFORM_KINDS
 from domain.errors import FieldError, InvalidDocument
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
@@ -113,6 +113,7 @@ class Platform:
     # --- apply ---
 
     async def apply(self, document: dict[str, Any]) -> Applied:
+        _check_builtin_api_version(document)
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
@@ -475,6 +476,21 @@ class Platform:
                 raise TimeoutError(f"timed out waiting for condition {condition} on {kind}/{name}; conditions: {summary}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+_BUILTIN_KINDS = {**{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]}, "Secret": "v1"}
+
+
+def _check_builtin_api_version(document: dict[str, Any]) -> None:
+    """A platform kind in another version of its group is a typo, not a request for some Promise's API: say so.
+
+    Only within the kind's own group (Kratix's, or the core group for Secret), since a Promise may serve a kind of
+    the same name in a group of its own."""
+    api_version, kind = str(document.get("apiVersion")), document.get("kind")
+    expected = _BUILTIN_KINDS.get(kind) if isinstance(kind, str) else None
+    if expected is None or api_version == expected or api_version.rpartition("/")[0] != expected.rpartition("/")[0]:
+        return
+    raise InvalidDocument([FieldError("apiVersion", f"Unsupported value: {api_version!r}: {kind} is served as {expected!r}")])
 
 
 def _secret_doc(summary: Any) -> dict[str, Any]:

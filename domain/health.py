@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.errors import FieldError, InvalidDocument
+from domain.validation import LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX, object_at, validate_name, validate_namespace
 
 # Kratix's order, worst first: the aggregate is the worst record's state; no records means ready.
 STATES = ("unhealthy", "degraded", "unknown", "healthy", "ready")
@@ -29,17 +30,19 @@ class HealthRecord(BaseModel):
 
 
 def read_health_record(doc: dict[str, Any]) -> HealthRecord:
-    meta = doc.get("metadata") or {}
-    data = doc.get("data") or {}
+    meta = object_at(doc, "metadata")
+    data = object_at(doc, "data")
+    resource = object_at(doc, "data.resourceRef")
+    promise = object_at(doc, "data.promiseRef").get("name")
     errors: list[FieldError] = []
-    if not meta.get("name"):
-        errors.append(FieldError("metadata.name", "Required value"))
-    promise = (data.get("promiseRef") or {}).get("name")
-    if not promise:
-        errors.append(FieldError("data.promiseRef.name", "Required value"))
-    resource = data.get("resourceRef") or {}
-    if not resource.get("name"):
-        errors.append(FieldError("data.resourceRef.name", "Required value"))
+    errors += validate_name("metadata.name", meta.get("name"), max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN)
+    if meta.get("namespace") is not None:
+        errors += validate_namespace(meta["namespace"])
+    # The references name a workflow (resource/<promise>/<namespace>/<name>): only names that can exist get there.
+    errors += validate_name("data.promiseRef.name", promise, max_length=LABEL_MAX, pattern=NAME_PATTERN)
+    errors += validate_name("data.resourceRef.name", resource.get("name"), max_length=LABEL_MAX, pattern=NAME_PATTERN)
+    if resource.get("namespace") is not None:
+        errors += validate_namespace(resource["namespace"], "data.resourceRef.namespace")
     state = data.get("state")
     if state not in STATES:
         errors.append(FieldError("data.state", f"Unsupported value: {state!r}: supported values: {', '.join(STATES)}"))

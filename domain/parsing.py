@@ -9,30 +9,138 @@ from pydantic import ValidationError
 
 from domain.documents import PLATFORM_KINDS, KRATIX_API_VERSION, KubeModel
 from domain.errors import InvalidDocument, errors_from_pydantic
-from domain.validation import validate_name, NAME_PATTERN
+from domain.validation import LABEL_MAX, NAME_PATTERN, validate_name
+
+# Kubernetes objects are rarely more than 20 levels deep (a Promise's embedded schema adds two per nested property);
+# the bound keeps the recursive composer, validator and JSON encoder far from Python's recursion limit.
+MAX_DEPTH = 100
+# Aliases are allowed (Promises share snippets with them) but PyYAML shares the aliased node, so a "billion laughs"
+# document loads instantly and only explodes when validated or serialised. Like the Kubernetes decoder, bound what
+# aliases may add: nodes counted as if every alias were written out, beyond the nodes written, per request.
+MAX_ALIAS_NODES = 100_000
 
 
 class MalformedInput(ValueError):
     """The text is not YAML/JSON, or a document is not a mapping with apiVersion and kind."""
 
 
-def load_documents(text: str) -> list[dict[str, Any]]:
+class _KubeLoader(yaml.SafeLoader):
+    """YAML read as Kubernetes reads it (sigs.k8s.io/yaml): JSON-shaped values only, so every document can be
+    validated and stored as JSON."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= MAX_DEPTH:
+            raise MalformedInput(f"document nested deeper than {MAX_DEPTH} levels (line {self.peek_event().start_mark.line + 1})")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
+        # JSON object keys are strings; Kubernetes turns `1:`, `true:` and `~:` keys into "1", "true" and "null"
+        # (key by key: as Python keys, 1 and True would be one).
+        self.flatten_mapping(node)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
+            mapping[_json_key(key)] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_timestamp_as_text(self, node: Any) -> str:
+        # Kubernetes keeps an unquoted date as the string written (goyaml does so for interface{} targets).
+        return self.construct_scalar(node)
+
+    def refuse_tag(self, node: Any) -> Any:
+        raise yaml.constructor.ConstructorError(None, None, f"tag {node.tag} has no JSON equivalent", node.start_mark)
+
+
+_KubeLoader.add_constructor("tag:yaml.org,2002:timestamp", _KubeLoader.construct_timestamp_as_text)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _KubeLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _KubeLoader.refuse_tag)
+
+
+def _json_key(key: Any) -> str:
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _count_nodes(root: yaml.Node) -> tuple[int, int]:
+    """(written, expanded) node counts of a composed document, without expanding it: an alias is the same node
+    object as its anchor, so each node's expanded size is computed once, bottom-up, without recursion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if id(node) in open_nodes:
+            raise MalformedInput(f"recursive alias at line {node.start_mark.line + 1}: a document must be a tree")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise MalformedInput(f"recursive alias at line {child.start_mark.line + 1}: a document must be a tree")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return len(sizes), sizes[id(root)]
+
+
+def _load_yaml(text: str) -> list[Any]:
+    loader = _KubeLoader(text)
+    loaded: list[Any] = []
+    from_aliases = 0
     try:
-        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+        while loader.check_node():
+            node = loader.get_node()
+            written, expanded = _count_nodes(node)
+            from_aliases += expanded - written
+            if from_aliases > MAX_ALIAS_NODES:
+                raise MalformedInput(
+                    f"document {len(loaded)}: YAML aliases expand to {expanded} nodes from {written} written; "
+                    f"aliases may add at most {MAX_ALIAS_NODES} nodes to a request")
+            loaded.append(loader.construct_document(node))
     except yaml.YAMLError as exc:
         raise MalformedInput(f"malformed YAML: {exc}") from exc
-    documents: list[dict[str, Any]] = []
-    for index, doc in enumerate(loaded):
+    finally:
+        loader.dispose()
+    return [d for d in loaded if d is not None]
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    documents: list[Any] = []
+    for doc in _load_yaml(text):
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            documents.extend(doc["items"])
+        else:
+            documents.append(doc)
+    for index, doc in enumerate(documents):
         if not isinstance(doc, dict):
             raise MalformedInput(f"document {index}: expected a mapping, got {type(doc).__name__}")
-        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            documents.extend(doc["items"])
-            continue
-        documents.append(doc)
-    for index, doc in enumerate(documents):
         missing = [f for f in ("apiVersion", "kind") if not doc.get(f)]
         if missing:
             raise MalformedInput(f"document {index}: missing {', '.join(missing)}")
+        not_text = [f for f in ("apiVersion", "kind") if not isinstance(doc[f], str)]
+        if not_text:
+            raise MalformedInput(f"document {index}: {', '.join(not_text)} must be a string")
     return documents
 
 
@@ -47,7 +155,7 @@ def parse_platform_document(doc: dict[str, Any]) -> KubeModel:
         parsed = model.model_validate(body)
     except ValidationError as exc:
         raise InvalidDocument(errors_from_pydantic(exc)) from exc
-    name_errors = validate_name("metadata.name", parsed.metadata.name, max_length=63, pattern=NAME_PATTERN)  # type: ignore[attr-defined]
+    name_errors = validate_name("metadata.name", parsed.metadata.name, max_length=LABEL_MAX, pattern=NAME_PATTERN)  # type: ignore[attr-defined]
     if name_errors:
         raise InvalidDocument(name_errors)
     return parsed

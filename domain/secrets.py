@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
+from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, object_at, validate_name, validate_namespace
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
@@ -28,13 +28,11 @@ class SecretDocument:
 def parse_secret(document: dict[str, Any]) -> SecretDocument:
     """`data` is base64, `stringData` plain text and wins on a clash, as in Kubernetes."""
     errors: list[FieldError] = []
-    metadata = document.get("metadata") or {}
-    name = str(metadata.get("name") or "")
-    if not name or len(name) > 253 or not _NAME.match(name):
-        errors.append(FieldError("metadata.name", "must be a DNS-1123 subdomain (lower case letters, digits, '-' and '.')"))
-    namespace = str(metadata.get("namespace") or "default")
-    if not _NAME.match(namespace) or "." in namespace:
-        errors.append(FieldError("metadata.namespace", "must be a DNS-1123 label"))
+    metadata = object_at(document, "metadata")
+    name = metadata.get("name")
+    errors += validate_name("metadata.name", name, max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN)
+    namespace = metadata.get("namespace") or "default"
+    errors += validate_namespace(namespace)
     data: dict[str, bytes] = {}
     for field, decode in (("data", _from_base64), ("stringData", lambda v: str(v).encode())):
         values = document.get(field) or {}

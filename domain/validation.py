@@ -10,25 +10,56 @@ import copy
 import re
 from typing import Any
 
+from pydantic import ValidationError
+
 from domain.documents import ResourceRequest
-from domain.errors import FieldError, InvalidDocument
+from domain.errors import FieldError, InvalidDocument, errors_from_pydantic
 from domain.promise_api import PromiseApi
 
-# Kratix caps resource names at 63 characters (the CRD it generates forces maxLength on metadata.name).
+# DNS-1123 subdomain (Kubernetes object names, at most SUBDOMAIN_MAX) and label (namespaces, at most LABEL_MAX).
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUBDOMAIN_MAX = 253
+# Kratix caps resource names at 63 characters (the CRD it generates forces maxLength on metadata.name), and ktx
+# Promise, Destination and store names become label values (kratix.io/promise-name, ktx.io/destination): also 63.
+LABEL_MAX = 63
+_PATTERN_RULES = {
+    NAME_PATTERN: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                  "and must start and end with an alphanumeric character",
+    NAMESPACE_PATTERN: "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                       "and must start and end with an alphanumeric character",
+}
 _IMPLICIT_TOP_LEVEL = {"apiVersion", "kind", "metadata", "status"}
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
 
-def validate_name(field: str, value: str | None, *, max_length: int, pattern: re.Pattern[str]) -> list[FieldError]:
-    if not value:
+def validate_name(field: str, value: object, *, max_length: int, pattern: re.Pattern[str]) -> list[FieldError]:
+    if value is None or value == "":
         return [FieldError(field, "Required value")]
+    if not isinstance(value, str):
+        return [FieldError(field, f"Invalid value: {value!r}: must be of type string")]
     if len(value) > max_length:
         return [FieldError(field, f"must be no more than {max_length} characters")]
     if not pattern.match(value):
-        return [FieldError(field, f"Invalid value: {value!r}: must consist of lower case alphanumeric characters, '-' or '.'")]
+        return [FieldError(field, f"Invalid value: {value!r}: {_PATTERN_RULES[pattern]}")]
     return []
+
+
+def object_at(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """The mapping at a dotted path ({} where absent), so hand-read kinds refuse `metadata: x` instead of crashing."""
+    value: Any = document
+    for depth, key in enumerate(path.split(".")):
+        value = value.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            field = ".".join(path.split(".")[:depth + 1])
+            raise InvalidDocument([FieldError(field, f"Invalid value: {value!r}: must be of type object")])
+    return value
+
+
+def validate_namespace(value: object, field: str = "metadata.namespace") -> list[FieldError]:
+    return validate_name(field, value, max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN)
 
 
 def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> ResourceRequest:
@@ -39,9 +70,9 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise InvalidDocument([FieldError("metadata", "must be of type object")])
-    errors += validate_name("metadata.name", metadata.get("name"), max_length=63, pattern=NAME_PATTERN)
+    errors += validate_name("metadata.name", metadata.get("name"), max_length=LABEL_MAX, pattern=NAME_PATTERN)
     if metadata.get("namespace") is not None:
-        errors += validate_name("metadata.namespace", metadata["namespace"], max_length=63, pattern=NAMESPACE_PATTERN)
+        errors += validate_namespace(metadata["namespace"])
 
     body = {k: copy.deepcopy(v) for k, v in document.items() if k not in _IMPLICIT_TOP_LEVEL}
     schema = dict(api.schema_)
@@ -51,7 +82,10 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
         raise InvalidDocument(errors)
     request = dict(body)
     request.update(apiVersion=document["apiVersion"], kind=api.kind, metadata={**metadata, "namespace": metadata.get("namespace") or "default"})
-    return ResourceRequest.model_validate(request)
+    try:
+        return ResourceRequest.model_validate(request)
+    except ValidationError as exc:  # the rest of metadata: labels and annotations must map strings to strings
+        raise InvalidDocument(errors_from_pydantic(exc)) from exc
 
 
 def _join(path: str, key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,17 @@ from domain.naming import pipeline_task_queue
 
 def _home() -> Path:
     return Path(os.environ.get("KTX_HOME", Path.home() / ".ktx")).expanduser()
+
+
+_BYTE_SUFFIXES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "k": 1000, "M": 1000**2, "G": 1000**3}
+
+
+def parse_byte_size(text: str) -> int:
+    """Bytes, or a Kubernetes quantity with a binary or decimal suffix (4Mi, 512Ki, 2M)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]i|[kMG])?\s*", text)
+    if not match:
+        raise ValueError(f"not a byte size: {text!r} (expected bytes or a quantity such as 4Mi)")
+    return int(match.group(1)) * _BYTE_SUFFIXES[match.group(2) or ""]
 
 
 class KubeRunnerSettings(BaseModel):
@@ -52,6 +64,9 @@ class Settings(BaseModel):
     container_run_flags: list[str] = Field(default_factory=list)
     api_host: str = "127.0.0.1"
     api_port: int = 8181
+    # Largest request body the API reads (KTX_API_MAX_BODY, bytes or 4Mi/512Ki); above Kubernetes' 3 MiB so a
+    # multi-document apply of many Promises still fits in one request.
+    api_max_body: int = 4 * 1024 * 1024
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
@@ -98,6 +113,8 @@ class Settings(BaseModel):
         ]:
             if var in env:
                 values[field] = env[var]
+        if "KTX_API_MAX_BODY" in env:
+            values["api_max_body"] = parse_byte_size(env["KTX_API_MAX_BODY"])
         if "KTX_WORKER_SHUTDOWN_GRACE" in env:
             values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}

@@ -7,7 +7,7 @@ import socket
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 import yaml
@@ -39,10 +39,10 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 
 
 @asynccontextmanager
-async def api_for(platform: Platform, home: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def api_for(platform: Platform, home: Path, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The real app, with its lifespan, connected to the platform's namespace and task queue."""
     settings = Settings(home=home, temporal_address=platform.client.service_client.config.target_host,
-                        temporal_namespace=platform.client.namespace, task_queue=platform.task_queue)
+                        temporal_namespace=platform.client.namespace, task_queue=platform.task_queue, **overrides)
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                                                    base_url="http://ktx", timeout=150) as http:
