@@ -75,7 +75,9 @@ class KubeJobRunner:
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         name = job_name(input)
         input_key, result_key = self.transfer.keys(name)
-        handed_over = False
+        # Clean up only once the Job is settled (finished, or deleted on cancel): after a transient error or a worker
+        # shutdown the next attempt resumes the same Job, which still needs its objects in the bucket.
+        settled = False
         try:
             if await self._read_job(name) is None:
                 await asyncio.to_thread(self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes())
@@ -87,19 +89,18 @@ class KubeJobRunner:
             try:
                 verdict, job, last_pod = await self._wait(name)
             except asyncio.CancelledError:
-                if activity.is_worker_shutdown():
-                    # The Job runs on; the activity's next attempt (same run, same Job name) picks it up.
-                    handed_over = True
-                else:
+                if not activity.is_worker_shutdown():
                     await self._delete(name)
+                    settled = True
                 raise
+            settled = True
             pod = last_pod or await self._latest_pod(name)
             runs = await self._container_runs(input, name, pod)
             if verdict == "Complete":
                 return await self._collect(result_key, workspace, runs)
             return self._failure(name, job, pod, runs)
         finally:
-            if not handed_over:
+            if settled:
                 await asyncio.to_thread(self.transfer.remove, input_key, result_key)
                 await self._prune(input)
 
