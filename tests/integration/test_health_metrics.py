@@ -7,6 +7,7 @@ import socket
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Callable
 from typing import Any, AsyncIterator
 
 import httpx
@@ -98,7 +99,8 @@ async def test_api_probes_and_request_metrics(platform: Platform, tmp_path: Path
         assert time.monotonic() - started < 3
 
 
-async def test_state_store_writes_are_counted(platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path) -> None:
+async def deltas_over_app_config(platform: Platform, tmp_path: Path, git_remote: Path) -> Callable[..., float]:
+    """How each metric moved while the app-config example was fulfilled through the API."""
     async with api_for(platform, tmp_path) as (_, http):
         before = await scrape(http)
         await fulfil_app_config(http, git_remote)
@@ -108,6 +110,12 @@ async def test_state_store_writes_are_counted(platform: Platform, git_remote: Pa
     def delta(name: str, **labels: str) -> float:
         return metric_value(after, name, **labels) - metric_value(before, name, **labels)
 
+    return delta
+
+
+async def test_state_store_writes_are_counted(platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path) -> None:
+    delta = await deltas_over_app_config(platform, tmp_path, git_remote)
+
     assert delta("ktx_state_store_writes_total", kind="git", result="committed") >= 1
     assert delta("ktx_state_store_writes_total", kind="git", result="failed") == 0
     assert delta("ktx_state_store_writes_total", kind="bucket") == 0
@@ -116,14 +124,7 @@ async def test_state_store_writes_are_counted(platform: Platform, git_remote: Pa
 
 
 async def test_pipeline_runs_are_counted(platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path) -> None:
-    """Moves once activities/pipelines.py calls observe_pipeline for each run."""
-    async with api_for(platform, tmp_path) as (_, http):
-        before = await scrape(http)
-        await fulfil_app_config(http, git_remote)
-        after = await scrape(http)
-
-    def delta(name: str, **labels: str) -> float:
-        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+    delta = await deltas_over_app_config(platform, tmp_path, git_remote)
 
     resource = {"workflow_type": "resource", "action": "configure", "runner": "podman"}
     assert delta("ktx_pipelines_run_total", promise="app-config", workflow_type="promise", action="configure") >= 1

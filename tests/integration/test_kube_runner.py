@@ -112,27 +112,28 @@ async def test_a_failing_init_container_is_named_with_its_log_tail_and_old_jobs_
     assert kube.deleted == [(kube.created[0]["metadata"]["name"], "Background")]
 
 
+async def _failed_run(platform: Platform, name: str, configure: dict, what: str) -> dict:
+    """Installs a one-pipeline Promise, requests one resource, and waits for its configure workflow to fail."""
+    kind = name.capitalize()
+    await platform.apply(promise(name, kind, configure=[configure]))
+    await platform.wait_condition("promise", name, "default", "Available", timeout=60)
+    await platform.apply(resource(kind, "one"))
+    return await eventually(lambda: get(platform, name, "one"),
+                            lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
+                            timeout=240, what=what)
+
+
 async def test_an_image_that_cannot_be_pulled_fails_the_run_instead_of_waiting_for_ever(kube_platform: Platform, kube: FakeKube) -> None:
     broken = pipeline("render", backoff_limit=0)
     broken["spec"]["containers"][0]["image"] = "registry.example/does-not-exist:v1"
-    await kube_platform.apply(promise("kpull", "Kpull", configure=[broken]))
-    await kube_platform.wait_condition("promise", "kpull", "default", "Available", timeout=60)
-    await kube_platform.apply(resource("Kpull", "one"))
-    obj = await eventually(lambda: get(kube_platform, "kpull", "one"),
-                           lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
-                           timeout=240, what="the stuck image to fail the run")
+    obj = await _failed_run(kube_platform, "kpull", broken, "the stuck image to fail the run")
     assert "cannot start: ErrImagePull" in pipeline_entry(obj, "render")["message"]
     assert [name for name, _ in kube.deleted] == [kube.created[0]["metadata"]["name"]]
 
 
 async def test_a_job_that_gets_no_pod_fails_the_run_with_the_reason_to_look_for(kube_platform: Platform, kube: FakeKube) -> None:
     kube.admit_pods = False
-    await kube_platform.apply(promise("kquota", "Kquota", configure=[pipeline("render", backoff_limit=0)]))
-    await kube_platform.wait_condition("promise", "kquota", "default", "Available", timeout=60)
-    await kube_platform.apply(resource("Kquota", "one"))
-    obj = await eventually(lambda: get(kube_platform, "kquota", "one"),
-                           lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
-                           timeout=120, what="the Pod-less Job to fail the run")
+    obj = await _failed_run(kube_platform, "kquota", pipeline("render", backoff_limit=0), "the Pod-less Job to fail the run")
     assert "got no Pod within 1s" in pipeline_entry(obj, "render")["message"]
     assert [name for name, _ in kube.deleted] == [kube.created[0]["metadata"]["name"]]
 
