@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +28,6 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-NAMESPACES = [f"ktx-test-{i}" for i in range(40)]
 _next_namespace = itertools.count()
 
 
@@ -45,8 +46,6 @@ def pipeline_images() -> None:
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env():
     extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal", "--log-level", "error"]
-    for namespace in NAMESPACES:
-        extra += ["--namespace", namespace]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=SEARCH_ATTRIBUTES,
@@ -81,12 +80,20 @@ TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delet
                              write_retry_cap_s=5)
 
 
+async def fresh_namespace(client: Client) -> str:
+    """A namespace never used before: a reused one would still hold the entity workflows of an earlier test."""
+    namespace = f"ktx-test-{next(_next_namespace)}"
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+    return namespace
+
+
 @pytest_asyncio.fixture
 async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
     """Builds platforms, each on a fresh Temporal namespace (so its catalog is empty) with real workers serving it."""
     async with AsyncExitStack() as stack:
         async def make(pipeline_concurrency: int = 8, settings: dict[str, Any] | None = None, **config: Any) -> Platform:
-            namespace = NAMESPACES[next(_next_namespace) % len(NAMESPACES)]
+            namespace = await fresh_namespace(temporal_env.client)
             client_config = temporal_env.client.config()
             client_config["namespace"] = namespace
             client_config["data_converter"] = pydantic_data_converter
