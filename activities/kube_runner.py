@@ -21,7 +21,7 @@ from activities.pipeline_job import (
     job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
 )
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
-from activities.transfer import TransferBucket
+from activities.object_bucket import ObjectBucket
 
 log = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 2048
@@ -48,7 +48,7 @@ def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
 class KubeJobRunner:
     name = "kubernetes"
 
-    def __init__(self, api: client.ApiClient, transfer: TransferBucket, defaults: JobDefaults, jobs_to_keep: int,
+    def __init__(self, api: client.ApiClient, transfer: ObjectBucket, defaults: JobDefaults, jobs_to_keep: int,
                  logs_dir: Path, poll_interval_s: float = 1.0, max_poll_interval_s: float = 5.0,
                  stuck_grace_s: float = 120.0):
         self.batch = client.BatchV1Api(api)
@@ -74,7 +74,7 @@ class KubeJobRunner:
 
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         name = job_name(input)
-        input_key, result_key = self.transfer.keys(name)
+        input_key, result_key = self.transfer.key(name, "object.yaml"), self.transfer.key(name, "result.tar.gz")
         # Clean up only once the Job is settled (finished, or deleted on cancel): after a transient error or a worker
         # shutdown the next attempt resumes the same Job, which still needs its objects in the bucket.
         settled = False

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import yaml
 from temporalio import activity
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts import ArtifactStore, read_regular
 from activities.metrics import observe_pipeline
 from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
 from domain.actions import ACTIONS_FILE, parse_requested_actions
@@ -22,10 +22,13 @@ from domain.scheduling import SelectorSource, build_groups, parse_destination_se
 
 
 def _read_yaml(path: Path) -> Any:
-    if not path.exists():
+    if path.is_symlink():
+        # Followed on the worker's host, a link would read the host's files: the pipeline must write the file itself.
+        raise InvalidDocument([FieldError(f"/kratix/metadata/{path.name}", "is a symbolic link; write the file itself")])
+    if not path.is_file():
         return None
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(read_regular(path).decode("utf-8", errors="replace"))
     except yaml.YAMLError as exc:
         raise InvalidDocument([FieldError(f"/kratix/metadata/{path.name}", f"invalid YAML: {exc}")]) from exc
 

@@ -7,7 +7,9 @@ import asyncio
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
@@ -23,14 +25,53 @@ def container_name(run_id: str, container: str) -> str:
     return _UNSAFE_NAME.sub("-", f"ktx-{run_id}-{container}")[:250]
 
 
+@dataclass(frozen=True)
+class Isolation:
+    """What every pipeline container gets from the platform, whatever its Pipeline says."""
+
+    network: str = "default"
+    host_uid: int = 0  # container uid 0 as seen from the host; 0 = no mapping
+
+
+def isolation_args(isolation: Isolation, security_context: dict[str, Any] | None) -> list[str]:
+    """Flags for the platform's isolation and the container's securityContext (the fields a local runtime can honour).
+
+    No host path is mounted besides Kratix's three directories; setuid binaries cannot raise privileges."""
+    args = ["--security-opt=no-new-privileges"]
+    if isolation.network == "none":
+        args.append("--network=none")
+    if isolation.host_uid:
+        args += [f"--uidmap=0:{isolation.host_uid}:65536", f"--gidmap=0:{isolation.host_uid}:65536"]
+    context = security_context or {}
+    user, group = context.get("runAsUser"), context.get("runAsGroup")
+    if user is not None:
+        args.append(f"--user={user}" + (f":{group}" if group is not None else ""))
+    elif group is not None:
+        args.append(f"--group-add={group}")
+    if context.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    return args
+
+
+def refuses_root(security_context: dict[str, Any] | None, image_user: str) -> bool:
+    """Kubelet's rule: runAsNonRoot without runAsUser needs an image whose USER is a non-zero uid or a non-root name."""
+    context = security_context or {}
+    if not context.get("runAsNonRoot") or context.get("runAsUser") is not None:
+        return False
+    user = image_user.split(":", 1)[0]
+    return user in ("", "0", "root")
+
+
 class ContainerRuntime:
-    def __init__(self, command: str, extra_flags: list[str]):
+    def __init__(self, command: str, extra_flags: list[str], isolation: Isolation = Isolation()):
         self.command = command
         self.extra_flags = extra_flags
+        self.isolation = isolation
 
     def run_args(self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]) -> list[str]:
         """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD."""
-        args = [self.command, "run", "--rm", "--name", name, *self.extra_flags]
+        args = [self.command, "run", "--rm", "--name", name, *isolation_args(self.isolation, container.security_context),
+                *self.extra_flags]
         for host, (target, read_only) in mounts.items():
             args += ["-v", f"{host}:{target}{':ro' if read_only else ''}"]
         for key, value in env.items():
@@ -42,6 +83,20 @@ class ContainerRuntime:
         args.append(container.image)
         args += container.args or []
         return args
+
+    async def image_user(self, image: str) -> str:
+        """The image's USER, pulling the image first if it is not here yet (as `run` would)."""
+        for attempt in ("inspect", "pull"):
+            if attempt == "pull":
+                pull = await asyncio.create_subprocess_exec(self.command, "pull", "-q", image, stdout=asyncio.subprocess.DEVNULL,
+                                                            stderr=asyncio.subprocess.DEVNULL)
+                await pull.wait()
+            proc = await asyncio.create_subprocess_exec(self.command, "image", "inspect", "--format", "{{.Config.User}}", image,
+                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            out, _ = await proc.communicate()
+            if proc.returncode == 0:
+                return out.decode().strip()
+        raise ApplicationError(f"image {image} could not be pulled")
 
     async def remove(self, name: str) -> None:
         proc = await asyncio.create_subprocess_exec(
@@ -98,6 +153,13 @@ class PodmanRunner:
                     f"container {container.name}: env valueFrom needs the kubernetes runner ({', '.join(unsupported)})",
                     type="UnsupportedPipeline",
                     non_retryable=True,
+                )
+            if container.security_context and container.security_context.get("runAsNonRoot") \
+                    and refuses_root(container.security_context, await self.runtime.image_user(container.image)):
+                runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
+                return ContainersOutcome(
+                    containers=runs, failed_container=container.name,
+                    message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the image will run as root",
                 )
             env = {**base_env, **{e.name: e.value or "" for e in container.env}}
             name = container_name(input.run_id, container.name)

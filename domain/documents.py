@@ -39,6 +39,7 @@ class Container(KubeModel):
     env_from: list[dict[str, Any]] = Field(default_factory=list)
     working_dir: str | None = None
     image_pull_policy: str | None = None
+    security_context: dict[str, Any] | None = None
 
 
 class JobOptions(StrictKubeModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timedelta
 
@@ -22,12 +23,12 @@ from activities.pagerduty import PagerDutyActivities
 from activities.pipeline_job import JobDefaults
 from activities.pipelines import PipelineActivities, PipelineRunner
 from activities.platform_apply import PlatformApplyActivities
-from activities.podman_runner import ContainerRuntime, PodmanRunner
+from activities.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.redelivery import RedeliveryActivities
 from activities.secret_store import secret_store_for
 from activities.slack import SlackActivities
 from activities.state_stores import StateStoreActivities
-from activities.transfer import TransferBucket
+from activities.object_bucket import ObjectBucket
 from activities.zendesk import ZendeskActivities
 from worker.health import HealthServer
 from worker.settings import Settings, connect_client
@@ -42,8 +43,15 @@ PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
 WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow]
 
 
+def artifact_store(settings: Settings) -> ArtifactStore:
+    shared = None
+    if settings.artifact_bucket:
+        shared = ObjectBucket.connect(settings.artifact_bucket, settings.artifact_endpoint or None, settings.artifact_prefix)
+    return ArtifactStore(settings.artifacts_dir, shared)
+
+
 def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
-    artifacts = ArtifactStore(settings.artifacts_dir)
+    artifacts = artifact_store(settings)
     secrets = secret_store_for(settings)
     stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
     catalog = CatalogActivities(client)
@@ -91,18 +99,19 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
     if settings.pipeline_runner == "kubernetes":
         if not settings.kube.transfer_bucket:
             raise SystemExit("KTX_PIPELINE_RUNNER=kubernetes needs KTX_TRANSFER_BUCKET: Pods exchange data through it")
-        transfer = TransferBucket.connect(settings.kube.transfer_bucket, settings.kube.transfer_endpoint,
-                                          settings.kube.transfer_prefix)
+        transfer = ObjectBucket.connect(settings.kube.transfer_bucket, settings.kube.transfer_endpoint,
+                                        settings.kube.transfer_prefix)
         return KubeJobRunner(kube_api_client(), transfer, job_defaults(settings), settings.kube.jobs_to_keep, logs,
                              stuck_grace_s=settings.kube.stuck_grace_s)
-    return PodmanRunner(ContainerRuntime(settings.container_runtime, settings.container_run_flags), logs)
+    isolation = Isolation(network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0)
+    return PodmanRunner(ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation), logs)
 
 
 class PlatformWorkers:
     """The platform worker and its pipeline worker, started and stopped together."""
 
     def __init__(self, client: Client, settings: Settings):
-        pipelines = PipelineActivities(pipeline_runner(settings), ArtifactStore(settings.artifacts_dir))
+        pipelines = PipelineActivities(pipeline_runner(settings), artifact_store(settings))
         grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
             Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,

@@ -62,6 +62,12 @@ class Settings(BaseModel):
     task_queue: str = "ktx"
     container_runtime: str = "podman"
     container_run_flags: list[str] = Field(default_factory=list)
+    # Pipeline containers on podman: `none` leaves them only a loopback interface.
+    pipeline_network: Literal["default", "none"] = "default"
+    # When the worker runs podman as root, container uid 0 is this host uid (and the next 65,535 follow), so even a
+    # container running as root is an unprivileged user on the host. Rootless podman maps it to the invoking user
+    # already. 0 turns the mapping off.
+    pipeline_host_uid: int = Field(default=100000, ge=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8181
     # Largest request body the API reads (KTX_API_MAX_BODY, bytes or 4Mi/512Ki); above Kubernetes' 3 MiB so a
@@ -77,6 +83,11 @@ class Settings(BaseModel):
     # Where pipeline containers run: podman on this host, or one Kubernetes Job per pipeline.
     pipeline_runner: Literal["podman", "kubernetes"] = "podman"
     kube: KubeRunnerSettings = Field(default_factory=lambda: KubeRunnerSettings())
+    # With more than one worker, pipeline outputs must reach whichever worker writes them: a bucket they all share
+    # (credentials from boto3's usual chain). Empty: outputs stay on this worker's disk (one worker only).
+    artifact_bucket: str = ""
+    artifact_endpoint: str | None = None
+    artifact_prefix: str = "ktx-artifacts/"
     # Where Secret values live: 0600 files under secrets_dir, or Kubernetes Secrets (shared by API and worker pods).
     secret_provider: Literal["files", "kubernetes"] = "files"
     secrets_namespace: str = "ktx-system"
@@ -110,6 +121,11 @@ class Settings(BaseModel):
             ("secrets_namespace", "KTX_SECRETS_NAMESPACE"),
             ("worker_health_host", "KTX_WORKER_HEALTH_HOST"),
             ("worker_health_port", "KTX_WORKER_HEALTH_PORT"),
+            ("artifact_bucket", "KTX_ARTIFACT_BUCKET"),
+            ("artifact_endpoint", "KTX_ARTIFACT_ENDPOINT"),
+            ("artifact_prefix", "KTX_ARTIFACT_PREFIX"),
+            ("pipeline_network", "KTX_PIPELINE_NETWORK"),
+            ("pipeline_host_uid", "KTX_PIPELINE_HOST_UID"),
         ]:
             if var in env:
                 values[field] = env[var]

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Pipelines run arbitrary containers (terraform, helm): allow long runs, but notice a dead worker within a minute.
+# Pipelines run arbitrary containers (terraform, helm): allow long runs, but notice a dead worker within half a minute
+# (runners heartbeat every 5 s).
 PIPELINE_TIMEOUT = timedelta(hours=1)
-PIPELINE_HEARTBEAT = timedelta(seconds=60)
+PIPELINE_HEARTBEAT = timedelta(seconds=30)
 # Container failures are results, not exceptions; only infrastructure errors (runtime missing, disk full) retry.
 PIPELINE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -1,7 +1,6 @@
-"""The object store pipeline Pods exchange data through: object.yaml in, a tarball of output/ and metadata/ out.
-
-Pods get presigned URLs for exactly their two objects, never credentials, and nothing goes through the API server
-or the platform's own filesystem, so outputs of any size work across any number of workers.
+"""An S3 bucket under a key prefix: what pipeline Pods exchange data through (presigned URLs for exactly their two
+objects, never credentials) and where workers share pipeline outputs, so outputs of any size work across any number of
+workers without going through the API server, Temporal payloads or one worker's disk.
 """
 
 from __future__ import annotations
@@ -17,24 +16,37 @@ from botocore.exceptions import ClientError
 URL_LIFETIME_S = 6 * 3600
 
 
-class TransferBucket:
-    def __init__(self, client: object, bucket: str, prefix: str = "ktx-transfer/"):
+class ObjectBucket:
+    def __init__(self, client: object, bucket: str, prefix: str):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
 
     @classmethod
-    def connect(cls, bucket: str, endpoint: str | None, prefix: str) -> "TransferBucket":
+    def connect(cls, bucket: str, endpoint: str | None, prefix: str) -> "ObjectBucket":
         """Credentials from boto3's usual chain (AWS_* variables, a web identity, an instance role)."""
         client = boto3.client("s3", endpoint_url=endpoint,
                               config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
         return cls(client, bucket, prefix)
 
-    def keys(self, job: str) -> tuple[str, str]:
-        return f"{self.prefix}{job}/object.yaml", f"{self.prefix}{job}/result.tar.gz"
+    def key(self, *parts: str) -> str:
+        return self.prefix + "/".join(parts)
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)  # type: ignore[attr-defined]
+
+    def upload(self, key: str, source: Path) -> None:
+        """Streams from disk (multipart for large files)."""
+        self.client.upload_file(str(source), self.bucket, key)  # type: ignore[attr-defined]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)  # type: ignore[attr-defined]
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
 
     def url(self, method: str, key: str) -> str:
         operation = {"GET": "get_object", "PUT": "put_object"}[method]
@@ -47,7 +59,7 @@ class TransferBucket:
         try:
             self.client.download_file(self.bucket, key, str(target))  # type: ignore[attr-defined]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return False
             raise
         return True
@@ -56,3 +68,7 @@ class TransferBucket:
         self.client.delete_objects(  # type: ignore[attr-defined]
             Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
         )
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
