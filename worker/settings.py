@@ -67,6 +67,8 @@ class Settings(BaseModel):
     # Largest request body the API reads (KTX_API_MAX_BODY, bytes or 4Mi/512Ki); above Kubernetes' 3 MiB so a
     # multi-document apply of many Promises still fits in one request.
     api_max_body: int = 4 * 1024 * 1024
+    # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
+    api_tokens_file: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
@@ -110,6 +112,7 @@ class Settings(BaseModel):
             ("secrets_namespace", "KTX_SECRETS_NAMESPACE"),
             ("worker_health_host", "KTX_WORKER_HEALTH_HOST"),
             ("worker_health_port", "KTX_WORKER_HEALTH_PORT"),
+            ("api_tokens_file", "KTX_API_TOKENS_FILE"),
         ]:
             if var in env:
                 values[field] = env[var]
