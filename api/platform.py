@@ -298,8 +298,14 @@ class Platform:
             clauses.append(f'{NAMESPACE.name} = "{namespace}"')
         if promise:
             clauses.append(f'{PROMISE.name} = "{promise}"')
-        objects = [await _object_from(w) async for w in self.client.list_workflows(" AND ".join(clauses))]
+        objects = await self._listed(" AND ".join(clauses))
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+
+    async def _listed(self, query: str) -> list[dict[str, Any]]:
+        """Visibility lags the workflows: a workflow started a moment ago may be listed before its first memo, with no
+        object to show yet. It is left out, as if the list had been read a moment earlier."""
+        objects = [await _object_from(w) async for w in self.client.list_workflows(query)]
+        return [o for o in objects if "metadata" in o]
 
     async def _with_status(self, entry: Destination | GitStateStore | BucketStateStore) -> dict[str, Any]:
         """The catalog entry with the status its workflow publishes; Destinations also count what they hold."""
@@ -336,8 +342,7 @@ class Platform:
         return gitops_manifests(gitops, destination, store)
 
     async def _all_resources(self) -> list[dict[str, Any]]:
-        query = f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"'
-        return [await _object_from(w) async for w in self.client.list_workflows(query)]
+        return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
