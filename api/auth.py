@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from domain.access import LOOPBACK, Action, Principal, Target, TokenEntry, TokenFile, identify, is_loopback, refusal
+from domain.access import (LOOPBACK, Action, Principal, Target, TokenEntry, TokenFile, identify, is_loopback, problems,
+                           refusal)
 from worker.settings import Settings
 
 
@@ -44,9 +45,7 @@ def load_token_entries(settings: Settings) -> list[TokenEntry] | None:
     except (OSError, yaml.YAMLError) as exc:
         raise AuthConfigError(f"KTX_API_TOKENS_FILE {path}: {exc}") from None
     except ValidationError as exc:
-        # Without the inputs: a clear token pasted into the file by mistake must not reach the logs.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise AuthConfigError(f"KTX_API_TOKENS_FILE {path}: {problems}") from None
+        raise AuthConfigError(f"KTX_API_TOKENS_FILE {path}: {problems(exc)}") from None
 
 
 bearer = HTTPBearer(auto_error=False, description="A token from `ktx token create`, listed by its SHA-256 in the "

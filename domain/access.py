@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from domain.documents import PLATFORM_KIND_NAMES, builtin_kind
 from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
@@ -75,6 +75,12 @@ class TokenFile(RootModel[list[TokenEntry]]):
         if len({e.sha256 for e in self.root}) != len(self.root):
             raise ValueError("two entries have the same sha256: one token would act as both")
         return self
+
+
+def problems(exc: ValidationError) -> str:
+    """What is wrong with token entries, without the values: a clear token pasted in by mistake must not be echoed."""
+    return "; ".join(": ".join(part for part in (".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) if part)
+                     for e in exc.errors(include_input=False))
 
 
 # The identity of the embedded stack's API, which serves only this machine when no tokens file is configured.

@@ -3,21 +3,27 @@ through the real app on a real Temporal dev server and worker."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
-from contextlib import asynccontextmanager
+import threading
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import httpx
 import pytest
+import uvicorn
 import yaml
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
@@ -352,3 +358,71 @@ def test_a_team_tree_leaves_out_components_in_other_namespaces() -> None:
     team = Principal(name=TEAM_NAME, role="team", namespaces=[OWN])
     assert _visible_tree(tree, team) == node("shop", OWN, node("db", OWN), node("cluster", None))
     assert _visible_tree(tree, LOOPBACK) == tree
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """The app on a real socket (uvicorn in a thread), listening before the thread starts, so no waiting is needed."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+
+
+async def ktx_cli(*args: str, url: str, token: str | None = None) -> tuple[int, str, str]:
+    """The real CLI in its own process; the test's event loop keeps running the worker meanwhile."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KTX_TOKEN", "KTX_API_TOKENS_FILE")}
+    env.update(KTX_API_URL=url, **({"KTX_TOKEN": token} if token else {}))
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=ROOT, env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_creates_tokens_sends_ktx_token_and_prints_refusals(platform: Platform, tmp_path: Path) -> None:
+    created = {}
+    for name, role, extra in (("ops", "platform", []), (TEAM_NAME, "team", ["-n", OWN])):
+        code, out, _ = await ktx_cli("token", "create", name, "--role", role, *extra, url="http://unused")
+        assert code == 0
+        token = out.splitlines()[1]
+        entry = yaml.safe_load(out.split("(KTX_API_TOKENS_FILE), then restart the API:\n")[1])
+        assert entry == [{"name": name, "role": role, **({"namespaces": [OWN]} if extra else {}),
+                          "sha256": hashlib.sha256(token.encode()).hexdigest()}]
+        created[name] = (token, entry[0])
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump([entry for _, entry in created.values()]))
+    ops, team = created["ops"][0], created[TEAM_NAME][0]
+    settings = Settings(home=tmp_path, temporal_address=platform.client.service_client.config.target_host,
+                        temporal_namespace=platform.client.namespace, task_queue=platform.task_queue,
+                        api_host="0.0.0.0", api_tokens_file=tokens)
+    (tmp_path / "promise.yaml").write_text(yaml.safe_dump(promise("widgets", "Widget")))
+    (tmp_path / "widget.yaml").write_text(yaml.safe_dump(resource("Widget", "first", namespace=OWN)))
+    outputs = []
+    with served(create_app(settings)) as url:
+        async def run(*args: str, token: str | None = None) -> tuple[int, str, str]:
+            result = await ktx_cli(*args, url=url, token=token)
+            outputs.append(result[1] + result[2])
+            return result
+
+        assert await run("get", "promises") == (1, "", "Error from server (401): missing bearer token; set KTX_TOKEN to a "
+                                                        "token listed in the API's KTX_API_TOKENS_FILE (ktx token create)\n")
+        assert (await run("get", "promises", token="not-a-token"))[2].startswith("Error from server (401): unknown token;")
+        assert await run("apply", "-f", str(tmp_path / "promise.yaml"), token=team) == (
+            1, "", f'Error from server (403): team token "{TEAM_NAME}" may not apply Promise "widgets": Promises are '
+                   "managed by platform tokens\n")
+        assert await run("apply", "-f", str(tmp_path / "promise.yaml"), token=ops) == (0, "promise/widgets created\n", "")
+        assert await run("apply", "-f", str(tmp_path / "widget.yaml"), token=team) == (0, "widget/first created\n", "")
+        assert await run("get", "widget", "first", "-n", OTHER, token=team) == (
+            1, "", f'Error from server (403): team token "{TEAM_NAME}" may not get widget "first" in namespace "{OTHER}": '
+                   f"its namespaces are {OWN}\n")
+        code, out, _ = await run("get", "widget", "first", "-n", OWN, "-o", "json", token=team)
+        assert code == 0 and json.loads(out)["metadata"]["namespace"] == OWN
+    assert not any(ops in text or team in text for text in outputs)
