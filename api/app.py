@@ -5,15 +5,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from activities.secret_store import secret_store_for
+from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_entries
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from api.platform import Applied, Conflict, NotFound, Platform
+from domain.access import Principal, Target, refusal
 from domain.errors import InvalidDocument
 from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, load_documents
@@ -31,6 +33,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
     app.state.settings = settings or Settings.from_env()
+    app.state.tokens = load_token_entries(app.state.settings)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -43,6 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return _refuse(413, exc.detail)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        response = _refuse(401, exc.reason)
+        response.headers["WWW-Authenticate"] = exc.challenge
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return _refuse(403, exc.reason)
 
     @app.exception_handler(TimeoutError)
     async def timed_out(request: Request, exc: TimeoutError) -> JSONResponse:
@@ -95,10 +108,15 @@ def _routes(app: FastAPI) -> None:
         # Liveness only: a Temporal outage must not restart every API Pod (that is what /readyz reports).
         return {"status": "ok"}
 
-    @app.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
+    # Every route but the probes and the scrape: a route added here cannot forget to authenticate.
+    api = APIRouter(dependencies=[Depends(authenticate)], responses={
+        401: {"model": Refusal, "description": "No bearer token, or one the API does not know"},
+        403: {"model": Refusal, "description": "The token's role or namespaces do not allow this"}})
+
+    @api.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
                                                                409: {"model": Refusal}, 413: {"model": Refusal},
                                                                422: {"model": Refusal}})
-    async def apply(request: Request, platform: PlatformDep) -> Any:
+    async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
         try:
             text = (await request.body()).decode("utf-8", errors="replace")
@@ -110,6 +128,9 @@ def _routes(app: FastAPI) -> None:
             return _refuse(400, "no documents in the request body")
         applied: list[Applied] = []
         for index, document in enumerate(documents):
+            reason = refusal(caller, "apply", Target.of_document(document))
+            if reason is not None:
+                return _refuse(403, reason, index)
             try:
                 applied.append(await platform.apply(document))
             except InvalidDocument as exc:
@@ -123,68 +144,94 @@ def _routes(app: FastAPI) -> None:
                 return _refuse(409, str(exc), index)
         return ApplyResponse(applied=applied)
 
-    @app.get("/objects/{kind}")
-    async def list_objects(kind: str, platform: PlatformDep, namespace: OptionalNamespace = None, promise: PromiseName = None) -> list[dict[str, Any]]:
-        return await platform.list(kind, namespace=namespace, promise=promise)
+    @api.get("/objects/{kind}")
+    async def list_objects(kind: str, platform: PlatformDep, caller: Caller, namespace: OptionalNamespace = None,
+                           promise: PromiseName = None) -> list[dict[str, Any]]:
+        """Without `namespace`, a team token gets the objects in its own namespaces."""
+        authorise(caller, "list", Target.of_route(kind, None, namespace))
+        found = await platform.list(kind, namespace=namespace, promise=promise)
+        return [obj for obj in found if caller.sees(obj["metadata"].get("namespace"))]
 
-    @app.get("/objects/{kind}/{name}")
-    async def get_object(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
+    @api.get("/objects/{kind}/{name}")
+    async def get_object(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
+        authorise(caller, "get", Target.of_route(kind, name, namespace))
         return await platform.get(kind, name, namespace)
 
-    @app.delete("/objects/{kind}/{name}")
+    @api.delete("/objects/{kind}/{name}")
     async def delete_object(
-        kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default", force: bool = False,
+        kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default", force: bool = False,
         wait: Annotated[float, Query(ge=0, le=3600)] = 0,
     ) -> dict[str, Any]:
         """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
+        authorise(caller, "delete", Target.of_route(kind, name, namespace))
         workflow_id = await platform.delete(kind, name, namespace, force=force)
         deleted = True
         if wait and "/" in workflow_id:
             deleted = await platform.wait_deleted(workflow_id, wait)
         return {"kind": kind, "name": name, "deleted": deleted}
 
-    @app.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
-    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
+    @api.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
+    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, caller: Caller,
+                           namespace: Namespace = "default") -> dict[str, Any]:
         """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once."""
+        authorise(caller, "label", Target.of_route(kind, name, namespace))
         return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
 
-    @app.post("/objects/{kind}/{name}/reconcile")
-    async def reconcile_object(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
+    @api.post("/objects/{kind}/{name}/reconcile")
+    async def reconcile_object(kind: str, name: str, platform: PlatformDep, caller: Caller,
+                               namespace: Namespace = "default") -> dict[str, Any]:
         """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
+        authorise(caller, "reconcile", Target.of_route(kind, name, namespace))
         return {"labels": await platform.reconcile(kind, name, namespace)}
 
-    @app.get("/objects/{kind}/{name}/logs")
-    async def object_logs(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default",
+    @api.get("/objects/{kind}/{name}/logs")
+    async def object_logs(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default",
                           pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
+        authorise(caller, "logs", Target.of_route(kind, name, namespace))
         return await platform.logs(kind, name, namespace, pipeline, container)
 
-    @app.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
-    async def destination_manifests(name: str, platform: PlatformDep, gitops: GitOpsAgent = "flux") -> Any:
+    @api.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
+    async def destination_manifests(name: str, platform: PlatformDep, caller: Caller, gitops: GitOpsAgent = "flux") -> Any:
         """The Flux or ArgoCD objects to apply on the Destination's cluster so it pulls its directory from the store."""
+        authorise(caller, "manifests", Target.of_route("Destination", name, None))
         try:
             return await platform.destination_manifests(name, gitops)
         except InvalidDocument as exc:
             errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
             return _refuse(422, f'no {gitops} manifests for destination "{name}": {exc}', errors=errors)
 
-    @app.get("/objects/{kind}/{name}/tree")
-    async def object_tree(kind: str, name: str, platform: PlatformDep, namespace: Namespace = "default") -> dict[str, Any]:
+    @api.get("/objects/{kind}/{name}/tree")
+    async def object_tree(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
         """The object and the component resources it requested (compound Promises), recursively."""
-        return await platform.tree(kind, name, namespace)
+        authorise(caller, "tree", Target.of_route(kind, name, namespace))
+        return _visible_tree(await platform.tree(kind, name, namespace), caller)
 
-    @app.get("/objects/{kind}/{name}/wait")
+    @api.get("/objects/{kind}/{name}/wait")
     async def wait_for(
-        kind: str, name: str, platform: PlatformDep, condition: str, namespace: Namespace = "default",
+        kind: str, name: str, platform: PlatformDep, caller: Caller, condition: str, namespace: Namespace = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:
+        authorise(caller, "wait", Target.of_route(kind, name, namespace))
         return await platform.wait_condition(kind, name, namespace, condition, timeout)
+
+    app.include_router(api)
+
+
+def _visible_tree(node: dict[str, Any], caller: Principal) -> dict[str, Any]:
+    """A compound resource may request components in other namespaces; a team sees those in its own only."""
+    children = [_visible_tree(child, caller) for child in node["children"] if caller.sees(child.get("namespace"))]
+    return {**node, "children": children}
 
 
 def main() -> None:
     import uvicorn
 
     settings = Settings.from_env()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    try:
+        app = create_app(settings)
+    except AuthConfigError as exc:
+        raise SystemExit(f"ktx api: refusing to start: {exc}") from None
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from activities.secret_store import SecretProvider
 from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
-from domain.documents import KRATIX_API_VERSION, PLATFORM_KINDS
+from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
 from domain.errors import FieldError, InvalidDocument
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
@@ -78,14 +78,6 @@ from workflows.state_store import (
     StoreCheckRequest,
 )
 
-PLATFORM_KIND_NAMES = {
-    "promise": "Promise", "promises": "Promise",
-    "healthrecord": "HealthRecord", "healthrecords": "HealthRecord",
-    "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
-    "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
-    "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
-    "secret": "Secret", "secrets": "Secret",
-}
 _CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
 
 
@@ -306,8 +298,14 @@ class Platform:
             clauses.append(f'{NAMESPACE.name} = "{namespace}"')
         if promise:
             clauses.append(f'{PROMISE.name} = "{promise}"')
-        objects = [await _object_from(w) async for w in self.client.list_workflows(" AND ".join(clauses))]
+        objects = await self._listed(" AND ".join(clauses))
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+
+    async def _listed(self, query: str) -> list[dict[str, Any]]:
+        """Visibility lags the workflows: a workflow started a moment ago may be listed before its first memo, with no
+        object to show yet. It is left out, as if the list had been read a moment earlier."""
+        objects = [await _object_from(w) async for w in self.client.list_workflows(query)]
+        return [o for o in objects if "metadata" in o]
 
     async def _with_status(self, entry: Destination | GitStateStore | BucketStateStore) -> dict[str, Any]:
         """The catalog entry with the status its workflow publishes; Destinations also count what they hold."""
@@ -344,8 +342,7 @@ class Platform:
         return gitops_manifests(gitops, destination, store)
 
     async def _all_resources(self) -> list[dict[str, Any]]:
-        query = f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"'
-        return [await _object_from(w) async for w in self.client.list_workflows(query)]
+        return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
@@ -478,19 +475,14 @@ class Platform:
             delay = min(delay * 2, 0.5)
 
 
-_BUILTIN_KINDS = {**{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]}, "Secret": "v1"}
-
-
 def _check_builtin_api_version(document: dict[str, Any]) -> None:
-    """A platform kind in another version of its group is a typo, not a request for some Promise's API: say so.
-
-    Only within the kind's own group (Kratix's, or the core group for Secret), since a Promise may serve a kind of
-    the same name in a group of its own."""
-    api_version, kind = str(document.get("apiVersion")), document.get("kind")
-    expected = _BUILTIN_KINDS.get(kind) if isinstance(kind, str) else None
-    if expected is None or api_version == expected or api_version.rpartition("/")[0] != expected.rpartition("/")[0]:
+    """A platform kind in another version of its group is a typo, not a request for some Promise's API: say so."""
+    kind = builtin_kind(document)
+    api_version = str(document.get("apiVersion"))
+    if kind is None or api_version == BUILTIN_API_VERSIONS[kind]:
         return
-    raise InvalidDocument([FieldError("apiVersion", f"Unsupported value: {api_version!r}: {kind} is served as {expected!r}")])
+    raise InvalidDocument([FieldError("apiVersion", f"Unsupported value: {api_version!r}: {kind} is served as "
+                                                    f"{BUILTIN_API_VERSIONS[kind]!r}")])
 
 
 def _secret_doc(summary: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 import yaml
+from pydantic import ValidationError
 
 from cli import stack
+from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
 from domain.gitops import GITOPS_AGENTS
 from worker.settings import Settings
@@ -25,7 +28,10 @@ class CliError(RuntimeError):
 
 
 def _client(settings: Settings) -> httpx.Client:
-    return httpx.Client(base_url=stack.api_url(settings.home), timeout=httpx.Timeout(30, read=None))
+    # From the environment only: a token on the command line would show in `ps` and in shell history.
+    token = os.environ.get("KTX_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=stack.api_url(settings.home), headers=headers, timeout=httpx.Timeout(30, read=None))
 
 
 def _check(response: httpx.Response) -> Any:
@@ -35,6 +41,9 @@ def _check(response: httpx.Response) -> Any:
         body = response.json()
     except ValueError:
         raise CliError(f"error: {response.status_code} {response.text}") from None
+    if response.status_code == 401:
+        raise CliError(f"Error from server (401): {body.get('message')}; set KTX_TOKEN to a token listed in the API's "
+                       "KTX_API_TOKENS_FILE (ktx token create)")
     if "errors" in body:
         lines = [f"Error from server ({response.status_code}): {body['message']}"]
         lines += [f"  - {e['field']}: {e['reason']}" for e in body.get("errors", [])]
@@ -246,6 +255,18 @@ def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
         print(f"secret/{item['name']} {item['action']}")
 
 
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> None:
+    """A fresh token, shown once, and the entry for the API's tokens file, which holds its SHA-256 only."""
+    token = secrets.token_urlsafe(32)
+    try:
+        entry = TokenEntry(name=args.name, role=args.role, namespaces=args.namespace or [], sha256=token_digest(token))
+    except ValidationError as exc:
+        raise CliError(f"error: {problems(exc)}") from None
+    print(f'Token "{entry.name}" (shown once; its holder sets KTX_TOKEN to it):\n{token}\n')
+    print("Entry to add to the API's tokens file (KTX_API_TOKENS_FILE), then restart the API:")
+    print(yaml.safe_dump([entry.model_dump(exclude_defaults=True)], sort_keys=False), end="")
+
+
 def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
     change: dict[str, Any] = {"set": {}, "remove": []}
     for item in args.labels:
@@ -379,6 +400,13 @@ def parser() -> argparse.ArgumentParser:
     wait = on_object("wait", "wait for a condition", cmd_wait)
     wait.add_argument("--for", dest="for_", required=True)
     wait.add_argument("--timeout", default="30s")
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="what", required=True)
+    create_token = token.add_parser("create", help="a new API token and its entry for the API's tokens file")
+    create_token.add_argument("name", help="who holds it, e.g. team-a-ci; shown in the API's refusals")
+    create_token.add_argument("--role", choices=["platform", "team"], required=True)
+    create_token.add_argument("-n", "--namespace", action="append",
+                              help="a namespace a team token may act in (repeat for several)")
+    create_token.set_defaults(func=cmd_token_create)
     destination = sub.add_parser("destination", aliases=["dest"], help="tools for a Destination's cluster").add_subparsers(
         dest="what", required=True)
     manifests = destination.add_parser("manifests", help="the Flux or ArgoCD objects that make a Destination's cluster pull "

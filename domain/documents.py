@@ -221,6 +221,28 @@ PLATFORM_KINDS: dict[str, type[KubeModel]] = {
     "GitStateStore": GitStateStore,
     "BucketStateStore": BucketStateStore,
 }
+# Every kind the platform serves itself, in the one version it serves it; all other kinds are Promise APIs.
+BUILTIN_API_VERSIONS: dict[str, str] = {**{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]},
+                                        "Secret": "v1"}
+# What users type for them (kind, plural, short name), lower-cased; these win over a Promise kind of the same name.
+PLATFORM_KIND_NAMES = {
+    "promise": "Promise", "promises": "Promise",
+    "healthrecord": "HealthRecord", "healthrecords": "HealthRecord",
+    "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
+    "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
+    "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
+    "secret": "Secret", "secrets": "Secret",
+}
+
+
+def builtin_kind(document: dict[str, Any]) -> str | None:
+    """The platform kind a document is, judged by its group so a wrong version is still that kind; None for a
+    Promise API's kind, since a Promise may serve a kind of the same name in a group of its own."""
+    kind = document.get("kind")
+    expected = BUILTIN_API_VERSIONS.get(kind) if isinstance(kind, str) else None
+    if expected is None or str(document.get("apiVersion")).rpartition("/")[0] != expected.rpartition("/")[0]:
+        return None
+    return kind
 
 
 class ResourceRequest(KubeModel):

@@ -73,6 +73,8 @@ class Settings(BaseModel):
     # Largest request body the API reads (KTX_API_MAX_BODY, bytes or 4Mi/512Ki); above Kubernetes' 3 MiB so a
     # multi-document apply of many Promises still fits in one request.
     api_max_body: int = 4 * 1024 * 1024
+    # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
+    api_tokens_file: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
@@ -126,6 +128,7 @@ class Settings(BaseModel):
             ("artifact_prefix", "KTX_ARTIFACT_PREFIX"),
             ("pipeline_network", "KTX_PIPELINE_NETWORK"),
             ("pipeline_host_uid", "KTX_PIPELINE_HOST_UID"),
+            ("api_tokens_file", "KTX_API_TOKENS_FILE"),
         ]:
             if var in env:
                 values[field] = env[var]

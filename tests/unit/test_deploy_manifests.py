@@ -24,6 +24,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, latest_version
 
+from domain.access import is_loopback
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "base"
@@ -695,6 +697,31 @@ def test_worker_reads_transfer_credentials_from_the_documented_secret():
     assert re.search(r"kubectl (-n ktx-system )?create secret generic ktx-transfer-credentials", readme_text()), \
         f"{rel(README)}: must show how to create the Secret ktx-transfer-credentials in ktx-system"
     assert not by_kind(build(BASE), "Secret"), "deploy/base must not ship Secret values"
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=IDS)
+def test_api_reads_its_tokens_file_from_the_documented_secret(directory: Path):
+    resources = build(directory)
+    api = find(resources, "Deployment", "ktx-api", "ktx-system")
+    assert api is not None
+    container = pod_spec(api)["containers"][0]
+    host = ktx_config(resources).doc["data"].get("KTX_API_HOST", "127.0.0.1")
+    path = {e["name"]: e.get("value") for e in container.get("env") or []}.get("KTX_API_TOKENS_FILE")
+    if is_loopback(host):
+        return
+    # api/auth.py refuses to start on a non-loopback host without a tokens file.
+    assert path, f"{api.label}: KTX_API_HOST is {host!r} but KTX_API_TOKENS_FILE is not set, so the API will not start"
+    directory_of, filename = path.rsplit("/", 1)
+    mounts = {m["mountPath"]: m for m in container.get("volumeMounts") or []}
+    volumes = {v["name"]: v for v in pod_spec(api).get("volumes") or []}
+    mount = mounts.get(directory_of)
+    secret = volumes.get(mount["name"], {}).get("secret") if mount else None
+    assert secret and secret["secretName"] == "ktx-api-tokens" and mount.get("readOnly"), \
+        f"{api.label}: KTX_API_TOKENS_FILE {path!r} must be in a read-only mount of the Secret ktx-api-tokens"
+    assert filename in {i["path"] for i in secret.get("items") or []}, \
+        f"{api.label}: the ktx-api-tokens volume must project the file {filename!r}"
+    assert re.search(rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", readme_text()), \
+        f"{rel(README)}: must show how to create the Secret ktx-api-tokens with the key {filename}"
 
 
 def test_readme_env_table_matches_worker_settings():

@@ -1,0 +1,162 @@
+"""Who may do what through the API: bearer-token entries, their roles, and the one rule table deciding each request.
+
+Platform tokens manage everything. Team tokens request, read and delete resources (instances of Promise APIs) in
+their own namespaces, and read Promises to discover the APIs on offer; everything else is the platform team's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+
+from domain.documents import PLATFORM_KIND_NAMES, builtin_kind
+from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
+
+Role = Literal["platform", "team"]
+Action = Literal["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait", "manifests"]
+
+# Reading a Promise is how a team discovers the APIs it may request; everything else about Promises is the platform's.
+_PROMISE_READS = {"get", "list", "wait"}
+_WHY_PLATFORM_ONLY = {
+    "Promise": "Promises are managed by platform tokens",
+    "Destination": "Destinations are managed by platform tokens",
+    "GitStateStore": "state stores are managed by platform tokens",
+    "BucketStateStore": "state stores are managed by platform tokens",
+    "Secret": "Secrets are managed by platform tokens",
+    "HealthRecord": "HealthRecords are written by platform tokens; teams read them in their namespaces",
+}
+
+
+class Principal(BaseModel):
+    """Who a request acts as: the name of its token entry (never the token) and what that entry allows."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    role: Role
+    namespaces: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _namespaces_fit_the_role(self) -> "Principal":
+        if self.role == "team" and not self.namespaces:
+            raise ValueError(f'team token "{self.name}" needs at least one namespace')
+        if self.role == "platform" and self.namespaces:
+            # A platform token reaches every namespace; a list here means someone expected it to be limited.
+            raise ValueError(f'platform token "{self.name}" reaches every namespace; remove its namespaces or make it a team token')
+        bad = [ns for ns in self.namespaces if len(ns) > LABEL_MAX or not NAMESPACE_PATTERN.match(ns)]
+        if bad:
+            raise ValueError(f'token "{self.name}": namespaces {bad} are not DNS-1123 labels')
+        return self
+
+    def sees(self, namespace: str | None) -> bool:
+        """Whether objects in `namespace` are this principal's to see (cluster-scoped objects have none)."""
+        return self.role == "platform" or namespace is None or namespace in self.namespaces
+
+
+class TokenEntry(Principal):
+    """One line of the tokens file: the SHA-256 of the token, so the file never holds a usable credential."""
+
+    # A `token:` key means a clear token was pasted in: refuse the file rather than ignore the line.
+    model_config = ConfigDict(extra="forbid")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class TokenFile(RootModel[list[TokenEntry]]):
+    @model_validator(mode="after")
+    def _unique(self) -> "TokenFile":
+        if not self.root:
+            raise ValueError("holds no tokens; every request would be refused")
+        names = [e.name for e in self.root]
+        if len(set(names)) != len(names):
+            raise ValueError(f"token names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
+        if len({e.sha256 for e in self.root}) != len(self.root):
+            raise ValueError("two entries have the same sha256: one token would act as both")
+        return self
+
+
+def problems(exc: ValidationError) -> str:
+    """What is wrong with token entries, without the values: a clear token pasted in by mistake must not be echoed."""
+    return "; ".join(": ".join(part for part in (".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) if part)
+                     for e in exc.errors(include_input=False))
+
+
+# The identity of the embedded stack's API, which serves only this machine when no tokens file is configured.
+LOOPBACK = Principal(name="loopback", role="platform")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identify(token: str, entries: list[TokenEntry]) -> Principal | None:
+    """The entry the token belongs to; every entry is compared in constant time so timing tells nothing."""
+    digest = token_digest(token)
+    found = None
+    for entry in entries:
+        if hmac.compare_digest(digest, entry.sha256):
+            found = entry
+    return None if found is None else Principal(name=found.name, role=found.role, namespaces=found.namespaces)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request acts on. `kind` is a platform kind when `builtin`, otherwise the kind a Promise serves."""
+
+    kind: str
+    name: str | None
+    namespace: str | None
+    builtin: bool
+
+    @classmethod
+    def of_route(cls, kind: str, name: str | None, namespace: str | None) -> "Target":
+        platform_kind = PLATFORM_KIND_NAMES.get(kind.lower())
+        return cls(platform_kind or kind, name, namespace, platform_kind is not None)
+
+    @classmethod
+    def of_document(cls, document: dict[str, Any]) -> "Target":
+        metadata = document.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+        kind = builtin_kind(document)
+        if kind is None:
+            # A resource request lands in "default" when it names no namespace, so that is what is authorised.
+            return cls(str(document.get("kind")), _text(name), _text(namespace) or "default", False)
+        return cls(kind, _text(name), _text(namespace), True)
+
+    def describe(self) -> str:
+        return f'{self.kind} "{self.name}"' if self.name else self.kind
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def refusal(principal: Principal, action: Action, target: Target) -> str | None:
+    """None when the principal may do `action` on `target`, else the reason (naming the token entry, never the token).
+
+    A list without a namespace is allowed for resources and HealthRecords: the caller filters it with `sees`.
+    """
+    if principal.role == "platform":
+        return None
+    refused = f'team token "{principal.name}" may not {action} {target.describe()}'
+    if target.builtin and target.kind == "Promise":
+        return None if action in _PROMISE_READS else f"{refused}: {_WHY_PLATFORM_ONLY['Promise']}"
+    if target.builtin and not (target.kind == "HealthRecord" and action in ("get", "list")):
+        return f"{refused}: {_WHY_PLATFORM_ONLY[target.kind]}"
+    if action == "list" and target.namespace is None:
+        return None
+    if target.namespace not in principal.namespaces:
+        return f'{refused} in namespace "{target.namespace}": its namespaces are {", ".join(principal.namespaces)}'
+    return None
