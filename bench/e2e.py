@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,11 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (ROOT, apply_all, git_commit_push, install_promise, kratix_env, landed, medians,  # noqa: E402
+from bench.stack import (ROOT, apply_all, breakdown, git_commit_push, install_promise, kratix_env, landed, medians,  # noqa: E402
                          names, output_path, peak_rss_mb, percentile, podman_run, running_stack, stamp_pushes)
 from tests.kratix_documents import BEHAVE, pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
@@ -48,23 +45,6 @@ def wanted(n: int) -> dict[str, str]:
     return {output_path(DESTINATION, PROMISE, name, PIPELINE, "cm.yaml"): name for name in names(n)}
 
 
-def breakdown(url: str, started: dict[str, float], done: dict[str, float]) -> dict[str, float]:
-    """Medians of where each request's time went, from the container timings the platform records: apply -> its
-    container starting (API, workflow start, pipeline queue), the container (including the runner's `podman rm` of a
-    leftover), container exit -> file on main (output to artifacts, activity result, state-store write and push)."""
-    before, inside, after = [], [], []
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for name in started:
-            run = client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"}).raise_for_status()
-            container = run.json()["_ktx"]["runs"][-1]["containers"][0]
-            end = container["started_at"] + container["duration_seconds"]
-            before.append(container["started_at"] - started[name])
-            inside.append(container["duration_seconds"])
-            after.append(done[name] - end)
-    return {"to_container_s": statistics.median(before), "container_s": statistics.median(inside),
-            "to_commit_s": statistics.median(after)}
-
-
 def platform_run(n: int, concurrency: int) -> dict[str, float]:
     with running_stack(KTX_PIPELINE_CONCURRENCY=str(concurrency)) as stack:
         stamp_pushes(stack.remote)
@@ -73,7 +53,7 @@ def platform_run(n: int, concurrency: int) -> dict[str, float]:
         started, accepted = asyncio.run(apply_all(stack.api_url, {name: resource(KIND, name) for name in names(n)}))
         done, pushes = landed(stack.remote, wanted(n), UNDER, min(started.values()), timeout=120 + 5 * n)
         latencies = [done[name] - started[name] for name in names(n)]
-        return breakdown(stack.api_url, started, done) | {"wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
+        return breakdown(stack.api_url, KIND, started, done) | {"wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
                 "p95_s": percentile(latencies, 0.95), "apply_p95_s": percentile(accepted, 0.95), "pushes": pushes,
                 "rss_mb": peak_rss_mb(stack.pids["worker"]), "rss_idle_mb": rss_before,
                 "api_rss_mb": peak_rss_mb(stack.pids["api"])}
@@ -126,7 +106,7 @@ def main() -> None:
     print(json.dumps({
         "name": "e2e", "n": args.n, "runs": args.runs, "concurrency": args.concurrency,
         "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": med["rss_mb"],
+        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": round(med["rss_mb"], 1),
         "requests_per_s": round(args.n / med["wall_s"], 2), "latency": "apply -> file on the state store's main",
         "apply_p95_s": round(med["apply_p95_s"], 3), "pushes": med["pushes"], "rss_idle_mb": med["rss_idle_mb"],
         "api_rss_mb": med["api_rss_mb"], "floor_containers_s": round(med["floor_containers_s"], 3),

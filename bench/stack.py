@@ -77,6 +77,23 @@ def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
+def cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a process (all its threads) and of its waited-for children (git, containers, ...)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"own": (int(fields[11]) + int(fields[12])) / tick, "children": (int(fields[13]) + int(fields[14])) / tick}
+
+
+def cpu_used(pids: dict[str, int], before: dict[str, dict[str, float]]) -> dict[str, float]:
+    """CPU seconds each stack process (and, as `<name>_children`, its children) used since `before` = {name: cpu_s}."""
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        now = cpu_s(pid)
+        used[name] = round(now["own"] - before[name]["own"], 2)
+        used[f"{name}_children"] = round(now["children"] - before[name]["children"], 2)
+    return used
+
+
 def apply_documents(env: dict[str, str], documents: list[dict[str, Any]]) -> None:
     subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump_all(documents), env=env,
                    cwd=ROOT, check=True, capture_output=True, text=True)
@@ -123,6 +140,23 @@ async def apply_all(url: str, documents: dict[str, dict[str, Any]]) -> tuple[dic
 
         await asyncio.gather(*[one(name, document) for name, document in documents.items()])
     return started, accepted
+
+
+def breakdown(url: str, kind: str, started: dict[str, float], done: dict[str, float]) -> dict[str, float]:
+    """Medians of where each request's time went, from the container timings the platform records: apply -> its
+    container starting (API, workflow start, pipeline queue), the container (including the runner's `podman rm` of a
+    leftover), container exit -> file on main (output to artifacts, activity result, state-store write and push)."""
+    before, inside, after = [], [], []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for name in started:
+            run = client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"}).raise_for_status()
+            container = run.json()["_ktx"]["runs"][-1]["containers"][0]
+            end = container["started_at"] + container["duration_seconds"]
+            before.append(container["started_at"] - started[name])
+            inside.append(container["duration_seconds"])
+            after.append(done[name] - end)
+    return {"to_container_s": statistics.median(before), "container_s": statistics.median(inside),
+            "to_commit_s": statistics.median(after)}
 
 
 # `date +%s.%N` is the same wall clock as time.time() here; one append per ref update keeps lines whole.
