@@ -34,7 +34,10 @@ def free_port() -> int:
 
 
 def ktx(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ktx {' '.join(args)} exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
 
 
 def stack_env(home: Path, **extra: str) -> dict[str, str]:
@@ -149,8 +152,12 @@ def breakdown(url: str, kind: str, started: dict[str, float], done: dict[str, fl
     before, inside, after = [], [], []
     with httpx.Client(base_url=url, timeout=60) as client:
         for name in started:
-            run = client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"}).raise_for_status()
-            container = run.json()["_ktx"]["runs"][-1]["containers"][0]
+            # The file reaches main before the run record reaches the memo (it is published after the write).
+            deadline = time.monotonic() + 60
+            while not (runs := client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"})
+                       .raise_for_status().json()["_ktx"]["runs"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            container = runs[-1]["containers"][0]
             end = container["started_at"] + container["duration_seconds"]
             before.append(container["started_at"] - started[name])
             inside.append(container["duration_seconds"])
