@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,13 +27,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ROOT, ktx, peak_rss_mb, running_stack  # noqa: E402
-from domain.layout import nested_dir, resource_nested_root  # noqa: E402
+from bench.stack import (ROOT, apply_all, breakdown, git_commit_push, install_promise, kratix_env, landed, medians,  # noqa: E402
+                         names, output_path, peak_rss_mb, percentile, podman_run, running_stack, stamp_pushes)
 from tests.kratix_documents import BEHAVE, pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
 from worker.settings import Settings  # noqa: E402
@@ -43,102 +38,22 @@ from worker.settings import Settings  # noqa: E402
 PROMISE, KIND, PIPELINE, DESTINATION = "bench", "Bench", "write", "local"
 FILES = {"cm.yaml": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "{name}", "namespace": "{namespace}"},
                      "data": {"owner": "{name}"}}}
-# `date +%s.%N` is the same wall clock as time.time() here; one append per ref update keeps lines whole.
-POST_RECEIVE = """#!/bin/sh
-while read old new ref; do echo "$(date +%s.%N) $new $ref" >> "$GIT_DIR/pushes.log"; done
-"""
+UNDER = f"{DESTINATION}/resources/default/{PROMISE}/"
 
 
-def names(n: int) -> list[str]:
-    return [f"r{i:05d}" for i in range(n)]
-
-
-def file_path(name: str) -> str:
-    return f"{nested_dir(DESTINATION, resource_nested_root('default', PROMISE, name, PIPELINE), '.')}/cm.yaml"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank: a value that was really observed, not an interpolation between two."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-async def apply_all(url: str, n: int) -> tuple[dict[str, float], list[float]]:
-    """Each request's start (wall clock) and how long the API took to accept it."""
-    started: dict[str, float] = {}
-    accepted: list[float] = []
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-        async def one(name: str) -> None:
-            body = yaml.safe_dump(resource(KIND, name))
-            started[name] = time.time()
-            response = await client.post("/apply", content=body, headers={"content-type": "application/yaml"})
-            response.raise_for_status()
-            accepted.append(time.time() - started[name])
-
-        await asyncio.gather(*[one(name) for name in names(n)])
-    return started, accepted
-
-
-def landed(remote: Path, n: int, since: float, timeout: float) -> tuple[dict[str, float], int]:
-    """When each request's file first reached main (from the hook's log), and how many pushes after `since` that took."""
-    wanted = {file_path(name): name for name in names(n)}
-    log = remote / "pushes.log"
-    seen: dict[str, float] = {}
-    read, pushes = 0, 0
-    deadline = time.monotonic() + timeout
-    while len(seen) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(seen)}/{n} files reached main in {timeout:.0f}s")
-        text = log.read_text() if log.exists() else ""
-        complete = text[:text.rfind("\n") + 1]
-        for line in complete[read:].splitlines():
-            stamp, rev, ref = line.split()
-            if ref != "refs/heads/main":
-                continue
-            pushes += float(stamp) >= since
-            tree = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", rev, "--",
-                                   f"{DESTINATION}/resources/default/{PROMISE}/"],
-                                  check=True, capture_output=True, text=True).stdout.split()
-            for path in tree:
-                if path in wanted and wanted[path] not in seen:
-                    seen[wanted[path]] = float(stamp)
-        read = len(complete)
-        time.sleep(0.02)
-    return seen, pushes
-
-
-def breakdown(url: str, started: dict[str, float], done: dict[str, float]) -> dict[str, float]:
-    """Medians of where each request's time went, from the container timings the platform records: apply -> its
-    container starting (API, workflow start, pipeline queue), the container (including the runner's `podman rm` of a
-    leftover), container exit -> file on main (output to artifacts, activity result, state-store write and push)."""
-    before, inside, after = [], [], []
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for name in started:
-            run = client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"}).raise_for_status()
-            container = run.json()["_ktx"]["runs"][-1]["containers"][0]
-            end = container["started_at"] + container["duration_seconds"]
-            before.append(container["started_at"] - started[name])
-            inside.append(container["duration_seconds"])
-            after.append(done[name] - end)
-    return {"to_container_s": statistics.median(before), "container_s": statistics.median(inside),
-            "to_commit_s": statistics.median(after)}
+def wanted(n: int) -> dict[str, str]:
+    return {output_path(DESTINATION, PROMISE, name, PIPELINE, "cm.yaml"): name for name in names(n)}
 
 
 def platform_run(n: int, concurrency: int) -> dict[str, float]:
     with running_stack(KTX_PIPELINE_CONCURRENCY=str(concurrency)) as stack:
-        hook = stack.remote / "hooks" / "post-receive"
-        hook.write_text(POST_RECEIVE)
-        hook.chmod(0o755)
-        document = promise(PROMISE, KIND, configure=[pipeline(PIPELINE, FILES=FILES)])
-        subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump(document), env=stack.env,
-                       cwd=ROOT, check=True, capture_output=True, text=True)
-        ktx(stack.env, "wait", "promise", PROMISE, "--for=condition=Available", "--timeout=120s")
+        stamp_pushes(stack.remote)
+        install_promise(stack, promise(PROMISE, KIND, configure=[pipeline(PIPELINE, FILES=FILES)]))
         rss_before = peak_rss_mb(stack.pids["worker"])
-        started, accepted = asyncio.run(apply_all(stack.api_url, n))
-        done, pushes = landed(stack.remote, n, min(started.values()), timeout=120 + 5 * n)
+        started, accepted = asyncio.run(apply_all(stack.api_url, {name: resource(KIND, name) for name in names(n)}))
+        done, pushes = landed(stack.remote, wanted(n), UNDER, min(started.values()), timeout=120 + 5 * n)
         latencies = [done[name] - started[name] for name in names(n)]
-        return breakdown(stack.api_url, started, done) | {"wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
+        return breakdown(stack.api_url, KIND, started, done) | {"wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
                 "p95_s": percentile(latencies, 0.95), "apply_p95_s": percentile(accepted, 0.95), "pushes": pushes,
                 "rss_mb": peak_rss_mb(stack.pids["worker"]), "rss_idle_mb": rss_before,
                 "api_rss_mb": peak_rss_mb(stack.pids["api"])}
@@ -146,19 +61,8 @@ def platform_run(n: int, concurrency: int) -> dict[str, float]:
 
 def run_container(work: Path, name: str) -> Path:
     """One `behave` run as the podman runner starts it (same mounts and env); returns its output directory."""
-    root = work / name
-    for d in ("input", "output", "metadata"):
-        (root / d).mkdir(parents=True)
-    (root / "input" / "object.yaml").write_text(yaml.safe_dump(resource(KIND, name)))
-    env = {"KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": PROMISE,
-           "KRATIX_PIPELINE_NAME": PIPELINE, "KRATIX_OBJECT_NAME": name, "KRATIX_OBJECT_NAMESPACE": "default",
-           **{e["name"]: e["value"] for e in pipeline(PIPELINE, FILES=FILES)["spec"]["containers"][0]["env"]}}
-    args = ["podman", "run", "--rm", "--name", f"ktx-floor-{work.name}-{name}", "-v", f"{root}/input:/kratix/input:ro",
-            "-v", f"{root}/output:/kratix/output", "-v", f"{root}/metadata:/kratix/metadata"]
-    for key, value in env.items():
-        args += ["-e", f"{key}={value}"]
-    subprocess.run([*args, BEHAVE], check=True, capture_output=True)
-    return root / "output"
+    env = kratix_env(PROMISE, PIPELINE, name) | {e["name"]: e["value"] for e in pipeline(PIPELINE, FILES=FILES)["spec"]["containers"][0]["env"]}
+    return podman_run(work / name, BEHAVE, env, resource(KIND, name), f"ktx-floor-{work.name}-{name}")
 
 
 def floor_run(n: int, concurrency: int, work: Path) -> dict[str, float]:
@@ -170,13 +74,10 @@ def floor_run(n: int, concurrency: int, work: Path) -> dict[str, float]:
         outputs = dict(zip(names(n), pool.map(lambda name: run_container(work / "runs", name), names(n))))
     containers = time.perf_counter() - started
     for name, output in outputs.items():
-        target = clone / file_path(name)
+        target = clone / output_path(DESTINATION, PROMISE, name, PIPELINE, "cm.yaml")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(output / "cm.yaml", target)
-    git = ["git", "-C", str(clone), "-c", "user.name=floor", "-c", "user.email=f@f"]
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "floor"], check=True)
-    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True, capture_output=True)
+    git_commit_push(clone)
     total = time.perf_counter() - started
     return {"floor_s": total, "floor_containers_s": containers, "floor_git_s": total - containers}
 
@@ -201,11 +102,11 @@ def main() -> None:
               f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
               f"floor {result['floor_s']:.2f}s (containers {result['floor_containers_s']:.2f}s + git "
               f"{result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x", flush=True)
-    med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    med = medians(runs)
     print(json.dumps({
         "name": "e2e", "n": args.n, "runs": args.runs, "concurrency": args.concurrency,
         "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": med["rss_mb"],
+        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": round(med["rss_mb"], 1),
         "requests_per_s": round(args.n / med["wall_s"], 2), "latency": "apply -> file on the state store's main",
         "apply_p95_s": round(med["apply_p95_s"], 3), "pushes": med["pushes"], "rss_idle_mb": med["rss_idle_mb"],
         "api_rss_mb": med["api_rss_mb"], "floor_containers_s": round(med["floor_containers_s"], 3),

@@ -3,10 +3,12 @@
 - `ktx up` wall time (fresh KTX_HOME), median of 3.
 - One resource request from apply to its commit in the state store, median of 5, against a floor measured in the
   same run: the same container run by hand with podman plus one plain `git commit` + `git push` of its output.
+Prints one line per figure and, last, one JSON object (the request's figures as wall/floor, `ktx up` beside them).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import subprocess
@@ -19,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ROOT, ktx, running_stack, stack_env  # noqa: E402
+from bench.stack import ROOT, git_commit_push, ktx, peak_rss_mb, percentile, running_stack, stack_env  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 IMAGE = "localhost/ktx-examples/app-config-pipeline:v0.1.0"
@@ -82,10 +84,7 @@ def floor_once(work: Path, remote: Path, i: int) -> float:
     target = clone / f"floor/{i}"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(work / "output" / "configmap.yaml", target / "configmap.yaml")
-    git = ["git", "-C", str(clone), "-c", "user.name=b", "-c", "user.email=b@b"]
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", f"floor {i}"], check=True)
-    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    git_commit_push(clone)
     return time.perf_counter() - started
 
 
@@ -95,11 +94,15 @@ def main() -> None:
     with running_stack() as stack:
         request_times = bench_requests(stack.env, stack.remote)
         floor_times = [floor_once(stack.home / "floor", stack.remote, i) for i in range(5)]
+        rss = peak_rss_mb(stack.pids["worker"])
     up, req, floor = statistics.median(up_times), statistics.median(request_times), statistics.median(floor_times)
     print(f"ktx up (fresh home)            median {up:6.2f} s   runs {[round(t, 2) for t in up_times]}")
     print(f"resource apply -> commit       median {req:6.3f} s   runs {[round(t, 3) for t in request_times]}")
     print(f"floor: podman run + git push   median {floor:6.3f} s   runs {[round(t, 3) for t in floor_times]}")
     print(f"ratio apply->commit / floor    {req / floor:6.2f}x")
+    print(json.dumps({"name": "run", "n": 1, "runs": len(request_times), "wall_s": round(req, 3), "floor_s": round(floor, 3),
+                      "ratio": round(req / floor, 2), "p50_s": round(req, 3), "p95_s": round(percentile(request_times, 0.95), 3),
+                      "rss_mb": rss, "latency": "apply -> commit on the state store's main", "up_s": round(up, 2)}))
 
 
 if __name__ == "__main__":

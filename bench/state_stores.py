@@ -6,7 +6,8 @@ Floors, measured in the same run on the same server:
 - Git: one plain `git add -A && git commit && git push` of the same files in a fresh clone of the same remote
   (served by `git daemon` on loopback).
 - S3: plain boto3 PUTs of the same objects, 16 in parallel (the writer's own parallelism), on SeaweedFS.
-Prints one line per store and, last, one JSON object with every figure.
+Prints one line per store and, last, one JSON object: the first store's figures as the headline (Git with
+`--store both`), every store's under `results`.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def main() -> None:
             r = results[-1]
             print(f"s3: {args.n} writes in {r['wall_s']}s; floor (plain boto3 PUTs) {r['floor_s']}s; ratio {r['ratio']}x; "
                   f"unchanged re-write {r['unchanged_rewrite_s']}s")
-    print(json.dumps({"name": "state_stores", "results": results}))
+    headline = {k: results[0][k] for k in ("n", "runs", "wall_s", "floor_s", "ratio")}
+    print(json.dumps({"name": "state_stores", **headline, "store": results[0]["name"], "results": results}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 
-from worker.main import ensure_search_attributes
 from worker.settings import Settings, connect_client
 
 BOOTSTRAP = """\
@@ -132,6 +131,10 @@ def _state_store_repo(home: Path) -> Path:
 
 
 async def _register_search_attributes(settings: Settings) -> None:
+    # Imported here: the worker module pulls in every activity (kubernetes, boto3, the Temporal worker), a second of
+    # start-up that every `ktx get` would pay when only `ktx up` needs it.
+    from worker.main import ensure_search_attributes
+
     await ensure_search_attributes(await connect_client(settings))
 
 

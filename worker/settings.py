@@ -6,15 +6,16 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.config import PlatformConfig
 from domain.durations import parse_duration
 from domain.naming import pipeline_task_queue
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 
 def _home() -> Path:
@@ -190,6 +191,10 @@ class Settings(BaseModel):
 
 
 async def connect_client(settings: Settings) -> Client:
+    # Imported here: the Temporal client is a fifth of a second of start-up that `ktx get` and friends never need.
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
     # The pydantic converter must be on every client (API, worker, tests) or typed payloads will not round-trip.
     return await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter

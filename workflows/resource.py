@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -16,13 +15,13 @@ with workflow.unsafe.imports_passed_through():
     from domain import labels as lb
     from domain import status as st
     from domain.documents import Pipeline
-    from domain.health import HealthRecord, health_status
+    from domain.health import health_status
     from domain.layout import resource_nested_root
     from domain.scheduling import WorkloadGroup
     from domain.promise_api import PromiseSnapshot
     from workflows import options
     from workflows.delivery import PipelineOutput, now_iso
-    from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
+    from workflows.lifecycle import Action, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
         ApplyInput,
@@ -33,34 +32,16 @@ with workflow.unsafe.imports_passed_through():
         LabelResult,
         ReconcileRequest,
     )
-
-
-class ResourceState(LifecycleState):
-    promise: str
-    namespace: str
-    name: str
-    health: list[HealthRecord] = Field(default_factory=list)
-
-
-class ResourceWorkflowInput(BaseModel):
-    state: ResourceState
-
-
-class ResourceWorkflowResult(BaseModel):
-    deleted: bool
-
-
-class HealthRecordInput(BaseModel):
-    record: HealthRecord
-
-
-class RemoveHealthRecordInput(BaseModel):
-    name: str
-    namespace: str
-
-
-class HealthRecordResult(BaseModel):
-    state: str
+    # Passed through, not defined here: the sandbox runs this module afresh for every workflow it loads, and building
+    # these pydantic classes was most of that (~10 ms each time, the worker's main cost when many resources start).
+    from workflows.resource_records import (  # noqa: F401 (callers import them from here)
+        HealthRecordInput,
+        HealthRecordResult,
+        RemoveHealthRecordInput,
+        ResourceState,
+        ResourceWorkflowInput,
+        ResourceWorkflowResult,
+    )
 
 
 def _spec_of(document: dict[str, Any]) -> dict[str, Any]:
