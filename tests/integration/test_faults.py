@@ -3,6 +3,7 @@ two workers at once. Each test waits on conditions (status, files on the remote)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -176,7 +177,7 @@ async def test_temporal_restarted_mid_run_loses_no_request(tmp_path: Path, git_r
                 await platform.apply(resource("Steady", name))
             await eventually(lambda: _async(running_containers("-slow-c")), bool, what="pipelines running")
             server.kill()
-            server.start()
+            await asyncio.to_thread(server.start)
             for name in names:
                 await eventually(lambda: get(platform, "steady", name),
                                  lambda o: condition(o, "Reconciled").get("status") == "True", timeout=180,
@@ -215,7 +216,7 @@ async def test_a_stopped_s3_server_shows_in_status_and_writes_land_once_it_is_ba
         platform: Platform, tmp_path: Path, pipeline_images) -> None:
     from tests.integration.test_state_store_credentials import objects, secret
 
-    s3 = SeaweedS3(tmp_path / "seaweed").start()
+    s3 = await asyncio.to_thread(SeaweedS3(tmp_path / "seaweed").start)
     try:
         s3.client().create_bucket(Bucket="fleet")
         await platform.apply(secret("s3-creds", accessKeyID=WRITER[0], secretAccessKey=WRITER[1]))
@@ -226,12 +227,12 @@ async def test_a_stopped_s3_server_shows_in_status_and_writes_land_once_it_is_ba
         await ready(platform, "edge")
         await platform.apply(promise("objects", "Objects", configure=[slow_writer("write", 0)]))
         await platform.wait_condition("promise", "objects", "default", "Available", timeout=60)
-        s3.stop()
+        await asyncio.to_thread(s3.stop)
         await platform.apply(resource("Objects", "one"))
         failing = await eventually(lambda: get(platform, "objects", "one"),
                                    lambda o: condition(o, "WorksSucceeded").get("reason") == "WorksFailing", what="WorksFailing")
         assert s3.endpoint in condition(failing, "WorksSucceeded")["message"]
-        s3.start()
+        await asyncio.to_thread(s3.start)  # off the loop: the platform's worker runs on it
         await eventually(lambda: get(platform, "objects", "one"), lambda o: condition(o, "WorksSucceeded").get("status") == "True",
                          what="WorksSucceeded once S3 is back")
         assert output_path("objects", "one", "write", "edge") in objects(s3.client(), "fleet")

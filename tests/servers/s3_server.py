@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import boto3
@@ -30,6 +31,8 @@ class SeaweedS3:
     def __init__(self, data: Path):
         self.data = data
         self.port = free_port()
+        # Kept across a restart: the master keeps its state in a directory named after its port.
+        self.ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")}
         self.process: subprocess.Popen | None = None  # type: ignore[type-arg]
 
     @property
@@ -49,12 +52,11 @@ class SeaweedS3:
              "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
             {"name": "reader", "credentials": [{"accessKey": READER[0], "secretKey": READER[1]}], "actions": ["Read", "List"]},
         ]}))
-        ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")}
         args = [weed(), "server", "-s3", "-ip=127.0.0.1", f"-dir={self.data}", "-master.volumeSizeLimitMB=16", "-volume.max=1000",
                 f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
                 *[f"-{name}.port={port}" if "." not in name else f"-{name.replace('.grpc', '')}.port.grpc={port}"
-                  for name, port in ports.items()]]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=(self.data / "weed.log").open("wb"))
+                  for name, port in self.ports.items()]]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=(self.data / "weed.log").open("ab"))
         wait_listening(self.port, self.process)
         self._wait_writable()
         return self
@@ -62,14 +64,18 @@ class SeaweedS3:
     def _wait_writable(self) -> None:
         """The S3 port opens before a volume server has registered; a real write says when it is usable."""
         client = self.client()
+        deadline = time.monotonic() + 120
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"weed exited: {(self.data / 'weed.log').read_text()[-2000:]}")
             try:
-                client.create_bucket(Bucket="ktx-probe")
+                if "ktx-probe" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+                    client.create_bucket(Bucket="ktx-probe")
                 client.put_object(Bucket="ktx-probe", Key="probe", Body=b"ok")
                 return
-            except (ClientError, BotoCoreError):
+            except (ClientError, BotoCoreError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"SeaweedFS never took a write: {exc}") from exc
                 threading.Event().wait(0.2)
 
     def stop(self) -> None:
