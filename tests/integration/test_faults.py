@@ -27,7 +27,7 @@ from tests.servers.s3_server import WRITER, SeaweedS3
 from worker.main import build_worker, ensure_search_attributes
 from worker.settings import Settings
 
-TEST_ENV = {"KTX_PIPELINE_BACKOFF": "0.05", "KTX_DEFAULT_BACKOFF_LIMIT": "1", "KTX_DELETE_RETRY": "0.5", "KTX_WRITE_RETRY": "0.5"}
+TEST_ENV = {"KTX_PIPELINE_BACKOFF": "50ms", "KTX_DEFAULT_BACKOFF_LIMIT": "1", "KTX_DELETE_RETRY": "500ms", "KTX_WRITE_RETRY": "500ms"}
 
 
 def slow_writer(name: str, seconds: float) -> dict[str, Any]:
@@ -53,6 +53,19 @@ async def namespace_client(address: str, namespace: str) -> Client:
     client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
     await ensure_search_attributes(client)
     return client
+
+
+async def failed_activities(client: Client) -> list[str]:
+    """Every failed activity attempt: retried ones show in history only as a later attempt's `last_failure`."""
+    failures = []
+    async for execution in client.list_workflows():
+        async for event in client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history_events():
+            started = event.activity_task_started_event_attributes
+            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
+                failures.append(f"{execution.id}: {started.last_failure.message}")
+            if event.HasField("activity_task_failed_event_attributes"):
+                failures.append(f"{execution.id}: {event.activity_task_failed_event_attributes.failure.message}")
+    return failures
 
 
 class WorkerProcess:
@@ -247,10 +260,12 @@ async def test_two_workers_share_the_work_without_losing_or_repeating_a_write(
     for key, value in (("AWS_ACCESS_KEY_ID", WRITER[0]), ("AWS_SECRET_ACCESS_KEY", WRITER[1]), ("AWS_DEFAULT_REGION", "us-east-1")):
         monkeypatch.setenv(key, value)
     namespace = await fresh_namespace(temporal_env.client)
-    client = await namespace_client(temporal_env.client.service_client.config.target_host, namespace)
+    address = temporal_env.client.service_client.config.target_host
     homes = [tmp_path / "first", tmp_path / "second"]
     async with AsyncExitStack() as stack:
         for home in homes:
+            # A connection each, as two processes would have (the SDK allows one worker per queue per connection).
+            client = await namespace_client(address, namespace)
             settings = Settings(home=home, temporal_namespace=namespace, task_queue=f"ktx-{namespace}", pipeline_concurrency=2,
                                 artifact_bucket=s3_bucket, artifact_endpoint=f"http://{s3_server.endpoint}", platform=TEST_CONFIG)
             await stack.enter_async_context(build_worker(client, settings))
@@ -266,6 +281,8 @@ async def test_two_workers_share_the_work_without_losing_or_repeating_a_write(
         for name in names:
             await eventually(lambda: get(platform, "shared", name),
                              lambda o: condition(o, "WorksSucceeded").get("status") == "True", timeout=180, what=f"{name} written")
+        # Retries would hide a write that could not find its output on the worker it landed on: none may have failed.
+        assert await failed_activities(client) == []
     files = remote_files(git_remote)
     assert [n for n in names if output_path("shared", n, "write") not in files] == []
     assert {n: commits_touching(git_remote, output_path("shared", n, "write")) for n in names} == {n: 1 for n in names}
