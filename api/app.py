@@ -92,6 +92,14 @@ class FieldProblem(BaseModel):
     reason: str
 
 
+# The body is read raw (YAML streams are not JSON), so its shape is declared here for clients and fuzzers.
+_DOCUMENT = {"type": "object", "required": ["apiVersion", "kind"],
+             "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                            "spec": {"type": "object"}, "items": {"type": "array", "description": "the documents of a `kind: List`"}}}
+APPLY_BODY = {"application/json": {"schema": _DOCUMENT},
+              "application/yaml": {"schema": {"type": "string", "description": "one or many YAML documents"}}}
+
+
 class Refusal(BaseModel):
     message: str
     document: int | None = None
@@ -115,7 +123,8 @@ def _routes(app: FastAPI) -> None:
 
     @api.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
                                                                409: {"model": Refusal}, 413: {"model": Refusal},
-                                                               422: {"model": Refusal}})
+                                                               422: {"model": Refusal}},
+              openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}})
     async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
         try:
@@ -208,7 +217,8 @@ def _routes(app: FastAPI) -> None:
 
     @api.get("/objects/{kind}/{name}/wait")
     async def wait_for(
-        kind: str, name: str, platform: PlatformDep, caller: Caller, condition: str, namespace: Namespace = "default",
+        kind: str, name: str, platform: PlatformDep, caller: Caller,
+        condition: Annotated[str, Query(min_length=1, max_length=LABEL_MAX)], namespace: Namespace = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:
         authorise(caller, "wait", Target.of_route(kind, name, namespace))

@@ -398,7 +398,7 @@ class Platform:
         """The full log of each container of each pipeline's latest run, read from the worker's log directory."""
         obj = await self.get(kind, name, namespace)
         found: list[dict[str, Any]] = []
-        for run in obj["_ktx"]["runs"]:
+        for run in obj.get("_ktx", {}).get("runs", []):  # stores and Destinations run no pipelines
             if pipeline not in (None, run["pipeline"]):
                 continue
             for c in run["containers"]:
