@@ -16,7 +16,7 @@ from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from api.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
-from domain.errors import InvalidDocument
+from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, load_documents
 from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN
@@ -26,7 +26,8 @@ from worker.settings import Settings, connect_client
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.platform = Platform(await connect_client(settings), settings.task_queue, secret_store_for(settings))
+    app.state.platform = Platform(await connect_client(settings), settings.task_queue, secret_store_for(settings),
+                                  max_document=settings.api_max_document)
     yield
 
 
@@ -151,6 +152,8 @@ def _routes(app: FastAPI) -> None:
                 return _refuse(404, str(exc), index)
             except Conflict as exc:
                 return _refuse(409, str(exc), index)
+            except DocumentTooLarge as exc:
+                return _refuse(413, str(exc), index)
         return ApplyResponse(applied=applied)
 
     @api.get("/objects/{kind}")

@@ -6,6 +6,7 @@ Reads come from workflow memos (describe/list), never from queries, so they need
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
-from domain.errors import FieldError, InvalidDocument
+from domain.errors import DocumentTooLarge, FieldError, InvalidDocument
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
 from domain.labels import COMPONENT_OF_NAMESPACE, COMPONENT_OF_PROMISE, COMPONENT_OF_RESOURCE, MANUAL_RECONCILIATION
@@ -96,15 +97,24 @@ class Applied(BaseModel):
     action: str
 
 
+# A document travels in an update's payload and then lives in the workflow's state and memo, each a Temporal payload
+# of at most 2 MB; 1 MiB leaves room for status beside it (Kubernetes' own limit per object is 1.5 MB).
+DEFAULT_MAX_DOCUMENT = 1024 * 1024
+
+
 class Platform:
-    def __init__(self, client: Client, task_queue: str, secrets: SecretProvider):
+    def __init__(self, client: Client, task_queue: str, secrets: SecretProvider, max_document: int = DEFAULT_MAX_DOCUMENT):
         self.client = client
         self.task_queue = task_queue
         self.secrets = secrets
+        self.max_document = max_document
 
     # --- apply ---
 
     async def apply(self, document: dict[str, Any]) -> Applied:
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
         _check_builtin_api_version(document)
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)

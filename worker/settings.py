@@ -74,6 +74,8 @@ class Settings(BaseModel):
     # Largest request body the API reads (KTX_API_MAX_BODY, bytes or 4Mi/512Ki); above Kubernetes' 3 MiB so a
     # multi-document apply of many Promises still fits in one request.
     api_max_body: int = 4 * 1024 * 1024
+    # Largest single document (as JSON): it lives in Temporal payloads of at most 2 MB (KTX_API_MAX_DOCUMENT).
+    api_max_document: int = 1024 * 1024
     # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
     api_tokens_file: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
@@ -135,6 +137,8 @@ class Settings(BaseModel):
                 values[field] = env[var]
         if "KTX_API_MAX_BODY" in env:
             values["api_max_body"] = parse_byte_size(env["KTX_API_MAX_BODY"])
+        if "KTX_API_MAX_DOCUMENT" in env:
+            values["api_max_document"] = parse_byte_size(env["KTX_API_MAX_DOCUMENT"])
         if "KTX_WORKER_SHUTDOWN_GRACE" in env:
             values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}

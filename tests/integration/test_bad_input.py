@@ -11,12 +11,13 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from api.platform import Platform
+from api.platform import DEFAULT_MAX_DOCUMENT, Platform
 from tests.integration.test_health_metrics import api_for
 from tests.kratix_documents import GROUP, git_store_and_destinations, promise, resource
 from tests.unit.test_input_limits import billion_laughs
 
 LIMIT = 64 * 1024
+DOCUMENT_LIMIT = 16 * 1024
 ACCEPTED = [("promise", "widgets", None), ("widget", "first", "default"), ("destination", "dev", None),
             ("gitstatestore", "default", None)]
 
@@ -24,7 +25,7 @@ ACCEPTED = [("promise", "widgets", None), ("widget", "first", "default"), ("dest
 @pytest_asyncio.fixture
 async def api(platform: Platform, git_remote: Path, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The API with a small body limit, a store, a Destination, a pipeline-less Promise and one of its resources."""
-    async with api_for(platform, tmp_path, api_max_body=LIMIT) as (_, http):
+    async with api_for(platform, tmp_path, api_max_body=LIMIT, api_max_document=DOCUMENT_LIMIT) as (_, http):
         docs = [*git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}), promise("widgets", "Widget"),
                 resource("Widget", "first", {"size": "s"})]
         for doc in docs:  # one by one: the resource needs the Promise's API registered first
@@ -155,6 +156,18 @@ async def test_refusal_keeps_earlier_documents_and_starts_none_after(api: httpx.
     assert names == ["first", "second"]
 
 
+async def test_a_document_over_the_per_document_limit_is_refused_413_with_its_index(api: httpx.AsyncClient) -> None:
+    """The body fits, one document does not: it would not fit in Temporal's payloads."""
+    big = resource("Widget", "big", {"blob": "x" * DOCUMENT_LIMIT})
+    body = yaml.safe_dump_all([resource("Widget", "small"), big, resource("Widget", "after")])
+    assert len(body) < LIMIT
+    answer = await refused(api, await snapshot(api), 413, body, f"over the limit of {DOCUMENT_LIMIT} bytes per document",
+                           "KTX_API_MAX_DOCUMENT")
+    assert answer["document"] == 1
+    names = [w["metadata"]["name"] for w in (await api.get("/objects/widget")).json()]
+    assert names == ["first", "small"]
+
+
 @pytest.mark.parametrize("params", [{"namespace": 'x" OR KtxKind != "'}, {"namespace": "A"}, {"promise": 'p"'}])
 async def test_query_names_that_cannot_exist_are_refused_422(api: httpx.AsyncClient, params: dict) -> None:
     # They would otherwise be spliced into a Temporal visibility query.
@@ -162,3 +175,16 @@ async def test_query_names_that_cannot_exist_are_refused_422(api: httpx.AsyncCli
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
     assert (await api.get("/objects/widget/first", params={"namespace": "Default"})).status_code == 422
+
+
+async def test_a_document_just_under_the_default_limit_lives_through_temporal(platform: Platform, git_remote: Path) -> None:
+    """The default per-document limit is safe: such a resource is stored, reconciled and read back whole."""
+    for doc in [*git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}), promise("widgets", "Widget")]:
+        await platform.apply(doc)
+    await platform.wait_condition("promise", "widgets", "default", "Available", timeout=60)
+    blob = "x" * (DEFAULT_MAX_DOCUMENT - 4096)
+    await platform.apply(resource("Widget", "large", {"blob": blob}))
+    await platform.wait_condition("widget", "large", "default", "Reconciled", timeout=120)
+    await platform.apply(resource("Widget", "large", {"blob": blob, "size": "m"}))  # and updated once more
+    got = await platform.wait_condition("widget", "large", "default", "Reconciled", timeout=120)
+    assert got["spec"] == {"blob": blob, "size": "m"}
