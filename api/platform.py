@@ -63,13 +63,8 @@ from workflows.destination import (
 )
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest
-from workflows.resource import (
-    HealthRecordInput,
-    RemoveHealthRecordInput,
-    ResourceState,
-    ResourceWorkflow,
-    ResourceWorkflowInput,
-)
+from workflows.resource import ResourceWorkflow
+from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from workflows.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
 from workflows.state_store import (
     ApplyStoreTarget,

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     # Passed through, not defined here: the sandbox runs this module afresh for every workflow it loads, and building
     # these pydantic classes was most of that (~10 ms each time, the worker's main cost when many resources start).
-    from workflows.resource_records import (  # noqa: F401 (callers import them from here)
+    from workflows.resource_records import (
         HealthRecordInput,
         HealthRecordResult,
         RemoveHealthRecordInput,

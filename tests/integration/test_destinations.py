@@ -35,6 +35,15 @@ async def ready(platform: Platform, name: str) -> dict[str, Any]:
                             what=f"Destination {name} Ready")
 
 
+async def install(platform: Platform, git_remote: Path, name: str, kind: str, configure: dict[str, Any]) -> None:
+    """A Git store, Destination `dev` (Ready) and an Available Promise whose one pipeline is `configure`."""
+    await platform.apply(git_store(git_remote))
+    await platform.apply(destination("dev"))
+    await ready(platform, "dev")
+    await platform.apply(promise(name, kind, configure=[configure]))
+    await platform.wait_condition("promise", name, "default", "Available", timeout=60)
+
+
 async def test_readiness_is_a_real_write_of_the_canary_files(platform: Platform, git_remote: Path) -> None:
     await platform.apply(git_store(git_remote))
     await platform.apply(destination("dev", {"env": "dev"}))

@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from activities.secret_store import secret_store_for
 from api.platform import Platform
 from tests.conftest import ROOT, TEST_CONFIG, fresh_namespace, push_by_hand, remote_files, temporal_cli
-from tests.integration.test_destinations import KRATIX, destination, git_store, ready
+from tests.integration.test_destinations import KRATIX, destination, install, ready
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource
 from tests.servers.git_servers import free_port, wait_listening
 from tests.servers.s3_server import WRITER, SeaweedS3
@@ -145,11 +145,7 @@ async def test_a_worker_killed_mid_pipeline_is_replaced_and_the_result_is_commit
     first = await WorkerProcess(address, namespace, tmp_path / "first").start()
     second = WorkerProcess(address, namespace, tmp_path / "second")
     try:
-        await platform.apply(git_store(git_remote))
-        await platform.apply(destination("dev"))
-        await ready(platform, "dev")
-        await platform.apply(promise("durable", "Durable", configure=[slow_writer("survivor", 8)]))
-        await platform.wait_condition("promise", "durable", "default", "Available", timeout=60)
+        await install(platform, git_remote, "durable", "Durable", slow_writer("survivor", 8))
         await platform.apply(resource("Durable", "one"))
         await eventually(lambda: _async(running_containers("-survivor-c")), bool, what="the pipeline container running")
         first.kill()
@@ -180,11 +176,7 @@ async def test_temporal_restarted_mid_run_loses_no_request(tmp_path: Path, git_r
                             platform=TEST_CONFIG)
         async with build_worker(client, settings):
             platform = Platform(client, settings.task_queue, secret_store_for(api_settings))
-            await platform.apply(git_store(git_remote))
-            await platform.apply(destination("dev"))
-            await ready(platform, "dev")
-            await platform.apply(promise("steady", "Steady", configure=[slow_writer("slow", 3)]))
-            await platform.wait_condition("promise", "steady", "default", "Available", timeout=60)
+            await install(platform, git_remote, "steady", "Steady", slow_writer("slow", 3))
             names = [f"r{i}" for i in range(5)]
             for name in names:
                 await platform.apply(resource("Steady", name))
@@ -204,11 +196,7 @@ async def test_temporal_restarted_mid_run_loses_no_request(tmp_path: Path, git_r
 
 async def test_an_unreachable_git_remote_and_an_outside_commit_converge(platform: Platform, git_remote: Path, tmp_path: Path,
                                                                         pipeline_images) -> None:
-    await platform.apply(git_store(git_remote))
-    await platform.apply(destination("dev"))
-    await ready(platform, "dev")
-    await platform.apply(promise("patient", "Patient", configure=[slow_writer("write", 0)]))
-    await platform.wait_condition("promise", "patient", "default", "Available", timeout=60)
+    await install(platform, git_remote, "patient", "Patient", slow_writer("write", 0))
     away = git_remote.with_name("away.git")
     git_remote.rename(away)
     await platform.apply(resource("Patient", "one"))
@@ -270,11 +258,7 @@ async def test_two_workers_share_the_work_without_losing_or_repeating_a_write(
                                 artifact_bucket=s3_bucket, artifact_endpoint=f"http://{s3_server.endpoint}", platform=TEST_CONFIG)
             await stack.enter_async_context(build_worker(client, settings))
         platform = Platform(client, f"ktx-{namespace}", secret_store_for(api_settings))
-        await platform.apply(git_store(git_remote))
-        await platform.apply(destination("dev"))
-        await ready(platform, "dev")
-        await platform.apply(promise("shared", "Shared", configure=[slow_writer("write", 0.5)]))
-        await platform.wait_condition("promise", "shared", "default", "Available", timeout=60)
+        await install(platform, git_remote, "shared", "Shared", slow_writer("write", 0.5))
         names = [f"r{i:02d}" for i in range(16)]
         for name in names:
             await platform.apply(resource("Shared", name))

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import read_remote
-from tests.integration.test_destinations import destination, git_store, ready
+from tests.integration.test_destinations import git_store, install
 from tests.kratix_documents import BEHAVE, condition, eventually, get, pipeline_entry, promise, resource
 
 # Run inside the container: who it is on the host, which interfaces it has, what is mounted into it.
@@ -35,11 +35,7 @@ def probe(name: str, security_context: dict[str, Any] | None = None) -> dict[str
 
 
 async def probed(platform, git_remote: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
-    await platform.apply(git_store(git_remote))
-    await platform.apply(destination("dev"))
-    await ready(platform, "dev")
-    await platform.apply(promise("probe", "Probe", configure=[pipeline]))
-    await platform.wait_condition("promise", "probe", "default", "Available", timeout=60)
+    await install(platform, git_remote, "probe", "Probe", pipeline)
     await platform.apply(resource("Probe", "one"))
     await eventually(lambda: get(platform, "probe", "one"), lambda o: condition(o, "WorksSucceeded").get("status") == "True")
     written = yaml.safe_load(read_remote(git_remote, f"dev/resources/default/probe/one/{pipeline['metadata']['name']}/5058f/probe.yaml"))
