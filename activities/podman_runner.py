@@ -53,13 +53,15 @@ def isolation_args(isolation: Isolation, security_context: dict[str, Any] | None
     return args
 
 
-def refuses_root(security_context: dict[str, Any] | None, image_user: str) -> bool:
-    """Kubelet's rule: runAsNonRoot without runAsUser needs an image whose USER is a non-zero uid or a non-root name."""
+def checks_image_user(security_context: dict[str, Any] | None) -> bool:
+    """Kubelet's rule: runAsNonRoot without runAsUser leaves it to the image's USER to be non-root."""
     context = security_context or {}
-    if not context.get("runAsNonRoot") or context.get("runAsUser") is not None:
-        return False
-    user = image_user.split(":", 1)[0]
-    return user in ("", "0", "root")
+    return bool(context.get("runAsNonRoot")) and context.get("runAsUser") is None
+
+
+def is_root_user(image_user: str) -> bool:
+    """An image USER of root: unset, uid 0 or the name root (a group after `:` does not matter)."""
+    return image_user.split(":", 1)[0] in ("", "0", "root")
 
 
 class ContainerRuntime:
@@ -154,8 +156,7 @@ class PodmanRunner:
                     type="UnsupportedPipeline",
                     non_retryable=True,
                 )
-            if container.security_context and container.security_context.get("runAsNonRoot") \
-                    and refuses_root(container.security_context, await self.runtime.image_user(container.image)):
+            if checks_image_user(container.security_context) and is_root_user(await self.runtime.image_user(container.image)):
                 runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
                 return ContainersOutcome(
                     containers=runs, failed_container=container.name,

@@ -50,8 +50,7 @@ def artifact_store(settings: Settings) -> ArtifactStore:
     return ArtifactStore(settings.artifacts_dir, shared)
 
 
-def build_activities(client: Client, settings: Settings) -> list:  # type: ignore[type-arg]
-    artifacts = artifact_store(settings)
+def build_activities(client: Client, settings: Settings, artifacts: ArtifactStore) -> list:  # type: ignore[type-arg]
     secrets = secret_store_for(settings)
     stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
     catalog = CatalogActivities(client)
@@ -111,11 +110,12 @@ class PlatformWorkers:
     """The platform worker and its pipeline worker, started and stopped together."""
 
     def __init__(self, client: Client, settings: Settings):
-        pipelines = PipelineActivities(pipeline_runner(settings), artifact_store(settings))
+        artifacts = artifact_store(settings)  # one per worker: pipelines put trees in it, writes read them back
+        pipelines = PipelineActivities(pipeline_runner(settings), artifacts)
         grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
             Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                   activities=build_activities(client, settings), max_concurrent_activities=64,
+                   activities=build_activities(client, settings, artifacts), max_concurrent_activities=64,
                    graceful_shutdown_timeout=grace),
             # Cancellation reaches an activity only in a heartbeat's answer: a short throttle stops a cancelled
             # pipeline's containers (or Job) within seconds instead of up to 48 s.

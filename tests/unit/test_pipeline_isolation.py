@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from activities.artifacts import ArtifactStore, read_regular, regular_files
-from activities.podman_runner import Isolation, isolation_args, refuses_root
+from activities.podman_runner import Isolation, checks_image_user, is_root_user, isolation_args
 
 
 def test_every_container_loses_privilege_escalation_and_nothing_else_by_default() -> None:
@@ -43,7 +43,7 @@ def test_a_containers_security_context_becomes_runtime_flags(context: dict, expe
     (None, "", False),
 ])
 def test_run_as_non_root_follows_the_kubelets_rule(context: dict | None, image_user: str, refused: bool) -> None:
-    assert refuses_root(context, image_user) is refused
+    assert (checks_image_user(context) and is_root_user(image_user)) is refused
 
 
 def hostile_output(tmp_path: Path) -> Path:
