@@ -7,14 +7,13 @@ pipeline (another replica, or the replacement of a dead one) downloads a tree th
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import stat
 import tarfile
 import uuid
 from pathlib import Path
 
 from activities.object_bucket import ObjectBucket
+from activities.output_files import output_files, read_regular
 
 
 class ArtifactStore:
@@ -25,20 +24,20 @@ class ArtifactStore:
     def put_tree(self, source: Path) -> tuple[str, list[str]]:
         """Store every regular file under `source`; returns the digest of the tree and its relative file paths.
 
-        `source` was written by a pipeline container: symlinks (to the host's files, or to `/`) are neither followed
-        nor stored, so nothing outside the tree can be read through them."""
-        files = regular_files(source)
+        `source` was written by a pipeline container: a symlink is stored as the file it leads to inside the tree, and
+        one leading anywhere else raises UnfollowedLink (see `output_files`)."""
+        files = output_files(source)
         digest = hashlib.sha256()
-        for rel in files:
+        for rel, path in files.items():
             digest.update(rel.encode() + b"\0")
-            digest.update(hashlib.sha256(read_regular(source / rel)).digest())
+            digest.update(hashlib.sha256(read_regular(path)).digest())
         name = digest.hexdigest()
         target = self.root / name
         if not target.exists():
             staging = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
-            for rel in files:
+            for rel, path in files.items():
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staging / rel).write_bytes(read_regular(source / rel))
+                (staging / rel).write_bytes(read_regular(path))
             staging.mkdir(parents=True, exist_ok=True)
             try:
                 staging.rename(target)
@@ -46,7 +45,7 @@ class ArtifactStore:
                 shutil.rmtree(staging, ignore_errors=True)  # another run stored the same tree first
         if self.shared is not None:
             _upload(self.shared, self.root, name, target)
-        return name, files
+        return name, list(files)
 
     def path(self, digest: str, relpath: str = "") -> Path:
         if self.shared is not None and not (self.root / digest).exists():
@@ -56,24 +55,6 @@ class ArtifactStore:
         if base not in target.parents and target != base:
             raise ValueError(f"artifact path escapes its tree: {relpath}")
         return target
-
-
-def regular_files(source: Path) -> list[str]:
-    """Relative paths of the regular files under `source`, without descending into symlinked directories."""
-    found = []
-    for directory, _, names in os.walk(source, followlinks=False):
-        for filename in names:
-            path = Path(directory, filename)
-            if stat.S_ISREG(path.lstat().st_mode):
-                found.append(str(path.relative_to(source)).replace(os.sep, "/"))
-    return sorted(found)
-
-
-def read_regular(path: Path) -> bytes:
-    """The file's bytes, refusing a symlink in its last component (os.walk already kept symlinked directories out)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as file:
-        return file.read()
 
 
 def _upload(shared: ObjectBucket, root: Path, digest: str, tree: Path) -> None:

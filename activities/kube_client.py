@@ -17,4 +17,12 @@ def kube_api_client() -> client.ApiClient:
         # Read KUBECONFIG now: the client's default was fixed when it was imported.
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration,
                                 persist_config=False)
-    return client.ApiClient(configuration)
+    return json_api_client(configuration)
+
+
+def json_api_client(configuration: client.Configuration) -> client.ApiClient:
+    """Says every body is JSON. Clients from kubernetes 37 send none, and the apiserver only guesses JSON from its
+    own defaults; 35 and older chose one per call."""
+    api = client.ApiClient(configuration)
+    api.set_default_header("Content-Type", "application/json")
+    return api

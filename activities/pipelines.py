@@ -13,7 +13,8 @@ from typing import Any, Protocol
 import yaml
 from temporalio import activity
 
-from activities.artifacts import ArtifactStore, read_regular
+from activities.artifacts import ArtifactStore
+from activities.output_files import METADATA_MOUNT, UnfollowedLink, read_regular, resolve_in_tree
 from activities.metrics import observe_pipeline
 from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
 from domain.actions import ACTIONS_FILE, parse_requested_actions
@@ -21,11 +22,14 @@ from domain.errors import FieldError, InvalidDocument
 from domain.scheduling import SelectorSource, build_groups, parse_destination_selectors
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(metadata: Path, name: str) -> Any:
+    path = metadata / name
     if path.is_symlink():
-        # Followed on the worker's host, a link would read the host's files: the pipeline must write the file itself.
-        raise InvalidDocument([FieldError(f"/kratix/metadata/{path.name}", "is a symbolic link; write the file itself")])
-    if not path.is_file():
+        try:
+            path = metadata.joinpath(*resolve_in_tree(metadata, name, METADATA_MOUNT).parts)
+        except UnfollowedLink as exc:
+            raise InvalidDocument([FieldError(f"{METADATA_MOUNT / name}", str(exc))]) from exc
+    elif not path.is_file():
         return None
     try:
         return yaml.safe_load(read_regular(path).decode("utf-8", errors="replace"))
@@ -70,16 +74,19 @@ class PipelineActivities:
 
     def _collect(self, input: RunPipelineInput, output: Path, metadata: Path, runs: list[ContainerRun]) -> PipelineRunResult:
         try:
-            status = _read_yaml(metadata / "status.yaml")
-            control = _read_yaml(metadata / "workflow-control.yaml")
-            selectors = _read_yaml(metadata / "destination-selectors.yaml") if input.context.action == "configure" else None
+            status = _read_yaml(metadata, "status.yaml")
+            control = _read_yaml(metadata, "workflow-control.yaml")
+            selectors = _read_yaml(metadata, "destination-selectors.yaml") if input.context.action == "configure" else None
             entries = parse_destination_selectors(selectors)
-            actions = parse_requested_actions(_read_yaml(metadata / ACTIONS_FILE)) if input.context.action == "configure" else []
+            actions = parse_requested_actions(_read_yaml(metadata, ACTIONS_FILE)) if input.context.action == "configure" else []
         except InvalidDocument as exc:
             return PipelineRunResult(succeeded=False, message=str(exc), containers=runs)
         if input.context.action == "delete":
             return PipelineRunResult(succeeded=True, containers=runs, status=status, workflow_control=control)
-        digest, files = self.artifacts.put_tree(output)
+        try:
+            digest, files = self.artifacts.put_tree(output)
+        except UnfollowedLink as exc:
+            return PipelineRunResult(succeeded=False, message=str(exc), containers=runs)
         source = SelectorSource.PROMISE_WORKFLOW if input.context.workflow_type == "promise" else SelectorSource.RESOURCE_WORKFLOW
         groups = build_groups(files, entries, source, input.promise_selectors)
         return PipelineRunResult(

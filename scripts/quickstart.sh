@@ -8,7 +8,7 @@ if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap git uidmap
 fi
 [ "$(id -u)" = 0 ] && scripts/setup-host.sh
-[ -x .venv/bin/ktx ] || { python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[dev]'; }
+[ -x .venv/bin/ktx ] || { python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c constraints.txt -e '.[dev]'; }
 scripts/build-images.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ktx up

@@ -18,7 +18,10 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from activities.output_files import METADATA_MOUNT, OUTPUT_MOUNT, UnfollowedLink, output_files
+
 ATTEMPTS = 5
+_MOUNTS = {"output": OUTPUT_MOUNT, "metadata": METADATA_MOUNT}
 
 
 def _with_retries(what: str, call: Callable[[], int]) -> int:
@@ -50,32 +53,24 @@ def reader(input_dir: Path) -> None:
     print(f"wrote {target} ({_with_retries('download object.yaml', fetch)} bytes)", flush=True)
 
 
-def _regular_files(root: Path) -> list[Path]:
-    """Regular files only, without following links: a symlink in the output cannot smuggle out anything else."""
-    found = []
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(directory) / name
-            if not path.is_symlink() and path.is_file():
-                found.append(path)
-    return found
-
-
 def pack(roots: dict[str, Path], archive: BinaryIO) -> int:
+    """`roots` by label, "output" and "metadata": a link inside either goes in as the file it leads to in its tree."""
     count = 0
-    # Dereference so a hard-linked file goes in as the regular file it is (symlinks never reach here).
+    # Dereference so a hard-linked file goes in as the regular file it is.
     with tarfile.open(fileobj=archive, mode="w:gz", dereference=True) as tar:
         for label, root in roots.items():
-            for path in _regular_files(root):
-                tar.add(path, arcname=f"{label}/{path.relative_to(root).as_posix()}", recursive=False)
+            for rel, path in output_files(root, _MOUNTS[label]).items():
+                tar.add(path, arcname=f"{label}/{rel}", recursive=False)
                 count += 1
     return count
 
 
 def writer(output_dir: Path, metadata_dir: Path) -> None:
     with tempfile.TemporaryFile() as archive:
-        count = pack({"output": output_dir, "metadata": metadata_dir}, archive)
+        try:
+            count = pack({"output": output_dir, "metadata": metadata_dir}, archive)
+        except UnfollowedLink as exc:
+            raise SystemExit(str(exc)) from None  # the runner reports this container failed, with this as its log tail
         size = archive.tell()
 
         def upload() -> int:

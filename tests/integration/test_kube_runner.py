@@ -85,6 +85,8 @@ async def test_a_pipeline_runs_as_one_job_and_its_output_is_delivered(kube_platf
     reader_env = {e["name"]: e["value"] for e in pod["initContainers"][0]["env"]}
     assert "X-Amz-Signature=" in reader_env["KTX_INPUT_URL"] and WRITER[1] not in str(job)
     assert transfer_keys(s3_server, s3_bucket) == []  # the exchange objects are cleaned up
+    # Every body says it is JSON, whichever version of the kubernetes client is installed.
+    assert kube.content_types and set(kube.content_types) == {"application/json"}
 
 
 async def test_a_failing_init_container_is_named_with_its_log_tail_and_old_jobs_are_pruned(

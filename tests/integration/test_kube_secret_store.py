@@ -19,6 +19,7 @@ import pytest
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from activities.kube_client import json_api_client
 from activities.kube_secret_store import KubeSecretStore, object_name
 from activities.secret_store import SecretNotFound
 from domain.documents import SecretRef
@@ -40,7 +41,7 @@ def b64(value: bytes) -> str:
 
 
 def api_client(url: str, token: str = BEARER) -> ApiClient:
-    return ApiClient(Configuration(host=url, api_key={"authorization": token}, api_key_prefix={"authorization": "Bearer"}))
+    return json_api_client(Configuration(host=url, api_key={"authorization": token}, api_key_prefix={"authorization": "Bearer"}))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import read_remote
 from tests.integration.test_destinations import git_store, install
-from tests.kratix_documents import BEHAVE, condition, eventually, get, pipeline_entry, promise, resource
+from tests.kratix_documents import BEHAVE, condition, eventually, get, pipeline, pipeline_entry, promise, resource
 
 # Run inside the container: who it is on the host, which interfaces it has, what is mounted into it.
 PROBE = """
@@ -69,3 +69,28 @@ async def test_run_as_non_root_refuses_an_image_that_runs_as_root_and_says_so(pl
     assert pipeline_entry(failed, "strict")["phase"] == "Failed"
     assert "'probe'" in pipeline_entry(failed, "strict")["message"]
     assert "runAsNonRoot and the image will run as root" in pipeline_entry(failed, "strict")["message"]
+
+
+async def test_a_link_inside_the_output_is_delivered_as_its_file_and_one_out_of_it_fails_the_run(
+        platform, git_remote: Path, pipeline_images) -> None:
+    inside = pipeline("inside", FILES={"app.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}}},
+                      LINKS={"output/relative.yaml": "app.yaml", "output/nested/absolute.yaml": "/kratix/output/app.yaml"})
+    await install(platform, git_remote, "linked", "Linked", inside)
+    await platform.apply(resource("Linked", "one"))
+    await platform.wait_condition("linked", "one", "default", "Reconciled", timeout=120)
+    base = "dev/resources/default/linked/one/inside/5058f"
+    original = read_remote(git_remote, f"{base}/app.yaml")
+    assert yaml.safe_load(original) == {"kind": "ConfigMap", "metadata": {"name": "one"}}
+    assert read_remote(git_remote, f"{base}/relative.yaml") == original
+    assert read_remote(git_remote, f"{base}/nested/absolute.yaml") == original
+
+    # On the worker's host /etc/passwd is the host's: the run fails and names the link instead of reading it.
+    outside = pipeline("outside", FILES={"app.yaml": {"kind": "ConfigMap"}}, LINKS={"output/passwd": "/etc/passwd"})
+    await install(platform, git_remote, "leaky", "Leaky", outside)
+    await platform.apply(resource("Leaky", "one"))
+    failed = await eventually(lambda: get(platform, "leaky", "one"),
+                              lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
+                              what="the pipeline failed")
+    message = pipeline_entry(failed, "outside")["message"]
+    assert "/kratix/output/passwd is a symbolic link that leads out of /kratix/output" in message
+    assert "root:" not in str(failed)

@@ -27,8 +27,11 @@ class Fault:
 class FakeApi(BackgroundHttpServer):
     """A threaded HTTP server; subclasses route (method, path) to handlers returning (status, body)."""
 
+    untyped_bodies_are_json = False
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
+        self.content_types: list[str] = []  # of each request with a body
         self.faults: list[Fault] = []
         self.lock = threading.Lock()
         self.ids = itertools.count(1001)
@@ -57,7 +60,9 @@ class FakeApi(BackgroundHttpServer):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body: Any = {}
                 if raw:
-                    if "json" in (self.headers.get("Content-Type") or ""):
+                    content_type = self.headers.get("Content-Type") or ""
+                    api.content_types.append(content_type)
+                    if "json" in content_type or (not content_type and api.untyped_bodies_are_json):
                         body = json.loads(raw)
                     else:
                         body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}

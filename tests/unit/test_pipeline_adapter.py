@@ -59,7 +59,7 @@ def contents(archive: bytes) -> dict[str, bytes]:
 
 @pytest.fixture
 def pod_dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """/kratix/output and /kratix/metadata as a pipeline might leave them, with links out of and inside the tree."""
+    """/kratix/output and /kratix/metadata as a pipeline might leave them: files, links inside the tree, a FIFO."""
     outside = tmp_path / "outside"
     (outside / "dir").mkdir(parents=True)
     (outside / "secret.txt").write_text("node secret")
@@ -72,16 +72,23 @@ def pod_dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
     (output / "nested" / "service.yaml").write_text("kind: Service\n")
     (output / "nested" / "deeper" / "configmap.yaml").write_text("kind: ConfigMap\n")
     (output / ".hidden.yaml").write_text("kind: Secret\n")
-    (output / "link-to-outside-file").symlink_to(outside / "secret.txt")
-    (output / "link-to-outside-dir").symlink_to(outside / "dir")
     (output / "nested" / "link-inside").symlink_to("../deployment.yaml")
-    (output / "link-to-inside-dir").symlink_to("nested")
-    (output / "dangling").symlink_to(tmp_path / "does-not-exist")
+    (output / "absolute-inside").symlink_to("/kratix/output/nested/service.yaml")
     os.mkfifo(output / "a-fifo")
     (metadata / "status.yaml").write_text("message: done\n")
     (metadata / "destination-selectors.yaml").write_text("- matchLabels: {env: dev}\n")
-    (metadata / "escape").symlink_to(outside / "secret.txt")
     return output, metadata, outside
+
+
+# Each of these, added to pod_dirs, makes the writer fail and name it (relative to the tree: tree, link, target).
+LINKS_REFUSED = {
+    "to-outside-file": ("output", "link", "{outside}/secret.txt"),
+    "to-outside-dir": ("output", "link", "{outside}/dir"),
+    "to-inside-dir": ("output", "link", "nested"),
+    "dangling": ("output", "link", "does-not-exist"),
+    "metadata-escape": ("metadata", "escape", "{outside}/secret.txt"),
+    "metadata-to-output": ("metadata", "escape", "/kratix/output/deployment.yaml"),
+}
 
 
 EXPECTED_FILES = {
@@ -89,6 +96,8 @@ EXPECTED_FILES = {
     "output/deployment.yaml": b"kind: Deployment\n",
     "output/nested/service.yaml": b"kind: Service\n",
     "output/nested/deeper/configmap.yaml": b"kind: ConfigMap\n",
+    "output/nested/link-inside": b"kind: Deployment\n",
+    "output/absolute-inside": b"kind: Service\n",
     "metadata/destination-selectors.yaml": b"- matchLabels: {env: dev}\n",
     "metadata/status.yaml": b"message: done\n",
 }
@@ -106,13 +115,13 @@ def test_pack_archives_only_regular_files_under_output_and_metadata(pod_dirs: tu
     assert contents(data) == EXPECTED_FILES
 
 
-def test_pack_never_reads_through_links(pod_dirs: tuple[Path, Path, Path]):
-    output, metadata, _ = pod_dirs
-    archive = io.BytesIO()
-    adapter.pack({"output": output, "metadata": metadata}, archive)
-    data = archive.getvalue()
-    assert b"node secret" not in b"".join(contents(data).values())
-    assert not any("inner.txt" in name or "link" in name for name in members(data))
+@pytest.mark.parametrize("case", list(LINKS_REFUSED), ids=list(LINKS_REFUSED))
+def test_pack_refuses_a_link_out_of_its_tree_and_names_it(case: str, pod_dirs: tuple[Path, Path, Path]):
+    output, metadata, outside = pod_dirs
+    tree_name, link, target = LINKS_REFUSED[case]
+    ((output if tree_name == "output" else metadata) / link).symlink_to(target.format(outside=outside))
+    with pytest.raises(adapter.UnfollowedLink, match=f"/kratix/{tree_name}/{link} is a symbolic link"):
+        adapter.pack({"output": output, "metadata": metadata}, io.BytesIO())
 
 
 def test_pack_of_empty_and_missing_directories(tmp_path: Path):
@@ -416,7 +425,6 @@ def results(tmp_path: Path) -> tuple[Path, Path]:
     (output / "nested" / "service.yaml").write_text("kind: Service\n")
     (output / "big.bin").write_bytes(os.urandom(300_000))  # more than one socket write, incompressible
     (metadata / "status.yaml").write_text("message: done\n")
-    (output / "link").symlink_to(metadata / "status.yaml")
     return output, metadata
 
 
@@ -446,6 +454,16 @@ def test_writer_uploads_a_tar_gz_of_output_and_metadata(store: FakeStore, sleeps
     check_upload(request, output, metadata)
     assert sleeps == []
     assert f"uploaded 4 files ({len(request.body)} bytes compressed)" in capsys.readouterr().out
+
+
+def test_writer_names_a_link_out_of_the_output_and_uploads_nothing(store: FakeStore, results: tuple[Path, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    output, metadata = results
+    (output / "link").symlink_to(metadata / "status.yaml")
+    monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
+    with pytest.raises(SystemExit, match="/kratix/output/link is a symbolic link that leads out of /kratix/output"):
+        adapter.writer(output, metadata)
+    assert store.requests == []
 
 
 def test_writer_retries_a_server_error_with_the_whole_archive(store: FakeStore, sleeps: list[float],

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore, read_regular, regular_files
+from activities.artifacts import ArtifactStore
+from activities.output_files import UnfollowedLink
 from activities.podman_runner import Isolation, checks_image_user, is_root_user, isolation_args
 
 
@@ -46,36 +47,28 @@ def test_run_as_non_root_follows_the_kubelets_rule(context: dict | None, image_u
     assert (checks_image_user(context) and is_root_user(image_user)) is refused
 
 
-def hostile_output(tmp_path: Path) -> Path:
-    """What a container can leave in /kratix/output: links to the host's files and to `/`, next to real files."""
-    secret = tmp_path / "host-secret"
-    secret.write_text("host only\n")
+def test_a_link_out_of_the_output_fails_collection_and_stores_nothing(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    output.mkdir()
+    (tmp_path / "host-secret").write_text("host only\n")
+    (output / "app.yaml").write_text("kind: ConfigMap\n")
+    (output / "leak.yaml").symlink_to(tmp_path / "host-secret")
+    store = ArtifactStore(tmp_path / "artifacts")
+    with pytest.raises(UnfollowedLink, match="/kratix/output/leak.yaml is a symbolic link that leads out of /kratix/output"):
+        store.put_tree(output)
+    assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
+
+
+def test_a_link_inside_the_output_is_stored_as_the_file_it_leads_to(tmp_path: Path) -> None:
     output = tmp_path / "output"
     (output / "nested").mkdir(parents=True)
     (output / "app.yaml").write_text("kind: ConfigMap\n")
-    (output / "nested" / "deep.yaml").write_text("kind: Secret\n")
-    (output / "leak.yaml").symlink_to(secret)
-    (output / "root").symlink_to("/")
-    (output / "nested" / "up").symlink_to("../..")
-    return output
-
-
-def test_collecting_an_output_never_follows_a_link_out_of_it(tmp_path: Path) -> None:
-    output = hostile_output(tmp_path)
-    assert regular_files(output) == ["app.yaml", "nested/deep.yaml"]
+    (output / "nested" / "alias.yaml").symlink_to("../app.yaml")
     store = ArtifactStore(tmp_path / "artifacts")
     digest, files = store.put_tree(output)
-    assert files == ["app.yaml", "nested/deep.yaml"]
-    stored = sorted(str(p.relative_to(store.path(digest))) for p in store.path(digest).rglob("*"))
-    assert stored == ["app.yaml", "nested", "nested/deep.yaml"]
-    assert not any(b"host only" in p.read_bytes() for p in store.path(digest).rglob("*") if p.is_file())
-
-
-def test_a_linked_file_is_refused_at_the_last_component(tmp_path: Path) -> None:
-    output = hostile_output(tmp_path)
-    with pytest.raises(OSError):
-        read_regular(output / "leak.yaml")
-    assert read_regular(output / "app.yaml") == b"kind: ConfigMap\n"
+    assert files == ["app.yaml", "nested/alias.yaml"]
+    alias = store.path(digest, "nested/alias.yaml")
+    assert not alias.is_symlink() and alias.read_bytes() == b"kind: ConfigMap\n"
 
 
 def test_the_same_tree_is_stored_once_whatever_order_it_was_written_in(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ FAIL        exit code to exit with
 SLEEP       seconds to take
 ACTIONS     YAML list written to /kratix/metadata/actions.yaml (templated): ktx off-platform actions requested at run time
 GENERATE    COUNTxBYTES: write COUNT ConfigMaps of about BYTES each under generated/ (large-output tests)
+LINKS       YAML map of path under /kratix/ -> symlink target, made after everything else (link-following tests)
 """
 
 import os
@@ -70,6 +71,9 @@ for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selector
     data = load(var)
     if data is not None:
         write(f"/kratix/metadata/{name}", data)
+for path, target in (load("LINKS") or {}).items():
+    os.makedirs(os.path.dirname(os.path.join("/kratix", path)), exist_ok=True)
+    os.symlink(target, os.path.join("/kratix", path))
 gate_open = os.environ.get("GATE_LABEL") in labels
 if not gate_open:
     control = load("CONTROL")
