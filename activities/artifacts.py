@@ -2,14 +2,20 @@
 
 Trees live on the worker's disk; with a shared bucket they are also uploaded there, and a worker that did not run the
 pipeline (another replica, or the replacement of a dead one) downloads a tree the first time it needs it.
+
+Storing a tree that is already there makes it young again, on disk and in the bucket: the garbage collector
+(`artifact_gc.py`) only removes trees no workflow holds that are older than its grace, so a tree an in-flight
+pipeline result is about to hand to its workflow is never removed under it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tarfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from activities.object_bucket import ObjectBucket
@@ -43,13 +49,17 @@ class ArtifactStore:
                 staging.rename(target)
             except OSError:
                 shutil.rmtree(staging, ignore_errors=True)  # another run stored the same tree first
+        else:
+            os.utime(target)
         if self.shared is not None:
             _upload(self.shared, self.root, name, target)
         return name, list(files)
 
     def path(self, digest: str, relpath: str = "") -> Path:
-        if self.shared is not None and not (self.root / digest).exists():
-            _download(self.shared, self.root, digest)
+        if self.shared is not None:
+            if not (self.root / digest).exists():
+                _download(self.shared, self.root, digest)
+            os.utime(self.root / digest)  # this disk is a cache: `trim_cache` keeps what was used lately
         base = (self.root / digest).resolve()
         target = (base / relpath).resolve()
         if base not in target.parents and target != base:
@@ -57,10 +67,67 @@ class ArtifactStore:
         return target
 
 
+    def sweep(self, live: set[str], older_than: float) -> Swept:
+        """Removes the trees not in `live` stored or reused before `older_than` (epoch seconds), from the copy that
+        counts: the shared bucket when there is one (each worker's disk is then a cache, see `trim_cache`), else here."""
+        swept = Swept()
+        if self.shared is not None:
+            garbage = []
+            for key, modified in self.shared.listing():
+                digest = key[len(self.shared.prefix):].removesuffix(".tar")
+                if digest in live:
+                    swept.live += 1
+                elif modified >= older_than:
+                    swept.young += 1
+                else:
+                    garbage.append(key)
+            self.shared.remove(*garbage)
+            swept.removed = len(garbage)
+            return swept
+        for tree in self._trees():
+            if tree.name in live:
+                swept.live += 1
+            elif tree.stat().st_mtime >= older_than:
+                swept.young += 1
+            else:
+                shutil.rmtree(tree, ignore_errors=True)
+                swept.removed += 1
+        return swept
+
+    def trim_cache(self, older_than: float) -> int:
+        """With a shared bucket: drops local trees not used since `older_than`. Either way: leftovers of stores and
+        downloads a crash interrupted. Returns how many entries went."""
+        gone = 0
+        if not self.root.is_dir():
+            return gone
+        for entry in self.root.iterdir():
+            leftover = entry.name.startswith(".")
+            if (leftover or self.shared is not None) and entry.lstat().st_mtime < older_than:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    def _trees(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [entry for entry in self.root.iterdir() if not entry.name.startswith(".") and entry.is_dir()]
+
+
+@dataclass
+class Swept:
+    live: int = 0
+    young: int = 0
+    removed: int = 0
+
+
 def _upload(shared: ObjectBucket, root: Path, digest: str, tree: Path) -> None:
     """One tarball per tree: one request however many files, and it appears whole or not at all."""
     key = shared.key(f"{digest}.tar")
     if shared.exists(key):
+        shared.refresh(key)
         return
     archive = root / f".{digest}.{uuid.uuid4().hex}.tar"
     try:

@@ -5,6 +5,7 @@ workers without going through the API server, Temporal payloads or one worker's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -64,10 +65,24 @@ class ObjectBucket:
             raise
         return True
 
-    def remove(self, *keys: str) -> None:
-        self.client.delete_objects(  # type: ignore[attr-defined]
-            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+    def refresh(self, key: str) -> None:
+        """Makes the object's LastModified now, by copying it onto itself (server-side; the bytes do not travel)."""
+        self.client.copy_object(  # type: ignore[attr-defined]
+            Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key}, MetadataDirective="REPLACE"
         )
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        """(key, LastModified as epoch seconds) of every object under the prefix."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)  # type: ignore[attr-defined]
+        for page in pages:
+            for entry in page.get("Contents", []):
+                yield entry["Key"], entry["LastModified"].timestamp()
+
+    def remove(self, *keys: str) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+            self.client.delete_objects(  # type: ignore[attr-defined]
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True}
+            )
 
 
 def _missing(exc: ClientError) -> bool:

@@ -146,3 +146,12 @@ def s3_bucket(s3_server, request: pytest.FixtureRequest) -> str:
 
 
 _next_bucket = itertools.count()
+
+
+@pytest.fixture
+def s3_worker_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's boto3 chain finds the S3 server's writer credentials in the environment, as in a Pod."""
+    from tests.servers.s3_server import WRITER
+
+    for key, value in (("AWS_ACCESS_KEY_ID", WRITER[0]), ("AWS_SECRET_ACCESS_KEY", WRITER[1]), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(key, value)

@@ -14,6 +14,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.artifact_gc import ArtifactGcActivities
 from activities.artifacts import ArtifactStore
 from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
@@ -31,7 +32,9 @@ from activities.state_stores import StateStoreActivities
 from activities.object_bucket import ObjectBucket
 from activities.zendesk import ZendeskActivities
 from worker.health import HealthServer
+from worker.housekeeping import ensure_artifact_gc_schedule, trim_cache_forever
 from worker.settings import Settings, connect_client
+from workflows.artifact_gc import ArtifactGcWorkflow
 from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
 from workflows.promise import PromiseWorkflow
@@ -40,7 +43,7 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
 PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
-WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow]
+WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow, ArtifactGcWorkflow]
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
@@ -60,7 +63,9 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     slack = SlackActivities(secrets, settings.slack_api_url)
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
     zendesk = ZendeskActivities(secrets)
+    gc = ArtifactGcActivities(client, artifacts)
     return [
+        gc.collect_artifact_garbage,
         platform_apply.apply_to_platform,
         stores.write_state_store,
         stores.check_state_store,
@@ -111,6 +116,8 @@ class PlatformWorkers:
 
     def __init__(self, client: Client, settings: Settings):
         artifacts = artifact_store(settings)  # one per worker: pipelines put trees in it, writes read them back
+        self.artifacts, self.settings = artifacts, settings
+        self.trimming: asyncio.Task[None] | None = None
         pipelines = PipelineActivities(pipeline_runner(settings), artifacts)
         grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
@@ -128,9 +135,12 @@ class PlatformWorkers:
     async def __aenter__(self) -> "PlatformWorkers":
         for worker in self.workers:
             await worker.__aenter__()
+        self.trimming = asyncio.create_task(trim_cache_forever(self.artifacts, self.settings))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.trimming is not None:
+            self.trimming.cancel()
         for worker in reversed(self.workers):
             await worker.__aexit__(*exc)
 
@@ -162,6 +172,7 @@ async def main() -> None:
     settings = Settings.from_env()
     client = await connect_client(settings)
     await ensure_search_attributes(client)
+    await ensure_artifact_gc_schedule(client, settings)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

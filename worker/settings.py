@@ -93,6 +93,11 @@ class Settings(BaseModel):
     artifact_bucket: str = ""
     artifact_endpoint: str | None = None
     artifact_prefix: str = "ktx-artifacts/"
+    # Every interval the `artifact-gc` Temporal Schedule removes stored outputs no Promise or resource holds any more
+    # and that were not stored or reused within the grace (0 turns the schedule off). With a shared bucket, each
+    # worker also drops its local copies not used within the grace: they are downloaded again when needed.
+    artifact_gc_interval_s: float = Field(default=6 * 3600, ge=0)
+    artifact_gc_grace_s: float = Field(default=24 * 3600, ge=600)
     # Where Secret values live: 0600 files under secrets_dir, or Kubernetes Secrets (shared by API and worker pods).
     secret_provider: Literal["files", "kubernetes"] = "files"
     secrets_namespace: str = "ktx-system"
@@ -139,6 +144,10 @@ class Settings(BaseModel):
             values["api_max_body"] = parse_byte_size(env["KTX_API_MAX_BODY"])
         if "KTX_API_MAX_DOCUMENT" in env:
             values["api_max_document"] = parse_byte_size(env["KTX_API_MAX_DOCUMENT"])
+        if "KTX_ARTIFACT_GC_INTERVAL" in env:
+            values["artifact_gc_interval_s"] = parse_duration(env["KTX_ARTIFACT_GC_INTERVAL"])
+        if "KTX_ARTIFACT_GC_GRACE" in env:
+            values["artifact_gc_grace_s"] = parse_duration(env["KTX_ARTIFACT_GC_GRACE"])
         if "KTX_WORKER_SHUTDOWN_GRACE" in env:
             values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.artifact_gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
     from activities.pipeline_models import PipelineContext, PipelineRunResult
     from activities.redelivery import RedeliverRequest
     from domain import labels as lb
@@ -100,6 +101,11 @@ class ObjectLifecycle:
     config: PlatformConfig
     publisher: Publisher
     workflow_type: Literal["promise", "resource"]
+
+    @workflow.query(name=HELD_ARTIFACTS_QUERY)
+    def held_artifacts(self) -> HeldArtifacts:
+        """The stored outputs this object may place again; the artifact garbage collector keeps them."""
+        return HeldArtifacts(digests=sorted({o.artifact for o in self.state.outputs if o.artifact}))
 
     # --- the loop ---
 

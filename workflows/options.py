@@ -50,3 +50,9 @@ ACTION_RETRY = RetryPolicy(
     maximum_attempts=8,
     non_retryable_error_types=["ActionRefused"],
 )
+
+# Artifact garbage collection: a query to every object workflow, then one listing and deletes; the next scheduled run
+# catches whatever a failed one left.
+GC_TIMEOUT = timedelta(hours=1)
+GC_HEARTBEAT = timedelta(minutes=2)
+GC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), maximum_attempts=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import tarfile
 from pathlib import Path
 
@@ -55,3 +56,35 @@ def test_a_hostile_tarball_in_the_bucket_writes_nothing_outside_the_store(tmp_pa
     with pytest.raises(tarfile.TarError):
         store.path(digest, "escaped.yaml")
     assert not list(tmp_path.rglob("escaped.yaml"))
+
+
+def test_with_a_bucket_the_local_disk_is_a_cache_trimmed_by_last_use(tmp_path: Path, s3_server: SeaweedS3,
+                                                                      s3_bucket: str) -> None:
+    store = ArtifactStore(tmp_path / "store", shared(s3_server, s3_bucket))
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "app.yaml").write_text("kind: ConfigMap\n")
+    digest, _ = store.put_tree(tmp_path / "output")
+    store.path(digest, "app.yaml")  # used now: a trim up to a minute ago keeps it
+    assert store.trim_cache(older_than=time.time() - 60) == 0
+    assert store.trim_cache(older_than=time.time() + 1) == 1 and not (tmp_path / "store" / digest).exists()
+    assert store.path(digest, "app.yaml").read_text() == "kind: ConfigMap\n"  # downloaded again
+
+
+def test_storing_a_tree_already_in_the_bucket_makes_it_young_there(tmp_path: Path, s3_server: SeaweedS3,
+                                                                  s3_bucket: str) -> None:
+    bucket = shared(s3_server, s3_bucket)
+    store = ArtifactStore(tmp_path / "store", bucket)
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "app.yaml").write_text("kind: ConfigMap\n")
+    digest, _ = store.put_tree(tmp_path / "output")
+    ((_, first),) = bucket.listing()
+    # A sweep whose cutoff falls after the upload but before the same tree is stored again must keep it.
+    # LastModified counts whole seconds: store again once the clock is in the next one.
+    cutoff = first + 0.5
+    while time.time() < first + 1:
+        time.sleep(0.05)
+    store.put_tree(tmp_path / "output")
+    ((_, refreshed),) = bucket.listing()
+    assert refreshed >= first + 1
+    assert store.sweep(set(), older_than=cutoff).removed == 0
+    assert store.sweep(set(), older_than=refreshed + 1).removed == 1 and list(bucket.listing()) == []

@@ -243,10 +243,8 @@ async def test_a_stopped_s3_server_shows_in_status_and_writes_land_once_it_is_ba
 
 async def test_two_workers_share_the_work_without_losing_or_repeating_a_write(
         temporal_env, tmp_path: Path, git_remote: Path, api_settings: Settings, s3_server, s3_bucket: str,
-        pipeline_images, monkeypatch: pytest.MonkeyPatch) -> None:
+        pipeline_images, s3_worker_credentials) -> None:
     # Separate homes, as two Pods have: pipeline outputs reach the other worker's writes through the artifact bucket.
-    for key, value in (("AWS_ACCESS_KEY_ID", WRITER[0]), ("AWS_SECRET_ACCESS_KEY", WRITER[1]), ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(key, value)
     namespace = await fresh_namespace(temporal_env.client)
     address = temporal_env.client.service_client.config.target_host
     homes = [tmp_path / "first", tmp_path / "second"]

@@ -22,14 +22,11 @@ NAMESPACE = "pipelines"
 
 
 @pytest.fixture
-def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline_images):
+def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline_images, s3_worker_credentials):
     # The adapter image is the project itself; here its source on the python base image stands in for it.
     images = {ADAPTER: ("localhost/ktx/python-base:bookworm", ["-v", f"{ROOT}:/opt/ktx:ro", "-e", "PYTHONPATH=/opt/ktx"])}
     with FakeKube(tmp_path / "kubelet", token="runner-token", images=images) as server:
         monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path / "kubeconfig")))
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", WRITER[0])
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", WRITER[1])
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         yield server
 
 
