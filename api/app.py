@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from activities.secret_store import secret_store_for
-from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_entries
+from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from api.platform import Applied, Conflict, NotFound, Platform
@@ -34,7 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
     app.state.settings = settings or Settings.from_env()
-    app.state.tokens = load_token_entries(app.state.settings)
+    app.state.tokens = load_token_source(app.state.settings)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

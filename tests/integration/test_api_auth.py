@@ -426,3 +426,17 @@ async def test_cli_creates_tokens_sends_ktx_token_and_prints_refusals(platform: 
         code, out, _ = await run("get", "widget", "first", "-n", OWN, "-o", "json", token=team)
         assert code == 0 and json.loads(out)["metadata"]["namespace"] == OWN
     assert not any(ops in text or team in text for text in outputs)
+
+
+async def test_a_token_revoked_in_the_file_is_refused_by_the_running_api(platform: Platform, tmp_path: Path) -> None:
+    tokens = write_tokens(tmp_path / "tokens.yaml")
+    async with api_for(platform, tmp_path, api_host="0.0.0.0", api_tokens_file=tokens) as (_, http):
+        assert (await http.get("/objects/promise", headers=as_(TEAM_TOKEN))).status_code == 200
+        # Only the platform token stays; the file changes under the running API, as a Secret volume does.
+        kept = [e for e in yaml.safe_load(tokens.read_text()) if e["role"] == "platform"]
+        (tmp_path / "tokens.next").write_text(yaml.safe_dump(kept))
+        os.replace(tmp_path / "tokens.next", tokens)
+        refused = await eventually(lambda: http.get("/objects/promise", headers=as_(TEAM_TOKEN)),
+                                   lambda r: r.status_code == 401, timeout=10, what="the revoked token refused")
+        assert refused.json()["message"] == "unknown token"
+        assert (await http.get("/objects/promise", headers=as_(PLATFORM_TOKEN))).status_code == 200
