@@ -718,6 +718,8 @@ def test_api_reads_its_tokens_file_from_the_documented_secret(directory: Path):
     secret = volumes.get(mount["name"], {}).get("secret") if mount else None
     assert secret and secret["secretName"] == "ktx-api-tokens" and mount.get("readOnly"), \
         f"{api.label}: KTX_API_TOKENS_FILE {path!r} must be in a read-only mount of the Secret ktx-api-tokens"
+    # kubelet never updates a subPath mount: rotated tokens would not reach the running API (api/auth.py TokenSource).
+    assert "subPath" not in mount, f"{api.label}: the ktx-api-tokens mount must not use subPath, or rotation needs a restart"
     assert filename in {i["path"] for i in secret.get("items") or []}, \
         f"{api.label}: the ktx-api-tokens volume must project the file {filename!r}"
     assert re.search(rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", readme_text()), \
