@@ -67,7 +67,7 @@ async def test_deleting_a_promise_runs_its_delete_pipeline_then_deletes_its_reso
     workflow_id = await platform.delete("promise", "owner")
     assert await platform.wait_deleted(workflow_id, timeout=120)
     assert not [f for f in remote_files(git_remote) if "owner" in f]
-    assert await platform.list("promise") == []
+    await eventually(lambda: platform.list("promise"), lambda items: items == [], what="no Promise listed")  # visibility lags
     # Each delete pipeline ran (their container logs are kept on the worker).
     logs = {p.name.rsplit("-", 1)[0] for p in tmp_path.glob("ktx-home-*/logs/*")}
     assert {"promise-owner-promise-teardown", "default-a-resource-teardown", "default-b-resource-teardown"} <= logs
