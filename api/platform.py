@@ -20,7 +20,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
@@ -203,19 +203,43 @@ class Platform:
         request = validate_resource_request(api, document)
         namespace = request.metadata.namespace or "default"
         name = request.metadata.name
-        start = WithStartWorkflowOperation(
-            ResourceWorkflow.run,
-            ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name)),
-            id=resource_workflow_id(api.promise, namespace, name),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            task_queue=self.task_queue,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
-                SearchAttributePair(NAMESPACE, namespace), SearchAttributePair(PHASE, "Pending"),
-            ]),
-        )
-        result = await self._update_with_start(ResourceWorkflow.apply, ApplyInput(document=request.to_doc()), start)
-        return Applied(kind=api.kind, name=name, namespace=namespace, action=result.action)
+        document = request.to_doc()
+        workflow_id = resource_workflow_id(api.promise, namespace, name)
+        applied = Applied(kind=api.kind, name=name, namespace=namespace, action="created")
+        # A new resource is accepted as soon as Temporal has its workflow (as kubectl's apply returns once etcd has
+        # the object): no worker takes part, so a burst of requests is not queued behind the pipelines' work. An
+        # existing one is updated, which the worker answers. A workflow ending between the two (a delete
+        # finishing) sends the request round again.
+        for _ in range(3):
+            try:
+                await self.client.start_workflow(
+                    ResourceWorkflow.run,
+                    ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name),
+                                          initial=ApplyInput(document=document)),
+                    id=workflow_id,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    task_queue=self.task_queue,
+                    search_attributes=TypedSearchAttributes([
+                        SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
+                        SearchAttributePair(NAMESPACE, namespace), SearchAttributePair(PHASE, "Pending"),
+                    ]),
+                    # What `get` shows until the worker publishes the object's own memo: the request, no status yet.
+                    memo={"object": document},
+                )
+                return applied
+            except WorkflowAlreadyStartedError:
+                pass
+            try:
+                result = await self.client.get_workflow_handle(workflow_id).execute_update(ResourceWorkflow.apply,
+                                                                                           ApplyInput(document=document))
+            except WorkflowUpdateFailedError as exc:
+                raise _domain_error(exc) from exc
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue
+            return applied.model_copy(update={"action": result.action})
+        raise Conflict(f'{api.kind.lower()} "{name}" is being replaced by another request; apply it again')
 
     async def _apply_health_record(self, document: dict[str, Any]) -> Applied:
         """A HealthRecord lives with the resource it reports on, which folds it into `status.healthStatus`."""

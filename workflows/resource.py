@@ -58,6 +58,9 @@ class ResourceWorkflow(ObjectLifecycle):
         self.publisher = Publisher()
         self.snapshot: PromiseSnapshot | None = None
         self.promise_changed = False
+        if input.initial is not None:
+            # In init, so an update arriving in the same first task applies after it, in the order they were sent.
+            self._apply_document(input.initial, _spec_of)
 
     @workflow.run
     async def run(self, input: ResourceWorkflowInput) -> ResourceWorkflowResult:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from domain.health import HealthRecord
 from workflows.lifecycle import LifecycleState
+from workflows.records import ApplyInput
 
 
 class ResourceState(LifecycleState):
@@ -17,6 +18,9 @@ class ResourceState(LifecycleState):
 
 class ResourceWorkflowInput(BaseModel):
     state: ResourceState
+    # The document of a new resource, applied before anything else: the API starts the workflow with it instead of
+    # waiting for a worker to run an update, so accepting a request costs one write to Temporal.
+    initial: ApplyInput | None = None
 
 
 class ResourceWorkflowResult(BaseModel):

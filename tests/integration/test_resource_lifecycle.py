@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ import yaml
 
 from api.platform import NotFound, Platform
 from domain.errors import InvalidDocument
-from tests.conftest import ROOT, read_remote, remote_commits, remote_files
+from tests.conftest import ROOT, TEST_CONFIG, read_remote, remote_commits, remote_files
+from worker.main import build_worker
+from worker.settings import Settings
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 
@@ -106,3 +109,23 @@ async def test_invalid_request_is_refused_with_field_and_reason(platform: Platfo
 async def test_request_for_a_kind_no_promise_serves_is_not_found(platform: Platform) -> None:
     with pytest.raises(NotFound, match="no Promise serves kind"):
         await platform.apply({"apiVersion": "example.ktx.io/v1alpha1", "kind": "Nope", "metadata": {"name": "x"}, "spec": {}})
+
+
+async def test_a_new_request_is_accepted_without_a_worker_and_later_changes_apply_in_order(
+        platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images) -> None:
+    await install(platform, git_remote)
+    # The same platform, but its resources go to a task queue no worker polls yet.
+    later = Platform(platform.client, f"{platform.task_queue}-later", platform.secrets)
+    request = example("resource-request.yaml")
+    assert (await later.apply(request)).action == "created"
+    shown = await later.get("appconfig", "checkout", "default")
+    assert request["spec"].items() <= shown["spec"].items() and shown["status"] == {}  # with the schema's defaults
+
+    changed = {**request, "spec": {**request["spec"], "size": "large"}}
+    update = asyncio.create_task(later.apply(changed))  # answered only once a worker runs the workflow
+    settings = Settings(home=tmp_path / "later", temporal_namespace=platform.client.namespace, task_queue=later.task_queue,
+                        platform=TEST_CONFIG)
+    async with build_worker(platform.client, settings):
+        assert (await update).action == "configured"
+        obj = await later.wait_condition("appconfig", "checkout", "default", "Reconciled", timeout=120)
+    assert obj["metadata"]["generation"] == 2 and obj["spec"]["size"] == "large"
