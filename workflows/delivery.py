@@ -108,13 +108,24 @@ def now_iso() -> str:
     return iso(workflow.now()) or ""
 
 
-async def read_catalog() -> Catalog:
+# Reads of memos and visibility take milliseconds. As local activities they skip the task queue: three fewer server
+# calls and two fewer history events each. Histories begun before this patch keep replaying their remote reads.
+LOCAL_READS_PATCH = "local-catalog-reads"
+
+
+async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
+    """One read of Temporal's own state (catalog, memos, visibility) by an activity of `activities/catalog.py`."""
+    if workflow.patched(LOCAL_READS_PATCH):
+        return await workflow.execute_local_activity_method(
+            activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
+        )
     return await workflow.execute_activity_method(
-        CatalogActivities.read_catalog,
-        ReadCatalogInput(),
-        start_to_close_timeout=options.READ_TIMEOUT,
-        retry_policy=options.READ_RETRY,
+        activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
     )
+
+
+async def read_catalog() -> Catalog:
+    return await read(CatalogActivities.read_catalog, ReadCatalogInput())
 
 
 async def read_platform_config() -> PlatformConfig:

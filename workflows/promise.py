@@ -31,9 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.promise_api import PromiseApi, check_promise, reconciliation_interval, snapshot_of
     from domain.requirements import evaluate_requirements
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
-    from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
-    from workflows.delivery import PipelineOutput, now_iso, read_catalog
+    from workflows.delivery import PipelineOutput, now_iso, read, read_catalog
     from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -234,12 +233,7 @@ class PromiseWorkflow(ObjectLifecycle):
     async def _requirements_met(self, start: int) -> bool:
         required = self.promise.spec.required_promises
         self.requirements_changed = False
-        result = await workflow.execute_activity_method(
-            CatalogActivities.read_required_promises,
-            ReadRequiredInput(names=[r.name for r in required]),
-            start_to_close_timeout=options.READ_TIMEOUT,
-            retry_policy=options.READ_RETRY,
-        )
+        result = await read(CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required]))
         verdict = evaluate_requirements(required, result.found)
         status = self.state.status
         status["requiredPromises"] = verdict.entries
@@ -307,9 +301,7 @@ class PromiseWorkflow(ObjectLifecycle):
             self._publish()
 
     async def _list(self, activity: Any, arg: BaseModel) -> list[str]:
-        result = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
-        )
+        result = await read(activity, arg)
         return result.workflow_ids
 
     async def _signal_resources(self, send: Callable[[Any], Awaitable[None]]) -> int:

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.scheduling import WorkloadGroup
     from domain.promise_api import PromiseSnapshot
     from workflows import options
-    from workflows.delivery import PipelineOutput, now_iso
+    from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -163,12 +163,7 @@ class ResourceWorkflow(ObjectLifecycle):
         return self.snapshot.reconciliation_interval_s if self.snapshot else None
 
     async def _read_promise(self) -> PromiseSnapshot | None:
-        result = await workflow.execute_activity_method(
-            CatalogActivities.read_promise,
-            ReadPromiseInput(name=self.state.promise),
-            start_to_close_timeout=options.READ_TIMEOUT,
-            retry_policy=options.READ_RETRY,
-        )
+        result = await read(CatalogActivities.read_promise, ReadPromiseInput(name=self.state.promise))
         return result.snapshot
 
     async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
