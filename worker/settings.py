@@ -6,7 +6,7 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -60,6 +60,14 @@ class Settings(BaseModel):
     home: Path = Field(default_factory=_home)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # TLS to the Temporal frontend: on when any of these is set. A CA file for a private CA (else the system's roots),
+    # a client certificate and key for mTLS, and the name the server's certificate must carry when it differs from the
+    # host in temporal_address. Files, so the key never sits in the environment.
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
     task_queue: str = "ktx"
     container_runtime: str = "podman"
     container_run_flags: list[str] = Field(default_factory=list)
@@ -115,6 +123,10 @@ class Settings(BaseModel):
         for field, var in [
             ("temporal_address", "KTX_TEMPORAL_ADDRESS"),
             ("temporal_namespace", "KTX_TEMPORAL_NAMESPACE"),
+            ("temporal_tls_ca", "KTX_TEMPORAL_TLS_CA"),
+            ("temporal_tls_cert", "KTX_TEMPORAL_TLS_CERT"),
+            ("temporal_tls_key", "KTX_TEMPORAL_TLS_KEY"),
+            ("temporal_tls_server_name", "KTX_TEMPORAL_TLS_SERVER_NAME"),
             ("task_queue", "KTX_TASK_QUEUE"),
             ("container_runtime", "KTX_CONTAINER_RUNTIME"),
             ("api_host", "KTX_API_HOST"),
@@ -140,6 +152,8 @@ class Settings(BaseModel):
         ]:
             if var in env:
                 values[field] = env[var]
+        if "KTX_TEMPORAL_TLS" in env:
+            values["temporal_tls"] = env["KTX_TEMPORAL_TLS"].lower() in ("1", "true", "yes")
         if "KTX_API_MAX_BODY" in env:
             values["api_max_body"] = parse_byte_size(env["KTX_API_MAX_BODY"])
         if "KTX_API_MAX_DOCUMENT" in env:
@@ -210,5 +224,30 @@ async def connect_client(settings: Settings) -> Client:
 
     # The pydantic converter must be on every client (API, worker, tests) or typed payloads will not round-trip.
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
+        tls=temporal_tls(settings),
     )
+
+
+def temporal_tls(settings: Settings) -> Any:
+    """False (plaintext), or the TLS configuration the settings describe, with every file read now."""
+    from temporalio.service import TLSConfig
+
+    files = (settings.temporal_tls_ca, settings.temporal_tls_cert, settings.temporal_tls_key)
+    if not settings.temporal_tls and not settings.temporal_tls_server_name and not any(files):
+        return False
+    if (settings.temporal_tls_cert is None) != (settings.temporal_tls_key is None):
+        raise SystemExit("KTX_TEMPORAL_TLS_CERT and KTX_TEMPORAL_TLS_KEY go together: a client certificate needs its key")
+
+    def read(path: Path | None, variable: str) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise SystemExit(f"{variable} {path}: {exc.strerror}") from None
+
+    return TLSConfig(server_root_ca_cert=read(settings.temporal_tls_ca, "KTX_TEMPORAL_TLS_CA"),
+                     client_cert=read(settings.temporal_tls_cert, "KTX_TEMPORAL_TLS_CERT"),
+                     client_private_key=read(settings.temporal_tls_key, "KTX_TEMPORAL_TLS_KEY"),
+                     domain=settings.temporal_tls_server_name)
