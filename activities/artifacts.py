@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tarfile
 import uuid
@@ -75,6 +76,8 @@ class ArtifactStore:
             garbage = []
             for key, modified in self.shared.listing():
                 digest = key[len(self.shared.prefix):].removesuffix(".tar")
+                if not _DIGEST.fullmatch(digest) or not key.endswith(".tar"):
+                    continue  # not a tree of ours (a prefix shared with something else): never ours to delete
                 if digest in live:
                     swept.live += 1
                 elif modified >= older_than:
@@ -113,7 +116,10 @@ class ArtifactStore:
     def _trees(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return [entry for entry in self.root.iterdir() if not entry.name.startswith(".") and entry.is_dir()]
+        return [entry for entry in self.root.iterdir() if _DIGEST.fullmatch(entry.name) and entry.is_dir()]
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass

@@ -24,9 +24,12 @@ def tree(tmp_path: Path, store: ArtifactStore, name: str, age_s: float) -> str:
 def test_a_sweep_removes_only_old_trees_nobody_holds(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "artifacts")
     held, old, young = (tree(tmp_path, store, n, age) for n, age in (("held", 3 * DAY), ("old", 2 * DAY), ("young", 60)))
+    foreign = store.root / "notes"  # not a tree of ours: left alone however old
+    foreign.mkdir()
+    os.utime(foreign, (0, 0))
     swept = store.sweep({held}, older_than=time.time() - DAY)
     assert (swept.live, swept.young, swept.removed) == (1, 1, 1)
-    assert sorted(p.name for p in store.root.iterdir()) == sorted([held, young])
+    assert sorted(p.name for p in store.root.iterdir()) == sorted([held, young, "notes"])
 
 
 def test_storing_a_tree_again_makes_it_young_so_a_result_on_its_way_is_not_swept(tmp_path: Path) -> None:
