@@ -55,9 +55,10 @@ class ArtifactGcActivities:
         gate = asyncio.Semaphore(input.concurrency)
         unanswered: list[str] = []
 
-        async def mark(workflow_id: str, run_id: str | None) -> None:
+        async def mark(workflow_id: str) -> None:
             async with gate:
-                handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+                # The latest run, not the one listed: one that continued-as-new meanwhile carries its outputs along.
+                handle = self.client.get_workflow_handle(workflow_id)
                 try:
                     held = await handle.query(HELD_ARTIFACTS_QUERY, result_type=HeldArtifacts)
                 except WorkflowQueryRejectedError:
@@ -75,7 +76,7 @@ class ArtifactGcActivities:
         pending: set[asyncio.Task[None]] = set()
         async for execution in self.client.list_workflows(HOLDERS):
             holders += 1
-            pending.add(asyncio.create_task(mark(execution.id, execution.run_id)))
+            pending.add(asyncio.create_task(mark(execution.id)))
             if len(pending) >= 4 * input.concurrency:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 activity.heartbeat(holders)
