@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 Action = Literal["configure", "delete"]
+PAUSED_AFTER_RUN_PATCH = "paused-after-run"
 
 
 class LifecycleState(BaseModel):
@@ -354,6 +355,9 @@ class ObjectLifecycle:
         rerun = schedule and (not failed or self.config.reconcile_after_failure)
         interval = self._reconciliation_interval()
         self.state.next_reconcile_at = workflow.now() + timedelta(seconds=interval) if rerun else None
+        if self.paused and workflow.patched(PAUSED_AFTER_RUN_PATCH):
+            # Paused while the run finished its last steps: what the run did stands, and the object shows paused.
+            st.mark_paused(self.state.status, now_iso(), promise=self.workflow_type == "promise")
         self._publish()
 
     def _reconciliation_interval(self) -> float:

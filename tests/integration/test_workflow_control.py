@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -158,3 +159,29 @@ async def test_suspended_promise_delete_pipeline_gates_promise_deletion(platform
     await platform.label("promise", "gated-promise", set={"gate": "open"}, remove=[SUSPENDED])
     assert await platform.wait_deleted(workflow_id, timeout=60)
     assert not [f for f in remote_files(git_remote) if "/gated-promise/" in f]
+
+
+async def test_a_pause_landing_while_the_run_writes_its_output_shows_paused_once_the_run_ends(
+        platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images) -> None:
+    # The remote holds every push at a gate the test opens, so the pause lands while the run is writing.
+    gate, waiting = tmp_path / "gate-open", tmp_path / "push-waiting"
+    gate.touch()
+    hook = git_remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {waiting}\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n")
+    hook.chmod(0o755)
+    for doc in git_store_and_destinations(git_remote, {"dev": {}}):
+        await platform.apply(doc)
+    await platform.apply(promise("gated", "Gated", configure=[pipeline("write", FILES={"cm.yaml": {"kind": "ConfigMap"}})]))
+    await platform.wait_condition("promise", "gated", "default", "Available", timeout=60)
+    await eventually(lambda: get(platform, "destination", "dev"), lambda o: condition(o, "Ready").get("status") == "True")
+    gate.unlink()
+    waiting.unlink(missing_ok=True)
+    await platform.apply(resource("Gated", "one"))
+    await eventually(lambda: asyncio.to_thread(waiting.exists), bool, what="the output's push waiting at the gate")
+    await platform.label("gated", "one", "default", set={"kratix.io/paused": "true"})
+    gate.touch()
+    finished = await eventually(lambda: get(platform, "gated", "one"),
+                                lambda o: condition(o, "ConfigureWorkflowCompleted").get("status") == "True",
+                                what="the run finished")
+    assert condition(finished, "Reconciled")["reason"] == "PausedReconciliation"
+    assert any(f.endswith("gated/one/write/5058f/cm.yaml") for f in remote_files(git_remote))  # the run's work stands
