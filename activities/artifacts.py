@@ -103,9 +103,9 @@ class ArtifactStore:
         gone = 0
         if not self.root.is_dir():
             return gone
-        for entry in self.root.iterdir():
-            leftover = entry.name.startswith(".")
-            if (leftover or self.shared is not None) and entry.lstat().st_mtime < older_than:
+        leftovers = [entry for entry in self.root.iterdir() if entry.name.startswith(".")]
+        for entry in leftovers + (self._trees() if self.shared is not None else []):
+            if entry.lstat().st_mtime < older_than:
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
