@@ -159,6 +159,11 @@ def describe(obj: dict[str, Any]) -> str:
         for c in run.get("containers", []):
             lines.append(f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s")
             lines += ["    | " + line for line in (c.get("log_tail") or "").rstrip().splitlines()[-10:]]
+    timers = {k: v for k, v in (extra.get("schedule") or {}).items() if v}
+    if timers:
+        lines.append("Timers:")
+        lines += [f"  {label:<16} {timers[key]}" for key, label in (("nextReconcileAt", "Next reconcile:"),
+                  ("retryAt", "Retry at:"), ("deliveryRetryAt", "Delivery retry:")) if key in timers]
     health = status.get("healthStatus")
     if health:
         lines.append(f"Health:       {health.get('state')}")
@@ -198,10 +203,11 @@ def tree_lines(node: dict[str, Any], prefix: str = "") -> list[str]:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
     if args.api_port:
         settings = settings.model_copy(update={"api_port": args.api_port})
-    state = stack.up(settings, args.temporal_port, args.ui_port)
+    state = stack.up(settings, args.temporal_port, args.ui_port, args.worker_health_port)
     verb = "already running" if state["reused"] else "started"
     print(f"ktx stack {verb}\n  API:          {state['api_url']}\n  Temporal:     {state['temporal_address']}\n"
-          f"  Temporal UI:  {state['ui_url']}\n  State store:  {state['state_store']} (Destination \"local\")")
+          f"  Temporal UI:  {state['ui_url']}\n  Worker health: {state.get('worker_health_url', '')}\n"
+          f"  State store:  {state['state_store']} (Destination \"local\")")
 
 
 def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
@@ -209,11 +215,19 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
+    objects: list[dict[str, Any]] = []
     with _client(settings) as client:
         for text in _read_files(args.filename):
             result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
             for item in result["applied"]:
-                print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
+                if not args.output:
+                    print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
+                    continue
+                # As kubectl apply -o: each object as the platform now holds it (a new request has no status yet).
+                params = {"namespace": item["namespace"]} if item.get("namespace") else {}
+                objects.append(_public(_check(client.get(f"/objects/{item['kind']}/{item['name']}", params=params))))
+    if args.output:
+        _print(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}, args.output)
 
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
@@ -346,6 +360,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--temporal-port", type=int, default=int(os.environ.get("KTX_TEMPORAL_PORT", 7233)))
     up.add_argument("--ui-port", type=int, default=int(os.environ.get("KTX_UI_PORT", 8233)))
     up.add_argument("--api-port", type=int, default=None)
+    health = os.environ.get("KTX_WORKER_HEALTH_PORT")
+    up.add_argument("--worker-health-port", type=int, default=int(health) if health else None,
+                    help="the worker's /healthz, /readyz and /metrics (default: a free port, kept in stack.json)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the embedded stack").set_defaults(func=cmd_down)
 
@@ -354,6 +371,7 @@ def parser() -> argparse.ArgumentParser:
 
     apply = sub.add_parser("apply", help="apply documents from files, directories or stdin")
     apply.add_argument("-f", "--filename", action="append", required=True)
+    apply.add_argument("-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary")
     apply.set_defaults(func=cmd_apply)
     get = sub.add_parser("get", help="list objects of a kind, or show one")
     get.add_argument("kind")
@@ -417,15 +435,33 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _failure(exc: BaseException) -> str:
+    """One or two lines, kubectl style, for whatever stopped a command."""
+    if isinstance(exc, (CliError, stack.StackError)):
+        return str(exc)
+    if isinstance(exc, httpx.ConnectError):
+        return "error: cannot reach the ktx API; is the stack up? (ktx up)"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"error: the ktx API did not answer in time ({type(exc).__name__})"
+    if isinstance(exc, ValidationError):
+        return f"error: {problems(exc)}"
+    if isinstance(exc, yaml.YAMLError):
+        return f"error: not valid YAML: {' '.join(str(exc).split())}"
+    if isinstance(exc, OSError):
+        return f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+    return f"error: {type(exc).__name__}: {exc} (KTX_DEBUG=1 shows where)"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args, Settings.from_env())
-    except (CliError, stack.StackError) as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
-    except httpx.ConnectError:
-        print("error: cannot reach the ktx API; is the stack up? (ktx up)", file=sys.stderr)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a CLI failure is a message, not a traceback
+        if os.environ.get("KTX_DEBUG"):
+            raise
+        print(_failure(exc), file=sys.stderr)
         sys.exit(1)
 
 

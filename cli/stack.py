@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -63,11 +68,25 @@ class StackError(RuntimeError):
     pass
 
 
+# How a user moves each port of the stack: named in the refusal when the port is taken.
+PORT_OPTIONS = {"temporal": ("the Temporal server", "--temporal-port", "KTX_TEMPORAL_PORT"),
+                "ui": ("the Temporal Web UI", "--ui-port", "KTX_UI_PORT"),
+                "api": ("the ktx API", "--api-port", "KTX_API_PORT"),
+                "worker_health": ("the worker's health endpoints", "--worker-health-port", "KTX_WORKER_HEALTH_PORT")}
+LOG_TAIL_LINES = 15
+
+
 def _state_file(home: Path) -> Path:
     return home / "stack.json"
 
 
 def _alive(pid: int) -> bool:
+    try:
+        # Reaps it if it is a child of this process that exited: a zombie still answers kill(pid, 0).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except OSError:
@@ -97,21 +116,104 @@ def _temporal_cli() -> str:
     return str(found) if found.exists() else (shutil.which("temporal") or "temporal")
 
 
-def _spawn(args: list[str], log: Path, env: dict[str, str]) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_taken(host: str, port: int) -> bool:
+    # SO_REUSEADDR, as the servers themselves bind: a socket lingering in TIME_WAIT does not count, a listener does.
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _refuse_taken_ports(ports: dict[str, tuple[str, int]]) -> None:
+    for key, (host, port) in ports.items():
+        if _port_taken(host, port):
+            what, flag, variable = PORT_OPTIONS[key]
+            raise StackError(f"error: port {port} on {host} ({what}) is already in use; choose another with {flag} or "
+                             f"{variable} (and a separate KTX_HOME for a second stack)")
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+def _spawn(name: str, args: list[str], log: Path, env: dict[str, str]) -> _Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    return proc.pid
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    return _Process(name, proc, log)
 
 
-def _wait(check, what: str, timeout: float, pids: list[int]) -> None:  # type: ignore[no-untyped-def]
+def _log_tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return "  (no log)"
+    return "\n".join(f"  | {line}" for line in lines) or "  (its log is empty)"
+
+
+def _exited(processes: list[_Process]) -> StackError | None:
+    # poll(), not kill(pid, 0): a child that died stays a zombie of this process until reaped, and kill() finds it.
+    for proc in processes:
+        code = proc.popen.poll()
+        if code is not None:
+            return StackError(f"error: {proc.name} exited during start-up (exit code {code}); the last lines of "
+                              f"{proc.log}:\n{_log_tail(proc.log)}")
+    return None
+
+
+def _wait(check: Callable[[], bool], process: _Process, timeout: float, processes: list[_Process]) -> None:
+    """Until check() holds; stops at once when any process of the stack exits, and at the deadline."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while not check():
-        if time.monotonic() > deadline or not all(_alive(p) for p in pids):
-            raise StackError(f"{what} did not become ready; see the logs under KTX_HOME/logs")
+        if (failed := _exited(processes)) is not None:
+            raise failed
+        if time.monotonic() > deadline:
+            raise StackError(f"error: {process.name} did not become ready within {timeout:g}s; the last lines of "
+                             f"{process.log}:\n{_log_tail(process.log)}")
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+def _while_running(call: Callable[[], httpx.Response], what: str, timeout: float,
+                   processes: list[_Process]) -> httpx.Response:
+    """call() in a daemon thread, given up as soon as a process of the stack exits (its answer would never come).
+
+    A daemon thread, so a call left hanging does not hold `ktx up` open after it has reported the failure."""
+    answers: queue.Queue[httpx.Response | httpx.HTTPError] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            answers.put(call())
+        except httpx.HTTPError as exc:
+            answers.put(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            answer = answers.get(timeout=0.2)
+        except queue.Empty:
+            if (failed := _exited(processes)) is not None:
+                raise failed from None
+            continue
+        if isinstance(answer, httpx.HTTPError):
+            raise StackError(f"error: {what} failed: {answer}")
+        return answer
+    raise StackError(f"error: {what} got no answer within {timeout:g}s")
 
 
 def _state_store_repo(home: Path) -> Path:
@@ -138,7 +240,20 @@ async def _register_search_attributes(settings: Settings) -> None:
     await ensure_search_attributes(await connect_client(settings))
 
 
-def up(settings: Settings, temporal_port: int, ui_port: int) -> dict[str, object]:
+def _bootstrap_headers(settings: Settings) -> dict[str, str]:
+    token = os.environ.get("KTX_TOKEN")
+    if settings.api_tokens_file is not None and not token:
+        raise StackError("error: KTX_API_TOKENS_FILE is set, so the API asks every caller for a token: export KTX_TOKEN "
+                         "as a platform token listed in that file (ktx token create NAME --role platform)")
+    return {"Authorization": f"Bearer {token}", "content-type": "application/yaml"} if token else \
+        {"content-type": "application/yaml"}
+
+
+def up(settings: Settings, temporal_port: int, ui_port: int, worker_health_port: int | None = None) -> dict[str, object]:
+    """Starts the stack under settings.home, or reports the one already running there.
+
+    The worker's health port is chosen free unless given, and kept in stack.json: a second stack on its own KTX_HOME
+    and ports starts beside the first with nothing else set."""
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     state_file = _state_file(home)
@@ -147,40 +262,59 @@ def up(settings: Settings, temporal_port: int, ui_port: int) -> dict[str, object
         if all(_alive(p) for p in state["pids"].values()) and _healthy(state["api_url"]):
             return {**state, "reused": True}
         down(settings)
+    headers = _bootstrap_headers(settings)
+    health_port = worker_health_port or free_port(settings.worker_health_host)
+    _refuse_taken_ports({"temporal": ("127.0.0.1", temporal_port), "ui": ("127.0.0.1", ui_port),
+                         "api": (settings.api_host, settings.api_port),
+                         "worker_health": (settings.worker_health_host, health_port)})
     env = {**os.environ, "KTX_HOME": str(home), "KTX_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-           "KTX_API_PORT": str(settings.api_port), "KTX_API_HOST": settings.api_host}
+           "KTX_API_PORT": str(settings.api_port), "KTX_API_HOST": settings.api_host,
+           "KTX_WORKER_HEALTH_PORT": str(health_port)}
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{temporal_port}"})
     logs = home / "logs"
-    pids: dict[str, int] = {}
-    pids["temporal"] = _spawn(
-        [_temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port", str(ui_port),
-         "--db-filename", str(home / "temporal.db"), "--sqlite-pragma", "journal_mode=wal",
-         "--sqlite-pragma", "synchronous=normal", "--log-level", "error"],
-        logs / "temporal.log", env,
-    )
+    temporal = _spawn("the Temporal dev server", [
+        _temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port",
+        str(ui_port), "--db-filename", str(home / "temporal.db"), "--sqlite-pragma", "journal_mode=wal",
+        "--sqlite-pragma", "synchronous=normal", "--log-level", "error"], logs / "temporal.log", env)
+    processes = [temporal]
     try:
         def temporal_ready() -> bool:
             try:
                 asyncio.run(_register_search_attributes(settings))
-            except Exception:
+            except Exception:  # noqa: BLE001 - not ready yet, whatever the reason; the deadline and exit checks decide
                 return False
             return True
 
-        _wait(temporal_ready, "the Temporal dev server", 60, list(pids.values()))
-        pids["worker"] = _spawn([sys.executable, "-m", "worker"], logs / "worker.log", env)
-        pids["api"] = _spawn([sys.executable, "-m", "api.app"], logs / "api.log", env)
+        _wait(temporal_ready, temporal, 60, processes)
+        worker = _spawn("the worker", [sys.executable, "-m", "worker"], logs / "worker.log", env)
+        api = _spawn("the API", [sys.executable, "-m", "api.app"], logs / "api.log", env)
+        processes += [worker, api]
         url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait(lambda: _healthy(url), "the API", 60, list(pids.values()))
+        _wait(lambda: _healthy(f"http://{settings.worker_health_host}:{health_port}"), worker, 60, processes)
+        _wait(lambda: _healthy(url), api, 60, processes)
         remote = _state_store_repo(home)
-        response = httpx.post(f"{url}/apply", content=BOOTSTRAP.format(url=remote), timeout=60)
-        response.raise_for_status()
+        response = _while_running(
+            lambda: httpx.post(f"{url}/apply", content=BOOTSTRAP.format(url=remote), headers=headers, timeout=60),
+            "the bootstrap apply (state store and Destinations)", 65, processes)
+        if response.status_code >= 400:
+            raise StackError(f"error: the bootstrap apply was refused ({response.status_code}): {_reason(response)}")
     except BaseException:
-        _stop(list(pids.values()))
+        _stop([p.popen.pid for p in processes])
         raise
+    pids = {"temporal": temporal.popen.pid, "worker": worker.popen.pid, "api": api.popen.pid}
     state = {"pids": pids, "api_url": url, "temporal_address": settings.temporal_address,
-             "ui_url": f"http://127.0.0.1:{ui_port}", "state_store": str(remote)}
+             "ui_url": f"http://127.0.0.1:{ui_port}", "worker_health_url": f"http://{settings.worker_health_host}:{health_port}",
+             "state_store": str(remote)}
     state_file.write_text(json.dumps(state, indent=2))
     return {**state, "reused": False}
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    return str(body.get("message") or body.get("detail") or body)[:500] if isinstance(body, dict) else str(body)[:500]
 
 
 def _stop(pids: list[int]) -> None:

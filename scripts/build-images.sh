@@ -6,13 +6,24 @@ cd "$(dirname "$0")/.."
 runtime=${KTX_CONTAINER_RUNTIME:-podman}
 cache=${KTX_IMAGE_CACHE:-$HOME/.cache/ktx}
 base=localhost/ktx/python-base:bookworm
+tarball="$cache/python-base.tar"
 mkdir -p "$cache"
+# One build at a time per cache: the quickstart, the test fixture and a developer may all start one at once.
+exec 9>"$cache/.build.lock"
+flock 9
 if ! "$runtime" image exists "$base" 2>/dev/null; then
-  if [ ! -s "$cache/python-base.tar" ]; then
-    mmdebstrap --quiet --variant=minbase --include=python3,python3-yaml bookworm "$cache/python-base.tar.partial"
-    mv "$cache/python-base.tar.partial" "$cache/python-base.tar"
+  if [ -e "$tarball" ] && [ ! -f "$tarball" ]; then
+    echo "error: $tarball is not a regular file (an earlier, broken build left it); remove it and re-run" >&2
+    exit 1
   fi
-  "$runtime" import --quiet "$cache/python-base.tar" "$base" >/dev/null
+  if [ ! -s "$tarball" ]; then
+    # mmdebstrap picks its output format from the file name unless told: the partial name would give a directory.
+    partial="$cache/python-base.partial.tar"
+    rm -rf "$partial"
+    mmdebstrap --quiet --format=tar --variant=minbase --include=python3,python3-yaml bookworm "$partial"
+    mv "$partial" "$tarball"
+  fi
+  "$runtime" import --quiet "$tarball" "$base" >/dev/null
 fi
 "$runtime" build --quiet -t localhost/ktx-examples/app-config-pipeline:v0.1.0 examples/promises/app-config/pipeline >/dev/null
 "$runtime" build --quiet -t localhost/ktx-test/behave:v0.1.0 tests/images/behave >/dev/null

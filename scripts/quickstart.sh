@@ -3,12 +3,7 @@
 # example Promise, requests a resource and shows the documents committed to the local Git state store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap git uidmap
-fi
-[ "$(id -u)" = 0 ] && scripts/setup-host.sh
-[ -x .venv/bin/ktx ] || { python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c constraints.txt -e '.[dev]'; }
+scripts/install.sh
 scripts/build-images.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ktx up
