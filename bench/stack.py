@@ -8,7 +8,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,15 +21,11 @@ from typing import Any, Iterator
 import httpx
 import yaml
 
+from cli.stack import free_port
 from domain.layout import nested_dir, resource_nested_root
+from tests.waiting import eventually_blocking
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ktx(env: dict[str, str], *args: str) -> str:
@@ -153,10 +148,8 @@ def breakdown(url: str, kind: str, started: dict[str, float], done: dict[str, fl
     with httpx.Client(base_url=url, timeout=60) as client:
         for name in started:
             # The file reaches main before the run record reaches the memo (it is published after the write).
-            deadline = time.monotonic() + 60
-            while not (runs := client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"})
-                       .raise_for_status().json()["_ktx"]["runs"]) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            runs = eventually_blocking(lambda: client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"})
+                                       .raise_for_status().json()["_ktx"]["runs"], timeout=60, what=f"{name}'s run record")
             container = runs[-1]["containers"][0]
             end = container["started_at"] + container["duration_seconds"]
             before.append(container["started_at"] - started[name])
@@ -189,10 +182,10 @@ def landed(remote: Path, wanted: dict[str, str], under: str, since: float, timeo
     log = remote / "pushes.log"
     seen: dict[str, float] = {}
     read, pushes = 0, 0
-    deadline = time.monotonic() + timeout
-    while len(seen) < len(missing):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(seen)}/{len(missing)} reached main in {timeout:.0f}s")
+
+    def scan() -> int:
+        """Reads the pushes logged since the last scan; how many keys have reached main so far."""
+        nonlocal read, pushes
         text = log.read_text() if log.exists() else ""
         complete = text[:text.rfind("\n") + 1]
         for line in complete[read:].splitlines():
@@ -206,7 +199,11 @@ def landed(remote: Path, wanted: dict[str, str], under: str, since: float, timeo
                 if key not in seen and paths <= tree:
                     seen[key] = float(stamp)
         read = len(complete)
-        time.sleep(0.02)
+        return len(seen)
+
+    # The times come from the hook's log, not from when a scan saw them, so the poll's pace does not skew them.
+    eventually_blocking(scan, lambda done: done == len(missing), timeout=timeout,
+                        what=f"all {len(missing)} keys on main (count reached so far)", interval=0.02, max_interval=0.2)
     return seen, pushes
 
 

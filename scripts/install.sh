@@ -19,5 +19,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
-# Always run: cheap when everything is there, and it picks up a constraints.txt or pyproject.toml change.
-.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+# Again whenever constraints.txt or pyproject.toml changed since the last install, and only then: a re-run of the
+# quickstart does not rebuild the editable install under a test run that is using it.
+stamp=.venv/.ktx-installed
+wanted=$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+  echo "$wanted" > "$stamp"
+fi

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,22 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli.stack import free_port
 from tests.conftest import ROOT, read_remote, remote_files
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ktx(tmp_path: Path, pipeline_images):
     env = {**os.environ, "KTX_HOME": str(tmp_path / "home"), "KTX_API_PORT": str(free_port()),
-           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port()),
-           "KTX_WORKER_HEALTH_PORT": str(free_port())}
+           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
 
     def run(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
