@@ -11,6 +11,7 @@ from domain.catalog import Catalog
 from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id
 from domain.promise_api import PromiseSnapshot
 from domain.requirements import RequiredPromiseState
+from domain.visibility import equals
 from workflows.search_attributes import KIND, PROMISE, REQUIRES
 
 CATALOG_MEMO_KEY = "catalog"
@@ -88,7 +89,7 @@ class CatalogActivities:
 
     @activity.defn
     async def list_promise_resources(self, input: ListResourcesInput) -> ListResourcesResult:
-        query = f'{PROMISE.name} = "{input.promise}" AND {KIND.name} != "Promise" AND ExecutionStatus = "Running"'
+        query = f'{equals(PROMISE.name, input.promise)} AND {KIND.name} != "Promise" AND ExecutionStatus = "Running"'
         ids = [w.id async for w in self.client.list_workflows(query)]
         return ListResourcesResult(workflow_ids=sorted(ids))
 
@@ -104,5 +105,5 @@ class CatalogActivities:
     @activity.defn
     async def list_dependent_promises(self, input: ListDependentsInput) -> ListResourcesResult:
         """Promises whose `requiredPromises` name this one."""
-        query = f'{KIND.name} = "Promise" AND {REQUIRES.name} = "{input.promise}" AND ExecutionStatus = "Running"'
+        query = f'{equals(KIND.name, "Promise")} AND {equals(REQUIRES.name, input.promise)} AND ExecutionStatus = "Running"'
         return ListResourcesResult(workflow_ids=sorted([w.id async for w in self.client.list_workflows(query)]))

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from domain.visibility import equals
 from workflows.search_attributes import DESTINATIONS, KIND, UNPLACED
 
 REDELIVER_SIGNAL = "redeliver"
@@ -49,9 +50,9 @@ class RedeliveryActivities:
     @activity.defn
     async def redeliver_to_owners(self, input: RedeliverOwnersInput) -> RedeliverOwnersResult:
         """Idempotent: a repeated signal merges into the pending request of the same object."""
-        clauses = [f'{DESTINATIONS.name} = "{input.destination}"']
+        clauses = [equals(DESTINATIONS.name, input.destination)]
         if input.include_unplaced:
-            clauses += [f"{UNPLACED.name} = true", f'{KIND.name} = "Promise"']
+            clauses += [f"{UNPLACED.name} = true", equals(KIND.name, "Promise")]
         query = f'({" OR ".join(clauses)}) AND ExecutionStatus = "Running"'
         ids = sorted({w.id async for w in self.client.list_workflows(query)})
         for start in range(0, len(ids), _SIGNAL_FANOUT):

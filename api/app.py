@@ -5,11 +5,13 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
+from activities.container_logs import LOG_KEEP_BYTES, LOG_RESPONSE_BYTES
 from activities.secret_store import secret_store_for
 from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
 from api.limits import BodyLimit, BodyTooLarge
@@ -18,15 +20,25 @@ from api.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
 from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent
-from domain.parsing import MalformedInput, load_documents
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN
+from domain.parsing import MalformedInput, decode_body, load_documents
+from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from domain.visibility import QueryValueRefused
 from worker.settings import Settings, connect_client
+
+
+# The client's default retries a refused connection for up to 10 s, so with Temporal down every request hung that long
+# and then failed. The API's callers retry themselves (kubectl-like clients, CI): a blip of a few hundred ms is still
+# ridden out, an outage is said at once, as 503 (TEMPORAL_DOWN) with the reason.
+TEMPORAL_RETRY = RetryConfig(initial_interval_millis=100, multiplier=2, max_interval_millis=1000,
+                             max_elapsed_time_millis=2500, max_retries=5)
+TEMPORAL_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+RETRY_AFTER_SECONDS = 5
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.platform = Platform(await connect_client(settings), settings.task_queue, secret_store_for(settings),
+    app.state.platform = Platform(await connect_client(settings, TEMPORAL_RETRY), settings.task_queue, secret_store_for(settings),
                                   max_document=settings.api_max_document)
     yield
 
@@ -58,6 +70,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
         return _refuse(403, exc.reason)
 
+    @app.exception_handler(RPCError)
+    async def temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
+        # The one place Temporal's own failures become answers: every route reaches Temporal through Platform.
+        if exc.status in TEMPORAL_DOWN:
+            response = _refuse(503, f"Temporal is unavailable ({exc.status.name}: {exc.message}); the request was not "
+                                    "completed, retry it once Temporal is back")
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        return _refuse(500, f"Temporal refused the request ({exc.status.name if exc.status else 'unknown'}: {exc.message})")
+
+    @app.exception_handler(QueryValueRefused)
+    async def bad_query_value(request: Request, exc: QueryValueRefused) -> JSONResponse:
+        return _refuse(400, str(exc))
+
     @app.exception_handler(TimeoutError)
     async def timed_out(request: Request, exc: TimeoutError) -> JSONResponse:
         return JSONResponse(status_code=408, content={"detail": str(exc)})
@@ -77,6 +103,10 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 Namespace = Annotated[str, Query(max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN.pattern)]
 OptionalNamespace = Annotated[str | None, Query(max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN.pattern)]
 PromiseName = Annotated[str | None, Query(max_length=LABEL_MAX, pattern=NAME_PATTERN.pattern)]
+# What a user may type for a kind (kind, plural, singular, short name, `plural.group`) and an object's name: letters,
+# digits, '-' and '.', so nothing else reaches a workflow ID or a visibility query.
+Kind = Annotated[str, Path(max_length=SUBDOMAIN_MAX, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")]
+Name = Annotated[str, Path(max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN.pattern)]
 
 
 class ApplyResponse(BaseModel):
@@ -101,6 +131,18 @@ APPLY_BODY = {"application/json": {"schema": _DOCUMENT},
               "application/yaml": {"schema": {"type": "string", "description": "one or many YAML documents"}}}
 
 
+# OpenAPI links: what a client (and the stateful fuzzer) can do next with the first object an apply answered.
+APPLIED_LINKS = {
+    verb: {
+        "operationRef": f"#/paths/~1objects~1{{kind}}~1{{name}}{suffix.replace('/', '~1')}/{method}",
+        "parameters": {"kind": "$response.body#/applied/0/kind", "name": "$response.body#/applied/0/name"},
+    }
+    for verb, method, suffix in [("get", "get", ""), ("delete", "delete", ""), ("label", "post", "/labels"),
+                                 ("reconcile", "post", "/reconcile"), ("tree", "get", "/tree"), ("wait", "get", "/wait"),
+                                 ("logs", "get", "/logs")]
+}
+
+
 class Refusal(BaseModel):
     message: str
     document: int | None = None
@@ -122,14 +164,14 @@ def _routes(app: FastAPI) -> None:
         401: {"model": Refusal, "description": "No bearer token, or one the API does not know"},
         403: {"model": Refusal, "description": "The token's role or namespaces do not allow this"}})
 
-    @api.post("/apply", response_model=ApplyResponse, responses={400: {"model": Refusal}, 404: {"model": Refusal},
+    @api.post("/apply", response_model=ApplyResponse, responses={200: {"links": APPLIED_LINKS}, 400: {"model": Refusal}, 404: {"model": Refusal},
                                                                409: {"model": Refusal}, 413: {"model": Refusal},
                                                                422: {"model": Refusal}},
               openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}})
     async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
         try:
-            text = (await request.body()).decode("utf-8", errors="replace")
+            text = decode_body(await request.body())
             # Parsing megabytes of YAML takes seconds of pure Python: off the event loop, so probes keep answering.
             documents = await run_in_threadpool(load_documents, text)
         except MalformedInput as exc:
@@ -157,7 +199,7 @@ def _routes(app: FastAPI) -> None:
         return ApplyResponse(applied=applied)
 
     @api.get("/objects/{kind}")
-    async def list_objects(kind: str, platform: PlatformDep, caller: Caller, namespace: OptionalNamespace = None,
+    async def list_objects(kind: Kind, platform: PlatformDep, caller: Caller, namespace: OptionalNamespace = None,
                            promise: PromiseName = None) -> list[dict[str, Any]]:
         """Without `namespace`, a team token gets the objects in its own namespaces."""
         authorise(caller, "list", Target.of_route(kind, None, namespace))
@@ -165,13 +207,13 @@ def _routes(app: FastAPI) -> None:
         return [obj for obj in found if caller.sees(obj["metadata"].get("namespace"))]
 
     @api.get("/objects/{kind}/{name}")
-    async def get_object(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
+    async def get_object(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
         authorise(caller, "get", Target.of_route(kind, name, namespace))
         return await platform.get(kind, name, namespace)
 
     @api.delete("/objects/{kind}/{name}")
     async def delete_object(
-        kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default", force: bool = False,
+        kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default", force: bool = False,
         wait: Annotated[float, Query(ge=0, le=3600)] = 0,
     ) -> dict[str, Any]:
         """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
@@ -182,28 +224,38 @@ def _routes(app: FastAPI) -> None:
             deleted = await platform.wait_deleted(workflow_id, wait)
         return {"kind": kind, "name": name, "deleted": deleted}
 
-    @api.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
-    async def label_object(kind: str, name: str, change: LabelChange, platform: PlatformDep, caller: Caller,
-                           namespace: Namespace = "default") -> dict[str, Any]:
-        """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once."""
+    @api.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal},
+                                                          422: {"model": Refusal}})
+    async def label_object(kind: Kind, name: Name, change: LabelChange, platform: PlatformDep, caller: Caller,
+                           namespace: Namespace = "default") -> Any:
+        """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once.
+        Keys and values follow Kubernetes' label grammar; an object's labels stay within 256 KiB."""
         authorise(caller, "label", Target.of_route(kind, name, namespace))
-        return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
+        try:
+            return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}
+        except InvalidDocument as exc:
+            errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+            return _refuse(422, f'labels of {kind} "{name}" refused: {exc}', errors=errors)
 
     @api.post("/objects/{kind}/{name}/reconcile")
-    async def reconcile_object(kind: str, name: str, platform: PlatformDep, caller: Caller,
+    async def reconcile_object(kind: Kind, name: Name, platform: PlatformDep, caller: Caller,
                                namespace: Namespace = "default") -> dict[str, Any]:
         """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
         authorise(caller, "reconcile", Target.of_route(kind, name, namespace))
         return {"labels": await platform.reconcile(kind, name, namespace)}
 
     @api.get("/objects/{kind}/{name}/logs")
-    async def object_logs(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default",
-                          pipeline: str | None = None, container: str | None = None) -> list[dict[str, Any]]:
+    async def object_logs(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default",
+                          pipeline: str | None = None, container: str | None = None,
+                          limit_bytes: Annotated[int, Query(alias="limitBytes", ge=1, le=LOG_KEEP_BYTES)] = LOG_RESPONSE_BYTES,
+                          ) -> list[dict[str, Any]]:
+        """The end of each container's log (`limitBytes`, 1 MiB unless asked; the worker keeps the last 4 MiB);
+        `truncated` says there was more."""
         authorise(caller, "logs", Target.of_route(kind, name, namespace))
-        return await platform.logs(kind, name, namespace, pipeline, container)
+        return await platform.logs(kind, name, namespace, pipeline, container, limit_bytes)
 
     @api.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
-    async def destination_manifests(name: str, platform: PlatformDep, caller: Caller, gitops: GitOpsAgent = "flux") -> Any:
+    async def destination_manifests(name: Name, platform: PlatformDep, caller: Caller, gitops: GitOpsAgent = "flux") -> Any:
         """The Flux or ArgoCD objects to apply on the Destination's cluster so it pulls its directory from the store."""
         authorise(caller, "manifests", Target.of_route("Destination", name, None))
         try:
@@ -213,14 +265,14 @@ def _routes(app: FastAPI) -> None:
             return _refuse(422, f'no {gitops} manifests for destination "{name}": {exc}', errors=errors)
 
     @api.get("/objects/{kind}/{name}/tree")
-    async def object_tree(kind: str, name: str, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
+    async def object_tree(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
         """The object and the component resources it requested (compound Promises), recursively."""
         authorise(caller, "tree", Target.of_route(kind, name, namespace))
         return _visible_tree(await platform.tree(kind, name, namespace), caller)
 
     @api.get("/objects/{kind}/{name}/wait")
     async def wait_for(
-        kind: str, name: str, platform: PlatformDep, caller: Caller,
+        kind: Kind, name: Name, platform: PlatformDep, caller: Caller,
         condition: Annotated[str, Query(min_length=1, max_length=LABEL_MAX)], namespace: Namespace = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:

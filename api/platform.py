@@ -19,20 +19,29 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
+from activities.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.secret_store import SecretProvider
 from activities.state_stores import StoreTarget
 from domain.catalog import Catalog
+from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
 from domain.errors import DocumentTooLarge, FieldError, InvalidDocument
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
-from domain.labels import COMPONENT_OF_NAMESPACE, COMPONENT_OF_PROMISE, COMPONENT_OF_RESOURCE, MANUAL_RECONCILIATION
+from domain.labels import (
+    COMPONENT_OF_NAMESPACE,
+    COMPONENT_OF_PROMISE,
+    COMPONENT_OF_RESOURCE,
+    MANUAL_RECONCILIATION,
+    PROMISE_NAME,
+    check_label_change,
+)
 from domain.naming import (
     CATALOG_WORKFLOW_ID,
     destination_workflow_id,
@@ -41,10 +50,11 @@ from domain.naming import (
     state_store_workflow_id,
 )
 from domain.parsing import is_platform_document, parse_platform_document
-from domain.promise_api import PromiseApi, check_promise
+from domain.promise_api import PromiseApi
 from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
+from domain.visibility import equals
 from workflows.catalog import (
     ApplyDestinationInput,
     ApplyStateStoreInput,
@@ -61,6 +71,7 @@ from workflows.destination import (
     RemoveDestination,
     ResyncRequest,
 )
+from workflows.delivery import Placement
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest
 from workflows.resource import ResourceWorkflow
@@ -74,6 +85,10 @@ from workflows.state_store import (
     StoreCheckRequest,
 )
 
+# How a workflow can end with its object still there: the workflows end only once an object is deleted (completed),
+# so these are a bug or an operator's hand; the object's files are still in the stores.
+_ENDED_UNDELETED = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
+                    WorkflowExecutionStatus.CANCELED}
 _CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
 
 
@@ -178,7 +193,8 @@ class Platform:
                 raise
 
     async def _apply_promise(self, promise: Promise, document: dict[str, Any]) -> Applied:
-        api = check_promise(promise)
+        # A CRD of a megabyte takes a while to check: off the event loop, so other requests keep being answered.
+        api = await asyncio.to_thread(admit_promise, promise)
         if api is not None:
             await self._catalog_update(CatalogWorkflow.register_api, RegisterApiInput(api=api))
         name = promise.metadata.name
@@ -200,24 +216,33 @@ class Platform:
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
         if api is None:
             raise NotFound(f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; is the Promise installed?")
-        request = validate_resource_request(api, document)
+        # Off the event loop: a large request against a large schema must not hold every other request up.
+        request = await asyncio.to_thread(validate_resource_request, api, document)
         namespace = request.metadata.namespace or "default"
         name = request.metadata.name
         document = request.to_doc()
+        # Kratix's resource controller first labels every request with its Promise (overwriting any other value), so
+        # pipelines and readers see it; here it is on the document before anything stores it.
+        document.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
         workflow_id = resource_workflow_id(api.promise, namespace, name)
         applied = Applied(kind=api.kind, name=name, namespace=namespace, action="created")
         # A new resource is accepted as soon as Temporal has its workflow (as kubectl's apply returns once etcd has
         # the object): no worker takes part, so a burst of requests is not queued behind the pipelines' work. An
         # existing one is updated, which the worker answers. A workflow ending between the two (a delete
         # finishing) sends the request round again.
+        # A closed workflow of the same name is looked at before it is replaced: one that ended without deleting its
+        # object (a failure, a termination) hands its placements to the new one, which rewrites or removes its files.
+        reuse, carried = WorkflowIDReusePolicy.REJECT_DUPLICATE, list[Placement]()
         for _ in range(3):
             try:
                 await self.client.start_workflow(
                     ResourceWorkflow.run,
-                    ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name),
+                    ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name,
+                                                              placements=carried),
                                           initial=ApplyInput(document=document)),
                     id=workflow_id,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=reuse,
                     task_queue=self.task_queue,
                     search_attributes=TypedSearchAttributes([
                         SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
@@ -237,6 +262,7 @@ class Platform:
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
+                reuse, carried = WorkflowIDReusePolicy.ALLOW_DUPLICATE, await self._left_behind(workflow_id)
                 continue
             return applied.model_copy(update={"action": result.action})
         raise Conflict(f'{api.kind.lower()} "{name}" is being replaced by another request; apply it again')
@@ -252,9 +278,31 @@ class Platform:
                             f'{api.kind.lower()} "{record.resource.name}" not found (data.resourceRef)')
         return Applied(kind="HealthRecord", name=record.name, namespace=record.namespace, action="configured")
 
+    async def _left_behind(self, workflow_id: str) -> list[Placement]:
+        """The placements of an object whose workflow ended without deleting it: its files are still in the stores."""
+        description = await self._describe(workflow_id)
+        if description is None or description.status not in _ENDED_UNDELETED:
+            return []
+        return [Placement.model_validate(p) for p in (await description.memo()).get("placements") or []]
+
+    async def _ended(self, description: WorkflowExecutionDescription, what: str) -> Conflict:
+        """What to say of an object whose workflow ended without deleting it (which the workflows never do on purpose:
+        a bug, or an operator's `temporal workflow terminate`): why, and how to recover."""
+        try:
+            await self.client.get_workflow_handle(description.id, run_id=description.run_id).result(follow_runs=False)
+            reason = ""
+        except Exception as exc:  # the failure itself is the answer: its message says why the workflow ended
+            cause = exc.__cause__ or exc
+            reason = f": {cause}"[:1000]
+        status = description.status.name.lower() if description.status else "closed"
+        return Conflict(f"{what}: its workflow {status}{reason}; it is no longer reconciled. `ktx delete` removes the "
+                        "files it wrote, applying it again starts it afresh and takes them over")
+
     async def _update(self, workflow_id: str, update: Any, arg: BaseModel, missing: str) -> Any:
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
+            if description.status in _ENDED_UNDELETED:
+                raise await self._ended(description, missing.replace(" not found", ""))
             if description.status != WorkflowExecutionStatus.RUNNING:
                 raise NotFound(missing)
             return await self.client.get_workflow_handle(workflow_id).execute_update(update, arg)
@@ -307,6 +355,8 @@ class Platform:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
             raise
+        if description.status in _ENDED_UNDELETED:
+            raise await self._ended(description, f'{resolved.lower()} "{name}"')
         if description.status != WorkflowExecutionStatus.RUNNING:
             raise NotFound(f'{resolved.lower()} "{name}" not found')
         return await _object_from(description)
@@ -320,13 +370,13 @@ class Platform:
         if resolved in _CATALOG_KINDS:
             entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
             return list(await asyncio.gather(*[self._with_status(entries[n]) for n in sorted(entries)]))
-        clauses = [f'{KIND.name} = "{resolved}"', 'ExecutionStatus = "Running"']
+        clauses = [equals(KIND.name, resolved), 'ExecutionStatus = "Running"']
         if api is not None:
-            clauses.append(f'{PROMISE.name} = "{api.promise}"')
+            clauses.append(equals(PROMISE.name, api.promise))
         if namespace and api is not None:
-            clauses.append(f'{NAMESPACE.name} = "{namespace}"')
+            clauses.append(equals(NAMESPACE.name, namespace))
         if promise:
-            clauses.append(f'{PROMISE.name} = "{promise}"')
+            clauses.append(equals(PROMISE.name, promise))
         objects = await self._listed(" AND ".join(clauses))
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
 
@@ -350,7 +400,7 @@ class Platform:
         doc["status"] = memo.get("status") or {}
         extra: dict[str, Any] = {"workflowId": workflow_id, "events": memo.get("events") or []}
         if isinstance(entry, Destination):
-            held = await self.client.count_workflows(f'{DESTINATIONS.name} = "{name}" AND ExecutionStatus = "Running"')
+            held = await self.client.count_workflows(f'{equals(DESTINATIONS.name, name)} AND ExecutionStatus = "Running"')
             extra["objects"] = held.count
         doc["_ktx"] = extra
         return doc
@@ -404,6 +454,9 @@ class Platform:
         resolved, api = await self.resolve_kind(kind)
         if resolved in _CATALOG_KINDS or resolved == "HealthRecord":
             raise Conflict(f"labels on {resolved} objects are set by applying the document")
+        # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
+        # again against the labels it holds).
+        check_label_change(set or {}, remove or [])
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
         result = await self._update(workflow_id, update, LabelRequest(set=set or {}, remove=remove or []),
@@ -423,8 +476,9 @@ class Platform:
         return await self.label(kind, name, namespace, set={MANUAL_RECONCILIATION: "true"})
 
     async def logs(self, kind: str, name: str, namespace: str = "default", pipeline: str | None = None,
-                   container: str | None = None) -> list[dict[str, Any]]:
-        """The full log of each container of each pipeline's latest run, read from the worker's log directory."""
+                   container: str | None = None, limit_bytes: int = LOG_RESPONSE_BYTES) -> list[dict[str, Any]]:
+        """The log of each container of each pipeline's latest run, read from the worker's log directory: its last
+        `limit_bytes`, with `truncated` and the stored size saying whether that was all of it."""
         obj = await self.get(kind, name, namespace)
         found: list[dict[str, Any]] = []
         for run in obj.get("_ktx", {}).get("runs", []):  # stores and Destinations run no pipelines
@@ -434,9 +488,14 @@ class Platform:
                 if container not in (None, c["name"]):
                     continue
                 path = Path(c.get("log_file") or "")
-                text = path.read_text(errors="replace") if path.is_file() else c.get("log_tail", "")
+                if path.is_file():
+                    text, size = await asyncio.to_thread(read_tail, path, limit_bytes)
+                else:
+                    text = c.get("log_tail", "")
+                    size = len(text.encode())
                 found.append({"pipeline": run["pipeline"], "action": run["action"], "runId": run["run_id"],
-                              "container": c["name"], "exitCode": c["exit_code"], "log": text})
+                              "container": c["name"], "exitCode": c["exit_code"], "log": text,
+                              "bytes": size, "truncated": size > limit_bytes})
         if not found:
             raise NotFound(f"no logs for {kind}/{name}" + (f" pipeline {pipeline}" if pipeline else "")
                            + (f" container {container}" if container else ""))
@@ -474,11 +533,52 @@ class Platform:
             await self.client.get_workflow_handle(workflow_id).execute_update(update, DeleteRequest(force=force))
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
+                if await self._clean_up_after(workflow_id, api, name, namespace, force):
+                    return workflow_id
                 raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
             raise
         except WorkflowUpdateFailedError as exc:
             raise _domain_error(exc) from exc
         return workflow_id
+
+    async def _clean_up_after(self, workflow_id: str, api: PromiseApi | None, name: str, namespace: str, force: bool) -> bool:
+        """Deleting an object whose workflow ended without deleting it: a new run of its workflow, told to delete
+        from the start, removes the files the ended one wrote (its placements, from its memo). False if there is
+        nothing to clean up (never created, or deleted)."""
+        description = await self._describe(workflow_id)
+        if description is None or description.status not in _ENDED_UNDELETED:
+            return False
+        memo = await description.memo()
+        carried = {"document": memo.get("object") or {}, "status": memo.get("status") or {},
+                   "placements": [Placement.model_validate(p) for p in memo.get("placements") or []],
+                   "delete_requested": True, "force_delete": force}
+        if api is None:
+            run: Any = PromiseWorkflow.run
+            arg: BaseModel = PromiseWorkflowInput(state=PromiseState(name=name, **carried))
+            attributes = [SearchAttributePair(KIND, "Promise"), SearchAttributePair(PROMISE, name)]
+        else:
+            run = ResourceWorkflow.run
+            arg = ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name, **carried))
+            attributes = [SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
+                          SearchAttributePair(NAMESPACE, namespace)]
+        try:
+            await self.client.start_workflow(
+                run, arg, id=workflow_id, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE, task_queue=self.task_queue,
+                search_attributes=TypedSearchAttributes([*attributes, SearchAttributePair(PHASE, "Deleting")]),
+                memo={"object": carried["document"], "status": carried["status"]},
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # another delete started the clean-up first
+        return True
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        try:
+            return await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
 
     async def wait_deleted(self, workflow_id: str, timeout: float) -> bool:
         handle = self.client.get_workflow_handle(workflow_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 import yaml
@@ -18,6 +20,9 @@ MAX_DEPTH = 100
 # document loads instantly and only explodes when validated or serialised. Like the Kubernetes decoder, bound what
 # aliases may add: nodes counted as if every alias were written out, beyond the nodes written, per request.
 MAX_ALIAS_NODES = 100_000
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class MalformedInput(ValueError):
@@ -42,14 +47,49 @@ class _KubeLoader(yaml.SafeLoader):
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
         # JSON object keys are strings; Kubernetes turns `1:`, `true:` and `~:` keys into "1", "true" and "null"
         # (key by key: as Python keys, 1 and True would be one).
-        self.flatten_mapping(node)
+        written = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        self.flatten_mapping(node)  # puts the merged pairs first: the keys written after them override them
+        first_written = len(node.value) - written
         mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        seen: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (list, dict)):
                 raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
-            mapping[_json_key(key)] = self.construct_object(value_node, deep=deep)
+            name = _json_key(key)
+            if index >= first_written:
+                # Kubernetes refuses a key written twice (`key "a" already set in map`) rather than keep the last.
+                if name in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {name!r} in a mapping", key_node.start_mark)
+                seen.add(name)
+            mapping[name] = self.construct_object(value_node, deep=deep)
         return mapping
+
+    def construct_scalar(self, node: Any) -> Any:
+        value = super().construct_scalar(node)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # JSON writes a character beyond U+FFFF as an escaped UTF-16 pair, which PyYAML leaves as two halves: join
+            # them. A half without its pair is no character: no UTF-8 can carry it to Temporal, Git or a pipeline.
+            try:
+                value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+            except UnicodeDecodeError:
+                raise yaml.constructor.ConstructorError(None, None, "a string holds a lone UTF-16 surrogate (an escape "
+                                                        "such as \\ud800 without its pair): not Unicode text",
+                                                        node.start_mark) from None
+        return value
+
+    def construct_yaml_int(self, node: Any) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python's int-from-text limit, which guards against quadratic parsing
+            raise yaml.constructor.ConstructorError(None, None, f"integer too large: more than {sys.get_int_max_str_digits()} "
+                                                    "digits", node.start_mark) from None
+
+    def construct_yaml_float(self, node: Any) -> float:
+        value = super().construct_yaml_float(node)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} has no JSON equivalent", node.start_mark)
+        return value
 
     def construct_timestamp_as_text(self, node: Any) -> str:
         # Kubernetes keeps an unquoted date as the string written (goyaml does so for interface{} targets).
@@ -60,6 +100,8 @@ class _KubeLoader(yaml.SafeLoader):
 
 
 _KubeLoader.add_constructor("tag:yaml.org,2002:timestamp", _KubeLoader.construct_timestamp_as_text)
+_KubeLoader.add_constructor("tag:yaml.org,2002:int", _KubeLoader.construct_yaml_int)
+_KubeLoader.add_constructor("tag:yaml.org,2002:float", _KubeLoader.construct_yaml_float)
 for _tag in ("binary", "set", "omap", "pairs"):
     _KubeLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _KubeLoader.refuse_tag)
 
@@ -104,10 +146,23 @@ def _count_nodes(root: yaml.Node) -> tuple[int, int]:
     return len(sizes), sizes[id(root)]
 
 
+def decode_body(body: bytes) -> str:
+    """A request body as text: UTF-8 only, as Kubernetes reads it (a UTF-8 byte-order mark is allowed)."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MalformedInput("the body is UTF-16 (it starts with a UTF-16 byte-order mark): send UTF-8")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput(f"the body is not UTF-8: byte {body[exc.start]:#04x} at offset {exc.start} ({exc.reason})") from None
+
+
 def _load_yaml(text: str) -> list[Any]:
-    loader = _KubeLoader(text)
     loaded: list[Any] = []
     from_aliases = 0
+    try:
+        loader = _KubeLoader(text)  # reading starts here: a control character is refused before anything is parsed
+    except yaml.YAMLError as exc:
+        raise MalformedInput(f"malformed YAML: {exc}") from exc
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -123,6 +178,14 @@ def _load_yaml(text: str) -> list[Any]:
     finally:
         loader.dispose()
     return [d for d in loaded if d is not None]
+
+
+def load_metadata(text: str) -> Any:
+    """A pipeline's metadata file (status.yaml, workflow-control.yaml...) read as the API reads a request: JSON-shaped
+    values, depth and alias expansion bounded (a 1 KB "billion laughs" status.yaml would otherwise take the worker's
+    memory). The first document, as Kratix's yaml.Unmarshal reads it; None for an empty file. Raises MalformedInput."""
+    documents = _load_yaml(text)
+    return documents[0] if documents else None
 
 
 def load_documents(text: str) -> list[dict[str, Any]]:

@@ -213,11 +213,19 @@ class Settings(BaseModel):
         return self.home / "git-cache"
 
     @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.home / "workspaces"
+
+    @property
     def secrets_dir(self) -> Path:
         return Path(os.environ.get("KTX_SECRETS_DIR", self.home / "secrets"))
 
 
-async def connect_client(settings: Settings) -> Client:
+async def connect_client(settings: Settings, retry_config: Any = None) -> Client:
     # Imported here: the Temporal client is a fifth of a second of start-up that `ktx get` and friends never need.
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
@@ -225,7 +233,7 @@ async def connect_client(settings: Settings) -> Client:
     # The pydantic converter must be on every client (API, worker, tests) or typed payloads will not round-trip.
     return await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
-        tls=temporal_tls(settings),
+        tls=temporal_tls(settings), retry_config=retry_config,
     )
 
 

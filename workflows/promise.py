@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog
+    from domain.crd_validation import admit_promise
     from domain.documents import KRATIX_GROUP, Pipeline, Promise
     from domain.errors import InvalidDocument
     from domain.layout import (
@@ -28,7 +29,14 @@ with workflow.unsafe.imports_passed_through():
         static_nested_root,
     )
     from domain.naming import CATALOG_WORKFLOW_ID
-    from domain.promise_api import PromiseApi, check_promise, reconciliation_interval, snapshot_of
+    from domain.promise_api import (
+        PromiseApi,
+        check_promise,
+        promise_version,
+        read_promise_api,
+        reconciliation_interval,
+        snapshot_of,
+    )
     from domain.requirements import evaluate_requirements
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
@@ -96,7 +104,9 @@ class PromiseWorkflow(ObjectLifecycle):
 
     @property
     def api(self) -> PromiseApi | None:
-        return check_promise(self.promise)
+        # Read, not admitted again: a Promise accepted before a rule was added must not fail its workflow now.
+        api = self.promise.spec.api
+        return read_promise_api(self.state.name, api) if api else None
 
     # --- messages ---
 
@@ -124,13 +134,19 @@ class PromiseWorkflow(ObjectLifecycle):
         if self.state.delete_requested:
             raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
         try:
-            check_promise(Promise.model_validate(input.document))
+            # Admission as the API does it; the stored Promise is read (`api`) without it, so a rule added since a
+            # Promise was accepted refuses its next change but never fails the workflow.
+            admit_promise(Promise.model_validate(input.document))
         except (InvalidDocument, ValueError) as exc:
             raise ApplicationError(str(exc), type="InvalidDocument", non_retryable=True) from exc
 
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:
         return self._apply_labels(input)
+
+    @label.validator
+    def _validate_label(self, input: LabelRequest) -> None:
+        self._refuse_bad_labels(input)
 
     @workflow.update
     async def delete(self, input: DeleteRequest) -> DeleteAccepted:
@@ -175,7 +191,7 @@ class PromiseWorkflow(ObjectLifecycle):
     # --- hooks ---
 
     def _version(self) -> str:
-        return self.promise.metadata.labels.get(lb.PROMISE_VERSION, "not-set")
+        return promise_version(self.promise)
 
     def _required_names(self) -> list[str]:
         return sorted(r.name for r in self.promise.spec.required_promises) if self.state.document else []

@@ -1,0 +1,36 @@
+"""Temporal visibility queries (SQL-like text) built from names without pasting text into them.
+
+A value reaches a query only once its grammar says it is a kind or a Kubernetes name, which holds no quote, backslash
+or space; it is then quoted and escaped all the same, so a value that slipped past a grammar still stays one literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from domain.validation import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
+
+# Per search attribute, what its values are: KtxKind holds kinds, every other attribute a name or namespace.
+_KIND_ATTRIBUTES = {"KtxKind"}
+_ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+class QueryValueRefused(ValueError):
+    """A value that is not a kind or a name where a visibility query expected one."""
+
+    def __init__(self, attribute: str, value: str, grammar: str):
+        self.attribute, self.value = attribute, value
+        super().__init__(f"{value!r} is not a valid {grammar} for {attribute}")
+
+
+def equals(attribute: str, value: str) -> str:
+    """`Attribute = "value"`, for a kind or name that the attribute's grammar admits; refuses anything else."""
+    if not _ATTRIBUTE.match(attribute):
+        raise QueryValueRefused("a search attribute", attribute, "attribute name")
+    if attribute in _KIND_ATTRIBUTES:
+        if not isinstance(value, str) or len(value) > LABEL_MAX or not KIND_PATTERN.match(value):
+            raise QueryValueRefused(attribute, value, "kind (CamelCase, letters and digits)")
+    elif not isinstance(value, str) or len(value) > SUBDOMAIN_MAX or not NAME_PATTERN.match(value):
+        raise QueryValueRefused(attribute, value, "name (a lowercase RFC 1123 subdomain)")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{attribute} = "{escaped}"'
