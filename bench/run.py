@@ -22,6 +22,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import ROOT, git_commit_push, ktx, peak_rss_mb, percentile, running_stack, stack_env  # noqa: E402
+from tests.waiting import eventually_blocking  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 IMAGE = "localhost/ktx-examples/app-config-pipeline:v0.1.0"
@@ -56,12 +57,11 @@ def bench_requests(env: dict[str, str], remote: Path) -> list[float]:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump(request), env=env, cwd=ROOT,
                        check=True, capture_output=True, text=True)
-        # Poll the remote itself: the number is "until the commit is there", not "until status says so".
-        while True:
-            if head(remote) != before and subprocess.run(["git", "--git-dir", str(remote), "cat-file", "-e", f"main:{path}"],
-                                                         capture_output=True).returncode == 0:
-                break
-            time.sleep(0.01)
+        # Poll the remote itself: the number is "until the commit is there", not "until status says so". Polled every
+        # 10 ms without backoff (a backoff would be measured), and bounded so a regression fails instead of hanging.
+        eventually_blocking(lambda: head(remote) != before and subprocess.run(
+                                ["git", "--git-dir", str(remote), "cat-file", "-e", f"main:{path}"], capture_output=True).returncode == 0,
+                            timeout=120, what=f"{path} on main", interval=0.01, max_interval=0.01)
         times.append(time.perf_counter() - started)
     return times
 

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (Stack, install_promise, ktx, medians, names, peak_rss_mb, running_stack,  # noqa: E402
                          stub_runtime)
 from tests.kratix_documents import condition, pipeline, promise, resource  # noqa: E402
+from tests.waiting import eventually, eventually_blocking  # noqa: E402
 from worker.settings import Settings, connect_client  # noqa: E402
 from workflows.search_attributes import KIND as KIND_ATTR  # noqa: E402
 from workflows.search_attributes import PHASE  # noqa: E402
@@ -71,14 +72,13 @@ async def create_all(url: str, n: int, batch: int, parallel: int) -> None:
 
 async def wait_reconciled(address: str, n: int, timeout: float) -> None:
     client = await connect_client(Settings(temporal_address=address))
-    deadline = time.monotonic() + timeout
-    while True:
-        done = (await client.count_workflows(f'{QUERY} AND {PHASE.name} = "Reconciled"')).count
-        if done >= n:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {done}/{n} Reconciled after {timeout:.0f}s")
-        await asyncio.sleep(1)
+
+    async def reconciled() -> int:
+        return (await client.count_workflows(f'{QUERY} AND {PHASE.name} = "Reconciled"')).count
+
+    # Once a second: a visibility count is not free, and the figure here is minutes long.
+    await eventually(reconciled, lambda done: done >= n, timeout=timeout, what=f"{n} resources Reconciled (count so far)",
+                     interval=1, max_interval=1)
 
 
 async def visibility_list(address: str) -> tuple[float, int]:
@@ -95,13 +95,11 @@ def create_one(url: str, name: str) -> float:
         started = time.perf_counter()
         client.post("/apply", content=yaml.safe_dump(resource(KIND, name)),
                     headers={"content-type": "application/yaml"}).raise_for_status()
-        while True:
-            response = client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"})
-            if response.status_code == 200 and condition(response.json(), "Reconciled").get("status") == "True":
-                return time.perf_counter() - started
-            if time.perf_counter() - started > 120:
-                raise TimeoutError(f"{name} not Reconciled in 120s")
-            time.sleep(0.02)
+        # Every 20 ms without backoff: the poll interval is part of the figure, so it stays small and fixed.
+        eventually_blocking(lambda: client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"}),
+                            lambda r: r.status_code == 200 and condition(r.json(), "Reconciled").get("status") == "True",
+                            timeout=120, what=f"{name} Reconciled", interval=0.02, max_interval=0.02)
+        return time.perf_counter() - started
 
 
 def get_cli(stack: Stack, n: int) -> None:

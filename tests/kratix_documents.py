@@ -1,15 +1,14 @@
-"""Builders for the Kratix documents the lifecycle tests apply, and a poll helper that reads memos until a state holds."""
+"""Builders for the Kratix documents the lifecycle tests apply, and readers of the state they reach (waiting: tests/waiting.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import yaml
 
-from api.platform import NotFound, Platform
+from api.platform import Platform
+from tests.waiting import eventually  # noqa: F401  (re-exported: the tests import it with the builders)
 
 BEHAVE = "localhost/ktx-test/behave:v0.1.0"
 GROUP = "test.ktx.io"
@@ -57,24 +56,6 @@ def git_store_and_destinations(remote: Path, destinations: dict[str, dict[str, s
               "spec": {"path": name, "stateStoreRef": {"kind": "GitStateStore", "name": "default"}}}
              for name, labels in destinations.items()]
     return docs
-
-
-async def eventually(read: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 90,
-                     what: str = "condition") -> Any:
-    """Re-read (memos, a few ms each) until `check` holds; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    delay, last = 0.05, None
-    while True:
-        try:
-            last = await read()
-            if check(last):
-                return last
-        except NotFound as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -68,8 +68,8 @@ async def test_golden_path_actions_happen_once_update_in_place_and_compensate(
         obj = await eventually(lambda: get(platform, "app", "shop"), lambda o: condition(o, "Reconciled").get("status") == "True",
                                what="reconciled with its actions")
         # The status edit follows the run's verdict, as a step of its own.
-        await eventually(lambda: _async(slack.messages), lambda ms: any("Status: Reconciled" in m["text"] for m in ms
-                                                                        if m["text"].startswith("App shop")))
+        await eventually(slack.messages, lambda ms: any("Status: Reconciled" in m["text"] for m in ms if m["text"].startswith("App shop")),
+                         what="the Slack message edited to Status: Reconciled")
         entries = {a["name"]: a for a in obj["status"]["actions"]}
         assert {n: e["state"] for n, e in entries.items()} == {"computed": "Succeeded", "announce": "Succeeded",
                                                                 "on-call": "Succeeded", "ticket": "Succeeded"}
@@ -133,8 +133,3 @@ async def test_a_refusal_fails_the_step_at_once_and_a_failure_pages_once(
         assert "action hello (slack) failed: slack: invalid_auth" in condition(obj, "ConfigureWorkflowCompleted").get("message", "") \
             or "invalid_auth" in str(obj["status"])
         assert len(slack.calls) == 1  # refused once, never retried
-
-
-async def _async(read):  # type: ignore[no-untyped-def]
-    """Lets `eventually` poll a stand-in's in-memory state."""
-    return read()

@@ -12,6 +12,7 @@ import pytest
 from activities.artifacts import ArtifactStore
 from activities.object_bucket import ObjectBucket
 from tests.servers.s3_server import SeaweedS3
+from tests.waiting import eventually_blocking
 
 
 def shared(s3_server: SeaweedS3, bucket: str) -> ObjectBucket:
@@ -81,8 +82,7 @@ def test_storing_a_tree_already_in_the_bucket_makes_it_young_there(tmp_path: Pat
     # A sweep whose cutoff falls after the upload but before the same tree is stored again must keep it.
     # LastModified counts whole seconds: store again once the clock is in the next one.
     cutoff = first + 0.5
-    while time.time() < first + 1:
-        time.sleep(0.05)
+    eventually_blocking(time.time, lambda now: now >= first + 1, timeout=5, what=f"the wall clock past {first + 1}")
     store.put_tree(tmp_path / "output")
     ((_, refreshed),) = bucket.listing()
     assert refreshed >= first + 1

@@ -32,7 +32,8 @@ async def test_compound_promise_requests_its_components_through_the_platform_des
     await platform.wait_condition("goldenpath", "shop", "default", "Reconciled", timeout=60)
     db = await eventually(lambda: get(platform, "database", "shop-db"), lambda o: o["status"].get("message") == "Resource requested",
                           what="the component resource fulfilled")
-    assert db["metadata"]["labels"] == {"kratix.io/component-of-promise-name": "golden-path",
+    assert db["metadata"]["labels"] == {"kratix.io/promise-name": "database",
+                                        "kratix.io/component-of-promise-name": "golden-path",
                                         "kratix.io/component-of-resource-name": "shop",
                                         "kratix.io/component-of-resource-namespace": "default"}
     files = remote_files(git_remote)
@@ -48,8 +49,5 @@ async def test_compound_promise_requests_its_components_through_the_platform_des
     await eventually(lambda: platform.list("database"), lambda items: items == [], what="component deleted")
     with pytest.raises(NotFound):
         await platform.get("database", "shop-db")
-    await eventually(lambda: _files(git_remote), lambda fs: not [f for f in fs if "shop" in f], what="component files removed")
+    await eventually(lambda: remote_files(git_remote), lambda fs: not [f for f in fs if "shop" in f], what="component files removed")
 
-
-async def _files(remote: Path) -> list[str]:
-    return remote_files(remote)

@@ -147,7 +147,7 @@ async def test_a_worker_killed_mid_pipeline_is_replaced_and_the_result_is_commit
     try:
         await install(platform, git_remote, "durable", "Durable", slow_writer("survivor", 8))
         await platform.apply(resource("Durable", "one"))
-        await eventually(lambda: _async(running_containers("-survivor-c")), bool, what="the pipeline container running")
+        await eventually(lambda: running_containers("-survivor-c"), bool, what="the pipeline container running")
         first.kill()
         await second.start()
         done = await eventually(lambda: get(platform, "durable", "one"),
@@ -163,10 +163,6 @@ async def test_a_worker_killed_mid_pipeline_is_replaced_and_the_result_is_commit
     assert list((tmp_path / "second" / "logs").rglob("survivor-c.log"))
 
 
-async def _async(value: Any) -> Any:
-    return value
-
-
 async def test_temporal_restarted_mid_run_loses_no_request(tmp_path: Path, git_remote: Path, api_settings: Settings,
                                                            pipeline_images) -> None:
     server = DevServer(tmp_path / "temporal.db").start()
@@ -180,7 +176,7 @@ async def test_temporal_restarted_mid_run_loses_no_request(tmp_path: Path, git_r
             names = [f"r{i}" for i in range(5)]
             for name in names:
                 await platform.apply(resource("Steady", name))
-            await eventually(lambda: _async(running_containers("-slow-c")), bool, what="pipelines running")
+            await eventually(lambda: running_containers("-slow-c"), bool, what="pipelines running")
             server.kill()
             await asyncio.to_thread(server.start)
             for name in names:

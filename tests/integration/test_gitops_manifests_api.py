@@ -35,8 +35,9 @@ async def api(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         port = s.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    # A server that failed to bind is done, not started: stop waiting then, and say why.
+    await eventually(lambda: server.started or serving.done(), timeout=30, what="the API serving on its port")
+    assert server.started, serving.exception() if serving.done() else "not started"
     monkeypatch.setenv("KTX_API_URL", f"http://127.0.0.1:{port}")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         yield client

@@ -143,21 +143,13 @@ async def test_cancelling_a_run_deletes_its_job(kube_platform: Platform, kube: F
     await kube_platform.apply(resource("Khang", "one"))
     await kube_platform.wait_condition("khang", "one", "default", "Reconciled", timeout=120)
     workflow_id = await kube_platform.delete("khang", "one")
-    await eventually(lambda: _running(kube), lambda names: any("teardown" in n for n in names), what="the delete Job to run")
+    await eventually(lambda: list(kube.running), lambda names: any("teardown" in n for n in names), what="the delete Job to run")
     [teardown] = [j["metadata"]["name"] for j in kube.created if "teardown" in j["metadata"]["name"]]
     await kube_platform.delete("khang", "one", force=True)
     assert await kube_platform.wait_deleted(workflow_id, timeout=120)
     # The workflow does not wait for the cancelled activity; the activity hears of it at its next heartbeat.
-    await eventually(lambda: _deleted(kube), lambda deleted: (teardown, "Background") in deleted, what="the Job's deletion")
+    await eventually(lambda: list(kube.deleted), lambda deleted: (teardown, "Background") in deleted, what="the Job's deletion")
     assert teardown not in kube.running
-
-
-async def _running(kube: FakeKube) -> list[str]:
-    return list(kube.running)
-
-
-async def _deleted(kube: FakeKube) -> list[tuple[str, str]]:
-    return list(kube.deleted)
 
 
 async def test_twenty_megabytes_in_two_thousand_files_travel_through_the_bucket(kube_platform: Platform, kube: FakeKube,

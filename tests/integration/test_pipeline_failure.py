@@ -7,6 +7,7 @@ from pathlib import Path
 from api.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_resource_lifecycle import store_and_destination
+from tests.waiting import eventually
 
 BASE_IMAGE = "localhost/ktx/python-base:bookworm"
 
@@ -37,10 +38,9 @@ async def test_failed_container_is_named_with_exit_code_and_log_tail(platform: P
     await platform.apply(failing_promise())
     await platform.wait_condition("promise", "fragile", "default", "Available", timeout=60)
     await platform.apply({"apiVersion": "test.ktx.io/v1", "kind": "Fragile", "metadata": {"name": "one"}, "spec": {"x": 1}})
-    while True:
-        obj = await platform.get("fragile", "one")
-        if obj["status"].get("observedGeneration") == 1:
-            break
+    # observedGeneration 1 says the run for this request has been recorded, so the failure below is its outcome.
+    obj = await eventually(lambda: platform.get("fragile", "one"), lambda o: (o.get("status") or {}).get("observedGeneration") == 1,
+                           timeout=120, what="fragile/one's first run recorded")
     status = obj["status"]
     configure = next(c for c in status["conditions"] if c["type"] == "ConfigureWorkflowCompleted")
     assert (configure["status"], configure["reason"]) == ("False", "ConfigureWorkflowFailed")

@@ -70,12 +70,25 @@ async def test_pause_holds_runs_until_unpaused(platform: Platform, git_remote: P
     obj = await get(platform, "pausable", "one")
     reconciled = condition(obj, "Reconciled")
     assert (reconciled["status"], reconciled["reason"], reconciled["message"]) == ("Unknown", "PausedReconciliation", "Paused")
-    unpaused_at = obj["_ktx"]["events"][-1]["last_seen"]
+    assert obj["status"].get("observedGeneration") == 1  # the paused object shows generation 2 not run
     await platform.label("pausable", "one", remove=["kratix.io/paused"])
     obj = await eventually(lambda: get(platform, "pausable", "one"),
                            lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True")
+    # A run while paused would be followed by the unpause's own run: three, not two.
     assert runs(obj, "render") == 2  # no run for generation 2 happened while paused
-    assert obj["_ktx"]["runs"][-1]["started_at"] >= unpaused_at
+    last_run = obj["_ktx"]["runs"][-1]
+    assert last_run["generation"] == 2
+    # The events are in order, so "started after the unpause" holds even within the one second timestamps resolve.
+    events = obj["_ktx"]["events"]
+    reasons = [e["reason"] for e in events]
+    paused = max(i for i, r in enumerate(reasons) if r == "PausedReconciliation")
+    unpaused = max(i for i, r in enumerate(reasons) if r == "Unpaused")
+    assert paused < unpaused, reasons
+    assert "PipelineStarted" not in reasons[paused:unpaused], reasons  # nothing started while paused
+    assert "PipelineStarted" in reasons[unpaused:], reasons  # generation 2 ran once unpaused
+    # The unpause's time (its own event, not the pause's, which the run would trivially postdate).
+    unpaused_at = events[unpaused]["first_seen"]
+    assert last_run["started_at"] >= unpaused_at >= events[paused]["last_seen"]
 
 
 async def test_paused_promise_is_unavailable_and_its_resources_wait(platform: Platform, git_remote: Path, pipeline_images) -> None:

@@ -38,11 +38,19 @@ async def test_required_promises_gate_availability(platform: Platform, git_remot
     assert condition(rr, "PromiseAvailable")["status"] == "True"
 
     # Upgrading the required Promise keeps v1.0.0 satisfied: installed versions persist like revisions.
+    restarts = _count(await read(), "RequirementsChanged")
     sub["metadata"]["labels"][VERSION] = "v2.0.0"
     await platform.apply(sub)
     await eventually(lambda: get(platform, "promise", "sub-promise"), lambda o: o["status"].get("version") == "v2.0.0")
-    p = await platform.wait_condition("promise", "compound-promise", "default", "Available", timeout=60)
+    # The compound's status from before the upgrade says Available too: wait for the run the upgrade caused (one more
+    # RequirementsChanged restart, then a configure run completing, which it only does once the requirements were
+    # re-read and met), so the assertions below are about the post-upgrade evaluation.
+    p = await eventually(read, lambda o: _count(o, "RequirementsChanged") > restarts
+                         and _after(o, "RequirementsChanged", "ConfigureWorkflowCompleted"),
+                         what="the compound re-evaluated after the upgrade")
     assert condition(p, "RequirementsFulfilled")["status"] == "True"
+    assert condition(p, "Available")["status"] == "True"
+    assert p["status"]["requiredPromises"] == [{"name": "sub-promise", "version": "v1.0.0", "state": "Requirement installed"}]
 
     # Removing the required Promise makes the compound unavailable; deleting the compound keeps nothing else.
     assert await platform.wait_deleted(await platform.delete("promise", "sub-promise"), timeout=60)
@@ -50,6 +58,16 @@ async def test_required_promises_gate_availability(platform: Platform, git_remot
                          what="compound sees the requirement gone")
     assert p["status"]["status"] == "Unavailable"
     assert condition(p, "Available")["status"] == "False"
+
+
+def _count(obj: dict, reason: str) -> int:
+    return sum(e["count"] for e in obj["_ktx"]["events"] if e["reason"] == reason)
+
+
+def _after(obj: dict, first: str, then: str) -> bool:
+    """Whether event `then` was recorded after the last event `first` (events are kept in order)."""
+    reasons = [e["reason"] for e in obj["_ktx"]["events"]]
+    return first in reasons and then in reasons[len(reasons) - reasons[::-1].index(first):]
 
 
 def record(name: str, state: str) -> dict:

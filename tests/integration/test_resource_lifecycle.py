@@ -11,6 +11,8 @@ import yaml
 from api.platform import NotFound, Platform
 from domain.errors import InvalidDocument
 from tests.conftest import ROOT, TEST_CONFIG, read_remote, remote_commits, remote_files
+from tests.kratix_documents import condition
+from tests.waiting import eventually
 from worker.main import build_worker
 from worker.settings import Settings
 
@@ -71,7 +73,10 @@ async def test_promise_install_and_resource_configure_and_delete(platform: Platf
     changed = example("resource-request.yaml")
     changed["spec"]["size"] = "large"
     assert (await platform.apply(changed)).action == "configured"
-    obj = await _wait_generation(platform, 2)
+    # Reconciled alone is still true from generation 1: only observedGeneration 2 says the new run finished.
+    await eventually(lambda: platform.get("appconfig", "checkout", "default"),
+                     lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+                     timeout=120, what="checkout reconciled at generation 2")
     assert yaml.safe_load(read_remote(git_remote, path))["data"]["replicas"] == "3"
     assert remote_commits(git_remote) == commits + 1
 
@@ -83,13 +88,6 @@ async def test_promise_install_and_resource_configure_and_delete(platform: Platf
     assert not [f for f in remote_files(git_remote) if f.startswith("local/resources/default/app-config/checkout/")]
     with pytest.raises(NotFound):
         await platform.get("appconfig", "checkout", "default")
-
-
-async def _wait_generation(platform: Platform, generation: int) -> dict:
-    while True:
-        obj = await platform.wait_condition("appconfig", "checkout", "default", "Reconciled", timeout=120)
-        if obj["status"].get("observedGeneration") == generation:
-            return obj
 
 
 async def test_invalid_request_is_refused_with_field_and_reason(platform: Platform, git_remote: Path, pipeline_images) -> None:
@@ -127,5 +125,11 @@ async def test_a_new_request_is_accepted_without_a_worker_and_later_changes_appl
                         platform=TEST_CONFIG)
     async with build_worker(platform.client, settings):
         assert (await update).action == "configured"
-        obj = await later.wait_condition("appconfig", "checkout", "default", "Reconciled", timeout=120)
+        # Reconciled may first be reached by a run of generation 1; only observedGeneration 2 is the change's run.
+        obj = await eventually(lambda: later.get("appconfig", "checkout", "default"),
+                               lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+                               timeout=120, what="checkout reconciled at generation 2")
     assert obj["metadata"]["generation"] == 2 and obj["spec"]["size"] == "large"
+    # Applied in order: what is on main is the later (large: 3 replicas) request, not the first one.
+    path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"
+    assert yaml.safe_load(read_remote(git_remote, path))["data"]["replicas"] == "3"

@@ -167,7 +167,9 @@ async def test_a_pause_landing_while_the_run_writes_its_output_shows_paused_once
     gate, waiting = tmp_path / "gate-open", tmp_path / "push-waiting"
     gate.touch()
     hook = git_remote / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {waiting}\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n")
+    # The gate gives up after 120 s (refusing the push), so a test that fails before opening it cannot hang its worker.
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {waiting}\nn=0\nwhile [ ! -e {gate} ]; do\n"
+                    f"  n=$((n + 1)); [ $n -gt 2400 ] && exit 1\n  sleep 0.05\ndone\n")
     hook.chmod(0o755)
     for doc in git_store_and_destinations(git_remote, {"dev": {}}):
         await platform.apply(doc)

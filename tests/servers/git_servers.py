@@ -11,6 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.waiting import eventually_blocking
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -18,16 +20,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_listening(port: int, process: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
-    """Block until something accepts connections on the port (the server is up), or its process died."""
-    while True:
+def wait_listening(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:  # type: ignore[type-arg]
+    """Block until something accepts connections on the port (the server is up); fail at once if its process died,
+    and after `timeout` if it never listens (a server that hangs starting must not hang the test run)."""
+    def accepts() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            threading.Event().wait(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    # Polled often: every server fixture starts through here, and each poll is one local connect.
+    eventually_blocking(accepts, timeout=timeout, what=f"a server listening on 127.0.0.1:{port}", interval=0.05,
+                        max_interval=0.1, ignoring=(OSError,))
 
 
 class ServerProcess:

@@ -6,8 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -15,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.servers.git_servers import free_port, wait_listening
+from tests.waiting import eventually_blocking
 
 WRITER = ("ktx-writer", "ktx-writer-secret")
 READER = ("ktx-reader", "ktx-reader-secret")
@@ -64,19 +63,18 @@ class SeaweedS3:
     def _wait_writable(self) -> None:
         """The S3 port opens before a volume server has registered; a real write says when it is usable."""
         client = self.client()
-        deadline = time.monotonic() + 120
-        while True:
+
+        def writes() -> bool:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"weed exited: {(self.data / 'weed.log').read_text()[-2000:]}")
-            try:
-                if "ktx-probe" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
-                    client.create_bucket(Bucket="ktx-probe")
-                client.put_object(Bucket="ktx-probe", Key="probe", Body=b"ok")
-                return
-            except (ClientError, BotoCoreError) as exc:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"SeaweedFS never took a write: {exc}") from exc
-                threading.Event().wait(0.2)
+            if "ktx-probe" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+                client.create_bucket(Bucket="ktx-probe")
+            client.put_object(Bucket="ktx-probe", Key="probe", Body=b"ok")
+            return True
+
+        # A refused write is "not yet" (reported as the last value on timeout); weed exiting fails at once.
+        eventually_blocking(writes, timeout=120, what="SeaweedFS taking a write", interval=0.2, max_interval=0.2,
+                            ignoring=(ClientError, BotoCoreError))
 
     def stop(self) -> None:
         if self.process is not None:

@@ -1,0 +1,73 @@
+"""The one way tests (and bench/) wait for something: poll with a small backoff until a check holds or a deadline passes.
+
+A wait without a deadline turns a regression into a hung CI job, and a bare sleep turns it into a flaky one (or hides
+it). Every wait goes through `eventually` (async) or `eventually_blocking` (for sync fixtures and servers starting in
+a thread); on timeout both fail with what was awaited and the last value seen, so the failure says how far it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any, Awaitable, Callable
+
+from api.platform import NotFound
+
+# An object applied a moment ago may not be listed yet: a read that says "not found" is a value to wait past.
+DEFAULT_IGNORED: tuple[type[BaseException], ...] = (NotFound,)
+
+
+class _Poll:
+    """Deadline and backoff shared by both faces; `pause()` is the only sleep a test waits with."""
+
+    def __init__(self, timeout: float, what: str, interval: float, max_interval: float):
+        self.deadline = time.monotonic() + timeout
+        self.timeout, self.what = timeout, what
+        self.delay, self.max_interval = interval, max(interval, max_interval)
+        self.last: Any = "nothing (no read finished)"
+
+    def pause(self) -> float:
+        """How long to sleep before the next read; fails once the deadline has passed (after at least one read)."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            last = repr(self.last) if isinstance(self.last, BaseException) else self.last
+            raise AssertionError(f"timed out after {self.timeout:g}s waiting for {self.what}; last seen: {last}")
+        delay = min(self.delay, remaining)  # the last read lands on the deadline, not a backoff step past it
+        self.delay = min(self.delay * 2, self.max_interval)
+        return delay
+
+
+async def eventually(read: Callable[[], Awaitable[Any] | Any], check: Callable[[Any], bool] = bool, timeout: float = 90,
+                     what: str = "condition", *, interval: float = 0.05, max_interval: float = 0.5,
+                     ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED) -> Any:
+    """Re-read (memos are a few ms each) until `check(value)` holds and return that value; `read` may be sync or async.
+    Exceptions in `ignoring` count as "not yet" (and are reported as the last value); any other propagates at once."""
+    poll = _Poll(timeout, what, interval, max_interval)
+    while True:
+        try:
+            value = read()
+            if inspect.isawaitable(value):
+                value = await value
+            if check(value):
+                return value
+            poll.last = value
+        except ignoring as exc:
+            poll.last = exc
+        await asyncio.sleep(poll.pause())
+
+
+def eventually_blocking(read: Callable[[], Any], check: Callable[[Any], bool] = bool, timeout: float = 90,
+                        what: str = "condition", *, interval: float = 0.05, max_interval: float = 0.5,
+                        ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED) -> Any:
+    """`eventually` for code that cannot await (sync fixtures, servers started in a thread, bench timings)."""
+    poll = _Poll(timeout, what, interval, max_interval)
+    while True:
+        try:
+            value = read()
+            if check(value):
+                return value
+            poll.last = value
+        except ignoring as exc:
+            poll.last = exc
+        time.sleep(poll.pause())
