@@ -11,13 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cli.stack import free_port
 from tests.waiting import eventually_blocking
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:  # type: ignore[type-arg]
