@@ -17,7 +17,7 @@ from pathlib import Path
 import git
 
 from activities.artifacts import ArtifactStore
-from activities.store_writes import StoreChange, apply_change
+from activities.store_writes import Content, StoreChange, apply_change
 from activities.write_batcher import BatchingWriter, WriteOutcome
 
 _PUSH_ATTEMPTS = 5
@@ -47,10 +47,13 @@ class LocalTree:
         target = self._target(path)
         return target.read_bytes() if target.is_file() else None
 
-    def write(self, path: str, content: bytes) -> None:
+    def write(self, path: str, content: Content) -> None:
         target = self._target(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        if isinstance(content, Path):
+            shutil.copyfile(content, target)  # in chunks: an output file may be hundreds of MB
+        else:
+            target.write_bytes(content)
 
     def delete(self, path: str) -> None:
         target = self._target(path)
@@ -160,8 +163,10 @@ class GitRepoWriter(BatchingWriter):
             fetched = False
         if f"origin/{self.branch}" in [r.name for r in repo.remotes.origin.refs]:
             # Discard anything local that the remote does not have (refused commits, stray files, a rewritten history).
-            repo.git.checkout("-q", "-B", self.branch, f"origin/{self.branch}")
-            repo.git.reset("--hard", "-q", f"origin/{self.branch}")
+            # The branch was checked at apply (GitStateStoreSpec); `--` ends the revisions all the same, so nothing
+            # after them is read as a path or an option.
+            repo.git.checkout("-q", "-B", self.branch, f"origin/{self.branch}", "--")
+            repo.git.reset("--hard", "-q", f"origin/{self.branch}", "--")
             repo.git.clean("-ffdx", "-q")
         return repo, fetched
 

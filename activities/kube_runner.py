@@ -21,6 +21,7 @@ from activities.pipeline_job import (
     job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
 )
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.podman_runner import log_path
 from activities.object_bucket import ObjectBucket
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class KubeJobRunner:
             if name not in user and not (failed and failed[0] == name):
                 continue
             text = await self._log(pod["metadata"]["name"], name) if terminated or (failed and failed[0] == name) else ""
-            log_file = self.logs_dir / input.run_id / f"{name}.log"
+            log_file = log_path(self.logs_dir, input.run_id, name)
             log_file.parent.mkdir(parents=True, exist_ok=True)
             log_file.write_text(text)
             runs.append(ContainerRun(

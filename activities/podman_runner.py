@@ -13,16 +13,33 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.container_logs import BoundedLog, read_tail
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
 from domain.documents import Container
+from domain.pipeline_rules import check_container
 from temporalio.exceptions import ApplicationError
 
 _HEARTBEAT_EVERY = 5.0
 _UNSAFE_NAME = re.compile(r"[^a-zA-Z0-9_.-]")
+# One plain path component: no separator, and never '.' or '..' (it cannot start with a dot).
+_PATH_PART = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*")
 
 
 def container_name(run_id: str, container: str) -> str:
     return _UNSAFE_NAME.sub("-", f"ktx-{run_id}-{container}")[:250]
+
+
+def log_path(logs_dir: Path, run_id: str, container: str) -> Path:
+    """`<logs_dir>/<run_id>/<container>.log`. The names were checked at apply, and are checked again here: the worker
+    writes as root, and a container named `../../etc/x` would otherwise put its log anywhere on the host."""
+    for part in (run_id, container):
+        if not _PATH_PART.fullmatch(part):
+            raise ValueError(f"refusing log path component {part!r}: not a plain file name")
+    path = logs_dir / run_id / f"{container}.log"
+    root = logs_dir.resolve()
+    if root not in path.resolve().parents:
+        raise ValueError(f"refusing log path {path}: outside {root}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -72,29 +89,29 @@ class ContainerRuntime:
 
     def run_args(self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]) -> list[str]:
         """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD."""
-        args = [self.command, "run", "--rm", "--name", name, *isolation_args(self.isolation, container.security_context),
+        # Every option carries its value after '=', so no value can be read as an option of its own, and `--` ends
+        # the options: the image and its arguments are never options, whatever they hold.
+        args = [self.command, "run", "--rm", f"--name={name}", *isolation_args(self.isolation, container.security_context),
                 *self.extra_flags]
         for host, (target, read_only) in mounts.items():
-            args += ["-v", f"{host}:{target}{':ro' if read_only else ''}"]
+            args.append(f"--volume={host}:{target}{':ro' if read_only else ''}")
         for key, value in env.items():
-            args += ["-e", f"{key}={value}"]
+            args.append(f"--env={key}={value}")
         if container.command:
-            args += ["--entrypoint", json.dumps(container.command)]
+            args.append(f"--entrypoint={json.dumps(container.command)}")
         if container.working_dir:
-            args += ["-w", container.working_dir]
-        args.append(container.image)
-        args += container.args or []
-        return args
+            args.append(f"--workdir={container.working_dir}")
+        return [*args, "--", container.image, *(container.args or [])]
 
     async def image_user(self, image: str) -> str:
         """The image's USER, pulling the image first if it is not here yet (as `run` would)."""
         for attempt in ("inspect", "pull"):
             if attempt == "pull":
-                pull = await asyncio.create_subprocess_exec(self.command, "pull", "-q", image, stdout=asyncio.subprocess.DEVNULL,
-                                                            stderr=asyncio.subprocess.DEVNULL)
+                pull = await asyncio.create_subprocess_exec(self.command, "pull", "-q", "--", image,
+                                                            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 await pull.wait()
-            proc = await asyncio.create_subprocess_exec(self.command, "image", "inspect", "--format", "{{.Config.User}}", image,
-                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            proc = await asyncio.create_subprocess_exec(self.command, "image", "inspect", "--format={{.Config.User}}", "--",
+                                                        image, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
             out, _ = await proc.communicate()
             if proc.returncode == 0:
                 return out.decode().strip()
@@ -102,35 +119,44 @@ class ContainerRuntime:
 
     async def remove(self, name: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            self.command, "rm", "-f", "--ignore", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            self.command, "rm", "-f", "--ignore", "--", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )
         await proc.wait()
 
     async def run(self, args: list[str], name: str, log_file: Path) -> int:
         """Run to completion and return the exit code; on cancellation the container is killed, not orphaned."""
         await self.remove(name)  # a previous attempt of this activity may have left it behind
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=asyncio.subprocess.STDOUT)
-            try:
-                while True:
-                    try:
-                        return await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=_HEARTBEAT_EVERY)
-                    except TimeoutError:
-                        activity.heartbeat(name)
-            except asyncio.CancelledError:
-                await self.remove(name)
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                raise
+        # The worker reads the output itself, so that only its end is kept however much a container prints.
+        log = BoundedLog(log_file)
+        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        pump = asyncio.ensure_future(_pump(proc.stdout, log))
+        try:
+            while True:
+                try:
+                    code = await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=_HEARTBEAT_EVERY)
+                    # The rest of the output is in the pipe; a process the container left holding it does not hold us.
+                    await asyncio.wait([pump], timeout=_HEARTBEAT_EVERY)
+                    return code
+                except TimeoutError:
+                    activity.heartbeat(name)
+        except asyncio.CancelledError:
+            await self.remove(name)
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+            raise
+        finally:
+            pump.cancel()
+            log.close()
+
+
+async def _pump(stream: asyncio.StreamReader | None, log: BoundedLog) -> None:
+    while stream is not None and (chunk := await stream.read(64 * 1024)):
+        log.write(chunk)
 
 
 def log_tail(log_file: Path, limit: int = 2048) -> str:
-    if not log_file.exists():
-        return ""
-    data = log_file.read_bytes()[-limit:]
-    return data.decode("utf-8", errors="replace")
+    return read_tail(log_file, limit)[0] if log_file.exists() else ""
 
 
 class PodmanRunner:
@@ -149,6 +175,12 @@ class PodmanRunner:
         base_env = input.context.env(input.pipeline.metadata.name)
         runs: list[ContainerRun] = []
         for container in input.pipeline.spec.containers:
+            # Refused at apply already; checked again at the last step before a command line and a path are built.
+            refused = check_container(container, f"container {container.name!r}")
+            if refused:
+                runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
+                return ContainersOutcome(containers=runs, failed_container=container.name,
+                                         message="refused to run: " + "; ".join(str(e) for e in refused))
             unsupported = [e.name for e in container.env if e.value_from is not None]
             if unsupported:
                 raise ApplicationError(
@@ -164,7 +196,7 @@ class PodmanRunner:
                 )
             env = {**base_env, **{e.name: e.value or "" for e in container.env}}
             name = container_name(input.run_id, container.name)
-            log_file = self.logs_dir / input.run_id / f"{container.name}.log"
+            log_file = log_path(self.logs_dir, input.run_id, container.name)
             started, started_at = time.monotonic(), time.time()
             exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
             runs.append(ContainerRun(

@@ -28,6 +28,9 @@ class PlatformConfig(BaseModel):
     write_retry_cap_s: float = 600.0
 
     def backoff(self, failures: int, base: float | None = None, cap: float | None = None) -> float:
-        """Delay before the next attempt after `failures` consecutive failures (1-based)."""
-        return min((base if base is not None else self.backoff_base_s) * 2 ** max(failures - 1, 0),
+        """Delay before the next attempt after `failures` consecutive failures (1-based).
+
+        The exponent stops at 32, long past any cap: a delete pipeline is retried without end, and 2**1024 is past
+        what a float holds (the workflow would fail on its 1025th failure)."""
+        return min((base if base is not None else self.backoff_base_s) * 2 ** min(max(failures - 1, 0), 32),
                    cap if cap is not None else self.backoff_cap_s)

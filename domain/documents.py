@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -180,6 +181,11 @@ class GitAuthor(KubeModel):
     email: str = ""
 
 
+# git check-ref-format's rules for a branch: what git itself refuses, and a leading '-' (an option to every command).
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+GIT_BRANCH_MAX = 255
+
+
 class GitStateStoreSpec(KubeModel):
     url: str
     path: str = ""
@@ -187,6 +193,26 @@ class GitStateStoreSpec(KubeModel):
     auth_method: Literal["basicAuth", "ssh", "githubApp"] = "basicAuth"
     secret_ref: SecretRef | None = None
     git_author: GitAuthor = Field(default_factory=GitAuthor)
+
+    @field_validator("url")
+    @classmethod
+    def _url_not_an_option(cls, url: str) -> str:
+        if not url.strip() or url.startswith("-"):
+            raise ValueError("must be a repository URL, not empty and not starting with '-'")
+        return url
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, branch: str) -> str:
+        """git check-ref-format --branch: a name git would refuse is refused at apply, where the field can be named."""
+        parts = branch.split("/")
+        if (not branch or len(branch) > GIT_BRANCH_MAX or branch.startswith("-") or branch == "@"
+                or _REF_FORBIDDEN.search(branch) or branch.endswith(".")
+                or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)):
+            raise ValueError(f"must be a Git branch name of at most {GIT_BRANCH_MAX} characters (git check-ref-format): "
+                             "no leading '-', no '..', '@{', spaces, control characters or any of ~^:?*[\\, "
+                             "no empty component, none starting with '.' or ending with '.lock'")
+        return branch
 
 
 class GitStateStore(KubeModel):

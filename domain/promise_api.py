@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.documents import Pipeline, Promise
-from domain.durations import parse_duration
+from domain.durations import check_wait, parse_duration
 from domain.errors import FieldError, InvalidDocument
-from domain.labels import PAUSED, RECONCILIATION_INTERVAL, is_true
+from domain.labels import PAUSED, PROMISE_VERSION, RECONCILIATION_INTERVAL, is_true, label_errors
+from domain.pipeline_rules import check_pipeline
 from domain.scheduling import squash
 
 
@@ -82,14 +83,17 @@ def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
 
 def check_promise(promise: Promise) -> PromiseApi | None:
     """Kratix's Promise admission rules; returns the API the Promise serves (None for a dependencies-only Promise)."""
-    errors: list[FieldError] = []
     name = promise.metadata.name
+    errors = label_errors("metadata.labels", promise.metadata.labels)
+    for index, selector in enumerate(promise.spec.destination_selectors):
+        errors += label_errors(f"spec.destinationSelectors[{index}].matchLabels", selector.match_labels)
     for type_ in ("promise", "resource"):
         actions = getattr(promise.spec.workflows, type_)
         for action in ("configure", "delete"):
             pipelines = getattr(actions, action)
             names = [p.metadata.name for p in pipelines]
             for index, pipeline_name in enumerate(names):
+                errors += check_pipeline(pipelines[index], f"spec.workflows.{type_}.{action}[{index}]")
                 field = f"spec.workflows.{type_}.{action}[{index}].metadata.name"
                 if names.index(pipeline_name) != index:
                     errors.append(FieldError(field, f"duplicate pipeline name {pipeline_name!r}"))
@@ -100,24 +104,34 @@ def check_promise(promise: Promise) -> PromiseApi | None:
     intervals = [("spec.workflows.config.reconciliationInterval", config.reconciliation_interval if config else None),
                  (f"metadata.annotations[{RECONCILIATION_INTERVAL}]", promise.metadata.annotations.get(RECONCILIATION_INTERVAL))]
     for field, value in intervals:
-        if value is None:
-            continue
-        try:
-            if parse_duration(value) < 60:
-                errors.append(FieldError(field, "must be at least 1m"))
-        except ValueError as exc:
-            errors.append(FieldError(field, str(exc)))
+        if value is not None:  # Kratix's minimum, 1m; ktx's maximum, 720h
+            errors += check_wait(field, value, minimum_s=60, minimum="1m")
     if errors:
         raise InvalidDocument(errors)
     return read_promise_api(name, promise.spec.api) if promise.spec.api else None
 
 
 def reconciliation_interval(promise: Promise) -> float | None:
-    """Kratix precedence: the annotation, then `spec.workflows.config`, else the platform default (None)."""
+    """Kratix precedence: the annotation, then `spec.workflows.config`, else the platform default (None).
+
+    Applies refuse an interval out of bounds; one a Promise was accepted with before still holds (Go's limit keeps it
+    within what a timer can hold), and one that does not parse is ignored, as Kratix ignores an invalid annotation,
+    rather than failing every workflow that reads it."""
     annotated = promise.metadata.annotations.get(RECONCILIATION_INTERVAL)
     config = promise.spec.workflows.config
     value = annotated or (config.reconciliation_interval if config else None)
-    return parse_duration(value) if value else None
+    try:
+        return parse_duration(value) if value else None
+    except ValueError:
+        return None
+
+
+# The version Kratix gives a Promise (and its PromiseRevision) without a `kratix.io/promise-version` label.
+UNVERSIONED = "not-set"
+
+
+def promise_version(promise: Promise) -> str:
+    return promise.metadata.labels.get(PROMISE_VERSION, UNVERSIONED)
 
 
 class PromiseSnapshot(BaseModel):
@@ -129,6 +143,8 @@ class PromiseSnapshot(BaseModel):
     paused: bool = False
     # Every version ever installed: Kratix keeps a PromiseRevision per version, and requirements match any of them.
     versions: list[str] = Field(default_factory=list)
+    # The version installed now: Kratix's latest PromiseRevision, which its requests are reconciled with.
+    version: str = UNVERSIONED
     reconciliation_interval_s: float | None = None
     api: PromiseApi | None = None
     resource_configure: list[Pipeline] = Field(default_factory=list)
@@ -143,6 +159,7 @@ def snapshot_of(promise: Promise, api: PromiseApi | None, generation: int, avail
         available=available,
         paused=is_true(promise.metadata.labels, PAUSED),
         versions=versions,
+        version=promise_version(promise),
         reconciliation_interval_s=reconciliation_interval(promise),
         api=api.model_copy(update={"schema_": {}}) if api else None,
         resource_configure=promise.spec.workflows.resource.configure,

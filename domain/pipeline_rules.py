@@ -1,0 +1,68 @@
+"""What a Pipeline may say, checked when its Promise is applied: every name that becomes a path, a label or an
+argument by Kubernetes' grammar, images by the OCI reference grammar, and the numbers that reach timers bounded.
+
+A Promise can come from a team's compound pipeline writing into the platform Destination, so none of it is trusted:
+an image `--volume=/etc:/x` would be a container runtime option, a container name `../x` a path out of the logs
+directory. The runners check again before use (activities/podman_runner.py).
+"""
+
+from __future__ import annotations
+
+from domain.documents import Container, Pipeline
+from domain.errors import FieldError
+from domain.grammar import dns_label, env_var_name, image_reference
+from domain.labels import label_errors, label_key_error
+from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
+
+# Kubernetes' Job has no upper bound; with ktx's doubling delays capped at 6 minutes, 100 retries is about ten hours
+# of one failing pipeline, past which a failure is a failure to show, not to retry.
+MAX_BACKOFF_LIMIT = 100
+# Kubernetes' IsValidUserID / IsValidGroupID.
+MAX_ID = 2**31 - 1
+
+
+def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
+    """Every fault of one Pipeline, each named from `field` (the Pipeline's path in its Promise)."""
+    errors = dns_label(f"{field}.metadata.name", pipeline.metadata.name)
+    # Kratix checks pipeline labels (they label its Jobs); annotation keys follow the same grammar in Kubernetes.
+    errors += label_errors(f"{field}.metadata.labels", pipeline.metadata.labels)
+    errors += [FieldError(f"{field}.metadata.annotations[{key!r}]", reason)
+               for key in pipeline.metadata.annotations if (reason := label_key_error(key))]
+    spec = pipeline.spec
+    for index, container in enumerate(spec.containers):
+        errors += check_container(container, f"{field}.spec.containers[{index}]")
+    job = spec.job_options
+    if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
+        errors.append(FieldError(f"{field}.spec.jobOptions.backoffLimit",
+                                 f"Invalid value: {job.backoff_limit}: must be between 0 and {MAX_BACKOFF_LIMIT}"))
+    if spec.rbac is not None and spec.rbac.service_account is not None:
+        errors += validate_name(f"{field}.spec.rbac.serviceAccount", spec.rbac.service_account, max_length=SUBDOMAIN_MAX,
+                                pattern=NAME_PATTERN)
+    if spec.node_selector:
+        errors += label_errors(f"{field}.spec.nodeSelector", spec.node_selector)
+    return errors
+
+
+def check_container(container: Container, field: str) -> list[FieldError]:
+    errors = dns_label(f"{field}.name", container.name) + image_reference(f"{field}.image", container.image)
+    for index, env in enumerate(container.env):
+        errors += env_var_name(f"{field}.env[{index}].name", env.name)
+        errors += _argument(f"{field}.env[{index}].value", env.value)
+    for key in ("command", "args"):
+        for index, value in enumerate(getattr(container, key) or []):
+            errors += _argument(f"{field}.{key}[{index}]", value)
+    errors += _argument(f"{field}.workingDir", container.working_dir)
+    context = container.security_context or {}
+    for key in ("runAsUser", "runAsGroup"):
+        value = context.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID):
+            errors.append(FieldError(f"{field}.securityContext.{key}", f"Invalid value: {value!r}: must be between 0 "
+                                                                      f"and {MAX_ID}, inclusive"))
+    return errors
+
+
+def _argument(field: str, value: str | None) -> list[FieldError]:
+    # No process argument or environment can hold a NUL: the runtime could never start the container.
+    if value is not None and "\0" in value:
+        return [FieldError(field, "Invalid value: must not contain a NUL character")]
+    return []
