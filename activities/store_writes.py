@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from activities.artifacts import ArtifactStore
-from domain.layout import Slot, compose_aggregate, join, ledger_files, ledger_text, parse_aggregate
+from domain.layout import (
+    AggregateBlocks,
+    Slot,
+    aggregate_index_path,
+    compose_aggregate,
+    join,
+    ledger_files,
+    ledger_text,
+    parse_aggregate,
+)
 
 
 class GroupWrite(BaseModel):
@@ -37,16 +47,29 @@ class StoreChange:
     delete_files: list[str] = field(default_factory=list)
 
     def paths(self) -> list[str]:
-        listed = [s.path for s in self.remove] + [s.key for s in self.remove if s.mode == "none"]
+        listed = [p for s in self.remove for p in [s.path, *_bookkeeping(s)]]
         for write in self.replace:
-            listed += [write.slot.path, write.slot.key if write.slot.mode == "none" else ""]
+            listed += [write.slot.path, *_bookkeeping(write.slot)]
             listed += [posixpath.join(write.slot.path, rel) for rel in [*write.files, *write.inline]]
         return [p for p in listed + list(self.files) + self.delete_files if p]
 
 
+def _bookkeeping(slot: Slot) -> list[str]:
+    """The file a slot's mode keeps beside the output: `none`'s state file, `aggregatedYAML`'s index."""
+    if slot.mode == "none":
+        return [slot.key]
+    if slot.mode == "aggregatedYAML":
+        return [aggregate_index_path(slot.path)]
+    return []
+
+
+# What a store writes at a path: bytes, or a file (of a stored output) to copy from.
+Content = bytes | Path
+
+
 class StoreTree(Protocol):
     def read(self, path: str) -> bytes | None: ...
-    def write(self, path: str, content: bytes) -> None: ...
+    def write(self, path: str, content: Content) -> None: ...
     def delete(self, path: str) -> None: ...
     def delete_dir(self, path: str) -> None: ...
 
@@ -77,10 +100,16 @@ def apply_change(tree: StoreTree, change: StoreChange, artifacts: ArtifactStore)
         tree.write(full(path), content)
 
 
-def _contents(write: GroupWrite, artifacts: ArtifactStore) -> dict[str, bytes]:
-    contents = {rel: artifacts.path(write.artifact, rel).read_bytes() for rel in write.files} if write.artifact else {}
+def _contents(write: GroupWrite, artifacts: ArtifactStore) -> dict[str, Content]:
+    """A stored output's files as paths, for the store to copy a chunk at a time (an output file may be hundreds of
+    MB); inline files as bytes."""
+    contents: dict[str, Content] = {rel: artifacts.path(write.artifact, rel) for rel in write.files} if write.artifact else {}
     contents.update({rel: text.encode() for rel, text in write.inline.items()})
     return contents
+
+
+def loaded(content: Content) -> bytes:
+    return content.read_bytes() if isinstance(content, Path) else content
 
 
 def _remove(tree: StoreTree, slot: Slot, full) -> None:  # type: ignore[no-untyped-def]
@@ -91,11 +120,12 @@ def _remove(tree: StoreTree, slot: Slot, full) -> None:  # type: ignore[no-untyp
             tree.delete(full(path))
         tree.delete(full(slot.key))
     else:
-        blocks = {k: v for k, v in parse_aggregate(tree.read(full(slot.path))).items() if k[0] != slot.key}
+        blocks = {k: v for k, v in _read_aggregate(tree, slot, full).items() if k[0] != slot.key}
         if blocks:
-            tree.write(full(slot.path), compose_aggregate(blocks).encode())
+            _write_aggregate(tree, slot, full, blocks)
         else:
             tree.delete(full(slot.path))
+            tree.delete(full(aggregate_index_path(slot.path)))
 
 
 def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -> None:  # type: ignore[no-untyped-def]
@@ -112,6 +142,16 @@ def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -
             tree.write(full(join(slot.path, rel)), content)
         tree.write(full(slot.key), ledger_text(written).encode())
     else:
-        blocks = {k: v for k, v in parse_aggregate(tree.read(full(slot.path))).items() if k[0] != slot.key}
-        blocks.update({(slot.key, rel): content.decode() for rel, content in contents.items()})
-        tree.write(full(slot.path), compose_aggregate(blocks).encode())
+        blocks = {k: v for k, v in _read_aggregate(tree, slot, full).items() if k[0] != slot.key}
+        blocks.update({(slot.key, rel): loaded(content) for rel, content in contents.items()})
+        _write_aggregate(tree, slot, full, blocks)
+
+
+def _read_aggregate(tree: StoreTree, slot: Slot, full) -> AggregateBlocks:  # type: ignore[no-untyped-def]
+    return parse_aggregate(tree.read(full(slot.path)), tree.read(full(aggregate_index_path(slot.path))))
+
+
+def _write_aggregate(tree: StoreTree, slot: Slot, full, blocks: AggregateBlocks) -> None:  # type: ignore[no-untyped-def]
+    content, index = compose_aggregate(blocks)
+    tree.write(full(slot.path), content)
+    tree.write(full(aggregate_index_path(slot.path)), index)

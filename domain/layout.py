@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-import re
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel
+
+from domain.kube_yaml import marshal
 
 FilepathMode = Literal["nestedByMetadata", "aggregatedYAML", "none"]
 
@@ -97,17 +98,23 @@ def group_slot(mode: FilepathMode, dest_path: str, nested_dir: str, namespace: s
     return Slot(mode=mode, path=nested_dir)
 
 
+# The canary documents as Kratix's Destination controller marshals its typed v1.Namespace and v1.ConfigMap with
+# sigs.k8s.io/yaml: keys sorted, the Namespace's `spec` and `status` structs kept as `{}` (JSON omitempty never drops
+# a struct), and no `creationTimestamp` (apimachinery 0.36 tags it omitzero, where it used to write `null`).
+_CANARY_NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kratix-worker-system"},
+                     "spec": {}, "status": {}}
+_CANARY_CONFIGMAP = {
+    "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kratix-info", "namespace": "kratix-worker-system"},
+    "data": {"canary": "this confirms your infrastructure is reading from Kratix state stores"},
+}
+
+
 def canary_files(dest_path: str, mode: FilepathMode = "nestedByMetadata") -> dict[str, str]:
     """The two canary documents a Destination gets so an operator can see that writes reach it."""
-    namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kratix-worker-system\n"
-    configmap = (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kratix-info\n  namespace: kratix-worker-system\n"
-        "data:\n  canary: the confirms your infrastructure is reading from Kratix state stores\n"
-    )
     nested = mode == "nestedByMetadata"
     return {
-        join(dest_path, DEPENDENCIES_DIR if nested else "", CANARY_NAMESPACE_FILE): namespace,
-        join(dest_path, RESOURCES_DIR if nested else "", CANARY_CONFIGMAP_FILE): configmap,
+        join(dest_path, DEPENDENCIES_DIR if nested else "", CANARY_NAMESPACE_FILE): marshal(_CANARY_NAMESPACE),
+        join(dest_path, RESOURCES_DIR if nested else "", CANARY_CONFIGMAP_FILE): marshal(_CANARY_CONFIGMAP),
     }
 
 
@@ -134,28 +141,50 @@ def ledger_files(text: bytes | None) -> list[str]:
 
 
 # --- filepath mode `aggregatedYAML` ---
-# Kratix joins every workload of every WorkPlacement, sorted by WorkPlacement name, with "\n---\n". Each block here
-# also starts with a YAML comment naming its WorkPlacement and file, which Kubernetes tools ignore, so one group's
-# documents can be replaced or removed without a separate ledger and without the whole Destination in memory.
+# Kratix rebuilds the file from its WorkPlacement objects on every write: the workloads of every live WorkPlacement of
+# the Destination, WorkPlacements by name, each one's files in the order its pipeline adapter walked the output
+# (os.ReadDir, depth first, so by path segment), the contents joined by "\n---\n" as they are, nothing added.
+# ktx has no WorkPlacement objects to list, and the file alone cannot say which block is whose, so an index beside
+# it lists each block's WorkPlacement, file and length. The index lives under `.ktx/aggregated/` at the store's
+# path, outside the Destination's path that the GitOps agent reads, so that path holds exactly Kratix's bytes; it is
+# committed with the file, so the two change together (a Destination at the store's root does see the index).
 
-_MARKER = "# ktx.io/source: "
-_BLOCK = re.compile(r"(?:\A|\n---\n)" + re.escape(_MARKER) + r"([^\n]*)\n")
+AGGREGATE_INDEX_DIR = ".ktx/aggregated"
+_SEPARATOR = b"\n---\n"
+
+AggregateBlocks = dict[tuple[str, str], bytes]
 
 
-def parse_aggregate(text: bytes | None) -> dict[tuple[str, str], str]:
-    """{(workplacement, filepath): content} from an aggregate file written by `compose_aggregate`."""
-    if not text:
+def aggregate_index_path(aggregate_path: str) -> str:
+    return join(AGGREGATE_INDEX_DIR, f"{aggregate_path}.index")
+
+
+def parse_aggregate(content: bytes | None, index: bytes | None) -> AggregateBlocks:
+    """{(workplacement, filepath): content} of an aggregate file, read through the index `compose_aggregate` wrote.
+
+    A file that no longer matches its index (edited outside ktx) yields nothing: the groups written next replace it,
+    and the others come back with their next write (at the latest the Destination's periodic re-sync).
+    """
+    if content is None or not index:
         return {}
-    body = text.decode()
-    blocks: dict[tuple[str, str], str] = {}
-    matches = list(_BLOCK.finditer(body))
-    for index, match in enumerate(matches):
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(body)
-        owner, _, filepath = match.group(1).partition(" ")
-        blocks[(owner, filepath)] = body[match.end():end].rstrip("\n")
-    return blocks
+    blocks: AggregateBlocks = {}
+    offset = 0
+    try:
+        for number, line in enumerate(index.decode().splitlines()):
+            length, owner, filepath = line.split(" ", 2)
+            if number and content[offset:offset + len(_SEPARATOR)] != _SEPARATOR:
+                return {}
+            offset += len(_SEPARATOR) if number else 0
+            blocks[(owner, filepath)] = content[offset:offset + int(length)]
+            offset += int(length)
+    except ValueError:
+        return {}
+    return blocks if offset == len(content) else {}
 
 
-def compose_aggregate(blocks: dict[tuple[str, str], str]) -> str:
-    parts = [f"{_MARKER}{owner} {filepath}\n{content.rstrip(chr(10))}" for (owner, filepath), content in sorted(blocks.items())]
-    return "\n---\n".join(parts) + "\n" if parts else ""
+def compose_aggregate(blocks: AggregateBlocks) -> tuple[bytes, bytes]:
+    """(the aggregate file as Kratix writes it, its index)."""
+    ordered = sorted(blocks.items(), key=lambda item: (item[0][0], item[0][1].split("/")))
+    content = _SEPARATOR.join(text for _, text in ordered)
+    index = "".join(f"{len(text)} {owner} {filepath}\n" for (owner, filepath), text in ordered)
+    return content, index.encode()

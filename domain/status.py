@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
@@ -18,19 +19,75 @@ DELETE_COMPLETED = "DeleteWorkflowCompleted"
 WORKS_SUCCEEDED = "WorksSucceeded"
 
 
+# A status lives in the object's workflow state and memo and in every pipeline's input, each a Temporal payload of at
+# most 2 MB, beside a document of up to 1 MiB: 256 KiB (as JSON) of status, merged, is more than any real status
+# needs (Kubernetes' whole object is at most 1.5 MB) and keeps those payloads under Temporal's 256 KB-per-field
+# warning's order of magnitude. Depth 32: a status is a few levels deep; the bound keeps recursive readers (merge,
+# JSON encoding, the CLI) far from Python's recursion limit.
+STATUS_MAX_BYTES = 256 * 1024
+STATUS_MAX_DEPTH = 32
+
+
+def json_size(value: Any) -> int:
+    """Bytes as compact JSON, as the value travels in Temporal payloads."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_status_file(incoming: Any) -> dict[str, Any] | None:
+    """What a pipeline's status.yaml must be before it may touch an object's status; raises InvalidDocument.
+
+    Kratix reads it into a map (anything else fails the pipeline); the fields the platform reads back itself
+    (`conditions`, `healthStatus`) must have the shapes it reads."""
+    if incoming is None:
+        return None
+    if not isinstance(incoming, dict):
+        raise InvalidDocument([FieldError("status.yaml", f"must be a map of status fields, not a {_json_type(incoming)}")])
+    if "kratix" in incoming:
+        raise InvalidDocument([FieldError("status.yaml.kratix", "the 'kratix' key is reserved and cannot be set by a pipeline")])
+    conditions = incoming.get("conditions")
+    if conditions is not None:
+        if not isinstance(conditions, list):
+            raise InvalidDocument([FieldError("status.yaml.conditions", f"must be a list of conditions, not a {_json_type(conditions)}")])
+        for index, condition in enumerate(conditions):
+            if not isinstance(condition, dict) or not isinstance(condition.get("type"), str):
+                raise InvalidDocument([FieldError(f"status.yaml.conditions[{index}]", "must be a map with a string `type`")])
+    if "healthStatus" in incoming and not isinstance(incoming["healthStatus"], dict):
+        raise InvalidDocument([FieldError("status.yaml.healthStatus", "must be a map")])
+    if _depth(incoming) > STATUS_MAX_DEPTH:
+        raise InvalidDocument([FieldError("status.yaml", f"nested deeper than {STATUS_MAX_DEPTH} levels")])
+    size = json_size(incoming)
+    if size > STATUS_MAX_BYTES:
+        raise InvalidDocument([FieldError("status.yaml", f"is {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}")])
+    return incoming
+
+
+def _depth(value: Any) -> int:
+    """Levels of nesting, without recursion (a hostile value may be deeper than the interpreter's stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > STATUS_MAX_DEPTH:
+            return deepest
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), type(value).__name__)
+
+
 def merge_status_file(status: dict[str, Any], incoming: dict[str, Any] | None, *, promise_workflow: bool) -> dict[str, Any]:
     """Merge a pipeline's status.yaml into the status.
 
     Kratix semantics: top-level keys replace wholesale, `conditions` merge by type, a `kratix` key is an error,
-    and a promise workflow may only set `message`.
+    and a promise workflow may only set `message`. The merged status stays within STATUS_MAX_BYTES.
     """
     merged = copy.deepcopy(status)
-    if not incoming:
+    incoming = check_status_file(incoming)
+    if incoming is None:
         return merged
-    if not isinstance(incoming, dict):
-        raise InvalidDocument([FieldError("status.yaml", "must be a map of status fields")])
-    if "kratix" in incoming:
-        raise InvalidDocument([FieldError("status.yaml.kratix", "the 'kratix' key is reserved and cannot be set by a pipeline")])
     for key, value in incoming.items():
         if promise_workflow and key != "message":
             continue
@@ -42,6 +99,11 @@ def merge_status_file(status: dict[str, Any], incoming: dict[str, Any] | None, *
             merged["conditions"] = list(by_type.values())
         else:
             merged[key] = copy.deepcopy(value)
+    size = json_size(merged)
+    if size > STATUS_MAX_BYTES:
+        # Conditions merge by type, so runs can add up: the limit is on what the object would carry.
+        raise InvalidDocument([FieldError("status.yaml", f"merged into the status, it would be {size} bytes as JSON, "
+                                                         f"over the limit of {STATUS_MAX_BYTES}")])
     return merged
 
 
@@ -162,6 +224,18 @@ def mark_configure_succeeded(status: dict[str, Any], now: str, *, promise_workfl
     transition = get_condition(status, CONFIGURE_COMPLETED)["lastTransitionTime"]  # type: ignore[index]
     workflows["lastSuccessfulConfigureWorkflowTime"] = transition
     status["lastSuccessfulConfigureWorkflowTime"] = transition
+
+
+# With no ResourceBindings yet, every request follows the Promise's latest revision, as an unpinned Kratix binding does.
+LATEST_BINDING_VERSION = "latest"
+
+
+def mark_versions(status: dict[str, Any], promise_version: str) -> list[str]:
+    """Kratix's `promiseVersion` and `resourceBindingVersion` after a successful configure; the fields that changed."""
+    wanted = {"promiseVersion": promise_version, "resourceBindingVersion": LATEST_BINDING_VERSION}
+    changed = [key for key, value in wanted.items() if status.get(key) != value]
+    status.update(wanted)
+    return changed
 
 
 def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], failing: str | None = None,

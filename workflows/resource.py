@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.health import health_status
     from domain.layout import resource_nested_root
     from domain.scheduling import WorkloadGroup
-    from domain.promise_api import PromiseSnapshot
+    from domain.promise_api import UNVERSIONED, PromiseSnapshot
     from workflows import options
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
@@ -84,6 +84,7 @@ class ResourceWorkflow(ObjectLifecycle):
     @label.validator
     def _validate_label(self, input: LabelRequest) -> None:
         self._refuse_if_deleting(allow_controls=True)
+        self._refuse_bad_labels(input)
 
     @workflow.update
     async def delete(self, input: DeleteRequest) -> DeleteAccepted:
@@ -201,6 +202,14 @@ class ResourceWorkflow(ObjectLifecycle):
         )
 
     async def _configure_succeeded(self, generation: int) -> None:
+        version = self.snapshot.version if self.snapshot else UNVERSIONED
+        changed = st.mark_versions(self.state.status, version)
+        if "promiseVersion" in changed:
+            self._event("Normal", "ReconcileSucceeded",
+                        f"Resource request reconciled with promise {self.state.promise} version {version}")
+        if "resourceBindingVersion" in changed:
+            self._event("Normal", "ResourceBindingVersionUpdated",
+                        f"Resource binding version updated to {st.LATEST_BINDING_VERSION}")
         self._mark_works()
         if any(p.error or p.apply_errors for p in self.state.placements):
             self._event("Warning", "WorksFailing", "some outputs could not be delivered; see conditions")

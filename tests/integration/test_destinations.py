@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from api.platform import Platform
+from domain.layout import canary_files
 from tests.conftest import read_remote, remote_commits, remote_files
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource, runs
 from tests.servers.git_servers import GitDaemon, refuse_pushes
@@ -49,8 +50,9 @@ async def test_readiness_is_a_real_write_of_the_canary_files(platform: Platform,
     await platform.apply(destination("dev", {"env": "dev"}))
     dest = await ready(platform, "dev")
     assert condition(dest, "Ready")["reason"] == "TestDocumentsWritten"
-    assert "kratix-worker-system" in read_remote(git_remote, "dev/dependencies/kratix-canary-namespace.yaml")
-    assert "kratix-info" in read_remote(git_remote, "dev/resources/kratix-canary-configmap.yaml")
+    # The writer commits the canaries byte for byte as Kratix marshals them (pinned in the layout unit tests).
+    for path, content in canary_files("dev").items():
+        assert read_remote(git_remote, path) == content
     store = await eventually(lambda: platform.get("gitstatestore", "default"), lambda s: s["status"].get("status") == "Ready")
     assert condition(store, "Ready")["message"] == "State store is ready"
     # Other filepath modes put both canaries directly under the Destination path; disabling them removes them.
@@ -60,6 +62,31 @@ async def test_readiness_is_a_real_write_of_the_canary_files(platform: Platform,
     await platform.apply(destination("dev", {"env": "dev"}, initWorkloads={"enabled": False}))
     await eventually(lambda: platform.get("destination", "dev"), lambda d: condition(d, "Ready").get("reason") == "DestinationReady")
     assert not [f for f in remote_files(git_remote) if f.startswith("dev/")]
+
+
+async def test_an_aggregated_destination_holds_exactly_what_kratix_writes(platform: Platform, git_remote: Path) -> None:
+    """Kratix's aggregatedYAML: every WorkPlacement's files, WorkPlacements by name, joined by "\\n---\\n" as they
+    are; nothing else under the Destination path (ktx's index of the blocks lives outside it)."""
+    await platform.apply(git_store(git_remote))
+    await platform.apply(destination("agg", filepath={"mode": "aggregatedYAML"}))
+    await ready(platform, "agg")
+    await platform.apply(promise("app", "App", configure=[writes_configmap()]))
+    await platform.wait_condition("promise", "app", "default", "Available", timeout=60)
+    for name in ("two", "one"):
+        await platform.apply(resource("App", name))
+        await platform.wait_condition("app", name, "default", "Reconciled", timeout=60)
+    one, two = ("kind: ConfigMap\nmetadata:\n  name: one\n", "kind: ConfigMap\nmetadata:\n  name: two\n")
+    assert read_remote(git_remote, "agg/aggregated.yaml") == f"{one}\n---\n{two}"
+    assert sorted(f for f in remote_files(git_remote) if f.startswith("agg/")) == [
+        "agg/aggregated.yaml", "agg/kratix-canary-configmap.yaml", "agg/kratix-canary-namespace.yaml"]
+    # Kratix labels every request with its Promise and records the revision it was reconciled with.
+    request = await platform.get("app", "one")
+    assert request["metadata"]["labels"] == {"kratix.io/promise-name": "app"}
+    assert (request["status"]["promiseVersion"], request["status"]["resourceBindingVersion"]) == ("not-set", "latest")
+
+    await platform.delete("app", "one")
+    await eventually(lambda: read_remote(git_remote, "agg/aggregated.yaml"), lambda text: text == two,
+                     what="the aggregate without one's block")
 
 
 async def test_a_store_that_cannot_be_written_makes_its_destinations_not_ready(platform: Platform, tmp_path: Path) -> None:

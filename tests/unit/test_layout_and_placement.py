@@ -4,14 +4,18 @@ for one Work (sticky, misplaced, spreading, pending, orphans), all without Tempo
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import pytest
 
-from activities.store_writes import StoreChange, UnsafePath, check_paths
+from activities.artifacts import ArtifactStore
+from activities.store_writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
 from domain.catalog import Catalog
 from domain.documents import Destination
 from domain.errors import InvalidDocument
 from domain.layout import (
+    Slot,
+    aggregate_index_path,
     canary_files,
     compose_aggregate,
     group_slot,
@@ -44,12 +48,80 @@ def test_canaries_sit_in_kratix_places_for_each_mode() -> None:
     assert sorted(canary_files(".", "aggregatedYAML")) == ["kratix-canary-configmap.yaml", "kratix-canary-namespace.yaml"]
 
 
-def test_aggregate_blocks_round_trip_even_with_multi_document_content() -> None:
-    blocks = {("wp-b", "x.yaml"): "a: 1\n---\nb: 2", ("wp-a", "y.yaml"): "c: 3"}
-    text = compose_aggregate(blocks)
-    assert text.index("c: 3") < text.index("a: 1")  # sorted by WorkPlacement, as Kratix sorts WPs by name
-    assert parse_aggregate(text.encode()) == blocks
-    assert parse_aggregate(None) == {} and compose_aggregate({}) == ""
+def test_canaries_are_the_bytes_kratix_writes() -> None:
+    # Kratix's internal/controller/destination_controller_test.go expects exactly these contents.
+    files = canary_files("test-path", "none")
+    assert files["test-path/kratix-canary-namespace.yaml"] == (
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kratix-worker-system\nspec: {}\nstatus: {}\n"
+    )
+    assert files["test-path/kratix-canary-configmap.yaml"] == (
+        "apiVersion: v1\ndata:\n  canary: this confirms your infrastructure is reading from Kratix state stores\n"
+        "kind: ConfigMap\nmetadata:\n  name: kratix-info\n  namespace: kratix-worker-system\n"
+    )
+    assert list(canary_files("dev").values()) == list(files.values())
+
+
+def test_aggregate_is_kratix_concatenation_and_its_index_splits_it_again() -> None:
+    blocks = {
+        ("wp-b", "x.yaml"): b"a: 1\n---\nb: 2\n",
+        ("wp-a", "z.yaml"): b"c: 3\n",
+        # os.ReadDir order, depth first: the directory "a" (and what is in it) comes before the file "a.yaml".
+        ("wp-a", "a.yaml"): b"d: 4",
+        ("wp-a", "a/b.yaml"): b"",
+    }
+    content, index = compose_aggregate(blocks)
+    assert content == b"\n---\nd: 4\n---\nc: 3\n\n---\na: 1\n---\nb: 2\n"
+    assert index == b"0 wp-a a/b.yaml\n4 wp-a a.yaml\n5 wp-a z.yaml\n14 wp-b x.yaml\n"
+    assert parse_aggregate(content, index) == blocks
+    assert compose_aggregate({}) == (b"", b"")
+    assert parse_aggregate(None, index) == {} and parse_aggregate(content, None) == {}
+
+
+@pytest.mark.parametrize("content", [b"edited by hand", b"c: 3\n+++\nd: 4", b"c: 3\n---\nd: 4 and more"])
+def test_an_aggregate_that_no_longer_matches_its_index_yields_nothing(content: bytes) -> None:
+    assert parse_aggregate(content, b"4 wp-a a.yaml\n4 wp-a b.yaml\n") == {}
+    assert parse_aggregate(b"c: 3", b"not an index\n") == {}
+
+
+def test_aggregate_index_is_outside_the_destination_path() -> None:
+    assert aggregate_index_path("dev/aggregated.yaml") == ".ktx/aggregated/dev/aggregated.yaml.index"
+
+
+class _MemoryTree:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+    def write(self, path: str, content: bytes) -> None:
+        self.files[path] = content
+
+    def delete(self, path: str) -> None:
+        self.files.pop(path, None)
+
+    def delete_dir(self, path: str) -> None:
+        for key in [k for k in self.files if k.startswith(path.rstrip("/") + "/")]:
+            del self.files[key]
+
+
+def test_aggregated_destination_path_holds_only_what_kratix_writes() -> None:
+    tree, no_artifacts = _MemoryTree(), cast(ArtifactStore, None)
+    one = Slot(mode="aggregatedYAML", path="dev/aggregated.yaml", key="app-one-render-1a2b3.dev-5058f")
+    two = Slot(mode="aggregatedYAML", path="dev/aggregated.yaml", key="app-two-render-4c5d6.dev-5058f")
+    apply_change(tree, StoreChange(message="m", root="store", replace=[
+        GroupWrite(slot=two, inline={"cm.yaml": "kind: ConfigMap\n"}),
+        GroupWrite(slot=one, inline={"b.yaml": "b: 1\n", "a.yaml": "a: 1\n"}),
+    ]), no_artifacts)
+    assert {p: c for p, c in tree.files.items() if p.startswith("store/dev/")} == {
+        "store/dev/aggregated.yaml": b"a: 1\n\n---\nb: 1\n\n---\nkind: ConfigMap\n",
+    }
+    assert "store/.ktx/aggregated/dev/aggregated.yaml.index" in tree.files
+
+    apply_change(tree, StoreChange(message="m", root="store", remove=[one]), no_artifacts)
+    assert tree.files["store/dev/aggregated.yaml"] == b"kind: ConfigMap\n"
+    apply_change(tree, StoreChange(message="m", root="store", remove=[two]), no_artifacts)
+    assert tree.files == {}
 
 
 def test_ledger_lists_files_relative_to_the_store_path() -> None:

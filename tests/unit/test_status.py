@@ -50,3 +50,12 @@ def test_go_durations():
     assert parse_duration("10s") == 10
     with pytest.raises(ValueError, match="whale"):
         parse_duration("whale")
+
+
+def test_versions_are_kratix_promise_and_binding_versions_and_report_what_changed() -> None:
+    status: dict = {}
+    assert st.mark_versions(status, "not-set") == ["promiseVersion", "resourceBindingVersion"]
+    assert (status["promiseVersion"], status["resourceBindingVersion"]) == ("not-set", "latest")
+    assert st.mark_versions(status, "not-set") == []
+    assert st.mark_versions(status, "v1.2.0") == ["promiseVersion"]
+    assert status["promiseVersion"] == "v1.2.0"
