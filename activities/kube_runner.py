@@ -17,12 +17,13 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from activities.pipeline_job import (
-    ADAPTER_CONTAINERS, JobDefaults, container_states, failed_condition_message, failed_container, job_manifest, job_name,
-    job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
+    ADAPTER_CONTAINERS, JobDefaults, container_states, deadline_exceeded, failed_condition_message, failed_container,
+    job_manifest, job_name, job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
 )
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.podman_runner import log_path
 from activities.object_bucket import ObjectBucket
+from domain.pipeline_rules import timed_out
 
 log = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 2048
@@ -197,6 +198,12 @@ class KubeJobRunner:
         return runs
 
     def _failure(self, name: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]) -> ContainersOutcome:
+        if deadline_exceeded(job):
+            # Whatever the Pod shows of the containers Kubernetes stopped, the reason is the deadline.
+            running = next((r.name for r in runs if r.exit_code is None), None)
+            return ContainersOutcome(containers=runs, failed_container=running,
+                                     message=f"Job {self.namespace}/{name} was stopped: "
+                                             f"{timed_out(float(job['spec']['activeDeadlineSeconds']))}")
         if pod is None and job_verdict(job) is None:
             return ContainersOutcome(message=f"Job {self.namespace}/{name} got no Pod within {self.stuck_grace_s:g}s: see its "
                                              "events (admission, quota, service account)")

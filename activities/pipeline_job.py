@@ -7,6 +7,7 @@ Kubernetes schemas without a cluster. The I/O lives in activities/kube_runner.py
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Any
 
@@ -178,6 +179,8 @@ def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, inpu
         "spec": {
             # Retries are the workflow's (jobOptions.backoffLimit, visible in Temporal): each is a new Job.
             "backoffLimit": 0,
+            # The run's deadline (ktx.io/pipeline-timeout): Kubernetes stops the Pod and fails the Job past it.
+            "activeDeadlineSeconds": math.ceil(input.timeout_s),
             "template": {"metadata": {"labels": labels, "annotations": dict(input.pipeline.metadata.annotations)},
                          "spec": pod_spec},
         },
@@ -190,6 +193,12 @@ def job_verdict(job: dict[str, Any]) -> str | None:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
             return str(condition["type"])
     return None
+
+
+def deadline_exceeded(job: dict[str, Any]) -> bool:
+    """Kubernetes failed the Job for outliving its activeDeadlineSeconds."""
+    return any(c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason") == "DeadlineExceeded"
+               for c in (job.get("status") or {}).get("conditions") or [])
 
 
 def failed_condition_message(job: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from domain.actions import Action
 from domain.documents import Pipeline
+from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S
 from domain.scheduling import WorkloadGroup
 
 
@@ -47,6 +48,15 @@ class RunPipelineInput(BaseModel):
     object: dict[str, Any]
     context: PipelineContext
     promise_selectors: dict[str, str] = Field(default_factory=dict)
+    # The run's deadline (domain/pipeline_rules.py): its containers are stopped once it has passed. Runs scheduled by
+    # workflows from before it existed get the default.
+    timeout_s: float = DEFAULT_PIPELINE_TIMEOUT_S
+
+    @property
+    def tenant(self) -> str:
+        """Whose share of the pipeline slots this run uses: a resource's namespace, or the Promise for its own."""
+        ctx = self.context
+        return f"namespace {ctx.object_namespace}" if ctx.workflow_type == "resource" else f"Promise {ctx.promise_name}"
 
 
 class ContainerRun(BaseModel):
@@ -73,6 +83,9 @@ class ContainersOutcome(BaseModel):
 
 class PipelineRunResult(BaseModel):
     succeeded: bool
+    # Not run: its tenant holds all the slots it may on the worker that took it (`message` says so). Not a failure:
+    # the workflow shows the wait and asks again, and the slot went back to the worker at once.
+    deferred: bool = False
     message: str = ""
     failed_container: str | None = None
     containers: list[ContainerRun] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from temporalio import activity
 from activities.container_logs import BoundedLog, read_tail
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
 from domain.documents import Container
-from domain.pipeline_rules import check_container
+from domain.pipeline_rules import check_container, timed_out
 from temporalio.exceptions import ApplicationError
 
 _HEARTBEAT_EVERY = 5.0
@@ -119,7 +119,10 @@ class ContainerRuntime:
 
     async def remove(self, name: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            self.command, "rm", "-f", "--ignore", "--", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            # --time=0: a container being removed is discarded (cancelled, past its deadline or left by an earlier
+            # attempt); waiting the default 10 s for a PID 1 that ignores SIGTERM would only hold the slot longer.
+            self.command, "rm", "-f", "--time=0", "--ignore", "--", name, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL
         )
         await proc.wait()
 
@@ -174,6 +177,8 @@ class PodmanRunner:
         mounts = {kratix_input: ("/kratix/input", True), output: ("/kratix/output", False), metadata: ("/kratix/metadata", False)}
         base_env = input.context.env(input.pipeline.metadata.name)
         runs: list[ContainerRun] = []
+        # One deadline for the whole run, image pulls included, as a Job's activeDeadlineSeconds.
+        deadline = asyncio.get_running_loop().time() + input.timeout_s
         for container in input.pipeline.spec.containers:
             # Refused at apply already; checked again at the last step before a command line and a path are built.
             refused = check_container(container, f"container {container.name!r}")
@@ -188,17 +193,27 @@ class PodmanRunner:
                     type="UnsupportedPipeline",
                     non_retryable=True,
                 )
-            if checks_image_user(container.security_context) and is_root_user(await self.runtime.image_user(container.image)):
-                runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
-                return ContainersOutcome(
-                    containers=runs, failed_container=container.name,
-                    message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the image will run as root",
-                )
             env = {**base_env, **{e.name: e.value or "" for e in container.env}}
             name = container_name(input.run_id, container.name)
             log_file = log_path(self.logs_dir, input.run_id, container.name)
             started, started_at = time.monotonic(), time.time()
-            exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
+            try:
+                # Past the deadline the container is killed and removed (ContainerRuntime.run's cancellation).
+                async with asyncio.timeout_at(deadline):
+                    if checks_image_user(container.security_context) and is_root_user(await self.runtime.image_user(container.image)):
+                        runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
+                        return ContainersOutcome(
+                            containers=runs, failed_container=container.name,
+                            message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the image will run as root",
+                        )
+                    exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
+            except TimeoutError:
+                runs.append(ContainerRun(name=container.name, image=container.image, started_at=started_at,
+                                         duration_seconds=round(time.monotonic() - started, 3), log_tail=log_tail(log_file),
+                                         log_file=str(log_file)))
+                return ContainersOutcome(containers=runs, failed_container=container.name,
+                                         message=f"container {container.name!r} ({container.image}) was stopped: "
+                                                 f"{timed_out(input.timeout_s)}")
             runs.append(ContainerRun(
                 name=container.name,
                 image=container.image,

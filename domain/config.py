@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S, MAX_PIPELINE_TIMEOUT_S, MIN_PIPELINE_TIMEOUT_S
 
 DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
@@ -13,6 +15,9 @@ class PlatformConfig(BaseModel):
     reconciliation_interval_s: float = DEFAULT_RECONCILIATION_INTERVAL
     reconcile_after_failure: bool = True
     default_backoff_limit: int = KUBERNETES_BACKOFF_LIMIT
+    # Every pipeline run's deadline unless its Pipeline's `ktx.io/pipeline-timeout` annotation says otherwise
+    # (KTX_PIPELINE_TIMEOUT; the bounds and the default's reason are in domain/pipeline_rules.py).
+    pipeline_timeout_s: float = Field(default=DEFAULT_PIPELINE_TIMEOUT_S, ge=MIN_PIPELINE_TIMEOUT_S, le=MAX_PIPELINE_TIMEOUT_S)
     # Kubernetes retries a failed Job pod after 10s, 20s, 40s ... capped at 6 minutes.
     backoff_base_s: float = 10.0
     backoff_cap_s: float = 360.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from domain.documents import Container, Pipeline
 from domain.errors import FieldError
+from domain.durations import check_wait, format_duration, parse_duration
 from domain.grammar import dns_label, env_var_name, image_reference
 from domain.labels import label_errors, label_key_error
 from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
@@ -19,6 +20,17 @@ from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
 MAX_BACKOFF_LIMIT = 100
 # Kubernetes' IsValidUserID / IsValidGroupID.
 MAX_ID = 2**31 - 1
+# A Pipeline's deadline (ktx): Kratix's Pipeline has no such field, and refuses unknown fields in jobOptions, so it is
+# an annotation, which Kratix carries to the Job's Pod and otherwise ignores. A run that outlives it is stopped and is
+# a failed run, as a Job past its activeDeadlineSeconds.
+PIPELINE_TIMEOUT = "ktx.io/pipeline-timeout"
+# The default is an hour: it was every run's limit before (the activity's start-to-close timeout), so no pipeline
+# that ran before fails now, and a hung container holds its slot an hour at most. At least a second (below that a
+# container cannot start); at most a day: a run longer than that holds a slot, a workspace and a heartbeat for more
+# than a day, and is better split or made asynchronous with retryAfter.
+DEFAULT_PIPELINE_TIMEOUT_S = 3600.0
+MIN_PIPELINE_TIMEOUT_S = 1.0
+MAX_PIPELINE_TIMEOUT_S = 24 * 3600.0
 
 
 def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
@@ -35,12 +47,40 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
     if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
         errors.append(FieldError(f"{field}.spec.jobOptions.backoffLimit",
                                  f"Invalid value: {job.backoff_limit}: must be between 0 and {MAX_BACKOFF_LIMIT}"))
+    errors += _timeout_errors(f"{field}.metadata.annotations[{PIPELINE_TIMEOUT!r}]",
+                              pipeline.metadata.annotations.get(PIPELINE_TIMEOUT))
     if spec.rbac is not None and spec.rbac.service_account is not None:
         errors += validate_name(f"{field}.spec.rbac.serviceAccount", spec.rbac.service_account, max_length=SUBDOMAIN_MAX,
                                 pattern=NAME_PATTERN)
     if spec.node_selector:
         errors += label_errors(f"{field}.spec.nodeSelector", spec.node_selector)
     return errors
+
+
+def _timeout_errors(field: str, value: str | None) -> list[FieldError]:
+    if value is None:
+        return []
+    errors = check_wait(field, value, MIN_PIPELINE_TIMEOUT_S, format_duration(MIN_PIPELINE_TIMEOUT_S))
+    if not errors and parse_duration(value) > MAX_PIPELINE_TIMEOUT_S:
+        errors.append(FieldError(field, f"Invalid value: {value!r}: must be at most "
+                                        f"{format_duration(MAX_PIPELINE_TIMEOUT_S)}"))
+    return errors
+
+
+def timed_out(timeout_s: float) -> str:
+    """The reason a run past its deadline failed, as status and events show it."""
+    return f"timed out after {format_duration(timeout_s)} (the deadline set by {PIPELINE_TIMEOUT} or KTX_PIPELINE_TIMEOUT)"
+
+
+def pipeline_timeout_s(pipeline: Pipeline, default_s: float) -> float:
+    """The Pipeline's deadline: its annotation, else the platform's default. A value past the bounds (a Promise
+    admitted before they were checked) is held to them, so no run goes without a deadline."""
+    value = pipeline.metadata.annotations.get(PIPELINE_TIMEOUT)
+    try:
+        seconds = parse_duration(value) if value is not None else default_s
+    except ValueError:
+        seconds = default_s
+    return min(max(seconds, MIN_PIPELINE_TIMEOUT_S), MAX_PIPELINE_TIMEOUT_S)
 
 
 def check_container(container: Container, field: str) -> list[FieldError]:

@@ -22,9 +22,10 @@ from activities.kube_client import kube_api_client
 from activities.kube_runner import KubeJobRunner
 from activities.pagerduty import PagerDutyActivities
 from activities.pipeline_job import JobDefaults
-from activities.pipelines import PipelineActivities, PipelineRunner
+from activities.pipelines import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform_apply import PlatformApplyActivities
 from activities.podman_runner import ContainerRuntime, Isolation, PodmanRunner
+from activities.workspaces import Workspaces
 from activities.redelivery import RedeliveryActivities
 from activities.secret_store import secret_store_for
 from activities.slack import SlackActivities
@@ -32,7 +33,7 @@ from activities.state_stores import StateStoreActivities
 from activities.object_bucket import ObjectBucket
 from activities.zendesk import ZendeskActivities
 from worker.health import HealthServer
-from worker.housekeeping import ensure_artifact_gc_schedule, trim_cache_forever
+from worker.housekeeping import ensure_artifact_gc_schedule, sweep_runs_forever, trim_cache_forever
 from worker.settings import Settings, connect_client
 from workflows.artifact_gc import ArtifactGcWorkflow
 from workflows.catalog import CatalogWorkflow
@@ -99,7 +100,7 @@ def job_defaults(settings: Settings) -> JobDefaults:
 
 
 def pipeline_runner(settings: Settings) -> PipelineRunner:
-    logs = settings.home / "logs"
+    logs = settings.logs_dir
     if settings.pipeline_runner == "kubernetes":
         if not settings.kube.transfer_bucket:
             raise SystemExit("KTX_PIPELINE_RUNNER=kubernetes needs KTX_TRANSFER_BUCKET: Pods exchange data through it")
@@ -118,7 +119,10 @@ class PlatformWorkers:
         artifacts = artifact_store(settings)  # one per worker: pipelines put trees in it, writes read them back
         self.artifacts, self.settings = artifacts, settings
         self.trimming: asyncio.Task[None] | None = None
-        pipelines = PipelineActivities(pipeline_runner(settings), artifacts)
+        self.sweeping: asyncio.Task[None] | None = None
+        self.workspaces = Workspaces(settings.workspaces_dir)
+        pipelines = PipelineActivities(pipeline_runner(settings), artifacts, self.workspaces,
+                                       TenantSlots(settings.tenant_slots))
         grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
             Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
@@ -136,11 +140,13 @@ class PlatformWorkers:
         for worker in self.workers:
             await worker.__aenter__()
         self.trimming = asyncio.create_task(trim_cache_forever(self.artifacts, self.settings))
+        self.sweeping = asyncio.create_task(sweep_runs_forever(self.workspaces, self.settings.logs_dir))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.trimming is not None:
-            self.trimming.cancel()
+        for task in (self.trimming, self.sweeping):
+            if task is not None:
+                task.cancel()
         for worker in reversed(self.workers):
             await worker.__aexit__(*exc)
 

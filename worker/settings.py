@@ -88,6 +88,10 @@ class Settings(BaseModel):
     api_tokens_file: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
+    # Of those, how many one tenant may hold at once (KTX_PIPELINE_TENANT_SLOTS): a tenant is a resource's namespace,
+    # or a Promise for its own pipelines. Unset, half (rounded up): one team's hung or slow runs leave the other half
+    # to everybody else, and a second busy team still shares it. A platform with one team may set it to all of them.
+    pipeline_tenant_slots: int | None = Field(default=None, ge=1)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     # Where the off-platform actions' providers are (overridable for proxies, regional endpoints and tests).
     slack_api_url: str = "https://slack.com/api/"
@@ -183,6 +187,8 @@ class Settings(BaseModel):
             values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
         if "KTX_PIPELINE_CONCURRENCY" in env:
             values["pipeline_concurrency"] = env["KTX_PIPELINE_CONCURRENCY"]
+        if "KTX_PIPELINE_TENANT_SLOTS" in env:
+            values["pipeline_tenant_slots"] = env["KTX_PIPELINE_TENANT_SLOTS"]
         platform: dict[str, object] = {}
         for field, var in [
             ("reconciliation_interval_s", "KTX_RECONCILIATION_INTERVAL"),
@@ -190,6 +196,7 @@ class Settings(BaseModel):
             ("delete_retry_base_s", "KTX_DELETE_RETRY"),
             ("state_store_reconciliation_interval_s", "KTX_STATE_STORE_RECONCILIATION_INTERVAL"),
             ("write_retry_base_s", "KTX_WRITE_RETRY"),
+            ("pipeline_timeout_s", "KTX_PIPELINE_TIMEOUT"),
         ]:
             if var in env:
                 platform[field] = parse_duration(env[var])
@@ -199,6 +206,11 @@ class Settings(BaseModel):
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
         values["platform"] = PlatformConfig.model_validate(platform)
         return cls.model_validate(values)
+
+    @property
+    def tenant_slots(self) -> int:
+        wanted = self.pipeline_tenant_slots or -(-self.pipeline_concurrency // 2)
+        return min(wanted, self.pipeline_concurrency)
 
     @property
     def pipeline_task_queue(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -135,13 +135,23 @@ async def read_platform_config() -> PlatformConfig:
     )
 
 
+# Each run has its own deadline (domain/pipeline_rules.py), which the activity's timeout now follows: histories from
+# before kept the fixed hour.
+PIPELINE_DEADLINE_PATCH = "pipeline-deadline"
+
+
 async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], context: PipelineContext,
-                       promise_selectors: dict[str, str]) -> PipelineRunResult:
+                       promise_selectors: dict[str, str], timeout_s: float) -> PipelineRunResult:
+    """The runner stops the containers at `timeout_s`; the activity may take a little longer to report it."""
+    timeout = options.PIPELINE_TIMEOUT
+    if workflow.patched(PIPELINE_DEADLINE_PATCH):
+        timeout = timedelta(seconds=timeout_s) + options.PIPELINE_REPORT_GRACE
     return await workflow.execute_activity_method(
         PipelineActivities.run_pipeline,
-        RunPipelineInput(run_id=run_id, pipeline=pipeline, object=obj, context=context, promise_selectors=promise_selectors),
+        RunPipelineInput(run_id=run_id, pipeline=pipeline, object=obj, context=context, promise_selectors=promise_selectors,
+                         timeout_s=timeout_s),
         task_queue=pipeline_task_queue(workflow.info().task_queue),
-        start_to_close_timeout=options.PIPELINE_TIMEOUT,
+        start_to_close_timeout=timeout,
         heartbeat_timeout=options.PIPELINE_HEARTBEAT,
         retry_policy=options.PIPELINE_RETRY,
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.artifact_gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
@@ -28,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import ActionRecord
     from domain.config import PlatformConfig
     from domain.documents import Pipeline
+    from domain.durations import format_duration
+    from domain.pipeline_rules import pipeline_timeout_s
     from domain.errors import InvalidDocument
     from domain.events import Event, record_event
-    from domain.workflow_control import WorkflowControl, parse_workflow_control
+    from domain.workflow_control import WorkflowControl, parse_workflow_control, retry_after_error
     from domain.naming import destination_workflow_id
     from domain.scheduling import WorkloadGroup
     from workflows.delivery import (
@@ -47,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         run_pipeline,
     )
     from workflows import actions as off_platform
+    from workflows import options
     from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -62,6 +66,31 @@ with workflow.unsafe.imports_passed_through():
 
 Action = Literal["configure", "delete"]
 PAUSED_AFTER_RUN_PATCH = "paused-after-run"
+PIPELINE_ERROR_IS_A_RUN_PATCH = "pipeline-activity-error-is-a-failed-run"
+DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
+
+
+def _activity_failure(exc: ActivityError) -> str:
+    """The innermost cause's message, cut to what status shows (a failure may quote a whole payload)."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    message = f"the pipeline could not be run: {cause}"
+    return message if len(message) <= 4096 else message[:4096] + "..."
+
+
+RETRY_AFTER_BOUND_PATCH = "retry-after-bound"
+
+
+WAITING_FOR_PIPELINE = "WaitingForRunningPipeline"
+
+
+class RunningPipeline(BaseModel):
+    """The pipeline whose run the workflow awaits now (never across continue-as-new: none runs then)."""
+
+    action: Action
+    name: str
+    timeout_s: float
 
 
 class LifecycleState(BaseModel):
@@ -102,6 +131,7 @@ class ObjectLifecycle:
     config: PlatformConfig
     publisher: Publisher
     workflow_type: Literal["promise", "resource"]
+    running: RunningPipeline | None = None
 
     @workflow.query(name=HELD_ARTIFACTS_QUERY)
     def held_artifacts(self) -> HeldArtifacts:
@@ -229,6 +259,17 @@ class ObjectLifecycle:
         self._publish()
         return LabelResult(labels=dict(self.labels))
 
+    def _refuse_bad_labels(self, input: LabelRequest) -> None:
+        """For the label update's validator: the API checks a change before it reaches Temporal, this checks it again
+        against the labels the object holds, so no client can grow them past what the workflow's payloads carry.
+        Reads only: a validator must not change state."""
+        current = (self.state.document.get("metadata") or {}).get("labels") or {}
+        try:
+            lb.check_label_change(input.set, input.remove, current)
+        except InvalidDocument as exc:
+            details = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+            raise ApplicationError(str(exc), details, type="InvalidDocument", non_retryable=True) from exc
+
     def _labels_changed(self, old: dict[str, str]) -> None:
         new = self.labels
         if lb.is_true(new, lb.MANUAL_RECONCILIATION):
@@ -251,6 +292,14 @@ class ObjectLifecycle:
         self.state.delete_requested = True
         self.state.force_delete = self.state.force_delete or input.force
         self._event("Normal", "DeleteRequested", "deletion requested" + (" (forced)" if input.force else ""))
+        running = self.running
+        if running is not None and running.action == "configure" and not self.state.force_delete:
+            # The configure run finishes (or reaches its deadline) before the delete pipeline runs: say so, or a
+            # delete of a hung object just waits in silence.
+            message = (f"The delete waits for the running configure pipeline {running.name} to finish (it is stopped "
+                       f"{format_duration(running.timeout_s)} after it started); `ktx delete --force` stops it now")
+            self._event("Normal", "DeleteWaitingForPipeline", message)
+            st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", WAITING_FOR_PIPELINE, message, now_iso())
         self._publish()
 
     # --- configure ---
@@ -375,6 +424,13 @@ class ObjectLifecycle:
             control = parse_workflow_control(result.workflow_control)
         except InvalidDocument as exc:
             return str(exc), None
+        except Exception as exc:  # noqa: BLE001 - pure functions over a pipeline's output: whatever they raise, the
+            # run failed, with the reason in status; an exception here would fail the workflow task for ever.
+            return f"the pipeline's metadata could not be read: {type(exc).__name__}: {exc}"[:4096], None
+        too_late = retry_after_error(control) if control is not None else None
+        # Patched, and asked only for a retry past the bound, so histories that waited that long replay as they ran.
+        if too_late is not None and workflow.patched(RETRY_AFTER_BOUND_PATCH):
+            return too_late, None
         # In place: callers hold a reference to the status they are building.
         self.state.status.clear()
         self.state.status.update(merged)
@@ -390,6 +446,7 @@ class ObjectLifecycle:
         job = pipeline.spec.job_options
         limit = job.backoff_limit if job is not None and job.backoff_limit is not None else self.config.default_backoff_limit
         context = self._context(action)
+        timeout_s = pipeline_timeout_s(pipeline, self.config.pipeline_timeout_s)
         failures = 0
         while True:
             st.set_pipeline_phase(self.state.status, name, "Running", now_iso(), self._pipeline_message(name))
@@ -400,12 +457,25 @@ class ObjectLifecycle:
             self._publish()
             run_id = f"{self._run_prefix()}-{name}-{workflow.uuid4().hex[:8]}"
             started = now_iso()
-            task = asyncio.ensure_future(run_pipeline(run_id, pipeline, self._live_object(), context, self._promise_selectors()))
-            await workflow.wait_condition(lambda: task.done() or self.state.force_delete)
+            task = asyncio.ensure_future(self._run_admitted(run_id, pipeline, context, timeout_s, abandon))
+            try:
+                await workflow.wait_condition(lambda: task.done() or self.state.force_delete)
+            finally:
+                self.running = None
             if not task.done():
                 task.cancel()
                 return None
-            result = task.result()
+            try:
+                result = task.result()
+                if result is None:
+                    return None
+            except ActivityError as exc:
+                # The activity validates and bounds what a pipeline leaves, so this is the impossible case (a worker
+                # bug, a runtime that keeps failing): it is a failed run with its reason, retried as one, never the
+                # end of the object's workflow. Histories from before failed the workflow here.
+                if not workflow.patched(PIPELINE_ERROR_IS_A_RUN_PATCH):
+                    raise
+                result = PipelineRunResult(succeeded=False, message=_activity_failure(exc))
             self.state.runs = record_run(self.state.runs, PipelineRunRecord.of(run_id, name, action, generation, result, started, failures + 1))
             if result.succeeded or failures >= limit:
                 return result
@@ -421,6 +491,35 @@ class ObjectLifecycle:
             except asyncio.TimeoutError:
                 pass
 
+    async def _run_admitted(self, run_id: str, pipeline: Pipeline, context: PipelineContext, timeout_s: float,
+                            abandon: Any) -> PipelineRunResult | None:
+        """One run, asked for again while a worker defers it (its tenant holds all the slots it may there), with the
+        wait shown; None when abandoned while waiting. Deferred results come only from workers that defer, so a
+        recorded history never takes this branch: its commands are unchanged."""
+        name = pipeline.metadata.name
+        waits = 0
+        while True:
+            # Only while the activity is out: a wait for a slot ends at once for a delete, and says so itself.
+            self.running = RunningPipeline(action=context.action, name=name, timeout_s=timeout_s)
+            result = await run_pipeline(run_id, pipeline, self._live_object(), context, self._promise_selectors(), timeout_s)
+            self.running = None
+            if not result.deferred:
+                return result
+            waits += 1
+            if waits == 1:
+                self._event("Normal", "WaitingForPipelineSlot", f"Pipeline {name} is {result.message}")
+            st.set_pipeline_phase(self.state.status, name, "Running", now_iso(), result.message)
+            self._publish()
+            delay = self.config.backoff(waits, options.SLOT_RETRY_BASE_S, options.SLOT_RETRY_CAP_S)
+            try:
+                await workflow.wait_condition(abandon, timeout=timedelta(seconds=delay))
+                return None
+            except asyncio.TimeoutError:
+                pass
+            # Asked again: if a slot is free the run starts, and the wait no longer shows.
+            st.set_pipeline_phase(self.state.status, name, "Running", now_iso())
+            self._publish()
+
     def _pipeline_message(self, name: str) -> str | None:
         entry = next((e for e in st.pipelines_status(self.state.status) if e.get("name") == name), {})
         return entry.get("message") if entry.get("phase") == "Suspended" else None
@@ -428,6 +527,9 @@ class ObjectLifecycle:
     # --- delete ---
 
     async def _delete(self) -> None:
+        if (st.get_condition(self.state.status, st.DELETE_COMPLETED) or {}).get("reason") == WAITING_FOR_PIPELINE:
+            st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", "DeleteWorkflowRunning",
+                             "The delete workflow is running", now_iso())
         pipeline = await self._delete_pipeline()
         if pipeline is not None and not self.state.force_delete:
             await self._run_delete_pipeline(pipeline)
@@ -435,7 +537,12 @@ class ObjectLifecycle:
         obj = self._live_object()
         self.state.actions = [await off_platform.compensate(r, obj) if r.state != "Compensated" and r.external_id else r
                               for r in self.state.actions]
-        await self._drop_outputs(await read_catalog(), [o.pipeline for o in self.state.outputs], "Delete from")
+        pipelines = [o.pipeline for o in self.state.outputs]
+        if workflow.patched(DELETE_EVERY_PLACEMENT_PATCH):
+            # A clean-up run for an object whose workflow ended knows its placements only (api/platform.py), and a
+            # removal that failed for an output since dropped is a placement too: every file goes.
+            pipelines += [p.pipeline for p in self.state.placements if p.pipeline not in pipelines]
+        await self._drop_outputs(await read_catalog(), pipelines, "Delete from")
         st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
         self._publish()
 

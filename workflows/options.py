@@ -5,8 +5,12 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 # Pipelines run arbitrary containers (terraform, helm): allow long runs, but notice a dead worker within half a minute
-# (runners heartbeat every 5 s).
+# (runners heartbeat every 5 s). The fixed hour is what runs scheduled before the pipeline-deadline patch keep.
 PIPELINE_TIMEOUT = timedelta(hours=1)
+# Since each run has its own deadline, which the runner enforces, the activity's start-to-close timeout is that
+# deadline plus time to stop the containers, store the output and report: a large output takes a few minutes to
+# store; only a worker that stopped answering is caught here (and within 30 s by the heartbeat when it died).
+PIPELINE_REPORT_GRACE = timedelta(minutes=10)
 PIPELINE_HEARTBEAT = timedelta(seconds=30)
 # Container failures are results, not exceptions; only infrastructure errors (runtime missing, disk full) retry.
 PIPELINE_RETRY = RetryPolicy(
@@ -15,6 +19,11 @@ PIPELINE_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["UnsupportedPipeline"],
 )
+
+# A run a worker deferred (its tenant holds its share of the slots) is asked for again after 1 s, doubling to 30 s: a
+# slot is taken within seconds of freeing, and a wait behind hour-long runs costs a few events a minute.
+SLOT_RETRY_BASE_S = 1.0
+SLOT_RETRY_CAP_S = 30.0
 
 # A batched commit waits for the batch ahead of it, so give writes room; pushes to a busy remote are retried.
 STATE_STORE_TIMEOUT = timedelta(minutes=5)

@@ -7,10 +7,13 @@ STATUS      YAML map written to /kratix/metadata/status.yaml (templated)
 SELECTORS   YAML list written to /kratix/metadata/destination-selectors.yaml
 CONTROL     YAML map written to /kratix/metadata/workflow-control.yaml
 FAIL        exit code to exit with
-SLEEP       seconds to take
+SLEEP       seconds to take (templated: {spec[sleep]} lets each request say how long it hangs)
 ACTIONS     YAML list written to /kratix/metadata/actions.yaml (templated): ktx off-platform actions requested at run time
 GENERATE    COUNTxBYTES: write COUNT ConfigMaps of about BYTES each under generated/ (large-output tests)
 LINKS       YAML map of path under /kratix/ -> symlink target, made after everything else (link-following tests)
+RAW         YAML map of path under /kratix/ -> text written as it is (hostile metadata: aliases, lists, huge files)
+BIG         PATH=BYTES: write a YAML file of that many bytes under /kratix/, a MiB at a time (large-file tests)
+PRINT       BYTES: print that many bytes of log lines to stdout (log-bounding tests)
 """
 
 import os
@@ -50,7 +53,7 @@ def write(path, data):
 
 print(f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} {os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}")
 if os.environ.get("SLEEP"):
-    time.sleep(float(os.environ["SLEEP"]))
+    time.sleep(float(render(os.environ["SLEEP"])))
 required = os.environ.get("REQUIRE_STATUS")
 if required:
     key, expected = required.split("=", 1)
@@ -71,6 +74,28 @@ for var, name in (("STATUS", "status.yaml"), ("SELECTORS", "destination-selector
     data = load(var)
     if data is not None:
         write(f"/kratix/metadata/{name}", data)
+for path, text in (yaml.safe_load(os.environ.get("RAW") or "{}") or {}).items():
+    os.makedirs(os.path.dirname(os.path.join("/kratix", path)), exist_ok=True)
+    with open(os.path.join("/kratix", path), "w") as out:
+        out.write(text)
+if os.environ.get("BIG"):
+    path, size = os.environ["BIG"].split("=")
+    remaining = int(size)
+    line = b"# " + b"x" * 1021 + b"\n"
+    with open(os.path.join("/kratix", path), "wb") as out:
+        out.write(b"big: true\n")
+        while remaining > 0:
+            chunk = line * min(1024, remaining // len(line) + 1)
+            out.write(chunk[:remaining])
+            remaining -= len(chunk[:remaining])
+if os.environ.get("PRINT"):
+    remaining = int(os.environ["PRINT"])
+    line = "log line " + "y" * 1013 + "\n"
+    while remaining > 0:
+        sys.stdout.write(line[:remaining])
+        remaining -= len(line)
+    sys.stdout.write("the end of the output\n")
+    sys.stdout.flush()
 for path, target in (load("LINKS") or {}).items():
     os.makedirs(os.path.dirname(os.path.join("/kratix", path)), exist_ok=True)
     os.symlink(target, os.path.join("/kratix", path))
