@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.object_bucket import ObjectBucket
-from activities.output_files import output_files, read_regular
+from activities.output_files import open_regular, output_files
 
 
 class ArtifactStore:
@@ -28,23 +28,25 @@ class ArtifactStore:
         self.root = root
         self.shared = shared
 
-    def put_tree(self, source: Path) -> tuple[str, list[str]]:
+    def put_tree(self, source: Path, max_files: int | None = None, max_name_bytes: int | None = None) -> tuple[str, list[str]]:
         """Store every regular file under `source`; returns the digest of the tree and its relative file paths.
 
         `source` was written by a pipeline container: a symlink is stored as the file it leads to inside the tree, and
-        one leading anywhere else raises UnfollowedLink (see `output_files`)."""
-        files = output_files(source)
+        one leading anywhere else raises UnfollowedLink (see `output_files`); more files than the limits, OverLimit.
+        Files are hashed and copied a chunk at a time: a 200 MB output costs the worker no more memory than a small one."""
+        files = output_files(source, max_files=max_files, max_name_bytes=max_name_bytes)
         digest = hashlib.sha256()
         for rel, path in files.items():
             digest.update(rel.encode() + b"\0")
-            digest.update(hashlib.sha256(read_regular(path)).digest())
+            digest.update(_sha256(path))
         name = digest.hexdigest()
         target = self.root / name
         if not target.exists():
             staging = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
             for rel, path in files.items():
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staging / rel).write_bytes(read_regular(path))
+                with open_regular(path) as reader, (staging / rel).open("wb") as writer:
+                    shutil.copyfileobj(reader, writer, _CHUNK)
             staging.mkdir(parents=True, exist_ok=True)
             try:
                 staging.rename(target)
@@ -120,6 +122,16 @@ class ArtifactStore:
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1024 * 1024
+
+
+def _sha256(path: Path) -> bytes:
+    """The SHA-256 of a pipeline's file (see `open_regular`), read a chunk at a time."""
+    digest = hashlib.sha256()
+    with open_regular(path) as reader:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from activities.artifacts import ArtifactStore
-from activities.store_writes import StoreChange, apply_change
+from activities.store_writes import Content, StoreChange, apply_change, loaded
 from activities.write_batcher import BatchingWriter, WriteOutcome
 from domain.layout import join
 
@@ -34,7 +35,8 @@ class StagedBucket:
     def __init__(self, client: Any, bucket: str):
         self.client = client
         self.bucket = bucket
-        self.staged: dict[str, bytes | None] = {}
+        self.staged: dict[str, Content | None] = {}
+        self.digests: dict[str, str] = {}  # MD5 of each staged content, once computed
         self.etags: dict[str, str] = {}
         self.listed: dict[str, list[str]] = {}
 
@@ -54,7 +56,8 @@ class StagedBucket:
 
     def read(self, path: str) -> bytes | None:
         if path in self.staged:
-            return self.staged[path]
+            staged = self.staged[path]
+            return None if staged is None else loaded(staged)
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=path)
         except ClientError as exc:
@@ -64,7 +67,7 @@ class StagedBucket:
         self.etags[path] = response["ETag"].strip('"')
         return response["Body"].read()
 
-    def write(self, path: str, content: bytes) -> None:
+    def write(self, path: str, content: Content) -> None:
         self.staged[path] = content
 
     def delete(self, path: str) -> None:
@@ -78,16 +81,24 @@ class StagedBucket:
         for key in self.listed[prefix]:
             self.staged.setdefault(key, None)
 
+    def list(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        self.prefetch([prefix])
+        found = {k for k in self.listed[prefix] if self.staged.get(k, b"") is not None}
+        found |= {k for k, v in self.staged.items() if k.startswith(prefix) and v is not None}
+        return sorted(k for k in found if "/" not in k[len(prefix):])
+
     def _prefixes_of(self, key: str) -> list[str]:
         parts = key.split("/")[:-1]
         return [p for p in ("/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)) if p in self.listed]
 
     def commit(self) -> tuple[list[str], list[str]]:
         """Upload what differs, delete what is gone; returns (uploaded keys, deleted keys)."""
-        uploads = {k: v for k, v in self.staged.items() if v is not None and self._etag(k) != hashlib.md5(v).hexdigest()}
+        self.digests = {k: _md5(v) for k, v in self.staged.items() if v is not None}
+        uploads = {k: self.staged[k] for k, digest in self.digests.items() if self._etag(k) != digest}
         deletes = [k for k, v in self.staged.items() if v is None and self._etag(k) is not None]
         with ThreadPoolExecutor(_PARALLEL_UPLOADS) as pool:
-            list(pool.map(lambda item: self.client.put_object(Bucket=self.bucket, Key=item[0], Body=item[1]), uploads.items()))
+            list(pool.map(lambda item: self._put(*item), uploads.items()))
         for start in range(0, len(deletes), 1000):
             response = self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in deletes[start:start + 1000]], "Quiet": True}
@@ -96,6 +107,13 @@ class StagedBucket:
                 first = response["Errors"][0]
                 raise RuntimeError(f"could not delete {first.get('Key')}: {first.get('Message')}")
         return sorted(uploads), deletes
+
+    def _put(self, key: str, content: Content | None) -> None:
+        if isinstance(content, Path):
+            with content.open("rb") as body:  # streamed: an output file may be hundreds of MB
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+        else:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=content)
 
     def _etag(self, key: str) -> str | None:
         if key not in self.etags and any(key.startswith(prefix) for prefix in self._prefixes_of(key)):
@@ -106,6 +124,17 @@ class StagedBucket:
             except ClientError:
                 return None
         return self.etags[key]
+
+
+def _md5(content: Content) -> str:
+    """As S3's ETag of a single-part upload; a file is read a chunk at a time."""
+    if not isinstance(content, Path):
+        return hashlib.md5(content).hexdigest()
+    digest = hashlib.md5()
+    with content.open("rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class BucketWriter(BatchingWriter):
@@ -139,7 +168,7 @@ class BucketWriter(BatchingWriter):
         # Kratix's version id for buckets is a hash chain over what was uploaded.
         digest = hashlib.sha256()
         for key in uploaded:
-            digest.update(f"{key}\0{hashlib.md5(staged.staged[key] or b'').hexdigest()}\n".encode())
+            digest.update(f"{key}\0{staged.digests[key]}\n".encode())
         changed = bool(uploaded or deleted)
         return WriteOutcome(version_id=digest.hexdigest() if changed else "", changed=changed,
                             uploaded=len(uploaded), deleted=len(deleted))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 OUTPUT_MOUNT = PurePosixPath("/kratix/output")
 METADATA_MOUNT = PurePosixPath("/kratix/metadata")
@@ -22,10 +23,19 @@ class UnfollowedLink(ValueError):
     """A symbolic link the platform will not follow; the message says which and why."""
 
 
-def output_files(root: Path, mount: PurePosixPath = OUTPUT_MOUNT) -> dict[str, Path]:
+class OverLimit(ValueError):
+    """A tree or file larger than the platform takes from a pipeline; the message says which limit."""
+
+
+def output_files(root: Path, mount: PurePosixPath = OUTPUT_MOUNT, max_files: int | None = None,
+                 max_name_bytes: int | None = None) -> dict[str, Path]:
     """Relative path -> the regular file to read for it, sorted. Symlinked directories are not descended (Kratix
-    does not either); FIFOs, sockets and devices carry no content and are left out."""
+    does not either); FIFOs, sockets and devices carry no content and are left out.
+
+    With limits, the walk stops (OverLimit) as soon as the tree has more files, or longer names in all, than that:
+    the list travels in Temporal payloads, and a tree of a million empty files must not take the worker's memory."""
     found: dict[str, Path] = {}
+    entries = name_bytes = 0
     for directory, dirnames, filenames in os.walk(root, followlinks=False):
         for name in dirnames + filenames:
             path = Path(directory, name)
@@ -35,6 +45,15 @@ def output_files(root: Path, mount: PurePosixPath = OUTPUT_MOUNT) -> dict[str, P
                 found[rel] = path
             elif stat.S_ISLNK(mode):
                 found[rel] = root.joinpath(*resolve_in_tree(root, rel, mount).parts)
+            entries += 1
+            if rel in found:
+                name_bytes += len(os.fsencode(rel)) + 1
+            # Directories count too (at most as many as files): a tree of empty directories is walked no further.
+            if max_files is not None and (len(found) > max_files or entries > 2 * max_files):
+                raise OverLimit(f"{mount} holds more than {max_files} files; a pipeline may write at most {max_files}")
+            if max_name_bytes is not None and name_bytes > max_name_bytes:
+                raise OverLimit(f"the paths of the files in {mount} come to more than {max_name_bytes} bytes, the most a "
+                                "pipeline may write")
     return dict(sorted(found.items()))
 
 
@@ -80,8 +99,18 @@ def resolve_in_tree(root: Path, rel: str, mount: PurePosixPath = OUTPUT_MOUNT) -
     raise refuse("does not lead to a regular file")
 
 
-def read_regular(path: Path) -> bytes:
-    """The file's bytes, refusing a symlink in its last component: callers pass paths `output_files` resolved."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as file:
-        return file.read()
+def open_regular(path: Path) -> BinaryIO:
+    """The file opened for reading, refusing a symlink in its last component: callers pass paths `output_files`
+    resolved."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
+def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """The file's bytes (see `open_regular`); OverLimit, before reading it, when it is larger than `max_bytes`."""
+    with open_regular(path) as file:
+        if max_bytes is None:
+            return file.read()
+        data = file.read(max_bytes + 1)  # never more, even if the file grows while read
+        if len(data) > max_bytes:
+            raise OverLimit(f"is over the limit of {max_bytes} bytes")
+        return data

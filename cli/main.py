@@ -310,6 +310,8 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
     for entry in entries:
         if len(entries) > 1:
             print(f"==> {entry['action']}/{entry['pipeline']}/{entry['container']} (exit code {entry['exitCode']}) <==")
+        if entry.get("truncated"):
+            print(f"[ktx: the last {len(entry['log'].encode())} of {entry['bytes']} bytes]", file=sys.stderr)
         print(entry["log"], end="" if entry["log"].endswith("\n") or not entry["log"] else "\n")
 
 

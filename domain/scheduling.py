@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.errors import FieldError, InvalidDocument
+from domain.labels import label_errors
 from domain.layout import ROOT_DIRECTORY, group_id
 
 
@@ -20,6 +21,8 @@ class SelectorSource(str, Enum):
 
 
 _PRIORITY = [SelectorSource.RESOURCE_WORKFLOW, SelectorSource.PROMISE_WORKFLOW, SelectorSource.PROMISE]
+# One entry per output directory scheduled on its own; each becomes a workload group carried in workflow state.
+MAX_SELECTOR_ENTRIES = 256
 
 
 class DestinationSelector(BaseModel):
@@ -70,18 +73,27 @@ def parse_destination_selectors(data: Any) -> list[SelectorEntry]:
         raise InvalidDocument([FieldError(field, "invalid destination-selectors.yaml: must be a list")])
     entries: list[SelectorEntry] = []
     seen: set[str] = set()
+    if len(data) > MAX_SELECTOR_ENTRIES:
+        raise InvalidDocument([FieldError(field, f"{len(data)} entries, over the limit of {MAX_SELECTOR_ENTRIES}")])
     for index, raw in enumerate(data):
         if not isinstance(raw, dict) or not raw.get("matchLabels"):
             raise InvalidDocument([FieldError(f"{field}[{index}]", f"entry with index {index} has no selectors")])
-        directory = posixpath.normpath(str(raw.get("directory") or ROOT_DIRECTORY))
+        # Kratix reads matchLabels into a map[string]string of label selectors: anything else fails the pipeline.
+        errors = label_errors(f"{field}[{index}].matchLabels", raw["matchLabels"])
+        if errors:
+            raise InvalidDocument(errors)
+        if not isinstance(raw.get("directory") or "", str):
+            raise InvalidDocument([FieldError(f"{field}[{index}].directory", "must be a string")])
+        directory = posixpath.normpath(raw.get("directory") or ROOT_DIRECTORY)
         if "/" in directory.strip("/"):
             raise InvalidDocument([FieldError(f"{field}[{index}].directory", "sub-directories are not allowed")])
+        if directory == "..":
+            raise InvalidDocument([FieldError(f"{field}[{index}].directory", "must be a directory of /kratix/output")])
         directory = directory.strip("/") or ROOT_DIRECTORY
         if directory in seen:
             raise InvalidDocument([FieldError(f"{field}[{index}]", "duplicate entries in destination-selectors.yaml")])
         seen.add(directory)
-        labels = {str(k): str(v) for k, v in raw["matchLabels"].items()}
-        entries.append(SelectorEntry(directory=directory, match_labels=labels))
+        entries.append(SelectorEntry(directory=directory, match_labels=dict(raw["matchLabels"])))
     return entries
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import (
     Client,
@@ -27,6 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.artifact_gc import CollectGarbageInput
 from activities.artifacts import ArtifactStore
+from activities.container_logs import sweep_logs
+from activities.workspaces import Workspaces
 from worker.settings import Settings
 from workflows.artifact_gc import ArtifactGcWorkflow
 
@@ -73,3 +76,21 @@ async def trim_cache_forever(artifacts: ArtifactStore, settings: Settings) -> No
         except OSError:
             logging.exception("artifact cache: trimming failed; trying again in %.0f s", every)
         await asyncio.sleep(every)
+
+
+# Leftovers of dead workers and old runs are found within the hour: a worker killed mid-run leaves one workspace, and
+# logs are a few MiB per container (activities/container_logs.py).
+SWEEP_EVERY_S = 3600.0
+
+
+async def sweep_runs_forever(workspaces: Workspaces, logs_dir: Path) -> None:
+    """At start and every SWEEP_EVERY_S: dead workers' pipeline workspaces, and container logs past their retention."""
+    while True:
+        try:
+            workers = await asyncio.to_thread(workspaces.sweep)
+            runs = await asyncio.to_thread(sweep_logs, logs_dir)
+            if workers or runs:
+                logging.info("pipeline leftovers: workspaces of %d dead workers and logs of %d old runs removed", workers, runs)
+        except OSError:
+            logging.exception("pipeline leftovers: sweeping failed; trying again in %.0f s", SWEEP_EVERY_S)
+        await asyncio.sleep(SWEEP_EVERY_S)
