@@ -15,7 +15,7 @@ import datetime
 import decimal
 import functools
 import re
-from typing import Any
+from typing import Any, Callable
 
 _BEST_WIDTH = 80
 _BEST_INDENT = 2
@@ -368,35 +368,25 @@ class _Emitter:
     def write_plain(self, value: str, allow_breaks: bool, root: bool) -> None:
         if not self.whitespace:
             self.put(" ")
-        spaces = breaks = False
-        for i, c in enumerate(value):
-            if c == " ":
-                if allow_breaks and not spaces and self.column > _BEST_WIDTH and value[i + 1:i + 2] != " ":
-                    self.write_indent()
-                else:
-                    self.put(c)
-                spaces = True
-            elif c in _BREAKS:
-                if not breaks and c == "\n":
-                    self.put_break()
-                self.write_break(c)
-                self.indention = breaks = True
-            else:
-                if breaks:
-                    self.write_indent()
-                self.put(c)
-                self.indention = spaces = breaks = False
+        self._write_folding(value, lambda i: allow_breaks and value[i + 1:i + 2] != " ", lambda c: c)
         self.whitespace = self.indention = False
         if root:
             self.open_ended = True
 
     def write_single_quoted(self, value: str, allow_breaks: bool) -> None:
         self.write_indicator("'", True, False, False)
+        self._write_folding(value, lambda i: allow_breaks and 0 < i < len(value) - 1 and value[i + 1] != " ",
+                            lambda c: "''" if c == "'" else c)
+        self.write_indicator("'", False, False, False)
+        self.whitespace = self.indention = False
+
+    def _write_folding(self, value: str, may_fold_at: Callable[[int], bool], escape: Callable[[str], str]) -> None:
+        """The loop plain and single-quoted scalars share in the Go emitter: fold at a lone space past the best
+        width where the style allows it, keep line breaks, escape the rest."""
         spaces = breaks = False
         for i, c in enumerate(value):
             if c == " ":
-                if (allow_breaks and not spaces and self.column > _BEST_WIDTH and 0 < i < len(value) - 1
-                        and value[i + 1] != " "):
+                if not spaces and self.column > _BEST_WIDTH and may_fold_at(i):
                     self.write_indent()
                 else:
                     self.put(c)
@@ -409,10 +399,8 @@ class _Emitter:
             else:
                 if breaks:
                     self.write_indent()
-                self.put("''" if c == "'" else c)
+                self.put(escape(c))
                 self.indention = spaces = breaks = False
-        self.write_indicator("'", False, False, False)
-        self.whitespace = self.indention = False
 
     def write_double_quoted(self, value: str, allow_breaks: bool) -> None:
         self.write_indicator('"', True, False, False)
