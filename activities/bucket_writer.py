@@ -39,6 +39,8 @@ class StagedBucket:
         self.digests: dict[str, str] = {}  # MD5 of each staged content, once computed
         self.etags: dict[str, str] = {}
         self.listed: dict[str, list[str]] = {}
+        # Objects read in this batch: a `none` Destination's delete reads every state file beside its own.
+        self.fetched: dict[str, bytes | None] = {}
 
     def prefetch(self, directories: list[str]) -> None:
         """List every group directory of a batch in parallel, instead of one round trip after another."""
@@ -58,6 +60,11 @@ class StagedBucket:
         if path in self.staged:
             staged = self.staged[path]
             return None if staged is None else loaded(staged)
+        if path not in self.fetched:
+            self.fetched[path] = self._get(path)
+        return self.fetched[path]
+
+    def _get(self, path: str) -> bytes | None:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=path)
         except ClientError as exc:

@@ -67,6 +67,12 @@ class LocalTree:
         elif target.exists():
             target.unlink()
 
+    def list(self, path: str) -> list[str]:
+        target = self._target(path)
+        if not target.is_dir():
+            return []
+        return sorted(f"{path}/{child.name}" for child in target.iterdir() if child.is_file() and not child.is_symlink())
+
 
 class GitRepoWriter(BatchingWriter):
     def __init__(self, url: str, branch: str, author_name: str, author_email: str, workdir: Path, artifacts: ArtifactStore,

@@ -14,13 +14,14 @@ from typing import Any, Protocol
 from temporalio import activity
 
 from activities.artifacts import ArtifactStore
-from activities.output_files import METADATA_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
+from activities.output_files import METADATA_MOUNT, OUTPUT_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
 from activities.metrics import observe_pipeline
 from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
 from activities.workspaces import Workspaces
 from domain.actions import ACTIONS_FILE, parse_requested_actions
 from domain.errors import FieldError, InvalidDocument
 from domain.kube_yaml import marshal
+from domain.layout import reserved_output_path
 from domain.parsing import MalformedInput, load_metadata
 from domain.scheduling import SelectorSource, build_groups, parse_destination_selectors
 from domain.status import STATUS_MAX_BYTES, check_status_file
@@ -168,6 +169,12 @@ class PipelineActivities:
                 digest, files = self.artifacts.put_tree(output, max_files=MAX_OUTPUT_FILES, max_name_bytes=MAX_OUTPUT_NAME_BYTES)
             except (UnfollowedLink, OverLimit) as exc:
                 return _failed(str(exc), runs)
+            except UnicodeEncodeError:
+                return _failed(f"a file in {OUTPUT_MOUNT} has a name that is not UTF-8", runs)
+            refused = [f"{OUTPUT_MOUNT / path}: {reason}" for path in files if (reason := reserved_output_path(path))]
+            if refused:
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                return _failed(f"{refused[0]}{more}", runs)
             source = SelectorSource.PROMISE_WORKFLOW if input.context.workflow_type == "promise" else SelectorSource.RESOURCE_WORKFLOW
             groups = build_groups(files, entries, source, input.promise_selectors)
             result = PipelineRunResult(

@@ -23,6 +23,7 @@ from domain.layout import (
     ledger_files,
     ledger_text,
     parse_aggregate,
+    reserved_output_path,
 )
 
 
@@ -72,6 +73,7 @@ class StoreTree(Protocol):
     def write(self, path: str, content: Content) -> None: ...
     def delete(self, path: str) -> None: ...
     def delete_dir(self, path: str) -> None: ...
+    def list(self, path: str) -> list[str]: ...  # the files directly in a directory, as full paths
 
 
 class UnsafePath(ValueError):
@@ -84,6 +86,12 @@ def check_paths(change: StoreChange) -> None:
         normal = posixpath.normpath(path)
         if path.startswith("/") or normal == ".." or normal.startswith("../") or ".git" in normal.split("/"):
             raise UnsafePath(f"refusing to write outside the state store: {path!r}")
+    # Pipelines are refused such output when they run; an output kept from before that rule is refused here.
+    for write in change.replace:
+        for rel in [*write.files, *write.inline]:
+            reason = reserved_output_path(rel)
+            if reason is not None:
+                raise UnsafePath(f"refusing to write {rel!r}: {reason}")
 
 
 def apply_change(tree: StoreTree, change: StoreChange, artifacts: ArtifactStore) -> None:
@@ -116,7 +124,7 @@ def _remove(tree: StoreTree, slot: Slot, full) -> None:  # type: ignore[no-untyp
     if slot.mode == "nestedByMetadata":
         tree.delete_dir(full(slot.path))
     elif slot.mode == "none":
-        for path in ledger_files(tree.read(full(slot.key))):
+        for path in _unshared(tree, slot, full, ledger_files(tree.read(full(slot.key)), slot.path)):
             tree.delete(full(path))
         tree.delete(full(slot.key))
     else:
@@ -135,8 +143,8 @@ def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -
         for rel, content in contents.items():
             tree.write(full(join(slot.path, rel)), content)
     elif slot.mode == "none":
-        written = sorted(join(slot.path, rel) for rel in contents)
-        for stale in set(ledger_files(tree.read(full(slot.key)))) - set(written):
+        written = [join(slot.path, rel) for rel in contents]
+        for stale in _unshared(tree, slot, full, set(ledger_files(tree.read(full(slot.key)), slot.path)) - set(written)):
             tree.delete(full(stale))
         for rel, content in contents.items():
             tree.write(full(join(slot.path, rel)), content)
@@ -145,6 +153,16 @@ def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -
         blocks = {k: v for k, v in _read_aggregate(tree, slot, full).items() if k[0] != slot.key}
         blocks.update({(slot.key, rel): loaded(content) for rel, content in contents.items()})
         _write_aggregate(tree, slot, full, blocks)
+
+
+def _unshared(tree: StoreTree, slot: Slot, full, paths: set[str] | list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Of the files a placement lets go in a `none` Destination, those no other placement's state file lists: in the
+    shared flat directory two placements may write one name, and one's delete must not take the other's file."""
+    if not paths:
+        return []
+    own = full(slot.key)
+    others = {p for key in tree.list(posixpath.dirname(own)) if key != own for p in ledger_files(tree.read(key), slot.path)}
+    return sorted(set(paths) - others)
 
 
 def _read_aggregate(tree: StoreTree, slot: Slot, full) -> AggregateBlocks:  # type: ignore[no-untyped-def]

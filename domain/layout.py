@@ -9,10 +9,10 @@ import hashlib
 import posixpath
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel
 
 from domain.kube_yaml import marshal
+from domain.parsing import MalformedInput, load_metadata
 
 FilepathMode = Literal["nestedByMetadata", "aggregatedYAML", "none"]
 
@@ -127,17 +127,44 @@ def agent_directories(mode: FilepathMode) -> list[str]:
     return [DEPENDENCIES_DIR, RESOURCES_DIR] if mode == "nestedByMetadata" else [ROOT_DIRECTORY]
 
 
+def walk_order(path: str) -> list[str]:
+    """Sort key of the order Kratix's pipeline adapter lists an output in: os.ReadDir (by name) depth first."""
+    return path.split("/")
+
+
 # --- filepath mode `none`: the state file of one WorkPlacement ---
 
 def ledger_text(files: list[str]) -> str:
-    return yaml.safe_dump({"files": sorted(files)}, sort_keys=False)
+    """As Kratix's `yaml.Marshal(StateFile{Files: ...})`: the paths in the order its WorkPlacement holds the files."""
+    return marshal({"files": sorted(files, key=walk_order)})
 
 
-def ledger_files(text: bytes | None) -> list[str]:
+def ledger_files(text: bytes | None, dest_path: str) -> list[str]:
+    """The files a state file lists that its own placement may remove: paths in their normal form under its
+    Destination path, none of them bookkeeping (`reserved_output_path`).
+
+    Pipelines cannot write state files (their output may not hold `.kratix/`), but a state file written before that
+    rule, or by hand, still must not make a delete reach the repository's own files, another Destination, or another
+    placement's record: anything else it lists is left where it is. A state file that cannot be read lists nothing,
+    for the same reason: what is not known to be this placement's stays.
+    """
     if not text:
         return []
-    data = yaml.safe_load(text) or {}
-    return [str(f) for f in data.get("files") or []] if isinstance(data, dict) else []
+    try:
+        data = load_metadata(text.decode("utf-8", errors="replace"))
+    except MalformedInput:
+        return []
+    listed = data.get("files") if isinstance(data, dict) else None
+    root = join(dest_path)
+    owned = []
+    for path in listed if isinstance(listed, list) else []:
+        if not isinstance(path, str) or path in (".", "..") or path.startswith(("/", "../")) or posixpath.normpath(path) != path:
+            continue
+        if root and not path.startswith(f"{root}/"):
+            continue
+        if reserved_output_path(path[len(root) + 1:] if root else path) is None:
+            owned.append(path)
+    return owned
 
 
 # --- filepath mode `aggregatedYAML` ---
@@ -184,7 +211,30 @@ def parse_aggregate(content: bytes | None, index: bytes | None) -> AggregateBloc
 
 def compose_aggregate(blocks: AggregateBlocks) -> tuple[bytes, bytes]:
     """(the aggregate file as Kratix writes it, its index)."""
-    ordered = sorted(blocks.items(), key=lambda item: (item[0][0], item[0][1].split("/")))
+    ordered = sorted(blocks.items(), key=lambda item: (item[0][0], walk_order(item[0][1])))
     content = _SEPARATOR.join(text for _, text in ordered)
     index = "".join(f"{len(text)} {owner} {filepath}\n" for (owner, filepath), text in ordered)
     return content, index.encode()
+
+
+# --- what a pipeline may not write ---
+# The records deletes are computed from (Kratix's `.kratix/` state files, ktx's `.ktx/` indexes), the Destination's
+# own canary documents and the repository's `.git` are bookkeeping: a pipeline that could write them could make
+# another placement's delete remove any file, or its own documents outlive it. Any path segment counts, not only the
+# first: Destinations may share a store at nested paths, so a directory of one can be the root of another.
+_RESERVED_DIRS = (LEDGER_DIR, AGGREGATE_INDEX_DIR.split("/")[0], ".git")
+_RESERVED_FILES = (CANARY_NAMESPACE_FILE, CANARY_CONFIGMAP_FILE)
+
+
+def reserved_output_path(path: str) -> str | None:
+    """Why a pipeline may not write `path` (relative to its output directory), or None when it may."""
+    parts = path.split("/")
+    reserved = next((part for part in parts if part in _RESERVED_DIRS), None)
+    if reserved is not None:
+        return f"{reserved}/ holds the state store's own records, which a pipeline may not write"
+    if parts[-1] in _RESERVED_FILES:
+        return f"{parts[-1]} is the Destination's canary file, which a pipeline may not write"
+    # State files and indexes list one path a line, and the path of a file is text in every record that names it.
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return "has a control character in its name"
+    return None

@@ -104,6 +104,9 @@ class _MemoryTree:
         for key in [k for k in self.files if k.startswith(path.rstrip("/") + "/")]:
             del self.files[key]
 
+    def list(self, path: str) -> list[str]:
+        return sorted(k for k in self.files if k.startswith(path + "/") and "/" not in k[len(path) + 1:])
+
 
 def test_aggregated_destination_path_holds_only_what_kratix_writes() -> None:
     tree, no_artifacts = _MemoryTree(), cast(ArtifactStore, None)
@@ -126,8 +129,8 @@ def test_aggregated_destination_path_holds_only_what_kratix_writes() -> None:
 
 def test_ledger_lists_files_relative_to_the_store_path() -> None:
     assert ledger_text(["dev/b.yaml", "dev/a.yaml"]) == "files:\n- dev/a.yaml\n- dev/b.yaml\n"
-    assert ledger_files(ledger_text(["dev/a.yaml"]).encode()) == ["dev/a.yaml"]
-    assert ledger_files(None) == []
+    assert ledger_files(ledger_text(["dev/a.yaml"]).encode(), "dev") == ["dev/a.yaml"]
+    assert ledger_files(None, "dev") == []
 
 
 @pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a/../../b", "x/.git/config"])

@@ -14,6 +14,8 @@ LINKS       YAML map of path under /kratix/ -> symlink target, made after everyt
 RAW         YAML map of path under /kratix/ -> text written as it is (hostile metadata: aliases, lists, huge files)
 BIG         PATH=BYTES: write a YAML file of that many bytes under /kratix/, a MiB at a time (large-file tests)
 PRINT       BYTES: print that many bytes of log lines to stdout (log-bounding tests)
+SPEC_FILES  a field of the object's spec holding a map of output path -> text, written as it is: each request says
+            what its pipeline writes (hostile-tenant tests forge bookkeeping files this way)
 """
 
 import os
@@ -63,6 +65,11 @@ if required:
         sys.exit(1)
 for path, document in (load("FILES") or {}).items():
     write(os.path.join("/kratix/output", path), document)
+if os.environ.get("SPEC_FILES"):
+    for path, text in (values["spec"].get(os.environ["SPEC_FILES"]) or {}).items():
+        os.makedirs(os.path.dirname(os.path.join("/kratix/output", path)), exist_ok=True)
+        with open(os.path.join("/kratix/output", path), "w") as out:
+            out.write(text)
 if os.environ.get("GENERATE"):
     count, size = (int(v) for v in os.environ["GENERATE"].split("x"))
     os.makedirs("/kratix/output/generated", exist_ok=True)
