@@ -46,6 +46,8 @@ class StoreChange:
     remove: list[Slot] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     delete_files: list[str] = field(default_factory=list)
+    # Set by apply_change: files this change did not write because another placement owns them (its write's error).
+    conflicts: list[str] = field(default_factory=list)
 
     def paths(self) -> list[str]:
         listed = [p for s in self.remove for p in [s.path, *_bookkeeping(s)]]
@@ -98,12 +100,13 @@ def apply_change(tree: StoreTree, change: StoreChange, artifacts: ArtifactStore)
     def full(path: str) -> str:
         return join(change.root, path)
 
+    change.conflicts = []  # a Git batch lost to a race is applied again on the new tip
     for slot in change.remove:
         _remove(tree, slot, full)
     for path in change.delete_files:
         tree.delete(full(path))
     for write in change.replace:
-        _write(tree, write, full, artifacts)
+        change.conflicts += _write(tree, write, full, artifacts)
     for path, content in change.files.items():
         tree.write(full(path), content)
 
@@ -136,33 +139,44 @@ def _remove(tree: StoreTree, slot: Slot, full) -> None:  # type: ignore[no-untyp
             tree.delete(full(aggregate_index_path(slot.path)))
 
 
-def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -> None:  # type: ignore[no-untyped-def]
+def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -> list[str]:  # type: ignore[no-untyped-def]
+    """Writes one group; returns the files it left alone because another placement owns them."""
     slot, contents = write.slot, _contents(write, artifacts)
     if slot.mode == "nestedByMetadata":
         tree.delete_dir(full(slot.path))
         for rel, content in contents.items():
             tree.write(full(join(slot.path, rel)), content)
     elif slot.mode == "none":
-        written = [join(slot.path, rel) for rel in contents]
-        for stale in _unshared(tree, slot, full, set(ledger_files(tree.read(full(slot.key)), slot.path)) - set(written)):
+        # In the shared flat directory the first placement to write a name owns it: another team's output of the same
+        # name is refused (this write's error, retried until the owner lets it go), never written over the owner's.
+        owned = _listed_by_others(tree, slot, full)
+        taken = sorted(join(slot.path, rel) for rel in contents if join(slot.path, rel) in owned)
+        written = [join(slot.path, rel) for rel in contents if join(slot.path, rel) not in owned]
+        for stale in sorted(set(ledger_files(tree.read(full(slot.key)), slot.path)) - set(written) - owned):
             tree.delete(full(stale))
         for rel, content in contents.items():
-            tree.write(full(join(slot.path, rel)), content)
+            if join(slot.path, rel) not in owned:
+                tree.write(full(join(slot.path, rel)), content)
         tree.write(full(slot.key), ledger_text(written).encode())
+        return [f"{path} belongs to another placement in this Destination; not written" for path in taken]
     else:
         blocks = {k: v for k, v in _read_aggregate(tree, slot, full).items() if k[0] != slot.key}
         blocks.update({(slot.key, rel): loaded(content) for rel, content in contents.items()})
         _write_aggregate(tree, slot, full, blocks)
+    return []
+
+
+def _listed_by_others(tree: StoreTree, slot: Slot, full) -> set[str]:  # type: ignore[no-untyped-def]
+    """The files other placements' state files list in a `none` Destination's shared flat directory."""
+    own = full(slot.key)
+    return {p for key in tree.list(posixpath.dirname(own)) if key != own for p in ledger_files(tree.read(key), slot.path)}
 
 
 def _unshared(tree: StoreTree, slot: Slot, full, paths: set[str] | list[str]) -> list[str]:  # type: ignore[no-untyped-def]
-    """Of the files a placement lets go in a `none` Destination, those no other placement's state file lists: in the
-    shared flat directory two placements may write one name, and one's delete must not take the other's file."""
-    if not paths:
-        return []
-    own = full(slot.key)
-    others = {p for key in tree.list(posixpath.dirname(own)) if key != own for p in ledger_files(tree.read(key), slot.path)}
-    return sorted(set(paths) - others)
+    """Of the files a placement lets go in a `none` Destination, those no other placement's state file lists: a
+    placement's delete must never take another's file (a state file written before ownership was enforced may list
+    one both wrote)."""
+    return sorted(set(paths) - _listed_by_others(tree, slot, full)) if paths else []
 
 
 def _read_aggregate(tree: StoreTree, slot: Slot, full) -> AggregateBlocks:  # type: ignore[no-untyped-def]

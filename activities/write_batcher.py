@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from activities.store_writes import StoreChange, check_paths
 
@@ -51,9 +51,12 @@ class BatchingWriter:
                 continue
             if outcome.changed:
                 self.batches_committed += 1
-            for _, future in batch:
+            for change, future in batch:
                 if not future.done():
-                    future.set_result(outcome)
+                    # One change's refusal (a file another placement owns) is its own error; the batch committed.
+                    own = replace(outcome, error="; ".join(change.conflicts)[:4096]) if change.conflicts and not outcome.error \
+                        else outcome
+                    future.set_result(own)
 
     async def check(self) -> None:
         await asyncio.to_thread(self._locked, self.check_permissions)

@@ -212,3 +212,26 @@ async def test_a_bucket_destination_keeps_other_teams_objects_through_a_forged_d
     after = objects(client, s3_bucket)
     assert "fleet/flat/alpha-a.yaml" not in after and f"fleet/{found['a']}" not in after
     assert after == {k: v for k, v in before.items() if k != "fleet/flat/alpha-a.yaml"}
+
+
+async def test_a_name_another_placement_owns_is_not_written_over_until_it_lets_go(
+        platform: Platform, git_remote: Path, pipeline_images) -> None:
+    """In the shared flat directory the first placement to write a name owns it: team A's output of B's file name is
+    its write's error, shown in status, and B's bytes stay; once B lets go, A's retried write lands."""
+    await two_teams_on_a_flat_destination(platform, git_store(git_remote), "GitStateStore", lambda: remote_files(git_remote))
+    owned = read_remote(git_remote, "flat/beta-bee.yaml")
+    await platform.apply(resource("Alpha", "a", {"files": {"alpha-a.yaml": configmap("a"),
+                                                           "beta-bee.yaml": configmap("stolen")}}))
+    obj = await eventually(lambda: get(platform, "alpha", "a"),
+                           lambda o: any("beta-bee.yaml belongs to another placement" in (p.get("error") or "")
+                                         for p in o["_ktx"]["placements"]),
+                           timeout=120, what="team A's write refused for B's file name")
+    assert read_remote(git_remote, "flat/beta-bee.yaml") == owned
+    assert read_remote(git_remote, "flat/alpha-a.yaml") == configmap("a"), "the rest of A's output is written"
+    assert "flat/beta-bee.yaml" not in read_remote(git_remote, ledgers(remote_files(git_remote), "flat/")["a"])
+    assert obj["_ktx"]["placements"]
+
+    assert await platform.wait_deleted(await platform.delete("beta", "bee"), timeout=60)
+    await eventually(lambda: read_remote(git_remote, "flat/beta-bee.yaml") if "flat/beta-bee.yaml" in remote_files(git_remote)
+                     else "", lambda text: text == configmap("stolen"), timeout=120,
+                     what="A's retried write of the name B let go")

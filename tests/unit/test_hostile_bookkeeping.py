@@ -103,19 +103,35 @@ def test_a_forged_state_file_removes_only_its_own_placements_files(tmp_path: Pat
                     "other/theirs.yaml"]
 
 
-def test_a_name_two_placements_wrote_stays_until_the_last_lets_it_go(tmp_path: Path) -> None:
+def test_the_first_placement_to_write_a_name_owns_it(tmp_path: Path) -> None:
     tree = LocalTree(tmp_path)
-    for name in ("team-a", "team-b"):
-        apply_change(tree, StoreChange(message=name, replace=[GroupWrite(slot=slot(name), inline={
-            "shared.yaml": "kind: ConfigMap\n", f"{name}.yaml": "kind: ConfigMap\n"})]), NO_ARTIFACTS)
-    # team-a's next output drops shared.yaml: a stale file, but team-b still lists it.
+    first = StoreChange(message="a", replace=[GroupWrite(slot=slot("team-a"), inline={
+        "shared.yaml": "kind: ConfigMap\n", "team-a.yaml": "kind: ConfigMap\n"})])
+    apply_change(tree, first, NO_ARTIFACTS)
+    second = StoreChange(message="b", replace=[GroupWrite(slot=slot("team-b"), inline={
+        "shared.yaml": "stolen\n", "team-b.yaml": "kind: ConfigMap\n"})])
+    apply_change(tree, second, NO_ARTIFACTS)
+    assert first.conflicts == []
+    assert second.conflicts == ["dev/shared.yaml belongs to another placement in this Destination; not written"]
+    assert (tmp_path / "dev/shared.yaml").read_text() == "kind: ConfigMap\n" and (tmp_path / "dev/team-b.yaml").is_file()
+    assert (tmp_path / "dev/.kratix/default-team-b.yaml").read_text() == "files:\n- dev/team-b.yaml\n"
+    # team-a lets it go; team-b's next write (its retry) takes the name.
     apply_change(tree, StoreChange(message="a again", replace=[GroupWrite(slot=slot("team-a"), inline={
         "team-a.yaml": "kind: ConfigMap\n"})]), NO_ARTIFACTS)
-    assert (tmp_path / "dev/shared.yaml").is_file()
+    assert not (tmp_path / "dev/shared.yaml").exists()
+    apply_change(tree, second, NO_ARTIFACTS)
+    assert second.conflicts == [] and (tmp_path / "dev/shared.yaml").read_text() == "stolen\n"
+
+
+def test_a_name_two_old_state_files_list_stays_until_the_last_lets_it_go(tmp_path: Path) -> None:
+    """State files written before names were owned may both list one file: neither delete takes it from the other."""
+    tree = seeded(tmp_path, {"dev/shared.yaml": b"kind: ConfigMap\n", "dev/team-a.yaml": b"a\n", "dev/team-b.yaml": b"b\n",
+                             "dev/.kratix/default-team-a.yaml": ledger_text(["dev/shared.yaml", "dev/team-a.yaml"]).encode(),
+                             "dev/.kratix/default-team-b.yaml": ledger_text(["dev/shared.yaml", "dev/team-b.yaml"]).encode()})
+    apply_change(tree, StoreChange(message="a gone", remove=[slot("team-a")]), NO_ARTIFACTS)
+    assert (tmp_path / "dev/shared.yaml").is_file() and not (tmp_path / "dev/team-a.yaml").exists()
     apply_change(tree, StoreChange(message="b gone", remove=[slot("team-b")]), NO_ARTIFACTS)
     assert not (tmp_path / "dev/shared.yaml").exists() and not (tmp_path / "dev/team-b.yaml").exists()
-    assert (tmp_path / "dev/team-a.yaml").is_file()
-    assert (tmp_path / "dev/.kratix/default-team-a.yaml").read_text() == "files:\n- dev/team-a.yaml\n"
 
 
 @pytest.mark.parametrize("rel", [".kratix/default-team-b.yaml", "x/.ktx/aggregated/a.index", "kratix-canary-namespace.yaml"])
