@@ -76,6 +76,25 @@ def label_errors(field: str, labels: object) -> list[FieldError]:
     return found
 
 
+def metadata_errors(metadata: dict[str, object]) -> list[FieldError]:
+    """A document's labels and annotation keys by Kubernetes' grammar, each map at most LABELS_MAX_BYTES as JSON, as
+    the apiserver checks every object's metadata: labels become selector terms and search keys, and both travel in
+    every Temporal payload the object does."""
+    errors: list[FieldError] = []
+    labels, annotations = metadata.get("labels"), metadata.get("annotations")
+    if labels is not None:
+        errors += label_errors("metadata.labels", labels)
+    if isinstance(annotations, dict):
+        errors += [FieldError(f"metadata.annotations[{_shown(key)}]", reason) for key in annotations
+                   if (reason := label_key_error(key))]
+    for field, value in (("metadata.labels", labels), ("metadata.annotations", annotations)):
+        if isinstance(value, dict) and not errors:
+            size = len(json.dumps(value, separators=(",", ":")).encode())
+            if size > LABELS_MAX_BYTES:
+                errors.append(FieldError(field, f"Too long: {size} bytes as JSON, over the limit of {LABELS_MAX_BYTES}"))
+    return errors[:_ERRORS_SHOWN]
+
+
 def check_label_change(set_: dict[str, str], remove: list[str], current: dict[str, str] | None = None) -> None:
     """A label change (`ktx label`) by Kubernetes' grammar, and the labels it leaves within LABELS_MAX_BYTES; raises
     InvalidDocument naming each field. `current` is the object's labels, when known (the workflow knows them)."""

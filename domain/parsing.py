@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from domain.documents import PLATFORM_KINDS, KRATIX_API_VERSION, KubeModel
 from domain.errors import InvalidDocument, errors_from_pydantic
+from domain.labels import metadata_errors
 from domain.validation import LABEL_MAX, NAME_PATTERN, validate_name
 
 # Kubernetes objects are rarely more than 20 levels deep (a Promise's embedded schema adds two per nested property);
@@ -219,6 +220,8 @@ def parse_platform_document(doc: dict[str, Any]) -> KubeModel:
     except ValidationError as exc:
         raise InvalidDocument(errors_from_pydantic(exc)) from exc
     name_errors = validate_name("metadata.name", parsed.metadata.name, max_length=LABEL_MAX, pattern=NAME_PATTERN)  # type: ignore[attr-defined]
+    metadata = body.get("metadata")
+    name_errors += metadata_errors(metadata) if isinstance(metadata, dict) else []
     if name_errors:
         raise InvalidDocument(name_errors)
     return parsed

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from domain.documents import ResourceRequest
 from domain.durations import check_wait
 from domain.errors import FieldError, InvalidDocument, errors_from_pydantic
-from domain.labels import RECONCILIATION_INTERVAL
+from domain.labels import RECONCILIATION_INTERVAL, metadata_errors
 
 if TYPE_CHECKING:  # only a type here: domain.promise_api checks Promises with this module's name rules
     from domain.promise_api import PromiseApi
@@ -97,6 +97,7 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
     errors += validate_name("metadata.name", metadata.get("name"), max_length=LABEL_MAX, pattern=NAME_PATTERN)
     if metadata.get("namespace") is not None:
         errors += validate_namespace(metadata["namespace"])
+    errors += metadata_errors(metadata)
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict) and annotations.get(RECONCILIATION_INTERVAL) is not None:
         # Kratix reads the interval from Promises only, so here it changes nothing; a value no Promise could carry

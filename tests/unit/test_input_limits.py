@@ -129,3 +129,13 @@ def test_body_limit_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_collection_as_a_key_is_refused() -> None:
     with pytest.raises(MalformedInput, match="a mapping key must be a scalar"):
         load_documents(HEAD + "? [a, b]\n: c\n")
+
+
+def test_metadata_maps_are_bounded_as_kubernetes_bounds_annotations() -> None:
+    from domain.labels import LABELS_MAX_BYTES, metadata_errors
+
+    assert metadata_errors({"labels": {"team": "a"}, "annotations": {"note": "x" * 1000}}) == []
+    (error,) = metadata_errors({"annotations": {"note": "x" * LABELS_MAX_BYTES}})
+    assert error.field == "metadata.annotations" and f"over the limit of {LABELS_MAX_BYTES}" in error.reason
+    fields = [e.field for e in metadata_errors({"labels": {"a b": "x", "ok": "-"}, "annotations": {"/x": "y"}})]
+    assert fields == ["metadata.labels['a b']", "metadata.labels['ok']", "metadata.annotations['/x']"]
