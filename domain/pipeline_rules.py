@@ -101,8 +101,17 @@ def check_container(container: Container, field: str) -> list[FieldError]:
     return errors
 
 
+# Linux's MAX_ARG_STRLEN: no single argument or environment string of a process may be longer, so a runtime given one
+# (podman's `--env=NAME=VALUE`, the container's own exec) could never start the container. Less the room `NAME=`
+# takes, kept simple by leaving a KiB.
+MAX_ARGUMENT_BYTES = 128 * 1024 - 1024
+
+
 def _argument(field: str, value: str | None) -> list[FieldError]:
     # No process argument or environment can hold a NUL: the runtime could never start the container.
     if value is not None and "\0" in value:
         return [FieldError(field, "Invalid value: must not contain a NUL character")]
+    if value is not None and len(value.encode()) > MAX_ARGUMENT_BYTES:
+        return [FieldError(field, f"Too long: {len(value.encode())} bytes, over the {MAX_ARGUMENT_BYTES} a process "
+                                  "argument or environment value may hold")]
     return []

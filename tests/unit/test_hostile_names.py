@@ -142,3 +142,16 @@ def test_every_fault_of_a_promise_is_named_at_once() -> None:
     assert {e.field for e in caught.value.errors} == {
         f"{prefix}.metadata.name", f"{prefix}.spec.containers[0].name", f"{prefix}.spec.containers[0].image",
         f"{prefix}.spec.containers[0].env[0].name", f"{prefix}.spec.jobOptions.backoffLimit"}
+
+
+def test_an_argument_or_env_value_over_linuxs_limit_is_refused_at_apply() -> None:
+    """Linux's MAX_ARG_STRLEN: a runtime handed a longer string could never start the container (podman said
+    "Argument list too long" at run time, after the Promise was admitted)."""
+    from domain.pipeline_rules import MAX_ARGUMENT_BYTES, check_container
+
+    fits = Container(name="c", image="img:1", env=[{"name": "OK", "value": "x" * MAX_ARGUMENT_BYTES}])
+    assert check_container(fits, "c") == []
+    over = Container(name="c", image="img:1", env=[{"name": "OK", "value": "x" * (MAX_ARGUMENT_BYTES + 1)}],
+                     args=["é" * (MAX_ARGUMENT_BYTES // 2 + 1)])
+    assert [(e.field, e.reason.split(":")[0]) for e in check_container(over, "c")] == [
+        ("c.env[0].value", "Too long"), ("c.args[0]", "Too long")]
