@@ -1,5 +1,6 @@
 """Histories recorded with earlier versions of the workflows replay on the current code: workflows already running in
-a platform survive an upgrade of the worker. Add a recording here before each change to a workflow's commands."""
+a platform survive an upgrade of the worker. Add a recording here before each change to a workflow's commands
+(tests/histories/record.py, run from a checkout of the code before the change)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def recorded() -> list[Path]:
 
 
 def test_there_are_recordings_to_replay() -> None:
-    assert {p.name for p in recorded()} >= {"resource-before-local-reads.json", "promise-before-local-reads.json"}
+    assert {p.name for p in recorded()} >= {"resource-before-local-reads.json", "promise-before-local-reads.json",
+                                            "promise-before-trust-boundaries.json", "resource-before-trust-boundaries.json",
+                                            "deleted-resource-before-trust-boundaries.json"}
 
 
 @pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
