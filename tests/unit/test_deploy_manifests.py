@@ -29,7 +29,8 @@ from domain.access import is_loopback
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "base"
-README = DEPLOY / "README.md"
+# The deployment guide (deploy/README.md points there): it must show the Secrets and variables the manifests use.
+GUIDE = ROOT / "docs" / "production.md"
 SETTINGS = ROOT / "worker" / "settings.py"
 KUSTOMIZATIONS = [BASE] + sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
 IDS = [str(p.relative_to(DEPLOY)) for p in KUSTOMIZATIONS]
@@ -335,9 +336,9 @@ def ktx_config(resources: list[Resource]) -> Resource:
 
 
 @lru_cache(maxsize=None)
-def readme_text() -> str:
-    assert README.is_file(), f"{rel(README)} is missing"
-    return README.read_text()
+def guide_text() -> str:
+    assert GUIDE.is_file(), f"{rel(GUIDE)} is missing"
+    return GUIDE.read_text()
 
 
 @lru_cache(maxsize=None)
@@ -409,11 +410,11 @@ def test_workloads_reference_existing_service_accounts_config_maps_and_documente
         def secret(name: str, key: str | None, field: str) -> None:
             if find(resources, "Secret", name, ns):
                 return
-            if name not in readme_text():
-                problems.append(f"{w.label}: {field} names Secret {name!r}, neither in the build nor in {rel(README)}")
-            elif key is not None and key not in readme_text():
+            if name not in guide_text():
+                problems.append(f"{w.label}: {field} names Secret {name!r}, neither in the build nor in {rel(GUIDE)}")
+            elif key is not None and key not in guide_text():
                 problems.append(f"{w.label}: {field} needs key {key!r} of Secret {name!r}, not documented in "
-                                f"{rel(README)}")
+                                f"{rel(GUIDE)}")
 
         for c in spec.get("containers", []) + spec.get("initContainers", []):
             for i, source in enumerate(c.get("envFrom") or []):
@@ -694,8 +695,8 @@ def test_worker_reads_transfer_credentials_from_the_documented_secret():
         ref = (env.get(key, {}).get("valueFrom") or {}).get("secretKeyRef")
         assert ref and ref["name"] == "ktx-transfer-credentials" and not ref.get("optional"), \
             f"{worker.label}: env {key} must come from Secret ktx-transfer-credentials (required secretKeyRef)"
-    assert re.search(r"kubectl (-n ktx-system )?create secret generic ktx-transfer-credentials", readme_text()), \
-        f"{rel(README)}: must show how to create the Secret ktx-transfer-credentials in ktx-system"
+    assert re.search(r"kubectl (-n ktx-system )?create secret generic ktx-transfer-credentials", guide_text()), \
+        f"{rel(GUIDE)}: must show how to create the Secret ktx-transfer-credentials in ktx-system"
     assert not by_kind(build(BASE), "Secret"), "deploy/base must not ship Secret values"
 
 
@@ -722,28 +723,28 @@ def test_api_reads_its_tokens_file_from_the_documented_secret(directory: Path):
     assert "subPath" not in mount, f"{api.label}: the ktx-api-tokens mount must not use subPath, or rotation needs a restart"
     assert filename in {i["path"] for i in secret.get("items") or []}, \
         f"{api.label}: the ktx-api-tokens volume must project the file {filename!r}"
-    assert re.search(rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", readme_text()), \
-        f"{rel(README)}: must show how to create the Secret ktx-api-tokens with the key {filename}"
+    assert re.search(rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", guide_text()), \
+        f"{rel(GUIDE)}: must show how to create the Secret ktx-api-tokens with the key {filename}"
 
 
-def test_readme_env_table_matches_worker_settings():
-    text = readme_text()
+def test_guide_env_table_matches_worker_settings():
+    text = guide_text()
     in_settings = set(re.findall(r'"(KTX_[A-Z0-9_]+)"', settings_text()))
     assert in_settings, f"no KTX_* names found in {rel(SETTINGS)}"
     table = set(re.findall(r"^\|\s*`(KTX_[A-Z0-9_]+)`", text, flags=re.M))
     table |= set(re.findall(r"^\|[^|\n]*`(KTX_[A-Z0-9_]+)`", text, flags=re.M))
     missing = sorted(in_settings - table)
-    assert not missing, f"{rel(README)}: the environment table lacks {missing} (read by {rel(SETTINGS)})"
+    assert not missing, f"{rel(GUIDE)}: the environment table lacks {missing} (read by {rel(SETTINGS)})"
     sources = "\n".join(p.read_text() for d in ("worker", "api", "cli", "activities", "workflows", "domain")
                         for p in (ROOT / d).rglob("*.py"))
     stale = sorted(name for name in table if f'"{name}"' not in sources)
-    assert not stale, f"{rel(README)}: the environment table lists {stale}, which no code reads"
+    assert not stale, f"{rel(GUIDE)}: the environment table lists {stale}, which no code reads"
 
 
-def test_readme_quotes_the_cli_api_address_variable_the_cli_reads():
+def test_guide_quotes_the_cli_api_address_variable_the_cli_reads():
     cli = (ROOT / "cli" / "stack.py").read_text()
-    assert '"KTX_API_URL"' in cli, "cli/stack.py no longer reads KTX_API_URL; update deploy/README.md"
-    assert "KTX_API_URL=" in readme_text(), f"{rel(README)}: show KTX_API_URL=... for pointing the CLI at the API"
+    assert '"KTX_API_URL"' in cli, "cli/stack.py no longer reads KTX_API_URL; update docs/production.md"
+    assert "KTX_API_URL=" in guide_text(), f"{rel(GUIDE)}: show KTX_API_URL=... for pointing the CLI at the API"
 
 
 def test_containerfile_builds_the_package_as_a_non_root_image():
