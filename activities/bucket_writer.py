@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.store_writes import Content, StoreChange, apply_change, loaded
 from activities.write_batcher import BatchingWriter, WriteOutcome
 from domain.layout import join

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import git
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.store_writes import Content, StoreChange, apply_change
 from activities.write_batcher import BatchingWriter, WriteOutcome
 

@@ -22,7 +22,7 @@ from activities.pipeline_job import (
 )
 from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.podman_runner import log_path
-from activities.object_bucket import ObjectBucket
+from activities.artifacts.object_bucket import ObjectBucket
 from domain.pipeline_rules import timed_out
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from temporalio import activity
 
-from activities.artifacts import ArtifactStore
-from activities.output_files import METADATA_MOUNT, OUTPUT_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
+from activities.artifacts.store import ArtifactStore
+from activities.artifacts.output_files import METADATA_MOUNT, OUTPUT_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
 from activities.metrics import observe_pipeline
 from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
 from activities.workspaces import Workspaces

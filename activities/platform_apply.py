@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.secret_store import SecretProvider
 from activities.store_writes import GroupWrite
 from domain.errors import InvalidDocument

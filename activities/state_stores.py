@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.bucket_writer import BucketCredentials, BucketWriter
 from activities.git_writer import GitCredentials, GitRepoWriter, writer_key
 from activities.metrics import observe_state_store_write

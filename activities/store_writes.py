@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from domain.layout import (
     AggregateBlocks,
     Slot,

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from activities.artifacts import ArtifactStore  # noqa: E402
+from activities.artifacts.store import ArtifactStore  # noqa: E402
 from activities.secret_store import SecretStore  # noqa: E402
 from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput  # noqa: E402
 from activities.store_writes import GroupWrite  # noqa: E402

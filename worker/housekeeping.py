@@ -26,8 +26,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.artifact_gc import CollectGarbageInput
-from activities.artifacts import ArtifactStore
+from activities.artifacts.gc import CollectGarbageInput
+from activities.artifacts.store import ArtifactStore
 from activities.container_logs import sweep_logs
 from activities.workspaces import Workspaces
 from worker.settings import Settings

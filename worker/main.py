@@ -14,8 +14,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.artifact_gc import ArtifactGcActivities
-from activities.artifacts import ArtifactStore
+from activities.artifacts.gc import ArtifactGcActivities
+from activities.artifacts.store import ArtifactStore
 from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
 from activities.kube_client import kube_api_client
@@ -30,7 +30,7 @@ from activities.redelivery import RedeliveryActivities
 from activities.secret_store import secret_store_for
 from activities.slack import SlackActivities
 from activities.state_stores import StateStoreActivities
-from activities.object_bucket import ObjectBucket
+from activities.artifacts.object_bucket import ObjectBucket
 from activities.zendesk import ZendeskActivities
 from worker.health import HealthServer
 from worker.housekeeping import ensure_artifact_gc_schedule, sweep_runs_forever, trim_cache_forever

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from activities.output_files import METADATA_MOUNT, OUTPUT_MOUNT, UnfollowedLink, output_files
+from activities.artifacts.output_files import METADATA_MOUNT, OUTPUT_MOUNT, UnfollowedLink, output_files
 
 ATTEMPTS = 5
 _MOUNTS = {"output": OUTPUT_MOUNT, "metadata": METADATA_MOUNT}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.artifact_gc import ArtifactGcActivities, CollectGarbageInput, CollectGarbageResult
+    from activities.artifacts.gc import ArtifactGcActivities, CollectGarbageInput, CollectGarbageResult
     from workflows import options
 
 

@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.artifact_gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
+    from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
     from activities.pipeline_models import PipelineContext, PipelineRunResult
     from activities.redelivery import RedeliverRequest
     from domain import labels as lb

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client, ScheduleIntervalSpec
 from temporalio.service import RPCError
 
-from activities.artifact_gc import HELD_ARTIFACTS_QUERY, CollectGarbageInput, CollectGarbageResult, HeldArtifacts
+from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, CollectGarbageInput, CollectGarbageResult, HeldArtifacts
 from api.platform import Platform
 from domain.naming import resource_workflow_id
 from tests.conftest import read_remote

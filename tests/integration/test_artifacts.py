@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore
-from activities.object_bucket import ObjectBucket
+from activities.artifacts.store import ArtifactStore
+from activities.artifacts.object_bucket import ObjectBucket
 from tests.servers.s3_server import SeaweedS3
 from tests.waiting import eventually_blocking
 

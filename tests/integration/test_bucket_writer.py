@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.bucket_writer import BucketCredentials, BucketWriter
 from activities.store_writes import GroupWrite, StoreChange
 from domain.layout import Slot

@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.git_writer import GitCredentials, GitRepoWriter
 from activities.secret_store import SecretStore
 from activities.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 
 DAY = 86400
 

@@ -8,7 +8,7 @@ from typing import cast
 
 import pytest
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.git_writer import LocalTree
 from activities.store_writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
 from domain.layout import Slot, ledger_files, ledger_text, reserved_output_path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.pipeline_models import ContainersOutcome, RunPipelineInput
 from activities.pipelines import PipelineActivities
 from domain.kube_yaml import marshal, sorted_keys

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from activities.output_files import METADATA_MOUNT, UnfollowedLink, output_files, read_regular, resolve_in_tree
+from activities.artifacts.output_files import METADATA_MOUNT, UnfollowedLink, output_files, read_regular, resolve_in_tree
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore
-from activities.output_files import UnfollowedLink
+from activities.artifacts.store import ArtifactStore
+from activities.artifacts.output_files import UnfollowedLink
 from activities.podman_runner import Isolation, checks_image_user, is_root_user, isolation_args
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 from activities.container_logs import BoundedLog, read_tail, sweep_logs
-from activities.output_files import OverLimit, output_files, read_regular
+from activities.artifacts.output_files import OverLimit, output_files, read_regular
 from activities.workspaces import Workspaces
 from domain.errors import InvalidDocument
 from domain.labels import LABELS_MAX_BYTES, check_label_change, label_key_error, label_value_error

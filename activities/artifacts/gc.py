@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.artifacts import ArtifactStore
+from activities.artifacts.store import ArtifactStore
 
 HELD_ARTIFACTS_QUERY = "held_artifacts"
 HOLDERS = "WorkflowType IN ('PromiseWorkflow', 'ResourceWorkflow') AND ExecutionStatus = 'Running'"

@@ -4,7 +4,7 @@ Trees live on the worker's disk; with a shared bucket they are also uploaded the
 pipeline (another replica, or the replacement of a dead one) downloads a tree the first time it needs it.
 
 Storing a tree that is already there makes it young again, on disk and in the bucket: the garbage collector
-(`artifact_gc.py`) only removes trees no workflow holds that are older than its grace, so a tree an in-flight
+(`gc.py`) only removes trees no workflow holds that are older than its grace, so a tree an in-flight
 pipeline result is about to hand to its workflow is never removed under it.
 """
 
@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.object_bucket import ObjectBucket
-from activities.output_files import open_regular, output_files
+from activities.artifacts.object_bucket import ObjectBucket
+from activities.artifacts.output_files import open_regular, output_files
 
 
 class ArtifactStore:
