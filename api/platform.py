@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
-from activities.container_logs import LOG_RESPONSE_BYTES, read_tail
+from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.secret_store import SecretProvider
 from activities.state_stores import StoreTarget
 from domain.catalog import Catalog

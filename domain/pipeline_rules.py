@@ -3,7 +3,7 @@ argument by Kubernetes' grammar, images by the OCI reference grammar, and the nu
 
 A Promise can come from a team's compound pipeline writing into the platform Destination, so none of it is trusted:
 an image `--volume=/etc:/x` would be a container runtime option, a container name `../x` a path out of the logs
-directory. The runners check again before use (activities/podman_runner.py).
+directory. The runners check again before use (activities/pipelines/podman_runner.py).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.artifacts.gc import CollectGarbageInput
 from activities.artifacts.store import ArtifactStore
-from activities.container_logs import sweep_logs
-from activities.workspaces import Workspaces
+from activities.pipelines.container_logs import sweep_logs
+from activities.pipelines.workspaces import Workspaces
 from worker.settings import Settings
 from workflows.artifact_gc import ArtifactGcWorkflow
 
@@ -79,7 +79,7 @@ async def trim_cache_forever(artifacts: ArtifactStore, settings: Settings) -> No
 
 
 # Leftovers of dead workers and old runs are found within the hour: a worker killed mid-run leaves one workspace, and
-# logs are a few MiB per container (activities/container_logs.py).
+# logs are a few MiB per container (activities/pipelines/container_logs.py).
 SWEEP_EVERY_S = 3600.0
 
 

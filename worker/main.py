@@ -19,13 +19,13 @@ from activities.artifacts.store import ArtifactStore
 from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
 from activities.kube_client import kube_api_client
-from activities.kube_runner import KubeJobRunner
+from activities.pipelines.kube_runner import KubeJobRunner
 from activities.pagerduty import PagerDutyActivities
-from activities.pipeline_job import JobDefaults
-from activities.pipelines import PipelineActivities, PipelineRunner, TenantSlots
+from activities.pipelines.job import JobDefaults
+from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform_apply import PlatformApplyActivities
-from activities.podman_runner import ContainerRuntime, Isolation, PodmanRunner
-from activities.workspaces import Workspaces
+from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
+from activities.pipelines.workspaces import Workspaces
 from activities.redelivery import RedeliveryActivities
 from activities.secret_store import secret_store_for
 from activities.slack import SlackActivities

@@ -19,8 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadCatalogInput
     from activities.config import ConfigActivities, ReadConfigInput
     from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
-    from activities.pipeline_models import PipelineContext, PipelineRunResult, RunPipelineInput
-    from activities.pipelines import PipelineActivities
+    from activities.pipelines.models import PipelineContext, PipelineRunResult, RunPipelineInput
+    from activities.pipelines.activity import PipelineActivities
     from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
     from activities.store_writes import GroupWrite
     from domain.catalog import Catalog

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
-    from activities.pipeline_models import PipelineContext, PipelineRunResult
+    from activities.pipelines.models import PipelineContext, PipelineRunResult
     from activities.redelivery import RedeliverRequest
     from domain import labels as lb
     from domain import status as st

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
-    from activities.pipeline_models import PipelineContext
+    from activities.pipelines.models import PipelineContext
     from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st

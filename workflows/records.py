@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pipeline_models import ContainerRun, PipelineRunResult
+    from activities.pipelines.models import ContainerRun, PipelineRunResult
     from workflows.delivery import now_iso
 
 

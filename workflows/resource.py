@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities, ReadPromiseInput
-    from activities.pipeline_models import PipelineContext
+    from activities.pipelines.models import PipelineContext
     from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 
-from activities.pipeline_models import PipelineContext, RunPipelineInput
-from activities.podman_runner import ContainerRuntime, Isolation, PodmanRunner
+from activities.pipelines.models import PipelineContext, RunPipelineInput
+from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from api.platform import Platform
 from domain.documents import Container, Pipeline
 from tests.integration.test_bad_input import api, refused, snapshot  # noqa: F401  (api is the fixture)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.podman_runner import ContainerRuntime, log_path
+from activities.pipelines.podman_runner import ContainerRuntime, log_path
 from domain.config import PlatformConfig
 from domain.documents import Container, GitStateStoreSpec, Promise
 from domain.durations import GO_MAX_DURATION_S, MAX_WAIT_S, check_wait, parse_duration

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from activities.artifacts.store import ArtifactStore
-from activities.pipeline_models import ContainersOutcome, RunPipelineInput
-from activities.pipelines import PipelineActivities
+from activities.pipelines.models import ContainersOutcome, RunPipelineInput
+from activities.pipelines.activity import PipelineActivities
 from domain.kube_yaml import marshal, sorted_keys
 from tests.unit.test_pipeline_job import run_input
 

@@ -1,4 +1,4 @@
-"""The in-Pod adapter (worker/pipeline_adapter.py) and the worker's side of its archive (activities/kube_runner.py
+"""The in-Pod adapter (worker/pipeline_adapter.py) and the worker's side of its archive (activities/pipelines/kube_runner.py
 `_safe_member`): what `pack()` puts in the result, what the extraction filter lets out of it, and the reader's and the
 writer's HTTP against a local server (127.0.0.1, port 0). No cluster, no Temporal, no network beyond loopback."""
 
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import worker.pipeline_adapter as adapter
-from activities.kube_runner import _safe_member
+from activities.pipelines.kube_runner import _safe_member
 
 
 def tree(root: Path) -> dict[str, Any]:

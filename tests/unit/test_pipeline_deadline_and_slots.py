@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from activities.kube_runner import KubeJobRunner
-from activities.pipeline_job import JobDefaults, job_manifest, job_name
-from activities.pipeline_models import PipelineContext, RunPipelineInput
-from activities.pipelines import TenantSlots
+from activities.pipelines.kube_runner import KubeJobRunner
+from activities.pipelines.job import JobDefaults, job_manifest, job_name
+from activities.pipelines.models import PipelineContext, RunPipelineInput
+from activities.pipelines.activity import TenantSlots
 from domain.config import PlatformConfig
 from domain.documents import Pipeline, Promise
 from domain.durations import format_duration

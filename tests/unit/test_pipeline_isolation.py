@@ -9,7 +9,7 @@ import pytest
 
 from activities.artifacts.store import ArtifactStore
 from activities.artifacts.output_files import UnfollowedLink
-from activities.podman_runner import Isolation, checks_image_user, is_root_user, isolation_args
+from activities.pipelines.podman_runner import Isolation, checks_image_user, is_root_user, isolation_args
 
 
 def test_every_container_loses_privilege_escalation_and_nothing_else_by_default() -> None:

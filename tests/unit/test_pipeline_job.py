@@ -1,4 +1,4 @@
-"""The Kubernetes pipeline Job as data (activities/pipeline_job.py): the manifest of one run, checked field by field
+"""The Kubernetes pipeline Job as data (activities/pipelines/job.py): the manifest of one run, checked field by field
 against Kratix's Job shape (reference §5.2, §5.3, §5.8) and validated against the Kubernetes schemas; the Job's name and
 label values; the reading of Job and Pod status; retention (§5.10). No cluster, no Temporal."""
 
@@ -14,11 +14,11 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from activities.pipeline_job import (
+from activities.pipelines.job import (
     ADAPTER_COMMAND, ADAPTER_RESOURCES, RESTRICTED, JobDefaults, failed_condition_message, failed_container, job_manifest,
     job_name, job_verdict, jobs_to_prune, label_value, pipeline_labels, stuck_container,
 )
-from activities.pipeline_models import PipelineContext, RunPipelineInput
+from activities.pipelines.models import PipelineContext, RunPipelineInput
 from domain.documents import Pipeline
 
 ADAPTER_IMAGE = "registry.example.com/ktx/ktx:1.4.2"

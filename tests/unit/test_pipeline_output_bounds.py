@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from activities.artifacts.store import ArtifactStore
-from activities.container_logs import BoundedLog, read_tail, sweep_logs
+from activities.pipelines.container_logs import BoundedLog, read_tail, sweep_logs
 from activities.artifacts.output_files import OverLimit, output_files, read_regular
-from activities.workspaces import Workspaces
+from activities.pipelines.workspaces import Workspaces
 from domain.errors import InvalidDocument
 from domain.labels import LABELS_MAX_BYTES, check_label_change, label_key_error, label_value_error
 from domain.parsing import MalformedInput, load_metadata
@@ -209,7 +209,7 @@ def test_logs_are_kept_for_the_newest_runs_of_each_pipeline(tmp_path: Path) -> N
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from activities.workspaces import Workspaces
+from activities.pipelines.workspaces import Workspaces
 workspace = Workspaces(Path(sys.argv[1])).new()
 (workspace / "output").mkdir()
 print(workspace, flush=True)

@@ -1,5 +1,5 @@
 """The Kubernetes pipeline runner: one Job per pipeline run, watched until it finishes, its result fetched from the
-transfer bucket. The Job's shape is activities/pipeline_job.py; this module does the I/O."""
+transfer bucket. The Job's shape is activities/pipelines/job.py; this module does the I/O."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
-from activities.pipeline_job import (
+from activities.pipelines.job import (
     ADAPTER_CONTAINERS, JobDefaults, container_states, deadline_exceeded, failed_condition_message, failed_container,
     job_manifest, job_name, job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
 )
-from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
-from activities.podman_runner import log_path
+from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.pipelines.podman_runner import log_path
 from activities.artifacts.object_bucket import ObjectBucket
 from domain.pipeline_rules import timed_out
 

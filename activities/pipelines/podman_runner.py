@@ -13,8 +13,8 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.container_logs import BoundedLog, read_tail
-from activities.pipeline_models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.pipelines.container_logs import BoundedLog, read_tail
+from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from domain.documents import Container
 from domain.pipeline_rules import check_container, timed_out
 from temporalio.exceptions import ApplicationError

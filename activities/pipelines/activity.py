@@ -16,8 +16,8 @@ from temporalio import activity
 from activities.artifacts.store import ArtifactStore
 from activities.artifacts.output_files import METADATA_MOUNT, OUTPUT_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
 from activities.metrics import observe_pipeline
-from activities.pipeline_models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
-from activities.workspaces import Workspaces
+from activities.pipelines.models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
+from activities.pipelines.workspaces import Workspaces
 from domain.actions import ACTIONS_FILE, parse_requested_actions
 from domain.errors import FieldError, InvalidDocument
 from domain.kube_yaml import marshal
@@ -114,7 +114,7 @@ class PipelineActivities:
         self.runner = runner
         self.artifacts = artifacts
         self.slots = slots or TenantSlots()
-        # The worker's own directory, swept of dead workers' runs (activities/workspaces.py); the system's temporary
+        # The worker's own directory, swept of dead workers' runs (activities/pipelines/workspaces.py); the system's temporary
         # directory for a bare activity in tests.
         self.workspaces = workspaces
 

@@ -1,7 +1,7 @@
 """Kratix's pipeline Job, as data: the manifest for one pipeline run and the reading of a finished Pod.
 
 Pure functions over camelCase dicts (the API's own shapes), so they are unit-tested and validated against the
-Kubernetes schemas without a cluster. The I/O lives in activities/kube_runner.py.
+Kubernetes schemas without a cluster. The I/O lives in activities/pipelines/kube_runner.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from activities.pipeline_models import RunPipelineInput
+from activities.pipelines.models import RunPipelineInput
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
 READER, WRITER = "ktx-reader", "ktx-writer"

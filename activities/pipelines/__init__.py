@@ -1,0 +1,1 @@
+"""Pipeline runs: the activity, its runners (podman, Kubernetes Job) and their parts. Imports domain, artifacts, metrics."""
