@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.artifacts.store import ArtifactStore
-from activities.secret_store import SecretProvider
-from activities.store_writes import GroupWrite
+from activities.stores.secrets import SecretProvider
+from activities.stores.writes import GroupWrite
 from domain.errors import InvalidDocument
 
 PLATFORM_DESTINATION = "ktx.io/platform-destination"

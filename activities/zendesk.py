@@ -11,7 +11,7 @@ from temporalio import activity
 
 from activities.action_errors import missing_credentials, provider_error
 from activities.metrics import counted_action
-from activities.secret_store import SecretNotFound, SecretProvider
+from activities.stores.secrets import SecretNotFound, SecretProvider
 from domain.documents import SecretRef
 
 

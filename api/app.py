@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from activities.pipelines.container_logs import LOG_KEEP_BYTES, LOG_RESPONSE_BYTES
-from activities.secret_store import secret_store_for
+from activities.stores.secrets import secret_store_for
 from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument

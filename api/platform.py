@@ -25,8 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import fetch_catalog
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
-from activities.secret_store import SecretProvider
-from activities.state_stores import StoreTarget
+from activities.stores.secrets import SecretProvider
+from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.artifacts.store import ArtifactStore  # noqa: E402
-from activities.secret_store import SecretStore  # noqa: E402
-from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput  # noqa: E402
-from activities.store_writes import GroupWrite  # noqa: E402
+from activities.stores.secrets import SecretStore  # noqa: E402
+from activities.stores.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput  # noqa: E402
+from activities.stores.writes import GroupWrite  # noqa: E402
 from domain.documents import BucketStateStoreSpec, GitStateStoreSpec, SecretRef  # noqa: E402
 from domain.layout import Slot, nested_dir, resource_nested_root  # noqa: E402
 from tests.servers.git_servers import GitDaemon, bare_repo  # noqa: E402

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secret_store import secret_store_for
+from activities.stores.secrets import secret_store_for
 from api.platform import Platform
 from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes

@@ -27,9 +27,9 @@ from activities.platform_apply import PlatformApplyActivities
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
 from activities.redelivery import RedeliveryActivities
-from activities.secret_store import secret_store_for
+from activities.stores.secrets import secret_store_for
 from activities.slack import SlackActivities
-from activities.state_stores import StateStoreActivities
+from activities.stores.state_stores import StateStoreActivities
 from activities.artifacts.object_bucket import ObjectBucket
 from activities.zendesk import ZendeskActivities
 from worker.health import HealthServer

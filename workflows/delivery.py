@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
     from activities.pipelines.models import PipelineContext, PipelineRunResult, RunPipelineInput
     from activities.pipelines.activity import PipelineActivities
-    from activities.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
-    from activities.store_writes import GroupWrite
+    from activities.stores.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
+    from activities.stores.writes import GroupWrite
     from domain.catalog import Catalog
     from domain.config import PlatformConfig
     from domain.documents import Destination, Pipeline

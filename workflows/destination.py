@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.redelivery import RedeliverOwnersInput, RedeliverRequest, RedeliveryActivities
-    from activities.state_stores import CheckStateStoreInput, StateStoreActivities, WriteStateStoreInput
+    from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, WriteStateStoreInput
     from domain import status as st
     from domain.config import PlatformConfig
     from domain.documents import Destination

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget
+    from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget
     from domain import status as st
     from domain.config import PlatformConfig
     from domain.events import Event, record_event

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from activities.artifacts.store import ArtifactStore
-from activities.bucket_writer import BucketCredentials, BucketWriter
-from activities.store_writes import GroupWrite, StoreChange
+from activities.stores.bucket_writer import BucketCredentials, BucketWriter
+from activities.stores.writes import GroupWrite, StoreChange
 from domain.layout import Slot
 from tests.servers.s3_server import READER, WRITER, objects
 

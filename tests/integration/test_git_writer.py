@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 from activities.artifacts.store import ArtifactStore
-from activities.git_writer import GitCredentials, GitRepoWriter
-from activities.secret_store import SecretStore
-from activities.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput
-from activities.store_writes import GroupWrite, StoreChange
+from activities.stores.git_writer import GitCredentials, GitRepoWriter
+from activities.stores.secrets import SecretStore
+from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput
+from activities.stores.writes import GroupWrite, StoreChange
 from domain.documents import GitStateStoreSpec, SecretRef
 from domain.layout import Slot
 from tests.conftest import push_by_hand, read_remote, remote_commits, remote_files

@@ -20,8 +20,8 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from activities.kube_client import json_api_client
-from activities.kube_secret_store import KubeSecretStore, object_name
-from activities.secret_store import SecretNotFound
+from activities.stores.kube_secrets import KubeSecretStore, object_name
+from activities.stores.secrets import SecretNotFound
 from domain.documents import SecretRef
 from tests.conftest import ROOT
 from tests.integration.test_destinations import KRATIX, destination

@@ -1,5 +1,5 @@
 """Bookkeeping a pipeline cannot write, and deletes that reach only what their own placement wrote: the rules of
-domain/layout.py and activities/store_writes.py, run against a real directory tree (the Git writer's LocalTree)."""
+domain/layout.py and activities/stores/writes.py, run against a real directory tree (the Git writer's LocalTree)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import cast
 import pytest
 
 from activities.artifacts.store import ArtifactStore
-from activities.git_writer import LocalTree
-from activities.store_writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
+from activities.stores.git_writer import LocalTree
+from activities.stores.writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
 from domain.layout import Slot, ledger_files, ledger_text, reserved_output_path
 
 NO_ARTIFACTS = cast(ArtifactStore, None)  # every write here is inline

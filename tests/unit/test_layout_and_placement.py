@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 
 from activities.artifacts.store import ArtifactStore
-from activities.store_writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
+from activities.stores.writes import GroupWrite, StoreChange, UnsafePath, apply_change, check_paths
 from domain.catalog import Catalog
 from domain.documents import Destination
 from domain.errors import InvalidDocument

@@ -17,8 +17,8 @@ from pathlib import Path
 import git
 
 from activities.artifacts.store import ArtifactStore
-from activities.store_writes import Content, StoreChange, apply_change
-from activities.write_batcher import BatchingWriter, WriteOutcome
+from activities.stores.writes import Content, StoreChange, apply_change
+from activities.stores.write_batcher import BatchingWriter, WriteOutcome
 
 _PUSH_ATTEMPTS = 5
 _RACE_MARKERS = ("fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to update ref")

@@ -14,7 +14,7 @@ import re
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from activities.secret_store import SecretNotFound, SecretSummary, decode_values, encode_values
+from activities.stores.secrets import SecretNotFound, SecretSummary, decode_values, encode_values
 from domain.documents import SecretRef
 
 MANAGED_BY = "app.kubernetes.io/managed-by"

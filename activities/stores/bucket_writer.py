@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from activities.artifacts.store import ArtifactStore
-from activities.store_writes import Content, StoreChange, apply_change, loaded
-from activities.write_batcher import BatchingWriter, WriteOutcome
+from activities.stores.writes import Content, StoreChange, apply_change, loaded
+from activities.stores.write_batcher import BatchingWriter, WriteOutcome
 from domain.layout import join
 
 PERMISSION_CHECK_KEY = ".kratix-write-permission-check"

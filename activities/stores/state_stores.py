@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.artifacts.store import ArtifactStore
-from activities.bucket_writer import BucketCredentials, BucketWriter
-from activities.git_writer import GitCredentials, GitRepoWriter, writer_key
+from activities.stores.bucket_writer import BucketCredentials, BucketWriter
+from activities.stores.git_writer import GitCredentials, GitRepoWriter, writer_key
 from activities.metrics import observe_state_store_write
-from activities.secret_store import SecretNotFound, SecretProvider
-from activities.store_writes import GroupWrite, StoreChange, UnsafePath
-from activities.write_batcher import BatchingWriter
+from activities.stores.secrets import SecretNotFound, SecretProvider
+from activities.stores.writes import GroupWrite, StoreChange, UnsafePath
+from activities.stores.write_batcher import BatchingWriter
 from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
 from domain.layout import Slot, join
 

@@ -1,5 +1,5 @@
 """Secret providers: Kubernetes-shaped Secrets kept on disk, readable by the platform's user only (the embedded
-stack), or as Kubernetes Secrets (activities/kube_secret_store.py) so API and worker pods share them.
+stack), or as Kubernetes Secrets (activities/stores/kube_secrets.py) so API and worker pods share them.
 
 Values enter through the API (never through Temporal), are read by activities when they need credentials, and
 leave only as the credentials themselves: workflows carry `secretRef` names, never values.
@@ -69,7 +69,7 @@ def secret_store_for(settings: Settings) -> SecretProvider:
     if settings.secret_provider == "kubernetes":
         # Imported here: the kubernetes client is heavy and only this provider needs it.
         from activities.kube_client import kube_api_client
-        from activities.kube_secret_store import KubeSecretStore
+        from activities.stores.kube_secrets import KubeSecretStore
 
         return KubeSecretStore(kube_api_client(), settings.secrets_namespace)
     return SecretStore(settings.secrets_dir)

@@ -10,7 +10,7 @@ import asyncio
 import threading
 from dataclasses import dataclass, replace
 
-from activities.store_writes import StoreChange, check_paths
+from activities.stores.writes import StoreChange, check_paths
 
 
 @dataclass
