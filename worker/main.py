@@ -20,7 +20,7 @@ from activities.catalog import CatalogActivities
 from activities.config import ConfigActivities
 from activities.kube_client import kube_api_client
 from activities.pipelines.kube_runner import KubeJobRunner
-from activities.pagerduty import PagerDutyActivities
+from activities.actions.pagerduty import PagerDutyActivities
 from activities.pipelines.job import JobDefaults
 from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform_apply import PlatformApplyActivities
@@ -28,10 +28,10 @@ from activities.pipelines.podman_runner import ContainerRuntime, Isolation, Podm
 from activities.pipelines.workspaces import Workspaces
 from activities.redelivery import RedeliveryActivities
 from activities.stores.secrets import secret_store_for
-from activities.slack import SlackActivities
+from activities.actions.slack import SlackActivities
 from activities.stores.state_stores import StateStoreActivities
 from activities.artifacts.object_bucket import ObjectBucket
-from activities.zendesk import ZendeskActivities
+from activities.actions.zendesk import ZendeskActivities
 from worker.health import HealthServer
 from worker.housekeeping import ensure_artifact_gc_schedule, sweep_runs_forever, trim_cache_forever
 from worker.settings import Settings, connect_client

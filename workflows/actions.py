@@ -10,9 +10,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pagerduty import IncidentInput, PagerDutyActivities, RemoveRotaInput, RotaInput
-    from activities.slack import SlackActivities, SlackPostInput
-    from activities.zendesk import TicketInput, ZendeskActivities
+    from activities.actions.pagerduty import IncidentInput, PagerDutyActivities, RemoveRotaInput, RotaInput
+    from activities.actions.slack import SlackActivities, SlackPostInput
+    from activities.actions.zendesk import TicketInput, ZendeskActivities
     from domain.actions import Action, ActionRecord, idempotency_key, rendered
     from workflows import options
     from workflows.delivery import now_iso

@@ -12,7 +12,7 @@ from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError
 from temporalio import activity
 
-from activities.action_errors import missing_credentials, provider_error
+from activities.actions.errors import missing_credentials, provider_error
 from activities.metrics import counted_action
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from domain.documents import SecretRef

@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.action_errors import missing_credentials, provider_error
+from activities.actions.errors import missing_credentials, provider_error
 from activities.metrics import counted_action
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from domain.documents import SecretRef

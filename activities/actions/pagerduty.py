@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.action_errors import missing_credentials, provider_error
+from activities.actions.errors import missing_credentials, provider_error
 from activities.metrics import counted_action
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from domain.actions import OnCallSchedule
