@@ -23,7 +23,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.catalog import fetch_catalog
+from activities.platform.catalog import fetch_catalog
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget

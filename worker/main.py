@@ -16,17 +16,17 @@ from temporalio.worker import Worker
 
 from activities.artifacts.gc import ArtifactGcActivities
 from activities.artifacts.store import ArtifactStore
-from activities.catalog import CatalogActivities
-from activities.config import ConfigActivities
+from activities.platform.catalog import CatalogActivities
+from activities.platform.config import ConfigActivities
 from activities.kube_client import kube_api_client
 from activities.pipelines.kube_runner import KubeJobRunner
 from activities.actions.pagerduty import PagerDutyActivities
 from activities.pipelines.job import JobDefaults
 from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
-from activities.platform_apply import PlatformApplyActivities
+from activities.platform.apply import PlatformApplyActivities
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
-from activities.redelivery import RedeliveryActivities
+from activities.platform.redelivery import RedeliveryActivities
 from activities.stores.secrets import secret_store_for
 from activities.actions.slack import SlackActivities
 from activities.stores.state_stores import StateStoreActivities

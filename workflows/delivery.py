@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.catalog import CatalogActivities, ReadCatalogInput
-    from activities.config import ConfigActivities, ReadConfigInput
-    from activities.platform_apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
+    from activities.platform.catalog import CatalogActivities, ReadCatalogInput
+    from activities.platform.config import ConfigActivities, ReadConfigInput
+    from activities.platform.apply import PLATFORM_DESTINATION, AppliedRef, ApplyBackInput, PlatformApplyActivities
     from activities.pipelines.models import PipelineContext, PipelineRunResult, RunPipelineInput
     from activities.pipelines.activity import PipelineActivities
     from activities.stores.state_stores import StateStoreActivities, StoreTarget, WriteStateStoreInput
@@ -114,7 +114,7 @@ LOCAL_READS_PATCH = "local-catalog-reads"
 
 
 async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
-    """One read of Temporal's own state (catalog, memos, visibility) by an activity of `activities/catalog.py`."""
+    """One read of Temporal's own state (catalog, memos, visibility) by an activity of `activities/platform/catalog.py`."""
     if workflow.patched(LOCAL_READS_PATCH):
         return await workflow.execute_local_activity_method(
             activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY

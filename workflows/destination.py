@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.redelivery import RedeliverOwnersInput, RedeliverRequest, RedeliveryActivities
+    from activities.platform.redelivery import RedeliverOwnersInput, RedeliverRequest, RedeliveryActivities
     from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, WriteStateStoreInput
     from domain import status as st
     from domain.config import PlatformConfig

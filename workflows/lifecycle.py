@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
     from activities.pipelines.models import PipelineContext, PipelineRunResult
-    from activities.redelivery import RedeliverRequest
+    from activities.platform.redelivery import RedeliverRequest
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog

@@ -12,9 +12,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
+    from activities.platform.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
     from activities.pipelines.models import PipelineContext
-    from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
+    from activities.platform.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st
     from domain.catalog import Catalog

@@ -9,9 +9,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.catalog import CatalogActivities, ReadPromiseInput
+    from activities.platform.catalog import CatalogActivities, ReadPromiseInput
     from activities.pipelines.models import PipelineContext
-    from activities.redelivery import REDELIVER_SIGNAL, RedeliverRequest
+    from activities.platform.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st
     from domain.documents import Pipeline

@@ -1,0 +1,1 @@
+"""The platform's own state in Temporal (catalog, redelivery, config) and apply-back. Imports domain, artifacts, stores."""
