@@ -76,7 +76,7 @@ from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInpu
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
-from workflows.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
+from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
 from workflows.state_store import (
     ApplyStoreTarget,
     StateStoreState,

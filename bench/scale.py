@@ -40,8 +40,8 @@ from bench.stack import (Stack, install_promise, ktx, medians, names, peak_rss_m
 from tests.kratix_documents import condition, pipeline, promise, resource  # noqa: E402
 from tests.waiting import eventually, eventually_blocking  # noqa: E402
 from worker.settings import Settings, connect_client  # noqa: E402
-from workflows.search_attributes import KIND as KIND_ATTR  # noqa: E402
-from workflows.search_attributes import PHASE  # noqa: E402
+from activities.platform.search_attributes import KIND as KIND_ATTR  # noqa: E402
+from activities.platform.search_attributes import PHASE  # noqa: E402
 
 PROMISE, KIND, PIPELINE = "bench", "Bench", "step"
 QUERY = f'{KIND_ATTR.name} = "{KIND}" AND ExecutionStatus = "Running"'

@@ -24,7 +24,7 @@ from api.platform import Platform
 from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes
 from worker.settings import Settings
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

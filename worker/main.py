@@ -40,7 +40,7 @@ from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
 from workflows.promise import PromiseWorkflow
 from workflows.resource import ResourceWorkflow
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
 PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)

@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ReconcileRequest,
     )
     from workflows.resource import ResourceWorkflow
-    from workflows.search_attributes import REQUIRES
+    from activities.platform.search_attributes import REQUIRES
 
 STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their path
 # Signals sent at once when every resource must re-run; the pipelines they start queue on the pipeline task queue,

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.search_attributes import DESTINATIONS, PHASE, UNPLACED
+from activities.platform.search_attributes import DESTINATIONS, PHASE, UNPLACED
 
 
 class Publisher:

@@ -12,7 +12,7 @@ from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id
 from domain.promise_api import PromiseSnapshot
 from domain.requirements import RequiredPromiseState
 from domain.visibility import equals
-from workflows.search_attributes import KIND, PROMISE, REQUIRES
+from activities.platform.search_attributes import KIND, PROMISE, REQUIRES
 
 CATALOG_MEMO_KEY = "catalog"
 SNAPSHOT_MEMO_KEY = "snapshot"

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.visibility import equals
-from workflows.search_attributes import DESTINATIONS, KIND, UNPLACED
+from activities.platform.search_attributes import DESTINATIONS, KIND, UNPLACED
 
 REDELIVER_SIGNAL = "redeliver"
 _SIGNAL_FANOUT = 50
