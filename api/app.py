@@ -16,7 +16,7 @@ from activities.stores.secrets import secret_store_for
 from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
-from api.platform import Applied, Conflict, NotFound, Platform
+from service.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
 from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent

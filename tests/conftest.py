@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.stores.secrets import secret_store_for
-from api.platform import Platform
+from service.platform import Platform
 from domain.config import PlatformConfig
 from worker.main import build_worker, ensure_search_attributes
 from worker.settings import Settings

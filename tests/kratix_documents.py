@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.waiting import eventually  # noqa: F401  (re-exported: the tests import it with the builders)
 
 BEHAVE = "localhost/ktx-test/behave:v0.1.0"

@@ -12,7 +12,7 @@ import inspect
 import time
 from typing import Any, Awaitable, Callable
 
-from api.platform import NotFound
+from service.platform import NotFound
 
 # An object applied a moment ago may not be listed yet: a read that says "not found" is a value to wait past.
 DEFAULT_IGNORED: tuple[type[BaseException], ...] = (NotFound,)

@@ -539,7 +539,7 @@ class ObjectLifecycle:
                               for r in self.state.actions]
         pipelines = [o.pipeline for o in self.state.outputs]
         if workflow.patched(DELETE_EVERY_PLACEMENT_PATCH):
-            # A clean-up run for an object whose workflow ended knows its placements only (api/platform.py), and a
+            # A clean-up run for an object whose workflow ended knows its placements only (service/platform.py), and a
             # removal that failed for an output since dropped is a placement too: every file goes.
             pipelines += [p.pipeline for p in self.state.placements if p.pipeline not in pipelines]
         await self._drop_outputs(await read_catalog(), pipelines, "Delete from")

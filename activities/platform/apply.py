@@ -41,7 +41,7 @@ class ApplyBackResult(BaseModel):
 class PlatformApplyActivities:
     def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore, secrets: SecretProvider):
         # Imported here: the API's Platform imports the workflows, which import this module for its types.
-        from api.platform import Conflict, NotFound, Platform
+        from service.platform import Conflict, NotFound, Platform
 
         self.platform = Platform(client, task_queue, secrets)
         self.refusals = (InvalidDocument, NotFound, Conflict)

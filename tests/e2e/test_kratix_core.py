@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import read_remote, remote_files
 from tests.kratix_documents import condition, eventually, get, git_store_and_destinations, phases, pipeline, promise, resource
 

@@ -8,7 +8,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.integration.test_destinations import destination, git_store, writes_configmap
 from tests.integration.test_state_store_credentials import histories_mention
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource

@@ -29,7 +29,7 @@ from starlette.routing import Match
 
 from api.app import _visible_tree, create_app
 from api.auth import AuthConfigError
-from api.platform import Platform
+from service.platform import Platform
 from domain.access import LOOPBACK, Principal
 from tests.integration.test_health_metrics import api_for, closed_port
 from tests.kratix_documents import eventually, git_store_and_destinations, promise, resource

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import openapi
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import ROOT
 from tests.kratix_documents import eventually, git_store_and_destinations, promise, resource
 from tests.servers.git_servers import free_port

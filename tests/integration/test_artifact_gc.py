@@ -13,7 +13,7 @@ from temporalio.client import Client, ScheduleIntervalSpec
 from temporalio.service import RPCError
 
 from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, CollectGarbageInput, CollectGarbageResult, HeldArtifacts
-from api.platform import Platform
+from service.platform import Platform
 from domain.naming import resource_workflow_id
 from tests.conftest import read_remote
 from tests.integration.test_destinations import install

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from api.platform import DEFAULT_MAX_DOCUMENT, Platform
+from service.platform import DEFAULT_MAX_DOCUMENT, Platform
 from tests.integration.test_health_metrics import api_for
 from tests.kratix_documents import GROUP, condition, eventually, git_store_and_destinations, promise, resource
 from tests.unit.test_input_limits import billion_laughs

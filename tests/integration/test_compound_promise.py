@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.platform import NotFound, Platform
+from service.platform import NotFound, Platform
 from tests.conftest import remote_files
 from tests.kratix_documents import eventually, get, git_store_and_destinations, pipeline, promise, resource
 

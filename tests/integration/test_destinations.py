@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from api.platform import Platform
+from service.platform import Platform
 from domain.layout import canary_files
 from tests.conftest import read_remote, remote_commits, remote_files
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource, runs

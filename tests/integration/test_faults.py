@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.stores.secrets import secret_store_for
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import ROOT, TEST_CONFIG, fresh_namespace, push_by_hand, remote_files, temporal_cli
 from tests.integration.test_destinations import KRATIX, destination, install, ready
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource

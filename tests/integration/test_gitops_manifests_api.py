@@ -15,7 +15,7 @@ import uvicorn
 import yaml
 
 from api.app import create_app
-from api.platform import Platform
+from service.platform import Platform
 from cli.main import main as ktx
 from tests.conftest import remote_files
 from tests.integration.test_destinations import KRATIX, destination

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import activities.metrics
 from api.app import create_app
-from api.platform import Platform
+from service.platform import Platform
 from tests.integration.test_resource_lifecycle import example, store_and_destination
 from tests.kratix_documents import eventually
 from worker.health import HealthServer

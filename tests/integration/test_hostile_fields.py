@@ -17,7 +17,7 @@ import yaml
 
 from activities.pipelines.models import PipelineContext, RunPipelineInput
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
-from api.platform import Platform
+from service.platform import Platform
 from domain.documents import Container, Pipeline
 from tests.integration.test_bad_input import api, refused, snapshot  # noqa: F401  (api is the fixture)
 from tests.integration.test_health_metrics import api_for

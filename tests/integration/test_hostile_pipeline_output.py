@@ -14,7 +14,7 @@ import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from api.platform import Conflict, NotFound, Platform
+from service.platform import Conflict, NotFound, Platform
 from domain.naming import resource_workflow_id
 from tests.conftest import remote_files
 from tests.integration.test_health_metrics import api_for

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import yaml
 
-from api.platform import Platform
+from service.platform import Platform
 from domain.layout import aggregate_index_path, canary_files
 from tests.conftest import push_by_hand, read_remote, remote_files
 from tests.integration.test_destinations import KRATIX, destination, git_store, ready

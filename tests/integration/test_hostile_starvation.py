@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from api.platform import Platform
+from service.platform import Platform
 from domain.naming import resource_workflow_id
 from domain.pipeline_rules import PIPELINE_TIMEOUT
 from tests.kratix_documents import condition, eventually, git_store_and_destinations, phases, pipeline, pipeline_entry, promise, resource

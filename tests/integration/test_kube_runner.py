@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import ROOT, read_remote, remote_files
 from tests.kratix_documents import (
     BEHAVE, condition, eventually, get, git_store_and_destinations, pipeline, pipeline_entry, promise, resource,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_destinations import destination, git_store
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource

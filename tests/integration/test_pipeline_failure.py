@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_resource_lifecycle import store_and_destination
 from tests.waiting import eventually

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.kratix_documents import condition, eventually, get, git_store_and_destinations, phases, pipeline, promise, resource, runs
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.platform import NotFound, Platform
+from service.platform import NotFound, Platform
 from domain.errors import InvalidDocument
 from tests.kratix_documents import condition, eventually, get, git_store_and_destinations, pipeline, promise, resource
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.platform import NotFound, Platform
+from service.platform import NotFound, Platform
 from domain.errors import InvalidDocument
 from tests.conftest import ROOT, TEST_CONFIG, read_remote, remote_commits, remote_files
 from tests.kratix_documents import condition

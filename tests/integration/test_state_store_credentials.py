@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import read_remote, remote_files
 from tests.integration.test_destinations import KRATIX, destination, writes_configmap
 from tests.kratix_documents import condition, eventually, get, promise, resource

@@ -8,7 +8,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from api.platform import Platform
+from service.platform import Platform
 from tests.conftest import remote_files
 from tests.kratix_documents import (
     condition,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.platform import NotFound
+from service.platform import NotFound
 from tests.waiting import eventually, eventually_blocking
 
 

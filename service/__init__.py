@@ -1,0 +1,1 @@
+"""The application service: the platform's operations over a Temporal client. Imports workflows, activities, domain."""
