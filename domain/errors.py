@@ -30,6 +30,14 @@ class DocumentTooLarge(ValueError):
                          "(KTX_API_MAX_DOCUMENT); large content belongs in a pipeline's output, not in the request")
 
 
+class NotFound(LookupError):
+    """The object, or what it refers to, does not exist (the API's 404)."""
+
+
+class Conflict(RuntimeError):
+    """The object cannot be changed that way now (the API's 409): ended, being replaced, set by its document."""
+
+
 def errors_from_pydantic(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():

@@ -31,7 +31,7 @@ from domain.catalog import Catalog
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
-from domain.errors import DocumentTooLarge, FieldError, InvalidDocument
+from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
 from domain.labels import (
@@ -90,14 +90,6 @@ from workflows.state_store import (
 _ENDED_UNDELETED = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
                     WorkflowExecutionStatus.CANCELED}
 _CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(RuntimeError):
-    pass
 
 
 class Applied(BaseModel):

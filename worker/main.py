@@ -32,6 +32,7 @@ from activities.actions.slack import SlackActivities
 from activities.stores.state_stores import StateStoreActivities
 from activities.artifacts.object_bucket import ObjectBucket
 from activities.actions.zendesk import ZendeskActivities
+from service.platform import Platform
 from worker.health import HealthServer
 from worker.housekeeping import ensure_artifact_gc_schedule, sweep_runs_forever, trim_cache_forever
 from worker.settings import Settings, connect_client
@@ -59,7 +60,9 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
-    platform_apply = PlatformApplyActivities(client, settings.task_queue, artifacts, secrets)
+    # The apply-back activity applies through the service, as the API does: handed in, so activities import no
+    # layer above their own.
+    platform_apply = PlatformApplyActivities(Platform(client, settings.task_queue, secrets), artifacts)
     redelivery = RedeliveryActivities(client)
     slack = SlackActivities(secrets, settings.slack_api_url)
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)

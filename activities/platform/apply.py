@@ -6,17 +6,16 @@ itself, right after the state-store write, and removes what it applied once the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.client import Client
 
 from activities.artifacts.store import ArtifactStore
-from activities.stores.secrets import SecretProvider
 from activities.stores.writes import GroupWrite
-from domain.errors import InvalidDocument
+from domain.catalog import Catalog
+from domain.errors import Conflict, InvalidDocument, NotFound
 
 PLATFORM_DESTINATION = "ktx.io/platform-destination"
 
@@ -38,12 +37,27 @@ class ApplyBackResult(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
-class PlatformApplyActivities:
-    def __init__(self, client: Client, task_queue: str, artifacts: ArtifactStore, secrets: SecretProvider):
-        # Imported here: the API's Platform imports the workflows, which import this module for its types.
-        from service.platform import Conflict, NotFound, Platform
+class AppliedObject(Protocol):
+    kind: str
+    name: str
+    namespace: str | None
 
-        self.platform = Platform(client, task_queue, secrets)
+
+class PlatformOperations(Protocol):
+    """What applying back needs of the platform: the application service (service/platform.py's Platform), which
+    the worker hands in, so this activity imports nothing above its layer. It refuses with InvalidDocument, NotFound
+    or Conflict (domain/errors.py)."""
+
+    async def catalog(self) -> Catalog: ...
+
+    async def apply(self, document: dict[str, Any]) -> AppliedObject: ...
+
+    async def delete(self, kind: str, name: str, namespace: str = "default") -> Any: ...
+
+
+class PlatformApplyActivities:
+    def __init__(self, platform: PlatformOperations, artifacts: ArtifactStore):
+        self.platform = platform
         self.refusals = (InvalidDocument, NotFound, Conflict)
         self.artifacts = artifacts
 

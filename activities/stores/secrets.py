@@ -11,14 +11,11 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from domain.documents import SecretRef
-
-if TYPE_CHECKING:
-    from worker.settings import Settings
 
 
 class SecretSummary(BaseModel):
@@ -64,7 +61,20 @@ def decode_values(data: dict[str, str] | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (data or {}).items()}
 
 
-def secret_store_for(settings: Settings) -> SecretProvider:
+class SecretSettings(Protocol):
+    """What choosing a provider reads of the process's settings (worker/settings.py's Settings)."""
+
+    @property
+    def secret_provider(self) -> str: ...
+
+    @property
+    def secrets_namespace(self) -> str: ...
+
+    @property
+    def secrets_dir(self) -> Path: ...
+
+
+def secret_store_for(settings: SecretSettings) -> SecretProvider:
     """The one place the API and the worker choose their provider, so both always read and write the same Secrets."""
     if settings.secret_provider == "kubernetes":
         # Imported here: the kubernetes client is heavy and only this provider needs it.
