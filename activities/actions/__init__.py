@@ -1,1 +1,1 @@
-"""Off-platform actions: Slack, PagerDuty, Zendesk and their error mapping. Imports domain, stores.secrets, metrics."""
+"""Off-platform actions: Slack, PagerDuty, Zendesk and their error mapping. Imports domain, stores."""

@@ -1,1 +1,1 @@
-"""Pipeline output trees: read safely, stored by content (local and S3), collected. Imports domain and nothing above."""
+"""Pipeline output trees: read safely, stored by content (disk, S3), collected. Imports domain only."""

@@ -1,1 +1,1 @@
-"""Pipeline runs: the activity, its runners (podman, Kubernetes Job) and their parts. Imports domain, artifacts, metrics."""
+"""Pipeline runs: the activity, its runners (podman, Kubernetes Job), their parts. Imports domain, artifacts."""

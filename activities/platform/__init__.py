@@ -1,1 +1,1 @@
-"""The platform's own state in Temporal (catalog, redelivery, config) and apply-back. Imports domain, artifacts, stores."""
+"""The platform's own state in Temporal (catalog, redelivery, config), apply-back. Imports domain, artifacts, stores."""

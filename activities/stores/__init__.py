@@ -1,1 +1,1 @@
-"""State stores (Git, bucket) and secret providers: writers and activities. Imports domain, artifacts, metrics, kube_client."""
+"""State stores (Git, bucket: writers, batching, activities), secret providers. Imports domain, artifacts."""
