@@ -15,8 +15,9 @@ def kube_api_client() -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException:
         # Read KUBECONFIG now: the client's default was fixed when it was imported.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration,
-                                persist_config=False)
+        config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration, persist_config=False
+        )
     return json_api_client(configuration)
 
 

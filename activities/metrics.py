@@ -29,23 +29,41 @@ def metric(kind: type[_Metric], name: str, documentation: str, labels: list[str]
 
 
 PIPELINES_RUN = metric(Counter, "ktx_pipelines_run_total", "Pipelines run to a verdict.", _PIPELINE_LABELS)
-PIPELINES_FAILED = metric(Counter, "ktx_pipelines_failed_total", "Pipelines whose verdict was a failure.",
-                          _PIPELINE_LABELS)
-PIPELINE_DURATION = metric(Histogram, "ktx_pipeline_duration_seconds", "Time from a pipeline's start to its verdict.",
-                           ["workflow_type", "action", "runner"],
-                           buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
-STATE_STORE_WRITES = metric(Counter, "ktx_state_store_writes_total",
-                            "State-store write requests by outcome (committed, unchanged, failed); one commit or upload"
-                            " batch serves many requests.", ["kind", "result"])
-STATE_STORE_WRITE_SECONDS = metric(Histogram, "ktx_state_store_write_seconds",
-                                   "Time a state-store write request took, waiting for its batch included.", ["kind"],
-                                   buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-ACTIONS = metric(Counter, "ktx_actions_total",
-                 "Off-platform action attempts: succeeded, refused (not retried) or failed (retried).",
-                 ["provider", "result"])
+PIPELINES_FAILED = metric(
+    Counter, "ktx_pipelines_failed_total", "Pipelines whose verdict was a failure.", _PIPELINE_LABELS
+)
+PIPELINE_DURATION = metric(
+    Histogram,
+    "ktx_pipeline_duration_seconds",
+    "Time from a pipeline's start to its verdict.",
+    ["workflow_type", "action", "runner"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+STATE_STORE_WRITES = metric(
+    Counter,
+    "ktx_state_store_writes_total",
+    "State-store write requests by outcome (committed, unchanged, failed); one commit or upload"
+    " batch serves many requests.",
+    ["kind", "result"],
+)
+STATE_STORE_WRITE_SECONDS = metric(
+    Histogram,
+    "ktx_state_store_write_seconds",
+    "Time a state-store write request took, waiting for its batch included.",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+ACTIONS = metric(
+    Counter,
+    "ktx_actions_total",
+    "Off-platform action attempts: succeeded, refused (not retried) or failed (retried).",
+    ["provider", "result"],
+)
 
 
-def observe_pipeline(promise: str, workflow_type: str, action: str, runner: str, succeeded: bool, seconds: float) -> None:
+def observe_pipeline(
+    promise: str, workflow_type: str, action: str, runner: str, succeeded: bool, seconds: float
+) -> None:
     PIPELINES_RUN.labels(promise, workflow_type, action, runner).inc()
     if not succeeded:
         PIPELINES_FAILED.labels(promise, workflow_type, action, runner).inc()

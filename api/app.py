@@ -29,8 +29,9 @@ from worker.settings import Settings, connect_client
 # The client's default retries a refused connection for up to 10 s, so with Temporal down every request hung that long
 # and then failed. The API's callers retry themselves (kubectl-like clients, CI): a blip of a few hundred ms is still
 # ridden out, an outage is said at once, as 503 (TEMPORAL_DOWN) with the reason.
-TEMPORAL_RETRY = RetryConfig(initial_interval_millis=100, multiplier=2, max_interval_millis=1000,
-                             max_elapsed_time_millis=2500, max_retries=5)
+TEMPORAL_RETRY = RetryConfig(
+    initial_interval_millis=100, multiplier=2, max_interval_millis=1000, max_elapsed_time_millis=2500, max_retries=5
+)
 TEMPORAL_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
 RETRY_AFTER_SECONDS = 5
 
@@ -38,8 +39,12 @@ RETRY_AFTER_SECONDS = 5
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.platform = Platform(await connect_client(settings, TEMPORAL_RETRY), settings.task_queue, secret_store_for(settings),
-                                  max_document=settings.api_max_document)
+    app.state.platform = Platform(
+        await connect_client(settings, TEMPORAL_RETRY),
+        settings.task_queue,
+        secret_store_for(settings),
+        max_document=settings.api_max_document,
+    )
     yield
 
 
@@ -74,11 +79,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
         # The one place Temporal's own failures become answers: every route reaches Temporal through Platform.
         if exc.status in TEMPORAL_DOWN:
-            response = _refuse(503, f"Temporal is unavailable ({exc.status.name}: {exc.message}); the request was not "
-                                    "completed, retry it once Temporal is back")
+            response = _refuse(
+                503,
+                f"Temporal is unavailable ({exc.status.name}: {exc.message}); the request was not "
+                "completed, retry it once Temporal is back",
+            )
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
-        return _refuse(500, f"Temporal refused the request ({exc.status.name if exc.status else 'unknown'}: {exc.message})")
+        return _refuse(
+            500, f"Temporal refused the request ({exc.status.name if exc.status else 'unknown'}: {exc.message})"
+        )
 
     @app.exception_handler(QueryValueRefused)
     async def bad_query_value(request: Request, exc: QueryValueRefused) -> JSONResponse:
@@ -124,11 +134,21 @@ class FieldProblem(BaseModel):
 
 
 # The body is read raw (YAML streams are not JSON), so its shape is declared here for clients and fuzzers.
-_DOCUMENT = {"type": "object", "required": ["apiVersion", "kind"],
-             "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
-                            "spec": {"type": "object"}, "items": {"type": "array", "description": "the documents of a `kind: List`"}}}
-APPLY_BODY = {"application/json": {"schema": _DOCUMENT},
-              "application/yaml": {"schema": {"type": "string", "description": "one or many YAML documents"}}}
+_DOCUMENT = {
+    "type": "object",
+    "required": ["apiVersion", "kind"],
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {"type": "object"},
+        "items": {"type": "array", "description": "the documents of a `kind: List`"},
+    },
+}
+APPLY_BODY = {
+    "application/json": {"schema": _DOCUMENT},
+    "application/yaml": {"schema": {"type": "string", "description": "one or many YAML documents"}},
+}
 
 
 # OpenAPI links: what a client (and the stateful fuzzer) can do next with the first object an apply answered.
@@ -137,9 +157,15 @@ APPLIED_LINKS = {
         "operationRef": f"#/paths/~1objects~1{{kind}}~1{{name}}{suffix.replace('/', '~1')}/{method}",
         "parameters": {"kind": "$response.body#/applied/0/kind", "name": "$response.body#/applied/0/name"},
     }
-    for verb, method, suffix in [("get", "get", ""), ("delete", "delete", ""), ("label", "post", "/labels"),
-                                 ("reconcile", "post", "/reconcile"), ("tree", "get", "/tree"), ("wait", "get", "/wait"),
-                                 ("logs", "get", "/logs")]
+    for verb, method, suffix in [
+        ("get", "get", ""),
+        ("delete", "delete", ""),
+        ("label", "post", "/labels"),
+        ("reconcile", "post", "/reconcile"),
+        ("tree", "get", "/tree"),
+        ("wait", "get", "/wait"),
+        ("logs", "get", "/logs"),
+    ]
 }
 
 
@@ -149,8 +175,12 @@ class Refusal(BaseModel):
     errors: list[FieldProblem] = []
 
 
-def _refuse(status: int, message: str, document: int | None = None, errors: list[FieldProblem] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content=Refusal(message=message, document=document, errors=errors or []).model_dump())
+def _refuse(
+    status: int, message: str, document: int | None = None, errors: list[FieldProblem] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content=Refusal(message=message, document=document, errors=errors or []).model_dump()
+    )
 
 
 def _routes(app: FastAPI) -> None:
@@ -160,14 +190,27 @@ def _routes(app: FastAPI) -> None:
         return {"status": "ok"}
 
     # Every route but the probes and the scrape: a route added here cannot forget to authenticate.
-    api = APIRouter(dependencies=[Depends(authenticate)], responses={
-        401: {"model": Refusal, "description": "No bearer token, or one the API does not know"},
-        403: {"model": Refusal, "description": "The token's role or namespaces do not allow this"}})
+    api = APIRouter(
+        dependencies=[Depends(authenticate)],
+        responses={
+            401: {"model": Refusal, "description": "No bearer token, or one the API does not know"},
+            403: {"model": Refusal, "description": "The token's role or namespaces do not allow this"},
+        },
+    )
 
-    @api.post("/apply", response_model=ApplyResponse, responses={200: {"links": APPLIED_LINKS}, 400: {"model": Refusal}, 404: {"model": Refusal},
-                                                               409: {"model": Refusal}, 413: {"model": Refusal},
-                                                               422: {"model": Refusal}},
-              openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}})
+    @api.post(
+        "/apply",
+        response_model=ApplyResponse,
+        responses={
+            200: {"links": APPLIED_LINKS},
+            400: {"model": Refusal},
+            404: {"model": Refusal},
+            409: {"model": Refusal},
+            413: {"model": Refusal},
+            422: {"model": Refusal},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
+    )
     async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
         try:
@@ -199,21 +242,33 @@ def _routes(app: FastAPI) -> None:
         return ApplyResponse(applied=applied)
 
     @api.get("/objects/{kind}")
-    async def list_objects(kind: Kind, platform: PlatformDep, caller: Caller, namespace: OptionalNamespace = None,
-                           promise: PromiseName = None) -> list[dict[str, Any]]:
+    async def list_objects(
+        kind: Kind,
+        platform: PlatformDep,
+        caller: Caller,
+        namespace: OptionalNamespace = None,
+        promise: PromiseName = None,
+    ) -> list[dict[str, Any]]:
         """Without `namespace`, a team token gets the objects in its own namespaces."""
         authorise(caller, "list", Target.of_route(kind, None, namespace))
         found = await platform.list(kind, namespace=namespace, promise=promise)
         return [obj for obj in found if caller.sees(obj["metadata"].get("namespace"))]
 
     @api.get("/objects/{kind}/{name}")
-    async def get_object(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
+    async def get_object(
+        kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default"
+    ) -> dict[str, Any]:
         authorise(caller, "get", Target.of_route(kind, name, namespace))
         return await platform.get(kind, name, namespace)
 
     @api.delete("/objects/{kind}/{name}")
     async def delete_object(
-        kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default", force: bool = False,
+        kind: Kind,
+        name: Name,
+        platform: PlatformDep,
+        caller: Caller,
+        namespace: Namespace = "default",
+        force: bool = False,
         wait: Annotated[float, Query(ge=0, le=3600)] = 0,
     ) -> dict[str, Any]:
         """Start deletion; with `wait` > 0, answer once the delete pipeline ran and the files are gone."""
@@ -224,10 +279,18 @@ def _routes(app: FastAPI) -> None:
             deleted = await platform.wait_deleted(workflow_id, wait)
         return {"kind": kind, "name": name, "deleted": deleted}
 
-    @api.post("/objects/{kind}/{name}/labels", responses={404: {"model": Refusal}, 409: {"model": Refusal},
-                                                          422: {"model": Refusal}})
-    async def label_object(kind: Kind, name: Name, change: LabelChange, platform: PlatformDep, caller: Caller,
-                           namespace: Namespace = "default") -> Any:
+    @api.post(
+        "/objects/{kind}/{name}/labels",
+        responses={404: {"model": Refusal}, 409: {"model": Refusal}, 422: {"model": Refusal}},
+    )
+    async def label_object(
+        kind: Kind,
+        name: Name,
+        change: LabelChange,
+        platform: PlatformDep,
+        caller: Caller,
+        namespace: Namespace = "default",
+    ) -> Any:
         """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once.
         Keys and values follow Kubernetes' label grammar; an object's labels stay within 256 KiB."""
         authorise(caller, "label", Target.of_route(kind, name, namespace))
@@ -238,24 +301,33 @@ def _routes(app: FastAPI) -> None:
             return _refuse(422, f'labels of {kind} "{name}" refused: {exc}', errors=errors)
 
     @api.post("/objects/{kind}/{name}/reconcile")
-    async def reconcile_object(kind: Kind, name: Name, platform: PlatformDep, caller: Caller,
-                               namespace: Namespace = "default") -> dict[str, Any]:
+    async def reconcile_object(
+        kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default"
+    ) -> dict[str, Any]:
         """Run the configure workflow again from its first pipeline (`kratix.io/manual-reconciliation`)."""
         authorise(caller, "reconcile", Target.of_route(kind, name, namespace))
         return {"labels": await platform.reconcile(kind, name, namespace)}
 
     @api.get("/objects/{kind}/{name}/logs")
-    async def object_logs(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default",
-                          pipeline: str | None = None, container: str | None = None,
-                          limit_bytes: Annotated[int, Query(alias="limitBytes", ge=1, le=LOG_KEEP_BYTES)] = LOG_RESPONSE_BYTES,
-                          ) -> list[dict[str, Any]]:
+    async def object_logs(
+        kind: Kind,
+        name: Name,
+        platform: PlatformDep,
+        caller: Caller,
+        namespace: Namespace = "default",
+        pipeline: str | None = None,
+        container: str | None = None,
+        limit_bytes: Annotated[int, Query(alias="limitBytes", ge=1, le=LOG_KEEP_BYTES)] = LOG_RESPONSE_BYTES,
+    ) -> list[dict[str, Any]]:
         """The end of each container's log (`limitBytes`, 1 MiB unless asked; the worker keeps the last 4 MiB);
         `truncated` says there was more."""
         authorise(caller, "logs", Target.of_route(kind, name, namespace))
         return await platform.logs(kind, name, namespace, pipeline, container, limit_bytes)
 
     @api.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
-    async def destination_manifests(name: Name, platform: PlatformDep, caller: Caller, gitops: GitOpsAgent = "flux") -> Any:
+    async def destination_manifests(
+        name: Name, platform: PlatformDep, caller: Caller, gitops: GitOpsAgent = "flux"
+    ) -> Any:
         """The Flux or ArgoCD objects to apply on the Destination's cluster so it pulls its directory from the store."""
         authorise(caller, "manifests", Target.of_route("Destination", name, None))
         try:
@@ -265,15 +337,21 @@ def _routes(app: FastAPI) -> None:
             return _refuse(422, f'no {gitops} manifests for destination "{name}": {exc}', errors=errors)
 
     @api.get("/objects/{kind}/{name}/tree")
-    async def object_tree(kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default") -> dict[str, Any]:
+    async def object_tree(
+        kind: Kind, name: Name, platform: PlatformDep, caller: Caller, namespace: Namespace = "default"
+    ) -> dict[str, Any]:
         """The object and the component resources it requested (compound Promises), recursively."""
         authorise(caller, "tree", Target.of_route(kind, name, namespace))
         return _visible_tree(await platform.tree(kind, name, namespace), caller)
 
     @api.get("/objects/{kind}/{name}/wait")
     async def wait_for(
-        kind: Kind, name: Name, platform: PlatformDep, caller: Caller,
-        condition: Annotated[str, Query(min_length=1, max_length=LABEL_MAX)], namespace: Namespace = "default",
+        kind: Kind,
+        name: Name,
+        platform: PlatformDep,
+        caller: Caller,
+        condition: Annotated[str, Query(min_length=1, max_length=LABEL_MAX)],
+        namespace: Namespace = "default",
         timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
     ) -> dict[str, Any]:
         authorise(caller, "wait", Target.of_route(kind, name, namespace))

@@ -14,8 +14,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from domain.access import (LOOPBACK, Action, Principal, Target, TokenEntry, TokenFile, identify, is_loopback, problems,
-                           refusal)
+from domain.access import (
+    LOOPBACK,
+    Action,
+    Principal,
+    Target,
+    TokenEntry,
+    TokenFile,
+    identify,
+    is_loopback,
+    problems,
+    refusal,
+)
 from worker.settings import Settings
 
 
@@ -87,18 +97,24 @@ def load_token_source(settings: Settings) -> TokenSource | None:
     if settings.api_tokens_file is None:
         if is_loopback(settings.api_host):
             return None
-        raise AuthConfigError(f"the API would listen on {settings.api_host}, beyond this machine, without authentication: "
-                              "set KTX_API_TOKENS_FILE to a tokens file (entries from `ktx token create`), or bind "
-                              "KTX_API_HOST=127.0.0.1")
+        raise AuthConfigError(
+            f"the API would listen on {settings.api_host}, beyond this machine, without authentication: "
+            "set KTX_API_TOKENS_FILE to a tokens file (entries from `ktx token create`), or bind "
+            "KTX_API_HOST=127.0.0.1"
+        )
     return TokenSource(settings.api_tokens_file)
 
 
-bearer = HTTPBearer(auto_error=False, description="A token from `ktx token create`, listed by its SHA-256 in the "
-                                                  "API's KTX_API_TOKENS_FILE; the CLI sends KTX_TOKEN.")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `ktx token create`, listed by its SHA-256 in the "
+    "API's KTX_API_TOKENS_FILE; the CLI sends KTX_TOKEN.",
+)
 
 
-async def authenticate(request: Request,
-                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
     tokens: TokenSource | None = request.app.state.tokens
     if tokens is None:
         return LOOPBACK

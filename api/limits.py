@@ -10,8 +10,11 @@ class BodyTooLarge(HTTPException):
     # An HTTPException so FastAPI's own body parsing (JSON bodies of other routes) passes it through as 413
     # instead of turning it into "There was an error parsing the body" (400).
     def __init__(self, limit: int):
-        super().__init__(status_code=413, detail=f"request body over the limit of {limit} bytes ({_readable(limit)}, "
-                                                 "KTX_API_MAX_BODY); split the documents into several requests")
+        super().__init__(
+            status_code=413,
+            detail=f"request body over the limit of {limit} bytes ({_readable(limit)}, "
+            "KTX_API_MAX_BODY); split the documents into several requests",
+        )
 
 
 class BodyLimit:

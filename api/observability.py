@@ -11,8 +11,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activities.metrics import metric
 from worker.health import temporal_unready_reason
 
-API_REQUESTS = metric(Counter, "ktx_api_requests_total", "API requests answered, by route template and status.",
-                      ["method", "route", "status"])
+API_REQUESTS = metric(
+    Counter,
+    "ktx_api_requests_total",
+    "API requests answered, by route template and status.",
+    ["method", "route", "status"],
+)
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 

@@ -45,10 +45,12 @@ async def bare_runs(address: str, names: list[str]) -> tuple[float, list[float]]
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     prefix = uuid4().hex[:8]  # workflow ids never meet an earlier run's on the same server
     async with Worker(client, task_queue=TASK_QUEUE, workflows=[BareWorkflow], activities=[trivial]):
+
         async def one(name: str) -> float:
             started = time.perf_counter()
-            await client.execute_workflow(BareWorkflow.run, Request(name=name), id=f"bare-{prefix}-{name}",
-                                          task_queue=TASK_QUEUE)
+            await client.execute_workflow(
+                BareWorkflow.run, Request(name=name), id=f"bare-{prefix}-{name}", task_queue=TASK_QUEUE
+            )
             return time.perf_counter() - started
 
         started = time.perf_counter()

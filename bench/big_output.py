@@ -27,8 +27,22 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (ROOT, breakdown, cpu_s, cpu_used, git_commit_push, install_promise, kratix_env, landed,  # noqa: E402
-                         medians, output_path, peak_rss_mb, podman_run, running_stack, stamp_pushes)
+from bench.stack import (
+    ROOT,
+    breakdown,
+    cpu_s,
+    cpu_used,
+    git_commit_push,
+    install_promise,
+    kratix_env,
+    landed,  # noqa: E402
+    medians,
+    output_path,
+    peak_rss_mb,
+    podman_run,
+    running_stack,
+    stamp_pushes,
+)
 from tests.kratix_documents import BEHAVE, pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
 
@@ -49,14 +63,25 @@ def platform_run(n: int, size: int) -> dict[str, float]:
         cpu_before = {name: cpu_s(pid) for name, pid in stack.pids.items()}
         wanted = {output_path(DESTINATION, PROMISE, NAME, PIPELINE, f): NAME for f in files(n)}
         started = time.time()
-        httpx.post(f"{stack.api_url}/apply", content=yaml.safe_dump(resource(KIND, NAME)),
-                   headers={"content-type": "application/yaml"}, timeout=60).raise_for_status()
+        httpx.post(
+            f"{stack.api_url}/apply",
+            content=yaml.safe_dump(resource(KIND, NAME)),
+            headers={"content-type": "application/yaml"},
+            timeout=60,
+        ).raise_for_status()
         done, pushes = landed(stack.remote, wanted, f"{DESTINATION}/resources/default/{PROMISE}/", started, timeout=600)
         cpu = cpu_used(stack.pids, cpu_before)
         return breakdown(stack.api_url, KIND, {NAME: started}, done) | {
-            "wall_s": done[NAME] - started, "pushes": pushes, "rss_mb": peak_rss_mb(worker), "rss_idle_mb": rss_before,
-            "rss_now_mb": peak_rss_mb(worker, "VmRSS"), "api_rss_mb": peak_rss_mb(stack.pids["api"]),
-            "cpu_worker_s": cpu["worker"], "cpu_worker_children_s": cpu["worker_children"], "cpu_temporal_s": cpu["temporal"]}
+            "wall_s": done[NAME] - started,
+            "pushes": pushes,
+            "rss_mb": peak_rss_mb(worker),
+            "rss_idle_mb": rss_before,
+            "rss_now_mb": peak_rss_mb(worker, "VmRSS"),
+            "api_rss_mb": peak_rss_mb(stack.pids["api"]),
+            "cpu_worker_s": cpu["worker"],
+            "cpu_worker_children_s": cpu["worker_children"],
+            "cpu_temporal_s": cpu["temporal"],
+        }
 
 
 def floor_run(n: int, size: int, work: Path) -> dict[str, float]:
@@ -88,23 +113,43 @@ def main() -> None:
             result |= floor_run(args.n, args.size, Path(tmp))
         result["ratio"] = result["wall_s"] / result["floor_s"]
         runs.append(result)
-        print(f"run {run + 1}: {args.n} files of {args.size} bytes on main in {result['wall_s']:.2f}s (container "
-              f"{result['container_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB, idle "
-              f"{result['rss_idle_mb']} MB); floor {result['floor_s']:.2f}s (container {result['floor_container_s']:.2f}s "
-              f"+ git {result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x", flush=True)
+        print(
+            f"run {run + 1}: {args.n} files of {args.size} bytes on main in {result['wall_s']:.2f}s (container "
+            f"{result['container_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB, idle "
+            f"{result['rss_idle_mb']} MB); floor {result['floor_s']:.2f}s (container {result['floor_container_s']:.2f}s "
+            f"+ git {result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x",
+            flush=True,
+        )
     med = medians(runs)
-    print(json.dumps({
-        "name": "big_output", "n": 1, "files": args.n, "bytes": args.n * args.size, "runs": args.runs,
-        "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "rss_mb": round(med["rss_mb"], 1), "rss_idle_mb": round(med["rss_idle_mb"], 1),
-        "rss_growth_mb": round(med["rss_mb"] - med["rss_idle_mb"], 1), "rss_now_mb": round(med["rss_now_mb"], 1),
-        "api_rss_mb": round(med["api_rss_mb"], 1), "latency": "apply -> all files on the state store's main",
-        "floor_container_s": round(med["floor_container_s"], 3), "floor_git_s": round(med["floor_git_s"], 3),
-        "pushes": med["pushes"],
-        "split_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
-        "cpu_s": {"worker": round(med["cpu_worker_s"], 2), "worker_children": round(med["cpu_worker_children_s"], 2),
-                  "temporal": round(med["cpu_temporal_s"], 2)},
-    }))
+    print(
+        json.dumps(
+            {
+                "name": "big_output",
+                "n": 1,
+                "files": args.n,
+                "bytes": args.n * args.size,
+                "runs": args.runs,
+                "wall_s": round(med["wall_s"], 3),
+                "floor_s": round(med["floor_s"], 3),
+                "ratio": round(med["ratio"], 2),
+                "rss_mb": round(med["rss_mb"], 1),
+                "rss_idle_mb": round(med["rss_idle_mb"], 1),
+                "rss_growth_mb": round(med["rss_mb"] - med["rss_idle_mb"], 1),
+                "rss_now_mb": round(med["rss_now_mb"], 1),
+                "api_rss_mb": round(med["api_rss_mb"], 1),
+                "latency": "apply -> all files on the state store's main",
+                "floor_container_s": round(med["floor_container_s"], 3),
+                "floor_git_s": round(med["floor_git_s"], 3),
+                "pushes": med["pushes"],
+                "split_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
+                "cpu_s": {
+                    "worker": round(med["cpu_worker_s"], 2),
+                    "worker_children": round(med["cpu_worker_children_s"], 2),
+                    "temporal": round(med["cpu_temporal_s"], 2),
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,15 +29,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (ROOT, apply_all, breakdown, git_commit_push, install_promise, kratix_env, landed, medians,  # noqa: E402
-                         names, output_path, peak_rss_mb, percentile, podman_run, running_stack, stamp_pushes)
+from bench.stack import (
+    ROOT,
+    apply_all,
+    breakdown,
+    git_commit_push,
+    install_promise,
+    kratix_env,
+    landed,
+    medians,  # noqa: E402
+    names,
+    output_path,
+    peak_rss_mb,
+    percentile,
+    podman_run,
+    running_stack,
+    stamp_pushes,
+)
 from tests.kratix_documents import BEHAVE, pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 PROMISE, KIND, PIPELINE, DESTINATION = "bench", "Bench", "write", "local"
-FILES = {"cm.yaml": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "{name}", "namespace": "{namespace}"},
-                     "data": {"owner": "{name}"}}}
+FILES = {
+    "cm.yaml": {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "{name}", "namespace": "{namespace}"},
+        "data": {"owner": "{name}"},
+    }
+}
 UNDER = f"{DESTINATION}/resources/default/{PROMISE}/"
 
 
@@ -53,15 +74,23 @@ def platform_run(n: int, concurrency: int) -> dict[str, float]:
         started, accepted = asyncio.run(apply_all(stack.api_url, {name: resource(KIND, name) for name in names(n)}))
         done, pushes = landed(stack.remote, wanted(n), UNDER, min(started.values()), timeout=120 + 5 * n)
         latencies = [done[name] - started[name] for name in names(n)]
-        return breakdown(stack.api_url, KIND, started, done) | {"wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
-                "p95_s": percentile(latencies, 0.95), "apply_p95_s": percentile(accepted, 0.95), "pushes": pushes,
-                "rss_mb": peak_rss_mb(stack.pids["worker"]), "rss_idle_mb": rss_before,
-                "api_rss_mb": peak_rss_mb(stack.pids["api"])}
+        return breakdown(stack.api_url, KIND, started, done) | {
+            "wall_s": max(done.values()) - min(started.values()),
+            "p50_s": percentile(latencies, 0.5),
+            "p95_s": percentile(latencies, 0.95),
+            "apply_p95_s": percentile(accepted, 0.95),
+            "pushes": pushes,
+            "rss_mb": peak_rss_mb(stack.pids["worker"]),
+            "rss_idle_mb": rss_before,
+            "api_rss_mb": peak_rss_mb(stack.pids["api"]),
+        }
 
 
 def run_container(work: Path, name: str) -> Path:
     """One `behave` run as the podman runner starts it (same mounts and env); returns its output directory."""
-    env = kratix_env(PROMISE, PIPELINE, name) | {e["name"]: e["value"] for e in pipeline(PIPELINE, FILES=FILES)["spec"]["containers"][0]["env"]}
+    env = kratix_env(PROMISE, PIPELINE, name) | {
+        e["name"]: e["value"] for e in pipeline(PIPELINE, FILES=FILES)["spec"]["containers"][0]["env"]
+    }
     return podman_run(work / name, BEHAVE, env, resource(KIND, name), f"ktx-floor-{work.name}-{name}")
 
 
@@ -86,8 +115,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, default=Settings.model_fields["pipeline_concurrency"].default,
-                        help="the worker's KTX_PIPELINE_CONCURRENCY, and the floor's parallel podman runs")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=Settings.model_fields["pipeline_concurrency"].default,
+        help="the worker's KTX_PIPELINE_CONCURRENCY, and the floor's parallel podman runs",
+    )
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts" / "build-images.sh")], check=True, capture_output=True)
     runs = []
@@ -98,21 +131,39 @@ def main() -> None:
             result |= floor_run(args.n, args.concurrency, Path(tmp))
         result["ratio"] = result["wall_s"] / result["floor_s"]
         runs.append(result)
-        print(f"run {run + 1}: {args.n} requests in {result['wall_s']:.2f}s (p50 {result['p50_s']:.2f}s, "
-              f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
-              f"floor {result['floor_s']:.2f}s (containers {result['floor_containers_s']:.2f}s + git "
-              f"{result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x", flush=True)
+        print(
+            f"run {run + 1}: {args.n} requests in {result['wall_s']:.2f}s (p50 {result['p50_s']:.2f}s, "
+            f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
+            f"floor {result['floor_s']:.2f}s (containers {result['floor_containers_s']:.2f}s + git "
+            f"{result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x",
+            flush=True,
+        )
     med = medians(runs)
-    print(json.dumps({
-        "name": "e2e", "n": args.n, "runs": args.runs, "concurrency": args.concurrency,
-        "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": round(med["rss_mb"], 1),
-        "requests_per_s": round(args.n / med["wall_s"], 2), "latency": "apply -> file on the state store's main",
-        "apply_p95_s": round(med["apply_p95_s"], 3), "pushes": med["pushes"], "rss_idle_mb": med["rss_idle_mb"],
-        "api_rss_mb": med["api_rss_mb"], "floor_containers_s": round(med["floor_containers_s"], 3),
-        "floor_git_s": round(med["floor_git_s"], 3),
-        "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
-    }))
+    print(
+        json.dumps(
+            {
+                "name": "e2e",
+                "n": args.n,
+                "runs": args.runs,
+                "concurrency": args.concurrency,
+                "wall_s": round(med["wall_s"], 3),
+                "floor_s": round(med["floor_s"], 3),
+                "ratio": round(med["ratio"], 2),
+                "p50_s": round(med["p50_s"], 3),
+                "p95_s": round(med["p95_s"], 3),
+                "rss_mb": round(med["rss_mb"], 1),
+                "requests_per_s": round(args.n / med["wall_s"], 2),
+                "latency": "apply -> file on the state store's main",
+                "apply_p95_s": round(med["apply_p95_s"], 3),
+                "pushes": med["pushes"],
+                "rss_idle_mb": med["rss_idle_mb"],
+                "api_rss_mb": med["api_rss_mb"],
+                "floor_containers_s": round(med["floor_containers_s"], 3),
+                "floor_git_s": round(med["floor_git_s"], 3),
+                "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

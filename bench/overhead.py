@@ -35,8 +35,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare import bare_runs  # noqa: E402
-from bench.stack import (apply_all, breakdown, cpu_s, cpu_used, git_commit_push, install_promise, landed, medians,  # noqa: E402
-                         names, output_path, peak_rss_mb, percentile, running_stack, stamp_pushes, stub_runtime)
+from bench.stack import (
+    apply_all,
+    breakdown,
+    cpu_s,
+    cpu_used,
+    git_commit_push,
+    install_promise,
+    landed,
+    medians,  # noqa: E402
+    names,
+    output_path,
+    peak_rss_mb,
+    percentile,
+    running_stack,
+    stamp_pushes,
+    stub_runtime,
+)
 from tests.kratix_documents import pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
 
@@ -55,9 +70,27 @@ def start_profiles(pids: dict[str, int], out: Path | None) -> list[subprocess.Po
     py_spy = Path(sys.executable).parent / "py-spy"
     # --gil: only the thread holding the GIL, so the profile says where the Python CPU goes (one event loop runs every
     # workflow task and activity), not where threads wait.
-    return [subprocess.Popen([str(py_spy), "record", "--pid", str(pids[p]), "--rate", "200", "--format", "raw", "--gil",
-                              "--output", str(out / f"{p}.txt"), "--nonblocking"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ("worker", "api")]
+    return [
+        subprocess.Popen(
+            [
+                str(py_spy),
+                "record",
+                "--pid",
+                str(pids[p]),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--gil",
+                "--output",
+                str(out / f"{p}.txt"),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in ("worker", "api")
+    ]
 
 
 def stop_profiles(profilers: list[subprocess.Popen]) -> None:  # type: ignore[type-arg]
@@ -82,15 +115,20 @@ def summarise_profile(path: Path, top: int = 25) -> str:
         for frame in set(frames):
             inclusive[frame] += int(count)
     lines = [f"{path.name}: {total} samples"]
-    lines += ["inclusive:"] + [f"  {100 * c / total:5.1f}%  {f}" for f, c in inclusive.most_common(top * 4)
-                               if any(f"({d}/" in f for d in ("activities", "workflows", "domain", "api", "worker"))][:top]
+    lines += ["inclusive:"] + [
+        f"  {100 * c / total:5.1f}%  {f}"
+        for f, c in inclusive.most_common(top * 4)
+        if any(f"({d}/" in f for d in ("activities", "workflows", "domain", "api", "worker"))
+    ][:top]
     lines += ["self:"] + [f"  {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top)]
     return "\n".join(lines)
 
 
 def platform_run(n: int, profile: Path | None) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="ktx-bench-stub-") as stub_dir, \
-            running_stack(KTX_CONTAINER_RUNTIME=str(stub_runtime(Path(stub_dir)))) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="ktx-bench-stub-") as stub_dir,
+        running_stack(KTX_CONTAINER_RUNTIME=str(stub_runtime(Path(stub_dir)))) as stack,
+    ):
         stamp_pushes(stack.remote)
         install_promise(stack, promise(PROMISE, KIND, configure=[pipeline(PIPELINE)]))
         rss_before = peak_rss_mb(stack.pids["worker"])
@@ -102,15 +140,25 @@ def platform_run(n: int, profile: Path | None) -> dict[str, float]:
         stop_profiles(profilers)
         latencies = [done[name] - started[name] for name in names(n)]
         result = breakdown(stack.api_url, KIND, started, done) | {
-            "wall_s": max(done.values()) - min(started.values()), "p50_s": percentile(latencies, 0.5),
-            "p95_s": percentile(latencies, 0.95), "apply_p95_s": percentile(accepted, 0.95), "pushes": pushes,
-            "rss_mb": peak_rss_mb(stack.pids["worker"]), "rss_idle_mb": rss_before, "api_rss_mb": peak_rss_mb(stack.pids["api"]),
-            **{f"cpu_{name}_s": seconds for name, seconds in cpu.items()}}
+            "wall_s": max(done.values()) - min(started.values()),
+            "p50_s": percentile(latencies, 0.5),
+            "p95_s": percentile(latencies, 0.95),
+            "apply_p95_s": percentile(accepted, 0.95),
+            "pushes": pushes,
+            "rss_mb": peak_rss_mb(stack.pids["worker"]),
+            "rss_idle_mb": rss_before,
+            "api_rss_mb": peak_rss_mb(stack.pids["api"]),
+            **{f"cpu_{name}_s": seconds for name, seconds in cpu.items()},
+        }
         # The floor on the same dev server, with the platform's worker still polling (idle) as it would be.
-        floor_wall, floor_latencies = asyncio.run(bare_runs(json.loads((stack.home / "stack.json").read_text())["temporal_address"],
-                                                            names(n)))
-        return result | {"floor_s": floor_wall, "floor_p50_s": percentile(floor_latencies, 0.5),
-                         "floor_p95_s": percentile(floor_latencies, 0.95)}
+        floor_wall, floor_latencies = asyncio.run(
+            bare_runs(json.loads((stack.home / "stack.json").read_text())["temporal_address"], names(n))
+        )
+        return result | {
+            "floor_s": floor_wall,
+            "floor_p50_s": percentile(floor_latencies, 0.5),
+            "floor_p95_s": percentile(floor_latencies, 0.95),
+        }
 
 
 def git_floor(n: int) -> float:
@@ -123,7 +171,9 @@ def git_floor(n: int) -> float:
         for name in names(n):
             target = clone / output_path(DESTINATION, PROMISE, name, PIPELINE, "cm.yaml")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  owner: {name}\n")
+            target.write_text(
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  owner: {name}\n"
+            )
         git_commit_push(clone)
         return time.perf_counter() - started
 
@@ -132,7 +182,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--profile", type=Path, help="sample the worker and API with py-spy into this directory (first run)")
+    parser.add_argument(
+        "--profile", type=Path, help="sample the worker and API with py-spy into this directory (first run)"
+    )
     args = parser.parse_args()
     runs = []
     for run in range(args.runs):
@@ -140,29 +192,48 @@ def main() -> None:
         result["floor_git_s"] = git_floor(args.n)
         result["ratio"] = result["wall_s"] / result["floor_s"]
         runs.append(result)
-        print(f"run {run + 1}: {args.n} requests in {result['wall_s']:.2f}s (p50 {result['p50_s']:.2f}s, "
-              f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
-              f"floor (bare workflow + activity) {result['floor_s']:.2f}s (p50 {result['floor_p50_s']:.2f}s); "
-              f"ratio {result['ratio']:.2f}x", flush=True)
+        print(
+            f"run {run + 1}: {args.n} requests in {result['wall_s']:.2f}s (p50 {result['p50_s']:.2f}s, "
+            f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
+            f"floor (bare workflow + activity) {result['floor_s']:.2f}s (p50 {result['floor_p50_s']:.2f}s); "
+            f"ratio {result['ratio']:.2f}x",
+            flush=True,
+        )
     if args.profile:
         for name in ("worker", "api"):
             summary = summarise_profile(args.profile / f"{name}.txt")
             (args.profile / f"{name}-summary.txt").write_text(summary + "\n")
             print(summary, flush=True)
     med = medians(runs)
-    print(json.dumps({
-        "name": "overhead", "n": args.n, "runs": args.runs,
-        "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "p50_s": round(med["p50_s"], 3), "p95_s": round(med["p95_s"], 3), "rss_mb": round(med["rss_mb"], 1),
-        "requests_per_s": round(args.n / med["wall_s"], 2), "floor_requests_per_s": round(args.n / med["floor_s"], 2),
-        "latency": "apply -> file on the state store's main", "step": "stand-in runtime writing one file, no container",
-        "floor_p50_s": round(med["floor_p50_s"], 3), "floor_p95_s": round(med["floor_p95_s"], 3),
-        "floor_git_s": round(med["floor_git_s"], 3), "apply_p95_s": round(med["apply_p95_s"], 3), "pushes": med["pushes"],
-        "rss_idle_mb": round(med["rss_idle_mb"], 1), "api_rss_mb": round(med["api_rss_mb"], 1),
-        "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
-        # Where the machine's time went while the platform ran (2 cores here): CPU seconds per stack process.
-        "cpu_s": {k[4:-2]: round(med[k], 2) for k in med if k.startswith("cpu_")},
-    }))
+    print(
+        json.dumps(
+            {
+                "name": "overhead",
+                "n": args.n,
+                "runs": args.runs,
+                "wall_s": round(med["wall_s"], 3),
+                "floor_s": round(med["floor_s"], 3),
+                "ratio": round(med["ratio"], 2),
+                "p50_s": round(med["p50_s"], 3),
+                "p95_s": round(med["p95_s"], 3),
+                "rss_mb": round(med["rss_mb"], 1),
+                "requests_per_s": round(args.n / med["wall_s"], 2),
+                "floor_requests_per_s": round(args.n / med["floor_s"], 2),
+                "latency": "apply -> file on the state store's main",
+                "step": "stand-in runtime writing one file, no container",
+                "floor_p50_s": round(med["floor_p50_s"], 3),
+                "floor_p95_s": round(med["floor_p95_s"], 3),
+                "floor_git_s": round(med["floor_git_s"], 3),
+                "apply_p95_s": round(med["apply_p95_s"], 3),
+                "pushes": med["pushes"],
+                "rss_idle_mb": round(med["rss_idle_mb"], 1),
+                "api_rss_mb": round(med["api_rss_mb"], 1),
+                "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
+                # Where the machine's time went while the platform ran (2 cores here): CPU seconds per stack process.
+                "cpu_s": {k[4:-2]: round(med[k], 2) for k in med if k.startswith("cpu_")},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

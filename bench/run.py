@@ -42,7 +42,9 @@ def bench_up() -> list[float]:
 
 
 def head(remote: Path) -> str:
-    return subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "main"], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "--git-dir", str(remote), "rev-parse", "main"], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def bench_requests(env: dict[str, str], remote: Path) -> list[float]:
@@ -55,13 +57,30 @@ def bench_requests(env: dict[str, str], remote: Path) -> list[float]:
         path = f"local/resources/default/app-config/bench-{i}/render/5058f/configmap.yaml"
         before = head(remote)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump(request), env=env, cwd=ROOT,
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-m", "cli", "apply", "-f", "-"],
+            input=yaml.safe_dump(request),
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         # Poll the remote itself: the number is "until the commit is there", not "until status says so". Polled every
         # 10 ms without backoff (a backoff would be measured), and bounded so a regression fails instead of hanging.
-        eventually_blocking(lambda: head(remote) != before and subprocess.run(
-                                ["git", "--git-dir", str(remote), "cat-file", "-e", f"main:{path}"], capture_output=True).returncode == 0,
-                            timeout=120, what=f"{path} on main", interval=0.01, max_interval=0.01)
+        eventually_blocking(
+            lambda: (
+                head(remote) != before
+                and subprocess.run(
+                    ["git", "--git-dir", str(remote), "cat-file", "-e", f"main:{path}"], capture_output=True
+                ).returncode
+                == 0
+            ),
+            timeout=120,
+            what=f"{path} on main",
+            interval=0.01,
+            max_interval=0.01,
+        )
         times.append(time.perf_counter() - started)
     return times
 
@@ -74,10 +93,28 @@ def floor_once(work: Path, remote: Path, i: int) -> float:
     obj["metadata"]["name"] = f"floor-{i}"
     (work / "input" / "object.yaml").write_text(yaml.safe_dump(obj))
     started = time.perf_counter()
-    subprocess.run(["podman", "run", "--rm", "-v", f"{work}/input:/kratix/input:ro", "-v", f"{work}/output:/kratix/output",
-                    "-v", f"{work}/metadata:/kratix/metadata", "-e", "KRATIX_WORKFLOW_ACTION=configure",
-                    "-e", "KRATIX_WORKFLOW_TYPE=resource", "--entrypoint", '["python3", "/pipeline/pipeline.py"]', IMAGE],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            "-v",
+            f"{work}/input:/kratix/input:ro",
+            "-v",
+            f"{work}/output:/kratix/output",
+            "-v",
+            f"{work}/metadata:/kratix/metadata",
+            "-e",
+            "KRATIX_WORKFLOW_ACTION=configure",
+            "-e",
+            "KRATIX_WORKFLOW_TYPE=resource",
+            "--entrypoint",
+            '["python3", "/pipeline/pipeline.py"]',
+            IMAGE,
+        ],
+        check=True,
+        capture_output=True,
+    )
     clone = work / "clone"
     if not clone.exists():
         subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
@@ -100,9 +137,23 @@ def main() -> None:
     print(f"resource apply -> commit       median {req:6.3f} s   runs {[round(t, 3) for t in request_times]}")
     print(f"floor: podman run + git push   median {floor:6.3f} s   runs {[round(t, 3) for t in floor_times]}")
     print(f"ratio apply->commit / floor    {req / floor:6.2f}x")
-    print(json.dumps({"name": "run", "n": 1, "runs": len(request_times), "wall_s": round(req, 3), "floor_s": round(floor, 3),
-                      "ratio": round(req / floor, 2), "p50_s": round(req, 3), "p95_s": round(percentile(request_times, 0.95), 3),
-                      "rss_mb": rss, "latency": "apply -> commit on the state store's main", "up_s": round(up, 2)}))
+    print(
+        json.dumps(
+            {
+                "name": "run",
+                "n": 1,
+                "runs": len(request_times),
+                "wall_s": round(req, 3),
+                "floor_s": round(floor, 3),
+                "ratio": round(req / floor, 2),
+                "p50_s": round(req, 3),
+                "p95_s": round(percentile(request_times, 0.95), 3),
+                "rss_mb": rss,
+                "latency": "apply -> commit on the state store's main",
+                "up_s": round(up, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

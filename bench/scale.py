@@ -35,8 +35,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (Stack, install_promise, ktx, medians, names, peak_rss_mb, running_stack,  # noqa: E402
-                         stub_runtime)
+from bench.stack import (
+    Stack,
+    install_promise,
+    ktx,
+    medians,
+    names,
+    peak_rss_mb,
+    running_stack,  # noqa: E402
+    stub_runtime,
+)
 from tests.kratix_documents import condition, pipeline, promise, resource  # noqa: E402
 from tests.waiting import eventually, eventually_blocking  # noqa: E402
 from worker.settings import Settings, connect_client  # noqa: E402
@@ -58,9 +66,10 @@ def median_time(repeat: int, action: Any) -> float:
 
 async def create_all(url: str, n: int, batch: int, parallel: int) -> None:
     """Multi-document applies of `batch` resources each, `parallel` requests at a time."""
-    chunks = [names(n)[i:i + batch] for i in range(0, n, batch)]
+    chunks = [names(n)[i : i + batch] for i in range(0, n, batch)]
     gate = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+
         async def one(chunk: list[str]) -> None:
             async with gate:
                 body = yaml.safe_dump_all([resource(KIND, name) for name in chunk])
@@ -77,8 +86,14 @@ async def wait_reconciled(address: str, n: int, timeout: float) -> None:
         return (await client.count_workflows(f'{QUERY} AND {PHASE.name} = "Reconciled"')).count
 
     # Once a second: a visibility count is not free, and the figure here is minutes long.
-    await eventually(reconciled, lambda done: done >= n, timeout=timeout, what=f"{n} resources Reconciled (count so far)",
-                     interval=1, max_interval=1)
+    await eventually(
+        reconciled,
+        lambda done: done >= n,
+        timeout=timeout,
+        what=f"{n} resources Reconciled (count so far)",
+        interval=1,
+        max_interval=1,
+    )
 
 
 async def visibility_list(address: str) -> tuple[float, int]:
@@ -93,12 +108,18 @@ def create_one(url: str, name: str) -> float:
     """Apply one resource and poll its status until Reconciled."""
     with httpx.Client(base_url=url, timeout=60) as client:
         started = time.perf_counter()
-        client.post("/apply", content=yaml.safe_dump(resource(KIND, name)),
-                    headers={"content-type": "application/yaml"}).raise_for_status()
+        client.post(
+            "/apply", content=yaml.safe_dump(resource(KIND, name)), headers={"content-type": "application/yaml"}
+        ).raise_for_status()
         # Every 20 ms without backoff: the poll interval is part of the figure, so it stays small and fixed.
-        eventually_blocking(lambda: client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"}),
-                            lambda r: r.status_code == 200 and condition(r.json(), "Reconciled").get("status") == "True",
-                            timeout=120, what=f"{name} Reconciled", interval=0.02, max_interval=0.02)
+        eventually_blocking(
+            lambda: client.get(f"/objects/{KIND.lower()}/{name}", params={"namespace": "default"}),
+            lambda r: r.status_code == 200 and condition(r.json(), "Reconciled").get("status") == "True",
+            timeout=120,
+            what=f"{name} Reconciled",
+            interval=0.02,
+            max_interval=0.02,
+        )
         return time.perf_counter() - started
 
 
@@ -114,8 +135,10 @@ def get_api(stack: Stack, n: int) -> None:
 
 
 def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="ktx-bench-stub-") as stub_dir, \
-            running_stack(KTX_CONTAINER_RUNTIME=str(stub_runtime(Path(stub_dir)))) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="ktx-bench-stub-") as stub_dir,
+        running_stack(KTX_CONTAINER_RUNTIME=str(stub_runtime(Path(stub_dir)))) as stack,
+    ):
         address = json.loads((stack.home / "stack.json").read_text())["temporal_address"]
         install_promise(stack, promise(PROMISE, KIND, configure=[pipeline(PIPELINE)]))
         create_one(stack.api_url, "warm-up")  # the worker's first resource workflow loads its modules
@@ -133,12 +156,21 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, float]:
         floor_s = statistics.median(seconds for seconds, _ in floors)
         create_more_s = statistics.median(create_one(stack.api_url, f"more-{i}") for i in range(repeat))
         worker = stack.pids["worker"]
-        return {"wall_s": get_s, "floor_s": floor_s, "ratio": get_s / floor_s, "api_get_s": api_s,
-                "create_one_s": create_more_s, "create_one_floor_s": create_empty_s,
-                "create_one_ratio": create_more_s / create_empty_s, "create_all_applied_s": applied_s,
-                "create_all_reconciled_s": reconciled_s, "rss_mb": peak_rss_mb(worker),
-                "rss_now_mb": peak_rss_mb(worker, "VmRSS"), "api_rss_mb": peak_rss_mb(stack.pids["api"]),
-                "temporal_rss_mb": peak_rss_mb(stack.pids["temporal"])}
+        return {
+            "wall_s": get_s,
+            "floor_s": floor_s,
+            "ratio": get_s / floor_s,
+            "api_get_s": api_s,
+            "create_one_s": create_more_s,
+            "create_one_floor_s": create_empty_s,
+            "create_one_ratio": create_more_s / create_empty_s,
+            "create_all_applied_s": applied_s,
+            "create_all_reconciled_s": reconciled_s,
+            "rss_mb": peak_rss_mb(worker),
+            "rss_now_mb": peak_rss_mb(worker, "VmRSS"),
+            "api_rss_mb": peak_rss_mb(stack.pids["api"]),
+            "temporal_rss_mb": peak_rss_mb(stack.pids["temporal"]),
+        }
 
 
 def main() -> None:
@@ -153,23 +185,39 @@ def main() -> None:
     for run in range(args.runs):
         result = one_run(args.n, args.repeat, args.batch, args.parallel)
         runs.append(result)
-        print(f"run {run + 1}: {args.n} resources applied in {result['create_all_applied_s']:.1f}s, all Reconciled in "
-              f"{result['create_all_reconciled_s']:.1f}s; ktx get {result['wall_s']:.2f}s (API {result['api_get_s']:.2f}s, "
-              f"floor {result['floor_s']:.2f}s, ratio {result['ratio']:.2f}x); one more {result['create_one_s']:.2f}s "
-              f"(on an empty stack {result['create_one_floor_s']:.2f}s); worker RSS peak {result['rss_mb']} MB, "
-              f"now {result['rss_now_mb']} MB", flush=True)
+        print(
+            f"run {run + 1}: {args.n} resources applied in {result['create_all_applied_s']:.1f}s, all Reconciled in "
+            f"{result['create_all_reconciled_s']:.1f}s; ktx get {result['wall_s']:.2f}s (API {result['api_get_s']:.2f}s, "
+            f"floor {result['floor_s']:.2f}s, ratio {result['ratio']:.2f}x); one more {result['create_one_s']:.2f}s "
+            f"(on an empty stack {result['create_one_floor_s']:.2f}s); worker RSS peak {result['rss_mb']} MB, "
+            f"now {result['rss_now_mb']} MB",
+            flush=True,
+        )
     med = medians(runs)
-    print(json.dumps({
-        "name": "scale", "n": args.n, "runs": args.runs, "repeat": args.repeat,
-        "wall_s": round(med["wall_s"], 3), "floor_s": round(med["floor_s"], 3), "ratio": round(med["ratio"], 2),
-        "measured": "ktx get of all N (CLI process) vs a raw visibility list of the same workflows, memos decoded",
-        "rss_mb": med["rss_mb"], "rss_now_mb": med["rss_now_mb"], "api_rss_mb": med["api_rss_mb"],
-        "temporal_rss_mb": med["temporal_rss_mb"], "api_get_s": round(med["api_get_s"], 3),
-        "create_one_s": round(med["create_one_s"], 3), "create_one_floor_s": round(med["create_one_floor_s"], 3),
-        "create_one_ratio": round(med["create_one_ratio"], 2),
-        "create_all_applied_s": round(med["create_all_applied_s"], 1),
-        "create_all_reconciled_s": round(med["create_all_reconciled_s"], 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "name": "scale",
+                "n": args.n,
+                "runs": args.runs,
+                "repeat": args.repeat,
+                "wall_s": round(med["wall_s"], 3),
+                "floor_s": round(med["floor_s"], 3),
+                "ratio": round(med["ratio"], 2),
+                "measured": "ktx get of all N (CLI process) vs a raw visibility list of the same workflows, memos decoded",
+                "rss_mb": med["rss_mb"],
+                "rss_now_mb": med["rss_now_mb"],
+                "api_rss_mb": med["api_rss_mb"],
+                "temporal_rss_mb": med["temporal_rss_mb"],
+                "api_get_s": round(med["api_get_s"], 3),
+                "create_one_s": round(med["create_one_s"], 3),
+                "create_one_floor_s": round(med["create_one_floor_s"], 3),
+                "create_one_ratio": round(med["create_one_ratio"], 2),
+                "create_all_applied_s": round(med["create_all_applied_s"], 1),
+                "create_all_reconciled_s": round(med["create_all_reconciled_s"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,14 @@ def ktx(env: dict[str, str], *args: str) -> str:
 
 def stack_env(home: Path, **extra: str) -> dict[str, str]:
     """Free ports, so a benchmark never meets a developer's own `ktx up` (or another benchmark's)."""
-    return {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(free_port()), "KTX_TEMPORAL_PORT": str(free_port()),
-            "KTX_UI_PORT": str(free_port()), **extra}
+    return {
+        **os.environ,
+        "KTX_HOME": str(home),
+        "KTX_API_PORT": str(free_port()),
+        "KTX_TEMPORAL_PORT": str(free_port()),
+        "KTX_UI_PORT": str(free_port()),
+        **extra,
+    }
 
 
 @dataclass
@@ -93,8 +99,15 @@ def cpu_used(pids: dict[str, int], before: dict[str, dict[str, float]]) -> dict[
 
 
 def apply_documents(env: dict[str, str], documents: list[dict[str, Any]]) -> None:
-    subprocess.run([sys.executable, "-m", "cli", "apply", "-f", "-"], input=yaml.safe_dump_all(documents), env=env,
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "cli", "apply", "-f", "-"],
+        input=yaml.safe_dump_all(documents),
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def install_promise(stack: Stack, document: dict[str, Any]) -> None:
@@ -129,6 +142,7 @@ async def apply_all(url: str, documents: dict[str, dict[str, Any]]) -> tuple[dic
     n = len(documents)
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+
         async def one(name: str, document: dict[str, Any]) -> None:
             body = yaml.safe_dump(document)
             started[name] = time.time()
@@ -148,15 +162,25 @@ def breakdown(url: str, kind: str, started: dict[str, float], done: dict[str, fl
     with httpx.Client(base_url=url, timeout=60) as client:
         for name in started:
             # The file reaches main before the run record reaches the memo (it is published after the write).
-            runs = eventually_blocking(lambda: client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"})
-                                       .raise_for_status().json()["_ktx"]["runs"], timeout=60, what=f"{name}'s run record")
+            runs = eventually_blocking(
+                lambda: (
+                    client.get(f"/objects/{kind.lower()}/{name}", params={"namespace": "default"})
+                    .raise_for_status()
+                    .json()["_ktx"]["runs"]
+                ),
+                timeout=60,
+                what=f"{name}'s run record",
+            )
             container = runs[-1]["containers"][0]
             end = container["started_at"] + container["duration_seconds"]
             before.append(container["started_at"] - started[name])
             inside.append(container["duration_seconds"])
             after.append(done[name] - end)
-    return {"to_container_s": statistics.median(before), "container_s": statistics.median(inside),
-            "to_commit_s": statistics.median(after)}
+    return {
+        "to_container_s": statistics.median(before),
+        "container_s": statistics.median(inside),
+        "to_commit_s": statistics.median(after),
+    }
 
 
 # `date +%s.%N` is the same wall clock as time.time() here; one append per ref update keeps lines whole.
@@ -173,7 +197,9 @@ def stamp_pushes(remote: Path) -> None:
     hook.chmod(0o755)
 
 
-def landed(remote: Path, wanted: dict[str, str], under: str, since: float, timeout: float) -> tuple[dict[str, float], int]:
+def landed(
+    remote: Path, wanted: dict[str, str], under: str, since: float, timeout: float
+) -> tuple[dict[str, float], int]:
     """When each key of `wanted` (path -> key; a key is done once all its paths are on main) first reached main, from
     the hook's log, and how many pushes after `since` that took. `under` bounds each `ls-tree` to the benchmark's files."""
     missing: dict[str, set[str]] = {}
@@ -187,14 +213,20 @@ def landed(remote: Path, wanted: dict[str, str], under: str, since: float, timeo
         """Reads the pushes logged since the last scan; how many keys have reached main so far."""
         nonlocal read, pushes
         text = log.read_text() if log.exists() else ""
-        complete = text[:text.rfind("\n") + 1]
+        complete = text[: text.rfind("\n") + 1]
         for line in complete[read:].splitlines():
             stamp, rev, ref = line.split()
             if ref != "refs/heads/main":
                 continue
             pushes += float(stamp) >= since
-            tree = set(subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", rev, "--", under],
-                                      check=True, capture_output=True, text=True).stdout.split())
+            tree = set(
+                subprocess.run(
+                    ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", rev, "--", under],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()
+            )
             for key, paths in missing.items():
                 if key not in seen and paths <= tree:
                     seen[key] = float(stamp)
@@ -202,8 +234,14 @@ def landed(remote: Path, wanted: dict[str, str], under: str, since: float, timeo
         return len(seen)
 
     # The times come from the hook's log, not from when a scan saw them, so the poll's pace does not skew them.
-    eventually_blocking(scan, lambda done: done == len(missing), timeout=timeout,
-                        what=f"all {len(missing)} keys on main (count reached so far)", interval=0.02, max_interval=0.2)
+    eventually_blocking(
+        scan,
+        lambda done: done == len(missing),
+        timeout=timeout,
+        what=f"all {len(missing)} keys on main (count reached so far)",
+        interval=0.02,
+        max_interval=0.2,
+    )
     return seen, pushes
 
 
@@ -233,8 +271,19 @@ def podman_run(root: Path, image: str, env: dict[str, str], document: dict[str, 
     for d in ("input", "output", "metadata"):
         (root / d).mkdir(parents=True)
     (root / "input" / "object.yaml").write_text(yaml.safe_dump(document))
-    args = ["podman", "run", "--rm", "--name", name, "-v", f"{root}/input:/kratix/input:ro",
-            "-v", f"{root}/output:/kratix/output", "-v", f"{root}/metadata:/kratix/metadata"]
+    args = [
+        "podman",
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "-v",
+        f"{root}/input:/kratix/input:ro",
+        "-v",
+        f"{root}/output:/kratix/output",
+        "-v",
+        f"{root}/metadata:/kratix/metadata",
+    ]
     for key, value in env.items():
         args += ["-e", f"{key}={value}"]
     subprocess.run([*args, image], check=True, capture_output=True)
@@ -242,8 +291,14 @@ def podman_run(root: Path, image: str, env: dict[str, str], document: dict[str, 
 
 
 def kratix_env(promise: str, pipeline: str, name: str, namespace: str = "default") -> dict[str, str]:
-    return {"KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": promise,
-            "KRATIX_PIPELINE_NAME": pipeline, "KRATIX_OBJECT_NAME": name, "KRATIX_OBJECT_NAMESPACE": namespace}
+    return {
+        "KRATIX_WORKFLOW_ACTION": "configure",
+        "KRATIX_WORKFLOW_TYPE": "resource",
+        "KRATIX_PROMISE_NAME": promise,
+        "KRATIX_PIPELINE_NAME": pipeline,
+        "KRATIX_OBJECT_NAME": name,
+        "KRATIX_OBJECT_NAMESPACE": namespace,
+    }
 
 
 def git_commit_push(clone: Path) -> None:

@@ -38,13 +38,24 @@ from tests.servers.s3_server import WRITER, SeaweedS3  # noqa: E402
 
 def outputs(n: int, run: int) -> list[tuple[str, str]]:
     """(directory, content) of each resource's one file; `run` changes the content so every run really writes."""
-    return [(nested_dir("dev", resource_nested_root("default", "bench", f"r{i:05d}", "write"), "."),
-             f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r{i:05d}\ndata:\n  run: \"{run}\"\n") for i in range(n)]
+    return [
+        (
+            nested_dir("dev", resource_nested_root("default", "bench", f"r{i:05d}", "write"), "."),
+            f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r{i:05d}\ndata:\n  run: "{run}"\n',
+        )
+        for i in range(n)
+    ]
 
 
 async def platform_writes(stores: StateStoreActivities, target: StoreTarget, files: list[tuple[str, str]]) -> list[str]:
-    requests = [WriteStateStoreInput(store=target, message=f"Update from: bench/{d}",
-                                     replace=[GroupWrite(slot=Slot(path=d), inline={"cm.yaml": text})]) for d, text in files]
+    requests = [
+        WriteStateStoreInput(
+            store=target,
+            message=f"Update from: bench/{d}",
+            replace=[GroupWrite(slot=Slot(path=d), inline={"cm.yaml": text})],
+        )
+        for d, text in files
+    ]
     results = await asyncio.gather(*[stores.write_state_store(r) for r in requests])
     errors = [r.error for r in results if r.error]
     assert not errors, errors[:3]
@@ -52,8 +63,11 @@ async def platform_writes(stores: StateStoreActivities, target: StoreTarget, fil
 
 
 def commits(remote: Path) -> int:
-    return int(subprocess.run(["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True,
-                              capture_output=True, text=True).stdout)
+    return int(
+        subprocess.run(
+            ["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 def git_floor(url: str, work: Path, files: list[tuple[str, str]]) -> float:
@@ -77,7 +91,9 @@ def bench_git(n: int, runs: int, tmp: Path) -> dict[str, object]:
         for run in range(runs):
             ours = bare_repo(tmp, f"ours-{run}.git")
             theirs = bare_repo(tmp, f"floor-{run}.git")
-            stores = StateStoreActivities(ArtifactStore(tmp / "artifacts"), tmp / f"cache-{run}", SecretStore(tmp / "secrets"))
+            stores = StateStoreActivities(
+                ArtifactStore(tmp / "artifacts"), tmp / f"cache-{run}", SecretStore(tmp / "secrets")
+            )
             target = StoreTarget(kind="GitStateStore", name="bench", git=GitStateStoreSpec(url=daemon.url(ours.name)))
             before = commits(ours)
             started = time.perf_counter()
@@ -86,15 +102,25 @@ def bench_git(n: int, runs: int, tmp: Path) -> dict[str, object]:
             made.append(commits(ours) - before)
             floors.append(git_floor(daemon.url(theirs.name), tmp / f"floor-work-{run}", outputs(n, run)))
     wall, floor = statistics.median(walls), statistics.median(floors)
-    return {"name": "state_store_git", "n": n, "runs": runs, "wall_s": round(wall, 3), "floor_s": round(floor, 3),
-            "ratio": round(wall / floor, 2), "commits": int(statistics.median(made)),
-            "kratix_commits": n, "writes_per_s": round(n / wall, 1)}
+    return {
+        "name": "state_store_git",
+        "n": n,
+        "runs": runs,
+        "wall_s": round(wall, 3),
+        "floor_s": round(floor, 3),
+        "ratio": round(wall / floor, 2),
+        "commits": int(statistics.median(made)),
+        "kratix_commits": n,
+        "writes_per_s": round(n / wall, 1),
+    }
 
 
 def s3_floor(client, bucket: str, files: list[tuple[str, str]]) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda f: client.put_object(Bucket=bucket, Key=f"floor/{f[0]}/cm.yaml", Body=f[1].encode()), files))
+        list(
+            pool.map(lambda f: client.put_object(Bucket=bucket, Key=f"floor/{f[0]}/cm.yaml", Body=f[1].encode()), files)
+        )
     return time.perf_counter() - started
 
 
@@ -109,8 +135,12 @@ def bench_s3(n: int, runs: int, tmp: Path) -> dict[str, object]:
             bucket = f"bench-{run}"
             client.create_bucket(Bucket=bucket)
             stores = StateStoreActivities(ArtifactStore(tmp / "artifacts"), tmp / f"cache-s3-{run}", secrets)
-            spec = BucketStateStoreSpec(bucket_name=bucket, endpoint=server.endpoint, insecure=True,
-                                        secret_ref=SecretRef(name="s3", namespace="default"))
+            spec = BucketStateStoreSpec(
+                bucket_name=bucket,
+                endpoint=server.endpoint,
+                insecure=True,
+                secret_ref=SecretRef(name="s3", namespace="default"),
+            )
             target = StoreTarget(kind="BucketStateStore", name="bench", bucket=spec)
             started = time.perf_counter()
             asyncio.run(platform_writes(stores, target, outputs(n, run)))
@@ -123,9 +153,16 @@ def bench_s3(n: int, runs: int, tmp: Path) -> dict[str, object]:
     finally:
         server.stop()
     wall, floor = statistics.median(walls), statistics.median(floors)
-    return {"name": "state_store_s3", "n": n, "runs": runs, "wall_s": round(wall, 3), "floor_s": round(floor, 3),
-            "ratio": round(wall / floor, 2), "unchanged_rewrite_s": round(statistics.median(unchanged), 3),
-            "writes_per_s": round(n / wall, 1)}
+    return {
+        "name": "state_store_s3",
+        "n": n,
+        "runs": runs,
+        "wall_s": round(wall, 3),
+        "floor_s": round(floor, 3),
+        "ratio": round(wall / floor, 2),
+        "unchanged_rewrite_s": round(statistics.median(unchanged), 3),
+        "writes_per_s": round(n / wall, 1),
+    }
 
 
 def main() -> None:
@@ -139,13 +176,17 @@ def main() -> None:
         if args.store in ("git", "both"):
             results.append(bench_git(args.n, args.runs, Path(tmp) / "git"))
             r = results[-1]
-            print(f"git: {args.n} writes in {r['wall_s']}s with {r['commits']} commits (Kratix: {args.n}); "
-                  f"floor (one plain commit+push) {r['floor_s']}s; ratio {r['ratio']}x")
+            print(
+                f"git: {args.n} writes in {r['wall_s']}s with {r['commits']} commits (Kratix: {args.n}); "
+                f"floor (one plain commit+push) {r['floor_s']}s; ratio {r['ratio']}x"
+            )
         if args.store in ("s3", "both"):
             results.append(bench_s3(args.n, args.runs, Path(tmp) / "s3"))
             r = results[-1]
-            print(f"s3: {args.n} writes in {r['wall_s']}s; floor (plain boto3 PUTs) {r['floor_s']}s; ratio {r['ratio']}x; "
-                  f"unchanged re-write {r['unchanged_rewrite_s']}s")
+            print(
+                f"s3: {args.n} writes in {r['wall_s']}s; floor (plain boto3 PUTs) {r['floor_s']}s; ratio {r['ratio']}x; "
+                f"unchanged re-write {r['unchanged_rewrite_s']}s"
+            )
     headline = {k: results[0][k] for k in ("n", "runs", "wall_s", "floor_s", "ratio")}
     print(json.dumps({"name": "state_stores", **headline, "store": results[0]["name"], "results": results}))
 

@@ -42,8 +42,10 @@ def _check(response: httpx.Response) -> Any:
     except ValueError:
         raise CliError(f"error: {response.status_code} {response.text}") from None
     if response.status_code == 401:
-        raise CliError(f"Error from server (401): {body.get('message')}; set KTX_TOKEN to a token listed in the API's "
-                       "KTX_API_TOKENS_FILE (ktx token create)")
+        raise CliError(
+            f"Error from server (401): {body.get('message')}; set KTX_TOKEN to a token listed in the API's "
+            "KTX_API_TOKENS_FILE (ktx token create)"
+        )
     if "errors" in body:
         lines = [f"Error from server ({response.status_code}): {body['message']}"]
         lines += [f"  - {e['field']}: {e['reason']}" for e in body.get("errors", [])]
@@ -58,7 +60,11 @@ def _read_files(paths: list[str]) -> list[str]:
             texts.append(sys.stdin.read())
             continue
         target = Path(path)
-        files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if target.is_dir() else [target]
+        files = (
+            sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+            if target.is_dir()
+            else [target]
+        )
         if not files or not all(f.exists() for f in files):
             raise CliError(f"error: the path {path!r} does not exist or holds no YAML/JSON files")
         texts += [f.read_text() for f in files]
@@ -68,7 +74,9 @@ def _read_files(paths: list[str]) -> list[str]:
 def _age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
-    seconds = int((datetime.now(timezone.utc) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds())
+    seconds = int(
+        (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
+    )
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -82,30 +90,59 @@ def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 def _row(obj: dict[str, Any]) -> dict[str, str]:
     kind, meta, status, spec = obj.get("kind"), obj.get("metadata", {}), obj.get("status") or {}, obj.get("spec") or {}
     if kind == "Promise":
-        return {"NAME": meta["name"], "STATUS": status.get("status", "Unavailable"), "KIND": status.get("kind", ""),
-                "API VERSION": status.get("apiVersion", ""), "VERSION": status.get("version", ""),
-                "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
+        return {
+            "NAME": meta["name"],
+            "STATUS": status.get("status", "Unavailable"),
+            "KIND": status.get("kind", ""),
+            "API VERSION": status.get("apiVersion", ""),
+            "VERSION": status.get("version", ""),
+            "MESSAGE": status.get("message", ""),
+            "AGE": _age(meta.get("creationTimestamp")),
+        }
     if kind == "Destination":
         ref, extra = spec.get("stateStoreRef", {}), obj.get("_ktx") or {}
         ready = _condition(status, "Ready")
-        return {"NAME": meta["name"], "STATESTOREKIND": ref.get("kind", ""), "STATESTORENAME": ref.get("name", ""),
-                "PATH": spec.get("path", ""), "MODE": (spec.get("filepath") or {}).get("mode", "nestedByMetadata"),
-                "READY": ready.get("status", "Unknown"), "OBJECTS": str(extra.get("objects", "")),
-                "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items()),
-                "REASON": "" if ready.get("status") == "True" else ready.get("reason", "")}
+        return {
+            "NAME": meta["name"],
+            "STATESTOREKIND": ref.get("kind", ""),
+            "STATESTORENAME": ref.get("name", ""),
+            "PATH": spec.get("path", ""),
+            "MODE": (spec.get("filepath") or {}).get("mode", "nestedByMetadata"),
+            "READY": ready.get("status", "Unknown"),
+            "OBJECTS": str(extra.get("objects", "")),
+            "LABELS": ",".join(f"{k}={v}" for k, v in meta.get("labels", {}).items()),
+            "REASON": "" if ready.get("status") == "True" else ready.get("reason", ""),
+        }
     if kind == "Secret":
-        return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "TYPE": obj.get("type", ""),
-                "DATA": str(len(obj.get("keys", [])))}
+        return {
+            "NAMESPACE": meta.get("namespace", ""),
+            "NAME": meta["name"],
+            "TYPE": obj.get("type", ""),
+            "DATA": str(len(obj.get("keys", []))),
+        }
     if kind == "HealthRecord":
         data = obj.get("data") or {}
-        return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": data.get("state", ""),
-                "AGE": _age(str(data.get("lastRun") or "") or None)}
+        return {
+            "NAMESPACE": meta.get("namespace", ""),
+            "NAME": meta["name"],
+            "STATUS": data.get("state", ""),
+            "AGE": _age(str(data.get("lastRun") or "") or None),
+        }
     if kind in ("GitStateStore", "BucketStateStore"):
-        return {"NAME": meta["name"], "URL": spec.get("url") or spec.get("endpoint", ""),
-                "BRANCH": spec.get("branch") or spec.get("bucketName", ""), "READY": status.get("status", "Unknown"),
-                "MESSAGE": _condition(status, "Ready").get("message", "")}
-    return {"NAMESPACE": meta.get("namespace", ""), "NAME": meta["name"], "STATUS": _condition(status, "Reconciled").get("message", "Pending"),
-            "MESSAGE": status.get("message", ""), "AGE": _age(meta.get("creationTimestamp"))}
+        return {
+            "NAME": meta["name"],
+            "URL": spec.get("url") or spec.get("endpoint", ""),
+            "BRANCH": spec.get("branch") or spec.get("bucketName", ""),
+            "READY": status.get("status", "Unknown"),
+            "MESSAGE": _condition(status, "Ready").get("message", ""),
+        }
+    return {
+        "NAMESPACE": meta.get("namespace", ""),
+        "NAME": meta["name"],
+        "STATUS": _condition(status, "Reconciled").get("message", "Pending"),
+        "MESSAGE": status.get("message", ""),
+        "AGE": _age(meta.get("creationTimestamp")),
+    }
 
 
 def _table(rows: list[dict[str, str]], show_namespace: bool) -> str:
@@ -136,16 +173,29 @@ def describe(obj: dict[str, Any]) -> str:
     lines = [f"Name:         {meta.get('name')}"]
     if meta.get("namespace"):
         lines.append(f"Namespace:    {meta['namespace']}")
-    lines += [f"Kind:         {obj.get('kind')}", f"API Version:  {obj.get('apiVersion')}",
-              f"Labels:       {', '.join(f'{k}={v}' for k, v in meta.get('labels', {}).items()) or '<none>'}",
-              f"Generation:   {meta.get('generation', '')}", f"Workflow:     {extra.get('workflowId', '')}", "Spec:"]
+    lines += [
+        f"Kind:         {obj.get('kind')}",
+        f"API Version:  {obj.get('apiVersion')}",
+        f"Labels:       {', '.join(f'{k}={v}' for k, v in meta.get('labels', {}).items()) or '<none>'}",
+        f"Generation:   {meta.get('generation', '')}",
+        f"Workflow:     {extra.get('workflowId', '')}",
+        "Spec:",
+    ]
     lines += ["  " + line for line in yaml.safe_dump(obj.get("spec") or {}, sort_keys=False).splitlines()]
-    lines += ["Status:", f"  Message:             {status.get('message', '')}",
-              f"  Observed Generation: {status.get('observedGeneration', '')}", "  Conditions:",
-              "    TYPE                         STATUS    REASON                          MESSAGE"]
+    lines += [
+        "Status:",
+        f"  Message:             {status.get('message', '')}",
+        f"  Observed Generation: {status.get('observedGeneration', '')}",
+        "  Conditions:",
+        "    TYPE                         STATUS    REASON                          MESSAGE",
+    ]
     for c in status.get("conditions", []):
-        lines.append(f"    {c.get('type', ''):<28} {c.get('status', ''):<9} {c.get('reason', ''):<31} {c.get('message', '')}")
-    free = {k: v for k, v in status.items() if k not in ("conditions", "message", "observedGeneration", "kratix", "actions")}
+        lines.append(
+            f"    {c.get('type', ''):<28} {c.get('status', ''):<9} {c.get('reason', ''):<31} {c.get('message', '')}"
+        )
+    free = {
+        k: v for k, v in status.items() if k not in ("conditions", "message", "observedGeneration", "kratix", "actions")
+    }
     if free:
         lines.append("  Fields:")
         lines += ["    " + line for line in yaml.safe_dump(free, sort_keys=False).splitlines()]
@@ -155,35 +205,62 @@ def describe(obj: dict[str, Any]) -> str:
         lines += [f"  {p['name']:<24} {p.get('phase', ''):<10} {p.get('message', '')}".rstrip() for p in pipelines]
     for run in extra.get("runs", []):
         outcome = "Succeeded" if run["succeeded"] else f"Failed: {run['message']}"
-        lines.append(f"Run {run['action']}/{run['pipeline']} (generation {run['generation']}, {run['finished_at']}): {outcome}")
+        lines.append(
+            f"Run {run['action']}/{run['pipeline']} (generation {run['generation']}, {run['finished_at']}): {outcome}"
+        )
         for c in run.get("containers", []):
-            lines.append(f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s")
+            lines.append(
+                f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s"
+            )
             lines += ["    | " + line for line in (c.get("log_tail") or "").rstrip().splitlines()[-10:]]
     timers = {k: v for k, v in (extra.get("schedule") or {}).items() if v}
     if timers:
         lines.append("Timers:")
-        lines += [f"  {label:<16} {timers[key]}" for key, label in (("nextReconcileAt", "Next reconcile:"),
-                  ("retryAt", "Retry at:"), ("deliveryRetryAt", "Delivery retry:")) if key in timers]
+        lines += [
+            f"  {label:<16} {timers[key]}"
+            for key, label in (
+                ("nextReconcileAt", "Next reconcile:"),
+                ("retryAt", "Retry at:"),
+                ("deliveryRetryAt", "Delivery retry:"),
+            )
+            if key in timers
+        ]
     health = status.get("healthStatus")
     if health:
         lines.append(f"Health:       {health.get('state')}")
-        lines += [f"  {r['source']['namespace']}/{r['source']['name']}: {r['state']}" for r in health.get("healthRecords", [])]
+        lines += [
+            f"  {r['source']['namespace']}/{r['source']['name']}: {r['state']}" for r in health.get("healthRecords", [])
+        ]
     if status.get("actions"):
         lines.append("Actions:")
         for a in status["actions"]:
-            detail = " ".join(x for x in (a.get("externalId", ""), a.get("link", ""),
-                                          f"incident {a['incident']}" if a.get("incident") else "", a.get("message", "")) if x)
+            detail = " ".join(
+                x
+                for x in (
+                    a.get("externalId", ""),
+                    a.get("link", ""),
+                    f"incident {a['incident']}" if a.get("incident") else "",
+                    a.get("message", ""),
+                )
+                if x
+            )
             lines.append(f"  {a['pipeline']}/{a['name']:<20} {a['provider']:<10} {a['state']:<12} {detail}".rstrip())
     if extra.get("placements"):
         lines.append("Placements:")
         for p in extra["placements"]:
             where = p["path"] + (f" [{p['key']}]" if p.get("key") else "")
-            flags = "".join([" MISPLACED" if p.get("misplaced") else "", f" ERROR: {p['error']}" if p.get("error") else ""])
-            lines.append(f"  {p['pipeline'] or 'static'}/{p['directory']} -> Destination {p['destination']} "
-                         f"({p['store_kind']}/{p['store_name']}, {p.get('mode', 'nestedByMetadata')}) {where} "
-                         f"@ {(p['version_id'] or '-')[:12]}{flags}")
+            flags = "".join(
+                [" MISPLACED" if p.get("misplaced") else "", f" ERROR: {p['error']}" if p.get("error") else ""]
+            )
+            lines.append(
+                f"  {p['pipeline'] or 'static'}/{p['directory']} -> Destination {p['destination']} "
+                f"({p['store_kind']}/{p['store_name']}, {p.get('mode', 'nestedByMetadata')}) {where} "
+                f"@ {(p['version_id'] or '-')[:12]}{flags}"
+            )
     for g in extra.get("pending", []):
-        lines.append(f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}")
+        lines.append(
+            f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}"
+        )
     if extra.get("events"):
         lines += ["Events:", "  TYPE     REASON                       AGE     COUNT  MESSAGE"]
         for e in extra["events"]:
@@ -205,9 +282,11 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
         settings = settings.model_copy(update={"api_port": args.api_port})
     state = stack.up(settings, args.temporal_port, args.ui_port, args.worker_health_port)
     verb = "already running" if state["reused"] else "started"
-    print(f"ktx stack {verb}\n  API:          {state['api_url']}\n  Temporal:     {state['temporal_address']}\n"
-          f"  Temporal UI:  {state['ui_url']}\n  Worker health: {state.get('worker_health_url', '')}\n"
-          f"  State store:  {state['state_store']} (Destination \"local\")")
+    print(
+        f"ktx stack {verb}\n  API:          {state['api_url']}\n  Temporal:     {state['temporal_address']}\n"
+        f"  Temporal UI:  {state['ui_url']}\n  Worker health: {state.get('worker_health_url', '')}\n"
+        f'  State store:  {state["state_store"]} (Destination "local")'
+    )
 
 
 def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
@@ -235,7 +314,15 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
         if args.tree:
             if not args.name:
                 raise CliError("error: --tree needs a NAME")
-            print("\n".join(tree_lines(_check(client.get(f"/objects/{args.kind}/{args.name}/tree", params={"namespace": args.namespace})))))
+            print(
+                "\n".join(
+                    tree_lines(
+                        _check(
+                            client.get(f"/objects/{args.kind}/{args.name}/tree", params={"namespace": args.namespace})
+                        )
+                    )
+                )
+            )
             return
         if args.name:
             data = _check(client.get(f"/objects/{args.kind}/{args.name}", params={"namespace": args.namespace}))
@@ -244,7 +331,12 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
             params = {} if args.all_namespaces else {"namespace": args.namespace}
             items = _check(client.get(f"/objects/{args.kind}", params=params))
     if args.output:
-        _print(_public(items[0]) if args.name else {"apiVersion": "v1", "kind": "List", "items": [_public(i) for i in items]}, args.output)
+        _print(
+            _public(items[0])
+            if args.name
+            else {"apiVersion": "v1", "kind": "List", "items": [_public(i) for i in items]},
+            args.output,
+        )
         return
     print(_table([_row(i) for i in items], show_namespace=args.all_namespaces))
 
@@ -261,10 +353,17 @@ def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
         key, sep, path = item.partition("=")
         source = Path(path if sep else key)
         data[key if sep else source.name] = base64.b64encode(source.read_bytes()).decode()
-    document = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": args.name, "namespace": args.namespace}, "data": data}
+    document = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": args.name, "namespace": args.namespace},
+        "data": data,
+    }
     with _client(settings) as client:
-        result = _check(client.post("/apply", content=json.dumps(document), headers={"content-type": "application/yaml"}))
+        result = _check(
+            client.post("/apply", content=json.dumps(document), headers={"content-type": "application/yaml"})
+        )
     for item in result["applied"]:
         print(f"secret/{item['name']} {item['action']}")
 
@@ -292,7 +391,9 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
         else:
             raise CliError(f"error: {item!r} is neither key=value nor key-")
     with _client(settings) as client:
-        _check(client.post(f"/objects/{args.kind}/{args.name}/labels", params={"namespace": args.namespace}, json=change))
+        _check(
+            client.post(f"/objects/{args.kind}/{args.name}/labels", params={"namespace": args.namespace}, json=change)
+        )
     print(f"{args.kind}/{args.name} labeled")
 
 
@@ -303,8 +404,11 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
-    params = {"namespace": args.namespace, **({"pipeline": args.pipeline} if args.pipeline else {}),
-              **({"container": args.container} if args.container else {})}
+    params = {
+        "namespace": args.namespace,
+        **({"pipeline": args.pipeline} if args.pipeline else {}),
+        **({"container": args.container} if args.container else {}),
+    }
     with _client(settings) as client:
         entries = _check(client.get(f"/objects/{args.kind}/{args.name}/logs", params=params))
     for entry in entries:
@@ -326,7 +430,9 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
         for text in _read_files(args.filename):
             for doc in yaml.safe_load_all(text):
                 if doc:
-                    targets.append((doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace") or args.namespace))
+                    targets.append(
+                        (doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace") or args.namespace)
+                    )
     elif args.kind and args.name:
         targets.append((args.kind, args.name, args.namespace))
     else:
@@ -343,7 +449,11 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> None:
     prefix = "condition="
     if not args.for_.startswith(prefix):
         raise CliError("error: --for must be condition=NAME")
-    params = {"namespace": args.namespace, "condition": args.for_[len(prefix):], "timeout": parse_duration(args.timeout)}
+    params = {
+        "namespace": args.namespace,
+        "condition": args.for_[len(prefix) :],
+        "timeout": parse_duration(args.timeout),
+    }
     with _client(settings) as client:
         _check(client.get(f"/objects/{args.kind}/{args.name}/wait", params=params))
     print(f"{args.kind}/{args.name} condition met")
@@ -363,8 +473,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--ui-port", type=int, default=int(os.environ.get("KTX_UI_PORT", 8233)))
     up.add_argument("--api-port", type=int, default=None)
     health = os.environ.get("KTX_WORKER_HEALTH_PORT")
-    up.add_argument("--worker-health-port", type=int, default=int(health) if health else None,
-                    help="the worker's /healthz, /readyz and /metrics (default: a free port, kept in stack.json)")
+    up.add_argument(
+        "--worker-health-port",
+        type=int,
+        default=int(health) if health else None,
+        help="the worker's /healthz, /readyz and /metrics (default: a free port, kept in stack.json)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the embedded stack").set_defaults(func=cmd_down)
 
@@ -373,7 +487,9 @@ def parser() -> argparse.ArgumentParser:
 
     apply = sub.add_parser("apply", help="apply documents from files, directories or stdin")
     apply.add_argument("-f", "--filename", action="append", required=True)
-    apply.add_argument("-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary")
+    apply.add_argument(
+        "-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary"
+    )
     apply.set_defaults(func=cmd_apply)
     get = sub.add_parser("get", help="list objects of a kind, or show one")
     get.add_argument("kind")
@@ -383,6 +499,7 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", choices=["json", "yaml"])
     get.add_argument("--tree", action="store_true", help="show the component resources a compound resource requested")
     get.set_defaults(func=cmd_get)
+
     def on_object(command: str, help: str, func) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
         """A command acting on one named object: KIND NAME [-n NAMESPACE]."""
         p = sub.add_parser(command, help=help)
@@ -392,8 +509,12 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    create = sub.add_parser("create", help="create objects from the command line").add_subparsers(dest="what", required=True)
-    secret = create.add_parser("secret", help="create a Secret for state-store credentials").add_subparsers(dest="type", required=True)
+    create = sub.add_parser("create", help="create objects from the command line").add_subparsers(
+        dest="what", required=True
+    )
+    secret = create.add_parser("secret", help="create a Secret for state-store credentials").add_subparsers(
+        dest="type", required=True
+    )
     generic = secret.add_parser("generic", help="a Secret from literal values and files")
     generic.add_argument("name")
     namespaced(generic)
@@ -412,8 +533,11 @@ def parser() -> argparse.ArgumentParser:
     delete.set_defaults(func=cmd_delete)
     label = on_object("label", "set (key=value) or remove (key-) labels, e.g. kratix.io/paused=true", cmd_label)
     label.add_argument("labels", nargs="+")
-    on_object("reconcile", "run the configure workflow again from its first pipeline; for a Destination, rewrite "
-              "everything placed on it", cmd_reconcile)
+    on_object(
+        "reconcile",
+        "run the configure workflow again from its first pipeline; for a Destination, rewrite everything placed on it",
+        cmd_reconcile,
+    )
     logs = on_object("logs", "container logs of an object's latest pipeline runs", cmd_logs)
     logs.add_argument("--pipeline")
     logs.add_argument("--container")
@@ -424,13 +548,18 @@ def parser() -> argparse.ArgumentParser:
     create_token = token.add_parser("create", help="a new API token and its entry for the API's tokens file")
     create_token.add_argument("name", help="who holds it, e.g. team-a-ci; shown in the API's refusals")
     create_token.add_argument("--role", choices=["platform", "team"], required=True)
-    create_token.add_argument("-n", "--namespace", action="append",
-                              help="a namespace a team token may act in (repeat for several)")
+    create_token.add_argument(
+        "-n", "--namespace", action="append", help="a namespace a team token may act in (repeat for several)"
+    )
     create_token.set_defaults(func=cmd_token_create)
-    destination = sub.add_parser("destination", aliases=["dest"], help="tools for a Destination's cluster").add_subparsers(
-        dest="what", required=True)
-    manifests = destination.add_parser("manifests", help="the Flux or ArgoCD objects that make a Destination's cluster pull "
-                                       "its directory from the state store, for kubectl apply -f -")
+    destination = sub.add_parser(
+        "destination", aliases=["dest"], help="tools for a Destination's cluster"
+    ).add_subparsers(dest="what", required=True)
+    manifests = destination.add_parser(
+        "manifests",
+        help="the Flux or ArgoCD objects that make a Destination's cluster pull "
+        "its directory from the state store, for kubectl apply -f -",
+    )
     manifests.add_argument("name")
     manifests.add_argument("--gitops", choices=GITOPS_AGENTS, default="flux")
     manifests.set_defaults(func=cmd_destination_manifests)

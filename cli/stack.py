@@ -69,10 +69,12 @@ class StackError(RuntimeError):
 
 
 # How a user moves each port of the stack: named in the refusal when the port is taken.
-PORT_OPTIONS = {"temporal": ("the Temporal server", "--temporal-port", "KTX_TEMPORAL_PORT"),
-                "ui": ("the Temporal Web UI", "--ui-port", "KTX_UI_PORT"),
-                "api": ("the ktx API", "--api-port", "KTX_API_PORT"),
-                "worker_health": ("the worker's health endpoints", "--worker-health-port", "KTX_WORKER_HEALTH_PORT")}
+PORT_OPTIONS = {
+    "temporal": ("the Temporal server", "--temporal-port", "KTX_TEMPORAL_PORT"),
+    "ui": ("the Temporal Web UI", "--ui-port", "KTX_UI_PORT"),
+    "api": ("the ktx API", "--api-port", "KTX_API_PORT"),
+    "worker_health": ("the worker's health endpoints", "--worker-health-port", "KTX_WORKER_HEALTH_PORT"),
+}
 LOG_TAIL_LINES = 15
 
 
@@ -137,8 +139,10 @@ def _refuse_taken_ports(ports: dict[str, tuple[str, int]]) -> None:
     for key, (host, port) in ports.items():
         if _port_taken(host, port):
             what, flag, variable = PORT_OPTIONS[key]
-            raise StackError(f"error: port {port} on {host} ({what}) is already in use; choose another with {flag} or "
-                             f"{variable} (and a separate KTX_HOME for a second stack)")
+            raise StackError(
+                f"error: port {port} on {host} ({what}) is already in use; choose another with {flag} or "
+                f"{variable} (and a separate KTX_HOME for a second stack)"
+            )
 
 
 @dataclass
@@ -151,8 +155,9 @@ class _Process:
 def _spawn(name: str, args: list[str], log: Path, env: dict[str, str]) -> _Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     return _Process(name, proc, log)
 
 
@@ -169,8 +174,10 @@ def _exited(processes: list[_Process]) -> StackError | None:
     for proc in processes:
         code = proc.popen.poll()
         if code is not None:
-            return StackError(f"error: {proc.name} exited during start-up (exit code {code}); the last lines of "
-                              f"{proc.log}:\n{_log_tail(proc.log)}")
+            return StackError(
+                f"error: {proc.name} exited during start-up (exit code {code}); the last lines of "
+                f"{proc.log}:\n{_log_tail(proc.log)}"
+            )
     return None
 
 
@@ -182,14 +189,17 @@ def _wait(check: Callable[[], bool], process: _Process, timeout: float, processe
         if (failed := _exited(processes)) is not None:
             raise failed
         if time.monotonic() > deadline:
-            raise StackError(f"error: {process.name} did not become ready within {timeout:g}s; the last lines of "
-                             f"{process.log}:\n{_log_tail(process.log)}")
+            raise StackError(
+                f"error: {process.name} did not become ready within {timeout:g}s; the last lines of "
+                f"{process.log}:\n{_log_tail(process.log)}"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
 
-def _while_running(call: Callable[[], httpx.Response], what: str, timeout: float,
-                   processes: list[_Process]) -> httpx.Response:
+def _while_running(
+    call: Callable[[], httpx.Response], what: str, timeout: float, processes: list[_Process]
+) -> httpx.Response:
     """call() in a daemon thread, given up as soon as a process of the stack exits (its answer would never come).
 
     A daemon thread, so a call left hanging does not hold `ktx up` open after it has reported the failure."""
@@ -243,13 +253,20 @@ async def _register_search_attributes(settings: Settings) -> None:
 def _bootstrap_headers(settings: Settings) -> dict[str, str]:
     token = os.environ.get("KTX_TOKEN")
     if settings.api_tokens_file is not None and not token:
-        raise StackError("error: KTX_API_TOKENS_FILE is set, so the API asks every caller for a token: export KTX_TOKEN "
-                         "as a platform token listed in that file (ktx token create NAME --role platform)")
-    return {"Authorization": f"Bearer {token}", "content-type": "application/yaml"} if token else \
-        {"content-type": "application/yaml"}
+        raise StackError(
+            "error: KTX_API_TOKENS_FILE is set, so the API asks every caller for a token: export KTX_TOKEN "
+            "as a platform token listed in that file (ktx token create NAME --role platform)"
+        )
+    return (
+        {"Authorization": f"Bearer {token}", "content-type": "application/yaml"}
+        if token
+        else {"content-type": "application/yaml"}
+    )
 
 
-def up(settings: Settings, temporal_port: int, ui_port: int, worker_health_port: int | None = None) -> dict[str, object]:
+def up(
+    settings: Settings, temporal_port: int, ui_port: int, worker_health_port: int | None = None
+) -> dict[str, object]:
     """Starts the stack under settings.home, or reports the one already running there.
 
     The worker's health port is chosen free unless given, and kept in stack.json: a second stack on its own KTX_HOME
@@ -264,20 +281,51 @@ def up(settings: Settings, temporal_port: int, ui_port: int, worker_health_port:
         down(settings)
     headers = _bootstrap_headers(settings)
     health_port = worker_health_port or free_port(settings.worker_health_host)
-    _refuse_taken_ports({"temporal": ("127.0.0.1", temporal_port), "ui": ("127.0.0.1", ui_port),
-                         "api": (settings.api_host, settings.api_port),
-                         "worker_health": (settings.worker_health_host, health_port)})
-    env = {**os.environ, "KTX_HOME": str(home), "KTX_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-           "KTX_API_PORT": str(settings.api_port), "KTX_API_HOST": settings.api_host,
-           "KTX_WORKER_HEALTH_PORT": str(health_port)}
+    _refuse_taken_ports(
+        {
+            "temporal": ("127.0.0.1", temporal_port),
+            "ui": ("127.0.0.1", ui_port),
+            "api": (settings.api_host, settings.api_port),
+            "worker_health": (settings.worker_health_host, health_port),
+        }
+    )
+    env = {
+        **os.environ,
+        "KTX_HOME": str(home),
+        "KTX_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "KTX_API_PORT": str(settings.api_port),
+        "KTX_API_HOST": settings.api_host,
+        "KTX_WORKER_HEALTH_PORT": str(health_port),
+    }
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{temporal_port}"})
     logs = home / "logs"
-    temporal = _spawn("the Temporal dev server", [
-        _temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port",
-        str(ui_port), "--db-filename", str(home / "temporal.db"), "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal", "--log-level", "error"], logs / "temporal.log", env)
+    temporal = _spawn(
+        "the Temporal dev server",
+        [
+            _temporal_cli(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--db-filename",
+            str(home / "temporal.db"),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            "--log-level",
+            "error",
+        ],
+        logs / "temporal.log",
+        env,
+    )
     processes = [temporal]
     try:
+
         def temporal_ready() -> bool:
             try:
                 asyncio.run(_register_search_attributes(settings))
@@ -295,16 +343,24 @@ def up(settings: Settings, temporal_port: int, ui_port: int, worker_health_port:
         remote = _state_store_repo(home)
         response = _while_running(
             lambda: httpx.post(f"{url}/apply", content=BOOTSTRAP.format(url=remote), headers=headers, timeout=60),
-            "the bootstrap apply (state store and Destinations)", 65, processes)
+            "the bootstrap apply (state store and Destinations)",
+            65,
+            processes,
+        )
         if response.status_code >= 400:
             raise StackError(f"error: the bootstrap apply was refused ({response.status_code}): {_reason(response)}")
     except BaseException:
         _stop([p.popen.pid for p in processes])
         raise
     pids = {"temporal": temporal.popen.pid, "worker": worker.popen.pid, "api": api.popen.pid}
-    state = {"pids": pids, "api_url": url, "temporal_address": settings.temporal_address,
-             "ui_url": f"http://127.0.0.1:{ui_port}", "worker_health_url": f"http://{settings.worker_health_host}:{health_port}",
-             "state_store": str(remote)}
+    state = {
+        "pids": pids,
+        "api_url": url,
+        "temporal_address": settings.temporal_address,
+        "ui_url": f"http://127.0.0.1:{ui_port}",
+        "worker_health_url": f"http://{settings.worker_health_host}:{health_port}",
+        "state_store": str(remote),
+    }
     state_file.write_text(json.dumps(state, indent=2))
     return {**state, "reused": False}
 

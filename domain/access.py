@@ -45,7 +45,9 @@ class Principal(BaseModel):
             raise ValueError(f'team token "{self.name}" needs at least one namespace')
         if self.role == "platform" and self.namespaces:
             # A platform token reaches every namespace; a list here means someone expected it to be limited.
-            raise ValueError(f'platform token "{self.name}" reaches every namespace; remove its namespaces or make it a team token')
+            raise ValueError(
+                f'platform token "{self.name}" reaches every namespace; remove its namespaces or make it a team token'
+            )
         bad = [ns for ns in self.namespaces if len(ns) > LABEL_MAX or not NAMESPACE_PATTERN.match(ns)]
         if bad:
             raise ValueError(f'token "{self.name}": namespaces {bad} are not DNS-1123 labels')
@@ -79,8 +81,10 @@ class TokenFile(RootModel[list[TokenEntry]]):
 
 def problems(exc: ValidationError) -> str:
     """What is wrong with token entries, without the values: a clear token pasted in by mistake must not be echoed."""
-    return "; ".join(": ".join(part for part in (".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) if part)
-                     for e in exc.errors(include_input=False))
+    return "; ".join(
+        ": ".join(part for part in (".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) if part)
+        for e in exc.errors(include_input=False)
+    )
 
 
 # The identity of the embedded stack's API, which serves only this machine when no tokens file is configured.

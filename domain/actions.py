@@ -93,7 +93,9 @@ def parse_requested_actions(data: Any, field: str = ACTIONS_FILE) -> list[Action
         try:
             actions.append(Action.model_validate(item))
         except ValidationError as exc:
-            errors += [FieldError(f"{field}[{index}].{e.field}".rstrip("."), e.reason) for e in errors_from_pydantic(exc)]
+            errors += [
+                FieldError(f"{field}[{index}].{e.field}".rstrip("."), e.reason) for e in errors_from_pydantic(exc)
+            ]
     if errors:
         raise InvalidDocument(errors)
     try:
@@ -107,6 +109,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 
 def render(text: str, obj: dict[str, Any]) -> str:
     """`${a.b.c}` from the object; a missing field renders empty, as a Go template's zero value would."""
+
     def value(match: re.Match[str]) -> str:
         node: Any = obj
         for part in match.group(1).split("."):
@@ -118,6 +121,7 @@ def render(text: str, obj: dict[str, Any]) -> str:
 
 def rendered(action: Action, obj: dict[str, Any]) -> Action:
     """The action with every string field templated (secret references are names, and stay as written)."""
+
     def walk(node: Any, key: str = "") -> Any:
         if key == "secretRef":
             return node
@@ -155,8 +159,15 @@ class ActionRecord(BaseModel):
     spec: dict[str, Any] = Field(default_factory=dict)
 
     def status_entry(self) -> dict[str, Any]:
-        entry = {"pipeline": self.pipeline, "name": self.name, "provider": self.provider, "state": self.state,
-                 "externalId": self.external_id, "link": self.link, "lastUpdateTime": self.updated_at}
+        entry = {
+            "pipeline": self.pipeline,
+            "name": self.name,
+            "provider": self.provider,
+            "state": self.state,
+            "externalId": self.external_id,
+            "link": self.link,
+            "lastUpdateTime": self.updated_at,
+        }
         if self.incident:
             entry["incident"] = self.incident
         if self.message:

@@ -28,11 +28,15 @@ class Catalog(BaseModel):
     def register_api(self, api: PromiseApi) -> None:
         for other in self.apis.values():
             if other.promise != api.promise and (other.group, other.kind) == (api.group, api.kind):
-                raise InvalidDocument([FieldError("spec.api", f"{api.kind}.{api.group} is already served by Promise {other.promise!r}")])
+                raise InvalidDocument(
+                    [FieldError("spec.api", f"{api.kind}.{api.group} is already served by Promise {other.promise!r}")]
+                )
         current = self.apis.get(api.promise)
         if current is not None and (current.group, current.kind, current.plural) != (api.group, api.kind, api.plural):
             # Kratix: the API identity (name, kind, group, names) of an installed Promise is immutable.
-            raise InvalidDocument([FieldError("spec.api", "the API's group, kind and names are immutable once installed")])
+            raise InvalidDocument(
+                [FieldError("spec.api", "the API's group, kind and names are immutable once installed")]
+            )
         self.apis[api.promise] = api
 
     def find_api(self, api_version: str, kind: str) -> PromiseApi | None:
@@ -53,7 +57,14 @@ class Catalog(BaseModel):
                 continue
             same_store = other.spec.state_store_ref == spec.state_store_ref
             if same_store and join(other.spec.path) == join(spec.path):
-                raise InvalidDocument([FieldError("spec.path", f"path {spec.path!r} is already used by Destination {other.metadata.name!r} on the same state store")])
+                raise InvalidDocument(
+                    [
+                        FieldError(
+                            "spec.path",
+                            f"path {spec.path!r} is already used by Destination {other.metadata.name!r} on the same state store",
+                        )
+                    ]
+                )
         self.destinations[destination.metadata.name] = destination
         self.removed_destinations.pop(destination.metadata.name, None)
 
@@ -79,6 +90,8 @@ class Catalog(BaseModel):
 
     def destination_views(self) -> list[DestinationView]:
         return [
-            DestinationView(name=d.metadata.name, labels=d.metadata.labels, strict_match_labels=d.spec.strict_match_labels)
+            DestinationView(
+                name=d.metadata.name, labels=d.metadata.labels, strict_match_labels=d.spec.strict_match_labels
+            )
             for d in self.destinations.values()
         ]

@@ -17,7 +17,9 @@ class PlatformConfig(BaseModel):
     default_backoff_limit: int = KUBERNETES_BACKOFF_LIMIT
     # Every pipeline run's deadline unless its Pipeline's `ktx.io/pipeline-timeout` annotation says otherwise
     # (KTX_PIPELINE_TIMEOUT; the bounds and the default's reason are in domain/pipeline_rules.py).
-    pipeline_timeout_s: float = Field(default=DEFAULT_PIPELINE_TIMEOUT_S, ge=MIN_PIPELINE_TIMEOUT_S, le=MAX_PIPELINE_TIMEOUT_S)
+    pipeline_timeout_s: float = Field(
+        default=DEFAULT_PIPELINE_TIMEOUT_S, ge=MIN_PIPELINE_TIMEOUT_S, le=MAX_PIPELINE_TIMEOUT_S
+    )
     # Kubernetes retries a failed Job pod after 10s, 20s, 40s ... capped at 6 minutes.
     backoff_base_s: float = 10.0
     backoff_cap_s: float = 360.0
@@ -37,5 +39,7 @@ class PlatformConfig(BaseModel):
 
         The exponent stops at 32, long past any cap: a delete pipeline is retried without end, and 2**1024 is past
         what a float holds (the workflow would fail on its 1025th failure)."""
-        return min((base if base is not None else self.backoff_base_s) * 2 ** min(max(failures - 1, 0), 32),
-                   cap if cap is not None else self.backoff_cap_s)
+        return min(
+            (base if base is not None else self.backoff_base_s) * 2 ** min(max(failures - 1, 0), 32),
+            cap if cap is not None else self.backoff_cap_s,
+        )

@@ -206,12 +206,20 @@ class GitStateStoreSpec(KubeModel):
     def _branch_name(cls, branch: str) -> str:
         """git check-ref-format --branch: a name git would refuse is refused at apply, where the field can be named."""
         parts = branch.split("/")
-        if (not branch or len(branch) > GIT_BRANCH_MAX or branch.startswith("-") or branch == "@"
-                or _REF_FORBIDDEN.search(branch) or branch.endswith(".")
-                or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)):
-            raise ValueError(f"must be a Git branch name of at most {GIT_BRANCH_MAX} characters (git check-ref-format): "
-                             "no leading '-', no '..', '@{', spaces, control characters or any of ~^:?*[\\, "
-                             "no empty component, none starting with '.' or ending with '.lock'")
+        if (
+            not branch
+            or len(branch) > GIT_BRANCH_MAX
+            or branch.startswith("-")
+            or branch == "@"
+            or _REF_FORBIDDEN.search(branch)
+            or branch.endswith(".")
+            or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)
+        ):
+            raise ValueError(
+                f"must be a Git branch name of at most {GIT_BRANCH_MAX} characters (git check-ref-format): "
+                "no leading '-', no '..', '@{', spaces, control characters or any of ~^:?*[\\, "
+                "no empty component, none starting with '.' or ending with '.lock'"
+            )
         return branch
 
 
@@ -248,16 +256,26 @@ PLATFORM_KINDS: dict[str, type[KubeModel]] = {
     "BucketStateStore": BucketStateStore,
 }
 # Every kind the platform serves itself, in the one version it serves it; all other kinds are Promise APIs.
-BUILTIN_API_VERSIONS: dict[str, str] = {**{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]},
-                                        "Secret": "v1"}
+BUILTIN_API_VERSIONS: dict[str, str] = {
+    **{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]},
+    "Secret": "v1",
+}
 # What users type for them (kind, plural, short name), lower-cased; these win over a Promise kind of the same name.
 PLATFORM_KIND_NAMES = {
-    "promise": "Promise", "promises": "Promise",
-    "healthrecord": "HealthRecord", "healthrecords": "HealthRecord",
-    "destination": "Destination", "destinations": "Destination", "dest": "Destination", "dests": "Destination",
-    "gitstatestore": "GitStateStore", "gitstatestores": "GitStateStore",
-    "bucketstatestore": "BucketStateStore", "bucketstatestores": "BucketStateStore",
-    "secret": "Secret", "secrets": "Secret",
+    "promise": "Promise",
+    "promises": "Promise",
+    "healthrecord": "HealthRecord",
+    "healthrecords": "HealthRecord",
+    "destination": "Destination",
+    "destinations": "Destination",
+    "dest": "Destination",
+    "dests": "Destination",
+    "gitstatestore": "GitStateStore",
+    "gitstatestores": "GitStateStore",
+    "bucketstatestore": "BucketStateStore",
+    "bucketstatestores": "BucketStateStore",
+    "secret": "Secret",
+    "secrets": "Secret",
 }
 
 
@@ -278,4 +296,3 @@ class ResourceRequest(KubeModel):
     kind: str
     metadata: ObjectMeta
     spec: dict[str, Any] = Field(default_factory=dict)
-

@@ -26,8 +26,10 @@ class DocumentTooLarge(ValueError):
     """One document over the per-document limit: it would not fit in Temporal's payloads (2 MB each) as state and memo."""
 
     def __init__(self, size: int, limit: int):
-        super().__init__(f"the document is {size} bytes as JSON, over the limit of {limit} bytes per document "
-                         "(KTX_API_MAX_DOCUMENT); large content belongs in a pipeline's output, not in the request")
+        super().__init__(
+            f"the document is {size} bytes as JSON, over the limit of {limit} bytes per document "
+            "(KTX_API_MAX_DOCUMENT); large content belongs in a pipeline's output, not in the request"
+        )
 
 
 class NotFound(LookupError):

@@ -18,7 +18,9 @@ class Event(BaseModel):
     count: int = 1
 
 
-def record_event(events: list[Event], type_: Literal["Normal", "Warning"], reason: str, message: str, now: str) -> list[Event]:
+def record_event(
+    events: list[Event], type_: Literal["Normal", "Warning"], reason: str, message: str, now: str
+) -> list[Event]:
     last = events[-1] if events else None
     if last is not None and (last.type, last.reason, last.message) == (type_, reason, message):
         last.count += 1

@@ -36,14 +36,21 @@ _MAX_NAME = 63  # Flux and ArgoCD copy object names into label values, so names 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?!//)(?P<path>.+)$")
 
 
-def manifests(agent: GitOpsAgent, destination: Destination, store: GitStateStore | BucketStateStore) -> list[dict[str, Any]]:
+def manifests(
+    agent: GitOpsAgent, destination: Destination, store: GitStateStore | BucketStateStore
+) -> list[dict[str, Any]]:
     if agent == "argocd":
         return argocd_manifests(destination, store)
     return flux_manifests(destination, store)
 
 
-def flux_manifests(destination: Destination, store: GitStateStore | BucketStateStore, *, namespace: str = "flux-system",
-                   interval: str = "1m") -> list[dict[str, Any]]:
+def flux_manifests(
+    destination: Destination,
+    store: GitStateStore | BucketStateStore,
+    *,
+    namespace: str = "flux-system",
+    interval: str = "1m",
+) -> list[dict[str, Any]]:
     """A GitRepository or Bucket source, then one Kustomization per agent directory, each depending on the one before."""
     dest = destination.metadata.name
     source_name = object_name(dest)
@@ -60,8 +67,12 @@ def flux_manifests(destination: Destination, store: GitStateStore | BucketStateS
         kind = "Bucket"
         host, plain_http = _bucket_endpoint(store.spec.endpoint)
         # IAM: the store writes with ambient credentials; Flux's `aws` provider reads the same way (node role, IRSA).
-        spec |= {"provider": "aws" if store.spec.auth_method == "IAM" else "generic", "bucketName": store.spec.bucket_name,
-                 "endpoint": host, "insecure": store.spec.insecure or plain_http}
+        spec |= {
+            "provider": "aws" if store.spec.auth_method == "IAM" else "generic",
+            "bucketName": store.spec.bucket_name,
+            "endpoint": host,
+            "insecure": store.spec.insecure or plain_http,
+        }
         if store.spec.auth_method == "accessKey" and store.spec.secret_ref is not None:
             # Flux's keys are accesskey/secretkey, not the store's accessKeyID/secretAccessKey.
             spec["secretRef"] = {"name": store.spec.secret_ref.name}
@@ -73,8 +84,12 @@ def flux_manifests(destination: Destination, store: GitStateStore | BucketStateS
     previous: str | None = None
     for directory, path in _agent_paths(destination, store):
         name = object_name(dest, directory)
-        kustomization: dict[str, Any] = {"interval": interval, "prune": True, "sourceRef": {"kind": kind, "name": source_name},
-                                         "path": f"./{path}"}
+        kustomization: dict[str, Any] = {
+            "interval": interval,
+            "prune": True,
+            "sourceRef": {"kind": kind, "name": source_name},
+            "path": f"./{path}",
+        }
         if previous is not None:
             kustomization["dependsOn"] = [{"name": previous}]
         documents.append(_document(FLUX_KUSTOMIZE_API, "Kustomization", name, namespace, dest, kustomization))
@@ -82,14 +97,24 @@ def flux_manifests(destination: Destination, store: GitStateStore | BucketStateS
     return documents
 
 
-def argocd_manifests(destination: Destination, store: GitStateStore | BucketStateStore, *, namespace: str = "argocd",
-                     project: str = "default") -> list[dict[str, Any]]:
+def argocd_manifests(
+    destination: Destination,
+    store: GitStateStore | BucketStateStore,
+    *,
+    namespace: str = "argocd",
+    project: str = "default",
+) -> list[dict[str, Any]]:
     """One Application per agent directory; sync waves order them when an app-of-apps parent syncs them."""
     if isinstance(store, BucketStateStore):
-        raise InvalidDocument([FieldError(
-            "spec.stateStoreRef.kind",
-            f"ArgoCD reads Git repositories only, and Destination {destination.metadata.name!r} uses BucketStateStore "
-            f"{store.metadata.name!r}: use gitops=flux (its Bucket source reads S3) or a GitStateStore")])
+        raise InvalidDocument(
+            [
+                FieldError(
+                    "spec.stateStoreRef.kind",
+                    f"ArgoCD reads Git repositories only, and Destination {destination.metadata.name!r} uses BucketStateStore "
+                    f"{store.metadata.name!r}: use gitops=flux (its Bucket source reads S3) or a GitStateStore",
+                )
+            ]
+        )
     dest = destination.metadata.name
     url = _remote_git_url(store)
     documents = []
@@ -99,8 +124,12 @@ def argocd_manifests(destination: Destination, store: GitStateStore | BucketStat
             directory_spec["exclude"] = f"{LEDGER_DIR}/*"  # the state files are not Kubernetes objects
         spec = {
             "project": project,
-            "source": {"repoURL": url, "targetRevision": store.spec.branch, "path": path or ROOT_DIRECTORY,
-                       "directory": directory_spec},
+            "source": {
+                "repoURL": url,
+                "targetRevision": store.spec.branch,
+                "path": path or ROOT_DIRECTORY,
+                "directory": directory_spec,
+            },
             # As Kratix's docs: the namespace only applies to namespaced objects that do not name their own.
             "destination": {"server": IN_CLUSTER, "namespace": "default"},
             "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
@@ -125,13 +154,21 @@ def object_name(destination: str, directory: str = ROOT_DIRECTORY) -> str:
 
 def _agent_paths(destination: Destination, store: GitStateStore | BucketStateStore) -> list[tuple[str, str]]:
     """(directory, path from the store's root) for each directory the agent applies, in order."""
-    return [(d, join(store.spec.path, destination.spec.path, d)) for d in agent_directories(destination.spec.filepath.mode)]
+    return [
+        (d, join(store.spec.path, destination.spec.path, d)) for d in agent_directories(destination.spec.filepath.mode)
+    ]
 
 
-def _document(api_version: str, kind: str, name: str, namespace: str, destination: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _document(
+    api_version: str, kind: str, name: str, namespace: str, destination: str, spec: dict[str, Any]
+) -> dict[str, Any]:
     labels = {MANAGED_BY: "ktx", DESTINATION_LABEL: destination}
-    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": spec}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": spec,
+    }
 
 
 def _remote_git_url(store: GitStateStore) -> str:
@@ -140,9 +177,15 @@ def _remote_git_url(store: GitStateStore) -> str:
     scheme, sep, _ = url.partition("://")
     if (sep and scheme in ("http", "https", "ssh")) or (not sep and _SCP_LIKE.match(url)):
         return url
-    raise InvalidDocument([FieldError(
-        "spec.url", f"GitStateStore {store.metadata.name!r} has url {url!r}, which a GitOps agent on another cluster "
-                    "cannot reach: it needs an http(s) or ssh URL")])
+    raise InvalidDocument(
+        [
+            FieldError(
+                "spec.url",
+                f"GitStateStore {store.metadata.name!r} has url {url!r}, which a GitOps agent on another cluster "
+                "cannot reach: it needs an http(s) or ssh URL",
+            )
+        ]
+    )
 
 
 def _flux_git_url(store: GitStateStore) -> str:

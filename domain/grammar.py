@@ -44,8 +44,13 @@ def env_var_name(field: str, value: object) -> list[FieldError]:
     if not isinstance(value, str) or not value:
         return [FieldError(field, "Required value")]
     if not _ENV_NAME.fullmatch(value):
-        return [FieldError(field, f"Invalid value: {value!r}: a valid environment variable name must consist of "
-                                  "alphabetic characters, digits, '_', '-', or '.', and must not start with a digit")]
+        return [
+            FieldError(
+                field,
+                f"Invalid value: {value!r}: a valid environment variable name must consist of "
+                "alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+            )
+        ]
     if value == "." or value.startswith(".."):
         return [FieldError(field, f"Invalid value: {value!r}: must not be '.' or start with '..'")]
     return []
@@ -59,10 +64,17 @@ def image_reference(field: str, value: object) -> list[FieldError]:
         return [FieldError(field, f"must be no more than {IMAGE_REFERENCE_MAX} characters")]
     match = IMAGE_REFERENCE.fullmatch(value)
     if match is None:
-        return [FieldError(field, f"Invalid value: {value!r}: must be an image reference "
-                                  "([registry[:port]/]repository[:tag][@digest], repository in lower case)")]
+        return [
+            FieldError(
+                field,
+                f"Invalid value: {value!r}: must be an image reference "
+                "([registry[:port]/]repository[:tag][@digest], repository in lower case)",
+            )
+        ]
     if len(match.group("name")) > IMAGE_NAME_MAX:
-        return [FieldError(field, f"Invalid value: {value!r}: the repository name must be no more than "
-                                  f"{IMAGE_NAME_MAX} characters")]
+        return [
+            FieldError(
+                field, f"Invalid value: {value!r}: the repository name must be no more than {IMAGE_NAME_MAX} characters"
+            )
+        ]
     return []
-

@@ -50,9 +50,13 @@ def read_health_record(doc: dict[str, Any]) -> HealthRecord:
         raise InvalidDocument(errors)
     namespace = meta.get("namespace") or "default"
     return HealthRecord(
-        name=meta["name"], namespace=namespace, promise=promise,
+        name=meta["name"],
+        namespace=namespace,
+        promise=promise,
         resource=ResourceRef(name=resource["name"], namespace=resource.get("namespace") or namespace),
-        state=state, last_run=data.get("lastRun"), details=data.get("details"),
+        state=state,
+        last_run=data.get("lastRun"),
+        details=data.get("details"),
         document={**doc, "metadata": {**meta, "namespace": namespace}},
     )
 
@@ -62,7 +66,12 @@ def health_status(records: list[HealthRecord]) -> dict[str, Any]:
     return {
         "state": state,
         "healthRecords": [
-            {"state": r.state, "lastRun": r.last_run, "source": {"name": r.name, "namespace": r.namespace}, "details": r.details}
+            {
+                "state": r.state,
+                "lastRun": r.last_run,
+                "source": {"name": r.name, "namespace": r.namespace},
+                "details": r.details,
+            }
             for r in sorted(records, key=lambda r: (r.namespace, r.name))
         ],
     }

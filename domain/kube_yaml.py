@@ -37,10 +37,46 @@ def marshal(obj: Any) -> str:
 # --- the encoder: which style each scalar asks for, and the key order ---
 
 _RESOLVE_NON_STR = {
-    "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
-    "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
-    "", "~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF",
-    "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
+    "y",
+    "Y",
+    "yes",
+    "Yes",
+    "YES",
+    "true",
+    "True",
+    "TRUE",
+    "on",
+    "On",
+    "ON",
+    "n",
+    "N",
+    "no",
+    "No",
+    "NO",
+    "false",
+    "False",
+    "FALSE",
+    "off",
+    "Off",
+    "OFF",
+    "",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    ".nan",
+    ".NaN",
+    ".NAN",
+    ".inf",
+    ".Inf",
+    ".INF",
+    "+.inf",
+    "+.Inf",
+    "+.INF",
+    "-.inf",
+    "-.Inf",
+    "-.INF",
+    "<<",
 }
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _GO_INT = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
@@ -111,7 +147,7 @@ def _number(f: float) -> str:
     reads those as integers (up to uint64) and writes them back as such."""
     if f.is_integer() and abs(f) < 1e21:
         integral = int(f)
-        if -(2 ** 63) <= integral < 2 ** 64:
+        if -(2**63) <= integral < 2**64:
             return str(integral)
     if f != f or f in (float("inf"), float("-inf")):
         # No JSON has these (the API server would have refused the object); go-yaml's spelling of the float.
@@ -171,6 +207,7 @@ def sorted_keys(keys: Any) -> list[str]:
 
 
 # --- the emitter (go-yaml's port of libyaml), reduced to block collections of JSON values ---
+
 
 def _printable(c: str) -> bool:
     o = ord(c)
@@ -244,8 +281,23 @@ class _Analysis:
             self.block_plain = False
 
 
-_ESCAPES = {"\0": "0", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f", "\r": "r", "\x1b": "e",
-            '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_", "\u2028": "L", "\u2029": "P"}
+_ESCAPES = {
+    "\0": "0",
+    "\a": "a",
+    "\b": "b",
+    "\t": "t",
+    "\n": "n",
+    "\v": "v",
+    "\f": "f",
+    "\r": "r",
+    "\x1b": "e",
+    '"': '"',
+    "\\": "\\",
+    "\x85": "N",
+    "\xa0": "_",
+    "\u2028": "L",
+    "\u2029": "P",
+}
 
 
 class _Emitter:
@@ -368,15 +420,18 @@ class _Emitter:
     def write_plain(self, value: str, allow_breaks: bool, root: bool) -> None:
         if not self.whitespace:
             self.put(" ")
-        self._write_folding(value, lambda i: allow_breaks and value[i + 1:i + 2] != " ", lambda c: c)
+        self._write_folding(value, lambda i: allow_breaks and value[i + 1 : i + 2] != " ", lambda c: c)
         self.whitespace = self.indention = False
         if root:
             self.open_ended = True
 
     def write_single_quoted(self, value: str, allow_breaks: bool) -> None:
         self.write_indicator("'", True, False, False)
-        self._write_folding(value, lambda i: allow_breaks and 0 < i < len(value) - 1 and value[i + 1] != " ",
-                            lambda c: "''" if c == "'" else c)
+        self._write_folding(
+            value,
+            lambda i: allow_breaks and 0 < i < len(value) - 1 and value[i + 1] != " ",
+            lambda c: "''" if c == "'" else c,
+        )
         self.write_indicator("'", False, False, False)
         self.whitespace = self.indention = False
 
@@ -462,4 +517,3 @@ class _Emitter:
         if self.open_ended:
             self.write_indicator("...", True, False, False)
             self.write_indent()
-

@@ -46,11 +46,15 @@ def label_key_error(key: object) -> str | None:
     if "/" in key and not prefix:
         return f"Invalid value: {_shown(key)}: prefix part must be non-empty"
     if prefix and (len(prefix) > LABEL_PREFIX_MAX or not _LABEL_PREFIX.fullmatch(prefix)):
-        return (f"Invalid value: {_shown(key)}: prefix part must be a lowercase RFC 1123 subdomain of at most "
-                f"{LABEL_PREFIX_MAX} characters")
+        return (
+            f"Invalid value: {_shown(key)}: prefix part must be a lowercase RFC 1123 subdomain of at most "
+            f"{LABEL_PREFIX_MAX} characters"
+        )
     if not name or len(name) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(name):
-        return (f"Invalid value: {_shown(key)}: name part must be at most {LABEL_NAME_MAX} characters, alphanumeric, "
-                "'-', '_' or '.', and must start and end with an alphanumeric character")
+        return (
+            f"Invalid value: {_shown(key)}: name part must be at most {LABEL_NAME_MAX} characters, alphanumeric, "
+            "'-', '_' or '.', and must start and end with an alphanumeric character"
+        )
     return None
 
 
@@ -59,8 +63,10 @@ def label_value_error(value: object) -> str | None:
     if not isinstance(value, str):
         return f"Invalid value: {_shown(value)}: a label value must be a string"
     if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(value)):
-        return (f"Invalid value: {_shown(value)}: a valid label must be an empty string or consist of alphanumeric "
-                f"characters, '-', '_' or '.', at most {LABEL_NAME_MAX} of them, and must start and end with an alphanumeric character")
+        return (
+            f"Invalid value: {_shown(value)}: a valid label must be an empty string or consist of alphanumeric "
+            f"characters, '-', '_' or '.', at most {LABEL_NAME_MAX} of them, and must start and end with an alphanumeric character"
+        )
     return None
 
 
@@ -85,13 +91,18 @@ def metadata_errors(metadata: dict[str, object]) -> list[FieldError]:
     if labels is not None:
         errors += label_errors("metadata.labels", labels)
     if isinstance(annotations, dict):
-        errors += [FieldError(f"metadata.annotations[{_shown(key)}]", reason) for key in annotations
-                   if (reason := label_key_error(key))]
+        errors += [
+            FieldError(f"metadata.annotations[{_shown(key)}]", reason)
+            for key in annotations
+            if (reason := label_key_error(key))
+        ]
     for field, value in (("metadata.labels", labels), ("metadata.annotations", annotations)):
         if isinstance(value, dict) and not errors:
             size = len(json.dumps(value, separators=(",", ":")).encode())
             if size > LABELS_MAX_BYTES:
-                errors.append(FieldError(field, f"Too long: {size} bytes as JSON, over the limit of {LABELS_MAX_BYTES}"))
+                errors.append(
+                    FieldError(field, f"Too long: {size} bytes as JSON, over the limit of {LABELS_MAX_BYTES}")
+                )
     return errors[:_ERRORS_SHOWN]
 
 
@@ -99,16 +110,22 @@ def check_label_change(set_: dict[str, str], remove: list[str], current: dict[st
     """A label change (`ktx label`) by Kubernetes' grammar, and the labels it leaves within LABELS_MAX_BYTES; raises
     InvalidDocument naming each field. `current` is the object's labels, when known (the workflow knows them)."""
     errors = label_errors("set", set_)
-    errors += [FieldError(f"remove[{index}]", reason) for index, key in enumerate(remove)
-               if (reason := label_key_error(key))]
+    errors += [
+        FieldError(f"remove[{index}]", reason) for index, key in enumerate(remove) if (reason := label_key_error(key))
+    ]
     if errors:
         raise InvalidDocument(errors[:_ERRORS_SHOWN])
     removed = set(remove)
     result = {k: v for k, v in (current or {}).items() if k not in removed} | set_
     size = len(json.dumps(result, separators=(",", ":")).encode())
     if size > LABELS_MAX_BYTES:
-        raise InvalidDocument([FieldError("set", f"the object's labels would be {size} bytes as JSON, over the limit of "
-                                                 f"{LABELS_MAX_BYTES}")])
+        raise InvalidDocument(
+            [
+                FieldError(
+                    "set", f"the object's labels would be {size} bytes as JSON, over the limit of {LABELS_MAX_BYTES}"
+                )
+            ]
+        )
 
 
 # Enough to see what is wrong; a change with thousands of bad labels would otherwise answer with a message as large.

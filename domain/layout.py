@@ -89,10 +89,13 @@ class Slot(BaseModel):
     key: str = ""
 
 
-def group_slot(mode: FilepathMode, dest_path: str, nested_dir: str, namespace: str, workplacement: str,
-               filename: str | None = None) -> Slot:
+def group_slot(
+    mode: FilepathMode, dest_path: str, nested_dir: str, namespace: str, workplacement: str, filename: str | None = None
+) -> Slot:
     if mode == "none":
-        return Slot(mode=mode, path=join(dest_path), key=join(dest_path, LEDGER_DIR, f"{namespace}-{workplacement}.yaml"))
+        return Slot(
+            mode=mode, path=join(dest_path), key=join(dest_path, LEDGER_DIR, f"{namespace}-{workplacement}.yaml")
+        )
     if mode == "aggregatedYAML":
         return Slot(mode=mode, path=join(dest_path, filename or DEFAULT_AGGREGATE_FILE), key=workplacement)
     return Slot(mode=mode, path=nested_dir)
@@ -101,10 +104,17 @@ def group_slot(mode: FilepathMode, dest_path: str, nested_dir: str, namespace: s
 # The canary documents as Kratix's Destination controller marshals its typed v1.Namespace and v1.ConfigMap with
 # sigs.k8s.io/yaml: keys sorted, the Namespace's `spec` and `status` structs kept as `{}` (JSON omitempty never drops
 # a struct), and no `creationTimestamp` (apimachinery 0.36 tags it omitzero, where it used to write `null`).
-_CANARY_NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kratix-worker-system"},
-                     "spec": {}, "status": {}}
+_CANARY_NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "kratix-worker-system"},
+    "spec": {},
+    "status": {},
+}
 _CANARY_CONFIGMAP = {
-    "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kratix-info", "namespace": "kratix-worker-system"},
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "kratix-info", "namespace": "kratix-worker-system"},
     "data": {"canary": "this confirms your infrastructure is reading from Kratix state stores"},
 }
 
@@ -134,6 +144,7 @@ def walk_order(path: str) -> list[str]:
 
 # --- filepath mode `none`: the state file of one WorkPlacement ---
 
+
 def ledger_text(files: list[str]) -> str:
     """As Kratix's `yaml.Marshal(StateFile{Files: ...})`: the paths in the order its WorkPlacement holds the files."""
     return marshal({"files": sorted(files, key=walk_order)})
@@ -158,11 +169,16 @@ def ledger_files(text: bytes | None, dest_path: str) -> list[str]:
     root = join(dest_path)
     owned = []
     for path in listed if isinstance(listed, list) else []:
-        if not isinstance(path, str) or path in (".", "..") or path.startswith(("/", "../")) or posixpath.normpath(path) != path:
+        if (
+            not isinstance(path, str)
+            or path in (".", "..")
+            or path.startswith(("/", "../"))
+            or posixpath.normpath(path) != path
+        ):
             continue
         if root and not path.startswith(f"{root}/"):
             continue
-        if reserved_output_path(path[len(root) + 1:] if root else path) is None:
+        if reserved_output_path(path[len(root) + 1 :] if root else path) is None:
             owned.append(path)
     return owned
 
@@ -199,10 +215,10 @@ def parse_aggregate(content: bytes | None, index: bytes | None) -> AggregateBloc
     try:
         for number, line in enumerate(index.decode().splitlines()):
             length, owner, filepath = line.split(" ", 2)
-            if number and content[offset:offset + len(_SEPARATOR)] != _SEPARATOR:
+            if number and content[offset : offset + len(_SEPARATOR)] != _SEPARATOR:
                 return {}
             offset += len(_SEPARATOR) if number else 0
-            blocks[(owner, filepath)] = content[offset:offset + int(length)]
+            blocks[(owner, filepath)] = content[offset : offset + int(length)]
             offset += int(length)
     except ValueError:
         return {}

@@ -38,7 +38,9 @@ class _KubeLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self._depth >= MAX_DEPTH:
-            raise MalformedInput(f"document nested deeper than {MAX_DEPTH} levels (line {self.peek_event().start_mark.line + 1})")
+            raise MalformedInput(
+                f"document nested deeper than {MAX_DEPTH} levels (line {self.peek_event().start_mark.line + 1})"
+            )
         self._depth += 1
         try:
             return super().compose_node(parent, index)
@@ -56,12 +58,16 @@ class _KubeLoader(yaml.SafeLoader):
         for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (list, dict)):
-                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a scalar", key_node.start_mark
+                )
             name = _json_key(key)
             if index >= first_written:
                 # Kubernetes refuses a key written twice (`key "a" already set in map`) rather than keep the last.
                 if name in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {name!r} in a mapping", key_node.start_mark)
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {name!r} in a mapping", key_node.start_mark
+                    )
                 seen.add(name)
             mapping[name] = self.construct_object(value_node, deep=deep)
         return mapping
@@ -74,22 +80,29 @@ class _KubeLoader(yaml.SafeLoader):
             try:
                 value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
             except UnicodeDecodeError:
-                raise yaml.constructor.ConstructorError(None, None, "a string holds a lone UTF-16 surrogate (an escape "
-                                                        "such as \\ud800 without its pair): not Unicode text",
-                                                        node.start_mark) from None
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "a string holds a lone UTF-16 surrogate (an escape "
+                    "such as \\ud800 without its pair): not Unicode text",
+                    node.start_mark,
+                ) from None
         return value
 
     def construct_yaml_int(self, node: Any) -> int:
         try:
             return super().construct_yaml_int(node)
         except ValueError:  # Python's int-from-text limit, which guards against quadratic parsing
-            raise yaml.constructor.ConstructorError(None, None, f"integer too large: more than {sys.get_int_max_str_digits()} "
-                                                    "digits", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer too large: more than {sys.get_int_max_str_digits()} digits", node.start_mark
+            ) from None
 
     def construct_yaml_float(self, node: Any) -> float:
         value = super().construct_yaml_float(node)
         if value != value or value in (float("inf"), float("-inf")):
-            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} has no JSON equivalent", node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} has no JSON equivalent", node.start_mark
+            )
         return value
 
     def construct_timestamp_as_text(self, node: Any) -> str:
@@ -154,7 +167,9 @@ def decode_body(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MalformedInput(f"the body is not UTF-8: byte {body[exc.start]:#04x} at offset {exc.start} ({exc.reason})") from None
+        raise MalformedInput(
+            f"the body is not UTF-8: byte {body[exc.start]:#04x} at offset {exc.start} ({exc.reason})"
+        ) from None
 
 
 def _load_yaml(text: str) -> list[Any]:
@@ -172,7 +187,8 @@ def _load_yaml(text: str) -> list[Any]:
             if from_aliases > MAX_ALIAS_NODES:
                 raise MalformedInput(
                     f"document {len(loaded)}: YAML aliases expand to {expanded} nodes from {written} written; "
-                    f"aliases may add at most {MAX_ALIAS_NODES} nodes to a request")
+                    f"aliases may add at most {MAX_ALIAS_NODES} nodes to a request"
+                )
             loaded.append(loader.construct_document(node))
     except yaml.YAMLError as exc:
         raise MalformedInput(f"malformed YAML: {exc}") from exc

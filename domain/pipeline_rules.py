@@ -38,20 +38,32 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
     errors = dns_label(f"{field}.metadata.name", pipeline.metadata.name)
     # Kratix checks pipeline labels (they label its Jobs); annotation keys follow the same grammar in Kubernetes.
     errors += label_errors(f"{field}.metadata.labels", pipeline.metadata.labels)
-    errors += [FieldError(f"{field}.metadata.annotations[{key!r}]", reason)
-               for key in pipeline.metadata.annotations if (reason := label_key_error(key))]
+    errors += [
+        FieldError(f"{field}.metadata.annotations[{key!r}]", reason)
+        for key in pipeline.metadata.annotations
+        if (reason := label_key_error(key))
+    ]
     spec = pipeline.spec
     for index, container in enumerate(spec.containers):
         errors += check_container(container, f"{field}.spec.containers[{index}]")
     job = spec.job_options
     if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
-        errors.append(FieldError(f"{field}.spec.jobOptions.backoffLimit",
-                                 f"Invalid value: {job.backoff_limit}: must be between 0 and {MAX_BACKOFF_LIMIT}"))
-    errors += _timeout_errors(f"{field}.metadata.annotations[{PIPELINE_TIMEOUT!r}]",
-                              pipeline.metadata.annotations.get(PIPELINE_TIMEOUT))
+        errors.append(
+            FieldError(
+                f"{field}.spec.jobOptions.backoffLimit",
+                f"Invalid value: {job.backoff_limit}: must be between 0 and {MAX_BACKOFF_LIMIT}",
+            )
+        )
+    errors += _timeout_errors(
+        f"{field}.metadata.annotations[{PIPELINE_TIMEOUT!r}]", pipeline.metadata.annotations.get(PIPELINE_TIMEOUT)
+    )
     if spec.rbac is not None and spec.rbac.service_account is not None:
-        errors += validate_name(f"{field}.spec.rbac.serviceAccount", spec.rbac.service_account, max_length=SUBDOMAIN_MAX,
-                                pattern=NAME_PATTERN)
+        errors += validate_name(
+            f"{field}.spec.rbac.serviceAccount",
+            spec.rbac.service_account,
+            max_length=SUBDOMAIN_MAX,
+            pattern=NAME_PATTERN,
+        )
     if spec.node_selector:
         errors += label_errors(f"{field}.spec.nodeSelector", spec.node_selector)
     return errors
@@ -62,14 +74,17 @@ def _timeout_errors(field: str, value: str | None) -> list[FieldError]:
         return []
     errors = check_wait(field, value, MIN_PIPELINE_TIMEOUT_S, format_duration(MIN_PIPELINE_TIMEOUT_S))
     if not errors and parse_duration(value) > MAX_PIPELINE_TIMEOUT_S:
-        errors.append(FieldError(field, f"Invalid value: {value!r}: must be at most "
-                                        f"{format_duration(MAX_PIPELINE_TIMEOUT_S)}"))
+        errors.append(
+            FieldError(field, f"Invalid value: {value!r}: must be at most {format_duration(MAX_PIPELINE_TIMEOUT_S)}")
+        )
     return errors
 
 
 def timed_out(timeout_s: float) -> str:
     """The reason a run past its deadline failed, as status and events show it."""
-    return f"timed out after {format_duration(timeout_s)} (the deadline set by {PIPELINE_TIMEOUT} or KTX_PIPELINE_TIMEOUT)"
+    return (
+        f"timed out after {format_duration(timeout_s)} (the deadline set by {PIPELINE_TIMEOUT} or KTX_PIPELINE_TIMEOUT)"
+    )
 
 
 def pipeline_timeout_s(pipeline: Pipeline, default_s: float) -> float:
@@ -96,8 +111,12 @@ def check_container(container: Container, field: str) -> list[FieldError]:
     for key in ("runAsUser", "runAsGroup"):
         value = context.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID):
-            errors.append(FieldError(f"{field}.securityContext.{key}", f"Invalid value: {value!r}: must be between 0 "
-                                                                      f"and {MAX_ID}, inclusive"))
+            errors.append(
+                FieldError(
+                    f"{field}.securityContext.{key}",
+                    f"Invalid value: {value!r}: must be between 0 and {MAX_ID}, inclusive",
+                )
+            )
     return errors
 
 
@@ -112,6 +131,11 @@ def _argument(field: str, value: str | None) -> list[FieldError]:
     if value is not None and "\0" in value:
         return [FieldError(field, "Invalid value: must not contain a NUL character")]
     if value is not None and len(value.encode()) > MAX_ARGUMENT_BYTES:
-        return [FieldError(field, f"Too long: {len(value.encode())} bytes, over the {MAX_ARGUMENT_BYTES} a process "
-                                  "argument or environment value may hold")]
+        return [
+            FieldError(
+                field,
+                f"Too long: {len(value.encode())} bytes, over the {MAX_ARGUMENT_BYTES} a process "
+                "argument or environment value may hold",
+            )
+        ]
     return []

@@ -54,7 +54,9 @@ def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
         errors.append(FieldError("spec.api.spec.names.plural", "is required"))
     scope = spec.get("scope", "Namespaced")
     if scope != "Namespaced":
-        errors.append(FieldError("spec.api.spec.scope", f"promise api needs to be namespace scoped; cannot be: {scope}"))
+        errors.append(
+            FieldError("spec.api.spec.scope", f"promise api needs to be namespace scoped; cannot be: {scope}")
+        )
     versions = spec.get("versions") or []
     if not versions:
         errors.append(FieldError("spec.api.spec.versions", "at least one version is required"))
@@ -101,8 +103,10 @@ def check_promise(promise: Promise) -> PromiseApi | None:
                 if len(pipeline_id) > 60:
                     errors.append(FieldError(field, f"{pipeline_id!r} must be at most 60 characters"))
     config = promise.spec.workflows.config
-    intervals = [("spec.workflows.config.reconciliationInterval", config.reconciliation_interval if config else None),
-                 (f"metadata.annotations[{RECONCILIATION_INTERVAL}]", promise.metadata.annotations.get(RECONCILIATION_INTERVAL))]
+    intervals = [
+        ("spec.workflows.config.reconciliationInterval", config.reconciliation_interval if config else None),
+        (f"metadata.annotations[{RECONCILIATION_INTERVAL}]", promise.metadata.annotations.get(RECONCILIATION_INTERVAL)),
+    ]
     for field, value in intervals:
         if value is not None:  # Kratix's minimum, 1m; ktx's maximum, 720h
             errors += check_wait(field, value, minimum_s=60, minimum="1m")
@@ -152,7 +156,9 @@ class PromiseSnapshot(BaseModel):
     destination_selectors: dict[str, str] = Field(default_factory=dict)
 
 
-def snapshot_of(promise: Promise, api: PromiseApi | None, generation: int, available: bool, versions: list[str]) -> PromiseSnapshot:
+def snapshot_of(
+    promise: Promise, api: PromiseApi | None, generation: int, available: bool, versions: list[str]
+) -> PromiseSnapshot:
     return PromiseSnapshot(
         name=promise.metadata.name,
         generation=generation,

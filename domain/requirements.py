@@ -44,6 +44,8 @@ def evaluate_requirements(required: list[RequiredPromise], found: dict[str, Requ
         entries.append({"name": requirement.name, "version": requirement.version, "state": verdict})
         reason = reason or why
     if not reason:
-        return Requirements(entries=entries, fulfilled=True, reason="RequirementsInstalled", message="Requirements fulfilled")
+        return Requirements(
+            entries=entries, fulfilled=True, reason="RequirementsInstalled", message="Requirements fulfilled"
+        )
     unmet = ", ".join(f"{e['name']} ({e['state']})" for e in entries if e["state"] != INSTALLED)
     return Requirements(entries=entries, fulfilled=False, reason=reason, message=f"Requirements not fulfilled: {unmet}")

@@ -41,23 +41,33 @@ def check_status_file(incoming: Any) -> dict[str, Any] | None:
     if incoming is None:
         return None
     if not isinstance(incoming, dict):
-        raise InvalidDocument([FieldError("status.yaml", f"must be a map of status fields, not a {_json_type(incoming)}")])
+        raise InvalidDocument(
+            [FieldError("status.yaml", f"must be a map of status fields, not a {_json_type(incoming)}")]
+        )
     if "kratix" in incoming:
-        raise InvalidDocument([FieldError("status.yaml.kratix", "the 'kratix' key is reserved and cannot be set by a pipeline")])
+        raise InvalidDocument(
+            [FieldError("status.yaml.kratix", "the 'kratix' key is reserved and cannot be set by a pipeline")]
+        )
     conditions = incoming.get("conditions")
     if conditions is not None:
         if not isinstance(conditions, list):
-            raise InvalidDocument([FieldError("status.yaml.conditions", f"must be a list of conditions, not a {_json_type(conditions)}")])
+            raise InvalidDocument(
+                [FieldError("status.yaml.conditions", f"must be a list of conditions, not a {_json_type(conditions)}")]
+            )
         for index, condition in enumerate(conditions):
             if not isinstance(condition, dict) or not isinstance(condition.get("type"), str):
-                raise InvalidDocument([FieldError(f"status.yaml.conditions[{index}]", "must be a map with a string `type`")])
+                raise InvalidDocument(
+                    [FieldError(f"status.yaml.conditions[{index}]", "must be a map with a string `type`")]
+                )
     if "healthStatus" in incoming and not isinstance(incoming["healthStatus"], dict):
         raise InvalidDocument([FieldError("status.yaml.healthStatus", "must be a map")])
     if _depth(incoming) > STATUS_MAX_DEPTH:
         raise InvalidDocument([FieldError("status.yaml", f"nested deeper than {STATUS_MAX_DEPTH} levels")])
     size = json_size(incoming)
     if size > STATUS_MAX_BYTES:
-        raise InvalidDocument([FieldError("status.yaml", f"is {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}")])
+        raise InvalidDocument(
+            [FieldError("status.yaml", f"is {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}")]
+        )
     return incoming
 
 
@@ -75,10 +85,14 @@ def _depth(value: Any) -> int:
 
 
 def _json_type(value: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), type(value).__name__)
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
 
 
-def merge_status_file(status: dict[str, Any], incoming: dict[str, Any] | None, *, promise_workflow: bool) -> dict[str, Any]:
+def merge_status_file(
+    status: dict[str, Any], incoming: dict[str, Any] | None, *, promise_workflow: bool
+) -> dict[str, Any]:
     """Merge a pipeline's status.yaml into the status.
 
     Kratix semantics: top-level keys replace wholesale, `conditions` merge by type, a `kratix` key is an error,
@@ -102,8 +116,14 @@ def merge_status_file(status: dict[str, Any], incoming: dict[str, Any] | None, *
     size = json_size(merged)
     if size > STATUS_MAX_BYTES:
         # Conditions merge by type, so runs can add up: the limit is on what the object would carry.
-        raise InvalidDocument([FieldError("status.yaml", f"merged into the status, it would be {size} bytes as JSON, "
-                                                         f"over the limit of {STATUS_MAX_BYTES}")])
+        raise InvalidDocument(
+            [
+                FieldError(
+                    "status.yaml",
+                    f"merged into the status, it would be {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}",
+                )
+            ]
+        )
     return merged
 
 
@@ -130,7 +150,9 @@ def pipelines_status(status: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def reset_pipelines(status: dict[str, Any], names: list[str]) -> None:
-    status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [{"name": n, "phase": "Pending"} for n in names]
+    status.setdefault("kratix", {}).setdefault("workflows", {})["pipelines"] = [
+        {"name": n, "phase": "Pending"} for n in names
+    ]
 
 
 def set_pipeline_phase(status: dict[str, Any], name: str, phase: str, now: str, message: str | None = None) -> None:
@@ -148,7 +170,9 @@ def set_pipeline_phase(status: dict[str, Any], name: str, phase: str, now: str, 
                 entry.pop("nextRetryAt", None)
 
 
-def mark_suspended(status: dict[str, Any], name: str, now: str, message: str, generation: int, next_retry_at: str | None) -> None:
+def mark_suspended(
+    status: dict[str, Any], name: str, now: str, message: str, generation: int, next_retry_at: str | None
+) -> None:
     """The status-writer's suspend: phase, message, and for retryAfter the attempt count and next retry time."""
     for entry in pipelines_status(status):
         if entry["name"] == name:
@@ -188,7 +212,9 @@ def mark_delete_started(status: dict[str, Any], pipeline: str) -> None:
 
 def mark_delete_failed(status: dict[str, Any], pipeline: str, now: str, error: str) -> None:
     set_pipeline_phase(status, pipeline, "Failed", now, error)
-    set_condition(status, DELETE_COMPLETED, "False", "DeleteWorkflowFailed", f"The Delete Pipeline has failed: {error}", now)
+    set_condition(
+        status, DELETE_COMPLETED, "False", "DeleteWorkflowFailed", f"The Delete Pipeline has failed: {error}", now
+    )
 
 
 def mark_delete_suspended(status: dict[str, Any], now: str) -> None:
@@ -208,7 +234,14 @@ def mark_configure_started(status: dict[str, Any], pipelines: list[str], now: st
 def mark_configure_failed(status: dict[str, Any], pipeline: str, now: str, message: str) -> None:
     status["workflowsFailed"] = 1
     set_pipeline_phase(status, pipeline, "Failed", now, message)
-    set_condition(status, CONFIGURE_COMPLETED, "False", "ConfigureWorkflowFailed", f"A Configure Pipeline has failed: {pipeline}", now)
+    set_condition(
+        status,
+        CONFIGURE_COMPLETED,
+        "False",
+        "ConfigureWorkflowFailed",
+        f"A Configure Pipeline has failed: {pipeline}",
+        now,
+    )
     set_condition(status, RECONCILED, "False", "ConfigureWorkflowFailed", "Failing", now)
 
 
@@ -238,14 +271,26 @@ def mark_versions(status: dict[str, Any], promise_version: str) -> list[str]:
     return changed
 
 
-def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], failing: str | None = None,
-               misplaced: list[str] | None = None) -> None:
+def mark_works(
+    status: dict[str, Any],
+    now: str,
+    pending_groups: list[str],
+    failing: str | None = None,
+    misplaced: list[str] | None = None,
+) -> None:
     """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > misplaced > pending > ready).
 
     Misplaced output is still written and updated, so the object stays Reconciled; only WorksSucceeded says so.
     """
     if failing:
-        set_condition(status, WORKS_SUCCEEDED, "False", "WorksFailing", f"Some works associated with this resource failed: [{failing}]", now)
+        set_condition(
+            status,
+            WORKS_SUCCEEDED,
+            "False",
+            "WorksFailing",
+            f"Some works associated with this resource failed: [{failing}]",
+            now,
+        )
         set_condition(status, RECONCILED, "False", "WorksFailing", "Failing", now)
     elif misplaced:
         message = f"Target destination no longer matches destinationSelectors for: [{', '.join(misplaced)}]"
@@ -256,7 +301,9 @@ def mark_works(status: dict[str, Any], now: str, pending_groups: list[str], fail
         set_condition(status, WORKS_SUCCEEDED, "Unknown", "WorksPending", message, now)
         set_condition(status, RECONCILED, "Unknown", "WorksPending", "Pending", now)
     else:
-        set_condition(status, WORKS_SUCCEEDED, "True", "WorksSucceeded", "All works associated with this resource are ready", now)
+        set_condition(
+            status, WORKS_SUCCEEDED, "True", "WorksSucceeded", "All works associated with this resource are ready", now
+        )
         set_condition(status, RECONCILED, "True", "Reconciled", "Reconciled", now)
 
 
@@ -272,4 +319,5 @@ def summary_phase(status: dict[str, Any], deleting: bool = False) -> str:
     if reconciled["status"] == "False":
         return "Failed"
     return {"WorkflowPending": "Running", "PausedReconciliation": "Paused", "WorkflowSuspended": "Suspended"}.get(
-        reconciled.get("reason", ""), "Pending")
+        reconciled.get("reason", ""), "Pending"
+    )

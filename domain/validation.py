@@ -33,9 +33,9 @@ KIND_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 LABEL_MAX = 63
 _PATTERN_RULES = {
     NAME_PATTERN: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                  "and must start and end with an alphanumeric character",
+    "and must start and end with an alphanumeric character",
     NAMESPACE_PATTERN: "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-                       "and must start and end with an alphanumeric character",
+    "and must start and end with an alphanumeric character",
 }
 # Schema patterns come from Promise authors: matched with RE2, linear in the input as Kubernetes' Go regexp (same
 # syntax), so no pattern can stall a request; Python's backtracking `re` took 7 s on `^(a+)+$` and 28 characters.
@@ -77,7 +77,7 @@ def object_at(document: dict[str, Any], path: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            field = ".".join(path.split(".")[:depth + 1])
+            field = ".".join(path.split(".")[: depth + 1])
             raise InvalidDocument([FieldError(field, f"Invalid value: {value!r}: must be of type object")])
     return value
 
@@ -90,7 +90,12 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
     """Return the defaulted request, or raise InvalidDocument listing every field at fault."""
     errors: list[FieldError] = []
     if document.get("apiVersion") != api.api_version:
-        errors.append(FieldError("apiVersion", f"Unsupported value: {document.get('apiVersion')!r}: supported values: {api.api_version!r}"))
+        errors.append(
+            FieldError(
+                "apiVersion",
+                f"Unsupported value: {document.get('apiVersion')!r}: supported values: {api.api_version!r}",
+            )
+        )
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise InvalidDocument([FieldError("metadata", "must be of type object")])
@@ -102,8 +107,12 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
     if isinstance(annotations, dict) and annotations.get(RECONCILIATION_INTERVAL) is not None:
         # Kratix reads the interval from Promises only, so here it changes nothing; a value no Promise could carry
         # is refused rather than silently ignored, as the team plainly meant something by it.
-        errors += check_wait(f"metadata.annotations[{RECONCILIATION_INTERVAL}]", annotations[RECONCILIATION_INTERVAL],
-                             minimum_s=60, minimum="1m")
+        errors += check_wait(
+            f"metadata.annotations[{RECONCILIATION_INTERVAL}]",
+            annotations[RECONCILIATION_INTERVAL],
+            minimum_s=60,
+            minimum="1m",
+        )
 
     body = {k: copy.deepcopy(v) for k, v in document.items() if k not in _IMPLICIT_TOP_LEVEL}
     schema = dict(api.schema_)
@@ -112,7 +121,11 @@ def validate_resource_request(api: PromiseApi, document: dict[str, Any]) -> Reso
     if errors:
         raise InvalidDocument(errors)
     request = dict(body)
-    request.update(apiVersion=document["apiVersion"], kind=api.kind, metadata={**metadata, "namespace": metadata.get("namespace") or "default"})
+    request.update(
+        apiVersion=document["apiVersion"],
+        kind=api.kind,
+        metadata={**metadata, "namespace": metadata.get("namespace") or "default"},
+    )
     try:
         return ResourceRequest.model_validate(request)
     except ValidationError as exc:  # the rest of metadata: labels and annotations must map strings to strings
@@ -170,7 +183,9 @@ def _check(schema: dict[str, Any], value: Any, path: str, errors: list[FieldErro
 
 def _check_string(schema: dict[str, Any], value: str, path: str, errors: list[FieldError]) -> None:
     if "minLength" in schema and len(value) < schema["minLength"]:
-        errors.append(FieldError(path, f"Invalid value: {value!r}: should be at least {schema['minLength']} chars long"))
+        errors.append(
+            FieldError(path, f"Invalid value: {value!r}: should be at least {schema['minLength']} chars long")
+        )
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(FieldError(path, f"Too long: may not be longer than {schema['maxLength']}"))
     if "pattern" in schema and not schema_pattern(schema["pattern"]).search(value):
@@ -242,7 +257,9 @@ def _check_silently(schema: dict[str, Any], value: Any, path: str) -> bool:
     return not value_errors(schema, value, path)
 
 
-def _check_combinator(kind: str, schemas: list[dict[str, Any]], value: Any, path: str, errors: list[FieldError]) -> None:
+def _check_combinator(
+    kind: str, schemas: list[dict[str, Any]], value: Any, path: str, errors: list[FieldError]
+) -> None:
     passing = sum(_check_silently(s, value, path) for s in schemas)
     if kind == "allOf" and passing != len(schemas):
         for s in schemas:

@@ -32,14 +32,20 @@ def parse_workflow_control(raw: Any) -> WorkflowControl | None:
         try:
             retry_s = parse_duration(str(retry))
         except ValueError:
-            raise InvalidDocument([FieldError("workflow-control.yaml.retryAfter", f'failed to parse retry duration: "{retry}"')]) from None
-    return WorkflowControl(suspend=bool(raw.get("suspend")), retry_after_s=retry_s, message=str(raw.get("message") or ""))
+            raise InvalidDocument(
+                [FieldError("workflow-control.yaml.retryAfter", f'failed to parse retry duration: "{retry}"')]
+            ) from None
+    return WorkflowControl(
+        suspend=bool(raw.get("suspend")), retry_after_s=retry_s, message=str(raw.get("message") or "")
+    )
 
 
 def retry_after_error(control: WorkflowControl) -> str | None:
     """A retry later than ktx waits for (MAX_WAIT): the pipeline fails with this reason instead of a timer no one
     would see fire, and a date past what a timer holds can never wedge the workflow."""
     if control.retry_after_s is not None and control.retry_after_s > MAX_WAIT_S:
-        return (f"workflow-control.yaml.retryAfter: Invalid value: {control.retry_after_s:g}s: "
-                f"must be at most {MAX_WAIT} (30 days)")
+        return (
+            f"workflow-control.yaml.retryAfter: Invalid value: {control.retry_after_s:g}s: "
+            f"must be at most {MAX_WAIT} (30 days)"
+        )
     return None

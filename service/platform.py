@@ -19,7 +19,12 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -87,9 +92,17 @@ from workflows.state_store import (
 
 # How a workflow can end with its object still there: the workflows end only once an object is deleted (completed),
 # so these are a bug or an operator's hand; the object's files are still in the stores.
-_ENDED_UNDELETED = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
-                    WorkflowExecutionStatus.CANCELED}
-_CATALOG_KINDS = {"Destination": "destinations", "GitStateStore": "git_state_stores", "BucketStateStore": "bucket_state_stores"}
+_ENDED_UNDELETED = {
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+    WorkflowExecutionStatus.CANCELED,
+}
+_CATALOG_KINDS = {
+    "Destination": "destinations",
+    "GitStateStore": "git_state_stores",
+    "BucketStateStore": "bucket_state_stores",
+}
 
 
 class Applied(BaseModel):
@@ -105,7 +118,9 @@ DEFAULT_MAX_DOCUMENT = 1024 * 1024
 
 
 class Platform:
-    def __init__(self, client: Client, task_queue: str, secrets: SecretProvider, max_document: int = DEFAULT_MAX_DOCUMENT):
+    def __init__(
+        self, client: Client, task_queue: str, secrets: SecretProvider, max_document: int = DEFAULT_MAX_DOCUMENT
+    ):
         self.client = client
         self.task_queue = task_queue
         self.secrets = secrets
@@ -145,21 +160,35 @@ class Platform:
     async def _apply_catalog_entry(self, model: Destination | GitStateStore | BucketStateStore) -> Applied:
         name = model.metadata.name
         if isinstance(model, Destination):
-            change = await self._catalog_update(CatalogWorkflow.apply_destination, ApplyDestinationInput(destination=model))
-            start = self._start(DestinationWorkflow.run, DestinationWorkflowInput(state=DestinationState(destination=model)),
-                                destination_workflow_id(name), "Destination")
+            change = await self._catalog_update(
+                CatalogWorkflow.apply_destination, ApplyDestinationInput(destination=model)
+            )
+            start = self._start(
+                DestinationWorkflow.run,
+                DestinationWorkflowInput(state=DestinationState(destination=model)),
+                destination_workflow_id(name),
+                "Destination",
+            )
             await self._update_with_start(DestinationWorkflow.apply, ApplyDestinationDocument(destination=model), start)
         else:
             change = await self._catalog_update(CatalogWorkflow.apply_state_store, ApplyStateStoreInput(store=model))
             target = StoreTarget.of(model)
-            start = self._start(StateStoreWorkflow.run, StateStoreWorkflowInput(state=StateStoreState(target=target)),
-                                state_store_workflow_id(model.kind, name), model.kind)
+            start = self._start(
+                StateStoreWorkflow.run,
+                StateStoreWorkflowInput(state=StateStoreState(target=target)),
+                state_store_workflow_id(model.kind, name),
+                model.kind,
+            )
             await self._update_with_start(StateStoreWorkflow.apply, ApplyStoreTarget(target=target), start)
         return Applied(kind=model.kind, name=name, action=change.action)
 
     def _start(self, run: Any, arg: BaseModel, workflow_id: str, kind: str) -> WithStartWorkflowOperation:
         return WithStartWorkflowOperation(
-            run, arg, id=workflow_id, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=self.task_queue,
+            run,
+            arg,
+            id=workflow_id,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self.task_queue,
             search_attributes=TypedSearchAttributes([SearchAttributePair(KIND, kind)]),
         )
 
@@ -173,8 +202,11 @@ class Platform:
             for store in stores:
                 ref = store.spec.secret_ref
                 if ref is not None and (ref.name, ref.namespace) == (secret.name, secret.namespace):
-                    await self._signal(state_store_workflow_id(store.kind, store.metadata.name), StateStoreWorkflow.recheck,
-                                       StoreCheckRequest(reason=f"Secret {secret.namespace}/{secret.name} changed"))
+                    await self._signal(
+                        state_store_workflow_id(store.kind, store.metadata.name),
+                        StateStoreWorkflow.recheck,
+                        StoreCheckRequest(reason=f"Secret {secret.namespace}/{secret.name} changed"),
+                    )
         return Applied(kind="Secret", name=secret.name, namespace=secret.namespace, action=action)
 
     async def _signal(self, workflow_id: str, signal: Any, arg: BaseModel) -> None:
@@ -196,9 +228,13 @@ class Platform:
             id=promise_workflow_id(name),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             task_queue=self.task_queue,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(KIND, "Promise"), SearchAttributePair(PROMISE, name), SearchAttributePair(PHASE, "Pending"),
-            ]),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(KIND, "Promise"),
+                    SearchAttributePair(PROMISE, name),
+                    SearchAttributePair(PHASE, "Pending"),
+                ]
+            ),
         )
         result = await self._update_with_start(PromiseWorkflow.apply, ApplyInput(document=document), start)
         return Applied(kind="Promise", name=name, action=result.action)
@@ -207,7 +243,9 @@ class Platform:
         catalog = await fetch_catalog(self.client)
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
         if api is None:
-            raise NotFound(f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; is the Promise installed?")
+            raise NotFound(
+                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; is the Promise installed?"
+            )
         # Off the event loop: a large request against a large schema must not hold every other request up.
         request = await asyncio.to_thread(validate_resource_request, api, document)
         namespace = request.metadata.namespace or "default"
@@ -229,17 +267,22 @@ class Platform:
             try:
                 await self.client.start_workflow(
                     ResourceWorkflow.run,
-                    ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name,
-                                                              placements=carried),
-                                          initial=ApplyInput(document=document)),
+                    ResourceWorkflowInput(
+                        state=ResourceState(promise=api.promise, namespace=namespace, name=name, placements=carried),
+                        initial=ApplyInput(document=document),
+                    ),
                     id=workflow_id,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=reuse,
                     task_queue=self.task_queue,
-                    search_attributes=TypedSearchAttributes([
-                        SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
-                        SearchAttributePair(NAMESPACE, namespace), SearchAttributePair(PHASE, "Pending"),
-                    ]),
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(KIND, api.kind),
+                            SearchAttributePair(PROMISE, api.promise),
+                            SearchAttributePair(NAMESPACE, namespace),
+                            SearchAttributePair(PHASE, "Pending"),
+                        ]
+                    ),
                     # What `get` shows until the worker publishes the object's own memo: the request, no status yet.
                     memo={"object": document},
                 )
@@ -247,8 +290,9 @@ class Platform:
             except WorkflowAlreadyStartedError:
                 pass
             try:
-                result = await self.client.get_workflow_handle(workflow_id).execute_update(ResourceWorkflow.apply,
-                                                                                           ApplyInput(document=document))
+                result = await self.client.get_workflow_handle(workflow_id).execute_update(
+                    ResourceWorkflow.apply, ApplyInput(document=document)
+                )
             except WorkflowUpdateFailedError as exc:
                 raise _domain_error(exc) from exc
             except RPCError as exc:
@@ -266,8 +310,12 @@ class Platform:
         if api is None:
             raise NotFound(f'promise "{record.promise}" not found (data.promiseRef.name)')
         workflow_id = resource_workflow_id(record.promise, record.resource.namespace, record.resource.name)
-        await self._update(workflow_id, ResourceWorkflow.record_health, HealthRecordInput(record=record),
-                            f'{api.kind.lower()} "{record.resource.name}" not found (data.resourceRef)')
+        await self._update(
+            workflow_id,
+            ResourceWorkflow.record_health,
+            HealthRecordInput(record=record),
+            f'{api.kind.lower()} "{record.resource.name}" not found (data.resourceRef)',
+        )
         return Applied(kind="HealthRecord", name=record.name, namespace=record.namespace, action="configured")
 
     async def _left_behind(self, workflow_id: str) -> list[Placement]:
@@ -287,8 +335,10 @@ class Platform:
             cause = exc.__cause__ or exc
             reason = f": {cause}"[:1000]
         status = description.status.name.lower() if description.status else "closed"
-        return Conflict(f"{what}: its workflow {status}{reason}; it is no longer reconciled. `ktx delete` removes the "
-                        "files it wrote, applying it again starts it afresh and takes them over")
+        return Conflict(
+            f"{what}: its workflow {status}{reason}; it is no longer reconciled. `ktx delete` removes the "
+            "files it wrote, applying it again starts it afresh and takes them over"
+        )
 
     async def _update(self, workflow_id: str, update: Any, arg: BaseModel, missing: str) -> Any:
         try:
@@ -326,7 +376,11 @@ class Platform:
     async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         resolved, api = await self.resolve_kind(kind)
         if resolved == "HealthRecord":
-            found = [r for r in await self._health_records() if (r["metadata"]["namespace"], r["metadata"]["name"]) == (namespace, name)]
+            found = [
+                r
+                for r in await self._health_records()
+                if (r["metadata"]["namespace"], r["metadata"]["name"]) == (namespace, name)
+            ]
             if not found:
                 raise NotFound(f'healthrecord "{name}" not found')
             return found[0]
@@ -382,7 +436,11 @@ class Platform:
         """The catalog entry with the status its workflow publishes; Destinations also count what they hold."""
         doc = entry.to_doc()
         name = entry.metadata.name
-        workflow_id = destination_workflow_id(name) if isinstance(entry, Destination) else state_store_workflow_id(entry.kind, name)
+        workflow_id = (
+            destination_workflow_id(name)
+            if isinstance(entry, Destination)
+            else state_store_workflow_id(entry.kind, name)
+        )
         try:
             memo = await (await self.client.get_workflow_handle(workflow_id).describe()).memo()
         except RPCError as exc:
@@ -392,7 +450,9 @@ class Platform:
         doc["status"] = memo.get("status") or {}
         extra: dict[str, Any] = {"workflowId": workflow_id, "events": memo.get("events") or []}
         if isinstance(entry, Destination):
-            held = await self.client.count_workflows(f'{equals(DESTINATIONS.name, name)} AND ExecutionStatus = "Running"')
+            held = await self.client.count_workflows(
+                f'{equals(DESTINATIONS.name, name)} AND ExecutionStatus = "Running"'
+            )
             extra["objects"] = held.count
         doc["_ktx"] = extra
         return doc
@@ -427,22 +487,39 @@ class Platform:
         def node(obj: dict[str, Any], depth: int) -> dict[str, Any]:
             meta = obj["metadata"]
             promise = obj["_ktx"]["workflowId"].split("/")[1] if obj["kind"] != "Promise" else meta["name"]
-            children = [] if depth > 10 else [
-                node(child, depth + 1) for child in resources
-                if (child["metadata"].get("labels") or {}).get(COMPONENT_OF_RESOURCE) == meta["name"]
-                and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_NAMESPACE) == meta.get("namespace")
-                and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_PROMISE) == promise
-            ]
+            children = (
+                []
+                if depth > 10
+                else [
+                    node(child, depth + 1)
+                    for child in resources
+                    if (child["metadata"].get("labels") or {}).get(COMPONENT_OF_RESOURCE) == meta["name"]
+                    and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_NAMESPACE) == meta.get("namespace")
+                    and (child["metadata"].get("labels") or {}).get(COMPONENT_OF_PROMISE) == promise
+                ]
+            )
             reconciled = get_condition(obj.get("status") or {}, "Reconciled") or {}
-            return {"kind": obj["kind"], "name": meta["name"], "namespace": meta.get("namespace"), "promise": promise,
-                    "status": reconciled.get("message", "Pending"), "children": children}
+            return {
+                "kind": obj["kind"],
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "promise": promise,
+                "status": reconciled.get("message", "Pending"),
+                "children": children,
+            }
 
         return node(root, 0)
 
     # --- controls ---
 
-    async def label(self, kind: str, name: str, namespace: str = "default", set: dict[str, str] | None = None,
-                    remove: list[str] | None = None) -> dict[str, str]:
+    async def label(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        set: dict[str, str] | None = None,
+        remove: list[str] | None = None,
+    ) -> dict[str, str]:
         resolved, api = await self.resolve_kind(kind)
         if resolved in _CATALOG_KINDS or resolved == "HealthRecord":
             raise Conflict(f"labels on {resolved} objects are set by applying the document")
@@ -451,8 +528,12 @@ class Platform:
         check_label_change(set or {}, remove or [])
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
-        result = await self._update(workflow_id, update, LabelRequest(set=set or {}, remove=remove or []),
-                                    f'{resolved.lower()} "{name}" not found')
+        result = await self._update(
+            workflow_id,
+            update,
+            LabelRequest(set=set or {}, remove=remove or []),
+            f'{resolved.lower()} "{name}" not found',
+        )
         return result.labels
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
@@ -462,13 +543,24 @@ class Platform:
         """
         resolved, _ = await self.resolve_kind(kind)
         if resolved == "Destination":
-            await self._update(destination_workflow_id(name), DestinationWorkflow.resync,
-                               ResyncRequest(reason="ktx reconcile destination"), f'destination "{name}" not found')
+            await self._update(
+                destination_workflow_id(name),
+                DestinationWorkflow.resync,
+                ResyncRequest(reason="ktx reconcile destination"),
+                f'destination "{name}" not found',
+            )
             return {}
         return await self.label(kind, name, namespace, set={MANUAL_RECONCILIATION: "true"})
 
-    async def logs(self, kind: str, name: str, namespace: str = "default", pipeline: str | None = None,
-                   container: str | None = None, limit_bytes: int = LOG_RESPONSE_BYTES) -> list[dict[str, Any]]:
+    async def logs(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        pipeline: str | None = None,
+        container: str | None = None,
+        limit_bytes: int = LOG_RESPONSE_BYTES,
+    ) -> list[dict[str, Any]]:
         """The log of each container of each pipeline's latest run, read from the worker's log directory: its last
         `limit_bytes`, with `truncated` and the stored size saying whether that was all of it."""
         obj = await self.get(kind, name, namespace)
@@ -485,12 +577,24 @@ class Platform:
                 else:
                     text = c.get("log_tail", "")
                     size = len(text.encode())
-                found.append({"pipeline": run["pipeline"], "action": run["action"], "runId": run["run_id"],
-                              "container": c["name"], "exitCode": c["exit_code"], "log": text,
-                              "bytes": size, "truncated": size > limit_bytes})
+                found.append(
+                    {
+                        "pipeline": run["pipeline"],
+                        "action": run["action"],
+                        "runId": run["run_id"],
+                        "container": c["name"],
+                        "exitCode": c["exit_code"],
+                        "log": text,
+                        "bytes": size,
+                        "truncated": size > limit_bytes,
+                    }
+                )
         if not found:
-            raise NotFound(f"no logs for {kind}/{name}" + (f" pipeline {pipeline}" if pipeline else "")
-                           + (f" container {container}" if container else ""))
+            raise NotFound(
+                f"no logs for {kind}/{name}"
+                + (f" pipeline {pipeline}" if pipeline else "")
+                + (f" container {container}" if container else "")
+            )
         return found
 
     # --- delete ---
@@ -500,10 +604,17 @@ class Platform:
         if resolved == "HealthRecord":
             record = await self.get(kind, name, namespace)
             data = record["data"]
-            target = resource_workflow_id(data["promiseRef"]["name"], data["resourceRef"].get("namespace") or namespace,
-                                          data["resourceRef"]["name"])
-            await self._update(target, ResourceWorkflow.remove_health, RemoveHealthRecordInput(name=name, namespace=namespace),
-                               f'healthrecord "{name}" not found')
+            target = resource_workflow_id(
+                data["promiseRef"]["name"],
+                data["resourceRef"].get("namespace") or namespace,
+                data["resourceRef"]["name"],
+            )
+            await self._update(
+                target,
+                ResourceWorkflow.remove_health,
+                RemoveHealthRecordInput(name=name, namespace=namespace),
+                f'healthrecord "{name}" not found',
+            )
             return resolved
         if resolved == "Secret":
             if not self.secrets.delete(namespace, name):
@@ -513,11 +624,17 @@ class Platform:
             await self._catalog_update(CatalogWorkflow.remove, RemoveEntryInput(kind=resolved, name=name))  # type: ignore[arg-type]
             if resolved == "Destination":
                 workflow_id = destination_workflow_id(name)
-                await self._update(workflow_id, DestinationWorkflow.remove, RemoveDestination(), f'destination "{name}" not found')
+                await self._update(
+                    workflow_id, DestinationWorkflow.remove, RemoveDestination(), f'destination "{name}" not found'
+                )
             else:
                 workflow_id = state_store_workflow_id(resolved, name)
-                await self._update(workflow_id, StateStoreWorkflow.remove, StoreCheckRequest(reason="deleted"),
-                                   f'{resolved.lower()} "{name}" not found')
+                await self._update(
+                    workflow_id,
+                    StateStoreWorkflow.remove,
+                    StoreCheckRequest(reason="deleted"),
+                    f'{resolved.lower()} "{name}" not found',
+                )
             return workflow_id
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.delete if api is None else ResourceWorkflow.delete
@@ -533,7 +650,9 @@ class Platform:
             raise _domain_error(exc) from exc
         return workflow_id
 
-    async def _clean_up_after(self, workflow_id: str, api: PromiseApi | None, name: str, namespace: str, force: bool) -> bool:
+    async def _clean_up_after(
+        self, workflow_id: str, api: PromiseApi | None, name: str, namespace: str, force: bool
+    ) -> bool:
         """Deleting an object whose workflow ended without deleting it: a new run of its workflow, told to delete
         from the start, removes the files the ended one wrote (its placements, from its memo). False if there is
         nothing to clean up (never created, or deleted)."""
@@ -541,22 +660,35 @@ class Platform:
         if description is None or description.status not in _ENDED_UNDELETED:
             return False
         memo = await description.memo()
-        carried = {"document": memo.get("object") or {}, "status": memo.get("status") or {},
-                   "placements": [Placement.model_validate(p) for p in memo.get("placements") or []],
-                   "delete_requested": True, "force_delete": force}
+        carried = {
+            "document": memo.get("object") or {},
+            "status": memo.get("status") or {},
+            "placements": [Placement.model_validate(p) for p in memo.get("placements") or []],
+            "delete_requested": True,
+            "force_delete": force,
+        }
         if api is None:
             run: Any = PromiseWorkflow.run
             arg: BaseModel = PromiseWorkflowInput(state=PromiseState(name=name, **carried))
             attributes = [SearchAttributePair(KIND, "Promise"), SearchAttributePair(PROMISE, name)]
         else:
             run = ResourceWorkflow.run
-            arg = ResourceWorkflowInput(state=ResourceState(promise=api.promise, namespace=namespace, name=name, **carried))
-            attributes = [SearchAttributePair(KIND, api.kind), SearchAttributePair(PROMISE, api.promise),
-                          SearchAttributePair(NAMESPACE, namespace)]
+            arg = ResourceWorkflowInput(
+                state=ResourceState(promise=api.promise, namespace=namespace, name=name, **carried)
+            )
+            attributes = [
+                SearchAttributePair(KIND, api.kind),
+                SearchAttributePair(PROMISE, api.promise),
+                SearchAttributePair(NAMESPACE, namespace),
+            ]
         try:
             await self.client.start_workflow(
-                run, arg, id=workflow_id, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE, task_queue=self.task_queue,
+                run,
+                arg,
+                id=workflow_id,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                task_queue=self.task_queue,
                 search_attributes=TypedSearchAttributes([*attributes, SearchAttributePair(PHASE, "Deleting")]),
                 memo={"object": carried["document"], "status": carried["status"]},
             )
@@ -580,7 +712,9 @@ class Platform:
             return False
         return True
 
-    async def wait_condition(self, kind: str, name: str, namespace: str, condition: str, timeout: float) -> dict[str, Any]:
+    async def wait_condition(
+        self, kind: str, name: str, namespace: str, condition: str, timeout: float
+    ) -> dict[str, Any]:
         """Poll the memo (a few ms per read, no worker involved) until the condition is True."""
         deadline = time.monotonic() + timeout
         delay = 0.05
@@ -590,8 +724,13 @@ class Platform:
             if found and found.get("status") == "True":
                 return obj
             if time.monotonic() + delay > deadline:
-                summary = {c.get("type"): f'{c.get("status")}/{c.get("reason")}' for c in (obj.get("status") or {}).get("conditions", [])}
-                raise TimeoutError(f"timed out waiting for condition {condition} on {kind}/{name}; conditions: {summary}")
+                summary = {
+                    c.get("type"): f"{c.get('status')}/{c.get('reason')}"
+                    for c in (obj.get("status") or {}).get("conditions", [])
+                }
+                raise TimeoutError(
+                    f"timed out waiting for condition {condition} on {kind}/{name}; conditions: {summary}"
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
@@ -602,14 +741,24 @@ def _check_builtin_api_version(document: dict[str, Any]) -> None:
     api_version = str(document.get("apiVersion"))
     if kind is None or api_version == BUILTIN_API_VERSIONS[kind]:
         return
-    raise InvalidDocument([FieldError("apiVersion", f"Unsupported value: {api_version!r}: {kind} is served as "
-                                                    f"{BUILTIN_API_VERSIONS[kind]!r}")])
+    raise InvalidDocument(
+        [
+            FieldError(
+                "apiVersion", f"Unsupported value: {api_version!r}: {kind} is served as {BUILTIN_API_VERSIONS[kind]!r}"
+            )
+        ]
+    )
 
 
 def _secret_doc(summary: Any) -> dict[str, Any]:
     """Kubernetes' shape without the values: the keys only, as `kubectl describe secret` shows them."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": summary.type,
-            "metadata": {"name": summary.name, "namespace": summary.namespace}, "keys": summary.keys}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": summary.type,
+        "metadata": {"name": summary.name, "namespace": summary.namespace},
+        "keys": summary.keys,
+    }
 
 
 async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[str, Any]:
@@ -634,7 +783,11 @@ def _domain_error(exc: WorkflowUpdateFailedError) -> Exception:
     if isinstance(cause, ApplicationError):
         if cause.type == "InvalidDocument":
             details = cause.details[0] if cause.details else []
-            errors = [FieldError(d["field"], d["reason"]) for d in details] if details else [FieldError("document", cause.message)]
+            errors = (
+                [FieldError(d["field"], d["reason"]) for d in details]
+                if details
+                else [FieldError("document", cause.message)]
+            )
             return InvalidDocument(errors)
         if cause.type == "NotFound":
             return NotFound(cause.message)

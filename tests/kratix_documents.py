@@ -23,38 +23,97 @@ def pipeline(name: str, backoff_limit: int | None = None, **env: Any) -> dict[st
     return {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
 
 
-def promise(name: str, kind: str | None = None, *, configure: list | None = None, delete: list | None = None,
-            promise_configure: list | None = None, promise_delete: list | None = None, selectors: dict | None = None,
-            required: list | None = None, labels: dict | None = None, properties: dict | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"workflows": {"resource": {"configure": configure or [], "delete": delete or []},
-                                          "promise": {"configure": promise_configure or [], "delete": promise_delete or []}}}
+def promise(
+    name: str,
+    kind: str | None = None,
+    *,
+    configure: list | None = None,
+    delete: list | None = None,
+    promise_configure: list | None = None,
+    promise_delete: list | None = None,
+    selectors: dict | None = None,
+    required: list | None = None,
+    labels: dict | None = None,
+    properties: dict | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "workflows": {
+            "resource": {"configure": configure or [], "delete": delete or []},
+            "promise": {"configure": promise_configure or [], "delete": promise_delete or []},
+        }
+    }
     if kind:
         plural = kind.lower() + "s"
         spec["api"] = {
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": f"{plural}.{GROUP}"},
-            "spec": {"group": GROUP, "scope": "Namespaced", "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                         "type": "object", "properties": {"spec": {"type": "object", "properties": properties or {},
-                                                                   "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{GROUP}"},
+            "spec": {
+                "group": GROUP,
+                "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {
+                                        "type": "object",
+                                        "properties": properties or {},
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    }
+                                },
+                            }
+                        },
+                    }
+                ],
+            },
+        }
     if selectors:
         spec["destinationSelectors"] = [{"matchLabels": selectors}]
     if required:
         spec["requiredPromises"] = required
-    return {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-            "metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+    return {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Promise",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": spec,
+    }
 
 
-def resource(kind: str, name: str, spec: dict | None = None, labels: dict | None = None, namespace: str = "default") -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": kind,
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}}, "spec": spec or {}}
+def resource(
+    kind: str, name: str, spec: dict | None = None, labels: dict | None = None, namespace: str = "default"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": spec or {},
+    }
 
 
 def git_store_and_destinations(remote: Path, destinations: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
-    docs = [{"apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
-             "spec": {"url": str(remote), "branch": "main"}}]
-    docs += [{"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination", "metadata": {"name": name, "labels": labels},
-              "spec": {"path": name, "stateStoreRef": {"kind": "GitStateStore", "name": "default"}}}
-             for name, labels in destinations.items()]
+    docs = [
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "GitStateStore",
+            "metadata": {"name": "default"},
+            "spec": {"url": str(remote), "branch": "main"},
+        }
+    ]
+    docs += [
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Destination",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"path": name, "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+        }
+        for name, labels in destinations.items()
+    ]
     return docs
 
 

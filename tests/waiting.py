@@ -38,9 +38,16 @@ class _Poll:
         return delay
 
 
-async def eventually(read: Callable[[], Awaitable[Any] | Any], check: Callable[[Any], bool] = bool, timeout: float = 90,
-                     what: str = "condition", *, interval: float = 0.05, max_interval: float = 0.5,
-                     ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED) -> Any:
+async def eventually(
+    read: Callable[[], Awaitable[Any] | Any],
+    check: Callable[[Any], bool] = bool,
+    timeout: float = 90,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+    ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED,
+) -> Any:
     """Re-read (memos are a few ms each) until `check(value)` holds and return that value; `read` may be sync or async.
     Exceptions in `ignoring` count as "not yet" (and are reported as the last value); any other propagates at once."""
     poll = _Poll(timeout, what, interval, max_interval)
@@ -57,9 +64,16 @@ async def eventually(read: Callable[[], Awaitable[Any] | Any], check: Callable[[
         await asyncio.sleep(poll.pause())
 
 
-def eventually_blocking(read: Callable[[], Any], check: Callable[[Any], bool] = bool, timeout: float = 90,
-                        what: str = "condition", *, interval: float = 0.05, max_interval: float = 0.5,
-                        ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED) -> Any:
+def eventually_blocking(
+    read: Callable[[], Any],
+    check: Callable[[Any], bool] = bool,
+    timeout: float = 90,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+    ignoring: tuple[type[BaseException], ...] = DEFAULT_IGNORED,
+) -> Any:
     """`eventually` for code that cannot await (sync fixtures, servers started in a thread, bench timings)."""
     poll = _Poll(timeout, what, interval, max_interval)
     while True:

@@ -39,8 +39,10 @@ ARTIFACT_GC_SCHEDULE = "artifact-gc"
 def artifact_gc_schedule(settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            ArtifactGcWorkflow.run, CollectGarbageInput(grace_s=settings.artifact_gc_grace_s),
-            id=ARTIFACT_GC_SCHEDULE, task_queue=settings.task_queue,
+            ArtifactGcWorkflow.run,
+            CollectGarbageInput(grace_s=settings.artifact_gc_grace_s),
+            id=ARTIFACT_GC_SCHEDULE,
+            task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.artifact_gc_interval_s))]),
         # A collection still running when the next is due makes the next one pointless.
@@ -90,7 +92,9 @@ async def sweep_runs_forever(workspaces: Workspaces, logs_dir: Path) -> None:
             workers = await asyncio.to_thread(workspaces.sweep)
             runs = await asyncio.to_thread(sweep_logs, logs_dir)
             if workers or runs:
-                logging.info("pipeline leftovers: workspaces of %d dead workers and logs of %d old runs removed", workers, runs)
+                logging.info(
+                    "pipeline leftovers: workspaces of %d dead workers and logs of %d old runs removed", workers, runs
+                )
         except OSError:
             logging.exception("pipeline leftovers: sweeping failed; trying again in %.0f s", SWEEP_EVERY_S)
         await asyncio.sleep(SWEEP_EVERY_S)

@@ -45,13 +45,22 @@ from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
 PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
-WORKFLOWS = [CatalogWorkflow, PromiseWorkflow, ResourceWorkflow, DestinationWorkflow, StateStoreWorkflow, ArtifactGcWorkflow]
+WORKFLOWS = [
+    CatalogWorkflow,
+    PromiseWorkflow,
+    ResourceWorkflow,
+    DestinationWorkflow,
+    StateStoreWorkflow,
+    ArtifactGcWorkflow,
+]
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
     shared = None
     if settings.artifact_bucket:
-        shared = ObjectBucket.connect(settings.artifact_bucket, settings.artifact_endpoint or None, settings.artifact_prefix)
+        shared = ObjectBucket.connect(
+            settings.artifact_bucket, settings.artifact_endpoint or None, settings.artifact_prefix
+        )
     return ArtifactStore(settings.artifacts_dir, shared)
 
 
@@ -91,15 +100,17 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
 def job_defaults(settings: Settings) -> JobDefaults:
     kube = settings.kube
     extra = yaml.safe_load(kube.defaults_file.read_text()) or {} if kube.defaults_file else {}
-    return JobDefaults.model_validate({
-        "namespace": kube.namespace,
-        "service_account": kube.service_account,
-        "adapter_image": kube.adapter_image,
-        "image_pull_policy": extra.get("imagePullPolicy"),
-        "image_pull_secrets": extra.get("imagePullSecrets") or [],
-        "container_security_context": extra.get("containerSecurityContext"),
-        "resources": extra.get("resources"),
-    })
+    return JobDefaults.model_validate(
+        {
+            "namespace": kube.namespace,
+            "service_account": kube.service_account,
+            "adapter_image": kube.adapter_image,
+            "image_pull_policy": extra.get("imagePullPolicy"),
+            "image_pull_secrets": extra.get("imagePullSecrets") or [],
+            "container_security_context": extra.get("containerSecurityContext"),
+            "resources": extra.get("resources"),
+        }
+    )
 
 
 def pipeline_runner(settings: Settings) -> PipelineRunner:
@@ -107,11 +118,20 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
     if settings.pipeline_runner == "kubernetes":
         if not settings.kube.transfer_bucket:
             raise SystemExit("KTX_PIPELINE_RUNNER=kubernetes needs KTX_TRANSFER_BUCKET: Pods exchange data through it")
-        transfer = ObjectBucket.connect(settings.kube.transfer_bucket, settings.kube.transfer_endpoint,
-                                        settings.kube.transfer_prefix)
-        return KubeJobRunner(kube_api_client(), transfer, job_defaults(settings), settings.kube.jobs_to_keep, logs,
-                             stuck_grace_s=settings.kube.stuck_grace_s)
-    isolation = Isolation(network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0)
+        transfer = ObjectBucket.connect(
+            settings.kube.transfer_bucket, settings.kube.transfer_endpoint, settings.kube.transfer_prefix
+        )
+        return KubeJobRunner(
+            kube_api_client(),
+            transfer,
+            job_defaults(settings),
+            settings.kube.jobs_to_keep,
+            logs,
+            stuck_grace_s=settings.kube.stuck_grace_s,
+        )
+    isolation = Isolation(
+        network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0
+    )
     return PodmanRunner(ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation), logs)
 
 
@@ -124,19 +144,30 @@ class PlatformWorkers:
         self.trimming: asyncio.Task[None] | None = None
         self.sweeping: asyncio.Task[None] | None = None
         self.workspaces = Workspaces(settings.workspaces_dir)
-        pipelines = PipelineActivities(pipeline_runner(settings), artifacts, self.workspaces,
-                                       TenantSlots(settings.tenant_slots))
+        pipelines = PipelineActivities(
+            pipeline_runner(settings), artifacts, self.workspaces, TenantSlots(settings.tenant_slots)
+        )
         grace = timedelta(seconds=settings.worker_shutdown_grace_s)
         self.workers = [
-            Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                   activities=build_activities(client, settings, artifacts), max_concurrent_activities=64,
-                   graceful_shutdown_timeout=grace),
+            Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=WORKFLOWS,
+                activities=build_activities(client, settings, artifacts),
+                max_concurrent_activities=64,
+                graceful_shutdown_timeout=grace,
+            ),
             # Cancellation reaches an activity only in a heartbeat's answer: a short throttle stops a cancelled
             # pipeline's containers (or Job) within seconds instead of up to 48 s.
-            Worker(client, task_queue=settings.pipeline_task_queue, activities=[pipelines.run_pipeline],
-                   max_concurrent_activities=settings.pipeline_concurrency,
-                   max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
-                   default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE, graceful_shutdown_timeout=grace),
+            Worker(
+                client,
+                task_queue=settings.pipeline_task_queue,
+                activities=[pipelines.run_pipeline],
+                max_concurrent_activities=settings.pipeline_concurrency,
+                max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
+                default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
+                graceful_shutdown_timeout=grace,
+            ),
         ]
 
     async def __aenter__(self) -> "PlatformWorkers":
@@ -164,7 +195,9 @@ def build_worker(client: Client, settings: Settings) -> PlatformWorkers:
 
 async def ensure_search_attributes(client: Client) -> None:
     """Upserting an unregistered search attribute fails workflow tasks forever, so register them first."""
-    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
     missing = {
         k.name: IndexedValueType.ValueType(k.indexed_value_type)
         for k in SEARCH_ATTRIBUTES

@@ -37,7 +37,7 @@ def _with_retries(what: str, call: Callable[[], int]) -> int:
             error = exc
         print(f"{what}: attempt {attempt} failed: {error}", file=sys.stderr, flush=True)
         if attempt < ATTEMPTS:
-            time.sleep(2 ** attempt)  # backoff between attempts against a flaky object store
+            time.sleep(2**attempt)  # backoff between attempts against a flaky object store
     raise SystemExit(f"{what}: giving up after {ATTEMPTS} attempts")
 
 
@@ -75,8 +75,12 @@ def writer(output_dir: Path, metadata_dir: Path) -> None:
 
         def upload() -> int:
             archive.seek(0)
-            request = urllib.request.Request(os.environ["KTX_RESULT_URL"], data=archive, method="PUT",
-                                             headers={"Content-Length": str(size), "Content-Type": "application/gzip"})
+            request = urllib.request.Request(
+                os.environ["KTX_RESULT_URL"],
+                data=archive,
+                method="PUT",
+                headers={"Content-Length": str(size), "Content-Type": "application/gzip"},
+            )
             with urllib.request.urlopen(request, timeout=600) as response:
                 return int(response.status)
 
@@ -88,7 +92,10 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["reader"]:
         reader(Path(os.environ.get("INPUT_DIR", "/kratix/input")))
     elif argv[:1] == ["writer"]:
-        writer(Path(os.environ.get("OUTPUT_DIR", "/kratix/output")), Path(os.environ.get("METADATA_DIR", "/kratix/metadata")))
+        writer(
+            Path(os.environ.get("OUTPUT_DIR", "/kratix/output")),
+            Path(os.environ.get("METADATA_DIR", "/kratix/metadata")),
+        )
     else:
         raise SystemExit("usage: python3 -m worker.pipeline_adapter reader|writer")
 

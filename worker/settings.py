@@ -244,8 +244,11 @@ async def connect_client(settings: Settings, retry_config: Any = None) -> Client
 
     # The pydantic converter must be on every client (API, worker, tests) or typed payloads will not round-trip.
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
-        tls=temporal_tls(settings), retry_config=retry_config,
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=temporal_tls(settings),
+        retry_config=retry_config,
     )
 
 
@@ -257,7 +260,9 @@ def temporal_tls(settings: Settings) -> Any:
     if not settings.temporal_tls and not settings.temporal_tls_server_name and not any(files):
         return False
     if (settings.temporal_tls_cert is None) != (settings.temporal_tls_key is None):
-        raise SystemExit("KTX_TEMPORAL_TLS_CERT and KTX_TEMPORAL_TLS_KEY go together: a client certificate needs its key")
+        raise SystemExit(
+            "KTX_TEMPORAL_TLS_CERT and KTX_TEMPORAL_TLS_KEY go together: a client certificate needs its key"
+        )
 
     def read(path: Path | None, variable: str) -> bytes | None:
         if path is None:
@@ -267,7 +272,9 @@ def temporal_tls(settings: Settings) -> Any:
         except OSError as exc:
             raise SystemExit(f"{variable} {path}: {exc.strerror}") from None
 
-    return TLSConfig(server_root_ca_cert=read(settings.temporal_tls_ca, "KTX_TEMPORAL_TLS_CA"),
-                     client_cert=read(settings.temporal_tls_cert, "KTX_TEMPORAL_TLS_CERT"),
-                     client_private_key=read(settings.temporal_tls_key, "KTX_TEMPORAL_TLS_KEY"),
-                     domain=settings.temporal_tls_server_name)
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca, "KTX_TEMPORAL_TLS_CA"),
+        client_cert=read(settings.temporal_tls_cert, "KTX_TEMPORAL_TLS_CERT"),
+        client_private_key=read(settings.temporal_tls_key, "KTX_TEMPORAL_TLS_KEY"),
+        domain=settings.temporal_tls_server_name,
+    )

@@ -29,31 +29,52 @@ def _reason(exc: ActivityError) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
-async def perform(action: Action, record: ActionRecord | None, pipeline: str, uid: str, obj: dict[str, Any]) -> ActionRecord:
+async def perform(
+    action: Action, record: ActionRecord | None, pipeline: str, uid: str, obj: dict[str, Any]
+) -> ActionRecord:
     """Do the action (or, when it was done before, update the same external object). Never raises: a failure is in
     the record's state and message."""
     action = rendered(action, obj)
-    record = record or ActionRecord(pipeline=pipeline, name=action.name, provider=action.provider,
-                                    key=idempotency_key(uid, pipeline, action.name))
+    record = record or ActionRecord(
+        pipeline=pipeline, name=action.name, provider=action.provider, key=idempotency_key(uid, pipeline, action.name)
+    )
     record = record.model_copy(update={"spec": action.model_dump(mode="json", by_alias=True, exclude_none=True)})
     try:
         if action.slack is not None:
             s = action.slack
-            posted = await _call(SlackActivities.slack_post, SlackPostInput(
-                secret_ref=s.secret_ref, key=record.key, channel=record.refs.get("channel") or s.channel, text=s.text,
-                ts=record.external_id))
+            posted = await _call(
+                SlackActivities.slack_post,
+                SlackPostInput(
+                    secret_ref=s.secret_ref,
+                    key=record.key,
+                    channel=record.refs.get("channel") or s.channel,
+                    text=s.text,
+                    ts=record.external_id,
+                ),
+            )
             update = {"external_id": posted.ts, "link": posted.link, "refs": {**record.refs, "channel": posted.channel}}
         elif action.pagerduty is not None:
             p = action.pagerduty
-            rota = await _call(PagerDutyActivities.pagerduty_ensure_rota, RotaInput(
-                secret_ref=p.secret_ref, service=p.service, description=p.description, schedule=p.schedule))
+            rota = await _call(
+                PagerDutyActivities.pagerduty_ensure_rota,
+                RotaInput(secret_ref=p.secret_ref, service=p.service, description=p.description, schedule=p.schedule),
+            )
             update = {"external_id": rota.service_id, "link": rota.link, "refs": {**record.refs, **rota.created}}
         else:
             z = action.zendesk
             assert z is not None
-            ticket = await _call(ZendeskActivities.zendesk_ticket, TicketInput(
-                secret_ref=z.secret_ref, external_id=record.key, subject=z.subject, comment=z.comment,
-                priority=z.priority, tags=z.tags, ticket_id=record.external_id))
+            ticket = await _call(
+                ZendeskActivities.zendesk_ticket,
+                TicketInput(
+                    secret_ref=z.secret_ref,
+                    external_id=record.key,
+                    subject=z.subject,
+                    comment=z.comment,
+                    priority=z.priority,
+                    tags=z.tags,
+                    ticket_id=record.external_id,
+                ),
+            )
             update = {"external_id": ticket.ticket_id, "link": ticket.link}
     except ActivityError as exc:
         return record.model_copy(update={"state": "Failed", "message": _reason(exc), "updated_at": now_iso()})
@@ -68,19 +89,37 @@ async def report_outcome(record: ActionRecord, failed: bool, message: str, obj: 
     try:
         if action.slack is not None and record.external_id and action.slack.update_on_status_change:
             text = f"{action.slack.text}\nStatus: {phase}" + (f" ({message})" if failed and message else "")
-            await _call(SlackActivities.slack_post, SlackPostInput(
-                secret_ref=action.slack.secret_ref, key=record.key, channel=record.refs.get("channel"), text=text,
-                ts=record.external_id, thread_text=message if failed and action.slack.thread_on_failure else ""))
+            await _call(
+                SlackActivities.slack_post,
+                SlackPostInput(
+                    secret_ref=action.slack.secret_ref,
+                    key=record.key,
+                    channel=record.refs.get("channel"),
+                    text=text,
+                    ts=record.external_id,
+                    thread_text=message if failed and action.slack.thread_on_failure else "",
+                ),
+            )
         elif action.pagerduty is not None and action.pagerduty.incident_on_failure:
             p = action.pagerduty
             if failed and record.incident != "triggered":
-                await _call(PagerDutyActivities.pagerduty_incident, IncidentInput(
-                    secret_ref=p.secret_ref, action="trigger", dedup_key=record.key, summary=f"{p.service}: {message}"[:1024],
-                    source=f"ktx/{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}", severity=p.severity))
+                await _call(
+                    PagerDutyActivities.pagerduty_incident,
+                    IncidentInput(
+                        secret_ref=p.secret_ref,
+                        action="trigger",
+                        dedup_key=record.key,
+                        summary=f"{p.service}: {message}"[:1024],
+                        source=f"ktx/{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}",
+                        severity=p.severity,
+                    ),
+                )
                 return record.model_copy(update={"incident": "triggered", "updated_at": now_iso()})
             if not failed and record.incident == "triggered":
-                await _call(PagerDutyActivities.pagerduty_incident, IncidentInput(
-                    secret_ref=p.secret_ref, action="resolve", dedup_key=record.key))
+                await _call(
+                    PagerDutyActivities.pagerduty_incident,
+                    IncidentInput(secret_ref=p.secret_ref, action="resolve", dedup_key=record.key),
+                )
                 return record.model_copy(update={"incident": "resolved", "updated_at": now_iso()})
     except ActivityError as exc:
         return record.model_copy(update={"message": f"status update failed: {_reason(exc)}", "updated_at": now_iso()})
@@ -94,20 +133,45 @@ async def compensate(record: ActionRecord, obj: dict[str, Any]) -> ActionRecord:
     name = f"{obj.get('kind')} {(obj.get('metadata') or {}).get('name')}"
     try:
         if action.slack is not None and record.external_id:
-            await _call(SlackActivities.slack_post, SlackPostInput(
-                secret_ref=action.slack.secret_ref, key=record.key, channel=record.refs.get("channel"),
-                text=f"{action.slack.text}\nStatus: Deleted ({name} was deleted)", ts=record.external_id))
+            await _call(
+                SlackActivities.slack_post,
+                SlackPostInput(
+                    secret_ref=action.slack.secret_ref,
+                    key=record.key,
+                    channel=record.refs.get("channel"),
+                    text=f"{action.slack.text}\nStatus: Deleted ({name} was deleted)",
+                    ts=record.external_id,
+                ),
+            )
         elif action.pagerduty is not None:
             p = action.pagerduty
             if record.incident == "triggered":
-                await _call(PagerDutyActivities.pagerduty_incident, IncidentInput(
-                    secret_ref=p.secret_ref, action="resolve", dedup_key=record.key))
-            await _call(PagerDutyActivities.pagerduty_remove_rota, RemoveRotaInput(secret_ref=p.secret_ref, created=record.refs))
+                await _call(
+                    PagerDutyActivities.pagerduty_incident,
+                    IncidentInput(secret_ref=p.secret_ref, action="resolve", dedup_key=record.key),
+                )
+            await _call(
+                PagerDutyActivities.pagerduty_remove_rota, RemoveRotaInput(secret_ref=p.secret_ref, created=record.refs)
+            )
         elif action.zendesk is not None and record.external_id:
-            await _call(ZendeskActivities.zendesk_ticket, TicketInput(
-                secret_ref=action.zendesk.secret_ref, external_id=record.key, subject=action.zendesk.subject,
-                comment=f"{name} was deleted; closing.", ticket_id=record.external_id, solve=True))
+            await _call(
+                ZendeskActivities.zendesk_ticket,
+                TicketInput(
+                    secret_ref=action.zendesk.secret_ref,
+                    external_id=record.key,
+                    subject=action.zendesk.subject,
+                    comment=f"{name} was deleted; closing.",
+                    ticket_id=record.external_id,
+                    solve=True,
+                ),
+            )
     except ActivityError as exc:
         return record.model_copy(update={"message": f"compensation failed: {_reason(exc)}", "updated_at": now_iso()})
-    return record.model_copy(update={"state": "Compensated", "incident": "resolved" if record.incident else "",
-                                     "message": "", "updated_at": now_iso()})
+    return record.model_copy(
+        update={
+            "state": "Compensated",
+            "incident": "resolved" if record.incident else "",
+            "message": "",
+            "updated_at": now_iso(),
+        }
+    )

@@ -119,7 +119,9 @@ class CatalogWorkflow:
         if input.kind == "Destination":
             found = self.catalog.remove_destination(input.name)
         else:
-            stores = self.catalog.git_state_stores if input.kind == "GitStateStore" else self.catalog.bucket_state_stores
+            stores = (
+                self.catalog.git_state_stores if input.kind == "GitStateStore" else self.catalog.bucket_state_stores
+            )
             found = stores.pop(input.name, None) is not None
         if not found:
             raise ApplicationError(f"{input.kind} {input.name!r} not found", type="NotFound", non_retryable=True)

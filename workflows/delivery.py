@@ -140,16 +140,28 @@ async def read_platform_config() -> PlatformConfig:
 PIPELINE_DEADLINE_PATCH = "pipeline-deadline"
 
 
-async def run_pipeline(run_id: str, pipeline: Pipeline, obj: dict[str, Any], context: PipelineContext,
-                       promise_selectors: dict[str, str], timeout_s: float) -> PipelineRunResult:
+async def run_pipeline(
+    run_id: str,
+    pipeline: Pipeline,
+    obj: dict[str, Any],
+    context: PipelineContext,
+    promise_selectors: dict[str, str],
+    timeout_s: float,
+) -> PipelineRunResult:
     """The runner stops the containers at `timeout_s`; the activity may take a little longer to report it."""
     timeout = options.PIPELINE_TIMEOUT
     if workflow.patched(PIPELINE_DEADLINE_PATCH):
         timeout = timedelta(seconds=timeout_s) + options.PIPELINE_REPORT_GRACE
     return await workflow.execute_activity_method(
         PipelineActivities.run_pipeline,
-        RunPipelineInput(run_id=run_id, pipeline=pipeline, object=obj, context=context, promise_selectors=promise_selectors,
-                         timeout_s=timeout_s),
+        RunPipelineInput(
+            run_id=run_id,
+            pipeline=pipeline,
+            object=obj,
+            context=context,
+            promise_selectors=promise_selectors,
+            timeout_s=timeout_s,
+        ),
         task_queue=pipeline_task_queue(workflow.info().task_queue),
         start_to_close_timeout=timeout,
         heartbeat_timeout=options.PIPELINE_HEARTBEAT,
@@ -165,15 +177,33 @@ def store_target(catalog: Catalog, kind: str, name: str) -> StoreTarget | None:
 def _placement(output: PipelineOutput, directory: str, dest: Destination) -> Placement:
     spec = dest.spec
     wp = workplacement_name(work_name(output.identifier), dest.metadata.name, directory)
-    slot = group_slot(spec.filepath.mode, spec.path, nested_dir(spec.path, output.nested_root, directory),
-                      output.namespace, wp, spec.filepath.filename)
-    return Placement(pipeline=output.pipeline, directory=directory, destination=dest.metadata.name,
-                     store_kind=spec.state_store_ref.kind, store_name=spec.state_store_ref.name,
-                     mode=slot.mode, path=slot.path, key=slot.key)
+    slot = group_slot(
+        spec.filepath.mode,
+        spec.path,
+        nested_dir(spec.path, output.nested_root, directory),
+        output.namespace,
+        wp,
+        spec.filepath.filename,
+    )
+    return Placement(
+        pipeline=output.pipeline,
+        directory=directory,
+        destination=dest.metadata.name,
+        store_kind=spec.state_store_ref.kind,
+        store_name=spec.state_store_ref.name,
+        mode=slot.mode,
+        path=slot.path,
+        key=slot.key,
+    )
 
 
-def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placement], rng: random.Random,
-                rewrite: Callable[[Placement], bool]) -> DeliveryPlan:
+def plan_output(
+    catalog: Catalog,
+    output: PipelineOutput,
+    previous: list[Placement],
+    rng: random.Random,
+    rewrite: Callable[[Placement], bool],
+) -> DeliveryPlan:
     """Kratix's scheduler for one Work: existing placements stay (flagged misplaced when their Destination no longer
     matches), unplaced groups get a Destination, dependency groups spread to every new match.
 
@@ -210,7 +240,9 @@ def plan_output(catalog: Catalog, output: PipelineOutput, previous: list[Placeme
             current = old.model_copy(update={"misplaced": not matches(view[old.destination], selector)})
             if fresh.slot_id != old.slot_id:  # the Destination's path changed: move the files
                 plan.removals.append(old)
-                current = current.model_copy(update={"mode": fresh.mode, "path": fresh.path, "key": fresh.key, "version_id": ""})
+                current = current.model_copy(
+                    update={"mode": fresh.mode, "path": fresh.path, "key": fresh.key, "version_id": ""}
+                )
             plan.placements.append(current)
             if fresh.slot_id != old.slot_id or old.error or rewrite(old):
                 plan.writes.append(_write(output, group, current))
@@ -231,7 +263,9 @@ def plan_removal(catalog: Catalog, placements: list[Placement]) -> DeliveryPlan:
     return DeliveryPlan(removals=[p for p in placements if catalog.holds_files_for(p.destination)])
 
 
-async def deliver(catalog: Catalog, plans: list[DeliveryPlan], message: str, owner_labels: dict[str, str]) -> list[Placement]:
+async def deliver(
+    catalog: Catalog, plans: list[DeliveryPlan], message: str, owner_labels: dict[str, str]
+) -> list[Placement]:
     """Carry out plans: one write activity per store, in parallel, then apply-back on platform Destinations.
 
     Returns the placements after delivery, with each write's version or error; a removal that failed stays as a
@@ -247,7 +281,9 @@ async def deliver(catalog: Catalog, plans: list[DeliveryPlan], message: str, own
             if p.slot_id in written_ids and p.store_key in outcomes:
                 version, error = outcomes[p.store_key]
                 # An unchanged bucket write has no new version: the placement keeps the one it had.
-                p = p.model_copy(update={"version_id": (version or p.version_id) if error is None else p.version_id, "error": error})
+                p = p.model_copy(
+                    update={"version_id": (version or p.version_id) if error is None else p.version_id, "error": error}
+                )
             placements.append(p)
     for old in removals:
         error = outcomes.get(old.store_key, ("", None))[1]
@@ -261,34 +297,51 @@ def _is_platform(catalog: Catalog, destination: str) -> bool:
     return dest is not None and dest.metadata.annotations.get(PLATFORM_DESTINATION) == "true"
 
 
-async def _apply_to_platform(catalog: Catalog, placements: list[Placement], writes: list[PlannedWrite],
-                             removals: list[Placement], labels: dict[str, str]) -> list[Placement]:
+async def _apply_to_platform(
+    catalog: Catalog,
+    placements: list[Placement],
+    writes: list[PlannedWrite],
+    removals: list[Placement],
+    labels: dict[str, str],
+) -> list[Placement]:
     written = {w.placement.slot_id: w.write for w in writes}
     before = {p.slot_id: p.applied for p in removals if p.applied}
     calls: dict[tuple[str, str, str, str], ApplyBackInput] = {}
     for placement in placements:
         if placement.slot_id in written and placement.error is None and _is_platform(catalog, placement.destination):
-            calls[placement.slot_id] = ApplyBackInput(labels=labels, write=written[placement.slot_id],
-                                                     previous=before.pop(placement.slot_id, placement.applied))
+            calls[placement.slot_id] = ApplyBackInput(
+                labels=labels,
+                write=written[placement.slot_id],
+                previous=before.pop(placement.slot_id, placement.applied),
+            )
     for gone, refs in before.items():
         calls.setdefault(gone, ApplyBackInput(labels=labels, previous=refs))
     if not calls:
         return placements
     keys = list(calls)
-    results = await asyncio.gather(*[
-        workflow.execute_activity_method(
-            PlatformApplyActivities.apply_to_platform, calls[k],
-            start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY,
-        )
-        for k in keys
-    ])
+    results = await asyncio.gather(
+        *[
+            workflow.execute_activity_method(
+                PlatformApplyActivities.apply_to_platform,
+                calls[k],
+                start_to_close_timeout=options.READ_TIMEOUT,
+                retry_policy=options.READ_RETRY,
+            )
+            for k in keys
+        ]
+    )
     outcome = dict(zip(keys, results))
-    return [p.model_copy(update={"applied": outcome[p.slot_id].applied, "apply_errors": outcome[p.slot_id].errors})
-            if p.slot_id in outcome else p for p in placements]
+    return [
+        p.model_copy(update={"applied": outcome[p.slot_id].applied, "apply_errors": outcome[p.slot_id].errors})
+        if p.slot_id in outcome
+        else p
+        for p in placements
+    ]
 
 
-async def _write_stores(catalog: Catalog, writes: list[PlannedWrite], removals: list[Placement],
-                        message: str) -> dict[str, tuple[str, str | None]]:
+async def _write_stores(
+    catalog: Catalog, writes: list[PlannedWrite], removals: list[Placement], message: str
+) -> dict[str, tuple[str, str | None]]:
     """{store key: (version id, error)} for every store written."""
     by_store: dict[str, WriteStateStoreInput] = {}
     missing: dict[str, tuple[str, str | None]] = {}
@@ -314,13 +367,15 @@ async def _write_stores(catalog: Catalog, writes: list[PlannedWrite], removals: 
         if req is not None:
             req.replace.append(item.write)
     keys = sorted(by_store)
-    results = await asyncio.gather(*[
-        workflow.execute_activity_method(
-            StateStoreActivities.write_state_store,
-            by_store[key],
-            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
-            retry_policy=options.STATE_STORE_RETRY,
-        )
-        for key in keys
-    ])
+    results = await asyncio.gather(
+        *[
+            workflow.execute_activity_method(
+                StateStoreActivities.write_state_store,
+                by_store[key],
+                start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+                retry_policy=options.STATE_STORE_RETRY,
+            )
+            for key in keys
+        ]
+    )
     return {**missing, **{key: (result.version_id, result.error) for key, result in zip(keys, results)}}

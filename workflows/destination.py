@@ -68,8 +68,15 @@ class WriteReport(BaseModel):
 
 
 def _scheduling_key(dest: Destination) -> str:
-    return repr((sorted(dest.metadata.labels.items()), dest.spec.strict_match_labels, dest.spec.path,
-                 dest.spec.state_store_ref.kind, dest.spec.state_store_ref.name))
+    return repr(
+        (
+            sorted(dest.metadata.labels.items()),
+            dest.spec.strict_match_labels,
+            dest.spec.path,
+            dest.spec.state_store_ref.kind,
+            dest.spec.state_store_ref.name,
+        )
+    )
 
 
 @workflow.defn
@@ -88,7 +95,9 @@ class DestinationWorkflow:
     async def run(self, input: DestinationWorkflowInput) -> None:
         self.config = await read_platform_config()
         if not self.state.status:
-            st.set_condition(self.state.status, READY, "False", "DestinationNotReady", "Destination is not ready", now_iso())
+            st.set_condition(
+                self.state.status, READY, "False", "DestinationNotReady", "Destination is not ready", now_iso()
+            )
         self._publish()
         while not self.state.deleted:
             if self.state.check_due:
@@ -110,13 +119,19 @@ class DestinationWorkflow:
         if ready:
             delay = self.config.state_store_reconciliation_interval_s
         else:
-            delay = self.config.backoff(max(self.state.failures, 1), self.config.write_retry_base_s, self.config.write_retry_cap_s)
+            delay = self.config.backoff(
+                max(self.state.failures, 1), self.config.write_retry_base_s, self.config.write_retry_cap_s
+            )
         self.state.status["nextCheckAt"] = iso(workflow.now() + timedelta(seconds=delay))
         self._publish()
         try:
             await workflow.wait_condition(
-                lambda: self.state.deleted or self.state.check_due or self.state.resync_due
-                or _scheduling_key(self.state.destination) != self.state.scheduled_as,
+                lambda: (
+                    self.state.deleted
+                    or self.state.check_due
+                    or self.state.resync_due
+                    or _scheduling_key(self.state.destination) != self.state.scheduled_as
+                ),
                 timeout=timedelta(seconds=delay),
             )
         except asyncio.TimeoutError:
@@ -162,14 +177,19 @@ class DestinationWorkflow:
 
     async def _reschedule(self) -> None:
         self.state.scheduled_as = _scheduling_key(self.state.destination)
-        count = await self._tell_owners(RedeliverRequest(reason=f"Destination {self.name} changed"), include_unplaced=True)
+        count = await self._tell_owners(
+            RedeliverRequest(reason=f"Destination {self.name} changed"), include_unplaced=True
+        )
         self._event("Normal", "Rescheduled", f"asked {count} objects to place their outputs again")
 
     async def _resync(self) -> None:
-        count = await self._tell_owners(RedeliverRequest(reason=f"re-sync of Destination {self.name}", rewrite=[self.name]),
-                                        include_unplaced=False)
+        count = await self._tell_owners(
+            RedeliverRequest(reason=f"re-sync of Destination {self.name}", rewrite=[self.name]), include_unplaced=False
+        )
         self.state.status["lastResyncTime"] = now_iso()
-        self._event("Normal", "Resynced", f"rewrote the canary files and asked {count} objects to rewrite their outputs")
+        self._event(
+            "Normal", "Resynced", f"rewrote the canary files and asked {count} objects to rewrite their outputs"
+        )
 
     async def _tell_owners(self, request: RedeliverRequest, include_unplaced: bool) -> int:
         """Owners are found through visibility, which lags a workflow's own state by a moment: an object that placed
@@ -198,27 +218,37 @@ class DestinationWorkflow:
         if target is None:
             return self._not_ready("StateStoreNotFound", f"{ref.kind}/{ref.name}: not found")
         readiness = await workflow.execute_activity_method(
-            StateStoreActivities.check_state_store, CheckStateStoreInput(store=target),
-            start_to_close_timeout=options.STATE_STORE_TIMEOUT, retry_policy=options.READ_RETRY,
+            StateStoreActivities.check_state_store,
+            CheckStateStoreInput(store=target),
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.READ_RETRY,
         )
         if not readiness.ready:
             return self._not_ready("StateStoreNotReady", f"{ref.kind}/{ref.name}: {readiness.message}")
         canaries = canary_files(spec.path, spec.filepath.mode)
         enabled = spec.init_workloads.enabled
         write = WriteStateStoreInput(
-            store=target, message="Update from: kratix-canary" if enabled else "Delete from: kratix-canary",
-            files=canaries if enabled else {}, delete_files=[] if enabled else list(canaries),
+            store=target,
+            message="Update from: kratix-canary" if enabled else "Delete from: kratix-canary",
+            files=canaries if enabled else {},
+            delete_files=[] if enabled else list(canaries),
         )
         result = await workflow.execute_activity_method(
-            StateStoreActivities.write_state_store, write,
-            start_to_close_timeout=options.STATE_STORE_TIMEOUT, retry_policy=options.STATE_STORE_RETRY,
+            StateStoreActivities.write_state_store,
+            write,
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.STATE_STORE_RETRY,
         )
         if result.error:
-            return self._not_ready("StateStoreWriteFailed", f"Failed to write test documents to State Store: {result.error}")
+            return self._not_ready(
+                "StateStoreWriteFailed", f"Failed to write test documents to State Store: {result.error}"
+            )
         was_ready = (st.get_condition(status, READY) or {}).get("status") == "True"
         self.state.failures = 0
         if enabled:
-            st.set_condition(status, READY, "True", "TestDocumentsWritten", "Test documents written to State Store", now_iso())
+            st.set_condition(
+                status, READY, "True", "TestDocumentsWritten", "Test documents written to State Store", now_iso()
+            )
         else:
             st.set_condition(status, READY, "True", "DestinationReady", "Destination is ready", now_iso())
         status["canaryVersion"] = result.version_id
@@ -244,9 +274,13 @@ class DestinationWorkflow:
             if target is not None:
                 await workflow.execute_activity_method(
                     StateStoreActivities.write_state_store,
-                    WriteStateStoreInput(store=target, message="Delete from: kratix-canary",
-                                         delete_files=list(canary_files(spec.path, spec.filepath.mode))),
-                    start_to_close_timeout=options.STATE_STORE_TIMEOUT, retry_policy=options.STATE_STORE_RETRY,
+                    WriteStateStoreInput(
+                        store=target,
+                        message="Delete from: kratix-canary",
+                        delete_files=list(canary_files(spec.path, spec.filepath.mode)),
+                    ),
+                    start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+                    retry_policy=options.STATE_STORE_RETRY,
                 )
 
     # --- status ---
@@ -256,16 +290,32 @@ class DestinationWorkflow:
         if errors:
             owner, error = sorted(errors.items())[0]
             more = f" (and {len(errors) - 1} more objects)" if len(errors) > 1 else ""
-            st.set_condition(self.state.status, "WritesSucceeded", "False", "WorkloadsFailedWrite", f"{owner}: {error}{more}", now_iso())
+            st.set_condition(
+                self.state.status,
+                "WritesSucceeded",
+                "False",
+                "WorkloadsFailedWrite",
+                f"{owner}: {error}{more}",
+                now_iso(),
+            )
         elif st.get_condition(self.state.status, "WritesSucceeded") is not None:
-            st.set_condition(self.state.status, "WritesSucceeded", "True", "WorkloadsWrittenToStateStore",
-                             "Workloads written to State Store", now_iso())
+            st.set_condition(
+                self.state.status,
+                "WritesSucceeded",
+                "True",
+                "WorkloadsWrittenToStateStore",
+                "Workloads written to State Store",
+                now_iso(),
+            )
 
     def _event(self, type_: str, reason: str, message: str) -> None:
         self.state.events = record_event(self.state.events, type_, reason, message, now_iso())  # type: ignore[arg-type]
 
     def _publish(self) -> None:
         ready = st.get_condition(self.state.status, READY) or {}
-        memo = {"object": self.state.destination.model_dump(mode="json", by_alias=True, exclude_none=True),
-                "status": self.state.status, "events": [e.model_dump(mode="json") for e in self.state.events]}
+        memo = {
+            "object": self.state.destination.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "status": self.state.status,
+            "events": [e.model_dump(mode="json") for e in self.state.events],
+        }
         self.publisher.publish(memo, "Ready" if ready.get("status") == "True" else "NotReady")

@@ -167,16 +167,21 @@ class ObjectLifecycle:
         return lb.is_true(self.labels, lb.PAUSED)
 
     def _timer_due_at(self) -> datetime | None:
-        timers = [self.state.delivery_retry_at] if self.paused else [
-            self.state.retry_at, self.state.next_reconcile_at, self.state.delivery_retry_at]
+        timers = (
+            [self.state.delivery_retry_at]
+            if self.paused
+            else [self.state.retry_at, self.state.next_reconcile_at, self.state.delivery_retry_at]
+        )
         due = [t for t in timers if t is not None]
         return min(due) if due else None
 
     def _work_due(self) -> bool:
         # Placement is the scheduler's job, not the reconciler's: it goes on while the object is paused.
-        return ((self.state.delete_requested and (self.state.force_delete or not self.paused))
-                or (self.state.start_from is not None and not self.paused)
-                or self.state.redeliver is not None)
+        return (
+            (self.state.delete_requested and (self.state.force_delete or not self.paused))
+            or (self.state.start_from is not None and not self.paused)
+            or self.state.redeliver is not None
+        )
 
     async def _wait_for_work(self) -> None:
         while not self._work_due():
@@ -248,7 +253,10 @@ class ObjectLifecycle:
             self._restart("SpecChanged" if not created else "Created", f"generation {self.state.generation}")
         self._labels_changed(old_labels)
         self._publish()
-        return ApplyResult(action="created" if created else "unchanged" if unchanged else "configured", generation=self.state.generation)
+        return ApplyResult(
+            action="created" if created else "unchanged" if unchanged else "configured",
+            generation=self.state.generation,
+        )
 
     def _apply_labels(self, input: LabelRequest) -> LabelResult:
         old_labels = dict(self.labels)
@@ -296,8 +304,10 @@ class ObjectLifecycle:
         if running is not None and running.action == "configure" and not self.state.force_delete:
             # The configure run finishes (or reaches its deadline) before the delete pipeline runs: say so, or a
             # delete of a hung object just waits in silence.
-            message = (f"The delete waits for the running configure pipeline {running.name} to finish (it is stopped "
-                       f"{format_duration(running.timeout_s)} after it started); `ktx delete --force` stops it now")
+            message = (
+                f"The delete waits for the running configure pipeline {running.name} to finish (it is stopped "
+                f"{format_duration(running.timeout_s)} after it started); `ktx delete --force` stops it now"
+            )
             self._event("Normal", "DeleteWaitingForPipeline", message)
             st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", WAITING_FOR_PIPELINE, message, now_iso())
         self._publish()
@@ -306,8 +316,12 @@ class ObjectLifecycle:
 
     def _superseded(self, generation: int) -> bool:
         """A newer spec, a restart, a deletion or a pause ends the current run at the next pipeline boundary."""
-        return (self.state.start_from is not None or self.state.delete_requested or self.paused
-                or generation != self.state.generation)
+        return (
+            self.state.start_from is not None
+            or self.state.delete_requested
+            or self.paused
+            or generation != self.state.generation
+        )
 
     async def _configure(self, start: int) -> None:
         generation = self.state.generation
@@ -329,7 +343,9 @@ class ObjectLifecycle:
                 return
             pipeline = pipelines[index]
             name = pipeline.metadata.name
-            result = await self._run_with_backoff(pipeline, "configure", generation, lambda: self._superseded(generation))
+            result = await self._run_with_backoff(
+                pipeline, "configure", generation, lambda: self._superseded(generation)
+            )
             if result is None:
                 return
             error, control = self._absorb(result)
@@ -350,7 +366,9 @@ class ObjectLifecycle:
             st.set_pipeline_phase(status, name, "Succeeded", now_iso())
             status["workflowsSucceeded"] = index + 1
             self._publish()
-        stale = [o.pipeline for o in self.state.outputs if o.pipeline not in names and not self._keeps_output(o.pipeline)]
+        stale = [
+            o.pipeline for o in self.state.outputs if o.pipeline not in names and not self._keeps_output(o.pipeline)
+        ]
         if stale:
             await self._drop_outputs(catalog, stale, "Delete from")
         st.mark_configure_succeeded(status, now_iso(), promise_workflow=self.workflow_type == "promise")
@@ -361,7 +379,9 @@ class ObjectLifecycle:
 
     async def _configure_failed(self, name: str, error: str, generation: int) -> None:
         st.mark_configure_failed(self.state.status, name, now_iso(), error)
-        self._event("Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}")
+        self._event(
+            "Warning", "ConfigureWorkflowFailed", f"A {self.workflow_type}/configure Pipeline has failed: {name}"
+        )
         self._finish(generation, failed=True)
         await self._report_actions(failed=True, message=f"pipeline {name} failed: {error}")
 
@@ -373,10 +393,14 @@ class ObjectLifecycle:
         for action in actions:
             previous = next((r for r in self.state.actions if (r.pipeline, r.name) == (pipeline, action.name)), None)
             record = await off_platform.perform(action, previous, pipeline, uid, self._live_object())
-            self.state.actions = [r for r in self.state.actions if (r.pipeline, r.name) != (pipeline, action.name)] + [record]
+            self.state.actions = [r for r in self.state.actions if (r.pipeline, r.name) != (pipeline, action.name)] + [
+                record
+            ]
             self._publish()
             if record.state == "Failed":
-                self._event("Warning", "ActionFailed", f"action {action.name} ({record.provider}) failed: {record.message}")
+                self._event(
+                    "Warning", "ActionFailed", f"action {action.name} ({record.provider}) failed: {record.message}"
+                )
                 return f"action {action.name} ({record.provider}) failed: {record.message}"
             self._event("Normal", "ActionSucceeded", f"action {action.name} ({record.provider}): {record.external_id}")
         return None
@@ -385,17 +409,25 @@ class ObjectLifecycle:
         if not self.state.actions:
             return
         obj = self._live_object()
-        self.state.actions = [await off_platform.report_outcome(r, failed, message, obj) if r.state == "Succeeded" else r
-                              for r in self.state.actions]
+        self.state.actions = [
+            await off_platform.report_outcome(r, failed, message, obj) if r.state == "Succeeded" else r
+            for r in self.state.actions
+        ]
         self._publish()
 
     def _suspend(self, index: int, name: str, control: WorkflowControl, generation: int) -> None:
-        retry_at = workflow.now() + timedelta(seconds=control.retry_after_s) if control.retry_after_s is not None else None
+        retry_at = (
+            workflow.now() + timedelta(seconds=control.retry_after_s) if control.retry_after_s is not None else None
+        )
         self.labels[lb.WORKFLOW_SUSPENDED] = "true"
         self.state.suspended_at = index
         self.state.retry_at = retry_at
         st.mark_suspended(self.state.status, name, now_iso(), control.message, generation, iso(retry_at))
-        self._event("Warning", "WorkflowSuspended", f"Pipeline {name} suspended the workflow" + (f": {control.message}" if control.message else ""))
+        self._event(
+            "Warning",
+            "WorkflowSuspended",
+            f"Pipeline {name} suspended the workflow" + (f": {control.message}" if control.message else ""),
+        )
         self._on_suspended()
 
     def _finish(self, generation: int, *, failed: bool, schedule: bool = True) -> None:
@@ -420,7 +452,9 @@ class ObjectLifecycle:
         if not result.succeeded:
             return failure_message(result), None
         try:
-            merged = st.merge_status_file(self.state.status, result.status, promise_workflow=self.workflow_type == "promise")
+            merged = st.merge_status_file(
+                self.state.status, result.status, promise_workflow=self.workflow_type == "promise"
+            )
             control = parse_workflow_control(result.workflow_control)
         except InvalidDocument as exc:
             return str(exc), None
@@ -436,7 +470,9 @@ class ObjectLifecycle:
         self.state.status.update(merged)
         return None, control
 
-    async def _run_with_backoff(self, pipeline: Pipeline, action: Action, generation: int, abandon: Any) -> PipelineRunResult | None:
+    async def _run_with_backoff(
+        self, pipeline: Pipeline, action: Action, generation: int, abandon: Any
+    ) -> PipelineRunResult | None:
         """Kubernetes Job semantics: a failed pod is retried `backoffLimit` times with doubling delays.
 
         Returns None when the run was abandoned: a forced delete cancels the running pipeline at once, and a newer
@@ -444,7 +480,11 @@ class ObjectLifecycle:
         """
         name = pipeline.metadata.name
         job = pipeline.spec.job_options
-        limit = job.backoff_limit if job is not None and job.backoff_limit is not None else self.config.default_backoff_limit
+        limit = (
+            job.backoff_limit
+            if job is not None and job.backoff_limit is not None
+            else self.config.default_backoff_limit
+        )
         context = self._context(action)
         timeout_s = pipeline_timeout_s(pipeline, self.config.pipeline_timeout_s)
         failures = 0
@@ -476,7 +516,9 @@ class ObjectLifecycle:
                 if not workflow.patched(PIPELINE_ERROR_IS_A_RUN_PATCH):
                     raise
                 result = PipelineRunResult(succeeded=False, message=_activity_failure(exc))
-            self.state.runs = record_run(self.state.runs, PipelineRunRecord.of(run_id, name, action, generation, result, started, failures + 1))
+            self.state.runs = record_run(
+                self.state.runs, PipelineRunRecord.of(run_id, name, action, generation, result, started, failures + 1)
+            )
             if result.succeeded or failures >= limit:
                 return result
             failures += 1
@@ -486,13 +528,16 @@ class ObjectLifecycle:
             self._event("Warning", "BackoffLimitRetry", f"{verb} Pipeline {name} {message}")
             self._publish()
             try:
-                await workflow.wait_condition(lambda: self.state.force_delete or abandon(), timeout=timedelta(seconds=delay))
+                await workflow.wait_condition(
+                    lambda: self.state.force_delete or abandon(), timeout=timedelta(seconds=delay)
+                )
                 return None
             except asyncio.TimeoutError:
                 pass
 
-    async def _run_admitted(self, run_id: str, pipeline: Pipeline, context: PipelineContext, timeout_s: float,
-                            abandon: Any) -> PipelineRunResult | None:
+    async def _run_admitted(
+        self, run_id: str, pipeline: Pipeline, context: PipelineContext, timeout_s: float, abandon: Any
+    ) -> PipelineRunResult | None:
         """One run, asked for again while a worker defers it (its tenant holds all the slots it may there), with the
         wait shown; None when abandoned while waiting. Deferred results come only from workers that defer, so a
         recorded history never takes this branch: its commands are unchanged."""
@@ -501,7 +546,9 @@ class ObjectLifecycle:
         while True:
             # Only while the activity is out: a wait for a slot ends at once for a delete, and says so itself.
             self.running = RunningPipeline(action=context.action, name=name, timeout_s=timeout_s)
-            result = await run_pipeline(run_id, pipeline, self._live_object(), context, self._promise_selectors(), timeout_s)
+            result = await run_pipeline(
+                run_id, pipeline, self._live_object(), context, self._promise_selectors(), timeout_s
+            )
             self.running = None
             if not result.deferred:
                 return result
@@ -528,22 +575,32 @@ class ObjectLifecycle:
 
     async def _delete(self) -> None:
         if (st.get_condition(self.state.status, st.DELETE_COMPLETED) or {}).get("reason") == WAITING_FOR_PIPELINE:
-            st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", "DeleteWorkflowRunning",
-                             "The delete workflow is running", now_iso())
+            st.set_condition(
+                self.state.status,
+                st.DELETE_COMPLETED,
+                "False",
+                "DeleteWorkflowRunning",
+                "The delete workflow is running",
+                now_iso(),
+            )
         pipeline = await self._delete_pipeline()
         if pipeline is not None and not self.state.force_delete:
             await self._run_delete_pipeline(pipeline)
         await self._delete_cleanup()
         obj = self._live_object()
-        self.state.actions = [await off_platform.compensate(r, obj) if r.state != "Compensated" and r.external_id else r
-                              for r in self.state.actions]
+        self.state.actions = [
+            await off_platform.compensate(r, obj) if r.state != "Compensated" and r.external_id else r
+            for r in self.state.actions
+        ]
         pipelines = [o.pipeline for o in self.state.outputs]
         if workflow.patched(DELETE_EVERY_PLACEMENT_PATCH):
             # A clean-up run for an object whose workflow ended knows its placements only (service/platform.py), and a
             # removal that failed for an output since dropped is a placement too: every file goes.
             pipelines += [p.pipeline for p in self.state.placements if p.pipeline not in pipelines]
         await self._drop_outputs(await read_catalog(), pipelines, "Delete from")
-        st.set_condition(self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso())
+        st.set_condition(
+            self.state.status, st.DELETE_COMPLETED, "True", "DeleteWorkflowCompleted", "Deleted", now_iso()
+        )
         self._publish()
 
     async def _run_delete_pipeline(self, pipeline: Pipeline) -> None:
@@ -574,12 +631,16 @@ class ObjectLifecycle:
                 failures += 1
                 st.mark_delete_failed(status, name, now_iso(), error)
                 delay = self.config.backoff(failures, self.config.delete_retry_base_s, self.config.delete_retry_cap_s)
-                self._event("Warning", "Failed Pipeline", f"The Delete Pipeline has failed: {name}; retrying in {delay:g}s")
+                self._event(
+                    "Warning", "Failed Pipeline", f"The Delete Pipeline has failed: {name}; retrying in {delay:g}s"
+                )
                 self._publish()
                 try:
                     # A manual reconciliation retries at once; `ktx delete --force` gives up on the pipeline.
-                    await workflow.wait_condition(lambda: self.state.force_delete or self.state.start_from is not None,
-                                                  timeout=timedelta(seconds=delay))
+                    await workflow.wait_condition(
+                        lambda: self.state.force_delete or self.state.start_from is not None,
+                        timeout=timedelta(seconds=delay),
+                    )
                 except asyncio.TimeoutError:
                     pass
                 continue
@@ -612,24 +673,43 @@ class ObjectLifecycle:
 
     # --- delivery ---
 
-    async def _place(self, catalog: Catalog, pipeline: str, groups: list[WorkloadGroup], artifact: str | None,
-                     inline: dict[str, str] | None = None) -> None:
+    async def _place(
+        self,
+        catalog: Catalog,
+        pipeline: str,
+        groups: list[WorkloadGroup],
+        artifact: str | None,
+        inline: dict[str, str] | None = None,
+    ) -> None:
         output = self._output_of(pipeline, groups, artifact, inline or {})
         self.state.outputs = [o for o in self.state.outputs if o.pipeline != pipeline] + [output]
         await self._deliver(catalog, [output], f"Update from: {self._label()}/{pipeline}", rewrite_all=True)
 
-    async def _deliver(self, catalog: Catalog, outputs: list[PipelineOutput], message: str, *, rewrite_all: bool = False,
-                       rewrite: frozenset[str] = frozenset()) -> None:
+    async def _deliver(
+        self,
+        catalog: Catalog,
+        outputs: list[PipelineOutput],
+        message: str,
+        *,
+        rewrite_all: bool = False,
+        rewrite: frozenset[str] = frozenset(),
+    ) -> None:
         plans = [
-            plan_output(catalog, o, [p for p in self.state.placements if p.pipeline == o.pipeline], workflow.random(),
-                        lambda p: rewrite_all or p.destination in rewrite)
+            plan_output(
+                catalog,
+                o,
+                [p for p in self.state.placements if p.pipeline == o.pipeline],
+                workflow.random(),
+                lambda p: rewrite_all or p.destination in rewrite,
+            )
             for o in outputs
         ]
         results = await deliver(catalog, plans, message, self._owner_labels())
         done = {o.pipeline for o in outputs}
         self.state.placements = [p for p in self.state.placements if p.pipeline not in done] + results
         self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline not in done] + [
-            g for plan in plans for g in plan.pending]
+            g for plan in plans for g in plan.pending
+        ]
         await self._after_delivery()
 
     async def _drop_outputs(self, catalog: Catalog, pipelines: list[str], verb: str) -> None:
@@ -640,16 +720,21 @@ class ObjectLifecycle:
         self.state.pending_groups = [g for g in self.state.pending_groups if g.pipeline not in gone]
         kept = [p for p in self.state.placements if p.pipeline not in gone]
         if dropped:
-            failed = await deliver(catalog, [plan_removal(catalog, dropped)], f"{verb}: {self._label()}",
-                                   self._owner_labels())
+            failed = await deliver(
+                catalog, [plan_removal(catalog, dropped)], f"{verb}: {self._label()}", self._owner_labels()
+            )
             kept += failed
         self.state.placements = kept
         await self._after_delivery()
 
     async def _redeliver(self, request: RedeliverRequest) -> None:
         catalog = await read_catalog()
-        await self._deliver(catalog, list(self.state.outputs), f"Update from: {self._label()} ({request.reason})",
-                            rewrite=frozenset(request.rewrite))
+        await self._deliver(
+            catalog,
+            list(self.state.outputs),
+            f"Update from: {self._label()} ({request.reason})",
+            rewrite=frozenset(request.rewrite),
+        )
         # Works conditions belong to a finished configure run; a suspended or failed run keeps the verdict it showed.
         completed = (st.get_condition(self.state.status, st.CONFIGURE_COMPLETED) or {}).get("status") == "True"
         if completed and self.state.suspended_at is None and self.state.observed_generation == self.state.generation:
@@ -660,10 +745,16 @@ class ObjectLifecycle:
         failed = [p for p in self.state.placements if p.error]
         if failed:
             self.state.delivery_failures += 1
-            delay = self.config.backoff(self.state.delivery_failures, self.config.write_retry_base_s, self.config.write_retry_cap_s)
+            delay = self.config.backoff(
+                self.state.delivery_failures, self.config.write_retry_base_s, self.config.write_retry_cap_s
+            )
             self.state.delivery_retry_at = workflow.now() + timedelta(seconds=delay)
-            self._event("Warning", "FailedWriteToDestination",
-                        f"{failed[0].error} (retrying in {delay:g}s)" + (f"; {len(failed) - 1} more" if len(failed) > 1 else ""))
+            self._event(
+                "Warning",
+                "FailedWriteToDestination",
+                f"{failed[0].error} (retrying in {delay:g}s)"
+                + (f"; {len(failed) - 1} more" if len(failed) > 1 else ""),
+            )
         else:
             self.state.delivery_failures = 0
             self.state.delivery_retry_at = None
@@ -673,21 +764,30 @@ class ObjectLifecycle:
     async def _report_writes(self) -> None:
         errors = {p.destination: p.error for p in self.state.placements if p.error}
         reported = self.state.reported_write_errors
-        changed = {d: e for d, e in errors.items() if reported.get(d) != e} | {d: None for d in reported if d not in errors}
+        changed = {d: e for d, e in errors.items() if reported.get(d) != e} | {
+            d: None for d in reported if d not in errors
+        }
         owner = workflow.info().workflow_id
-        await asyncio.gather(*[
-            workflow.get_external_workflow_handle(destination_workflow_id(d)).signal(
-                DestinationWorkflow.report_write, WriteReport(owner=owner, error=e))
-            for d, e in changed.items()
-        ], return_exceptions=True)  # a deleted Destination has nobody left to tell
+        await asyncio.gather(
+            *[
+                workflow.get_external_workflow_handle(destination_workflow_id(d)).signal(
+                    DestinationWorkflow.report_write, WriteReport(owner=owner, error=e)
+                )
+                for d, e in changed.items()
+            ],
+            return_exceptions=True,
+        )  # a deleted Destination has nobody left to tell
         self.state.reported_write_errors = errors
 
     def _mark_works(self) -> None:
         """Kratix's Work and WorkPlacement conditions folded into the object's: failed > misplaced > pending > ready."""
+
         def group(pipeline: str, directory: str) -> str:
             return f"{pipeline or 'static'}/{directory}"
 
-        failing = [f"{group(p.pipeline, p.directory)}@{p.destination}: {p.error}" for p in self.state.placements if p.error]
+        failing = [
+            f"{group(p.pipeline, p.directory)}@{p.destination}: {p.error}" for p in self.state.placements if p.error
+        ]
         failing += [e for p in self.state.placements for e in p.apply_errors]
         misplaced = [f"{group(p.pipeline, p.directory)}@{p.destination}" for p in self.state.placements if p.misplaced]
         pending = [group(g.pipeline, g.directory) for g in self.state.pending_groups]
@@ -744,7 +844,9 @@ class ObjectLifecycle:
         """The configure pipelines to run, or None when the object cannot run now (the hook re-queues `start`)."""
         raise NotImplementedError
 
-    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
+    def _output_of(
+        self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]
+    ) -> PipelineOutput:
         raise NotImplementedError
 
     def _label(self) -> str:

@@ -36,7 +36,9 @@ STATE_STORE_RETRY = RetryPolicy(
 
 # Reads of Temporal's own memo and visibility are fast and safe to repeat.
 READ_TIMEOUT = timedelta(seconds=30)
-READ_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10), maximum_attempts=20)
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10), maximum_attempts=20
+)
 
 # Kratix requeues a resource whose Promise is unavailable every 60 s; we also get a signal when it becomes available.
 PROMISE_RECHECK = timedelta(seconds=60)

@@ -12,7 +12,12 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.platform.catalog import CatalogActivities, ListDependentsInput, ListResourcesInput, ReadRequiredInput
+    from activities.platform.catalog import (
+        CatalogActivities,
+        ListDependentsInput,
+        ListResourcesInput,
+        ReadRequiredInput,
+    )
     from activities.pipelines.models import PipelineContext
     from activities.platform.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
@@ -218,13 +223,17 @@ class PromiseWorkflow(ObjectLifecycle):
     def _interval_override(self) -> float | None:
         return reconciliation_interval(self.promise)
 
-    def _set_available(self, available: bool, reason: str = "PromiseUnavailable", message: str = "Cannot fulfil resource requests") -> None:
+    def _set_available(
+        self, available: bool, reason: str = "PromiseUnavailable", message: str = "Cannot fulfil resource requests"
+    ) -> None:
         status = self.state.status
         changed = available != self.state.available
         self.state.available = available
         status["status"] = "Available" if available else "Unavailable"
         if available:
-            st.set_condition(status, st.AVAILABLE, "True", "PromiseAvailable", "Ready to fulfil resource requests", now_iso())
+            st.set_condition(
+                status, st.AVAILABLE, "True", "PromiseAvailable", "Ready to fulfil resource requests", now_iso()
+            )
         else:
             st.set_condition(status, st.AVAILABLE, "False", reason, message, now_iso())
         if changed:
@@ -249,11 +258,20 @@ class PromiseWorkflow(ObjectLifecycle):
     async def _requirements_met(self, start: int) -> bool:
         required = self.promise.spec.required_promises
         self.requirements_changed = False
-        result = await read(CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required]))
+        result = await read(
+            CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required])
+        )
         verdict = evaluate_requirements(required, result.found)
         status = self.state.status
         status["requiredPromises"] = verdict.entries
-        st.set_condition(status, "RequirementsFulfilled", "True" if verdict.fulfilled else "False", verdict.reason, verdict.message, now_iso())
+        st.set_condition(
+            status,
+            "RequirementsFulfilled",
+            "True" if verdict.fulfilled else "False",
+            verdict.reason,
+            verdict.message,
+            now_iso(),
+        )
         if verdict.fulfilled:
             return True
         st.set_condition(status, st.RECONCILED, "Unknown", "RequirementsNotFulfilled", "Pending", now_iso())
@@ -284,15 +302,25 @@ class PromiseWorkflow(ObjectLifecycle):
         )
         await self._place(catalog, STATIC_PIPELINE, [group], None, {static_dependencies_file(self.state.name): content})
 
-    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
+    def _output_of(
+        self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]
+    ) -> PipelineOutput:
         name = self.state.name
         if pipeline == STATIC_PIPELINE:
             # Kratix's static-dependency Work: no pipeline segment, one file, in the platform namespace.
             identifier, root = f"{name}-static-deps", static_nested_root(name)
         else:
             identifier, root = f"{name}-{pipeline}", promise_nested_root(name, pipeline)
-        return PipelineOutput(pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=True,
-                              identifier=identifier, namespace=PLATFORM_NAMESPACE, nested_root=root)
+        return PipelineOutput(
+            pipeline=pipeline,
+            groups=groups,
+            artifact=artifact,
+            inline=inline,
+            dependency=True,
+            identifier=identifier,
+            namespace=PLATFORM_NAMESPACE,
+            nested_root=root,
+        )
 
     def _keeps_output(self, pipeline: str) -> bool:
         return pipeline == STATIC_PIPELINE
@@ -311,7 +339,9 @@ class PromiseWorkflow(ObjectLifecycle):
             await self._roll_resources("the Promise changed" if spec_changed else "the Promise became available")
 
     async def _roll_resources(self, reason: str) -> None:
-        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason=reason)))
+        count = await self._signal_resources(
+            lambda h: h.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason=reason))
+        )
         if count:
             self._event("Normal", "ReconcilingResources", f"Reconciling {count} resources: {reason}")
             self._publish()
@@ -323,15 +353,20 @@ class PromiseWorkflow(ObjectLifecycle):
     async def _signal_resources(self, send: Callable[[Any], Awaitable[None]]) -> int:
         ids = await self._list(CatalogActivities.list_promise_resources, ListResourcesInput(promise=self.state.name))
         for start in range(0, len(ids), _RESOURCE_FANOUT):
-            handles = [workflow.get_external_workflow_handle(i) for i in ids[start:start + _RESOURCE_FANOUT]]
+            handles = [workflow.get_external_workflow_handle(i) for i in ids[start : start + _RESOURCE_FANOUT]]
             await asyncio.gather(*[send(h) for h in handles], return_exceptions=True)  # a resource may finish meanwhile
         return len(ids)
 
     async def _notify_dependents(self) -> None:
         ids = await self._list(CatalogActivities.list_dependent_promises, ListDependentsInput(promise=self.state.name))
         signal = RequirementsChanged(promise=self.state.name)
-        await asyncio.gather(*[workflow.get_external_workflow_handle(i).signal(PromiseWorkflow.requirements_changed_signal, signal)
-                               for i in ids], return_exceptions=True)
+        await asyncio.gather(
+            *[
+                workflow.get_external_workflow_handle(i).signal(PromiseWorkflow.requirements_changed_signal, signal)
+                for i in ids
+            ],
+            return_exceptions=True,
+        )
 
     # --- delete ---
 
@@ -343,8 +378,14 @@ class PromiseWorkflow(ObjectLifecycle):
     async def _delete_cleanup(self) -> None:
         request = DeleteRequest(force=self.state.force_delete)
         while count := await self._signal_resources(lambda h: h.signal(ResourceWorkflow.delete_signal, request)):
-            st.set_condition(self.state.status, st.DELETE_COMPLETED, "False", "WaitingForResources",
-                             f"waiting for {count} resource requests to be deleted", now_iso())
+            st.set_condition(
+                self.state.status,
+                st.DELETE_COMPLETED,
+                "False",
+                "WaitingForResources",
+                f"waiting for {count} resource requests to be deleted",
+                now_iso(),
+            )
             self._publish()
             await workflow.sleep(_DELETE_POLL)
         await workflow.get_external_workflow_handle(CATALOG_WORKFLOW_ID).signal(
@@ -359,7 +400,13 @@ class PromiseWorkflow(ObjectLifecycle):
     def _publish(self) -> None:
         memo = self._memo()
         if self.state.document:
-            snapshot = snapshot_of(self.promise, self.api, self.state.generation, self.state.available, self.state.versions)
+            snapshot = snapshot_of(
+                self.promise, self.api, self.state.generation, self.state.available, self.state.versions
+            )
             memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
-        phase = "Deleting" if self.state.delete_requested else ("Available" if self.state.available else st.summary_phase(self.state.status))
+        phase = (
+            "Deleting"
+            if self.state.delete_requested
+            else ("Available" if self.state.available else st.summary_phase(self.state.status))
+        )
         self.publisher.publish(memo, phase)

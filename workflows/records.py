@@ -28,8 +28,16 @@ class PipelineRunRecord(BaseModel):
     finished_at: str = ""
 
     @classmethod
-    def of(cls, run_id: str, pipeline: str, action: Literal["configure", "delete"], generation: int,
-           result: PipelineRunResult, started_at: str, attempt: int) -> "PipelineRunRecord":
+    def of(
+        cls,
+        run_id: str,
+        pipeline: str,
+        action: Literal["configure", "delete"],
+        generation: int,
+        result: PipelineRunResult,
+        started_at: str,
+        attempt: int,
+    ) -> "PipelineRunRecord":
         return cls(
             run_id=run_id,
             pipeline=pipeline,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         LabelResult,
         ReconcileRequest,
     )
+
     # Passed through, not defined here: the sandbox runs this module afresh for every workflow it loads, and building
     # these pydantic classes was most of that (~10 ms each time, the worker's main cost when many resources start).
     from workflows.resource_records import (
@@ -109,7 +110,9 @@ class ResourceWorkflow(ObjectLifecycle):
 
     @workflow.update
     async def record_health(self, input: HealthRecordInput) -> HealthRecordResult:
-        self.state.health = [r for r in self.state.health if (r.namespace, r.name) != (input.record.namespace, input.record.name)]
+        self.state.health = [
+            r for r in self.state.health if (r.namespace, r.name) != (input.record.namespace, input.record.name)
+        ]
         self.state.health.append(input.record)
         return self._update_health()
 
@@ -128,7 +131,9 @@ class ResourceWorkflow(ObjectLifecycle):
         self.state.status["healthStatus"] = health_status(self.state.health)
         state = self.state.status["healthStatus"]["state"]
         if state != previous:
-            self._event("Normal" if state in ("healthy", "ready") else "Warning", "HealthRecord", f"Health state is {state}")
+            self._event(
+                "Normal" if state in ("healthy", "ready") else "Warning", "HealthRecord", f"Health state is {state}"
+            )
         self._publish()
         return HealthRecordResult(state=state)
 
@@ -157,8 +162,11 @@ class ResourceWorkflow(ObjectLifecycle):
         return self.snapshot.destination_selectors if self.snapshot else {}
 
     def _owner_labels(self) -> dict[str, str]:
-        return {lb.COMPONENT_OF_PROMISE: self.state.promise, lb.COMPONENT_OF_RESOURCE: self.state.name,
-                lb.COMPONENT_OF_NAMESPACE: self.state.namespace}
+        return {
+            lb.COMPONENT_OF_PROMISE: self.state.promise,
+            lb.COMPONENT_OF_RESOURCE: self.state.name,
+            lb.COMPONENT_OF_NAMESPACE: self.state.namespace,
+        }
 
     def _interval_override(self) -> float | None:
         return self.snapshot.reconciliation_interval_s if self.snapshot else None
@@ -175,8 +183,14 @@ class ResourceWorkflow(ObjectLifecycle):
             status["message"] = st.PENDING_MESSAGE
             if snapshot is not None and snapshot.paused:
                 st.mark_paused(status, now_iso(), promise=False)
-            st.set_condition(status, "PromiseAvailable", "False", "PromiseRequirementsNotInstalled",
-                             "Promise Requirements are not installed", now_iso())
+            st.set_condition(
+                status,
+                "PromiseAvailable",
+                "False",
+                "PromiseRequirementsNotInstalled",
+                "Promise Requirements are not installed",
+                now_iso(),
+            )
             self._event("Normal", "PromiseUnavailable", f"waiting for Promise {self.state.promise} to be available")
             self._publish()
             # Wake on the Promise's signal, or re-check on Kratix's 60 s schedule.
@@ -190,14 +204,23 @@ class ResourceWorkflow(ObjectLifecycle):
             if self.state.start_from is None:
                 self.state.start_from = start
             return None
-        st.set_condition(status, "PromiseAvailable", "True", "PromiseAvailable", "Promise Requirements are met", now_iso())
+        st.set_condition(
+            status, "PromiseAvailable", "True", "PromiseAvailable", "Promise Requirements are met", now_iso()
+        )
         return snapshot.resource_configure
 
-    def _output_of(self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]) -> PipelineOutput:
+    def _output_of(
+        self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]
+    ) -> PipelineOutput:
         st_ = self.state
         return PipelineOutput(
-            pipeline=pipeline, groups=groups, artifact=artifact, inline=inline, dependency=False,
-            identifier=f"{st_.promise}-{st_.name}-{pipeline}", namespace=st_.namespace,
+            pipeline=pipeline,
+            groups=groups,
+            artifact=artifact,
+            inline=inline,
+            dependency=False,
+            identifier=f"{st_.promise}-{st_.name}-{pipeline}",
+            namespace=st_.namespace,
             nested_root=resource_nested_root(st_.namespace, st_.promise, st_.name, pipeline),
         )
 
@@ -205,11 +228,17 @@ class ResourceWorkflow(ObjectLifecycle):
         version = self.snapshot.version if self.snapshot else UNVERSIONED
         changed = st.mark_versions(self.state.status, version)
         if "promiseVersion" in changed:
-            self._event("Normal", "ReconcileSucceeded",
-                        f"Resource request reconciled with promise {self.state.promise} version {version}")
+            self._event(
+                "Normal",
+                "ReconcileSucceeded",
+                f"Resource request reconciled with promise {self.state.promise} version {version}",
+            )
         if "resourceBindingVersion" in changed:
-            self._event("Normal", "ResourceBindingVersionUpdated",
-                        f"Resource binding version updated to {st.LATEST_BINDING_VERSION}")
+            self._event(
+                "Normal",
+                "ResourceBindingVersionUpdated",
+                f"Resource binding version updated to {st.LATEST_BINDING_VERSION}",
+            )
         self._mark_works()
         if any(p.error or p.apply_errors for p in self.state.placements):
             self._event("Warning", "WorksFailing", "some outputs could not be delivered; see conditions")
@@ -231,6 +260,3 @@ class ResourceWorkflow(ObjectLifecycle):
         memo = self._memo()
         memo["health"] = [r.document for r in self.state.health]
         self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))
-
-
-

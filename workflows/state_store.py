@@ -62,14 +62,21 @@ class StateStoreWorkflow:
                 self.state.check_due = False
                 await self._check()
             ready = self.state.status.get("status") == "Ready"
-            delay = None if ready else self.config.backoff(self.state.failures, self.config.write_retry_base_s,
-                                                          self.config.write_retry_cap_s)
+            delay = (
+                None
+                if ready
+                else self.config.backoff(
+                    self.state.failures, self.config.write_retry_base_s, self.config.write_retry_cap_s
+                )
+            )
             self.state.status["nextCheckAt"] = iso(workflow.now() + timedelta(seconds=delay)) if delay else None
             self._publish()
             try:
                 # Kratix does not re-validate a ready store on a timer; a change of it or of its Secret does.
-                await workflow.wait_condition(lambda: self.state.deleted or self.state.check_due,
-                                              timeout=timedelta(seconds=delay) if delay else None)
+                await workflow.wait_condition(
+                    lambda: self.state.deleted or self.state.check_due,
+                    timeout=timedelta(seconds=delay) if delay else None,
+                )
             except asyncio.TimeoutError:
                 self.state.check_due = True
             if workflow.info().is_continue_as_new_suggested():
@@ -93,13 +100,17 @@ class StateStoreWorkflow:
 
     async def _check(self) -> None:
         readiness = await workflow.execute_activity_method(
-            StateStoreActivities.check_state_store, CheckStateStoreInput(store=self.state.target),
-            start_to_close_timeout=options.STATE_STORE_TIMEOUT, retry_policy=options.READ_RETRY,
+            StateStoreActivities.check_state_store,
+            CheckStateStoreInput(store=self.state.target),
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.READ_RETRY,
         )
         status = self.state.status
         before = (status.get("status"), (st.get_condition(status, "Ready") or {}).get("message"))
         status["status"] = "Ready" if readiness.ready else "NotReady"
-        st.set_condition(status, "Ready", "True" if readiness.ready else "False", readiness.reason, readiness.message, now_iso())
+        st.set_condition(
+            status, "Ready", "True" if readiness.ready else "False", readiness.reason, readiness.message, now_iso()
+        )
         self.state.failures = 0 if readiness.ready else self.state.failures + 1
         if before == (status["status"], readiness.message):
             return
@@ -113,14 +124,27 @@ class StateStoreWorkflow:
     async def _notify_destinations(self) -> None:
         catalog = await read_catalog()
         ref = (self.state.target.kind, self.state.target.name)
-        names = [n for n, d in catalog.destinations.items() if (d.spec.state_store_ref.kind, d.spec.state_store_ref.name) == ref]
+        names = [
+            n
+            for n, d in catalog.destinations.items()
+            if (d.spec.state_store_ref.kind, d.spec.state_store_ref.name) == ref
+        ]
         request = ResyncRequest(reason=f"{ref[0]} {ref[1]} readiness changed")
-        await asyncio.gather(*[workflow.get_external_workflow_handle(destination_workflow_id(n)).signal(
-            DestinationWorkflow.store_changed, request) for n in names], return_exceptions=True)
+        await asyncio.gather(
+            *[
+                workflow.get_external_workflow_handle(destination_workflow_id(n)).signal(
+                    DestinationWorkflow.store_changed, request
+                )
+                for n in names
+            ],
+            return_exceptions=True,
+        )
 
     def _event(self, type_: str, reason: str, message: str) -> None:
         self.state.events = record_event(self.state.events, type_, reason, message, now_iso())  # type: ignore[arg-type]
 
     def _publish(self) -> None:
-        self.publisher.publish({"status": self.state.status, "events": [e.model_dump(mode="json") for e in self.state.events]},
-                               self.state.status.get("status", "NotReady"))
+        self.publisher.publish(
+            {"status": self.state.status, "events": [e.model_dump(mode="json") for e in self.state.events]},
+            self.state.status.get("status", "NotReady"),
+        )

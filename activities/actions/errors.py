@@ -14,8 +14,9 @@ from temporalio.exceptions import ApplicationError
 REFUSED = "ActionRefused"
 
 
-def provider_error(provider: str, status: int | None, detail: str, retry_after: str | None = None,
-                   refused: bool = False) -> ApplicationError:
+def provider_error(
+    provider: str, status: int | None, detail: str, retry_after: str | None = None, refused: bool = False
+) -> ApplicationError:
     """`refused` is for APIs that answer 200 with an error (Slack's `ok: false`)."""
     text = f"{provider}: {'HTTP ' + str(status) + ': ' if status and status >= 300 else ''}{detail}"[:1000]
     if refused or (status is not None and 400 <= status < 500 and status != 429):

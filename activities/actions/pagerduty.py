@@ -71,8 +71,12 @@ def _quiet(session: Any) -> Any:
 
 
 class PagerDutyActivities:
-    def __init__(self, secrets: SecretProvider, api_url: str = "https://api.pagerduty.com",
-                 events_url: str = "https://events.pagerduty.com"):
+    def __init__(
+        self,
+        secrets: SecretProvider,
+        api_url: str = "https://api.pagerduty.com",
+        events_url: str = "https://events.pagerduty.com",
+    ):
         self.secrets = secrets
         self.api_url = api_url
         self.events_url = events_url
@@ -109,14 +113,30 @@ class PagerDutyActivities:
             policy = session.find("escalation_policies", policy_name)
             if policy is None:
                 rules = [{"escalation_delay_in_minutes": 30, "targets": [target]}] if target else []
-                policy = session.rpost("escalation_policies", json={"escalation_policy": {
-                    "type": "escalation_policy", "name": policy_name, "escalation_rules": rules}})
+                policy = session.rpost(
+                    "escalation_policies",
+                    json={
+                        "escalation_policy": {
+                            "type": "escalation_policy",
+                            "name": policy_name,
+                            "escalation_rules": rules,
+                        }
+                    },
+                )
                 created["escalation_policies"] = policy["id"]
             service = session.find("services", input.service)
             if service is None:
-                service = session.rpost("services", json={"service": {
-                    "type": "service", "name": input.service, "description": input.description,
-                    "escalation_policy": {"type": "escalation_policy_reference", "id": policy["id"]}}})
+                service = session.rpost(
+                    "services",
+                    json={
+                        "service": {
+                            "type": "service",
+                            "name": input.service,
+                            "description": input.description,
+                            "escalation_policy": {"type": "escalation_policy_reference", "id": policy["id"]},
+                        }
+                    },
+                )
                 created["services"] = service["id"]
         except pdpyras.PDClientError as exc:
             raise _error(exc) from None
@@ -129,9 +149,20 @@ class PagerDutyActivities:
             if user is None:
                 raise provider_error("pagerduty", 404, f"no PagerDuty user with e-mail {email}")
             users.append({"user": {"type": "user_reference", "id": user["id"]}})
-        return {"type": "schedule", "name": spec.name, "time_zone": spec.time_zone, "schedule_layers": [{
-            "name": "Weekly rotation", "start": "2026-01-05T09:00:00Z", "rotation_virtual_start": "2026-01-05T09:00:00Z",
-            "rotation_turn_length_seconds": 7 * 24 * 3600, "users": users}]}
+        return {
+            "type": "schedule",
+            "name": spec.name,
+            "time_zone": spec.time_zone,
+            "schedule_layers": [
+                {
+                    "name": "Weekly rotation",
+                    "start": "2026-01-05T09:00:00Z",
+                    "rotation_virtual_start": "2026-01-05T09:00:00Z",
+                    "rotation_turn_length_seconds": 7 * 24 * 3600,
+                    "users": users,
+                }
+            ],
+        }
 
     @activity.defn
     @counted_action("pagerduty")

@@ -68,9 +68,13 @@ class SlackActivities:
         except SlackApiError as exc:
             response = exc.response
             # Slack answers most refusals with HTTP 200 and `ok: false` (invalid_auth, channel_not_found, ...).
-            raise provider_error("slack", response.status_code, str(response.get("error") or exc),
-                                 response.headers.get("Retry-After") or response.headers.get("retry-after"),
-                                 refused=response.status_code == 200) from None
+            raise provider_error(
+                "slack",
+                response.status_code,
+                str(response.get("error") or exc),
+                response.headers.get("Retry-After") or response.headers.get("retry-after"),
+                refused=response.status_code == 200,
+            ) from None
         return SlackPostResult(ts=ts, channel=channel, link=link)
 
     def _channel_id(self, client: WebClient, channel: str) -> str:
@@ -79,8 +83,9 @@ class SlackActivities:
             return channel
         cursor = None
         while True:
-            page = client.conversations_list(types="public_channel,private_channel", limit=1000, cursor=cursor,
-                                             exclude_archived=True)
+            page = client.conversations_list(
+                types="public_channel,private_channel", limit=1000, cursor=cursor, exclude_archived=True
+            )
             for found in page.get("channels", []):
                 if found.get("name") == channel[1:]:
                     return found["id"]
@@ -95,8 +100,11 @@ class SlackActivities:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("ktx_key") == input.key:
                 return channel, message["ts"]
-        posted = client.chat_postMessage(channel=channel, text=input.text,
-                                         metadata={"event_type": METADATA_EVENT, "event_payload": {"ktx_key": input.key}})
+        posted = client.chat_postMessage(
+            channel=channel,
+            text=input.text,
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"ktx_key": input.key}},
+        )
         return posted["channel"], posted["ts"]
 
     def _webhook(self, url: str, input: SlackPostInput) -> SlackPostResult:

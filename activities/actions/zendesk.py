@@ -45,8 +45,11 @@ class ZendeskActivities:
         if missing:
             raise missing_credentials("zendesk", f"Secret {ref.name} has no {', '.join(missing)}")
         auth = base64.b64encode(f"{creds['email'].decode()}/token:{creds['token'].decode()}".encode()).decode()
-        return httpx.Client(base_url=creds["url"].decode().rstrip("/"), timeout=20,
-                            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+        return httpx.Client(
+            base_url=creds["url"].decode().rstrip("/"),
+            timeout=20,
+            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+        )
 
     @activity.defn
     @counted_action("zendesk")
@@ -55,12 +58,25 @@ class ZendeskActivities:
         with self._client(input.secret_ref) as client:
             try:
                 if not input.ticket_id:
-                    found = _json(client.get("/api/v2/tickets.json", params={"external_id": input.external_id}))["tickets"]
+                    found = _json(client.get("/api/v2/tickets.json", params={"external_id": input.external_id}))[
+                        "tickets"
+                    ]
                     if found:
                         return _result(client, found[0])  # created by an earlier attempt whose answer was lost
-                    ticket = _json(client.post("/api/v2/tickets.json", json={"ticket": {
-                        "subject": input.subject, "comment": {"body": input.comment}, "priority": input.priority,
-                        "external_id": input.external_id, "tags": input.tags}}))["ticket"]
+                    ticket = _json(
+                        client.post(
+                            "/api/v2/tickets.json",
+                            json={
+                                "ticket": {
+                                    "subject": input.subject,
+                                    "comment": {"body": input.comment},
+                                    "priority": input.priority,
+                                    "external_id": input.external_id,
+                                    "tags": input.tags,
+                                }
+                            },
+                        )
+                    )["ticket"]
                     return _result(client, ticket)
                 update: dict[str, object] = {"comment": {"body": input.comment}}
                 if input.solve:

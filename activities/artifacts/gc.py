@@ -84,9 +84,17 @@ class ArtifactGcActivities:
             await asyncio.wait(pending)
         if unanswered:
             more = f" and {len(unanswered) - 3} more" if len(unanswered) > 3 else ""
-            return CollectGarbageResult(holders=holders, live=len(live),
-                                        skipped=f"{len(unanswered)} workflows did not answer: " + "; ".join(unanswered[:3]) + more)
+            return CollectGarbageResult(
+                holders=holders,
+                live=len(live),
+                skipped=f"{len(unanswered)} workflows did not answer: " + "; ".join(unanswered[:3]) + more,
+            )
         swept = await asyncio.to_thread(self.artifacts.sweep, live, cutoff)
-        activity.logger.info("artifact gc: %d holders, %d live trees, %d young, %d removed", holders, swept.live,
-                             swept.young, swept.removed)
+        activity.logger.info(
+            "artifact gc: %d holders, %d live trees, %d young, %d removed",
+            holders,
+            swept.live,
+            swept.young,
+            swept.removed,
+        )
         return CollectGarbageResult(holders=holders, live=swept.live, young=swept.young, removed=swept.removed)

@@ -26,8 +26,9 @@ class ObjectBucket:
     @classmethod
     def connect(cls, bucket: str, endpoint: str | None, prefix: str) -> "ObjectBucket":
         """Credentials from boto3's usual chain (AWS_* variables, a web identity, an instance role)."""
-        client = boto3.client("s3", endpoint_url=endpoint,
-                              config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, config=Config(signature_version="s3v4", s3={"addressing_style": "path"})
+        )
         return cls(client, bucket, prefix)
 
     def key(self, *parts: str) -> str:
@@ -81,7 +82,7 @@ class ObjectBucket:
     def remove(self, *keys: str) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
             self.client.delete_objects(  # type: ignore[attr-defined]
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True}
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
             )
 
 

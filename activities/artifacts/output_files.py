@@ -27,8 +27,9 @@ class OverLimit(ValueError):
     """A tree or file larger than the platform takes from a pipeline; the message says which limit."""
 
 
-def output_files(root: Path, mount: PurePosixPath = OUTPUT_MOUNT, max_files: int | None = None,
-                 max_name_bytes: int | None = None) -> dict[str, Path]:
+def output_files(
+    root: Path, mount: PurePosixPath = OUTPUT_MOUNT, max_files: int | None = None, max_name_bytes: int | None = None
+) -> dict[str, Path]:
     """Relative path -> the regular file to read for it, sorted. Symlinked directories are not descended (Kratix
     does not either); FIFOs, sockets and devices carry no content and are left out.
 
@@ -52,8 +53,10 @@ def output_files(root: Path, mount: PurePosixPath = OUTPUT_MOUNT, max_files: int
             if max_files is not None and (len(found) > max_files or entries > 2 * max_files):
                 raise OverLimit(f"{mount} holds more than {max_files} files; a pipeline may write at most {max_files}")
             if max_name_bytes is not None and name_bytes > max_name_bytes:
-                raise OverLimit(f"the paths of the files in {mount} come to more than {max_name_bytes} bytes, the most a "
-                                "pipeline may write")
+                raise OverLimit(
+                    f"the paths of the files in {mount} come to more than {max_name_bytes} bytes, the most a "
+                    "pipeline may write"
+                )
     return dict(sorted(found.items()))
 
 

@@ -28,7 +28,9 @@ class ArtifactStore:
         self.root = root
         self.shared = shared
 
-    def put_tree(self, source: Path, max_files: int | None = None, max_name_bytes: int | None = None) -> tuple[str, list[str]]:
+    def put_tree(
+        self, source: Path, max_files: int | None = None, max_name_bytes: int | None = None
+    ) -> tuple[str, list[str]]:
         """Store every regular file under `source`; returns the digest of the tree and its relative file paths.
 
         `source` was written by a pipeline container: a symlink is stored as the file it leads to inside the tree, and
@@ -69,7 +71,6 @@ class ArtifactStore:
             raise ValueError(f"artifact path escapes its tree: {relpath}")
         return target
 
-
     def sweep(self, live: set[str], older_than: float) -> Swept:
         """Removes the trees not in `live` stored or reused before `older_than` (epoch seconds), from the copy that
         counts: the shared bucket when there is one (each worker's disk is then a cache, see `trim_cache`), else here."""
@@ -77,7 +78,7 @@ class ArtifactStore:
         if self.shared is not None:
             garbage = []
             for key, modified in self.shared.listing():
-                digest = key[len(self.shared.prefix):].removesuffix(".tar")
+                digest = key[len(self.shared.prefix) :].removesuffix(".tar")
                 if not _DIGEST.fullmatch(digest) or not key.endswith(".tar"):
                     continue  # not a tree of ours (a prefix shared with something else): never ours to delete
                 if digest in live:

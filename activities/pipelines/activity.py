@@ -14,7 +14,14 @@ from typing import Any, Protocol
 from temporalio import activity
 
 from activities.artifacts.store import ArtifactStore
-from activities.artifacts.output_files import METADATA_MOUNT, OUTPUT_MOUNT, OverLimit, UnfollowedLink, read_regular, resolve_in_tree
+from activities.artifacts.output_files import (
+    METADATA_MOUNT,
+    OUTPUT_MOUNT,
+    OverLimit,
+    UnfollowedLink,
+    read_regular,
+    resolve_in_tree,
+)
 from activities.metrics import observe_pipeline
 from activities.pipelines.models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
 from activities.pipelines.workspaces import Workspaces
@@ -33,8 +40,12 @@ from domain.workflow_control import parse_workflow_control
 # keeps it in its state (one payload too, beside a document of up to 1 MiB).
 # - Metadata files, as written: status.yaml up to the status limit (256 KiB, domain/status.py); the control and
 #   selector files hold a few lines (16 and 64 KiB); actions.yaml a few requests (64 KiB).
-METADATA_MAX_BYTES = {"status.yaml": STATUS_MAX_BYTES, "workflow-control.yaml": 16 * 1024,
-                      "destination-selectors.yaml": 64 * 1024, ACTIONS_FILE: 64 * 1024}
+METADATA_MAX_BYTES = {
+    "status.yaml": STATUS_MAX_BYTES,
+    "workflow-control.yaml": 16 * 1024,
+    "destination-selectors.yaml": 64 * 1024,
+    ACTIONS_FILE: 64 * 1024,
+}
 # - Output: the file list travels in the result, the workflow's state and each state-store write's input. 5,000 files
 #   and 128 KiB of names is over twice the 2,000-file output the large-output test delivers; Kratix keeps a whole
 #   output in one Work object, at most 1.5 MB in etcd.
@@ -104,13 +115,20 @@ class TenantSlots:
             self.running.pop(tenant, None)
 
     def refusal(self, tenant: str) -> str:
-        return (f"waiting for a pipeline slot: {tenant} already runs {self.running.get(tenant, 0)} pipelines on worker "
-                f"{socket.gethostname()}, the most one tenant may run at once there")
+        return (
+            f"waiting for a pipeline slot: {tenant} already runs {self.running.get(tenant, 0)} pipelines on worker "
+            f"{socket.gethostname()}, the most one tenant may run at once there"
+        )
 
 
 class PipelineActivities:
-    def __init__(self, runner: PipelineRunner, artifacts: ArtifactStore, workspaces: Workspaces | None = None,
-                 slots: TenantSlots | None = None):
+    def __init__(
+        self,
+        runner: PipelineRunner,
+        artifacts: ArtifactStore,
+        workspaces: Workspaces | None = None,
+        slots: TenantSlots | None = None,
+    ):
         self.runner = runner
         self.artifacts = artifacts
         self.slots = slots or TenantSlots()
@@ -139,34 +157,55 @@ class PipelineActivities:
             (workspace / "input" / "object.yaml").write_text(marshal(input.object), encoding="utf-8")
             outcome = await self.runner.run(input, workspace)
             if outcome.succeeded:
-                result = await asyncio.to_thread(self._collect, input, workspace / "output", workspace / "metadata",
-                                                 outcome.containers)
+                result = await asyncio.to_thread(
+                    self._collect, input, workspace / "output", workspace / "metadata", outcome.containers
+                )
             else:
-                result = PipelineRunResult(succeeded=False, failed_container=outcome.failed_container, message=outcome.message,
-                                           containers=outcome.containers)
-            observe_pipeline(input.context.promise_name, input.context.workflow_type, input.context.action, self.runner.name,
-                             result.succeeded, time.monotonic() - started)
+                result = PipelineRunResult(
+                    succeeded=False,
+                    failed_container=outcome.failed_container,
+                    message=outcome.message,
+                    containers=outcome.containers,
+                )
+            observe_pipeline(
+                input.context.promise_name,
+                input.context.workflow_type,
+                input.context.action,
+                self.runner.name,
+                result.succeeded,
+                time.monotonic() - started,
+            )
             return result
         finally:
             await asyncio.to_thread(shutil.rmtree, workspace, True)
 
-    def _collect(self, input: RunPipelineInput, output: Path, metadata: Path, runs: list[ContainerRun]) -> PipelineRunResult:
+    def _collect(
+        self, input: RunPipelineInput, output: Path, metadata: Path, runs: list[ContainerRun]
+    ) -> PipelineRunResult:
         """What the pipeline left, validated as the workflow will read it: a bad file is a failed pipeline here, with
         the reason, never a result the workflow cannot take."""
         try:
             status = check_status_file(_read_metadata(metadata, "status.yaml"))
             control = _read_metadata(metadata, "workflow-control.yaml")
             parse_workflow_control(control)
-            selectors = _read_metadata(metadata, "destination-selectors.yaml") if input.context.action == "configure" else None
+            selectors = (
+                _read_metadata(metadata, "destination-selectors.yaml") if input.context.action == "configure" else None
+            )
             entries = parse_destination_selectors(selectors)
-            actions = parse_requested_actions(_read_metadata(metadata, ACTIONS_FILE)) if input.context.action == "configure" else []
+            actions = (
+                parse_requested_actions(_read_metadata(metadata, ACTIONS_FILE))
+                if input.context.action == "configure"
+                else []
+            )
         except InvalidDocument as exc:
             return _failed(str(exc), runs)
         if input.context.action == "delete":
             result = PipelineRunResult(succeeded=True, containers=runs, status=status, workflow_control=control)
         else:
             try:
-                digest, files = self.artifacts.put_tree(output, max_files=MAX_OUTPUT_FILES, max_name_bytes=MAX_OUTPUT_NAME_BYTES)
+                digest, files = self.artifacts.put_tree(
+                    output, max_files=MAX_OUTPUT_FILES, max_name_bytes=MAX_OUTPUT_NAME_BYTES
+                )
             except (UnfollowedLink, OverLimit) as exc:
                 return _failed(str(exc), runs)
             except UnicodeEncodeError:
@@ -175,14 +214,26 @@ class PipelineActivities:
             if refused:
                 more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
                 return _failed(f"{refused[0]}{more}", runs)
-            source = SelectorSource.PROMISE_WORKFLOW if input.context.workflow_type == "promise" else SelectorSource.RESOURCE_WORKFLOW
+            source = (
+                SelectorSource.PROMISE_WORKFLOW
+                if input.context.workflow_type == "promise"
+                else SelectorSource.RESOURCE_WORKFLOW
+            )
             groups = build_groups(files, entries, source, input.promise_selectors)
             result = PipelineRunResult(
-                succeeded=True, containers=runs, status=status, workflow_control=control, groups=groups, artifact=digest,
+                succeeded=True,
+                containers=runs,
+                status=status,
+                workflow_control=control,
+                groups=groups,
+                artifact=digest,
                 actions=actions,
             )
         size = len(result.model_dump_json())
         if size > MAX_RESULT_BYTES:
-            return _failed(f"the pipeline's metadata and output list come to {size} bytes, over the limit of "
-                           f"{MAX_RESULT_BYTES}: write fewer or smaller files", runs)
+            return _failed(
+                f"the pipeline's metadata and output list come to {size} bytes, over the limit of "
+                f"{MAX_RESULT_BYTES}: write fewer or smaller files",
+                runs,
+            )
         return result

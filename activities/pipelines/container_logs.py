@@ -58,8 +58,10 @@ class BoundedLog:
         whole = self.path.with_name(self.path.name + ".whole")
         with whole.open("wb") as out:
             if self.dropped:
-                out.write(f"[ktx: the first {self.dropped} bytes of this container's output were dropped; "
-                          f"the last {self.older.stat().st_size + self.written} are kept]\n".encode())
+                out.write(
+                    f"[ktx: the first {self.dropped} bytes of this container's output were dropped; "
+                    f"the last {self.older.stat().st_size + self.written} are kept]\n".encode()
+                )
             for part in (self.older, self.path):
                 with part.open("rb") as source:
                     shutil.copyfileobj(source, out)
@@ -75,7 +77,9 @@ def read_tail(path: Path, limit: int) -> tuple[str, int]:
         return file.read(limit).decode("utf-8", errors="replace"), size
 
 
-def sweep_logs(logs_dir: Path, keep: int = LOGS_TO_KEEP, max_age_s: float = LOG_MAX_AGE_S, now: float | None = None) -> int:
+def sweep_logs(
+    logs_dir: Path, keep: int = LOGS_TO_KEEP, max_age_s: float = LOG_MAX_AGE_S, now: float | None = None
+) -> int:
     """Removes the run directories (`<run id>/`) beyond the newest `keep` of each pipeline of each object, and any
     older than `max_age_s`; returns how many went. A run id is `<object>-<pipeline>-<8 hex>`, so runs of one pipeline
     share everything before the last `-`."""

@@ -30,7 +30,13 @@ RESTRICTED = {
 }
 ADAPTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}
 # A container waiting for one of these will not start by itself (an image that does not exist, a missing Secret).
-STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+STUCK_REASONS = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 
@@ -103,7 +109,9 @@ def _mounts() -> list[dict[str, Any]]:
     ]
 
 
-def _adapter(name: str, mode: str, defaults: JobDefaults, env: dict[str, str], mounts: list[dict[str, Any]]) -> dict[str, Any]:
+def _adapter(
+    name: str, mode: str, defaults: JobDefaults, env: dict[str, str], mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": defaults.adapter_image,
@@ -118,7 +126,9 @@ def _adapter(name: str, mode: str, defaults: JobDefaults, env: dict[str, str], m
     return container
 
 
-def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, input_url: str, result_url: str) -> dict[str, Any]:
+def job_manifest(
+    input: RunPipelineInput, name: str, defaults: JobDefaults, input_url: str, result_url: str
+) -> dict[str, Any]:
     """One Job, one Pod: the reader fetches object.yaml, the user containers run in order as init containers sharing
     Kratix's three emptyDirs, and the writer uploads output/ and metadata/ as the Pod's only regular container."""
     ctx, spec = input.context, input.pipeline.spec
@@ -129,18 +139,32 @@ def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, inpu
         doc = c.to_doc()
         doc["env"] = _env(kratix_env) + doc.get("env", [])
         doc["volumeMounts"] = _mounts() + doc.get("volumeMounts", [])
-        for key, default in (("imagePullPolicy", defaults.image_pull_policy),
-                             ("securityContext", defaults.container_security_context),
-                             ("resources", defaults.resources)):
+        for key, default in (
+            ("imagePullPolicy", defaults.image_pull_policy),
+            ("securityContext", defaults.container_security_context),
+            ("resources", defaults.resources),
+        ):
             if key not in doc and default:
                 doc[key] = default
         user_containers.append(doc)
-    reader = _adapter(READER, "reader", defaults, {**kratix_env, "KTX_INPUT_URL": input_url},
-                      [{"name": "shared-input", "mountPath": "/kratix/input"}])
-    writer = _adapter(WRITER, "writer", defaults, {**kratix_env, "KTX_RESULT_URL": result_url},
-                      [{"name": "shared-output", "mountPath": "/kratix/output", "readOnly": True},
-                       {"name": "shared-metadata", "mountPath": "/kratix/metadata", "readOnly": True},
-                       {"name": "ktx-scratch", "mountPath": "/tmp"}])
+    reader = _adapter(
+        READER,
+        "reader",
+        defaults,
+        {**kratix_env, "KTX_INPUT_URL": input_url},
+        [{"name": "shared-input", "mountPath": "/kratix/input"}],
+    )
+    writer = _adapter(
+        WRITER,
+        "writer",
+        defaults,
+        {**kratix_env, "KTX_RESULT_URL": result_url},
+        [
+            {"name": "shared-output", "mountPath": "/kratix/output", "readOnly": True},
+            {"name": "shared-metadata", "mountPath": "/kratix/metadata", "readOnly": True},
+            {"name": "ktx-scratch", "mountPath": "/tmp"},
+        ],
+    )
     custom_account = spec.rbac is not None and spec.rbac.service_account is not None
     pod_spec: dict[str, Any] = {
         "restartPolicy": spec.restart_policy or "Never",
@@ -148,12 +172,16 @@ def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, inpu
         # The default account has no permissions; its token stays out of the Pod. A Pipeline naming its own
         # account wants the API, as in Kratix.
         "automountServiceAccountToken": custom_account,
-        "volumes": [{"name": v, "emptyDir": {}} for v in ("shared-input", "shared-output", "shared-metadata", "ktx-scratch")]
+        "volumes": [
+            {"name": v, "emptyDir": {}} for v in ("shared-input", "shared-output", "shared-metadata", "ktx-scratch")
+        ]
         + spec.volumes,
         "initContainers": [reader, *user_containers],
         "containers": [writer],
     }
-    pull_secrets = defaults.image_pull_secrets + [s for s in spec.image_pull_secrets if s not in defaults.image_pull_secrets]
+    pull_secrets = defaults.image_pull_secrets + [
+        s for s in spec.image_pull_secrets if s not in defaults.image_pull_secrets
+    ]
     if pull_secrets:
         pod_spec["imagePullSecrets"] = pull_secrets
     if spec.node_selector:
@@ -181,8 +209,10 @@ def job_manifest(input: RunPipelineInput, name: str, defaults: JobDefaults, inpu
             "backoffLimit": 0,
             # The run's deadline (ktx.io/pipeline-timeout): Kubernetes stops the Pod and fails the Job past it.
             "activeDeadlineSeconds": math.ceil(input.timeout_s),
-            "template": {"metadata": {"labels": labels, "annotations": dict(input.pipeline.metadata.annotations)},
-                         "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels, "annotations": dict(input.pipeline.metadata.annotations)},
+                "spec": pod_spec,
+            },
         },
     }
 
@@ -197,8 +227,10 @@ def job_verdict(job: dict[str, Any]) -> str | None:
 
 def deadline_exceeded(job: dict[str, Any]) -> bool:
     """Kubernetes failed the Job for outliving its activeDeadlineSeconds."""
-    return any(c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason") == "DeadlineExceeded"
-               for c in (job.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason") == "DeadlineExceeded"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
 
 
 def failed_condition_message(job: dict[str, Any]) -> str:
@@ -222,9 +254,17 @@ def failed_container(pod: dict[str, Any]) -> tuple[str, str] | None:
         if terminated and terminated.get("exitCode", 0) != 0:
             reason = terminated.get("reason")
             detail = f" ({reason})" if reason and reason != "Error" else ""
-            return state["name"], f"container {state['name']!r} ({state.get('image', '')}) exited with code {terminated['exitCode']}{detail}"
+            return (
+                state["name"],
+                f"container {state['name']!r} ({state.get('image', '')}) exited with code {terminated['exitCode']}{detail}",
+            )
         if waiting and waiting.get("reason") in STUCK_REASONS:
-            return state["name"], f"container {state['name']!r} ({state.get('image', '')}) cannot start: {waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+            return (
+                state["name"],
+                f"container {state['name']!r} ({state.get('image', '')}) cannot start: {waiting['reason']}: {waiting.get('message', '')}".rstrip(
+                    ": "
+                ),
+            )
     return None
 
 
@@ -239,5 +279,7 @@ def stuck_container(pod: dict[str, Any]) -> str | None:
 def jobs_to_prune(jobs: list[dict[str, Any]], keep: int) -> list[str]:
     """Kratix keeps the newest `numberOfJobsToKeep` per pipeline (values below 1 mean 5)."""
     keep = keep if keep >= 1 else 5
-    ordered = sorted(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]), reverse=True)
+    ordered = sorted(
+        jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]), reverse=True
+    )
     return [j["metadata"]["name"] for j in ordered[keep:] if job_verdict(j) is not None]

@@ -17,8 +17,18 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from activities.pipelines.job import (
-    ADAPTER_CONTAINERS, JobDefaults, container_states, deadline_exceeded, failed_condition_message, failed_container,
-    job_manifest, job_name, job_verdict, jobs_to_prune, pipeline_labels, stuck_container,
+    ADAPTER_CONTAINERS,
+    JobDefaults,
+    container_states,
+    deadline_exceeded,
+    failed_condition_message,
+    failed_container,
+    job_manifest,
+    job_name,
+    job_verdict,
+    jobs_to_prune,
+    pipeline_labels,
+    stuck_container,
 )
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.pipelines.podman_runner import log_path
@@ -36,8 +46,11 @@ def _selector(labels: dict[str, str]) -> str:
 
 def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
     """Only regular files and directories under output/ and metadata/; anything else in the archive is dropped."""
-    if not (member.isfile() or member.isdir()) or member.name.startswith("/") \
-            or member.name.split("/", 1)[0] not in ("output", "metadata"):
+    if (
+        not (member.isfile() or member.isdir())
+        or member.name.startswith("/")
+        or member.name.split("/", 1)[0] not in ("output", "metadata")
+    ):
         log.warning("dropped unsafe entry from a pipeline result: %s", member.name)
         return None
     try:
@@ -50,9 +63,17 @@ def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
 class KubeJobRunner:
     name = "kubernetes"
 
-    def __init__(self, api: client.ApiClient, transfer: ObjectBucket, defaults: JobDefaults, jobs_to_keep: int,
-                 logs_dir: Path, poll_interval_s: float = 1.0, max_poll_interval_s: float = 5.0,
-                 stuck_grace_s: float = 120.0):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        transfer: ObjectBucket,
+        defaults: JobDefaults,
+        jobs_to_keep: int,
+        logs_dir: Path,
+        poll_interval_s: float = 1.0,
+        max_poll_interval_s: float = 5.0,
+        stuck_grace_s: float = 120.0,
+    ):
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
         self.transfer = transfer
@@ -82,9 +103,16 @@ class KubeJobRunner:
         settled = False
         try:
             if await self._read_job(name) is None:
-                await asyncio.to_thread(self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes())
-                manifest = job_manifest(input, name, self.defaults, self.transfer.url("GET", input_key),
-                                        self.transfer.url("PUT", result_key))
+                await asyncio.to_thread(
+                    self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes()
+                )
+                manifest = job_manifest(
+                    input,
+                    name,
+                    self.defaults,
+                    self.transfer.url("GET", input_key),
+                    self.transfer.url("PUT", result_key),
+                )
                 await self._create(manifest)
             else:
                 log.info("resuming Job %s/%s left by an earlier attempt", self.namespace, name)
@@ -136,8 +164,22 @@ class KubeJobRunner:
         while True:
             job = await self._read_job(name)
             if job is None:
-                return "Failed", {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "Deleted",
-                                                              "message": f"Job {name} was deleted while it ran"}]}}, None
+                return (
+                    "Failed",
+                    {
+                        "status": {
+                            "conditions": [
+                                {
+                                    "type": "Failed",
+                                    "status": "True",
+                                    "reason": "Deleted",
+                                    "message": f"Job {name} was deleted while it ran",
+                                }
+                            ]
+                        }
+                    },
+                    None,
+                )
             verdict = job_verdict(job)
             if verdict is not None:
                 return verdict, job, None
@@ -156,20 +198,30 @@ class KubeJobRunner:
             interval = min(interval * 1.5, self.max_poll_interval_s)
 
     async def _latest_pod(self, job: str) -> dict[str, Any] | None:
-        pods = await self._read(self.core.list_namespaced_pod, self.namespace, label_selector=f"batch.kubernetes.io/job-name={job}")
+        pods = await self._read(
+            self.core.list_namespaced_pod, self.namespace, label_selector=f"batch.kubernetes.io/job-name={job}"
+        )
         items = pods.get("items") or []
         return max(items, key=lambda p: p["metadata"].get("creationTimestamp") or "") if items else None
 
     async def _log(self, pod: str, container: str) -> str:
         try:
             # Raw bytes: the client would otherwise parse a log that happens to be JSON into an object.
-            response = await asyncio.to_thread(self.core.read_namespaced_pod_log, pod, self.namespace, container=container,
-                                               tail_lines=LOG_LINES, _preload_content=False)
+            response = await asyncio.to_thread(
+                self.core.read_namespaced_pod_log,
+                pod,
+                self.namespace,
+                container=container,
+                tail_lines=LOG_LINES,
+                _preload_content=False,
+            )
             return bytes(response.data).decode("utf-8", errors="replace")
         except ApiException as exc:
             return f"(log unavailable: {exc.status} {exc.reason})"
 
-    async def _container_runs(self, input: RunPipelineInput, job: str, pod: dict[str, Any] | None) -> list[ContainerRun]:
+    async def _container_runs(
+        self, input: RunPipelineInput, job: str, pod: dict[str, Any] | None
+    ) -> list[ContainerRun]:
         """The user's containers that ran (adapter containers only when they failed), with their log tails; full logs
         (the last lines) are kept next to the podman runner's, and in the Pod until the Job is pruned."""
         if pod is None:
@@ -182,35 +234,48 @@ class KubeJobRunner:
             terminated = (state.get("state") or {}).get("terminated")
             if name not in user and not (failed and failed[0] == name):
                 continue
-            text = await self._log(pod["metadata"]["name"], name) if terminated or (failed and failed[0] == name) else ""
+            text = (
+                await self._log(pod["metadata"]["name"], name) if terminated or (failed and failed[0] == name) else ""
+            )
             log_file = log_path(self.logs_dir, input.run_id, name)
             log_file.parent.mkdir(parents=True, exist_ok=True)
             log_file.write_text(text)
-            runs.append(ContainerRun(
-                name=name,
-                image=state.get("image", ""),
-                exit_code=terminated.get("exitCode") if terminated else None,
-                started_at=_epoch(terminated.get("startedAt")) if terminated else 0.0,
-                duration_seconds=_duration(terminated) if terminated else 0.0,
-                log_tail=text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace"),
-                log_file=str(log_file),
-            ))
+            runs.append(
+                ContainerRun(
+                    name=name,
+                    image=state.get("image", ""),
+                    exit_code=terminated.get("exitCode") if terminated else None,
+                    started_at=_epoch(terminated.get("startedAt")) if terminated else 0.0,
+                    duration_seconds=_duration(terminated) if terminated else 0.0,
+                    log_tail=text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace"),
+                    log_file=str(log_file),
+                )
+            )
         return runs
 
-    def _failure(self, name: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]) -> ContainersOutcome:
+    def _failure(
+        self, name: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]
+    ) -> ContainersOutcome:
         if deadline_exceeded(job):
             # Whatever the Pod shows of the containers Kubernetes stopped, the reason is the deadline.
             running = next((r.name for r in runs if r.exit_code is None), None)
-            return ContainersOutcome(containers=runs, failed_container=running,
-                                     message=f"Job {self.namespace}/{name} was stopped: "
-                                             f"{timed_out(float(job['spec']['activeDeadlineSeconds']))}")
+            return ContainersOutcome(
+                containers=runs,
+                failed_container=running,
+                message=f"Job {self.namespace}/{name} was stopped: "
+                f"{timed_out(float(job['spec']['activeDeadlineSeconds']))}",
+            )
         if pod is None and job_verdict(job) is None:
-            return ContainersOutcome(message=f"Job {self.namespace}/{name} got no Pod within {self.stuck_grace_s:g}s: see its "
-                                             "events (admission, quota, service account)")
+            return ContainersOutcome(
+                message=f"Job {self.namespace}/{name} got no Pod within {self.stuck_grace_s:g}s: see its "
+                "events (admission, quota, service account)"
+            )
         found = failed_container(pod) if pod else None
         if found is None:
-            return ContainersOutcome(containers=runs, message=f"Job {job.get('metadata', {}).get('name', '')} failed: "
-                                                              f"{failed_condition_message(job)}")
+            return ContainersOutcome(
+                containers=runs,
+                message=f"Job {job.get('metadata', {}).get('name', '')} failed: {failed_condition_message(job)}",
+            )
         container, message = found
         if container in ADAPTER_CONTAINERS:
             message += " (moving data between the Pod and the transfer bucket)"
@@ -219,8 +284,11 @@ class KubeJobRunner:
     async def _collect(self, result_key: str, workspace: Path, runs: list[ContainerRun]) -> ContainersOutcome:
         archive = workspace / "result.tar.gz"
         if not await asyncio.to_thread(self.transfer.fetch, result_key, archive):
-            return ContainersOutcome(containers=runs, failed_container="ktx-writer",
-                                     message="the Job completed but its result never reached the transfer bucket")
+            return ContainersOutcome(
+                containers=runs,
+                failed_container="ktx-writer",
+                message="the Job completed but its result never reached the transfer bucket",
+            )
 
         def unpack() -> None:
             with tarfile.open(archive, "r:gz") as tar:
@@ -232,7 +300,9 @@ class KubeJobRunner:
 
     async def _prune(self, input: RunPipelineInput) -> None:
         try:
-            jobs = await self._read(self.batch.list_namespaced_job, self.namespace, label_selector=_selector(pipeline_labels(input)))
+            jobs = await self._read(
+                self.batch.list_namespaced_job, self.namespace, label_selector=_selector(pipeline_labels(input))
+            )
             for name in jobs_to_prune(jobs.get("items") or [], self.jobs_to_keep):
                 await self._delete(name)
         except ApiException as exc:

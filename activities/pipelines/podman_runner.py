@@ -87,12 +87,20 @@ class ContainerRuntime:
         self.extra_flags = extra_flags
         self.isolation = isolation
 
-    def run_args(self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]) -> list[str]:
+    def run_args(
+        self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]
+    ) -> list[str]:
         """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD."""
         # Every option carries its value after '=', so no value can be read as an option of its own, and `--` ends
         # the options: the image and its arguments are never options, whatever they hold.
-        args = [self.command, "run", "--rm", f"--name={name}", *isolation_args(self.isolation, container.security_context),
-                *self.extra_flags]
+        args = [
+            self.command,
+            "run",
+            "--rm",
+            f"--name={name}",
+            *isolation_args(self.isolation, container.security_context),
+            *self.extra_flags,
+        ]
         for host, (target, read_only) in mounts.items():
             args.append(f"--volume={host}:{target}{':ro' if read_only else ''}")
         for key, value in env.items():
@@ -107,11 +115,26 @@ class ContainerRuntime:
         """The image's USER, pulling the image first if it is not here yet (as `run` would)."""
         for attempt in ("inspect", "pull"):
             if attempt == "pull":
-                pull = await asyncio.create_subprocess_exec(self.command, "pull", "-q", "--", image,
-                                                            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                pull = await asyncio.create_subprocess_exec(
+                    self.command,
+                    "pull",
+                    "-q",
+                    "--",
+                    image,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
                 await pull.wait()
-            proc = await asyncio.create_subprocess_exec(self.command, "image", "inspect", "--format={{.Config.User}}", "--",
-                                                        image, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            proc = await asyncio.create_subprocess_exec(
+                self.command,
+                "image",
+                "inspect",
+                "--format={{.Config.User}}",
+                "--",
+                image,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
             out, _ = await proc.communicate()
             if proc.returncode == 0:
                 return out.decode().strip()
@@ -121,8 +144,15 @@ class ContainerRuntime:
         proc = await asyncio.create_subprocess_exec(
             # --time=0: a container being removed is discarded (cancelled, past its deadline or left by an earlier
             # attempt); waiting the default 10 s for a PID 1 that ignores SIGTERM would only hold the slot longer.
-            self.command, "rm", "-f", "--time=0", "--ignore", "--", name, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL
+            self.command,
+            "rm",
+            "-f",
+            "--time=0",
+            "--ignore",
+            "--",
+            name,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await proc.wait()
 
@@ -131,7 +161,9 @@ class ContainerRuntime:
         await self.remove(name)  # a previous attempt of this activity may have left it behind
         # The worker reads the output itself, so that only its end is kept however much a container prints.
         log = BoundedLog(log_file)
-        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         pump = asyncio.ensure_future(_pump(proc.stdout, log))
         try:
             while True:
@@ -174,7 +206,11 @@ class PodmanRunner:
         kratix_input, output, metadata = workspace / "input", workspace / "output", workspace / "metadata"
         for directory in (output, metadata):
             directory.chmod(0o777)  # containers may run as a non-root user
-        mounts = {kratix_input: ("/kratix/input", True), output: ("/kratix/output", False), metadata: ("/kratix/metadata", False)}
+        mounts = {
+            kratix_input: ("/kratix/input", True),
+            output: ("/kratix/output", False),
+            metadata: ("/kratix/metadata", False),
+        }
         base_env = input.context.env(input.pipeline.metadata.name)
         runs: list[ContainerRun] = []
         # One deadline for the whole run, image pulls included, as a Job's activeDeadlineSeconds.
@@ -184,8 +220,11 @@ class PodmanRunner:
             refused = check_container(container, f"container {container.name!r}")
             if refused:
                 runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
-                return ContainersOutcome(containers=runs, failed_container=container.name,
-                                         message="refused to run: " + "; ".join(str(e) for e in refused))
+                return ContainersOutcome(
+                    containers=runs,
+                    failed_container=container.name,
+                    message="refused to run: " + "; ".join(str(e) for e in refused),
+                )
             unsupported = [e.name for e in container.env if e.value_from is not None]
             if unsupported:
                 raise ApplicationError(
@@ -200,29 +239,46 @@ class PodmanRunner:
             try:
                 # Past the deadline the container is killed and removed (ContainerRuntime.run's cancellation).
                 async with asyncio.timeout_at(deadline):
-                    if checks_image_user(container.security_context) and is_root_user(await self.runtime.image_user(container.image)):
+                    if checks_image_user(container.security_context) and is_root_user(
+                        await self.runtime.image_user(container.image)
+                    ):
                         runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
                         return ContainersOutcome(
-                            containers=runs, failed_container=container.name,
+                            containers=runs,
+                            failed_container=container.name,
                             message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the image will run as root",
                         )
-                    exit_code = await self.runtime.run(self.runtime.run_args(name, container, mounts, env), name, log_file)
+                    exit_code = await self.runtime.run(
+                        self.runtime.run_args(name, container, mounts, env), name, log_file
+                    )
             except TimeoutError:
-                runs.append(ContainerRun(name=container.name, image=container.image, started_at=started_at,
-                                         duration_seconds=round(time.monotonic() - started, 3), log_tail=log_tail(log_file),
-                                         log_file=str(log_file)))
-                return ContainersOutcome(containers=runs, failed_container=container.name,
-                                         message=f"container {container.name!r} ({container.image}) was stopped: "
-                                                 f"{timed_out(input.timeout_s)}")
-            runs.append(ContainerRun(
-                name=container.name,
-                image=container.image,
-                exit_code=exit_code,
-                started_at=started_at,
-                duration_seconds=round(time.monotonic() - started, 3),
-                log_tail=log_tail(log_file),
-                log_file=str(log_file),
-            ))
+                runs.append(
+                    ContainerRun(
+                        name=container.name,
+                        image=container.image,
+                        started_at=started_at,
+                        duration_seconds=round(time.monotonic() - started, 3),
+                        log_tail=log_tail(log_file),
+                        log_file=str(log_file),
+                    )
+                )
+                return ContainersOutcome(
+                    containers=runs,
+                    failed_container=container.name,
+                    message=f"container {container.name!r} ({container.image}) was stopped: "
+                    f"{timed_out(input.timeout_s)}",
+                )
+            runs.append(
+                ContainerRun(
+                    name=container.name,
+                    image=container.image,
+                    exit_code=exit_code,
+                    started_at=started_at,
+                    duration_seconds=round(time.monotonic() - started, 3),
+                    log_tail=log_tail(log_file),
+                    log_file=str(log_file),
+                )
+            )
             if exit_code != 0:
                 return ContainersOutcome(
                     containers=runs,

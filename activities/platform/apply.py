@@ -79,13 +79,17 @@ class PlatformApplyActivities:
                 continue  # not a platform kind: it is for a GitOps agent, if any
             metadata = doc.setdefault("metadata", {})
             if served is not None:
-                metadata.setdefault("labels", {}).update({k: v for k, v in input.labels.items() if k not in metadata["labels"]})
+                metadata.setdefault("labels", {}).update(
+                    {k: v for k, v in input.labels.items() if k not in metadata["labels"]}
+                )
             try:
                 applied = await self.platform.apply(doc)
             except self.refusals as exc:
                 result.errors.append(f"{doc.get('kind')}/{metadata.get('name')}: {exc}")
                 continue
-            result.applied.append(AppliedRef(kind=applied.kind, name=applied.name, namespace=applied.namespace or "default"))
+            result.applied.append(
+                AppliedRef(kind=applied.kind, name=applied.name, namespace=applied.namespace or "default")
+            )
         kept = {(r.kind, r.name, r.namespace) for r in result.applied}
         for ref in input.previous:
             if (ref.kind, ref.name, ref.namespace) not in kept:

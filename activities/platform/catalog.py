@@ -105,5 +105,7 @@ class CatalogActivities:
     @activity.defn
     async def list_dependent_promises(self, input: ListDependentsInput) -> ListResourcesResult:
         """Promises whose `requiredPromises` name this one."""
-        query = f'{equals(KIND.name, "Promise")} AND {equals(REQUIRES.name, input.promise)} AND ExecutionStatus = "Running"'
+        query = (
+            f'{equals(KIND.name, "Promise")} AND {equals(REQUIRES.name, input.promise)} AND ExecutionStatus = "Running"'
+        )
         return ListResourcesResult(workflow_ids=sorted([w.id async for w in self.client.list_workflows(query)]))

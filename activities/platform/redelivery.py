@@ -29,7 +29,9 @@ class RedeliverRequest(BaseModel):
     def merged(self, other: "RedeliverRequest | None") -> "RedeliverRequest":
         if other is None:
             return self
-        return RedeliverRequest(reason=f"{other.reason}; {self.reason}", rewrite=sorted({*other.rewrite, *self.rewrite}))
+        return RedeliverRequest(
+            reason=f"{other.reason}; {self.reason}", rewrite=sorted({*other.rewrite, *self.rewrite})
+        )
 
 
 class RedeliverOwnersInput(BaseModel):
@@ -56,7 +58,7 @@ class RedeliveryActivities:
         query = f'({" OR ".join(clauses)}) AND ExecutionStatus = "Running"'
         ids = sorted({w.id async for w in self.client.list_workflows(query)})
         for start in range(0, len(ids), _SIGNAL_FANOUT):
-            await asyncio.gather(*[self._signal(i, input.request) for i in ids[start:start + _SIGNAL_FANOUT]])
+            await asyncio.gather(*[self._signal(i, input.request) for i in ids[start : start + _SIGNAL_FANOUT]])
             activity.heartbeat(start)
         return RedeliverOwnersResult(signalled=len(ids))
 

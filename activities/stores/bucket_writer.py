@@ -44,6 +44,7 @@ class StagedBucket:
 
     def prefetch(self, directories: list[str]) -> None:
         """List every group directory of a batch in parallel, instead of one round trip after another."""
+
         def listing(prefix: str) -> tuple[str, list[tuple[str, str]]]:
             found = []
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
@@ -93,7 +94,7 @@ class StagedBucket:
         self.prefetch([prefix])
         found = {k for k in self.listed[prefix] if self.staged.get(k, b"") is not None}
         found |= {k for k, v in self.staged.items() if k.startswith(prefix) and v is not None}
-        return sorted(k for k in found if "/" not in k[len(prefix):])
+        return sorted(k for k in found if "/" not in k[len(prefix) :])
 
     def _prefixes_of(self, key: str) -> list[str]:
         parts = key.split("/")[:-1]
@@ -108,7 +109,8 @@ class StagedBucket:
             list(pool.map(lambda item: self._put(*item), uploads.items()))
         for start in range(0, len(deletes), 1000):
             response = self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in deletes[start:start + 1000]], "Quiet": True}
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in deletes[start : start + 1000]], "Quiet": True},
             )
             if response.get("Errors"):
                 first = response["Errors"][0]
@@ -145,28 +147,51 @@ def _md5(content: Content) -> str:
 
 
 class BucketWriter(BatchingWriter):
-    def __init__(self, endpoint: str, bucket: str, insecure: bool, credentials: BucketCredentials | None,
-                 artifacts: ArtifactStore, path: str = "", use_dual_stack: bool = False):
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        insecure: bool,
+        credentials: BucketCredentials | None,
+        artifacts: ArtifactStore,
+        path: str = "",
+        use_dual_stack: bool = False,
+    ):
         super().__init__()
         self.bucket = bucket
         self.path = path
         self.artifacts = artifacts
         scheme = "http" if insecure else "https"
         endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
-        keys = {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key} if credentials else {}
+        keys = (
+            {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key}
+            if credentials
+            else {}
+        )
         # IAM: no keys given, so boto3 takes the ambient credentials (instance role, IRSA, environment).
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
-                          retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=_PARALLEL_UPLOADS * 2),
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=_PARALLEL_UPLOADS * 2,
+            ),
             **keys,
         )
 
     def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
         staged = StagedBucket(self.client, self.bucket)
         try:
-            staged.prefetch([join(c.root, s.path) for c in changes for s in [*c.remove, *(w.slot for w in c.replace)]
-                             if s.mode == "nestedByMetadata"])
+            staged.prefetch(
+                [
+                    join(c.root, s.path)
+                    for c in changes
+                    for s in [*c.remove, *(w.slot for w in c.replace)]
+                    if s.mode == "nestedByMetadata"
+                ]
+            )
             for change in changes:
                 apply_change(staged, change, self.artifacts)
             uploaded, deleted = staged.commit()
@@ -177,8 +202,12 @@ class BucketWriter(BatchingWriter):
         for key in uploaded:
             digest.update(f"{key}\0{staged.digests[key]}\n".encode())
         changed = bool(uploaded or deleted)
-        return WriteOutcome(version_id=digest.hexdigest() if changed else "", changed=changed,
-                            uploaded=len(uploaded), deleted=len(deleted))
+        return WriteOutcome(
+            version_id=digest.hexdigest() if changed else "",
+            changed=changed,
+            uploaded=len(uploaded),
+            deleted=len(deleted),
+        )
 
     def check_permissions(self) -> None:
         """Kratix's probe: start and abort a multipart upload, which needs write permission and leaves nothing behind."""

@@ -71,12 +71,23 @@ class LocalTree:
         target = self._target(path)
         if not target.is_dir():
             return []
-        return sorted(f"{path}/{child.name}" for child in target.iterdir() if child.is_file() and not child.is_symlink())
+        return sorted(
+            f"{path}/{child.name}" for child in target.iterdir() if child.is_file() and not child.is_symlink()
+        )
 
 
 class GitRepoWriter(BatchingWriter):
-    def __init__(self, url: str, branch: str, author_name: str, author_email: str, workdir: Path, artifacts: ArtifactStore,
-                 credentials: GitCredentials | None = None, min_fetch_interval: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        author_name: str,
+        author_email: str,
+        workdir: Path,
+        artifacts: ArtifactStore,
+        credentials: GitCredentials | None = None,
+        min_fetch_interval: float = 5.0,
+    ):
         super().__init__()
         self.url = url
         self.branch = branch
@@ -118,11 +129,16 @@ class GitRepoWriter(BatchingWriter):
                 if any(marker in last_error for marker in _RACE_MARKERS):
                     continue  # someone else moved the branch: redo the batch on top of it
                 self._forget_local_commit()
-                return WriteOutcome(version_id="", changed=False, error=f"push to {self.url} ({self.branch}) refused: {last_error}")
+                return WriteOutcome(
+                    version_id="", changed=False, error=f"push to {self.url} ({self.branch}) refused: {last_error}"
+                )
             return WriteOutcome(version_id=self._head(repo), changed=True)
         self._forget_local_commit()
-        return WriteOutcome(version_id="", changed=False,
-                            error=f"push to {self.url} ({self.branch}) kept losing races after {_PUSH_ATTEMPTS} attempts: {last_error}")
+        return WriteOutcome(
+            version_id="",
+            changed=False,
+            error=f"push to {self.url} ({self.branch}) kept losing races after {_PUSH_ATTEMPTS} attempts: {last_error}",
+        )
 
     def check_permissions(self) -> None:
         """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes too."""
@@ -130,7 +146,9 @@ class GitRepoWriter(BatchingWriter):
         empty_tree = repo.git.hash_object("-t", "tree", "/dev/null")
         probe = repo.git.commit_tree(empty_tree, m="ktx write-permission check")
         try:
-            repo.git.push("--dry-run", "--porcelain", "origin", f"{probe}:refs/heads/{self.branch}-ktx-permission-check")
+            repo.git.push(
+                "--dry-run", "--porcelain", "origin", f"{probe}:refs/heads/{self.branch}-ktx-permission-check"
+            )
         except git.GitCommandError as exc:
             raise PermissionError(f"cannot push to {self.url}: {_git_error(exc)}") from exc
 

@@ -58,7 +58,9 @@ class KubeSecretStore:
 
     def _read(self, namespace: str, name: str) -> client.V1Secret | None:
         try:
-            return self.api.read_namespaced_secret(object_name(namespace, name), self.namespace, _request_timeout=_TIMEOUT)
+            return self.api.read_namespaced_secret(
+                object_name(namespace, name), self.namespace, _request_timeout=_TIMEOUT
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -86,28 +88,47 @@ class KubeSecretStore:
         # Labels and annotations others added (backup tools, reflectors) are kept; ours are restored if edited away.
         labels = {**(meta.labels or {}), **labels}
         annotations = {**(meta.annotations or {}), **annotations}
-        if ((current.type or "Opaque", current.data or {}, meta.labels or {}, meta.annotations or {})
-                == (type_, data, labels, annotations)):
+        if (current.type or "Opaque", current.data or {}, meta.labels or {}, meta.annotations or {}) == (
+            type_,
+            data,
+            labels,
+            annotations,
+        ):
             return "unchanged"
         if (current.type or "Opaque") != type_:
             # A Secret's type is immutable: replace the object, provided nobody changed it since our read.
             preconditions = client.V1Preconditions(resource_version=meta.resource_version)
-            self.api.delete_namespaced_secret(meta.name, self.namespace, body=client.V1DeleteOptions(preconditions=preconditions),
-                                              _request_timeout=_TIMEOUT)
+            self.api.delete_namespaced_secret(
+                meta.name,
+                self.namespace,
+                body=client.V1DeleteOptions(preconditions=preconditions),
+                _request_timeout=_TIMEOUT,
+            )
             self._create(namespace, name, data, type_, labels, annotations)
             return "configured"
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=meta.name, labels=labels, annotations=annotations, resource_version=meta.resource_version),
-            type=type_, data=data,
+            metadata=client.V1ObjectMeta(
+                name=meta.name, labels=labels, annotations=annotations, resource_version=meta.resource_version
+            ),
+            type=type_,
+            data=data,
         )
         self.api.replace_namespaced_secret(meta.name, self.namespace, body, _request_timeout=_TIMEOUT)
         return "configured"
 
-    def _create(self, namespace: str, name: str, data: dict[str, str], type_: str, labels: dict[str, str],
-                annotations: dict[str, str]) -> None:
+    def _create(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        type_: str,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None:
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=object_name(namespace, name), labels=labels, annotations=annotations),
-            type=type_, data=data,
+            type=type_,
+            data=data,
         )
         self.api.create_namespaced_secret(self.namespace, body, _request_timeout=_TIMEOUT)
 
@@ -132,11 +153,16 @@ class KubeSecretStore:
 
     def summaries(self) -> list[SecretSummary]:
         # Our name label too: other Secrets ktx manages in this namespace (deployment credentials) are not users'.
-        listed = self.api.list_namespaced_secret(self.namespace, label_selector=f"{MANAGED_BY}=ktx,{NAME_KEY}",
-                                                 _request_timeout=_TIMEOUT)
+        listed = self.api.list_namespaced_secret(
+            self.namespace, label_selector=f"{MANAGED_BY}=ktx,{NAME_KEY}", _request_timeout=_TIMEOUT
+        )
         found = [
-            SecretSummary(name=s.metadata.annotations[NAME_KEY], namespace=s.metadata.annotations[NAMESPACE_KEY],
-                          type=s.type or "Opaque", keys=sorted(s.data or {}))
+            SecretSummary(
+                name=s.metadata.annotations[NAME_KEY],
+                namespace=s.metadata.annotations[NAMESPACE_KEY],
+                type=s.type or "Opaque",
+                keys=sorted(s.data or {}),
+            )
             for s in listed.items
             if {NAME_KEY, NAMESPACE_KEY} <= set(s.metadata.annotations or {})
         ]

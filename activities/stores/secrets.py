@@ -45,11 +45,9 @@ class SecretProvider(Protocol):
         """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values hashed)."""
         ...
 
-    def delete(self, namespace: str, name: str) -> bool:
-        ...
+    def delete(self, namespace: str, name: str) -> bool: ...
 
-    def summaries(self) -> list[SecretSummary]:
-        ...
+    def summaries(self) -> list[SecretSummary]: ...
 
 
 def encode_values(data: dict[str, bytes]) -> dict[str, str]:
@@ -134,5 +132,9 @@ class SecretStore:
         found = []
         for path in sorted(self.root.glob("*/*.json")) if self.root.exists() else []:
             raw = json.loads(path.read_bytes())
-            found.append(SecretSummary(name=path.stem, namespace=path.parent.name, type=raw.get("type", "Opaque"), keys=sorted(raw["data"])))
+            found.append(
+                SecretSummary(
+                    name=path.stem, namespace=path.parent.name, type=raw.get("type", "Opaque"), keys=sorted(raw["data"])
+                )
+            )
         return found

@@ -101,8 +101,15 @@ class StateStoreActivities:
         version = self.secrets.version(spec.secret_ref) if spec.secret_ref else ""
         key = writer_key("git", spec.url, spec.branch, spec.auth_method, version)
         if key not in self._writers:
-            self._writers[key] = GitRepoWriter(spec.url, spec.branch, spec.git_author.name, spec.git_author.email,
-                                               self.cache_dir / key, self.artifacts, self._git_credentials(spec, key))
+            self._writers[key] = GitRepoWriter(
+                spec.url,
+                spec.branch,
+                spec.git_author.name,
+                spec.git_author.email,
+                self.cache_dir / key,
+                self.artifacts,
+                self._git_credentials(spec, key),
+            )
         return self._writers[key]
 
     def _git_credentials(self, spec: GitStateStoreSpec, key: str) -> GitCredentials | None:
@@ -114,8 +121,13 @@ class StateStoreActivities:
             username = data.get("username", b"").decode() or ("x-access-token" if "github" in spec.url else "")
             token = base64.b64encode(f"{username}:{data['password'].decode()}".encode()).decode()
             # Sent as a header through env, as Kratix does, so the credential is never in the URL, argv or .git/config.
-            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-                        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}"})
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": "http.extraHeader",
+                    "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+                }
+            )
             return GitCredentials(env)
         if spec.auth_method == "ssh":
             data = self._secret(spec, ["sshPrivateKey", "knownHosts"])
@@ -140,8 +152,15 @@ class StateStoreActivities:
             if spec.auth_method == "accessKey":
                 data = self._secret(spec, ["accessKeyID", "secretAccessKey"])
                 credentials = BucketCredentials(data["accessKeyID"].decode(), data["secretAccessKey"].decode())
-            self._writers[key] = BucketWriter(spec.endpoint, spec.bucket_name, spec.insecure, credentials, self.artifacts,
-                                              spec.path, spec.use_dual_stack)
+            self._writers[key] = BucketWriter(
+                spec.endpoint,
+                spec.bucket_name,
+                spec.insecure,
+                credentials,
+                self.artifacts,
+                spec.path,
+                spec.use_dual_stack,
+            )
         return self._writers[key]
 
     @activity.defn
@@ -185,6 +204,9 @@ class StateStoreActivities:
         try:
             await writer.check()
         except Exception as exc:  # noqa: BLE001 - any failure is the store's readiness message
-            return StoreReadiness(ready=False, reason="ErrorValidatingPermissions",
-                                  message=f"Error validating state store permissions: {exc}")
+            return StoreReadiness(
+                ready=False,
+                reason="ErrorValidatingPermissions",
+                message=f"Error validating state store permissions: {exc}",
+            )
         return StoreReadiness(ready=True, reason="StateStoreReady", message="State store is ready")

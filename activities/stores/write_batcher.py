@@ -54,8 +54,11 @@ class BatchingWriter:
             for change, future in batch:
                 if not future.done():
                     # One change's refusal (a file another placement owns) is its own error; the batch committed.
-                    own = replace(outcome, error="; ".join(change.conflicts)[:4096]) if change.conflicts and not outcome.error \
+                    own = (
+                        replace(outcome, error="; ".join(change.conflicts)[:4096])
+                        if change.conflicts and not outcome.error
                         else outcome
+                    )
                     future.set_result(own)
 
     async def check(self) -> None:

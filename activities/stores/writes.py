@@ -114,7 +114,9 @@ def apply_change(tree: StoreTree, change: StoreChange, artifacts: ArtifactStore)
 def _contents(write: GroupWrite, artifacts: ArtifactStore) -> dict[str, Content]:
     """A stored output's files as paths, for the store to copy a chunk at a time (an output file may be hundreds of
     MB); inline files as bytes."""
-    contents: dict[str, Content] = {rel: artifacts.path(write.artifact, rel) for rel in write.files} if write.artifact else {}
+    contents: dict[str, Content] = (
+        {rel: artifacts.path(write.artifact, rel) for rel in write.files} if write.artifact else {}
+    )
     contents.update({rel: text.encode() for rel, text in write.inline.items()})
     return contents
 
@@ -169,7 +171,9 @@ def _write(tree: StoreTree, write: GroupWrite, full, artifacts: ArtifactStore) -
 def _listed_by_others(tree: StoreTree, slot: Slot, full) -> set[str]:  # type: ignore[no-untyped-def]
     """The files other placements' state files list in a `none` Destination's shared flat directory."""
     own = full(slot.key)
-    return {p for key in tree.list(posixpath.dirname(own)) if key != own for p in ledger_files(tree.read(key), slot.path)}
+    return {
+        p for key in tree.list(posixpath.dirname(own)) if key != own for p in ledger_files(tree.read(key), slot.path)
+    }
 
 
 def _unshared(tree: StoreTree, slot: Slot, full, paths: set[str] | list[str]) -> list[str]:  # type: ignore[no-untyped-def]

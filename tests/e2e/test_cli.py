@@ -20,14 +20,28 @@ EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 
 @pytest.fixture
 def ktx(tmp_path: Path, pipeline_images):
-    env = {**os.environ, "KTX_HOME": str(tmp_path / "home"), "KTX_API_PORT": str(free_port()),
-           "KTX_TEMPORAL_PORT": str(free_port()), "KTX_UI_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "KTX_HOME": str(tmp_path / "home"),
+        "KTX_API_PORT": str(free_port()),
+        "KTX_TEMPORAL_PORT": str(free_port()),
+        "KTX_UI_PORT": str(free_port()),
+    }
 
     def run(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                                input=stdin, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=300,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"ktx {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"ktx {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     run("up")
@@ -50,42 +64,82 @@ def test_readme_flow_through_the_cli(ktx) -> None:
     assert "_ktx" not in as_json
     described = run("describe", "appconfig", "checkout", "-n", "default").stdout
     assert "container render (localhost/ktx-examples/app-config-pipeline:v0.1.0): exit code 0" in described
-    assert ("-> Destination local (GitStateStore/default, nestedByMetadata) "
-            "local/resources/default/app-config/checkout/render/5058f @") in described
+    assert (
+        "-> Destination local (GitStateStore/default, nestedByMetadata) "
+        "local/resources/default/app-config/checkout/render/5058f @"
+    ) in described
 
     assert "Events:" in described and "Configure Pipeline started: render" in described
-    assert "rendered checkout: 2 replicas for team payments" in run("logs", "appconfig", "checkout", "--pipeline", "render").stdout
-    assert "rendered checkout" in run("logs", "appconfig", "checkout", "--pipeline", "render", "--container", "render").stdout
+    assert (
+        "rendered checkout: 2 replicas for team payments"
+        in run("logs", "appconfig", "checkout", "--pipeline", "render").stdout
+    )
+    assert (
+        "rendered checkout"
+        in run("logs", "appconfig", "checkout", "--pipeline", "render", "--container", "render").stdout
+    )
     assert run("reconcile", "appconfig", "checkout").stdout.strip() == "appconfig/checkout reconciliation requested"
     assert run("label", "appconfig", "checkout", "kratix.io/paused=true").stdout.strip() == "appconfig/checkout labeled"
     assert run("get", "appconfig", "checkout").stdout.splitlines()[1].split()[1] == "Paused"
     run("label", "appconfig", "checkout", "kratix.io/paused-")
     run("wait", "appconfig", "checkout", "--for=condition=Reconciled", "--timeout=120s")
-    assert run("get", "appconfig", "checkout", "--tree").stdout.strip() == "AppConfig/default/checkout (app-config): Reconciled"
+    assert (
+        run("get", "appconfig", "checkout", "--tree").stdout.strip()
+        == "AppConfig/default/checkout (app-config): Reconciled"
+    )
     # Every resource of the Promise runs again (docs/lifecycle.md); the label is consumed at once.
-    assert run("label", "promise", "app-config", "kratix.io/reconcile-resources=true").stdout.strip() == "promise/app-config labeled"
+    assert (
+        run("label", "promise", "app-config", "kratix.io/reconcile-resources=true").stdout.strip()
+        == "promise/app-config labeled"
+    )
     assert "kratix.io/reconcile-resources" not in json.loads(run("get", "promise", "app-config", "-o", "json").stdout)[
-        "metadata"].get("labels", {})
+        "metadata"
+    ].get("labels", {})
     run("wait", "appconfig", "checkout", "--for=condition=Reconciled", "--timeout=120s")
 
     destinations = {line.split()[0]: line.split() for line in run("get", "destinations").stdout.splitlines()}
-    assert destinations["NAME"][:8] == ["NAME", "STATESTOREKIND", "STATESTORENAME", "PATH", "MODE", "READY", "OBJECTS", "LABELS"]
-    assert destinations["local"][5:7] == ["True", "2"]  # ready, holding the Promise's and the checkout resource's output
+    assert destinations["NAME"][:8] == [
+        "NAME",
+        "STATESTOREKIND",
+        "STATESTORENAME",
+        "PATH",
+        "MODE",
+        "READY",
+        "OBJECTS",
+        "LABELS",
+    ]
+    assert destinations["local"][5:7] == [
+        "True",
+        "2",
+    ]  # ready, holding the Promise's and the checkout resource's output
     assert run("reconcile", "destination", "local").stdout.strip() == "destination/local reconciliation requested"
     assert "Ready" in run("describe", "destination", "local").stdout
     stores = run("get", "gitstatestores").stdout.splitlines()
     assert "READY" in stores[0].split() and any(line.split()[0] == "default" for line in stores[1:])
-    assert run("create", "secret", "generic", "git-creds", "--from-literal=username=bot",
-               "--from-literal=password=hunter2").stdout.strip() == "secret/git-creds created"
+    assert (
+        run(
+            "create", "secret", "generic", "git-creds", "--from-literal=username=bot", "--from-literal=password=hunter2"
+        ).stdout.strip()
+        == "secret/git-creds created"
+    )
     secrets = run("get", "secrets").stdout
-    assert secrets.splitlines()[1].split() == ["git-creds", "Opaque", "2"] and "hunter2" not in run("get", "secret", "git-creds", "-o", "yaml").stdout
+    assert (
+        secrets.splitlines()[1].split() == ["git-creds", "Opaque", "2"]
+        and "hunter2" not in run("get", "secret", "git-creds", "-o", "yaml").stdout
+    )
 
     remote = home / "state" / "kratix.git"
     path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"
     assert yaml.safe_load(read_remote(remote, path))["data"]["team"] == "payments"
 
-    refused = run("apply", "-f", "-", check=False, stdin="apiVersion: example.ktx.io/v1alpha1\nkind: AppConfig\n"
-                  "metadata: {name: bad}\nspec: {team: x, size: huge}\n")
+    refused = run(
+        "apply",
+        "-f",
+        "-",
+        check=False,
+        stdin="apiVersion: example.ktx.io/v1alpha1\nkind: AppConfig\n"
+        "metadata: {name: bad}\nspec: {team: x, size: huge}\n",
+    )
     assert refused.returncode == 1
     assert "(422)" in refused.stderr and "spec.size: Unsupported value" in refused.stderr
 

@@ -14,35 +14,68 @@ import yaml
 
 from service.platform import Platform
 from tests.conftest import read_remote, remote_files
-from tests.kratix_documents import condition, eventually, get, git_store_and_destinations, phases, pipeline, promise, resource
+from tests.kratix_documents import (
+    condition,
+    eventually,
+    get,
+    git_store_and_destinations,
+    phases,
+    pipeline,
+    promise,
+    resource,
+)
 
 RESOURCE_DIR = "resources/default/testbundle/kratix-test"
 
 
 def bundle_promise(value: str) -> dict:
-    setup = pipeline("setup-deps", VALUE=value, FILES={
-        "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "testbundle-ns"}},
-        "configmap.yaml": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "testbundle-cm", "namespace": "testbundle-ns"},
-                           "data": {"timestamp": "{now}", "promiseEnv": "{env[VALUE]}"}},
-    })
-    cm = lambda suffix: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {  # noqa: E731
-        "name": "{spec[configMapName]}-" + suffix, "namespace": "testbundle-ns"}, "data": {"timestamp": "{now}"}}
+    setup = pipeline(
+        "setup-deps",
+        VALUE=value,
+        FILES={
+            "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "testbundle-ns"}},
+            "configmap.yaml": {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "testbundle-cm", "namespace": "testbundle-ns"},
+                "data": {"timestamp": "{now}", "promiseEnv": "{env[VALUE]}"},
+            },
+        },
+    )
+    cm = lambda suffix: {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {  # noqa: E731
+            "name": "{spec[configMapName]}-" + suffix,
+            "namespace": "testbundle-ns",
+        },
+        "data": {"timestamp": "{now}"},
+    }
     pipeline0 = pipeline(
         "resource-pipeline0",
         FILES={"dest1/configmap.yaml": cm("1"), "dest2/configmap.yaml": cm("2")},
-        SELECTORS=[{"directory": "dest1", "matchLabels": {"target": "worker-1"}},
-                   {"directory": "dest2", "matchLabels": {"target": "worker-2"}}],
+        SELECTORS=[
+            {"directory": "dest1", "matchLabels": {"target": "worker-1"}},
+            {"directory": "dest2", "matchLabels": {"target": "worker-2"}},
+        ],
         STATUS={"stage": "one"},
     )
     pipeline1 = pipeline(
         "resource-pipeline1",
         REQUIRE_STATUS="stage=one",
-        FILES={"namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "{spec[namespaceName]}"}}},
+        FILES={
+            "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "{spec[namespaceName]}"}}
+        },
         SELECTORS=[{"matchLabels": {"target": "worker-1"}}],
         STATUS={"stage": "two", "completed": True},
     )
-    return promise("testbundle", "TestBundle", promise_configure=[setup], configure=[pipeline0, pipeline1],
-                   selectors={"environment": "dev"})
+    return promise(
+        "testbundle",
+        "TestBundle",
+        promise_configure=[setup],
+        configure=[pipeline0, pipeline1],
+        selectors={"environment": "dev"},
+    )
 
 
 def request(namespace_name: str) -> dict:
@@ -54,16 +87,27 @@ def doc(remote: Path, path: str) -> dict:
 
 
 async def test_should_deliver_xaas_to_users(platform: Platform, git_remote: Path, pipeline_images) -> None:
-    for d in git_store_and_destinations(git_remote, {"worker-1": {"environment": "dev", "target": "worker-1"},
-                                                     "worker-2": {"environment": "dev", "target": "worker-2"}}):
+    for d in git_store_and_destinations(
+        git_remote,
+        {
+            "worker-1": {"environment": "dev", "target": "worker-1"},
+            "worker-2": {"environment": "dev", "target": "worker-2"},
+        },
+    ):
         await platform.apply(d)
     await platform.apply(bundle_promise("undefined"))
     p = await platform.wait_condition("promise", "testbundle", "default", "Available", timeout=120)
 
     # Promise-level output goes to every matching Destination.
     for worker in ("worker-1", "worker-2"):
-        assert doc(git_remote, f"{worker}/dependencies/testbundle/setup-deps/5058f/namespace.yaml")["metadata"]["name"] == "testbundle-ns"
-        assert doc(git_remote, f"{worker}/dependencies/testbundle/setup-deps/5058f/configmap.yaml")["data"]["promiseEnv"] == "undefined"
+        assert (
+            doc(git_remote, f"{worker}/dependencies/testbundle/setup-deps/5058f/namespace.yaml")["metadata"]["name"]
+            == "testbundle-ns"
+        )
+        assert (
+            doc(git_remote, f"{worker}/dependencies/testbundle/setup-deps/5058f/configmap.yaml")["data"]["promiseEnv"]
+            == "undefined"
+        )
     status = p["status"]
     assert status["status"] == "Available"
     for type_ in ("ConfigureWorkflowCompleted", "Reconciled", "WorksSucceeded"):
@@ -95,15 +139,20 @@ async def test_should_deliver_xaas_to_users(platform: Platform, git_remote: Path
     resource_files = sorted(f for f in remote_files(git_remote) if "/resources/" in f and "kratix-canary" not in f)
     assert resource_files == sorted([cm1_path, cm2_path, ns_path])
     placements = {(pl["pipeline"], pl["directory"]): pl["destination"] for pl in rr["_ktx"]["placements"]}
-    assert placements == {("resource-pipeline0", "dest1"): "worker-1", ("resource-pipeline0", "dest2"): "worker-2",
-                          ("resource-pipeline1", "."): "worker-1"}
+    assert placements == {
+        ("resource-pipeline0", "dest1"): "worker-1",
+        ("resource-pipeline0", "dest2"): "worker-2",
+        ("resource-pipeline1", "."): "worker-1",
+    }
 
     # Updating the request re-runs both pipelines and replaces the files.
     stamps = (doc(git_remote, cm1_path)["data"]["timestamp"], doc(git_remote, cm2_path)["data"]["timestamp"])
     await platform.apply(request("ksystest-updated"))
-    rr = await eventually(lambda: get(platform, "testbundle", "kratix-test"),
-                          lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
-                          what="generation 2 reconciled")
+    rr = await eventually(
+        lambda: get(platform, "testbundle", "kratix-test"),
+        lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+        what="generation 2 reconciled",
+    )
     assert set(phases(rr).values()) == {"Succeeded"}
     assert doc(git_remote, ns_path)["metadata"]["name"] == "ksystest-updated"
     new_stamps = (doc(git_remote, cm1_path)["data"]["timestamp"], doc(git_remote, cm2_path)["data"]["timestamp"])
@@ -111,12 +160,22 @@ async def test_should_deliver_xaas_to_users(platform: Platform, git_remote: Path
 
     # A Promise spec change re-runs the promise workflow and every resource's configure workflow.
     await platform.apply(bundle_promise("second"))
-    await eventually(lambda: get(platform, "promise", "testbundle"),
-                     lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True")
-    assert doc(git_remote, "worker-1/dependencies/testbundle/setup-deps/5058f/configmap.yaml")["data"]["promiseEnv"] == "second"
-    await eventually(lambda: get(platform, "testbundle", "kratix-test"),
-                     lambda o: o["_ktx"]["runCounts"].get("configure/resource-pipeline1") == 3
-                     and condition(o, "Reconciled").get("status") == "True", what="resource re-run after the Promise change")
+    await eventually(
+        lambda: get(platform, "promise", "testbundle"),
+        lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+    )
+    assert (
+        doc(git_remote, "worker-1/dependencies/testbundle/setup-deps/5058f/configmap.yaml")["data"]["promiseEnv"]
+        == "second"
+    )
+    await eventually(
+        lambda: get(platform, "testbundle", "kratix-test"),
+        lambda o: (
+            o["_ktx"]["runCounts"].get("configure/resource-pipeline1") == 3
+            and condition(o, "Reconciled").get("status") == "True"
+        ),
+        what="resource re-run after the Promise change",
+    )
     assert doc(git_remote, cm1_path)["data"]["timestamp"] != new_stamps[0]
 
     workflow_id = await platform.delete("testbundle", "kratix-test")

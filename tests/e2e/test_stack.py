@@ -37,8 +37,9 @@ def _stack_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def _ktx(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _listen(port: int) -> socket.socket:
@@ -74,16 +75,21 @@ def default_ports_held(tmp_path: Path) -> Iterator[None]:
         yield
 
 
-def test_quickstart_on_a_fresh_home_beside_a_stack_on_the_default_ports(tmp_path: Path, default_ports_held: None,
-                                                                        pipeline_images: None) -> None:
+def test_quickstart_on_a_fresh_home_beside_a_stack_on_the_default_ports(
+    tmp_path: Path, default_ports_held: None, pipeline_images: None
+) -> None:
     home = tmp_path / "fresh-home"
     # Ports of its own and nothing else: the worker health port is not set, so the stack must choose one.
-    env = _stack_env(home, KTX_TEMPORAL_PORT=str(free_port()), KTX_UI_PORT=str(free_port()),
-                     KTX_API_PORT=str(free_port()))
+    env = _stack_env(
+        home, KTX_TEMPORAL_PORT=str(free_port()), KTX_UI_PORT=str(free_port()), KTX_API_PORT=str(free_port())
+    )
     try:
-        done = subprocess.run([str(ROOT / "scripts" / "quickstart.sh")], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, f"quickstart failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "quickstart.sh")], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (
+            f"quickstart failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         assert "appconfig/checkout condition met" in done.stdout
         assert "local/resources/default/app-config/checkout/render/5058f/configmap.yaml" in done.stdout
         assert "name: checkout-config" in done.stdout
@@ -100,8 +106,19 @@ def test_a_busy_port_is_refused_naming_how_to_move_it(tmp_path: Path, which: str
     ports = {key: free_port() for key in DEFAULT_PORTS}
     with _listen(ports[which]):
         env = _stack_env(tmp_path / "home")
-        result = _ktx(env, "up", "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
-                      "--api-port", str(ports["api"]), "--worker-health-port", str(ports["worker_health"]), timeout=30)
+        result = _ktx(
+            env,
+            "up",
+            "--temporal-port",
+            str(ports["temporal"]),
+            "--ui-port",
+            str(ports["ui"]),
+            "--api-port",
+            str(ports["api"]),
+            "--worker-health-port",
+            str(ports["worker_health"]),
+            timeout=30,
+        )
     _, flag, variable = PORT_OPTIONS[which]
     _assert_short_error(result, f"port {ports[which]}", flag, variable)
     assert len(result.stderr.strip().splitlines()) == 1
@@ -113,10 +130,20 @@ def test_a_process_that_exits_while_starting_stops_up_with_its_log(tmp_path: Pat
     ports = {key: free_port() for key in ("temporal", "ui", "api")}
     # The API refuses to start on a tokens file it cannot read; the worker and Temporal start fine.
     env = _stack_env(tmp_path / "home", KTX_API_TOKENS_FILE=str(tmp_path / "missing.yaml"), KTX_TOKEN="anything")
-    result = _ktx(env, "up", "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
-                  "--api-port", str(ports["api"]), timeout=90)
-    _assert_short_error(result, "the API exited during start-up", str(tmp_path / "home" / "logs" / "api.log"),
-                        "missing.yaml")
+    result = _ktx(
+        env,
+        "up",
+        "--temporal-port",
+        str(ports["temporal"]),
+        "--ui-port",
+        str(ports["ui"]),
+        "--api-port",
+        str(ports["api"]),
+        timeout=90,
+    )
+    _assert_short_error(
+        result, "the API exited during start-up", str(tmp_path / "home" / "logs" / "api.log"), "missing.yaml"
+    )
     assert not (tmp_path / "home" / "stack.json").exists()
     assert not _taken(ports["temporal"]), "the Temporal server it had started must be stopped"
 
@@ -129,7 +156,7 @@ def test_up_with_a_tokens_file_bootstraps_with_the_callers_token(tmp_path: Path)
     lines = created.stdout.splitlines()
     token = lines[1]
     tokens_file = tmp_path / "tokens.yaml"
-    tokens_file.write_text("\n".join(lines[lines.index(next(x for x in lines if x.startswith("- name:"))):]) + "\n")
+    tokens_file.write_text("\n".join(lines[lines.index(next(x for x in lines if x.startswith("- name:"))) :]) + "\n")
     ports = {key: str(free_port()) for key in ("KTX_TEMPORAL_PORT", "KTX_UI_PORT", "KTX_API_PORT")}
     without_token = _ktx(_stack_env(home, KTX_API_TOKENS_FILE=str(tokens_file), **ports), "up", timeout=30)
     _assert_short_error(without_token, "export KTX_TOKEN")
@@ -149,7 +176,6 @@ def test_cli_failures_are_a_line_or_two_not_a_traceback(tmp_path: Path) -> None:
     nobody = _stack_env(tmp_path / "home", KTX_API_URL=f"http://127.0.0.1:{free_port()}")
     _assert_short_error(_ktx(nobody, "get", "promises"), "cannot reach the ktx API")
     _assert_short_error(_ktx(nobody, "apply", "-f", str(tmp_path / "absent.yaml")), "absent.yaml")
-    _assert_short_error(_ktx({**nobody, "KTX_PIPELINE_CONCURRENCY": "many"}, "get", "promises"),
-                        "pipeline_concurrency")
+    _assert_short_error(_ktx({**nobody, "KTX_PIPELINE_CONCURRENCY": "many"}, "get", "promises"), "pipeline_concurrency")
     unreadable = tmp_path / "secret.txt"
     _assert_short_error(_ktx(nobody, "create", "secret", "generic", "s", f"--from-file=k={unreadable}"), "secret.txt")

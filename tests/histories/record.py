@@ -44,11 +44,18 @@ TIMEOUT_S = 180
 
 def _bootstrap(remote: Path) -> list[dict[str, Any]]:
     return [
-        {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
-         "spec": {"url": str(remote), "branch": "main"}},
-        {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination",
-         "metadata": {"name": "dev", "labels": {"environment": "dev"}},
-         "spec": {"path": "dev", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}}},
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "GitStateStore",
+            "metadata": {"name": "default"},
+            "spec": {"url": str(remote), "branch": "main"},
+        },
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Destination",
+            "metadata": {"name": "dev", "labels": {"environment": "dev"}},
+            "spec": {"path": "dev", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+        },
     ]
 
 
@@ -77,8 +84,11 @@ async def _reconciled(platform: Platform, name: str, generation: int) -> dict[st
 
 
 async def record(suffix: str, out: Path) -> None:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli(), search_attributes=SEARCH_ATTRIBUTES,
-                                                data_converter=pydantic_data_converter)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    )
     try:
         with tempfile.TemporaryDirectory() as scratch:
             client: Client = env.client
@@ -94,13 +104,18 @@ async def record(suffix: str, out: Path) -> None:
                 for name in ("checkout", "gone"):
                     await platform.apply({**request, "metadata": {**request["metadata"], "name": name}})
                     await _reconciled(platform, name, 1)
-                    changed = {**request, "metadata": {**request["metadata"], "name": name},
-                               "spec": {**request["spec"], "replicas": 3}}
+                    changed = {
+                        **request,
+                        "metadata": {**request["metadata"], "name": name},
+                        "spec": {**request["spec"], "replicas": 3},
+                    }
                     await platform.apply(changed)
                     await _reconciled(platform, name, 2)
-                ids = {"promise": (await platform.get("promise", "app-config"))["_ktx"]["workflowId"],
-                       "resource": (await platform.get("appconfig", "checkout"))["_ktx"]["workflowId"],
-                       "deleted-resource": (await platform.get("appconfig", "gone"))["_ktx"]["workflowId"]}
+                ids = {
+                    "promise": (await platform.get("promise", "app-config"))["_ktx"]["workflowId"],
+                    "resource": (await platform.get("appconfig", "checkout"))["_ktx"]["workflowId"],
+                    "deleted-resource": (await platform.get("appconfig", "gone"))["_ktx"]["workflowId"],
+                }
                 assert await platform.wait_deleted(await platform.delete("appconfig", "gone"), TIMEOUT_S)
                 for what, workflow_id in ids.items():
                     history = await client.get_workflow_handle(workflow_id).fetch_history()

@@ -43,9 +43,15 @@ TEAM_NAME = "team-a-ci"
 
 
 def write_tokens(path: Path) -> Path:
-    entries = [{"name": "platform-admin", "role": "platform", "sha256": hashlib.sha256(PLATFORM_TOKEN.encode()).hexdigest()},
-               {"name": TEAM_NAME, "role": "team", "namespaces": [OWN],
-                "sha256": hashlib.sha256(TEAM_TOKEN.encode()).hexdigest()}]
+    entries = [
+        {"name": "platform-admin", "role": "platform", "sha256": hashlib.sha256(PLATFORM_TOKEN.encode()).hexdigest()},
+        {
+            "name": TEAM_NAME,
+            "role": "team",
+            "namespaces": [OWN],
+            "sha256": hashlib.sha256(TEAM_TOKEN.encode()).hexdigest(),
+        },
+    ]
     path.write_text(yaml.safe_dump(entries))
     return path
 
@@ -55,14 +61,25 @@ def as_(token: str) -> dict[str, str]:
 
 
 def secret(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-            "stringData": {"password": SECRET_VALUE}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": {"password": SECRET_VALUE},
+    }
 
 
 def health_record(namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "HealthRecord", "metadata": {"name": "hr", "namespace": namespace},
-            "data": {"promiseRef": {"name": "widgets"}, "resourceRef": {"name": "first", "namespace": namespace},
-                     "state": "healthy"}}
+    return {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "HealthRecord",
+        "metadata": {"name": "hr", "namespace": namespace},
+        "data": {
+            "promiseRef": {"name": "widgets"},
+            "resourceRef": {"name": "first", "namespace": namespace},
+            "state": "healthy",
+        },
+    }
 
 
 @dataclass
@@ -77,21 +94,34 @@ class Recorded:
 
 
 @asynccontextmanager
-async def secured_api(platform: Platform, tmp_path: Path, remote: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Recorded]]:
+async def secured_api(
+    platform: Platform, tmp_path: Path, remote: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Recorded]]:
     """The API as deployed (0.0.0.0, a tokens file) holding a store, a Destination, the Widget Promise, a Widget and a
     HealthRecord in each team namespace, and a Secret, all applied with the platform token."""
     recorded = Recorded([])
-    async with api_for(platform, tmp_path, api_host="0.0.0.0", api_tokens_file=write_tokens(tmp_path / "tokens.yaml")) as (_, http):
+    async with api_for(
+        platform, tmp_path, api_host="0.0.0.0", api_tokens_file=write_tokens(tmp_path / "tokens.yaml")
+    ) as (_, http):
         http.event_hooks["response"].append(recorded.hook)
-        docs = [*git_store_and_destinations(remote, {"dev": {"env": "dev"}}), promise("widgets", "Widget"),
-                resource("Widget", "first", namespace=OWN), resource("Widget", "first", namespace=OTHER),
-                health_record(OWN), health_record(OTHER), secret("creds", OWN)]
+        docs = [
+            *git_store_and_destinations(remote, {"dev": {"env": "dev"}}),
+            promise("widgets", "Widget"),
+            resource("Widget", "first", namespace=OWN),
+            resource("Widget", "first", namespace=OTHER),
+            health_record(OWN),
+            health_record(OTHER),
+            secret("creds", OWN),
+        ]
         for doc in docs:  # one by one: the resources need the Promise's API registered first
             response = await http.post("/apply", content=yaml.safe_dump(doc), headers=as_(PLATFORM_TOKEN))
             assert response.status_code == 200, response.text
         for kind in ("widgets", "healthrecords"):  # lists follow Temporal's visibility store, a moment behind
-            await eventually(lambda: _listed(http, kind), lambda found: {o["metadata"]["namespace"] for o in found} == {OWN, OTHER},
-                             what=f"{kind} of both namespaces listed")
+            await eventually(
+                lambda: _listed(http, kind),
+                lambda found: {o["metadata"]["namespace"] for o in found} == {OWN, OTHER},
+                what=f"{kind} of both namespaces listed",
+            )
         yield http, recorded
 
 
@@ -112,10 +142,22 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], Any]] = [
     ("reconcile widget", "POST", "/objects/widget/first/reconcile", {"namespace": "{ns}"}, None),
     ("logs widget", "GET", "/objects/widget/first/logs", {"namespace": "{ns}"}, None),
     ("tree widget", "GET", "/objects/widget/first/tree", {"namespace": "{ns}"}, None),
-    ("wait widget", "GET", "/objects/widget/first/wait", {"namespace": "{ns}", "condition": "Reconciled", "timeout": 60}, None),
+    (
+        "wait widget",
+        "GET",
+        "/objects/widget/first/wait",
+        {"namespace": "{ns}", "condition": "Reconciled", "timeout": 60},
+        None,
+    ),
     ("get healthrecord", "GET", "/objects/healthrecord/hr", {"namespace": "{ns}"}, None),
     ("list healthrecords -A", "GET", "/objects/healthrecords", {}, None),
-    ("apply healthrecord", "POST", "/apply", {}, {**health_record("{ns}"), "data": {**health_record("{ns}")["data"], "state": "degraded"}}),
+    (
+        "apply healthrecord",
+        "POST",
+        "/apply",
+        {},
+        {**health_record("{ns}"), "data": {**health_record("{ns}")["data"], "state": "degraded"}},
+    ),
     ("list promises", "GET", "/objects/promises", {"namespace": "{ns}"}, None),
     ("get promise", "GET", "/objects/promise/widgets", {"namespace": "{ns}"}, None),
     ("wait promise", "GET", "/objects/promise/widgets/wait", {"condition": "Available", "timeout": 60}, None),
@@ -146,25 +188,52 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], Any]] = [
 # A 404/422 where access is allowed shows the request got past authorisation to the platform (the object is absent,
 # the widget ran no pipeline so has no logs, a local store has no GitOps manifests) without changing anything.
 EXPECTED: dict[str, tuple[int, int, int]] = {
-    "healthz": (200, 200, 200), "readyz": (200, 200, 200), "metrics": (200, 200, 200),
-    "apply widget": (200, 200, 403), "list widgets -n": (200, 200, 403), "list widgets -A": (200, 200, 200),
-    "get widget": (200, 200, 403), "label widget": (200, 200, 403), "reconcile widget": (200, 200, 403),
-    "logs widget": (404, 404, 403), "tree widget": (200, 200, 403), "wait widget": (200, 200, 403),
-    "get healthrecord": (200, 200, 403), "list healthrecords -A": (200, 200, 200), "apply healthrecord": (200, 403, 403),
-    "list promises": (200, 200, 200), "get promise": (200, 200, 200), "wait promise": (200, 200, 200),
-    "apply promise": (200, 403, 403), "label promise": (200, 403, 403), "reconcile promise": (200, 403, 403),
+    "healthz": (200, 200, 200),
+    "readyz": (200, 200, 200),
+    "metrics": (200, 200, 200),
+    "apply widget": (200, 200, 403),
+    "list widgets -n": (200, 200, 403),
+    "list widgets -A": (200, 200, 200),
+    "get widget": (200, 200, 403),
+    "label widget": (200, 200, 403),
+    "reconcile widget": (200, 200, 403),
+    "logs widget": (404, 404, 403),
+    "tree widget": (200, 200, 403),
+    "wait widget": (200, 200, 403),
+    "get healthrecord": (200, 200, 403),
+    "list healthrecords -A": (200, 200, 200),
+    "apply healthrecord": (200, 403, 403),
+    "list promises": (200, 200, 200),
+    "get promise": (200, 200, 200),
+    "wait promise": (200, 200, 200),
+    "apply promise": (200, 403, 403),
+    "label promise": (200, 403, 403),
+    "reconcile promise": (200, 403, 403),
     "logs promise": (404, 403, 403),
-    "list destinations": (200, 403, 403), "get destination": (200, 403, 403), "apply destination": (200, 403, 403),
-    "reconcile destination": (200, 403, 403), "destination manifests": (422, 403, 403),
-    "list gitstatestores": (200, 403, 403), "get gitstatestore": (200, 403, 403), "apply gitstatestore": (200, 403, 403),
-    "list secrets": (200, 403, 403), "get secret": (200, 403, 403), "apply secret": (200, 403, 403),
-    "delete widget": (200, 200, 403), "delete healthrecord": (404, 403, 403), "delete secret": (404, 403, 403),
-    "delete destination": (404, 403, 403), "delete gitstatestore": (404, 403, 403), "delete promise": (404, 403, 403),
+    "list destinations": (200, 403, 403),
+    "get destination": (200, 403, 403),
+    "apply destination": (200, 403, 403),
+    "reconcile destination": (200, 403, 403),
+    "destination manifests": (422, 403, 403),
+    "list gitstatestores": (200, 403, 403),
+    "get gitstatestore": (200, 403, 403),
+    "apply gitstatestore": (200, 403, 403),
+    "list secrets": (200, 403, 403),
+    "get secret": (200, 403, 403),
+    "apply secret": (200, 403, 403),
+    "delete widget": (200, 200, 403),
+    "delete healthrecord": (404, 403, 403),
+    "delete secret": (404, 403, 403),
+    "delete destination": (404, 403, 403),
+    "delete gitstatestore": (404, 403, 403),
+    "delete promise": (404, 403, 403),
 }
 OPEN = {"healthz", "readyz", "metrics"}
 CALLERS = {  # caller: (token, namespace aimed at, column in EXPECTED, or the 401 reason)
-    "platform": (PLATFORM_TOKEN, OWN, 0), "team in its namespace": (TEAM_TOKEN, OWN, 1),
-    "team in another namespace": (TEAM_TOKEN, OTHER, 2), "no token": (None, OWN, "missing bearer token"),
+    "platform": (PLATFORM_TOKEN, OWN, 0),
+    "team in its namespace": (TEAM_TOKEN, OWN, 1),
+    "team in another namespace": (TEAM_TOKEN, OTHER, 2),
+    "no token": (None, OWN, "missing bearer token"),
     "unknown token": (UNKNOWN_TOKEN, OWN, "unknown token"),
 }
 
@@ -176,7 +245,9 @@ def test_the_table_exercises_every_route_of_the_app(tmp_path: Path) -> None:
     exercised = set()
     for _, method, path, _, _ in ROUTES:
         scope = {"type": "http", "method": method, "path": _fill(path, OWN)}
-        exercised |= {(method, r.path) for r in app.routes if isinstance(r, APIRoute) and r.matches(scope)[0] == Match.FULL}
+        exercised |= {
+            (method, r.path) for r in app.routes if isinstance(r, APIRoute) and r.matches(scope)[0] == Match.FULL
+        }
     assert served - exercised == set(), "routes no row of ROUTES exercises"
 
 
@@ -189,9 +260,19 @@ def _fill(value: Any, namespace: str) -> Any:
 
 
 # What refused requests would have changed or created (read one by one: a list may lag behind a fresh workflow).
-WATCHED = [("widget", "first", OWN), ("widget", "first", OTHER), ("widget", "second", OTHER), ("promise", "widgets", None),
-           ("destination", "dev", None), ("gitstatestore", "default", None), ("healthrecord", "hr", OWN),
-           ("healthrecord", "hr", OTHER), ("secret", "creds", OWN), ("secret", "more", OWN), ("secret", "more", OTHER)]
+WATCHED = [
+    ("widget", "first", OWN),
+    ("widget", "first", OTHER),
+    ("widget", "second", OTHER),
+    ("promise", "widgets", None),
+    ("destination", "dev", None),
+    ("gitstatestore", "default", None),
+    ("healthrecord", "hr", OWN),
+    ("healthrecord", "hr", OTHER),
+    ("secret", "creds", OWN),
+    ("secret", "more", OWN),
+    ("secret", "more", OTHER),
+]
 
 
 async def _state(http: httpx.AsyncClient, leave_out: tuple[str, str | None] = ("", "")) -> dict[tuple, Any]:
@@ -200,23 +281,33 @@ async def _state(http: httpx.AsyncClient, leave_out: tuple[str, str | None] = ("
     for kind, name, namespace in WATCHED:
         if (kind, namespace) == leave_out:
             continue
-        response = await http.get(f"/objects/{kind}/{name}", params={"namespace": namespace} if namespace else {},
-                                  headers=as_(PLATFORM_TOKEN))
+        response = await http.get(
+            f"/objects/{kind}/{name}", params={"namespace": namespace} if namespace else {}, headers=as_(PLATFORM_TOKEN)
+        )
         obj = response.json() if response.status_code == 200 else {}
-        found[(kind, name, namespace)] = (response.status_code, obj.get("spec"), (obj.get("metadata") or {}).get("labels"),
-                                          obj.get("data"), obj.get("keys"))
+        found[(kind, name, namespace)] = (
+            response.status_code,
+            obj.get("spec"),
+            (obj.get("metadata") or {}).get("labels"),
+            obj.get("data"),
+            obj.get("keys"),
+        )
     return found
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
-async def test_each_caller_against_each_route(platform: Platform, git_remote: Path, tmp_path: Path, caller: str,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_each_caller_against_each_route(
+    platform: Platform, git_remote: Path, tmp_path: Path, caller: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     token, namespace, column = CALLERS[caller]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with secured_api(platform, tmp_path, git_remote) as (http, recorded):
         store, destination = git_store_and_destinations(git_remote, {"dev": {"env": "dev", "changed": "yes"}})
-        bodies = {"destination": destination, "store": {**store, "metadata": {"name": "default", "labels": {"changed": "yes"}}}}
+        bodies = {
+            "destination": destination,
+            "store": {**store, "metadata": {"name": "default", "labels": {"changed": "yes"}}},
+        }
         # The team may change its own widgets (and label its first one); nothing else may change.
         leave_out = ("widget", OWN) if caller == "team in its namespace" else ("", "")
         before = await _state(http, leave_out)
@@ -242,7 +333,10 @@ async def test_each_caller_against_each_route(platform: Platform, git_remote: Pa
                 assert answer["document"] == (0 if path == "/apply" else None), (route, answer)
                 # Refused only for being in another namespace, or for the role whatever the namespace.
                 if EXPECTED[route][1] != 403:
-                    assert answer["message"].endswith(f'in namespace "{OTHER}": its namespaces are {OWN}'), (route, answer)
+                    assert answer["message"].endswith(f'in namespace "{OTHER}": its namespaces are {OWN}'), (
+                        route,
+                        answer,
+                    )
                 else:
                     assert "by platform tokens" in answer["message"], (route, answer)
             if route in ("list widgets -A", "list healthrecords -A") and expected == 200:
@@ -259,36 +353,47 @@ async def test_each_caller_against_each_route(platform: Platform, git_remote: Pa
         assert t not in caplog.text
 
 
-async def test_team_apply_stops_at_the_first_forbidden_document(platform: Platform, git_remote: Path, tmp_path: Path) -> None:
+async def test_team_apply_stops_at_the_first_forbidden_document(
+    platform: Platform, git_remote: Path, tmp_path: Path
+) -> None:
     async with secured_api(platform, tmp_path, git_remote) as (http, _):
         for forbidden, reason in [
-            (promise("widgets", "Widget", labels={"changed": "yes"}),
-             'team token "team-a-ci" may not apply Promise "widgets": Promises are managed by platform tokens'),
-            (resource("Widget", "third", namespace=OTHER),
-             f'team token "team-a-ci" may not apply Widget "third" in namespace "{OTHER}": its namespaces are {OWN}'),
+            (
+                promise("widgets", "Widget", labels={"changed": "yes"}),
+                'team token "team-a-ci" may not apply Promise "widgets": Promises are managed by platform tokens',
+            ),
+            (
+                resource("Widget", "third", namespace=OTHER),
+                f'team token "team-a-ci" may not apply Widget "third" in namespace "{OTHER}": its namespaces are {OWN}',
+            ),
         ]:
             before = await _state(http)
-            body = yaml.safe_dump_all([resource("Widget", "second", namespace=OWN), forbidden,
-                                       resource("Widget", "fourth", namespace=OWN)])
+            body = yaml.safe_dump_all(
+                [resource("Widget", "second", namespace=OWN), forbidden, resource("Widget", "fourth", namespace=OWN)]
+            )
             response = await http.post("/apply", content=body, headers=as_(TEAM_TOKEN))
             assert response.status_code == 403
             assert response.json() == {"message": reason, "document": 1, "errors": []}
             assert await _state(http) == before
             # The API's apply semantics: the document before the refused one stays applied, none after it starts.
             for name, status in (("second", 200), ("third", 404), ("fourth", 404)):
-                response = await http.get(f"/objects/widget/{name}", params={"namespace": OWN}, headers=as_(PLATFORM_TOKEN))
+                response = await http.get(
+                    f"/objects/widget/{name}", params={"namespace": OWN}, headers=as_(PLATFORM_TOKEN)
+                )
                 assert response.status_code == status, (name, response.text)
             response = await http.get("/objects/widget/third", params={"namespace": OTHER}, headers=as_(PLATFORM_TOKEN))
             assert response.status_code == 404
 
 
-async def test_team_sees_its_namespaces_only_and_nobody_sees_secret_values(platform: Platform, git_remote: Path,
-                                                                          tmp_path: Path) -> None:
+async def test_team_sees_its_namespaces_only_and_nobody_sees_secret_values(
+    platform: Platform, git_remote: Path, tmp_path: Path
+) -> None:
     async with secured_api(platform, tmp_path, git_remote) as (http, _):
         for kind in ("widgets", "healthrecords"):
             mine = await http.get(f"/objects/{kind}", headers=as_(TEAM_TOKEN))
             assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in mine.json()] == [
-                (OWN, "first" if kind == "widgets" else "hr")]
+                (OWN, "first" if kind == "widgets" else "hr")
+            ]
             everyone = await http.get(f"/objects/{kind}", headers=as_(PLATFORM_TOKEN))
             assert {o["metadata"]["namespace"] for o in everyone.json()} == {OWN, OTHER}
         one = await http.get("/objects/secret/creds", params={"namespace": OWN}, headers=as_(PLATFORM_TOKEN))
@@ -311,15 +416,18 @@ async def test_the_embedded_loopback_default_stays_open(platform: Platform, tmp_
 def run_api(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KTX_")}
     environment.update(KTX_HOME=str(tmp_path), KTX_API_PORT=str(closed_port()), **env)
-    return subprocess.run([sys.executable, "-m", "api"], cwd=ROOT, env=environment, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "api"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_api_refuses_to_start_beyond_loopback_without_tokens(tmp_path: Path) -> None:
     result = run_api(tmp_path, KTX_API_HOST="0.0.0.0")
     assert result.returncode == 1
-    assert "ktx api: refusing to start: the API would listen on 0.0.0.0, beyond this machine, without " \
-           "authentication: set KTX_API_TOKENS_FILE" in result.stderr
+    assert (
+        "ktx api: refusing to start: the API would listen on 0.0.0.0, beyond this machine, without "
+        "authentication: set KTX_API_TOKENS_FILE" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     with pytest.raises(AuthConfigError, match="KTX_API_TOKENS_FILE"):
         create_app(Settings(api_host="::"))
@@ -331,7 +439,10 @@ def test_a_tokens_file_with_a_clear_token_is_refused_without_echoing_it(tmp_path
     tokens.write_text(yaml.safe_dump([{"name": "ops", "role": "platform", "token": clear}]))
     result = run_api(tmp_path, KTX_API_HOST="0.0.0.0", KTX_API_TOKENS_FILE=str(tokens))
     assert result.returncode == 1
-    assert f"KTX_API_TOKENS_FILE {tokens}: 0.sha256: Field required; 0.token: Extra inputs are not permitted" in result.stderr
+    assert (
+        f"KTX_API_TOKENS_FILE {tokens}: 0.sha256: Field required; 0.token: Extra inputs are not permitted"
+        in result.stderr
+    )
     assert clear not in result.stderr + result.stdout
 
 
@@ -347,12 +458,20 @@ def test_openapi_declares_bearer_auth_and_its_refusals(tmp_path: Path) -> None:
             assert operation["security"] == [{"HTTPBearer": []}], (method, path)
             for status in ("401", "403"):
                 assert operation["responses"][status]["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Refusal"}, (method, path, status)
+                    "$ref": "#/components/schemas/Refusal"
+                }, (method, path, status)
 
 
 def test_a_team_tree_leaves_out_components_in_other_namespaces() -> None:
     def node(name: str, namespace: str | None, *children: dict) -> dict:
-        return {"kind": "Widget", "name": name, "namespace": namespace, "promise": "widgets", "status": "", "children": list(children)}
+        return {
+            "kind": "Widget",
+            "name": name,
+            "namespace": namespace,
+            "promise": "widgets",
+            "status": "",
+            "children": list(children),
+        }
 
     tree = node("shop", OWN, node("db", OWN, node("backup", OTHER)), node("dns", OTHER), node("cluster", None))
     team = Principal(name=TEAM_NAME, role="team", namespaces=[OWN])
@@ -381,8 +500,16 @@ async def ktx_cli(*args: str, url: str, token: str | None = None) -> tuple[int, 
     """The real CLI in its own process; the test's event loop keeps running the worker meanwhile."""
     env = {k: v for k, v in os.environ.items() if k not in ("KTX_TOKEN", "KTX_API_TOKENS_FILE")}
     env.update(KTX_API_URL=url, **({"KTX_TOKEN": token} if token else {}))
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=ROOT, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     return process.returncode or 0, out.decode(), err.decode()
 
@@ -394,35 +521,63 @@ async def test_cli_creates_tokens_sends_ktx_token_and_prints_refusals(platform: 
         assert code == 0
         token = out.splitlines()[1]
         entry = yaml.safe_load(out.split("(KTX_API_TOKENS_FILE), then restart the API:\n")[1])
-        assert entry == [{"name": name, "role": role, **({"namespaces": [OWN]} if extra else {}),
-                          "sha256": hashlib.sha256(token.encode()).hexdigest()}]
+        assert entry == [
+            {
+                "name": name,
+                "role": role,
+                **({"namespaces": [OWN]} if extra else {}),
+                "sha256": hashlib.sha256(token.encode()).hexdigest(),
+            }
+        ]
         created[name] = (token, entry[0])
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(yaml.safe_dump([entry for _, entry in created.values()]))
     ops, team = created["ops"][0], created[TEAM_NAME][0]
-    settings = Settings(home=tmp_path, temporal_address=platform.client.service_client.config.target_host,
-                        temporal_namespace=platform.client.namespace, task_queue=platform.task_queue,
-                        api_host="0.0.0.0", api_tokens_file=tokens)
+    settings = Settings(
+        home=tmp_path,
+        temporal_address=platform.client.service_client.config.target_host,
+        temporal_namespace=platform.client.namespace,
+        task_queue=platform.task_queue,
+        api_host="0.0.0.0",
+        api_tokens_file=tokens,
+    )
     (tmp_path / "promise.yaml").write_text(yaml.safe_dump(promise("widgets", "Widget")))
     (tmp_path / "widget.yaml").write_text(yaml.safe_dump(resource("Widget", "first", namespace=OWN)))
     outputs = []
     with served(create_app(settings)) as url:
+
         async def run(*args: str, token: str | None = None) -> tuple[int, str, str]:
             result = await ktx_cli(*args, url=url, token=token)
             outputs.append(result[1] + result[2])
             return result
 
-        assert await run("get", "promises") == (1, "", "Error from server (401): missing bearer token; set KTX_TOKEN to a "
-                                                        "token listed in the API's KTX_API_TOKENS_FILE (ktx token create)\n")
-        assert (await run("get", "promises", token="not-a-token"))[2].startswith("Error from server (401): unknown token;")
+        assert await run("get", "promises") == (
+            1,
+            "",
+            "Error from server (401): missing bearer token; set KTX_TOKEN to a "
+            "token listed in the API's KTX_API_TOKENS_FILE (ktx token create)\n",
+        )
+        assert (await run("get", "promises", token="not-a-token"))[2].startswith(
+            "Error from server (401): unknown token;"
+        )
         assert await run("apply", "-f", str(tmp_path / "promise.yaml"), token=team) == (
-            1, "", f'Error from server (403): team token "{TEAM_NAME}" may not apply Promise "widgets": Promises are '
-                   "managed by platform tokens\n")
-        assert await run("apply", "-f", str(tmp_path / "promise.yaml"), token=ops) == (0, "promise/widgets created\n", "")
+            1,
+            "",
+            f'Error from server (403): team token "{TEAM_NAME}" may not apply Promise "widgets": Promises are '
+            "managed by platform tokens\n",
+        )
+        assert await run("apply", "-f", str(tmp_path / "promise.yaml"), token=ops) == (
+            0,
+            "promise/widgets created\n",
+            "",
+        )
         assert await run("apply", "-f", str(tmp_path / "widget.yaml"), token=team) == (0, "widget/first created\n", "")
         assert await run("get", "widget", "first", "-n", OTHER, token=team) == (
-            1, "", f'Error from server (403): team token "{TEAM_NAME}" may not get widget "first" in namespace "{OTHER}": '
-                   f"its namespaces are {OWN}\n")
+            1,
+            "",
+            f'Error from server (403): team token "{TEAM_NAME}" may not get widget "first" in namespace "{OTHER}": '
+            f"its namespaces are {OWN}\n",
+        )
         code, out, _ = await run("get", "widget", "first", "-n", OWN, "-o", "json", token=team)
         assert code == 0 and json.loads(out)["metadata"]["namespace"] == OWN
     assert not any(ops in text or team in text for text in outputs)
@@ -436,7 +591,11 @@ async def test_a_token_revoked_in_the_file_is_refused_by_the_running_api(platfor
         kept = [e for e in yaml.safe_load(tokens.read_text()) if e["role"] == "platform"]
         (tmp_path / "tokens.next").write_text(yaml.safe_dump(kept))
         os.replace(tmp_path / "tokens.next", tokens)
-        refused = await eventually(lambda: http.get("/objects/promise", headers=as_(TEAM_TOKEN)),
-                                   lambda r: r.status_code == 401, timeout=10, what="the revoked token refused")
+        refused = await eventually(
+            lambda: http.get("/objects/promise", headers=as_(TEAM_TOKEN)),
+            lambda r: r.status_code == 401,
+            timeout=10,
+            what="the revoked token refused",
+        )
         assert refused.json()["message"] == "unknown token"
         assert (await http.get("/objects/promise", headers=as_(PLATFORM_TOKEN))).status_code == 200

@@ -27,8 +27,12 @@ from tests.servers.git_servers import free_port
 
 TOKEN = "fuzz-platform-token-0123456789"
 # Generated kinds and names are almost never real, so each case is also sent against these objects.
-EXISTING = [{"kind": "widget", "name": "first"}, {"kind": "promise", "name": "widgets"}, {"kind": "destination", "name": "dev"},
-            {"kind": "gitstatestore", "name": "default"}]
+EXISTING = [
+    {"kind": "widget", "name": "first"},
+    {"kind": "promise", "name": "widgets"},
+    {"kind": "destination", "name": "dev"},
+    {"kind": "gitstatestore", "name": "default"},
+]
 # Per operation; derandomized, so every run tries the same cases and a failure reproduces.
 EXAMPLES = 25
 # Stateful: scenarios of at most STEPS linked calls (apply, then get/label/delete... the object it answered).
@@ -40,13 +44,26 @@ RAW_BODIES = 300
 async def serve_api(platform: Platform, home: Path) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
     home.mkdir(parents=True)
     tokens = home / "tokens.yaml"
-    tokens.write_text(yaml.safe_dump([{"name": "fuzz", "role": "platform", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]))
+    tokens.write_text(
+        yaml.safe_dump([{"name": "fuzz", "role": "platform", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}])
+    )
     port = free_port()
-    env = {**os.environ, "KTX_HOME": str(home), "KTX_API_PORT": str(port), "KTX_API_TOKENS_FILE": str(tokens),
-           "KTX_TEMPORAL_ADDRESS": platform.client.service_client.config.target_host,
-           "KTX_TEMPORAL_NAMESPACE": platform.client.namespace, "KTX_TASK_QUEUE": platform.task_queue}
-    process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=(home / "api.log").open("wb"))
+    env = {
+        **os.environ,
+        "KTX_HOME": str(home),
+        "KTX_API_PORT": str(port),
+        "KTX_API_TOKENS_FILE": str(tokens),
+        "KTX_TEMPORAL_ADDRESS": platform.client.service_client.config.target_host,
+        "KTX_TEMPORAL_NAMESPACE": platform.client.namespace,
+        "KTX_TASK_QUEUE": platform.task_queue,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(home / "api.log").open("wb"),
+    )
     url = f"http://127.0.0.1:{port}"
 
     async def up() -> bool:
@@ -78,8 +95,14 @@ def fuzz(schema_document: dict[str, Any], url: str, statuses: Counter[int]) -> l
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, "the OpenAPI document lost its operations"
     for operation in operations:
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             bounded_waits(case)
@@ -99,8 +122,10 @@ def fuzz(schema_document: dict[str, Any], url: str, statuses: Counter[int]) -> l
                     continue
                 statuses[response.status_code] += 1
                 if response.status_code >= 500:
-                    failures.append(f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200}: "
-                                    f"{response.status_code} {response.text[:300]}")
+                    failures.append(
+                        f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200}: "
+                        f"{response.status_code} {response.text[:300]}"
+                    )
 
         check()
     return failures
@@ -130,11 +155,21 @@ def fuzz_stateful(schema_document: dict[str, Any], url: str, statuses: Counter[t
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             statuses[(case.method, case.path, response.status_code)] += 1
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200}: "
-                                f"{response.status_code} {response.text[:300]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200}: "
+                    f"{response.status_code} {response.text[:300]}"
+                )
 
-    Scenarios.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None, derandomize=True,
-                                    database=None, suppress_health_check=list(HealthCheck)))
+    Scenarios.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
     return failures
 
 
@@ -173,8 +208,9 @@ def fuzz_raw_bodies(url: str, statuses: Counter[int]) -> list[str]:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TOKEN}"
 
-    @settings(max_examples=RAW_BODIES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=RAW_BODIES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(body=raw_bodies(), content_type=st.sampled_from(["application/yaml", "application/json", "text/plain"]))
     def check(body: bytes, content_type: str) -> None:
         try:
@@ -192,15 +228,20 @@ def fuzz_raw_bodies(url: str, statuses: Counter[int]) -> list[str]:
 
 async def test_no_generated_request_gets_a_server_error(platform: Platform, git_remote: Path, tmp_path: Path) -> None:
     # Something to find: a store, a Destination, a Promise and one of its resources.
-    for doc in [*git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}), promise("widgets", "Widget"),
-                resource("Widget", "first", {"size": "s"})]:
+    for doc in [
+        *git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}),
+        promise("widgets", "Widget"),
+        resource("Widget", "first", {"size": "s"}),
+    ]:
         await platform.apply(doc)
     process, url = await serve_api(platform, tmp_path / "api")
     try:
         async with httpx.AsyncClient() as http:
             document = (await http.get(f"{url}/openapi.json")).json()
         statuses: Counter[int] = Counter()
-        failures = await asyncio.to_thread(fuzz, document, url, statuses)  # the worker keeps running on this loop meanwhile
+        failures = await asyncio.to_thread(
+            fuzz, document, url, statuses
+        )  # the worker keeps running on this loop meanwhile
         assert failures == []
         # The cases got past authentication and reached the handlers, with good and bad input alike.
         assert sum(statuses.values()) >= 100 and statuses[200] > 0 and statuses[404] > 0, statuses

@@ -26,8 +26,12 @@ PATH = "dev/resources/default/versioned/one/render/5058f/app.yaml"
 
 
 async def collect(platform: Platform, grace_s: float) -> CollectGarbageResult:
-    return await platform.client.execute_workflow(ArtifactGcWorkflow.run, CollectGarbageInput(grace_s=grace_s),
-                                                  id=f"artifact-gc-test-{uuid.uuid4().hex[:8]}", task_queue=platform.task_queue)
+    return await platform.client.execute_workflow(
+        ArtifactGcWorkflow.run,
+        CollectGarbageInput(grace_s=grace_s),
+        id=f"artifact-gc-test-{uuid.uuid4().hex[:8]}",
+        task_queue=platform.task_queue,
+    )
 
 
 async def held(platform: Platform) -> list[str]:
@@ -44,17 +48,27 @@ async def committed(git_remote: Path) -> str:
 
 async def two_versions(platform: Platform, git_remote: Path) -> None:
     """A resource whose output changed once: the first tree is garbage, the second is held."""
-    await install(platform, git_remote, "versioned", "Versioned", pipeline("render", FILES={"app.yaml": {"v": "{spec[v]}"}}))
+    await install(
+        platform, git_remote, "versioned", "Versioned", pipeline("render", FILES={"app.yaml": {"v": "{spec[v]}"}})
+    )
     for version in ("1", "2"):
         await platform.apply(resource("Versioned", "one", spec={"v": version}))
-        await eventually(lambda: committed(git_remote), lambda text: f"v: '{version}'" in text,
-                         what=f"version {version} committed")
+        await eventually(
+            lambda: committed(git_remote), lambda text: f"v: '{version}'" in text, what=f"version {version} committed"
+        )
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["worker-disk", "shared-bucket"])
 async def test_only_the_outputs_no_workflow_holds_are_collected_and_only_after_the_grace(
-        shared: bool, platform_factory, git_remote: Path, tmp_path: Path, s3_server, s3_bucket: str, pipeline_images,
-        s3_worker_credentials) -> None:
+    shared: bool,
+    platform_factory,
+    git_remote: Path,
+    tmp_path: Path,
+    s3_server,
+    s3_bucket: str,
+    pipeline_images,
+    s3_worker_credentials,
+) -> None:
     settings = {"artifact_bucket": s3_bucket, "artifact_endpoint": f"http://{s3_server.endpoint}"} if shared else {}
     platform = await platform_factory(settings=settings)
     await two_versions(platform, git_remote)
@@ -87,12 +101,17 @@ async def test_only_the_outputs_no_workflow_holds_are_collected_and_only_after_t
     assert stored() == set(await held(platform)) and current not in stored()
 
 
-async def test_a_holder_that_cannot_answer_stops_the_sweep(platform: Platform, git_remote: Path, tmp_path: Path,
-                                                          pipeline_images) -> None:
+async def test_a_holder_that_cannot_answer_stops_the_sweep(
+    platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images
+) -> None:
     await two_versions(platform, git_remote)
     # A resource workflow no worker serves (as while its task queue is down) cannot say what it holds.
-    await platform.client.start_workflow("ResourceWorkflow", id="resource/versioned/default/orphan",
-                                         task_queue="nobody-polls-this", execution_timeout=None)
+    await platform.client.start_workflow(
+        "ResourceWorkflow",
+        id="resource/versioned/default/orphan",
+        task_queue="nobody-polls-this",
+        execution_timeout=None,
+    )
     result = await collect(platform, grace_s=0)
     assert result.removed == 0 and result.skipped and "resource/versioned/default/orphan" in result.skipped
     (home,) = tmp_path.glob(f"ktx-home-{platform.client.namespace}")

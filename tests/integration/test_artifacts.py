@@ -19,7 +19,9 @@ def shared(s3_server: SeaweedS3, bucket: str) -> ObjectBucket:
     return ObjectBucket(s3_server.client(), bucket, "ktx-artifacts/")
 
 
-def test_a_tree_collected_on_one_worker_is_read_on_another(tmp_path: Path, s3_server: SeaweedS3, s3_bucket: str) -> None:
+def test_a_tree_collected_on_one_worker_is_read_on_another(
+    tmp_path: Path, s3_server: SeaweedS3, s3_bucket: str
+) -> None:
     output = tmp_path / "output"
     (output / "nested").mkdir(parents=True)
     (output / "app.yaml").write_text("kind: ConfigMap\n")
@@ -44,8 +46,9 @@ def test_a_tree_nobody_uploaded_is_a_clear_error(tmp_path: Path, s3_server: Seaw
         store.path("0" * 64, "app.yaml")
 
 
-def test_a_hostile_tarball_in_the_bucket_writes_nothing_outside_the_store(tmp_path: Path, s3_server: SeaweedS3,
-                                                                          s3_bucket: str) -> None:
+def test_a_hostile_tarball_in_the_bucket_writes_nothing_outside_the_store(
+    tmp_path: Path, s3_server: SeaweedS3, s3_bucket: str
+) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         member = tarfile.TarInfo("../../escaped.yaml")
@@ -59,8 +62,9 @@ def test_a_hostile_tarball_in_the_bucket_writes_nothing_outside_the_store(tmp_pa
     assert not list(tmp_path.rglob("escaped.yaml"))
 
 
-def test_with_a_bucket_the_local_disk_is_a_cache_trimmed_by_last_use(tmp_path: Path, s3_server: SeaweedS3,
-                                                                      s3_bucket: str) -> None:
+def test_with_a_bucket_the_local_disk_is_a_cache_trimmed_by_last_use(
+    tmp_path: Path, s3_server: SeaweedS3, s3_bucket: str
+) -> None:
     store = ArtifactStore(tmp_path / "store", shared(s3_server, s3_bucket))
     (tmp_path / "output").mkdir()
     (tmp_path / "output" / "app.yaml").write_text("kind: ConfigMap\n")
@@ -71,8 +75,9 @@ def test_with_a_bucket_the_local_disk_is_a_cache_trimmed_by_last_use(tmp_path: P
     assert store.path(digest, "app.yaml").read_text() == "kind: ConfigMap\n"  # downloaded again
 
 
-def test_storing_a_tree_already_in_the_bucket_makes_it_young_there(tmp_path: Path, s3_server: SeaweedS3,
-                                                                  s3_bucket: str) -> None:
+def test_storing_a_tree_already_in_the_bucket_makes_it_young_there(
+    tmp_path: Path, s3_server: SeaweedS3, s3_bucket: str
+) -> None:
     bucket = shared(s3_server, s3_bucket)
     store = ArtifactStore(tmp_path / "store", bucket)
     (tmp_path / "output").mkdir()

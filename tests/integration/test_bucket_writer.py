@@ -22,7 +22,9 @@ def group(slot: Slot, files: dict[str, str], message: str = "Update from: test")
     return StoreChange(message=message, root="platform", replace=[GroupWrite(slot=slot, inline=files)])
 
 
-async def test_unchanged_objects_are_not_uploaded_again_and_stale_keys_go(s3_server, s3_bucket: str, tmp_path: Path) -> None:
+async def test_unchanged_objects_are_not_uploaded_again_and_stale_keys_go(
+    s3_server, s3_bucket: str, tmp_path: Path
+) -> None:
     w = writer(s3_server, s3_bucket, tmp_path)
     slot = Slot(path="dev/resources/default/app/one/p/5058f")
     first = await w.write(group(slot, {"a.yaml": "a: 1\n", "b.yaml": "b: 1\n", "c.yaml": "c: 1\n"}))
@@ -35,19 +37,28 @@ async def test_unchanged_objects_are_not_uploaded_again_and_stale_keys_go(s3_ser
     assert stored == {f"platform/{slot.path}/a.yaml": b"a: 1\n", f"platform/{slot.path}/b.yaml": b"b: 2\n"}
 
 
-async def test_flat_and_aggregated_modes_compose_groups_in_one_bucket(s3_server, s3_bucket: str, tmp_path: Path) -> None:
+async def test_flat_and_aggregated_modes_compose_groups_in_one_bucket(
+    s3_server, s3_bucket: str, tmp_path: Path
+) -> None:
     w = writer(s3_server, s3_bucket, tmp_path)
     flat_one = Slot(mode="none", path="flat", key="flat/.kratix/default-one.yaml")
     flat_two = Slot(mode="none", path="flat", key="flat/.kratix/default-two.yaml")
     agg_one = Slot(mode="aggregatedYAML", path="agg/aggregated.yaml", key="work-one.agg-5058f")
     agg_two = Slot(mode="aggregatedYAML", path="agg/aggregated.yaml", key="work-two.agg-5058f")
-    await w.write(StoreChange(message="m", replace=[
-        GroupWrite(slot=flat_one, inline={"one.yaml": "one: 1\n", "shared/x.yaml": "x: 1\n"}),
-        GroupWrite(slot=flat_two, inline={"two.yaml": "two: 1\n"}),
-        GroupWrite(slot=agg_one, inline={"cm.yaml": "kind: ConfigMap\nname: one\n"}),
-        GroupWrite(slot=agg_two, inline={"cm.yaml": "kind: ConfigMap\nname: two\n"}),
-    ]))
-    await w.write(StoreChange(message="m", replace=[GroupWrite(slot=flat_one, inline={"one.yaml": "one: 2\n"})], remove=[agg_one]))
+    await w.write(
+        StoreChange(
+            message="m",
+            replace=[
+                GroupWrite(slot=flat_one, inline={"one.yaml": "one: 1\n", "shared/x.yaml": "x: 1\n"}),
+                GroupWrite(slot=flat_two, inline={"two.yaml": "two: 1\n"}),
+                GroupWrite(slot=agg_one, inline={"cm.yaml": "kind: ConfigMap\nname: one\n"}),
+                GroupWrite(slot=agg_two, inline={"cm.yaml": "kind: ConfigMap\nname: two\n"}),
+            ],
+        )
+    )
+    await w.write(
+        StoreChange(message="m", replace=[GroupWrite(slot=flat_one, inline={"one.yaml": "one: 2\n"})], remove=[agg_one])
+    )
     stored = objects(s3_server.client(), s3_bucket)
     assert stored["flat/one.yaml"] == b"one: 2\n" and "flat/shared/x.yaml" not in stored
     assert stored["flat/two.yaml"] == b"two: 1\n"

@@ -83,7 +83,9 @@ async def test_a_refused_push_is_an_error_not_a_lost_write(git_remote: Path, tmp
         refuse_pushes(git_remote, "branch main is protected")
         outcome = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
         assert not outcome.changed
-        assert "pre-receive hook declined" in (outcome.error or "") and "branch main is protected" in (outcome.error or "")
+        assert "pre-receive hook declined" in (outcome.error or "") and "branch main is protected" in (
+            outcome.error or ""
+        )
         (git_remote / "hooks" / "pre-receive").unlink()
         retried = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
     assert retried.changed and retried.error is None
@@ -92,7 +94,9 @@ async def test_a_refused_push_is_an_error_not_a_lost_write(git_remote: Path, tmp
 
 async def test_first_write_to_an_empty_repository_creates_the_branch(tmp_path: Path) -> None:
     remote = bare_repo(tmp_path, "empty.git", seed=False)
-    outcome = await writer(str(remote), tmp_path).write(StoreChange(message="Update from: c", files={"x/c.yaml": b"c: 1\n"}))
+    outcome = await writer(str(remote), tmp_path).write(
+        StoreChange(message="Update from: c", files={"x/c.yaml": b"c: 1\n"})
+    )
     assert outcome.changed
     assert read_remote(remote, "x/c.yaml") == "c: 1\n"
 
@@ -106,7 +110,12 @@ async def test_basic_auth_credentials_reach_the_server_only_as_a_header(tmp_path
         denied = await anonymous.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
         assert "could not read Username" in (denied.error or "")  # the server asked for credentials and got none
         header = "Authorization: Basic cGxhdGZvcm06czNjcmV0LXRva2Vu"  # platform:s3cret-token
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": header}
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": header,
+        }
         w = writer(server.url("private.git"), tmp_path, "auth", GitCredentials(env))
         outcome = await w.write(nested("Update from: a", "d/a", {"a.yaml": "a: 1\n"}))
         assert outcome.error is None and outcome.changed
@@ -122,17 +131,31 @@ async def test_ssh_credentials_with_strict_host_checking(tmp_path: Path) -> None
     secrets = SecretStore(tmp_path / "secrets")
     with GitSshServer(tmp_path / "sshd") as server:
         stores = StateStoreActivities(ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache", secrets)
-        spec = GitStateStoreSpec(url=server.url(remote), auth_method="ssh", secret_ref=SecretRef(name="ssh", namespace="default"))
+        spec = GitStateStoreSpec(
+            url=server.url(remote), auth_method="ssh", secret_ref=SecretRef(name="ssh", namespace="default")
+        )
         target = StoreTarget(kind="GitStateStore", name="fleet", git=spec)
-        write = WriteStateStoreInput(store=target, message="Update from: ssh",
-                                     replace=[GroupWrite(slot=Slot(path="d/a"), inline={"a.yaml": "a: 1\n"})])
+        write = WriteStateStoreInput(
+            store=target,
+            message="Update from: ssh",
+            replace=[GroupWrite(slot=Slot(path="d/a"), inline={"a.yaml": "a: 1\n"})],
+        )
         missing = await stores.write_state_store(write)
         assert missing.error == "SecretNotFound: Secret ssh not found in namespace default"
-        wrong_host = server.known_hosts.split(" ")[0] + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
-        secrets.put("default", "ssh", {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": wrong_host.encode()})
+        wrong_host = (
+            server.known_hosts.split(" ")[0]
+            + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+        )
+        secrets.put(
+            "default", "ssh", {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": wrong_host.encode()}
+        )
         refused = await stores.write_state_store(write)
         assert "Host key verification failed" in (refused.error or "")
-        secrets.put("default", "ssh", {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": server.known_hosts.encode()})
+        secrets.put(
+            "default",
+            "ssh",
+            {"sshPrivateKey": server.client_key.read_bytes(), "knownHosts": server.known_hosts.encode()},
+        )
         written = await stores.write_state_store(write)
         assert written.error is None and written.changed
         assert (await stores.check_state_store(CheckStateStoreInput(store=target))).ready

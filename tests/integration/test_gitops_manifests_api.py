@@ -56,18 +56,32 @@ async def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
 
 
 async def test_flux_and_argocd_manifests_point_where_the_platform_writes(
-        platform: Platform, api: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    platform: Platform, api: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = tmp_path / "srv"
     base.mkdir()
     remote = bare_repo(base, "fleet.git")
     with GitHttpServer(base, "platform-bot", "token-1234") as server:
         await platform.apply(secret("git-creds", username="platform-bot", password="token-1234"))
-        await platform.apply({"apiVersion": KRATIX, "kind": "GitStateStore", "metadata": {"name": "fleet"},
-                              "spec": {"url": server.url("fleet.git"), "branch": "main", "path": "platform",
-                                       "secretRef": {"name": "git-creds", "namespace": "default"}}})
+        await platform.apply(
+            {
+                "apiVersion": KRATIX,
+                "kind": "GitStateStore",
+                "metadata": {"name": "fleet"},
+                "spec": {
+                    "url": server.url("fleet.git"),
+                    "branch": "main",
+                    "path": "platform",
+                    "secretRef": {"name": "git-creds", "namespace": "default"},
+                },
+            }
+        )
         await platform.apply(destination("dev", store="fleet", path="/clusters/dev/"))
-        await eventually(lambda: platform.get("destination", "dev"), lambda d: condition(d, "Ready").get("status") == "True",
-                         what="canaries written")
+        await eventually(
+            lambda: platform.get("destination", "dev"),
+            lambda d: condition(d, "Ready").get("status") == "True",
+            what="canaries written",
+        )
 
         response = await api.get("/objects/destination/dev/manifests", params={"gitops": "flux"})
         assert response.status_code == 200, response.text
@@ -85,7 +99,9 @@ async def test_flux_and_argocd_manifests_point_where_the_platform_writes(
 
         argocd = (await api.get("/objects/destination/dev/manifests", params={"gitops": "argocd"})).json()
         assert [(a["kind"], a["spec"]["source"]["path"]) for a in argocd] == [
-            ("Application", "platform/clusters/dev/dependencies"), ("Application", "platform/clusters/dev/resources")]
+            ("Application", "platform/clusters/dev/dependencies"),
+            ("Application", "platform/clusters/dev/resources"),
+        ]
 
         # The CLI prints the same documents as multi-document YAML, ready for `kubectl apply -f -`.
         code, out, err = await run_cli(capsys, "destination", "manifests", "dev", "--gitops", "flux")
@@ -103,10 +119,21 @@ async def test_flux_and_argocd_manifests_point_where_the_platform_writes(
 
 
 async def test_argocd_is_refused_a_bucket_store_with_the_reason(
-        platform: Platform, api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]) -> None:
-    store: dict[str, Any] = {"apiVersion": KRATIX, "kind": "BucketStateStore", "metadata": {"name": "s3"},
-                             "spec": {"bucketName": "kratix", "endpoint": "127.0.0.1:9", "insecure": True, "path": "fleet",
-                                      "authMethod": "accessKey", "secretRef": {"name": "s3-creds", "namespace": "default"}}}
+    platform: Platform, api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store: dict[str, Any] = {
+        "apiVersion": KRATIX,
+        "kind": "BucketStateStore",
+        "metadata": {"name": "s3"},
+        "spec": {
+            "bucketName": "kratix",
+            "endpoint": "127.0.0.1:9",
+            "insecure": True,
+            "path": "fleet",
+            "authMethod": "accessKey",
+            "secretRef": {"name": "s3-creds", "namespace": "default"},
+        },
+    }
     await platform.apply(store)
     await platform.apply(destination("edge", store="s3", kind="BucketStateStore", filepath={"mode": "aggregatedYAML"}))
 
@@ -120,6 +147,12 @@ async def test_argocd_is_refused_a_bucket_store_with_the_reason(
 
     flux = (await api.get("/objects/destination/edge/manifests", params={"gitops": "flux"})).json()
     assert [d["kind"] for d in flux] == ["Bucket", "Kustomization"]
-    assert flux[0]["spec"] == {"interval": "1m", "provider": "generic", "bucketName": "kratix", "endpoint": "127.0.0.1:9",
-                               "insecure": True, "secretRef": {"name": "s3-creds"}}
+    assert flux[0]["spec"] == {
+        "interval": "1m",
+        "provider": "generic",
+        "bucketName": "kratix",
+        "endpoint": "127.0.0.1:9",
+        "insecure": True,
+        "secretRef": {"name": "s3-creds"},
+    }
     assert flux[1]["spec"]["path"] == "./fleet/edge"

@@ -35,31 +35,45 @@ def closed_port() -> int:
 
 def metric_value(text: str, name: str, **labels: str) -> float:
     """The sum of the samples called `name` whose labels include `labels`."""
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == name and labels.items() <= sample.labels.items())
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 @asynccontextmanager
 async def api_for(platform: Platform, home: Path, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The real app, with its lifespan, connected to the platform's namespace and task queue."""
-    settings = Settings(home=home, temporal_address=platform.client.service_client.config.target_host,
-                        temporal_namespace=platform.client.namespace, task_queue=platform.task_queue, **overrides)
+    settings = Settings(
+        home=home,
+        temporal_address=platform.client.service_client.config.target_host,
+        temporal_namespace=platform.client.namespace,
+        task_queue=platform.task_queue,
+        **overrides,
+    )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                                   base_url="http://ktx", timeout=150) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ktx", timeout=150) as http,
+    ):
         yield app, http
 
 
 async def fulfil_app_config(http: httpx.AsyncClient, remote: Path) -> None:
     """Through the API: a store and Destination, the app-config Promise, one resource request, each reconciled."""
-    response = await http.post("/apply", content=yaml.safe_dump_all([*store_and_destination(remote), example("promise.yaml")]))
+    response = await http.post(
+        "/apply", content=yaml.safe_dump_all([*store_and_destination(remote), example("promise.yaml")])
+    )
     assert response.status_code == 200, response.text
     wait = await http.get("/objects/promise/app-config/wait", params={"condition": "Available", "timeout": 120})
     assert wait.status_code == 200, wait.text
     response = await http.post("/apply", content=yaml.safe_dump(example("resource-request.yaml")))
     assert response.status_code == 200, response.text
-    wait = await http.get("/objects/appconfig/checkout/wait",
-                          params={"namespace": "default", "condition": "Reconciled", "timeout": 120})
+    wait = await http.get(
+        "/objects/appconfig/checkout/wait", params={"namespace": "default", "condition": "Reconciled", "timeout": 120}
+    )
     assert wait.status_code == 200, wait.text
 
 
@@ -80,17 +94,28 @@ async def test_api_probes_and_request_metrics(platform: Platform, tmp_path: Path
 
         text = await scrape(http)
         # Routes are templates, and a path no route matches is one label value, whatever was asked for.
-        assert metric_value(text, "ktx_api_requests_total", method="GET", route="/objects/{kind}/{name}", status="404") >= 1
+        assert (
+            metric_value(text, "ktx_api_requests_total", method="GET", route="/objects/{kind}/{name}", status="404")
+            >= 1
+        )
         assert metric_value(text, "ktx_api_requests_total", method="GET", route="/readyz", status="200") >= 1
         assert metric_value(text, "ktx_api_requests_total", method="GET", route="unmatched", status="404") >= 1
         assert "no-such-promise" not in text and "12345" not in text
-        for family in ("ktx_pipelines_run", "ktx_pipelines_failed", "ktx_pipeline_duration_seconds",
-                       "ktx_state_store_writes", "ktx_state_store_write_seconds", "ktx_actions"):
+        for family in (
+            "ktx_pipelines_run",
+            "ktx_pipelines_failed",
+            "ktx_pipeline_duration_seconds",
+            "ktx_state_store_writes",
+            "ktx_state_store_write_seconds",
+            "ktx_actions",
+        ):
             assert f"# HELP {family}" in text
 
         # The same app, its Temporal server unreachable: not ready, and it says why.
         target = f"127.0.0.1:{closed_port()}"
-        app.state.platform = Platform(await Client.connect(target, lazy=True), platform.task_queue, app.state.platform.secrets)
+        app.state.platform = Platform(
+            await Client.connect(target, lazy=True), platform.task_queue, app.state.platform.secrets
+        )
         started = time.monotonic()
         unready = await http.get("/readyz")
         assert unready.status_code == 503
@@ -113,7 +138,9 @@ async def deltas_over_app_config(platform: Platform, tmp_path: Path, git_remote:
     return delta
 
 
-async def test_state_store_writes_are_counted(platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path) -> None:
+async def test_state_store_writes_are_counted(
+    platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
+) -> None:
     delta = await deltas_over_app_config(platform, tmp_path, git_remote)
 
     assert delta("ktx_state_store_writes_total", kind="git", result="committed") >= 1
@@ -136,8 +163,10 @@ async def test_pipeline_runs_are_counted(platform: Platform, git_remote: Path, p
 async def test_worker_probes(temporal_env: WorkflowEnvironment, tmp_path: Path) -> None:
     client = temporal_env.client
     workers = build_worker(client, Settings(home=tmp_path, task_queue=f"ktx-health-{time.time_ns()}"))
-    async with HealthServer(client, workers, "127.0.0.1", 0) as health, \
-            httpx.AsyncClient(base_url="http://{}:{}".format(*health.address), timeout=10) as http:
+    async with (
+        HealthServer(client, workers, "127.0.0.1", 0) as health,
+        httpx.AsyncClient(base_url="http://{}:{}".format(*health.address), timeout=10) as http,
+    ):
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         unready = await http.get("/readyz")
         assert unready.status_code == 503

@@ -18,7 +18,15 @@ from service.platform import Conflict, NotFound, Platform
 from domain.naming import resource_workflow_id
 from tests.conftest import remote_files
 from tests.integration.test_health_metrics import api_for
-from tests.kratix_documents import eventually, git_store_and_destinations, phases, pipeline, pipeline_entry, promise, resource
+from tests.kratix_documents import (
+    eventually,
+    git_store_and_destinations,
+    phases,
+    pipeline,
+    pipeline_entry,
+    promise,
+    resource,
+)
 from tests.unit.test_input_limits import billion_laughs
 
 DEEP = "a: " + "{b: " * 50 + "1" + "}" * 50 + "\n"
@@ -27,17 +35,33 @@ DEEP = "a: " + "{b: " * 50 + "1" + "}" * 50 + "\n"
 HOSTILE = {
     "status-list": ({"RAW": {"metadata/status.yaml": "- a\n- b\n"}}, "must be a map of status fields, not a list"),
     "status-number": ({"RAW": {"metadata/status.yaml": "42\n"}}, "must be a map of status fields, not a number"),
-    "status-aliases": ({"RAW": {"metadata/status.yaml": billion_laughs().split("\n", 2)[2]}}, "aliases may add at most"),
+    "status-aliases": (
+        {"RAW": {"metadata/status.yaml": billion_laughs().split("\n", 2)[2]}},
+        "aliases may add at most",
+    ),
     "status-deep": ({"RAW": {"metadata/status.yaml": DEEP}}, "nested deeper than 32 levels"),
-    "status-huge": ({"BIG": "metadata/status.yaml=300000"}, "/kratix/metadata/status.yaml: is over the limit of 262144 bytes"),
+    "status-huge": (
+        {"BIG": "metadata/status.yaml=300000"},
+        "/kratix/metadata/status.yaml: is over the limit of 262144 bytes",
+    ),
     "control-huge": ({"BIG": "metadata/workflow-control.yaml=20000"}, "over the limit of 16384 bytes"),
     "status-conditions": ({"RAW": {"metadata/status.yaml": "conditions: banana\n"}}, "must be a list of conditions"),
-    "status-health": ({"RAW": {"metadata/status.yaml": "healthStatus: [1]\n"}}, "status.yaml.healthStatus: must be a map"),
-    "control-list": ({"RAW": {"metadata/workflow-control.yaml": "- suspend\n"}}, "workflow-control.yaml: must be a map"),
-    "selectors-list": ({"RAW": {"metadata/destination-selectors.yaml": "- matchLabels: [env, dev]\n"}},
-                       "must be a map of label keys to string values"),
-    "selectors-label": ({"RAW": {"metadata/destination-selectors.yaml": "- matchLabels: {env: 'not a label'}\n"}},
-                        "a valid label must be an empty string"),
+    "status-health": (
+        {"RAW": {"metadata/status.yaml": "healthStatus: [1]\n"}},
+        "status.yaml.healthStatus: must be a map",
+    ),
+    "control-list": (
+        {"RAW": {"metadata/workflow-control.yaml": "- suspend\n"}},
+        "workflow-control.yaml: must be a map",
+    ),
+    "selectors-list": (
+        {"RAW": {"metadata/destination-selectors.yaml": "- matchLabels: [env, dev]\n"}},
+        "must be a map of label keys to string values",
+    ),
+    "selectors-label": (
+        {"RAW": {"metadata/destination-selectors.yaml": "- matchLabels: {env: 'not a label'}\n"}},
+        "a valid label must be an empty string",
+    ),
     "many-files": ({"GENERATE": "6000x1"}, "holds more than 5000 files"),
 }
 
@@ -45,10 +69,14 @@ HOSTILE = {
 def hostile_promise(variant: str) -> dict:
     kind = "H" + variant.replace("-", "")
     env, _ = HOSTILE[variant]
-    return promise(f"h-{variant}", kind, configure=[
-        pipeline("good", FILES={"app.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}}}),
-        pipeline("bad", backoff_limit=0, **env),
-    ])
+    return promise(
+        f"h-{variant}",
+        kind,
+        configure=[
+            pipeline("good", FILES={"app.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}}}),
+            pipeline("bad", backoff_limit=0, **env),
+        ],
+    )
 
 
 def files_of(remote: Path, promise_name: str) -> list[str]:
@@ -56,7 +84,8 @@ def files_of(remote: Path, promise_name: str) -> list[str]:
 
 
 async def test_hostile_metadata_fails_the_pipeline_and_the_object_stays_manageable(
-        platform: Platform, git_remote: Path, pipeline_images) -> None:
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
     for variant in HOSTILE:
@@ -67,8 +96,12 @@ async def test_hostile_metadata_fails_the_pipeline_and_the_object_stays_manageab
 
     for variant, (_, reason) in HOSTILE.items():
         kind = "h" + variant.replace("-", "")
-        obj = await eventually(lambda: platform.get(kind, "one"), lambda o: phases(o).get("bad") == "Failed",
-                               timeout=180, what=f"{variant}: the hostile pipeline failed")
+        obj = await eventually(
+            lambda: platform.get(kind, "one"),
+            lambda o: phases(o).get("bad") == "Failed",
+            timeout=180,
+            what=f"{variant}: the hostile pipeline failed",
+        )
         assert reason in pipeline_entry(obj, "bad")["message"], (variant, pipeline_entry(obj, "bad"))
         assert phases(obj)["good"] == "Succeeded", variant
         # The workflow is alive: the object answers a label change and still holds the good pipeline's files.
@@ -85,19 +118,26 @@ async def test_hostile_metadata_fails_the_pipeline_and_the_object_stays_manageab
         assert files_of(git_remote, f"h-{variant}") == [], variant
 
 
-async def test_an_activity_error_is_a_failed_pipeline_not_a_dead_workflow(platform: Platform, git_remote: Path,
-                                                                          pipeline_images) -> None:
+async def test_an_activity_error_is_a_failed_pipeline_not_a_dead_workflow(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
     """An error the pipeline activity raises (here: a Pipeline the podman runner cannot run) used to fail the
     workflow after its retries, and the object answered 404 from then on."""
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
     unrunnable = pipeline("secretive", backoff_limit=0)
-    unrunnable["spec"]["containers"][0]["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    unrunnable["spec"]["containers"][0]["env"] = [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+    ]
     await platform.apply(promise("unrunnable", "Unrunnable", configure=[unrunnable]))
     await platform.wait_condition("promise", "unrunnable", "default", "Available", timeout=60)
     await platform.apply(resource("Unrunnable", "one"))
-    obj = await eventually(lambda: platform.get("unrunnable", "one"), lambda o: phases(o).get("secretive") == "Failed",
-                           timeout=120, what="the unrunnable pipeline failed")
+    obj = await eventually(
+        lambda: platform.get("unrunnable", "one"),
+        lambda o: phases(o).get("secretive") == "Failed",
+        timeout=120,
+        what="the unrunnable pipeline failed",
+    )
     assert "env valueFrom needs the kubernetes runner" in pipeline_entry(obj, "secretive")["message"]
     workflow_id = await platform.delete("unrunnable", "one")
     assert await platform.wait_deleted(workflow_id, 60)
@@ -109,6 +149,7 @@ async def test_label_changes_are_bounded_before_temporal(platform: Platform, git
     await platform.apply(resource("Plain", "one", labels={"team": "a"}))
     await eventually(lambda: platform.get("plain", "one"), what="plain/one exists")
     async with api_for(platform, tmp_path) as (_, http):
+
         async def refused(body: dict, *phrases: str) -> None:
             response = await http.post("/objects/plain/one/labels", params={"namespace": "default"}, json=body)
             assert response.status_code == 422, response.text
@@ -123,24 +164,32 @@ async def test_label_changes_are_bounded_before_temporal(platform: Platform, git
         many = {f"k{i:05d}": "v" * 63 for i in range(4000)}
         await refused({"set": many}, "over the limit of 262144")
         for start in range(0, 4000, 1000):
-            chunk = dict(list(many.items())[start:start + 1000])
-            response = await http.post("/objects/plain/one/labels", params={"namespace": "default"}, json={"set": chunk})
+            chunk = dict(list(many.items())[start : start + 1000])
+            response = await http.post(
+                "/objects/plain/one/labels", params={"namespace": "default"}, json={"set": chunk}
+            )
             if response.status_code != 200:
                 break
         assert response.status_code == 422 and "over the limit of 262144" in response.text, response.text
         obj = await platform.get("plain", "one")
         assert obj["metadata"]["labels"]["team"] == "a"
         assert "big" not in obj["metadata"]["labels"]
-        response = await http.post("/objects/plain/one/labels", params={"namespace": "default"}, json={"set": {"ok": "yes"}})
+        response = await http.post(
+            "/objects/plain/one/labels", params={"namespace": "default"}, json={"set": {"ok": "yes"}}
+        )
         assert response.status_code == 200 and response.json()["labels"]["ok"] == "yes", response.text
 
 
-async def test_an_ended_workflow_is_reported_and_cleaned_up(platform: Platform, git_remote: Path, pipeline_images) -> None:
+async def test_an_ended_workflow_is_reported_and_cleaned_up(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
     """If an object's workflow ends anyway (here an operator terminates it), get says so, and delete or a new apply
     take over the files it wrote: nothing is orphaned silently."""
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
-    await platform.apply(promise("ended", "Ended", configure=[pipeline("write", FILES={"app.yaml": {"name": "{name}"}})]))
+    await platform.apply(
+        promise("ended", "Ended", configure=[pipeline("write", FILES={"app.yaml": {"name": "{name}"}})])
+    )
     await platform.wait_condition("promise", "ended", "default", "Available", timeout=60)
     for name in ("gone", "back"):
         await platform.apply(resource("Ended", name))
@@ -169,8 +218,9 @@ async def test_an_ended_workflow_is_reported_and_cleaned_up(platform: Platform, 
     assert files_of(git_remote, "ended") == []
 
 
-async def test_a_container_printing_without_end_is_bounded(platform: Platform, git_remote: Path, tmp_path: Path,
-                                                           pipeline_images) -> None:
+async def test_a_container_printing_without_end_is_bounded(
+    platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images
+) -> None:
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
     await platform.apply(promise("chatty", "Chatty", configure=[pipeline("talk", PRINT=str(24 * 1024 * 1024))]))
@@ -188,7 +238,7 @@ async def test_a_container_printing_without_end_is_bounded(platform: Platform, g
     async with api_for(platform, tmp_path) as (_, http):
         response = await http.get("/objects/chatty/one/logs", params={"namespace": "default"})
         assert response.status_code == 200
-        entry, = response.json()
+        (entry,) = response.json()
         assert (entry["truncated"], entry["bytes"]) == (True, size)
         assert len(entry["log"].encode()) == 1024 * 1024
         assert entry["log"].endswith("the end of the output\n")

@@ -41,7 +41,9 @@ def b64(value: bytes) -> str:
 
 
 def api_client(url: str, token: str = BEARER) -> ApiClient:
-    return json_api_client(Configuration(host=url, api_key={"authorization": token}, api_key_prefix={"authorization": "Bearer"}))
+    return json_api_client(
+        Configuration(host=url, api_key={"authorization": token}, api_key_prefix={"authorization": "Bearer"})
+    )
 
 
 @pytest.fixture
@@ -59,8 +61,9 @@ def requests(kube: FakeKubeSecrets) -> list[tuple[str, str]]:
     return [(method, path) for method, path, _ in kube.calls]
 
 
-def test_round_trip_change_detection_and_no_values_shown(kube: FakeKubeSecrets, store: KubeSecretStore,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_round_trip_change_detection_and_no_values_shown(
+    kube: FakeKubeSecrets, store: KubeSecretStore, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # an operator debugging must still not see values
     ref = SecretRef(name="git-creds", namespace="default")
     with pytest.raises(SecretNotFound, match="Secret git-creds not found in namespace default"):
@@ -70,8 +73,15 @@ def test_round_trip_change_detection_and_no_values_shown(kube: FakeKubeSecrets, 
     assert store.put("default", "git-creds", {"username": b"bot", "password": PASSWORD}) == "created"
     stored = kube.stored(NS, "ktx.default.git-creds")
     assert stored is not None
-    assert stored["metadata"]["labels"] == {**MANAGED, "ktx.io/secret-namespace": "default", "ktx.io/secret-name": "git-creds"}
-    assert stored["metadata"]["annotations"] == {"ktx.io/secret-namespace": "default", "ktx.io/secret-name": "git-creds"}
+    assert stored["metadata"]["labels"] == {
+        **MANAGED,
+        "ktx.io/secret-namespace": "default",
+        "ktx.io/secret-name": "git-creds",
+    }
+    assert stored["metadata"]["annotations"] == {
+        "ktx.io/secret-namespace": "default",
+        "ktx.io/secret-name": "git-creds",
+    }
     assert (stored["type"], stored["data"]) == ("Opaque", {"password": b64(PASSWORD), "username": b64(b"bot")})
     assert store.get(ref) == {"username": b"bot", "password": PASSWORD}
     first = store.version(ref)
@@ -95,9 +105,16 @@ def test_round_trip_change_detection_and_no_values_shown(kube: FakeKubeSecrets, 
 
     # A Secret's type is immutable in Kubernetes: the object is replaced, guarded by its resourceVersion.
     before = kube.stored(NS, "ktx.default.git-creds")["metadata"]["uid"]  # type: ignore[index]
-    assert store.put("default", "git-creds", {"username": b"bot", "password": b"rotated"}, "kubernetes.io/basic-auth") == "configured"
+    assert (
+        store.put("default", "git-creds", {"username": b"bot", "password": b"rotated"}, "kubernetes.io/basic-auth")
+        == "configured"
+    )
     replaced = kube.stored(NS, "ktx.default.git-creds")
-    assert replaced is not None and replaced["type"] == "kubernetes.io/basic-auth" and replaced["metadata"]["uid"] != before
+    assert (
+        replaced is not None
+        and replaced["type"] == "kubernetes.io/basic-auth"
+        and replaced["metadata"]["uid"] != before
+    )
 
     assert store.put("payments", "slack", {"token": PASSWORD}) == "created"
     kube.write(NS, {"metadata": {"name": "someone-elses", "labels": MANAGED}, "data": {"x": b64(b"y")}})
@@ -119,10 +136,18 @@ def test_round_trip_change_detection_and_no_values_shown(kube: FakeKubeSecrets, 
 def test_a_create_race_is_settled_by_reading_again(kube: FakeKubeSecrets, store: KubeSecretStore) -> None:
     name = object_name("default", "race")
     # Another writer (kubectl, another API replica) creates the Secret between our read and our create.
-    kube.before_next("POST", kube.path(NS), lambda: kube.write(NS, {"metadata": {"name": name}, "data": {"password": b64(b"theirs")}}))
+    kube.before_next(
+        "POST",
+        kube.path(NS),
+        lambda: kube.write(NS, {"metadata": {"name": name}, "data": {"password": b64(b"theirs")}}),
+    )
     assert store.put("default", "race", {"password": b"ours"}) == "configured"
-    assert requests(kube) == [("GET", kube.path(NS, name)), ("POST", kube.path(NS)), ("GET", kube.path(NS, name)),
-                              ("PUT", kube.path(NS, name))]
+    assert requests(kube) == [
+        ("GET", kube.path(NS, name)),
+        ("POST", kube.path(NS)),
+        ("GET", kube.path(NS, name)),
+        ("PUT", kube.path(NS, name)),
+    ]
     stored = kube.stored(NS, name)
     assert stored is not None and stored["data"] == {"password": b64(b"ours")}
     assert stored["metadata"]["labels"]["ktx.io/secret-name"] == "race"
@@ -130,8 +155,14 @@ def test_a_create_race_is_settled_by_reading_again(kube: FakeKubeSecrets, store:
     # Two API replicas applying the same Secret at once: the one that loses finds it already as wanted.
     twin = object_name("default", "twin")
     keys = {"ktx.io/secret-namespace": "default", "ktx.io/secret-name": "twin"}
-    kube.before_next("POST", kube.path(NS), lambda: kube.write(NS, {
-        "metadata": {"name": twin, "labels": {**MANAGED, **keys}, "annotations": keys}, "data": {"k": b64(b"v")}}))
+    kube.before_next(
+        "POST",
+        kube.path(NS),
+        lambda: kube.write(
+            NS,
+            {"metadata": {"name": twin, "labels": {**MANAGED, **keys}, "annotations": keys}, "data": {"k": b64(b"v")}},
+        ),
+    )
     assert store.put("default", "twin", {"k": b"v"}) == "unchanged"
     assert requests(kube)[-3:] == [("GET", kube.path(NS, twin)), ("POST", kube.path(NS)), ("GET", kube.path(NS, twin))]
 
@@ -162,7 +193,9 @@ def test_a_stale_replace_is_retried_on_a_fresh_read(kube: FakeKubeSecrets, store
     assert refused.value.status == 409 and json.loads(refused.value.body)["reason"] == "Conflict"
 
 
-def test_names_kubernetes_would_refuse_are_shortened_deterministically(kube: FakeKubeSecrets, store: KubeSecretStore) -> None:
+def test_names_kubernetes_would_refuse_are_shortened_deterministically(
+    kube: FakeKubeSecrets, store: KubeSecretStore
+) -> None:
     long_name = ".".join(["segment-" + str(i).zfill(3) for i in range(22)])[:253].rstrip(".-")
     other = long_name[:-1] + ("x" if long_name[-1] != "x" else "y")
     assert len(long_name) > 200 and len(object_name("team-platform", long_name)) <= 253
@@ -180,7 +213,10 @@ def test_names_kubernetes_would_refuse_are_shortened_deterministically(kube: Fak
     assert stored is not None
     assert len(stored["metadata"]["labels"]["ktx.io/secret-name"]) <= 63
     assert stored["metadata"]["annotations"]["ktx.io/secret-name"] == long_name
-    assert {(s.namespace, s.name) for s in store.summaries()} == {("team-platform", long_name), ("team-platform", other)}
+    assert {(s.namespace, s.name) for s in store.summaries()} == {
+        ("team-platform", long_name),
+        ("team-platform", other),
+    }
     assert store.delete("team-platform", long_name) and store.delete("team-platform", other)
 
 
@@ -190,8 +226,9 @@ def test_the_api_server_refuses_without_the_token(kube: FakeKubeSecrets) -> None
     assert refused.value.status == 401 and json.loads(refused.value.body)["reason"] == "Unauthorized"
 
 
-async def test_api_and_worker_share_secrets_through_kubernetes(platform_factory, temporal_env, kube: FakeKubeSecrets,
-                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_and_worker_share_secrets_through_kubernetes(
+    platform_factory, temporal_env, kube: FakeKubeSecrets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = "ghp-kube-shared-token-5678"
     kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
     # Outside a cluster, as `kubectl` does: KUBECONFIG.
@@ -200,16 +237,32 @@ async def test_api_and_worker_share_secrets_through_kubernetes(platform_factory,
     platform = await platform_factory(settings={"secret_provider": "kubernetes", "secrets_namespace": NS})
 
     port = free_port()
-    env = {**os.environ, "KTX_HOME": str(tmp_path / "api-home"), "KTX_API_PORT": str(port),
-           "KTX_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-           "KTX_TEMPORAL_NAMESPACE": platform.client.namespace, "KTX_TASK_QUEUE": platform.task_queue,
-           "KTX_SECRET_PROVIDER": "kubernetes", "KTX_SECRETS_NAMESPACE": NS, "KUBECONFIG": str(kubeconfig),
-           "KTX_API_URL": f"http://127.0.0.1:{port}"}
-    api = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "KTX_HOME": str(tmp_path / "api-home"),
+        "KTX_API_PORT": str(port),
+        "KTX_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "KTX_TEMPORAL_NAMESPACE": platform.client.namespace,
+        "KTX_TASK_QUEUE": platform.task_queue,
+        "KTX_SECRET_PROVIDER": "kubernetes",
+        "KTX_SECRETS_NAMESPACE": NS,
+        "KUBECONFIG": str(kubeconfig),
+        "KTX_API_URL": f"http://127.0.0.1:{port}",
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
     async def ktx(*args: str) -> str:
-        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env,
-                                       capture_output=True, text=True, timeout=120)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -219,26 +272,48 @@ async def test_api_and_worker_share_secrets_through_kubernetes(platform_factory,
     try:
         await asyncio.to_thread(wait_listening, port, api)
         with GitHttpServer(base, "platform-bot", token) as git:
-            await platform.apply({"apiVersion": KRATIX, "kind": "GitStateStore", "metadata": {"name": "private"},
-                                  "spec": {"url": git.url("fleet.git"), "branch": "main", "authMethod": "basicAuth",
-                                           "secretRef": {"name": "git-creds", "namespace": "default"}}})
+            await platform.apply(
+                {
+                    "apiVersion": KRATIX,
+                    "kind": "GitStateStore",
+                    "metadata": {"name": "private"},
+                    "spec": {
+                        "url": git.url("fleet.git"),
+                        "branch": "main",
+                        "authMethod": "basicAuth",
+                        "secretRef": {"name": "git-creds", "namespace": "default"},
+                    },
+                }
+            )
             await platform.apply(destination("dev", store="private"))
-            await eventually(lambda: platform.get("destination", "dev"),
-                             lambda d: "Secret git-creds not found" in condition(d, "Ready").get("message", ""))
+            await eventually(
+                lambda: platform.get("destination", "dev"),
+                lambda d: "Secret git-creds not found" in condition(d, "Ready").get("message", ""),
+            )
 
             # Written by the API process, read by the worker: only the Kubernetes API holds the value.
-            created = await ktx("create", "secret", "generic", "git-creds", "--from-literal=username=platform-bot",
-                                f"--from-literal=password={token}")
+            created = await ktx(
+                "create",
+                "secret",
+                "generic",
+                "git-creds",
+                "--from-literal=username=platform-bot",
+                f"--from-literal=password={token}",
+            )
             assert created.strip() == "secret/git-creds created"
             stored = kube.stored(NS, "ktx.default.git-creds")
             assert stored is not None and stored["data"]["password"] == b64(token.encode())
-            await eventually(lambda: platform.get("destination", "dev"), lambda d: condition(d, "Ready").get("status") == "True")
+            await eventually(
+                lambda: platform.get("destination", "dev"), lambda d: condition(d, "Ready").get("status") == "True"
+            )
             assert (await platform.get("gitstatestore", "private"))["status"]["status"] == "Ready"
             assert git.authorized_requests > 0
 
             shown = json.loads(await ktx("get", "secret", "git-creds", "-o", "json"))
             assert shown["keys"] == ["password", "username"] and token not in json.dumps(shown)
-            assert (await platform.apply(secret("git-creds", username="platform-bot", password=token))).action == "unchanged"
+            assert (
+                await platform.apply(secret("git-creds", username="platform-bot", password=token))
+            ).action == "unchanged"
             assert (await ktx("delete", "secret", "git-creds")).strip() == "secret/git-creds deleted"
             assert kube.stored(NS, "ktx.default.git-creds") is None
     finally:

@@ -19,17 +19,29 @@ async def test_twenty_megabytes_in_two_thousand_files(platform: Platform, git_re
     await platform.apply(promise("bulk", "Bulk", configure=[pipeline("generate", GENERATE=f"{COUNT}x{SIZE}")]))
     await platform.wait_condition("promise", "bulk", "default", "Available", timeout=60)
     await platform.apply(resource("Bulk", "big"))
-    obj = await eventually(lambda: get(platform, "bulk", "big"), lambda o: condition(o, "WorksSucceeded").get("status") == "True",
-                           timeout=300, what="2,000 files delivered")
+    obj = await eventually(
+        lambda: get(platform, "bulk", "big"),
+        lambda o: condition(o, "WorksSucceeded").get("status") == "True",
+        timeout=300,
+        what="2,000 files delivered",
+    )
     prefix = "dev/resources/default/bulk/big/generate/5058f/generated/"
     written = [f for f in remote_files(git_remote) if f.startswith(prefix)]
     assert len(written) == COUNT
-    sizes = subprocess.run(["git", "--git-dir", str(git_remote), "ls-tree", "-r", "-l", "main", prefix],
-                           check=True, capture_output=True, text=True).stdout.split("\n")
+    sizes = subprocess.run(
+        ["git", "--git-dir", str(git_remote), "ls-tree", "-r", "-l", "main", prefix],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
     total = sum(int(line.split()[3]) for line in sizes if line.strip())
     assert total > COUNT * SIZE
-    last = subprocess.run(["git", "--git-dir", str(git_remote), "show", f"main:{prefix}cm-01999.yaml"],
-                          check=True, capture_output=True, text=True).stdout
+    last = subprocess.run(
+        ["git", "--git-dir", str(git_remote), "show", f"main:{prefix}cm-01999.yaml"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "name: cm-01999" in last and "0000199900001999" in last
     # The workflow's whole history stays small: outputs travel as an artifact reference and file names only.
     history = await platform.client.get_workflow_handle(obj["_ktx"]["workflowId"]).fetch_history()

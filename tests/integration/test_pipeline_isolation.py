@@ -30,20 +30,29 @@ def probe(name: str, security_context: dict[str, Any] | None = None) -> dict[str
     container: dict[str, Any] = {"name": "probe", "image": BEHAVE, "command": ["python3", "-c", PROBE]}
     if security_context:
         container["securityContext"] = security_context
-    return {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": name},
-            "spec": {"containers": [container]}}
+    return {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": name},
+        "spec": {"containers": [container]},
+    }
 
 
 async def probed(platform, git_remote: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
     await install(platform, git_remote, "probe", "Probe", pipeline)
     await platform.apply(resource("Probe", "one"))
-    await eventually(lambda: get(platform, "probe", "one"), lambda o: condition(o, "WorksSucceeded").get("status") == "True")
-    written = yaml.safe_load(read_remote(git_remote, f"dev/resources/default/probe/one/{pipeline['metadata']['name']}/5058f/probe.yaml"))
+    await eventually(
+        lambda: get(platform, "probe", "one"), lambda o: condition(o, "WorksSucceeded").get("status") == "True"
+    )
+    written = yaml.safe_load(
+        read_remote(git_remote, f"dev/resources/default/probe/one/{pipeline['metadata']['name']}/5058f/probe.yaml")
+    )
     return yaml.safe_load(written["data"]["report"])
 
 
 async def test_without_network_a_container_has_only_loopback_and_its_root_is_not_the_hosts(
-        platform_factory, git_remote: Path, pipeline_images) -> None:
+    platform_factory, git_remote: Path, pipeline_images
+) -> None:
     platform = await platform_factory(settings={"pipeline_network": "none"})
     report = await probed(platform, git_remote, probe("isolated"))
     assert report["interfaces"] == ["lo"]
@@ -52,29 +61,38 @@ async def test_without_network_a_container_has_only_loopback_and_its_root_is_not
 
 
 async def test_a_security_context_user_is_honoured_and_the_network_is_there_by_default(
-        platform, git_remote: Path, pipeline_images) -> None:
+    platform, git_remote: Path, pipeline_images
+) -> None:
     report = await probed(platform, git_remote, probe("as-user", {"runAsUser": 1000, "runAsGroup": 1000}))
     assert report["uid"] == 1000
     assert report["interfaces"] != ["lo"]
 
 
-async def test_run_as_non_root_refuses_an_image_that_runs_as_root_and_says_so(platform, git_remote: Path, pipeline_images) -> None:
+async def test_run_as_non_root_refuses_an_image_that_runs_as_root_and_says_so(
+    platform, git_remote: Path, pipeline_images
+) -> None:
     await platform.apply(git_store(git_remote))
     await platform.apply(promise("strict", "Strict", configure=[probe("strict", {"runAsNonRoot": True})]))
     await platform.wait_condition("promise", "strict", "default", "Available", timeout=60)
     await platform.apply(resource("Strict", "one"))
-    failed = await eventually(lambda: get(platform, "strict", "one"),
-                              lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
-                              what="the pipeline failed")
+    failed = await eventually(
+        lambda: get(platform, "strict", "one"),
+        lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
+        what="the pipeline failed",
+    )
     assert pipeline_entry(failed, "strict")["phase"] == "Failed"
     assert "'probe'" in pipeline_entry(failed, "strict")["message"]
     assert "runAsNonRoot and the image will run as root" in pipeline_entry(failed, "strict")["message"]
 
 
 async def test_a_link_inside_the_output_is_delivered_as_its_file_and_one_out_of_it_fails_the_run(
-        platform, git_remote: Path, pipeline_images) -> None:
-    inside = pipeline("inside", FILES={"app.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}}},
-                      LINKS={"output/relative.yaml": "app.yaml", "output/nested/absolute.yaml": "/kratix/output/app.yaml"})
+    platform, git_remote: Path, pipeline_images
+) -> None:
+    inside = pipeline(
+        "inside",
+        FILES={"app.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}}},
+        LINKS={"output/relative.yaml": "app.yaml", "output/nested/absolute.yaml": "/kratix/output/app.yaml"},
+    )
     await install(platform, git_remote, "linked", "Linked", inside)
     await platform.apply(resource("Linked", "one"))
     await platform.wait_condition("linked", "one", "default", "Reconciled", timeout=120)
@@ -88,9 +106,11 @@ async def test_a_link_inside_the_output_is_delivered_as_its_file_and_one_out_of_
     outside = pipeline("outside", FILES={"app.yaml": {"kind": "ConfigMap"}}, LINKS={"output/passwd": "/etc/passwd"})
     await install(platform, git_remote, "leaky", "Leaky", outside)
     await platform.apply(resource("Leaky", "one"))
-    failed = await eventually(lambda: get(platform, "leaky", "one"),
-                              lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
-                              what="the pipeline failed")
+    failed = await eventually(
+        lambda: get(platform, "leaky", "one"),
+        lambda o: condition(o, "ConfigureWorkflowCompleted").get("reason") == "ConfigureWorkflowFailed",
+        what="the pipeline failed",
+    )
     message = pipeline_entry(failed, "outside")["message"]
     assert "/kratix/output/passwd is a symbolic link that leads out of /kratix/output" in message
     assert "root:" not in str(failed)

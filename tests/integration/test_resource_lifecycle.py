@@ -21,11 +21,18 @@ EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 
 def store_and_destination(remote: Path, labels: dict[str, str] | None = None) -> list[dict]:
     return [
-        {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
-         "spec": {"url": str(remote), "branch": "main", "gitAuthor": {"name": "ktx", "email": "ktx@example.com"}}},
-        {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination",
-         "metadata": {"name": "local", "labels": labels or {"environment": "dev"}},
-         "spec": {"path": "local", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}}},
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "GitStateStore",
+            "metadata": {"name": "default"},
+            "spec": {"url": str(remote), "branch": "main", "gitAuthor": {"name": "ktx", "email": "ktx@example.com"}},
+        },
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Destination",
+            "metadata": {"name": "local", "labels": labels or {"environment": "dev"}},
+            "spec": {"path": "local", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+        },
     ]
 
 
@@ -40,7 +47,9 @@ async def install(platform: Platform, remote: Path) -> None:
     await platform.wait_condition("promise", "app-config", "default", "Available", timeout=120)
 
 
-async def test_promise_install_and_resource_configure_and_delete(platform: Platform, git_remote: Path, pipeline_images) -> None:
+async def test_promise_install_and_resource_configure_and_delete(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
     await install(platform, git_remote)
     files = remote_files(git_remote)
     # Static dependencies and promise.configure output land at Kratix's paths.
@@ -62,7 +71,10 @@ async def test_promise_install_and_resource_configure_and_delete(platform: Platf
     assert status["observedGeneration"] == 1
     assert [p["phase"] for p in status["kratix"]["workflows"]["pipelines"]] == ["Succeeded"]
     placement = obj["_ktx"]["placements"][0]
-    assert (placement["destination"], placement["path"]) == ("local", "local/resources/default/app-config/checkout/render/5058f")
+    assert (placement["destination"], placement["path"]) == (
+        "local",
+        "local/resources/default/app-config/checkout/render/5058f",
+    )
     assert len(placement["version_id"]) == 40
 
     # Re-applying the same document changes nothing and commits nothing.
@@ -74,9 +86,12 @@ async def test_promise_install_and_resource_configure_and_delete(platform: Platf
     changed["spec"]["size"] = "large"
     assert (await platform.apply(changed)).action == "configured"
     # Reconciled alone is still true from generation 1: only observedGeneration 2 says the new run finished.
-    await eventually(lambda: platform.get("appconfig", "checkout", "default"),
-                     lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
-                     timeout=120, what="checkout reconciled at generation 2")
+    await eventually(
+        lambda: platform.get("appconfig", "checkout", "default"),
+        lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+        timeout=120,
+        what="checkout reconciled at generation 2",
+    )
     assert yaml.safe_load(read_remote(git_remote, path))["data"]["replicas"] == "3"
     assert remote_commits(git_remote) == commits + 1
 
@@ -90,7 +105,9 @@ async def test_promise_install_and_resource_configure_and_delete(platform: Platf
         await platform.get("appconfig", "checkout", "default")
 
 
-async def test_invalid_request_is_refused_with_field_and_reason(platform: Platform, git_remote: Path, pipeline_images) -> None:
+async def test_invalid_request_is_refused_with_field_and_reason(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
     await install(platform, git_remote)
     bad = example("resource-request.yaml")
     bad["spec"] = {"size": "huge", "replicas": 9, "colour": "red"}
@@ -106,11 +123,14 @@ async def test_invalid_request_is_refused_with_field_and_reason(platform: Platfo
 
 async def test_request_for_a_kind_no_promise_serves_is_not_found(platform: Platform) -> None:
     with pytest.raises(NotFound, match="no Promise serves kind"):
-        await platform.apply({"apiVersion": "example.ktx.io/v1alpha1", "kind": "Nope", "metadata": {"name": "x"}, "spec": {}})
+        await platform.apply(
+            {"apiVersion": "example.ktx.io/v1alpha1", "kind": "Nope", "metadata": {"name": "x"}, "spec": {}}
+        )
 
 
 async def test_a_new_request_is_accepted_without_a_worker_and_later_changes_apply_in_order(
-        platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images) -> None:
+    platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images
+) -> None:
     await install(platform, git_remote)
     # The same platform, but its resources go to a task queue no worker polls yet.
     later = Platform(platform.client, f"{platform.task_queue}-later", platform.secrets)
@@ -121,14 +141,21 @@ async def test_a_new_request_is_accepted_without_a_worker_and_later_changes_appl
 
     changed = {**request, "spec": {**request["spec"], "size": "large"}}
     update = asyncio.create_task(later.apply(changed))  # answered only once a worker runs the workflow
-    settings = Settings(home=tmp_path / "later", temporal_namespace=platform.client.namespace, task_queue=later.task_queue,
-                        platform=TEST_CONFIG)
+    settings = Settings(
+        home=tmp_path / "later",
+        temporal_namespace=platform.client.namespace,
+        task_queue=later.task_queue,
+        platform=TEST_CONFIG,
+    )
     async with build_worker(platform.client, settings):
         assert (await update).action == "configured"
         # Reconciled may first be reached by a run of generation 1; only observedGeneration 2 is the change's run.
-        obj = await eventually(lambda: later.get("appconfig", "checkout", "default"),
-                               lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
-                               timeout=120, what="checkout reconciled at generation 2")
+        obj = await eventually(
+            lambda: later.get("appconfig", "checkout", "default"),
+            lambda o: o["status"].get("observedGeneration") == 2 and condition(o, "Reconciled").get("status") == "True",
+            timeout=120,
+            what="checkout reconciled at generation 2",
+        )
     assert obj["metadata"]["generation"] == 2 and obj["spec"]["size"] == "large"
     # Applied in order: what is on main is the later (large: 3 replicas) request, not the first one.
     path = "local/resources/default/app-config/checkout/render/5058f/configmap.yaml"

@@ -18,20 +18,31 @@ SERVER_NAME = "temporal-frontend"  # what the frontend's certificate names; not 
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict:
     directory = tmp_path_factory.mktemp("pki")
     ca, rogue = CertificateAuthority(directory, "cluster-ca"), CertificateAuthority(directory, "rogue-ca")
-    return {"ca": ca, "server": ca.issue("frontend", f"DNS:{SERVER_NAME}"), "worker": ca.issue("ktx-worker", "DNS:ktx-worker"),
-            "stranger": rogue.issue("stranger", "DNS:ktx-worker")}
+    return {
+        "ca": ca,
+        "server": ca.issue("frontend", f"DNS:{SERVER_NAME}"),
+        "worker": ca.issue("ktx-worker", "DNS:ktx-worker"),
+        "stranger": rogue.issue("stranger", "DNS:ktx-worker"),
+    }
 
 
 @pytest.fixture
 def proxy(temporal_env, pki: dict):
-    with TlsProxy(temporal_env.client.service_client.config.target_host, pki["server"], client_ca=pki["ca"].cert) as server:
+    with TlsProxy(
+        temporal_env.client.service_client.config.target_host, pki["server"], client_ca=pki["ca"].cert
+    ) as server:
         yield server
 
 
 def settings(proxy: TlsProxy, pki: dict, client: str | None = "worker", **overrides) -> Settings:
     identity = pki[client] if client else None
-    values = {"temporal_address": proxy.address, "temporal_tls_ca": pki["ca"].cert, "temporal_tls_server_name": SERVER_NAME,
-              "temporal_tls_cert": identity.cert if identity else None, "temporal_tls_key": identity.key if identity else None}
+    values = {
+        "temporal_address": proxy.address,
+        "temporal_tls_ca": pki["ca"].cert,
+        "temporal_tls_server_name": SERVER_NAME,
+        "temporal_tls_cert": identity.cert if identity else None,
+        "temporal_tls_key": identity.key if identity else None,
+    }
     return Settings(**{**values, **overrides})
 
 
@@ -42,9 +53,12 @@ async def test_with_its_certificate_the_platform_talks_to_temporal_through_mtls(
     assert proxy.accepted >= 1 and proxy.refusals == []
 
 
-@pytest.mark.parametrize("client, why", [(None, "no client certificate"), ("stranger", "a certificate from another CA")])
-async def test_the_frontend_refuses_a_client_without_a_certificate_it_trusts(proxy: TlsProxy, pki: dict, client: str | None,
-                                                                           why: str) -> None:
+@pytest.mark.parametrize(
+    "client, why", [(None, "no client certificate"), ("stranger", "a certificate from another CA")]
+)
+async def test_the_frontend_refuses_a_client_without_a_certificate_it_trusts(
+    proxy: TlsProxy, pki: dict, client: str | None, why: str
+) -> None:
     with pytest.raises(RuntimeError):
         await connect_client(settings(proxy, pki, client))
     assert proxy.accepted == 0 and proxy.refusals, why
@@ -63,12 +77,17 @@ async def test_a_plaintext_client_gets_nowhere(proxy: TlsProxy, pki: dict) -> No
     assert proxy.accepted == 0 and proxy.refusals
 
 
-def test_settings_from_the_environment_and_their_mistakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pki: dict) -> None:
+def test_settings_from_the_environment_and_their_mistakes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pki: dict
+) -> None:
     from worker.settings import temporal_tls
 
     assert temporal_tls(Settings()) is False
-    for key, value in (("KTX_TEMPORAL_TLS_CA", str(pki["ca"].cert)), ("KTX_TEMPORAL_TLS_SERVER_NAME", SERVER_NAME),
-                       ("KTX_TEMPORAL_TLS_CERT", str(pki["worker"].cert))):
+    for key, value in (
+        ("KTX_TEMPORAL_TLS_CA", str(pki["ca"].cert)),
+        ("KTX_TEMPORAL_TLS_SERVER_NAME", SERVER_NAME),
+        ("KTX_TEMPORAL_TLS_CERT", str(pki["worker"].cert)),
+    ):
         monkeypatch.setenv(key, value)
     loaded = Settings.from_env()
     assert (loaded.temporal_tls_ca, loaded.temporal_tls_server_name) == (pki["ca"].cert, SERVER_NAME)

@@ -18,6 +18,7 @@ from tests.waiting import eventually_blocking
 def wait_listening(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:  # type: ignore[type-arg]
     """Block until something accepts connections on the port (the server is up); fail at once if its process died,
     and after `timeout` if it never listens (a server that hangs starting must not hang the test run)."""
+
     def accepts() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
@@ -25,8 +26,14 @@ def wait_listening(port: int, process: subprocess.Popen | None = None, timeout: 
             return True
 
     # Polled often: every server fixture starts through here, and each poll is one local connect.
-    eventually_blocking(accepts, timeout=timeout, what=f"a server listening on 127.0.0.1:{port}", interval=0.05,
-                        max_interval=0.1, ignoring=(OSError,))
+    eventually_blocking(
+        accepts,
+        timeout=timeout,
+        what=f"a server listening on 127.0.0.1:{port}",
+        interval=0.05,
+        max_interval=0.1,
+        ignoring=(OSError,),
+    )
 
 
 class ServerProcess:
@@ -53,9 +60,20 @@ class GitDaemon(ServerProcess):
 
     def __enter__(self) -> "GitDaemon":
         self.process = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", f"--base-path={self.base}", "--export-all", "--enable=receive-pack",
-             "--listen=127.0.0.1", f"--port={self.port}", "--informative-errors", str(self.base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                f"--base-path={self.base}",
+                "--export-all",
+                "--enable=receive-pack",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                "--informative-errors",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_listening(self.port, self.process)
         return self
@@ -124,11 +142,19 @@ class GitHttpServer(BackgroundHttpServer):
                 outer.authorized_requests += 1
                 path, _, query = self.path.partition("?")
                 body = self._body()
-                env = {**os.environ, "GIT_PROJECT_ROOT": str(outer.base), "GIT_HTTP_EXPORT_ALL": "1",
-                       "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                       "REMOTE_USER": outer.username, "REMOTE_ADDR": "127.0.0.1",
-                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", "")}
+                env = {
+                    **os.environ,
+                    "GIT_PROJECT_ROOT": str(outer.base),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "REQUEST_METHOD": self.command,
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "REMOTE_USER": outer.username,
+                    "REMOTE_ADDR": "127.0.0.1",
+                    "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                }
                 result = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True)
                 head, _, payload = result.stdout.partition(b"\r\n\r\n")
                 status = 200
@@ -196,14 +222,21 @@ class GitSshServer(ServerProcess):
         authorized = self.dir / "authorized_keys"
         authorized.write_text((self.dir / "client_key.pub").read_text())
         authorized.chmod(0o600)
-        self.known_hosts = f"[127.0.0.1]:{self.port} {(self.dir / 'host_key.pub').read_text().split(' ')[0]} " \
-                           f"{(self.dir / 'host_key.pub').read_text().split(' ')[1]}\n"
+        self.known_hosts = (
+            f"[127.0.0.1]:{self.port} {(self.dir / 'host_key.pub').read_text().split(' ')[0]} "
+            f"{(self.dir / 'host_key.pub').read_text().split(' ')[1]}\n"
+        )
         config = self.dir / "sshd_config"
-        config.write_text(f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {authorized}\n"
-                          f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-                          f"StrictModes no\nUsePAM no\nPidFile {self.dir / 'sshd.pid'}\n")
+        config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {authorized}\n"
+            f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            f"StrictModes no\nUsePAM no\nPidFile {self.dir / 'sshd.pid'}\n"
+        )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-        self.process = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=(self.dir / "sshd.log").open("wb"))
+        self.process = subprocess.Popen(
+            [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.dir / "sshd.log").open("wb"),
+        )
         wait_listening(self.port, self.process)
         return self

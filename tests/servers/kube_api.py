@@ -11,12 +11,18 @@ from tests.servers.saas import FakeApi
 
 def status(code: int, reason: str, message: str, name: str | None = None, kind: str = "secrets") -> dict[str, Any]:
     """A failure `Status`; `kind` is the resource's plural (`details.kind`), as the API server fills it."""
-    found: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                             "message": message, "reason": reason, "code": code}
+    found: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if name is not None:
         found["details"] = {"name": name, "kind": kind}
     return found
-
 
 
 class FakeKubeApiServer(FakeApi):
@@ -36,10 +42,16 @@ class FakeKubeApiServer(FakeApi):
         return status(401, "Unauthorized", "Unauthorized")
 
     def kubeconfig(self, path: Path) -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "ktx", "user": {"token": self.token}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "ktx"}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "ktx", "user": {"token": self.token}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "ktx"}}],
+                }
+            )
+        )
         return path

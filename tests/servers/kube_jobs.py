@@ -69,8 +69,11 @@ class FakeKube(FakeKubeApiServer):
             if method == "POST" and name is None:
                 return self._create(namespace, body)
             if method == "GET" and name is None:
-                items = [copy.deepcopy(j) for (ns, _), j in sorted(self.jobs.items())
-                         if ns == namespace and _matches(j["metadata"].get("labels") or {}, query.get("labelSelector", ""))]
+                items = [
+                    copy.deepcopy(j)
+                    for (ns, _), j in sorted(self.jobs.items())
+                    if ns == namespace and _matches(j["metadata"].get("labels") or {}, query.get("labelSelector", ""))
+                ]
                 return 200, {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": items}
             job = self.jobs.get((namespace, name or ""))
             if job is None:
@@ -78,19 +81,26 @@ class FakeKube(FakeKubeApiServer):
             if method == "GET":
                 return 200, copy.deepcopy(job)
             if method == "DELETE":
-                return self._delete(namespace, job, body.get("propagationPolicy") or query.get("propagationPolicy") or "Orphan")
+                return self._delete(
+                    namespace, job, body.get("propagationPolicy") or query.get("propagationPolicy") or "Orphan"
+                )
         if match := _PODS.fullmatch(path):
             namespace, name, log = match.groups()
             if name is None and method == "GET":
-                items = [copy.deepcopy(p) for (ns, _), p in sorted(self.pods.items())
-                         if ns == namespace and _matches(p["metadata"]["labels"], query.get("labelSelector", ""))]
+                items = [
+                    copy.deepcopy(p)
+                    for (ns, _), p in sorted(self.pods.items())
+                    if ns == namespace and _matches(p["metadata"]["labels"], query.get("labelSelector", ""))
+                ]
                 return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
             if log and method == "GET":
                 log_file = self.logs.get((namespace, name or "", query.get("container", "")))
                 if log_file is None:
-                    return 400, status(400, "BadRequest", f'container "{query.get("container")}" in pod "{name}" is waiting to start')
+                    return 400, status(
+                        400, "BadRequest", f'container "{query.get("container")}" in pod "{name}" is waiting to start'
+                    )
                 lines = log_file.read_text(errors="replace").splitlines(keepends=True)
-                return 200, "".join(lines[-int(query.get("tailLines", len(lines) or 1)):])
+                return 200, "".join(lines[-int(query.get("tailLines", len(lines) or 1)) :])
         return 404, status(404, "NotFound", "the server could not find the requested resource")
 
     def _create(self, namespace: str, job: dict[str, Any]) -> tuple[int, Any]:
@@ -104,14 +114,28 @@ class FakeKube(FakeKubeApiServer):
         template = job["spec"]["template"]
         pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
         pod = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod_name, "namespace": namespace, "creationTimestamp": self._now(), "uid": str(uuid.uuid4()),
-                         "labels": {**template["metadata"].get("labels", {}), "batch.kubernetes.io/job-name": name,
-                                    "job-name": name, "batch.kubernetes.io/controller-uid": uid}},
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": pod_name,
+                "namespace": namespace,
+                "creationTimestamp": self._now(),
+                "uid": str(uuid.uuid4()),
+                "labels": {
+                    **template["metadata"].get("labels", {}),
+                    "batch.kubernetes.io/job-name": name,
+                    "job-name": name,
+                    "batch.kubernetes.io/controller-uid": uid,
+                },
+            },
             "spec": copy.deepcopy(template["spec"]),
-            "status": {"phase": "Pending",
-                       "initContainerStatuses": [self._waiting(c, "PodInitializing") for c in template["spec"].get("initContainers", [])],
-                       "containerStatuses": [self._waiting(c, "PodInitializing") for c in template["spec"]["containers"]]},
+            "status": {
+                "phase": "Pending",
+                "initContainerStatuses": [
+                    self._waiting(c, "PodInitializing") for c in template["spec"].get("initContainers", [])
+                ],
+                "containerStatuses": [self._waiting(c, "PodInitializing") for c in template["spec"]["containers"]],
+            },
         }
         self.jobs[namespace, name] = job
         if not self.admit_pods:
@@ -135,8 +159,14 @@ class FakeKube(FakeKubeApiServer):
 
     @staticmethod
     def _waiting(container: dict[str, Any], reason: str) -> dict[str, Any]:
-        return {"name": container["name"], "image": container["image"], "imageID": "", "ready": False, "restartCount": 0,
-                "state": {"waiting": {"reason": reason}}}
+        return {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": {"waiting": {"reason": reason}},
+        }
 
     def _kubelet(self, namespace: str, job_name: str, pod: dict[str, Any]) -> None:
         spec = pod["spec"]
@@ -162,14 +192,23 @@ class FakeKube(FakeKubeApiServer):
                     return
         self._finish(namespace, job_name, pod, failed=False)
 
-    def _run(self, namespace: str, job_name: str, pod: dict[str, Any], kind: str, index: int, container: dict[str, Any],
-             volumes: dict[str, Path]) -> int | None:
+    def _run(
+        self,
+        namespace: str,
+        job_name: str,
+        pod: dict[str, Any],
+        kind: str,
+        index: int,
+        container: dict[str, Any],
+        volumes: dict[str, Path],
+    ) -> int | None:
         image, extra = self.images.get(container["image"], (container["image"], []))
         statuses = pod["status"][kind]
         if subprocess.run(["podman", "image", "exists", image]).returncode != 0:
             with self.lock:
-                statuses[index]["state"] = {"waiting": {"reason": "ErrImagePull",
-                                                        "message": f'pull access denied for {container["image"]}'}}
+                statuses[index]["state"] = {
+                    "waiting": {"reason": "ErrImagePull", "message": f"pull access denied for {container['image']}"}
+                }
             return None
         podman_name = f"fakepod-{pod['metadata']['name']}-{container['name']}"
         args = ["podman", "run", "--rm", "--name", podman_name, "--network", "host", *extra]
@@ -193,8 +232,14 @@ class FakeKube(FakeKubeApiServer):
             exit_code = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT).returncode
         with self.lock:
             self.running.pop(job_name, None)
-            statuses[index]["state"] = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                                       "startedAt": started, "finishedAt": self._now()}}
+            statuses[index]["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Completed" if exit_code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": self._now(),
+                }
+            }
         return exit_code
 
     def _finish(self, namespace: str, job_name: str, pod: dict[str, Any], failed: bool) -> None:
@@ -204,9 +249,19 @@ class FakeKube(FakeKubeApiServer):
             if job is None:
                 return
             now = self._now()
-            condition = ({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                          "message": "Job has reached the specified backoff limit"} if failed
-                         else {"type": "Complete", "status": "True"})
-            job["status"] = {"startTime": job["status"]["startTime"], "failed" if failed else "succeeded": 1,
-                             "conditions": [{**condition, "lastProbeTime": now, "lastTransitionTime": now}],
-                             **({} if failed else {"completionTime": now})}
+            condition = (
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                }
+                if failed
+                else {"type": "Complete", "status": "True"}
+            )
+            job["status"] = {
+                "startTime": job["status"]["startTime"],
+                "failed" if failed else "succeeded": 1,
+                "conditions": [{**condition, "lastProbeTime": now, "lastTransitionTime": now}],
+                **({} if failed else {"completionTime": now}),
+            }

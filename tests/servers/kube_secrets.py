@@ -96,8 +96,11 @@ class FakeKubeSecrets(FakeKubeApiServer):
         name = secret["metadata"]["name"]
         if (namespace, name) in self.secrets:
             return 409, status(409, "AlreadyExists", f'secrets "{name}" already exists', name)
-        secret["metadata"].update(uid=str(uuid.uuid4()), resourceVersion=self._next_revision(),
-                                  creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        secret["metadata"].update(
+            uid=str(uuid.uuid4()),
+            resourceVersion=self._next_revision(),
+            creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         self.secrets[namespace, name] = secret
         return 201, copy.deepcopy(secret)
 
@@ -106,17 +109,26 @@ class FakeKubeSecrets(FakeKubeApiServer):
         if isinstance(secret, tuple):
             return secret
         if secret["metadata"]["name"] != name:
-            return 400, status(400, "BadRequest", f"the name of the object ({secret['metadata']['name']}) does not match "
-                                                  f"the name on the URL ({name})")
+            return 400, status(
+                400,
+                "BadRequest",
+                f"the name of the object ({secret['metadata']['name']}) does not match the name on the URL ({name})",
+            )
         current = self.secrets.get((namespace, name))
         if current is None:
             return not_found(name)
         wanted = secret["metadata"].get("resourceVersion")
         if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
-            return conflict(name, "the object has been modified; please apply your changes to the latest version and try again")
+            return conflict(
+                name, "the object has been modified; please apply your changes to the latest version and try again"
+            )
         if secret["type"] != current["type"]:
-            return 422, status(422, "Invalid", f'Secret "{name}" is invalid: type: Invalid value: "{secret["type"]}": '
-                                               "field is immutable", name)
+            return 422, status(
+                422,
+                "Invalid",
+                f'Secret "{name}" is invalid: type: Invalid value: "{secret["type"]}": field is immutable',
+                name,
+            )
         for field in ("uid", "resourceVersion", "creationTimestamp"):
             secret["metadata"][field] = current["metadata"][field]
         if secret != current:
@@ -130,12 +142,20 @@ class FakeKubeSecrets(FakeKubeApiServer):
             return not_found(name)
         wanted = (body.get("preconditions") or {}).get("resourceVersion")
         if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
-            return conflict(name, f"Precondition failed: ResourceVersion in precondition: {wanted}, "
-                                  f"ResourceVersion in object meta: {current['metadata']['resourceVersion']}")
+            return conflict(
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {wanted}, "
+                f"ResourceVersion in object meta: {current['metadata']['resourceVersion']}",
+            )
         del self.secrets[namespace, name]
         self._next_revision()
-        return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                     "details": {"name": name, "kind": "secrets", "uid": current["metadata"]["uid"]}}
+        return 200, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "kind": "secrets", "uid": current["metadata"]["uid"]},
+        }
 
     def _list(self, namespace: str, selector: str) -> tuple[int, dict[str, Any]]:
         requirements = []
@@ -149,8 +169,12 @@ class FakeKubeSecrets(FakeKubeApiServer):
             labels = secret["metadata"].get("labels") or {}
             if ns == namespace and all(_matches(labels, *r) for r in requirements):
                 items.append({k: v for k, v in copy.deepcopy(secret).items() if k not in ("kind", "apiVersion")})
-        return 200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": str(self.revision)},
-                     "items": items}
+        return 200, {
+            "kind": "SecretList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": str(self.revision)},
+            "items": items,
+        }
 
     def _next_revision(self) -> str:
         self.revision += 1
@@ -161,23 +185,39 @@ class FakeKubeSecrets(FakeKubeApiServer):
         metadata = dict(body.get("metadata") or {})
         name = str(metadata.get("name") or "")
         if metadata.get("namespace") not in (None, namespace):
-            return 400, status(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            return 400, status(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         problems = []
         if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
-            problems.append(f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
-                            "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")
+            problems.append(
+                f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            )
         for key, value in (metadata.get("labels") or {}).items():
             prefix, _, label = key.rpartition("/")
-            if (prefix and (len(prefix) > 253 or not _SUBDOMAIN.fullmatch(prefix))) or len(label) > 63 or not _LABEL_NAME.fullmatch(label):
-                problems.append(f'metadata.labels: Invalid value: "{key}": name part must consist of alphanumeric characters')
+            if (
+                (prefix and (len(prefix) > 253 or not _SUBDOMAIN.fullmatch(prefix)))
+                or len(label) > 63
+                or not _LABEL_NAME.fullmatch(label)
+            ):
+                problems.append(
+                    f'metadata.labels: Invalid value: "{key}": name part must consist of alphanumeric characters'
+                )
             if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-                problems.append(f'metadata.labels: Invalid value: "{value}": a valid label must be an empty string or consist '
-                                "of at most 63 alphanumeric characters, '-', '_' or '.'")
+                problems.append(
+                    f'metadata.labels: Invalid value: "{value}": a valid label must be an empty string or consist '
+                    "of at most 63 alphanumeric characters, '-', '_' or '.'"
+                )
         size = 0
         for key, value in (body.get("data") or {}).items():
             if not _DATA_KEY.fullmatch(key):
-                problems.append(f'data[{key}]: Invalid value: "{key}": a valid config key must consist of alphanumeric '
-                                "characters, '-', '_' or '.'")
+                problems.append(
+                    f'data[{key}]: Invalid value: "{key}": a valid config key must consist of alphanumeric '
+                    "characters, '-', '_' or '.'"
+                )
             try:
                 size += len(base64.b64decode(value, validate=True))
             except binascii.Error:
@@ -187,11 +227,18 @@ class FakeKubeSecrets(FakeKubeApiServer):
         if problems:
             return 422, status(422, "Invalid", f'Secret "{name}" is invalid: ' + ", ".join(problems), name)
         metadata["namespace"] = namespace
-        return {"kind": "Secret", "apiVersion": "v1", "metadata": metadata, "type": body.get("type") or "Opaque",
-                "data": dict(body.get("data") or {})}
+        return {
+            "kind": "Secret",
+            "apiVersion": "v1",
+            "metadata": metadata,
+            "type": body.get("type") or "Opaque",
+            "data": dict(body.get("data") or {}),
+        }
 
 
-def _matches(labels: dict[str, str], absent: str | None, key: str | None, operator: str | None, value: str | None) -> bool:
+def _matches(
+    labels: dict[str, str], absent: str | None, key: str | None, operator: str | None, value: str | None
+) -> bool:
     if absent is not None:
         return absent not in labels
     if operator is None:

@@ -31,7 +31,10 @@ class SeaweedS3:
         self.data = data
         self.port = free_port()
         # Kept across a restart: the master keeps its state in a directory named after its port.
-        self.ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")}
+        self.ports = {
+            name: free_port()
+            for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
+        }
         self.process: subprocess.Popen | None = None  # type: ignore[type-arg]
 
     @property
@@ -39,22 +42,53 @@ class SeaweedS3:
         return f"127.0.0.1:{self.port}"
 
     def client(self, keys: tuple[str, str] = WRITER):  # type: ignore[no-untyped-def]
-        return boto3.client("s3", endpoint_url=f"http://{self.endpoint}", region_name="us-east-1",
-                            aws_access_key_id=keys[0], aws_secret_access_key=keys[1],
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://{self.endpoint}",
+            region_name="us-east-1",
+            aws_access_key_id=keys[0],
+            aws_secret_access_key=keys[1],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
 
     def start(self) -> "SeaweedS3":
         self.data.mkdir(parents=True, exist_ok=True)
         config = self.data / "s3.json"
-        config.write_text(json.dumps({"identities": [
-            {"name": "writer", "credentials": [{"accessKey": WRITER[0], "secretKey": WRITER[1]}],
-             "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
-            {"name": "reader", "credentials": [{"accessKey": READER[0], "secretKey": READER[1]}], "actions": ["Read", "List"]},
-        ]}))
-        args = [weed(), "server", "-s3", "-ip=127.0.0.1", f"-dir={self.data}", "-master.volumeSizeLimitMB=16", "-volume.max=1000",
-                f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
-                *[f"-{name}.port={port}" if "." not in name else f"-{name.replace('.grpc', '')}.port.grpc={port}"
-                  for name, port in self.ports.items()]]
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "writer",
+                            "credentials": [{"accessKey": WRITER[0], "secretKey": WRITER[1]}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        },
+                        {
+                            "name": "reader",
+                            "credentials": [{"accessKey": READER[0], "secretKey": READER[1]}],
+                            "actions": ["Read", "List"],
+                        },
+                    ]
+                }
+            )
+        )
+        args = [
+            weed(),
+            "server",
+            "-s3",
+            "-ip=127.0.0.1",
+            f"-dir={self.data}",
+            "-master.volumeSizeLimitMB=16",
+            "-volume.max=1000",
+            f"-s3.port={self.port}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={config}",
+            *[
+                f"-{name}.port={port}" if "." not in name else f"-{name.replace('.grpc', '')}.port.grpc={port}"
+                for name, port in self.ports.items()
+            ],
+        ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=(self.data / "weed.log").open("ab"))
         wait_listening(self.port, self.process)
         self._wait_writable()
@@ -73,8 +107,14 @@ class SeaweedS3:
             return True
 
         # A refused write is "not yet" (reported as the last value on timeout); weed exiting fails at once.
-        eventually_blocking(writes, timeout=120, what="SeaweedFS taking a write", interval=0.2, max_interval=0.2,
-                            ignoring=(ClientError, BotoCoreError))
+        eventually_blocking(
+            writes,
+            timeout=120,
+            what="SeaweedFS taking a write",
+            interval=0.2,
+            max_interval=0.2,
+            ignoring=(ClientError, BotoCoreError),
+        )
 
     def stop(self) -> None:
         if self.process is not None:

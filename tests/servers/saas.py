@@ -76,10 +76,18 @@ class FakeApi(BackgroundHttpServer):
                     elif fault is not None and not fault.after:
                         status, payload = fault.status, {"error": f"injected {fault.status}"}
                     else:
-                        status, payload = api.route(self.command, parsed.path, {**query, **body} if self.command == "GET" else query, body,
-                                                    self.headers)
+                        status, payload = api.route(
+                            self.command,
+                            parsed.path,
+                            {**query, **body} if self.command == "GET" else query,
+                            body,
+                            self.headers,
+                        )
                         if fault is not None:
-                            status, payload = fault.status, {"error": f"injected {fault.status} after the work was done"}
+                            status, payload = (
+                                fault.status,
+                                {"error": f"injected {fault.status} after the work was done"},
+                            )
                 text = isinstance(payload, str)  # plain-text endpoints, such as a Pod's log
                 data = b"" if payload is None else payload.encode() if text else json.dumps(payload).encode()
                 self.send_response(status)
@@ -137,17 +145,26 @@ class FakeSlack(FakeApi):
             found["text"] = args.get("text", "")
             return 200, {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": found["text"]}
         if name == "chat.getPermalink":
-            return 200, {"ok": True, "channel": args["channel"], "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}
+            return 200, {
+                "ok": True,
+                "channel": args["channel"],
+                "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}",
+            }
         if name == "conversations.list":
             names = ["payments", "audit", "x"]
-            return 200, {"ok": True, "channels": [{"id": self._channel(f"#{n}"), "name": n} for n in names],
-                         "response_metadata": {"next_cursor": ""}}
+            return 200, {
+                "ok": True,
+                "channels": [{"id": self._channel(f"#{n}"), "name": n} for n in names],
+                "response_metadata": {"next_cursor": ""},
+            }
         if name == "conversations.history":
             channel = args["channel"]
             if not channel.startswith("C"):
                 return 200, {"ok": False, "error": "channel_not_found"}  # history takes a conversation ID
             with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
-            messages = [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in self.channels.get(channel, [])]
+            messages = [
+                {k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in self.channels.get(channel, [])
+            ]
             return 200, {"ok": True, "messages": messages, "has_more": False}
         return 404, {"ok": False, "error": "unknown_method"}
 
@@ -165,7 +182,12 @@ class FakePagerDuty(FakeApi):
     """PagerDuty REST API v2 (services, escalation_policies, schedules, users: classic pagination) and the Events
     API v2 (`POST /v2/enqueue`, 202 with the dedup_key), in one server."""
 
-    COLLECTIONS = {"services": "service", "escalation_policies": "escalation_policy", "schedules": "schedule", "users": "user"}
+    COLLECTIONS = {
+        "services": "service",
+        "escalation_policies": "escalation_policy",
+        "schedules": "schedule",
+        "users": "user",
+    }
 
     def __init__(self, token: str, routing_key: str):
         super().__init__()
@@ -185,7 +207,11 @@ class FakePagerDuty(FakeApi):
     def route(self, method: str, path: str, query: dict[str, str], body: Any, headers: Any) -> tuple[int, Any]:
         if path == "/v2/enqueue":
             if body.get("routing_key") != self.routing_key:
-                return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": ["Invalid routing key"]}
+                return 400, {
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": ["Invalid routing key"],
+                }
             key = body.get("dedup_key") or f"generated-{next(self.ids)}"
             incident = self.incidents.setdefault(key, {"status": "resolved", "triggers": 0})
             if body["event_action"] == "trigger":
@@ -233,14 +259,23 @@ class FakeZendesk(FakeApi):
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any, headers: Any) -> tuple[int, Any]:
         if path == "/api/v2/tickets.json" and method == "GET":
-            return 200, {"tickets": [t for t in self.tickets.values() if t["external_id"] == query.get("external_id")],
-                         "next_page": None, "count": 1}
+            return 200, {
+                "tickets": [t for t in self.tickets.values() if t["external_id"] == query.get("external_id")],
+                "next_page": None,
+                "count": 1,
+            }
         if path == "/api/v2/tickets.json" and method == "POST":
             ticket = body["ticket"]
             tid = next(self.ids)
-            self.tickets[tid] = {"id": tid, "subject": ticket["subject"], "external_id": ticket.get("external_id"),
-                                 "priority": ticket.get("priority"), "status": "new", "tags": ticket.get("tags", []),
-                                 "comments": [ticket["comment"]["body"]]}
+            self.tickets[tid] = {
+                "id": tid,
+                "subject": ticket["subject"],
+                "external_id": ticket.get("external_id"),
+                "priority": ticket.get("priority"),
+                "status": "new",
+                "tags": ticket.get("tags", []),
+                "comments": [ticket["comment"]["body"]],
+            }
             return 201, {"ticket": self.tickets[tid]}
         if path.startswith("/api/v2/tickets/") and method == "PUT":
             tid = int(path.rsplit("/", 1)[-1].removesuffix(".json"))

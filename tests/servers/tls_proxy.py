@@ -24,18 +24,61 @@ class CertificateAuthority:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.cert, self.key = directory / f"{name}.crt", directory / f"{name}.key"
-        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", self.key, "-out", self.cert, "-days", "1", "-subj", f"/CN={name}")
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            self.key,
+            "-out",
+            self.cert,
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+        )
 
     def issue(self, name: str, san: str) -> Identity:
         key, csr, cert = (self.directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
         extensions = self.directory / f"{name}.ext"
-        extensions.write_text(f"subjectAltName={san}\nkeyUsage=digitalSignature\n"
-                              "extendedKeyUsage=serverAuth,clientAuth\n")
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-                 "-out", csr, "-subj", f"/CN={name}")
-        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial", "-out", cert,
-                 "-days", "1", "-extfile", extensions)
+        extensions.write_text(
+            f"subjectAltName={san}\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
+        )
+        _openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            f"/CN={name}",
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            self.cert,
+            "-CAkey",
+            self.key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            extensions,
+        )
         return Identity(cert, key)
 
 

@@ -7,7 +7,17 @@ import hashlib
 import pytest
 from pydantic import ValidationError
 
-from domain.access import LOOPBACK, Principal, Target, TokenEntry, TokenFile, identify, is_loopback, refusal, token_digest
+from domain.access import (
+    LOOPBACK,
+    Principal,
+    Target,
+    TokenEntry,
+    TokenFile,
+    identify,
+    is_loopback,
+    refusal,
+    token_digest,
+)
 
 PLATFORM = Principal(name="ops", role="platform")
 TEAM = Principal(name="team-a-ci", role="team", namespaces=["team-a", "team-a-dev"])
@@ -25,8 +35,18 @@ def builtin(kind: str, namespace: str | None = None, name: str | None = "x") -> 
 
 
 @pytest.mark.parametrize("action", ALL_ACTIONS)
-@pytest.mark.parametrize("target", [resource("team-b"), resource(None), builtin("Promise"), builtin("Secret", "team-a"),
-                                    builtin("Destination"), builtin("HealthRecord", "other")], ids=repr)
+@pytest.mark.parametrize(
+    "target",
+    [
+        resource("team-b"),
+        resource(None),
+        builtin("Promise"),
+        builtin("Secret", "team-a"),
+        builtin("Destination"),
+        builtin("HealthRecord", "other"),
+    ],
+    ids=repr,
+)
 def test_platform_and_loopback_may_do_everything(action: str, target: Target) -> None:
     assert refusal(PLATFORM, action, target) is None  # type: ignore[arg-type]
     assert refusal(LOOPBACK, action, target) is None  # type: ignore[arg-type]
@@ -41,15 +61,18 @@ def test_team_acts_on_resources_in_its_namespaces(action: str, namespace: str) -
 @pytest.mark.parametrize("action", RESOURCE_ACTIONS)
 def test_team_is_refused_resources_elsewhere_with_the_reason(action: str) -> None:
     reason = refusal(TEAM, action, resource("team-b"))  # type: ignore[arg-type]
-    assert reason == (f'team token "team-a-ci" may not {action} AppConfig "checkout" in namespace "team-b": '
-                      "its namespaces are team-a, team-a-dev")
+    assert reason == (
+        f'team token "team-a-ci" may not {action} AppConfig "checkout" in namespace "team-b": '
+        "its namespaces are team-a, team-a-dev"
+    )
 
 
 def test_team_list_without_namespace_is_allowed_for_filtering_and_with_one_is_checked() -> None:
     assert refusal(TEAM, "list", resource(None, name=None)) is None
     assert refusal(TEAM, "list", resource("team-a", name=None)) is None
     assert refusal(TEAM, "list", resource("default", name=None)) == (
-        'team token "team-a-ci" may not list AppConfig in namespace "default": its namespaces are team-a, team-a-dev')
+        'team token "team-a-ci" may not list AppConfig in namespace "default": its namespaces are team-a, team-a-dev'
+    )
 
 
 @pytest.mark.parametrize("action", ["get", "list", "wait"])
@@ -62,7 +85,8 @@ def test_team_reads_promises_whatever_namespace_the_client_sends(action: str) ->
 @pytest.mark.parametrize("action", ["apply", "delete", "label", "reconcile", "logs", "tree"])
 def test_team_may_not_change_promises(action: str) -> None:
     assert refusal(TEAM, action, builtin("Promise")) == (  # type: ignore[arg-type]
-        f'team token "team-a-ci" may not {action} Promise "x": Promises are managed by platform tokens')
+        f'team token "team-a-ci" may not {action} Promise "x": Promises are managed by platform tokens'
+    )
 
 
 @pytest.mark.parametrize("action", ALL_ACTIONS)
@@ -76,9 +100,11 @@ def test_team_may_not_touch_destinations_stores_or_secrets_even_in_its_namespace
 def test_team_reads_health_records_in_its_namespaces_only_and_never_writes_them() -> None:
     assert refusal(TEAM, "get", builtin("HealthRecord", "team-a")) is None
     assert refusal(TEAM, "list", builtin("HealthRecord", None, name=None)) is None
-    assert "in namespace \"team-b\"" in (refusal(TEAM, "get", builtin("HealthRecord", "team-b")) or "")
+    assert 'in namespace "team-b"' in (refusal(TEAM, "get", builtin("HealthRecord", "team-b")) or "")
     for action in ("apply", "delete"):
-        assert "HealthRecords are written by platform tokens" in (refusal(TEAM, action, builtin("HealthRecord", "team-a")) or "")
+        assert "HealthRecords are written by platform tokens" in (
+            refusal(TEAM, action, builtin("HealthRecord", "team-a")) or ""
+        )
 
 
 def test_sees_limits_teams_to_their_namespaces_and_cluster_scoped_objects() -> None:
@@ -86,22 +112,38 @@ def test_sees_limits_teams_to_their_namespaces_and_cluster_scoped_objects() -> N
     assert PLATFORM.sees("team-b")
 
 
-@pytest.mark.parametrize("document, expected", [
-    ({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise", "metadata": {"name": "p"}},
-     Target("Promise", "p", None, True)),
-    # A wrong version of a platform kind is still that kind (the API refuses it 422 for platform tokens).
-    ({"apiVersion": "platform.kratix.io/v1beta1", "kind": "Destination", "metadata": {"name": "d"}},
-     Target("Destination", "d", None, True)),
-    ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"}},
-     Target("Secret", "s", "team-a", True)),
-    # A Promise may serve a kind called Secret in its own group: that is a resource request.
-    ({"apiVersion": "example.com/v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"}},
-     Target("Secret", "s", "team-a", False)),
-    ({"apiVersion": "example.com/v1", "kind": "AppConfig", "metadata": {"name": "c"}},
-     Target("AppConfig", "c", "default", False)),
-    ({"apiVersion": "example.com/v1", "kind": "AppConfig", "metadata": "not a mapping"},
-     Target("AppConfig", None, "default", False)),
-], ids=lambda v: repr(v)[:60])
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        (
+            {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise", "metadata": {"name": "p"}},
+            Target("Promise", "p", None, True),
+        ),
+        # A wrong version of a platform kind is still that kind (the API refuses it 422 for platform tokens).
+        (
+            {"apiVersion": "platform.kratix.io/v1beta1", "kind": "Destination", "metadata": {"name": "d"}},
+            Target("Destination", "d", None, True),
+        ),
+        (
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"}},
+            Target("Secret", "s", "team-a", True),
+        ),
+        # A Promise may serve a kind called Secret in its own group: that is a resource request.
+        (
+            {"apiVersion": "example.com/v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"}},
+            Target("Secret", "s", "team-a", False),
+        ),
+        (
+            {"apiVersion": "example.com/v1", "kind": "AppConfig", "metadata": {"name": "c"}},
+            Target("AppConfig", "c", "default", False),
+        ),
+        (
+            {"apiVersion": "example.com/v1", "kind": "AppConfig", "metadata": "not a mapping"},
+            Target("AppConfig", None, "default", False),
+        ),
+    ],
+    ids=lambda v: repr(v)[:60],
+)
 def test_targets_of_documents(document: dict, expected: Target) -> None:
     assert Target.of_document(document) == expected
 
@@ -113,8 +155,12 @@ def test_targets_of_routes_accept_what_users_type() -> None:
 
 
 def entry(name: str, token: str, role: str = "team", namespaces: list[str] | None = None) -> TokenEntry:
-    return TokenEntry(name=name, role=role, namespaces=["team-a"] if namespaces is None else namespaces,  # type: ignore[arg-type]
-                      sha256=hashlib.sha256(token.encode()).hexdigest())
+    return TokenEntry(
+        name=name,
+        role=role,
+        namespaces=["team-a"] if namespaces is None else namespaces,  # type: ignore[arg-type]
+        sha256=hashlib.sha256(token.encode()).hexdigest(),
+    )
 
 
 def test_identify_finds_the_entry_by_digest_and_returns_no_digest() -> None:
@@ -126,26 +172,50 @@ def test_identify_finds_the_entry_by_digest_and_returns_no_digest() -> None:
     assert token_digest("token-a") == entries[0].sha256
 
 
-@pytest.mark.parametrize("entries, phrase", [
-    ([], "holds no tokens"),
-    ([{"name": "a", "role": "team", "sha256": "0" * 64}], 'team token "a" needs at least one namespace'),
-    ([{"name": "a", "role": "platform", "namespaces": ["x"], "sha256": "0" * 64}], "reaches every namespace"),
-    ([{"name": "a", "role": "team", "namespaces": ["Team_A"], "sha256": "0" * 64}], "not DNS-1123 labels"),
-    ([{"name": "a", "role": "admin", "sha256": "0" * 64}], "'platform' or 'team'"),
-    ([{"name": "a", "role": "platform", "sha256": "not-a-digest"}], "String should match pattern"),
-    ([{"name": "a", "role": "platform", "sha256": "0" * 64, "token": "clear"}], "Extra inputs are not permitted"),
-    ([{"name": "a", "role": "platform", "sha256": "0" * 64}, {"name": "a", "role": "platform", "sha256": "1" * 64}],
-     "token names must be unique"),
-    ([{"name": "a", "role": "platform", "sha256": "0" * 64}, {"name": "b", "role": "platform", "sha256": "0" * 64}],
-     "same sha256"),
-])
+@pytest.mark.parametrize(
+    "entries, phrase",
+    [
+        ([], "holds no tokens"),
+        ([{"name": "a", "role": "team", "sha256": "0" * 64}], 'team token "a" needs at least one namespace'),
+        ([{"name": "a", "role": "platform", "namespaces": ["x"], "sha256": "0" * 64}], "reaches every namespace"),
+        ([{"name": "a", "role": "team", "namespaces": ["Team_A"], "sha256": "0" * 64}], "not DNS-1123 labels"),
+        ([{"name": "a", "role": "admin", "sha256": "0" * 64}], "'platform' or 'team'"),
+        ([{"name": "a", "role": "platform", "sha256": "not-a-digest"}], "String should match pattern"),
+        ([{"name": "a", "role": "platform", "sha256": "0" * 64, "token": "clear"}], "Extra inputs are not permitted"),
+        (
+            [
+                {"name": "a", "role": "platform", "sha256": "0" * 64},
+                {"name": "a", "role": "platform", "sha256": "1" * 64},
+            ],
+            "token names must be unique",
+        ),
+        (
+            [
+                {"name": "a", "role": "platform", "sha256": "0" * 64},
+                {"name": "b", "role": "platform", "sha256": "0" * 64},
+            ],
+            "same sha256",
+        ),
+    ],
+)
 def test_token_files_are_checked_whole(entries: list, phrase: str) -> None:
     with pytest.raises(ValidationError) as raised:
         TokenFile.model_validate(entries)
     assert phrase in str(raised.value)
 
 
-@pytest.mark.parametrize("host, expected", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
-                                            ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("api.example", False)])
+@pytest.mark.parametrize(
+    "host, expected",
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("api.example", False),
+    ],
+)
 def test_loopback_hosts(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected

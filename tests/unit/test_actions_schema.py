@@ -26,18 +26,31 @@ def test_the_golden_path_example_parses_with_its_three_actions() -> None:
     promise = parse_platform_document(yaml.safe_load((EXAMPLE / "promise.yaml").read_text()))
     check_promise(promise)  # type: ignore[arg-type]
     actions = promise.spec.workflows.resource.configure[1].spec.actions  # type: ignore[attr-defined]
-    assert [(a.name, a.provider) for a in actions] == [("announce", "slack"), ("on-call", "pagerduty"),
-                                                      ("provisioning-ticket", "zendesk")]
+    assert [(a.name, a.provider) for a in actions] == [
+        ("announce", "slack"),
+        ("on-call", "pagerduty"),
+        ("provisioning-ticket", "zendesk"),
+    ]
 
 
-@pytest.mark.parametrize("action, field, reason", [
-    ({"name": "x", "teams": {}}, "spec.actions[0].teams", "field not declared in schema"),
-    ({"name": "x", "slack": {"secretRef": {"name": "s"}, "text": "t", "colour": "red"}}, "spec.actions[0].slack.colour", "field not declared"),
-    ({"name": "x", "zendesk": {"secretRef": {"name": "s"}, "subject": "s", "comment": "c", "priority": "asap"}},
-     "spec.actions[0].zendesk.priority", "Unsupported value"),
-    ({"name": "x"}, "spec.actions[0]", "exactly one of slack, pagerduty, zendesk"),
-    ({"name": "Bad Name", "slack": {"secretRef": {"name": "s"}, "text": "t"}}, "spec.actions[0].name", "pattern"),
-])
+@pytest.mark.parametrize(
+    "action, field, reason",
+    [
+        ({"name": "x", "teams": {}}, "spec.actions[0].teams", "field not declared in schema"),
+        (
+            {"name": "x", "slack": {"secretRef": {"name": "s"}, "text": "t", "colour": "red"}},
+            "spec.actions[0].slack.colour",
+            "field not declared",
+        ),
+        (
+            {"name": "x", "zendesk": {"secretRef": {"name": "s"}, "subject": "s", "comment": "c", "priority": "asap"}},
+            "spec.actions[0].zendesk.priority",
+            "Unsupported value",
+        ),
+        ({"name": "x"}, "spec.actions[0]", "exactly one of slack, pagerduty, zendesk"),
+        ({"name": "Bad Name", "slack": {"secretRef": {"name": "s"}, "text": "t"}}, "spec.actions[0].name", "pattern"),
+    ],
+)
 def test_bad_actions_are_refused_when_the_promise_is_applied(action: dict, field: str, reason: str) -> None:
     with pytest.raises(InvalidDocument) as refused:
         parse_platform_document(promise_with([action]))
@@ -57,13 +70,17 @@ def test_requested_actions_use_the_same_schema() -> None:
     assert action.provider == "slack"
     with pytest.raises(InvalidDocument) as refused:
         parse_requested_actions([{"name": "a", "pagerduty": {"service": "s"}}])
-    assert [(e.field, e.reason) for e in refused.value.errors] == [("actions.yaml[0].pagerduty.secretRef", "Required value")]
+    assert [(e.field, e.reason) for e in refused.value.errors] == [
+        ("actions.yaml[0].pagerduty.secretRef", "Required value")
+    ]
 
 
 def test_templates_read_the_object_and_leave_secret_names_alone() -> None:
     obj = {"metadata": {"name": "shop"}, "spec": {"team": "payments"}, "status": {}}
     assert render("${metadata.name} for ${spec.team}${status.url}", obj) == "shop for payments"
-    action = Action.model_validate({"name": "a", "slack": {"secretRef": {"name": "${spec.team}"}, "channel": "#${spec.team}", "text": "hi"}})
+    action = Action.model_validate(
+        {"name": "a", "slack": {"secretRef": {"name": "${spec.team}"}, "channel": "#${spec.team}", "text": "hi"}}
+    )
     done = rendered(action, obj)
     assert done.slack is not None and done.slack.channel == "#payments" and done.slack.secret_ref.name == "${spec.team}"
 

@@ -23,7 +23,9 @@ def tree(tmp_path: Path, store: ArtifactStore, name: str, age_s: float) -> str:
 
 def test_a_sweep_removes_only_old_trees_nobody_holds(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "artifacts")
-    held, old, young = (tree(tmp_path, store, n, age) for n, age in (("held", 3 * DAY), ("old", 2 * DAY), ("young", 60)))
+    held, old, young = (
+        tree(tmp_path, store, n, age) for n, age in (("held", 3 * DAY), ("old", 2 * DAY), ("young", 60))
+    )
     foreign = store.root / "notes"  # not a tree of ours: left alone however old
     foreign.mkdir()
     os.utime(foreign, (0, 0))

@@ -36,11 +36,28 @@ KUSTOMIZATIONS = [BASE] + sorted(p.parent for p in (DEPLOY / "overlays").glob("*
 IDS = [str(p.relative_to(DEPLOY)) for p in KUSTOMIZATIONS]
 
 SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "images", "replacements"}
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
-                  "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+}
 # Strategic-merge keys of the list fields deploy/ patches may touch; any other list is replaced, as kustomize does.
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "envFrom": None, "volumes": "name",
-              "volumeMounts": "mountPath", "ports": "containerPort", "imagePullSecrets": "name"}
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "env": "name",
+    "envFrom": None,
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "ports": "containerPort",
+    "imagePullSecrets": "name",
+}
 
 
 def rel(path: Path) -> str:
@@ -140,9 +157,13 @@ def merge_patch(target: Any, patch: Any, where: str) -> Any:
 def select(resources: list[Resource], selector: dict[str, Any], where: str) -> list[Resource]:
     unknown = set(selector) - {"kind", "name", "namespace", "group", "version"}
     assert not unknown, f"{where}: selector fields {sorted(unknown)} are not supported by this resolver"
-    return [r for r in resources
-            if all(selector.get(f) in (None, v) for f, v in (("kind", r.kind), ("name", r.name),
-                                                                ("namespace", r.namespace)))]
+    return [
+        r
+        for r in resources
+        if all(
+            selector.get(f) in (None, v) for f, v in (("kind", r.kind), ("name", r.name), ("namespace", r.namespace))
+        )
+    ]
 
 
 def apply_patches(resources: list[Resource], directory: Path, patches: list[dict[str, Any]]) -> None:
@@ -158,8 +179,11 @@ def apply_patches(resources: list[Resource], directory: Path, patches: list[dict
             patch_docs = list(yaml.safe_load_all(entry["patch"]))
         for patch in patch_docs:
             assert isinstance(patch, dict), f"{where}: only strategic-merge patches are supported (JSON 6902 is not)"
-            selector = entry.get("target") or {"kind": patch.get("kind"), "name": patch["metadata"]["name"],
-                                               "namespace": patch["metadata"].get("namespace")}
+            selector = entry.get("target") or {
+                "kind": patch.get("kind"),
+                "name": patch["metadata"]["name"],
+                "namespace": patch["metadata"].get("namespace"),
+            }
             targets = select(resources, selector, where)
             assert targets, f"{where}: the patch matches no resource ({selector})"
             for target in targets:
@@ -240,11 +264,15 @@ def _build(directory: Path) -> tuple[Resource, ...]:
     assert kfile.is_file(), f"{rel(directory)}: no kustomization.yaml"
     kustomization = yaml.safe_load(kfile.read_text()) or {}
     if "namespace" in kustomization:
-        pytest.fail(f"{rel(kfile)}: `namespace:` rewrites the namespace of every object (and renames Namespace "
-                    "objects), which would move the ktx-pipelines objects into one namespace; name namespaces per object")
+        pytest.fail(
+            f"{rel(kfile)}: `namespace:` rewrites the namespace of every object (and renames Namespace "
+            "objects), which would move the ktx-pipelines objects into one namespace; name namespaces per object"
+        )
     unknown = set(kustomization) - SUPPORTED_FIELDS
-    assert not unknown, (f"{rel(kfile)}: fields {sorted(unknown)} are not understood by the resolver in "
-                         f"{rel(Path(__file__))}; extend it before using them")
+    assert not unknown, (
+        f"{rel(kfile)}: fields {sorted(unknown)} are not understood by the resolver in "
+        f"{rel(Path(__file__))}; extend it before using them"
+    )
     assert kustomization.get("kind", "Kustomization") == "Kustomization", f"{rel(kfile)}: kind must be Kustomization"
     resources: list[Resource] = []
     for entry in kustomization.get("resources") or []:
@@ -312,9 +340,12 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         return False
     for expr in selector.get("matchExpressions") or []:
         present, value = expr["key"] in labels, labels.get(expr["key"])
-        ok = {"In": present and value in expr.get("values", []),
-              "NotIn": not present or value not in expr.get("values", []),
-              "Exists": present, "DoesNotExist": not present}[expr["operator"]]
+        ok = {
+            "In": present and value in expr.get("values", []),
+            "NotIn": not present or value not in expr.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[expr["operator"]]
         if not ok:
             return False
     return True
@@ -413,8 +444,9 @@ def test_workloads_reference_existing_service_accounts_config_maps_and_documente
             if name not in guide_text():
                 problems.append(f"{w.label}: {field} names Secret {name!r}, neither in the build nor in {rel(GUIDE)}")
             elif key is not None and key not in guide_text():
-                problems.append(f"{w.label}: {field} needs key {key!r} of Secret {name!r}, not documented in "
-                                f"{rel(GUIDE)}")
+                problems.append(
+                    f"{w.label}: {field} needs key {key!r} of Secret {name!r}, not documented in {rel(GUIDE)}"
+                )
 
         for c in spec.get("containers", []) + spec.get("initContainers", []):
             for i, source in enumerate(c.get("envFrom") or []):
@@ -455,8 +487,10 @@ def test_probes_target_declared_container_ports(directory: Path):
                 handler = c.get(probe) or {}
                 for kind in ("httpGet", "tcpSocket", "grpc"):
                     if kind in handler and handler[kind]["port"] not in ports:
-                        problems.append(f"{w.label}: container {c['name']} {probe}.{kind}.port "
-                                        f"{handler[kind]['port']!r} is not a containerPort ({sorted(map(str, ports))})")
+                        problems.append(
+                            f"{w.label}: container {c['name']} {probe}.{kind}.port "
+                            f"{handler[kind]['port']!r} is not a containerPort ({sorted(map(str, ports))})"
+                        )
             for probe in ("livenessProbe", "readinessProbe"):
                 if probe not in c:
                     problems.append(f"{w.label}: container {c['name']} has no {probe}")
@@ -472,18 +506,27 @@ def test_services_pdbs_and_network_policies_select_pods_that_exist(directory: Pa
             problems.append(f"{w.label}: spec.selector does not match spec.template.metadata.labels")
     for svc in by_kind(resources, "Service"):
         selector = svc.doc["spec"].get("selector") or {}
-        selected = [w for w in workloads(resources) if w.namespace == svc.namespace and selector
-                    and matches({"matchLabels": selector}, pod_labels(w))]
+        selected = [
+            w
+            for w in workloads(resources)
+            if w.namespace == svc.namespace and selector and matches({"matchLabels": selector}, pod_labels(w))
+        ]
         if not selected:
             problems.append(f"{svc.label}: spec.selector {selector} matches no Deployment's pod labels")
         for port in svc.doc["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
             if selected and not any(target in container_ports(c) for w in selected for c in pod_spec(w)["containers"]):
-                problems.append(f"{svc.label}: port {port.get('name')} targetPort {target!r} is no containerPort "
-                                f"of {[w.name for w in selected]}")
+                problems.append(
+                    f"{svc.label}: port {port.get('name')} targetPort {target!r} is no containerPort "
+                    f"of {[w.name for w in selected]}"
+                )
     for pdb in by_kind(resources, "PodDisruptionBudget"):
-        selected = [w for w in workloads(resources) if w.namespace == pdb.namespace
-                    and matches(pdb.doc["spec"].get("selector") or {"matchLabels": {"x": "never"}}, pod_labels(w))]
+        selected = [
+            w
+            for w in workloads(resources)
+            if w.namespace == pdb.namespace
+            and matches(pdb.doc["spec"].get("selector") or {"matchLabels": {"x": "never"}}, pod_labels(w))
+        ]
         if len(selected) != 1:
             problems.append(f"{pdb.label}: spec.selector matches {len(selected)} Deployments, expected exactly 1")
     deployments = {w.name for w in workloads(resources)}
@@ -494,15 +537,20 @@ def test_services_pdbs_and_network_policies_select_pods_that_exist(directory: Pa
         selector = policy.doc["spec"]["podSelector"]
         if not selector:
             continue
-        selected = [w for w in workloads(resources) if w.namespace == policy.namespace and matches(selector, pod_labels(w))]
+        selected = [
+            w for w in workloads(resources) if w.namespace == policy.namespace and matches(selector, pod_labels(w))
+        ]
         if policy.namespace != "ktx-pipelines" and not selected:
             problems.append(f"{policy.label}: spec.podSelector matches no Deployment")
         for rule in policy.doc["spec"].get("ingress") or []:
             for port in rule.get("ports") or []:
-                if selected and not any(port["port"] in container_ports(c) for w in selected
-                                        for c in pod_spec(w)["containers"]):
-                    problems.append(f"{policy.label}: ingress port {port['port']} is no containerPort of "
-                                    f"{[w.name for w in selected]}")
+                if selected and not any(
+                    port["port"] in container_ports(c) for w in selected for c in pod_spec(w)["containers"]
+                ):
+                    problems.append(
+                        f"{policy.label}: ingress port {port['port']} is no containerPort of "
+                        f"{[w.name for w in selected]}"
+                    )
     assert not problems, "\n".join(problems)
 
 
@@ -521,12 +569,16 @@ def test_rbac_is_namespaced_bound_to_existing_accounts_and_without_wildcards(dir
     for binding in by_kind(resources, "RoleBinding"):
         ref = binding.doc["roleRef"]
         if ref["kind"] != "Role" or not find(resources, "Role", ref["name"], binding.namespace):
-            problems.append(f"{binding.label}: roleRef {ref['kind']} {ref['name']!r} is not a Role in {binding.namespace}")
+            problems.append(
+                f"{binding.label}: roleRef {ref['kind']} {ref['name']!r} is not a Role in {binding.namespace}"
+            )
         for s in binding.doc.get("subjects") or []:
             if s["kind"] != "ServiceAccount":
                 problems.append(f"{binding.label}: subject {s['kind']} {s['name']} is not a ServiceAccount")
             elif not find(resources, "ServiceAccount", s["name"], s.get("namespace", binding.namespace)):
-                problems.append(f"{binding.label}: subject ServiceAccount {s.get('namespace')}/{s['name']} does not exist")
+                problems.append(
+                    f"{binding.label}: subject ServiceAccount {s.get('namespace')}/{s['name']} does not exist"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -535,8 +587,10 @@ def role_grants(resources: list[Resource], account: str, account_ns: str, namesp
     for binding in by_kind(resources, "RoleBinding"):
         if binding.namespace != namespace:
             continue
-        if not any(s["kind"] == "ServiceAccount" and s["name"] == account and s.get("namespace") == account_ns
-                   for s in binding.doc.get("subjects") or []):
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account and s.get("namespace") == account_ns
+            for s in binding.doc.get("subjects") or []
+        ):
             continue
         role = find(resources, "Role", binding.doc["roleRef"]["name"], namespace)
         for rule in (role.doc.get("rules") if role else None) or []:
@@ -556,7 +610,10 @@ def test_ktx_config_agrees_with_the_manifests(directory: Path):
     where = config.label
 
     # Listeners: the ports the processes open are the ports the Pods declare and probe.
-    if data.get("KTX_API_PORT") and int(data["KTX_API_PORT"]) not in container_ports(pod_spec(api)["containers"][0]).values():
+    if (
+        data.get("KTX_API_PORT")
+        and int(data["KTX_API_PORT"]) not in container_ports(pod_spec(api)["containers"][0]).values()
+    ):
         problems.append(f"{where}: data.KTX_API_PORT {data['KTX_API_PORT']} is not a containerPort of {api.label}")
     if int(data.get("KTX_WORKER_HEALTH_PORT", 0)) not in container_ports(pod_spec(worker)["containers"][0]).values():
         problems.append(f"{where}: data.KTX_WORKER_HEALTH_PORT is not a containerPort of {worker.label}")
@@ -580,14 +637,21 @@ def test_ktx_config_agrees_with_the_manifests(directory: Path):
     for w in (api, worker):
         for c in pod_spec(w)["containers"]:
             if c["image"] != data.get("KTX_KUBE_ADAPTER_IMAGE"):
-                problems.append(f"{where}: data.KTX_KUBE_ADAPTER_IMAGE {data.get('KTX_KUBE_ADAPTER_IMAGE')!r} differs "
-                                f"from {w.label} container {c['name']} image {c['image']!r}")
+                problems.append(
+                    f"{where}: data.KTX_KUBE_ADAPTER_IMAGE {data.get('KTX_KUBE_ADAPTER_IMAGE')!r} differs "
+                    f"from {w.label} container {c['name']} image {c['image']!r}"
+                )
     if data.get("KTX_PIPELINE_RUNNER") == "kubernetes":
-        needed = {("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete")} | \
-                 {("", "pods", v) for v in ("get", "list", "watch")} | {("", "pods/log", "get")}
+        needed = (
+            {("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete")}
+            | {("", "pods", v) for v in ("get", "list", "watch")}
+            | {("", "pods/log", "get")}
+        )
         granted = role_grants(resources, worker_account(worker), worker.namespace, pipelines_ns)
         if needed - granted:
-            problems.append(f"ServiceAccount {worker_account(worker)} lacks {sorted(needed - granted)} in {pipelines_ns}")
+            problems.append(
+                f"ServiceAccount {worker_account(worker)} lacks {sorted(needed - granted)} in {pipelines_ns}"
+            )
         defaults = data.get("KTX_KUBE_DEFAULTS_FILE", "")
         mounts = {m["mountPath"]: m["name"] for m in pod_spec(worker)["containers"][0].get("volumeMounts", [])}
         volumes = {v["name"]: v for v in pod_spec(worker).get("volumes", [])}
@@ -595,16 +659,20 @@ def test_ktx_config_agrees_with_the_manifests(directory: Path):
         volume = volumes.get(mounts.get(directory_of, ""), {})
         items = [i["path"] for i in volume.get("configMap", {}).get("items", [])]
         if "configMap" not in volume or (items and filename not in items):
-            problems.append(f"{where}: data.KTX_KUBE_DEFAULTS_FILE {defaults!r} is not a file of a ConfigMap volume "
-                            f"mounted at {directory_of!r} in {worker.label}")
+            problems.append(
+                f"{where}: data.KTX_KUBE_DEFAULTS_FILE {defaults!r} is not a file of a ConfigMap volume "
+                f"mounted at {directory_of!r} in {worker.label}"
+            )
     # The secret provider: both processes may manage Secrets where KTX_SECRETS_NAMESPACE says.
     if data.get("KTX_SECRET_PROVIDER") == "kubernetes":
         needed = {("", "secrets", v) for v in ("get", "list", "create", "update", "patch", "delete")}
         for w in (api, worker):
             granted = role_grants(resources, worker_account(w), w.namespace, data.get("KTX_SECRETS_NAMESPACE"))
             if needed - granted:
-                problems.append(f"{w.label}: its ServiceAccount lacks {sorted(needed - granted)} in "
-                                f"KTX_SECRETS_NAMESPACE {data.get('KTX_SECRETS_NAMESPACE')!r}")
+                problems.append(
+                    f"{w.label}: its ServiceAccount lacks {sorted(needed - granted)} in "
+                    f"KTX_SECRETS_NAMESPACE {data.get('KTX_SECRETS_NAMESPACE')!r}"
+                )
     # KTX_HOME is writable on the worker (clone cache) despite the read-only root filesystem.
     home = data.get("KTX_HOME")
     mounts = {m["mountPath"]: m["name"] for m in pod_spec(worker)["containers"][0].get("volumeMounts", [])}
@@ -631,24 +699,47 @@ def test_every_ktx_config_key_is_read_by_worker_settings(directory: Path):
 def test_kube_defaults_are_valid_container_and_pod_fields():
     defaults_cm = find(build(BASE), "ConfigMap", "ktx-kube-defaults", "ktx-system")
     assert defaults_cm is not None, "no ConfigMap ktx-system/ktx-kube-defaults in deploy/base"
-    assert set(defaults_cm.doc["data"]) == {"kube-defaults.yaml"}, f"{defaults_cm.label}: keys must be kube-defaults.yaml"
+    assert set(defaults_cm.doc["data"]) == {"kube-defaults.yaml"}, (
+        f"{defaults_cm.label}: keys must be kube-defaults.yaml"
+    )
     defaults = yaml.safe_load(defaults_cm.doc["data"]["kube-defaults.yaml"])
     expected = {"containerSecurityContext", "resources", "imagePullPolicy", "imagePullSecrets"}
-    assert set(defaults) == expected, f"{defaults_cm.label}: data.kube-defaults.yaml keys {sorted(defaults)} != {sorted(expected)}"
+    assert set(defaults) == expected, (
+        f"{defaults_cm.label}: data.kube-defaults.yaml keys {sorted(defaults)} != {sorted(expected)}"
+    )
     context = defaults["containerSecurityContext"]
-    assert context.get("allowPrivilegeEscalation") is False, f"{defaults_cm.label}: allowPrivilegeEscalation must be false"
-    assert context.get("capabilities", {}).get("drop") == ["ALL"], f"{defaults_cm.label}: capabilities.drop must be [ALL]"
+    assert context.get("allowPrivilegeEscalation") is False, (
+        f"{defaults_cm.label}: allowPrivilegeEscalation must be false"
+    )
+    assert context.get("capabilities", {}).get("drop") == ["ALL"], (
+        f"{defaults_cm.label}: capabilities.drop must be [ALL]"
+    )
     assert context.get("runAsNonRoot") is True, f"{defaults_cm.label}: runAsNonRoot must be true"
     assert context.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{defaults_cm.label}: seccompProfile"
-    assert defaults["resources"].get("requests") and defaults["resources"].get("limits"), \
+    assert defaults["resources"].get("requests") and defaults["resources"].get("limits"), (
         f"{defaults_cm.label}: resources needs requests and limits"
+    )
     # The schema types imagePullPolicy as a plain string; the API server accepts only these.
-    assert defaults["imagePullPolicy"] in ("Always", "IfNotPresent", "Never"), \
+    assert defaults["imagePullPolicy"] in ("Always", "IfNotPresent", "Never"), (
         f"{defaults_cm.label}: data.kube-defaults.yaml imagePullPolicy {defaults['imagePullPolicy']!r} is not a policy"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "defaults"},
-           "spec": {"imagePullSecrets": defaults["imagePullSecrets"],
-                    "containers": [{"name": "c", "image": "x", "imagePullPolicy": defaults["imagePullPolicy"],
-                                    "securityContext": context, "resources": defaults["resources"]}]}}
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "defaults"},
+        "spec": {
+            "imagePullSecrets": defaults["imagePullSecrets"],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "x",
+                    "imagePullPolicy": defaults["imagePullPolicy"],
+                    "securityContext": context,
+                    "resources": defaults["resources"],
+                }
+            ],
+        },
+    }
     try:
         kubernetes_validate.validate(pod, latest_version(), strict=True)
     except kubernetes_validate.ValidationError as exc:
@@ -693,10 +784,12 @@ def test_worker_reads_transfer_credentials_from_the_documented_secret():
     env = {e["name"]: e for e in pod_spec(worker)["containers"][0].get("env", [])}
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         ref = (env.get(key, {}).get("valueFrom") or {}).get("secretKeyRef")
-        assert ref and ref["name"] == "ktx-transfer-credentials" and not ref.get("optional"), \
+        assert ref and ref["name"] == "ktx-transfer-credentials" and not ref.get("optional"), (
             f"{worker.label}: env {key} must come from Secret ktx-transfer-credentials (required secretKeyRef)"
-    assert re.search(r"kubectl (-n ktx-system )?create secret generic ktx-transfer-credentials", guide_text()), \
+        )
+    assert re.search(r"kubectl (-n ktx-system )?create secret generic ktx-transfer-credentials", guide_text()), (
         f"{rel(GUIDE)}: must show how to create the Secret ktx-transfer-credentials in ktx-system"
+    )
     assert not by_kind(build(BASE), "Secret"), "deploy/base must not ship Secret values"
 
 
@@ -717,14 +810,19 @@ def test_api_reads_its_tokens_file_from_the_documented_secret(directory: Path):
     volumes = {v["name"]: v for v in pod_spec(api).get("volumes") or []}
     mount = mounts.get(directory_of)
     secret = volumes.get(mount["name"], {}).get("secret") if mount else None
-    assert secret and secret["secretName"] == "ktx-api-tokens" and mount.get("readOnly"), \
+    assert secret and secret["secretName"] == "ktx-api-tokens" and mount.get("readOnly"), (
         f"{api.label}: KTX_API_TOKENS_FILE {path!r} must be in a read-only mount of the Secret ktx-api-tokens"
+    )
     # kubelet never updates a subPath mount: rotated tokens would not reach the running API (api/auth.py TokenSource).
-    assert "subPath" not in mount, f"{api.label}: the ktx-api-tokens mount must not use subPath, or rotation needs a restart"
-    assert filename in {i["path"] for i in secret.get("items") or []}, \
+    assert "subPath" not in mount, (
+        f"{api.label}: the ktx-api-tokens mount must not use subPath, or rotation needs a restart"
+    )
+    assert filename in {i["path"] for i in secret.get("items") or []}, (
         f"{api.label}: the ktx-api-tokens volume must project the file {filename!r}"
-    assert re.search(rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", guide_text()), \
-        f"{rel(GUIDE)}: must show how to create the Secret ktx-api-tokens with the key {filename}"
+    )
+    assert re.search(
+        rf"kubectl -n ktx-system create secret generic ktx-api-tokens --from-file={filename}", guide_text()
+    ), f"{rel(GUIDE)}: must show how to create the Secret ktx-api-tokens with the key {filename}"
 
 
 def test_guide_env_table_matches_worker_settings():
@@ -735,8 +833,11 @@ def test_guide_env_table_matches_worker_settings():
     table |= set(re.findall(r"^\|[^|\n]*`(KTX_[A-Z0-9_]+)`", text, flags=re.M))
     missing = sorted(in_settings - table)
     assert not missing, f"{rel(GUIDE)}: the environment table lacks {missing} (read by {rel(SETTINGS)})"
-    sources = "\n".join(p.read_text() for d in ("worker", "api", "cli", "activities", "workflows", "domain")
-                        for p in (ROOT / d).rglob("*.py"))
+    sources = "\n".join(
+        p.read_text()
+        for d in ("worker", "api", "cli", "activities", "workflows", "domain")
+        for p in (ROOT / d).rglob("*.py")
+    )
     stale = sorted(name for name in table if f'"{name}"' not in sources)
     assert not stale, f"{rel(GUIDE)}: the environment table lists {stale}, which no code reads"
 
@@ -749,9 +850,12 @@ def test_guide_quotes_the_cli_api_address_variable_the_cli_reads():
 
 def test_containerfile_builds_the_package_as_a_non_root_image():
     containerfile = (DEPLOY / "Containerfile").read_text()
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", containerfile, re.M), "Containerfile: base python:3.11-slim"
-    assert re.search(r"apt-get install[^\n]*\bgit\b[^\n]*\bopenssh-client\b", containerfile), \
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", containerfile, re.M), (
+        "Containerfile: base python:3.11-slim"
+    )
+    assert re.search(r"apt-get install[^\n]*\bgit\b[^\n]*\bopenssh-client\b", containerfile), (
         "Containerfile: git and openssh-client must be installed (Git state stores)"
+    )
     assert re.search(r"^USER 10001(:10001)?$", containerfile, re.M), "Containerfile: USER must be numeric 10001"
     assert re.search(r'^CMD \["python", "-m", "worker"\]$', containerfile, re.M), "Containerfile: CMD python -m worker"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())

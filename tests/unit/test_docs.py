@@ -51,11 +51,22 @@ PLATFORM_KINDS = {"promise", "destination", "gitstatestore", "bucketstatestore",
 def test_docs_build_strict_offline(tmp_path: Path) -> None:
     mkdocs = Path(sys.executable).parent / "mkdocs"
     assert mkdocs.exists(), "mkdocs is missing from the venv: pip install -c constraints.txt -e '.[dev]'"
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1",
-           # Offline: nothing the build does may need the network (a proxy that does not exist refuses any attempt).
-           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
-    result = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        # Offline: nothing the build does may need the network (a proxy that does not exist refuses any attempt).
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+    result = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
 
@@ -80,14 +91,18 @@ def test_readme_fits_on_two_screens_and_links_into_the_docs() -> None:
 
 @dataclass(frozen=True)
 class Signature:
-    path: tuple[str, ...]           # ("get",), ("create", "secret", "generic"), ("token", "create")
-    kind: str | None                # a platform kind, "<resource>", or None (no kind, or not known statically)
-    positionals: frozenset[str]     # which positionals were given: {"kind", "name"}
-    flags: frozenset[str]           # the options given, by dest: {"namespace", "for_", "timeout"}
+    path: tuple[str, ...]  # ("get",), ("create", "secret", "generic"), ("token", "create")
+    kind: str | None  # a platform kind, "<resource>", or None (no kind, or not known statically)
+    positionals: frozenset[str]  # which positionals were given: {"kind", "name"}
+    flags: frozenset[str]  # the options given, by dest: {"namespace", "for_", "timeout"}
 
     def covers(self, documented: "Signature") -> bool:
-        return (self.path == documented.path and self.kind == documented.kind
-                and self.positionals == documented.positionals and documented.flags <= self.flags)
+        return (
+            self.path == documented.path
+            and self.kind == documented.kind
+            and self.positionals == documented.positionals
+            and documented.flags <= self.flags
+        )
 
     def __str__(self) -> str:
         return f"ktx {' '.join(self.path)} kind={self.kind} given={sorted(self.positionals)} flags={sorted(self.flags)}"
@@ -106,7 +121,7 @@ def subparsers(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]
 def signature(tokens: list[str]) -> Signature | None:
     """What a command line does, by the CLI's own grammar; None when it is not a ktx command line."""
     node, path, rest = cli_parser(), [], list(tokens)
-    while (choices := subparsers(node)):
+    while choices := subparsers(node):
         if not rest or rest[0] not in choices:
             return None
         node = choices[rest.pop(0)]
@@ -157,7 +172,7 @@ def documented_commands() -> list[tuple[str, str, list[str]]]:
             tokens = shlex.split(line, comments=True)
             for stop in ("|", "&&", ";", ">", "&"):
                 if stop in tokens:
-                    tokens = tokens[:tokens.index(stop)]
+                    tokens = tokens[: tokens.index(stop)]
             tokens = [t.strip("[]") for t in tokens]  # `[--pipeline render]`: an optional part, shown as run
             found.append((f"{page.relative_to(ROOT)}:{number}", " ".join(tokens), tokens[1:]))
     return found
@@ -220,8 +235,10 @@ def test_documented_command_parses_and_is_exercised(where: str, shown: str, toke
     if shown in ALLOWED_UNRUN:
         assert not runs, f"{where}: `{shown}` is run by {runs[0]}: remove it from ALLOWED_UNRUN"
         return
-    assert runs, (f"{where}: `{shown}` ({documented}) is shown in the docs but no test runs it; run it in "
-                  "tests/e2e/test_cli.py, or add it to ALLOWED_UNRUN in tests/unit/test_docs.py with the reason")
+    assert runs, (
+        f"{where}: `{shown}` ({documented}) is shown in the docs but no test runs it; run it in "
+        "tests/e2e/test_cli.py, or add it to ALLOWED_UNRUN in tests/unit/test_docs.py with the reason"
+    )
 
 
 def test_allowed_unrun_commands_are_still_shown() -> None:

@@ -33,53 +33,116 @@ SCHEMA_OF = {
 
 def validate(document: dict[str, Any]) -> None:
     schema = REGISTRY.contents(SCHEMA_OF[(document["apiVersion"], document["kind"])])
-    jsonschema.Draft202012Validator(schema, registry=REGISTRY,
-                                    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(document)
+    jsonschema.Draft202012Validator(
+        schema, registry=REGISTRY, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    ).validate(document)
     # kubernetes-validate only knows built-in kinds, but ObjectMeta is the same everywhere: check ours as a ConfigMap's.
-    kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": document["metadata"]},
-                                 kubernetes_validate.latest_version(), strict=True)
+    kubernetes_validate.validate(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": document["metadata"]},
+        kubernetes_validate.latest_version(),
+        strict=True,
+    )
 
 
-def destination(name: str = "dev", path: str = "/clusters/dev/", mode: str = "nestedByMetadata",
-                store: tuple[str, str] = ("GitStateStore", "fleet")) -> Destination:
-    return Destination.model_validate({"apiVersion": KRATIX, "kind": "Destination", "metadata": {"name": name},
-                                       "spec": {"path": path, "stateStoreRef": {"kind": store[0], "name": store[1]},
-                                                "filepath": {"mode": mode}}})
+def destination(
+    name: str = "dev",
+    path: str = "/clusters/dev/",
+    mode: str = "nestedByMetadata",
+    store: tuple[str, str] = ("GitStateStore", "fleet"),
+) -> Destination:
+    return Destination.model_validate(
+        {
+            "apiVersion": KRATIX,
+            "kind": "Destination",
+            "metadata": {"name": name},
+            "spec": {"path": path, "stateStoreRef": {"kind": store[0], "name": store[1]}, "filepath": {"mode": mode}},
+        }
+    )
 
 
-def git(url: str = "https://git.example.com/platform/fleet.git", path: str = "/platform/", **spec: Any) -> GitStateStore:
-    return GitStateStore.model_validate({"apiVersion": KRATIX, "kind": "GitStateStore", "metadata": {"name": "fleet"},
-                                         "spec": {"url": url, "path": path, "branch": "release", **spec}})
+def git(
+    url: str = "https://git.example.com/platform/fleet.git", path: str = "/platform/", **spec: Any
+) -> GitStateStore:
+    return GitStateStore.model_validate(
+        {
+            "apiVersion": KRATIX,
+            "kind": "GitStateStore",
+            "metadata": {"name": "fleet"},
+            "spec": {"url": url, "path": path, "branch": "release", **spec},
+        }
+    )
 
 
 def bucket(path: str = "/platform/", **spec: Any) -> BucketStateStore:
-    return BucketStateStore.model_validate({"apiVersion": KRATIX, "kind": "BucketStateStore", "metadata": {"name": "fleet"},
-                                            "spec": {"bucketName": "kratix", "endpoint": "minio.example.com:9000",
-                                                     "path": path, **spec}})
+    return BucketStateStore.model_validate(
+        {
+            "apiVersion": KRATIX,
+            "kind": "BucketStateStore",
+            "metadata": {"name": "fleet"},
+            "spec": {"bucketName": "kratix", "endpoint": "minio.example.com:9000", "path": path, **spec},
+        }
+    )
 
 
 GIT_STORES = {
-    "basicAuth": (git(authMethod="basicAuth", secretRef={"name": "git-creds"}),
-                  "https://git.example.com/platform/fleet.git", "git-creds"),
-    "ssh": (git(url="git@github.com:org/fleet.git", authMethod="ssh", secretRef={"name": "git-ssh"}),
-            "ssh://git@github.com/org/fleet.git", "git-ssh"),
-    "ssh-url": (git(url="ssh://git@git.example.com:2222/org/fleet.git", authMethod="ssh", secretRef={"name": "git-ssh"}),
-                "ssh://git@git.example.com:2222/org/fleet.git", "git-ssh"),
+    "basicAuth": (
+        git(authMethod="basicAuth", secretRef={"name": "git-creds"}),
+        "https://git.example.com/platform/fleet.git",
+        "git-creds",
+    ),
+    "ssh": (
+        git(url="git@github.com:org/fleet.git", authMethod="ssh", secretRef={"name": "git-ssh"}),
+        "ssh://git@github.com/org/fleet.git",
+        "git-ssh",
+    ),
+    "ssh-url": (
+        git(url="ssh://git@git.example.com:2222/org/fleet.git", authMethod="ssh", secretRef={"name": "git-ssh"}),
+        "ssh://git@git.example.com:2222/org/fleet.git",
+        "git-ssh",
+    ),
     "public": (git(url="https://github.com/org/fleet"), "https://github.com/org/fleet", None),
 }
 BUCKET_STORES = {
-    "accessKey": (bucket(authMethod="accessKey", secretRef={"name": "s3-creds", "namespace": "default"}),
-                  {"provider": "generic", "endpoint": "minio.example.com:9000", "insecure": False, "secretRef": {"name": "s3-creds"}}),
-    "IAM": (bucket(authMethod="IAM", endpoint="s3.eu-west-1.amazonaws.com"),
-            {"provider": "aws", "endpoint": "s3.eu-west-1.amazonaws.com", "insecure": False}),
-    "insecure": (bucket(insecure=True, secretRef={"name": "s3-creds"}),
-                 {"provider": "generic", "endpoint": "minio.example.com:9000", "insecure": True, "secretRef": {"name": "s3-creds"}}),
-    "http-endpoint": (bucket(endpoint="http://minio.minio.svc:9000/", secretRef={"name": "s3-creds"}),
-                      {"provider": "generic", "endpoint": "minio.minio.svc:9000", "insecure": True, "secretRef": {"name": "s3-creds"}}),
+    "accessKey": (
+        bucket(authMethod="accessKey", secretRef={"name": "s3-creds", "namespace": "default"}),
+        {
+            "provider": "generic",
+            "endpoint": "minio.example.com:9000",
+            "insecure": False,
+            "secretRef": {"name": "s3-creds"},
+        },
+    ),
+    "IAM": (
+        bucket(authMethod="IAM", endpoint="s3.eu-west-1.amazonaws.com"),
+        {"provider": "aws", "endpoint": "s3.eu-west-1.amazonaws.com", "insecure": False},
+    ),
+    "insecure": (
+        bucket(insecure=True, secretRef={"name": "s3-creds"}),
+        {
+            "provider": "generic",
+            "endpoint": "minio.example.com:9000",
+            "insecure": True,
+            "secretRef": {"name": "s3-creds"},
+        },
+    ),
+    "http-endpoint": (
+        bucket(endpoint="http://minio.minio.svc:9000/", secretRef={"name": "s3-creds"}),
+        {
+            "provider": "generic",
+            "endpoint": "minio.minio.svc:9000",
+            "insecure": True,
+            "secretRef": {"name": "s3-creds"},
+        },
+    ),
 }
 # (mode, store path, destination path) -> the paths the agent applies, in order, from the store's root.
 LAYOUTS = [
-    ("nestedByMetadata", "/platform/", "/clusters/dev/", ["platform/clusters/dev/dependencies", "platform/clusters/dev/resources"]),
+    (
+        "nestedByMetadata",
+        "/platform/",
+        "/clusters/dev/",
+        ["platform/clusters/dev/dependencies", "platform/clusters/dev/resources"],
+    ),
     ("nestedByMetadata", "", "/", ["dependencies", "resources"]),
     ("nestedByMetadata", "platform", ".", ["platform/dependencies", "platform/resources"]),
     ("none", "/platform/", "clusters//dev/", ["platform/clusters/dev"]),
@@ -131,8 +194,10 @@ def test_flux_on_a_bucket_store(store_case: str, mode: str, store_path: str, des
 def assert_flux_kustomizations(documents: list[dict[str, Any]], source_kind: str, mode: str, paths: list[str]) -> None:
     kustomizations = by_kind(documents, "Kustomization")
     assert [k["spec"]["path"] for k in kustomizations] == [f"./{p}" for p in paths]
-    assert all(k["spec"]["prune"] is True and k["spec"]["sourceRef"] == {"kind": source_kind, "name": "ktx-dev"}
-               for k in kustomizations)
+    assert all(
+        k["spec"]["prune"] is True and k["spec"]["sourceRef"] == {"kind": source_kind, "name": "ktx-dev"}
+        for k in kustomizations
+    )
     if mode == "nestedByMetadata":
         dependencies, resources = kustomizations
         assert dependencies["metadata"]["name"] == "ktx-dev-dependencies" and "dependsOn" not in dependencies["spec"]
@@ -157,15 +222,21 @@ def test_argocd_on_a_git_store(store_case: str, mode: str, store_path: str, dest
     # ArgoCD takes scp-like URLs as they are, and finds credentials by URL, not by a reference on the Application.
     assert all(a["spec"]["source"]["repoURL"] == store.spec.url for a in applications)
     assert [a["spec"]["source"]["path"] for a in applications] == [p or "." for p in paths]
-    assert all(a["metadata"]["namespace"] == "argocd" and a["spec"]["source"]["targetRevision"] == "release"
-               and a["spec"]["source"]["directory"]["recurse"] is True
-               and a["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
-               and a["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}} for a in applications)
+    assert all(
+        a["metadata"]["namespace"] == "argocd"
+        and a["spec"]["source"]["targetRevision"] == "release"
+        and a["spec"]["source"]["directory"]["recurse"] is True
+        and a["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
+        and a["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}}
+        for a in applications
+    )
     waves = [int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for a in applications]
     assert waves == sorted(waves) and len(set(waves)) == len(waves)  # dependencies sync in an earlier wave
     names = [a["metadata"]["name"] for a in applications]
     assert names == (["ktx-dev-dependencies", "ktx-dev-resources"] if mode == "nestedByMetadata" else ["ktx-dev"])
-    assert [a["spec"]["source"]["directory"].get("exclude") for a in applications] == [".kratix/*" if mode == "none" else None] * len(paths)
+    assert [a["spec"]["source"]["directory"].get("exclude") for a in applications] == [
+        ".kratix/*" if mode == "none" else None
+    ] * len(paths)
 
 
 @pytest.mark.parametrize("mode", ["nestedByMetadata", "none", "aggregatedYAML"])
@@ -176,7 +247,13 @@ def test_the_agent_paths_hold_everything_the_platform_writes_there(mode: str) ->
     kustomizations = by_kind(flux_manifests(dest, store), "Kustomization")
     watched = [k["spec"]["path"].removeprefix("./") for k in kustomizations]
     written = [join(store.spec.path, f) for f in canary_files(dest.spec.path, mode)]
-    written.append(join(store.spec.path, nested_dir(dest.spec.path, resource_nested_root("default", "p", "r", "write"), "."), "cm.yaml"))
+    written.append(
+        join(
+            store.spec.path,
+            nested_dir(dest.spec.path, resource_nested_root("default", "p", "r", "write"), "."),
+            "cm.yaml",
+        )
+    )
     for path in written:
         assert sum(path.startswith(w + "/") for w in watched) == 1, (path, watched)
     if mode == "nestedByMetadata":  # the canary Namespace is applied before the ConfigMap in it
@@ -191,8 +268,10 @@ def test_argocd_cannot_read_a_bucket() -> None:
     assert "gitops=flux" in error.reason
 
 
-@pytest.mark.parametrize("url", ["/var/lib/ktx/state/kratix.git", "file:///srv/fleet.git", "relative/fleet.git",
-                                 "git://git.example.com/fleet.git"])
+@pytest.mark.parametrize(
+    "url",
+    ["/var/lib/ktx/state/kratix.git", "file:///srv/fleet.git", "relative/fleet.git", "git://git.example.com/fleet.git"],
+)
 @pytest.mark.parametrize("agent", ["flux", "argocd"])
 def test_a_store_only_the_platform_can_reach_is_refused(url: str, agent: str) -> None:
     with pytest.raises(InvalidDocument) as refused:
@@ -223,14 +302,17 @@ def test_names_are_dns_labels_and_deterministic() -> None:
         assert document["metadata"]["labels"]["ktx.io/destination"] == long_a
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d["spec"].update(prun=d["spec"].pop("prune")),
-    lambda d: d["spec"].update(dependOn=[{"name": "x"}]),
-    lambda d: d["spec"]["sourceRef"].update(kind="Gitrepository"),
-    lambda d: d["spec"].update(interval="1 minute"),
-    lambda d: d["metadata"].update(name="ktx_dev"),
-    lambda d: d["metadata"]["labels"].update({"ktx.io/destination": "x" * 64}),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["spec"].update(prun=d["spec"].pop("prune")),
+        lambda d: d["spec"].update(dependOn=[{"name": "x"}]),
+        lambda d: d["spec"]["sourceRef"].update(kind="Gitrepository"),
+        lambda d: d["spec"].update(interval="1 minute"),
+        lambda d: d["metadata"].update(name="ktx_dev"),
+        lambda d: d["metadata"]["labels"].update({"ktx.io/destination": "x" * 64}),
+    ],
+)
 def test_the_schemas_catch_typos(mutate: Any) -> None:
     kustomization = by_kind(flux_manifests(destination(), git()), "Kustomization")[1]
     validate(kustomization)

@@ -102,9 +102,14 @@ def check(sources: dict[str, str]) -> list[Violation]:
                     violations += _activities_violation(module, line, imported)
                 continue
             if LAYERS[target] >= LAYERS[layer]:
-                violations.append(Violation(module, line, imported,
-                                            f"{layer} (layer {LAYERS[layer]}) may not import {target} "
-                                            f"(layer {LAYERS[target]})"))
+                violations.append(
+                    Violation(
+                        module,
+                        line,
+                        imported,
+                        f"{layer} (layer {LAYERS[layer]}) may not import {target} (layer {LAYERS[target]})",
+                    )
+                )
     return violations
 
 
@@ -137,7 +142,8 @@ def test_no_module_imports_a_higher_layer() -> None:
 
 def test_every_package_of_the_project_is_in_a_layer() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} | {
-        p.parent.name for p in ROOT.glob("*/*.py") if p.parent.name not in {".venv", "examples", "scripts"}}
+        p.parent.name for p in ROOT.glob("*/*.py") if p.parent.name not in {".venv", "examples", "scripts"}
+    }
     assert packages - set(LAYERS) - NOT_LAYERED == set(), "place every package in LAYERS (or NOT_LAYERED)"
     assert set(ACTIVITIES) == {p.parent.name for p in (ROOT / "activities").glob("*/__init__.py")}
 
@@ -152,8 +158,9 @@ def test_the_check_catches_upward_imports() -> None:
     """The checker itself, on modules written here: each planted upward import is found, at its line."""
     planted = {
         "domain/a.py": "import os\n\n\ndef f():\n    from workflows.promise import PromiseWorkflow\n",
-        "activities/stores/b.py": ("from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
-                                   "    from service.platform import Platform\n"),
+        "activities/stores/b.py": (
+            "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from service.platform import Platform\n"
+        ),
         "workflows/c.py": "import worker.settings\n",
         "service/d.py": "from api import app\n",
         "api/e.py": "from cli.main import main\n",

@@ -20,7 +20,7 @@ HEAD = "apiVersion: v1\nkind: ConfigMap\n"
 def billion_laughs(levels: int = 9) -> str:
     text = HEAD + 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     previous = "a"
-    for name in "bcdefghijklmnop"[:levels - 1]:
+    for name in "bcdefghijklmnop"[: levels - 1]:
         text += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
         previous = name
     return text
@@ -40,7 +40,7 @@ def test_billion_laughs_is_refused_quickly_and_small() -> None:
 
 def test_aliases_within_the_budget_are_kept() -> None:
     text = HEAD + "base: &env [{name: A, value: '1'}, {name: B, value: '2'}]\none: *env\ntwo: {<<: {k: v}, env: *env}\n"
-    doc, = load_documents(text)
+    (doc,) = load_documents(text)
     assert doc["one"] == doc["two"]["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert doc["two"]["k"] == "v"
 
@@ -65,7 +65,7 @@ def test_deep_nesting_is_refused_with_the_bound() -> None:
 
 
 def test_values_are_json_shaped_as_kubernetes_reads_them() -> None:
-    doc, = load_documents(HEAD + "day: 2024-01-31\n1: one\ntrue: yes\n~: nothing\n")
+    (doc,) = load_documents(HEAD + "day: 2024-01-31\n1: one\ntrue: yes\n~: nothing\n")
     assert doc["day"] == "2024-01-31"
     assert {"1", "true", "null"} <= set(doc)
     for tag in ("!!binary aGVsbG8=", "!!set {a, b}", "!!omap [a: 1]"):
@@ -73,23 +73,33 @@ def test_values_are_json_shaped_as_kubernetes_reads_them() -> None:
             load_documents(HEAD + f"x: {tag}\n")
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("a: [1, 2\n", "malformed YAML"),
-    ("just text\n", "expected a mapping, got str"),
-    ("kind: Thing\n", "document 0: missing apiVersion"),
-    ("apiVersion: v1\nkind: [x]\n", "kind must be a string"),
-    ("apiVersion: v1\nkind: List\nitems: [3]\n", "document 0: expected a mapping, got int"),
-    ("{not json", "malformed YAML"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("a: [1, 2\n", "malformed YAML"),
+        ("just text\n", "expected a mapping, got str"),
+        ("kind: Thing\n", "document 0: missing apiVersion"),
+        ("apiVersion: v1\nkind: [x]\n", "kind must be a string"),
+        ("apiVersion: v1\nkind: List\nitems: [3]\n", "document 0: expected a mapping, got int"),
+        ("{not json", "malformed YAML"),
+    ],
+)
 def test_malformed_input_says_why(text: str, reason: str) -> None:
     with pytest.raises(MalformedInput, match=reason):
         load_documents(text)
 
 
-@pytest.mark.parametrize("value, reason", [
-    ("Upper", "RFC 1123 subdomain"), ("-dash", "RFC 1123 subdomain"), ("a..b", "RFC 1123 subdomain"),
-    ("a" * 254, "no more than 253"), (7, "must be of type string"), ("", "Required value"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("Upper", "RFC 1123 subdomain"),
+        ("-dash", "RFC 1123 subdomain"),
+        ("a..b", "RFC 1123 subdomain"),
+        ("a" * 254, "no more than 253"),
+        (7, "must be of type string"),
+        ("", "Required value"),
+    ],
+)
 def test_names_are_dns_1123_subdomains(value: object, reason: str) -> None:
     errors = validate_name("metadata.name", value, max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN)
     assert errors and errors[0].field == "metadata.name" and reason in errors[0].reason
@@ -108,8 +118,10 @@ def test_secret_and_health_record_names() -> None:
     assert {e.field for e in refused.value.errors} == {"metadata.name", "metadata.namespace"}
     with pytest.raises(InvalidDocument, match="metadata: Invalid value: 'x': must be of type object"):
         parse_secret({"apiVersion": "v1", "kind": "Secret", "metadata": "x"})
-    record = {"metadata": {"name": "Bad_Name"}, "data": {"promiseRef": {"name": "p"}, "state": "healthy",
-                                                         "resourceRef": {"name": "r", "namespace": "NS"}}}
+    record = {
+        "metadata": {"name": "Bad_Name"},
+        "data": {"promiseRef": {"name": "p"}, "state": "healthy", "resourceRef": {"name": "r", "namespace": "NS"}},
+    }
     with pytest.raises(InvalidDocument) as refused:
         read_health_record(record)
     assert {e.field for e in refused.value.errors} == {"metadata.name", "data.resourceRef.namespace"}

@@ -19,38 +19,76 @@ from domain.kube_yaml import marshal, sorted_keys
 from tests.unit.test_pipeline_job import run_input
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ({"v": "hi"}, "v: hi\n"),
-    ({"v": "true"}, 'v: "true"\n'),
-    ({"v": "10"}, 'v: "10"\n'),
-    ({"v": ""}, 'v: ""\n'),
-    ({"v": 10}, "v: 10\n"),
-    ({"v": -0.1}, "v: -0.1\n"),
-    ({"v": None}, "v: null\n"),
-    ({"v": ["A", "B"]}, "v:\n- A\n- B\n"),
-    ({"v": ["A", "B\nC"]}, "v:\n- A\n- |-\n  B\n  C\n"),
-    ({"v": ["A", 1, {"B": [2, 3]}]}, "v:\n- A\n- 1\n- B:\n  - 2\n  - 3\n"),
-    ({"a": {"b": "c"}}, "a:\n  b: c\n"),
-    ({"a": "-"}, "a: '-'\n"),
-    ({}, "{}\n"),
-    ({"a": "你好"}, "a: 你好\n"),
-    ({"a": "2015-02-24T18:19:39Z"}, 'a: "2015-02-24T18:19:39Z"\n'),
-    ({"a": "b: c"}, "a: 'b: c'\n"),
-    ({"a": "Hello #comment"}, "a: 'Hello #comment'\n"),
-    ({"a": 100.5}, "a: 100.5\n"),
-    ({"a": "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 abcdefghijklmnopqrstuvwxyz "
-           "ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 "},
-     "a: 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 abcdefghijklmnopqrstuvwxyz\n"
-     "  ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 '\n"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"v": "hi"}, "v: hi\n"),
+        ({"v": "true"}, 'v: "true"\n'),
+        ({"v": "10"}, 'v: "10"\n'),
+        ({"v": ""}, 'v: ""\n'),
+        ({"v": 10}, "v: 10\n"),
+        ({"v": -0.1}, "v: -0.1\n"),
+        ({"v": None}, "v: null\n"),
+        ({"v": ["A", "B"]}, "v:\n- A\n- B\n"),
+        ({"v": ["A", "B\nC"]}, "v:\n- A\n- |-\n  B\n  C\n"),
+        ({"v": ["A", 1, {"B": [2, 3]}]}, "v:\n- A\n- 1\n- B:\n  - 2\n  - 3\n"),
+        ({"a": {"b": "c"}}, "a:\n  b: c\n"),
+        ({"a": "-"}, "a: '-'\n"),
+        ({}, "{}\n"),
+        ({"a": "你好"}, "a: 你好\n"),
+        ({"a": "2015-02-24T18:19:39Z"}, 'a: "2015-02-24T18:19:39Z"\n'),
+        ({"a": "b: c"}, "a: 'b: c'\n"),
+        ({"a": "Hello #comment"}, "a: 'Hello #comment'\n"),
+        ({"a": 100.5}, "a: 100.5\n"),
+        (
+            {
+                "a": "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 abcdefghijklmnopqrstuvwxyz "
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 "
+            },
+            "a: 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 abcdefghijklmnopqrstuvwxyz\n"
+            "  ABCDEFGHIJKLMNOPQRSTUVWXYZ 1234567890 '\n",
+        ),
+    ],
+)
 def test_go_yaml_marshal_cases(value: object, expected: str) -> None:
     assert marshal(value) == expected
 
 
 def test_keys_come_in_go_yaml_order_not_byte_order() -> None:
-    order = ["", ".1", ".2", ".a", "1", "2", "a!10", "a/0001", "a/002", "a/3", "a/10", "a/11", "a/0012", "a/100",
-             "a~10", "ab/1", "b/1", "b/01", "b/2", "b/02", "b/3", "b/03", "b1", "b01", "b3", "c2.10", "c10.2", "d1",
-             "d7", "d7abc", "d12", "d12a"]
+    order = [
+        "",
+        ".1",
+        ".2",
+        ".a",
+        "1",
+        "2",
+        "a!10",
+        "a/0001",
+        "a/002",
+        "a/3",
+        "a/10",
+        "a/11",
+        "a/0012",
+        "a/100",
+        "a~10",
+        "ab/1",
+        "b/1",
+        "b/01",
+        "b/2",
+        "b/02",
+        "b/3",
+        "b/03",
+        "b1",
+        "b01",
+        "b3",
+        "c2.10",
+        "c10.2",
+        "d1",
+        "d7",
+        "d7abc",
+        "d12",
+        "d12a",
+    ]
     shuffled = order[:]
     random.Random(7).shuffle(shuffled)
     assert sorted_keys(shuffled) == order
@@ -69,13 +107,21 @@ def test_a_resource_request_as_the_reader_writes_it() -> None:
         "apiVersion": "example.kratix.io/v1alpha1",
         "kind": "AppConfig",
         "metadata": {
-            "name": "checkout", "namespace": "default", "generation": 1,
+            "name": "checkout",
+            "namespace": "default",
+            "generation": 1,
             "labels": {"kratix.io/promise-name": "app-config", "app": "shop"},
-            "creationTimestamp": "2024-05-01T10:00:00Z", "uid": "7f3c9a1e-5b2d-4c8e-9f10-2a6b4d8e0c11",
+            "creationTimestamp": "2024-05-01T10:00:00Z",
+            "uid": "7f3c9a1e-5b2d-4c8e-9f10-2a6b4d8e0c11",
         },
         "spec": {
-            "replicas": 3, "env": ["prod", "eu-west"], "enabled": True, "ports": [{"port": 8080, "name": "http"}],
-            "script": "echo hi\necho bye\n", "version": "1.10", "y": "on",
+            "replicas": 3,
+            "env": ["prod", "eu-west"],
+            "enabled": True,
+            "ports": [{"port": 8080, "name": "http"}],
+            "script": "echo hi\necho bye\n",
+            "version": "1.10",
+            "y": "on",
         },
         "status": {
             "message": "Resource requested",
@@ -136,4 +182,4 @@ async def test_the_pipeline_activity_hands_containers_these_bytes(tmp_path: Path
     run = run_input()
     run.object = {"metadata": {"name": "acid-db", "labels": {"b": "2", "a": "1"}}, "apiVersion": "v1", "kind": "X"}
     await PipelineActivities(Recorder(), ArtifactStore(tmp_path)).run_pipeline(run)
-    assert seen == [b"apiVersion: v1\nkind: X\nmetadata:\n  labels:\n    a: \"1\"\n    b: \"2\"\n  name: acid-db\n"]
+    assert seen == [b'apiVersion: v1\nkind: X\nmetadata:\n  labels:\n    a: "1"\n    b: "2"\n  name: acid-db\n']

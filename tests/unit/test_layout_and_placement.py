@@ -43,9 +43,18 @@ def test_group_slots_follow_the_destination_filepath_mode() -> None:
 
 
 def test_canaries_sit_in_kratix_places_for_each_mode() -> None:
-    assert sorted(canary_files("dev")) == ["dev/dependencies/kratix-canary-namespace.yaml", "dev/resources/kratix-canary-configmap.yaml"]
-    assert sorted(canary_files("dev", "none")) == ["dev/kratix-canary-configmap.yaml", "dev/kratix-canary-namespace.yaml"]
-    assert sorted(canary_files(".", "aggregatedYAML")) == ["kratix-canary-configmap.yaml", "kratix-canary-namespace.yaml"]
+    assert sorted(canary_files("dev")) == [
+        "dev/dependencies/kratix-canary-namespace.yaml",
+        "dev/resources/kratix-canary-configmap.yaml",
+    ]
+    assert sorted(canary_files("dev", "none")) == [
+        "dev/kratix-canary-configmap.yaml",
+        "dev/kratix-canary-namespace.yaml",
+    ]
+    assert sorted(canary_files(".", "aggregatedYAML")) == [
+        "kratix-canary-configmap.yaml",
+        "kratix-canary-namespace.yaml",
+    ]
 
 
 def test_canaries_are_the_bytes_kratix_writes() -> None:
@@ -105,17 +114,25 @@ class _MemoryTree:
             del self.files[key]
 
     def list(self, path: str) -> list[str]:
-        return sorted(k for k in self.files if k.startswith(path + "/") and "/" not in k[len(path) + 1:])
+        return sorted(k for k in self.files if k.startswith(path + "/") and "/" not in k[len(path) + 1 :])
 
 
 def test_aggregated_destination_path_holds_only_what_kratix_writes() -> None:
     tree, no_artifacts = _MemoryTree(), cast(ArtifactStore, None)
     one = Slot(mode="aggregatedYAML", path="dev/aggregated.yaml", key="app-one-render-1a2b3.dev-5058f")
     two = Slot(mode="aggregatedYAML", path="dev/aggregated.yaml", key="app-two-render-4c5d6.dev-5058f")
-    apply_change(tree, StoreChange(message="m", root="store", replace=[
-        GroupWrite(slot=two, inline={"cm.yaml": "kind: ConfigMap\n"}),
-        GroupWrite(slot=one, inline={"b.yaml": "b: 1\n", "a.yaml": "a: 1\n"}),
-    ]), no_artifacts)
+    apply_change(
+        tree,
+        StoreChange(
+            message="m",
+            root="store",
+            replace=[
+                GroupWrite(slot=two, inline={"cm.yaml": "kind: ConfigMap\n"}),
+                GroupWrite(slot=one, inline={"b.yaml": "b: 1\n", "a.yaml": "a: 1\n"}),
+            ],
+        ),
+        no_artifacts,
+    )
     assert {p: c for p, c in tree.files.items() if p.startswith("store/dev/")} == {
         "store/dev/aggregated.yaml": b"a: 1\n\n---\nb: 1\n\n---\nkind: ConfigMap\n",
     }
@@ -140,8 +157,15 @@ def test_paths_outside_the_store_are_refused_before_batching(path: str) -> None:
 
 
 def test_secret_documents_are_validated_and_never_printed() -> None:
-    secret = parse_secret({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
-                           "data": {"password": "aHVudGVyMg=="}, "stringData": {"username": "bot"}})
+    secret = parse_secret(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "data": {"password": "aHVudGVyMg=="},
+            "stringData": {"username": "bot"},
+        }
+    )
     assert secret.data == {"password": b"hunter2", "username": b"bot"} and secret.namespace == "default"
     assert "hunter2" not in repr(secret)
     with pytest.raises(InvalidDocument) as refused:
@@ -151,20 +175,35 @@ def test_secret_documents_are_validated_and_never_printed() -> None:
 
 # --- the scheduler for one Work ---
 
+
 def catalog(**destinations: dict[str, str]) -> Catalog:
     found = Catalog()
     for name, labels in destinations.items():
-        found.destinations[name] = Destination.model_validate({
-            "apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination", "metadata": {"name": name, "labels": labels},
-            "spec": {"path": name, "stateStoreRef": {"kind": "GitStateStore", "name": "s"}}})
+        found.destinations[name] = Destination.model_validate(
+            {
+                "apiVersion": "platform.kratix.io/v1alpha1",
+                "kind": "Destination",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"path": name, "stateStoreRef": {"kind": "GitStateStore", "name": "s"}},
+            }
+        )
     return found
 
 
 def output(dependency: bool, selector: dict[str, str]) -> PipelineOutput:
-    group = WorkloadGroup(directory=".", files=["cm.yaml"],
-                          selectors=[DestinationSelector(match_labels=selector, source=SelectorSource.PROMISE)] if selector else [])
-    return PipelineOutput(pipeline="p", groups=[group], dependency=dependency, identifier="app-one-p", namespace="ns",
-                          nested_root="resources/ns/app/one/p")
+    group = WorkloadGroup(
+        directory=".",
+        files=["cm.yaml"],
+        selectors=[DestinationSelector(match_labels=selector, source=SelectorSource.PROMISE)] if selector else [],
+    )
+    return PipelineOutput(
+        pipeline="p",
+        groups=[group],
+        dependency=dependency,
+        identifier="app-one-p",
+        namespace="ns",
+        nested_root="resources/ns/app/one/p",
+    )
 
 
 def never(_: Placement) -> bool:
@@ -176,20 +215,29 @@ def test_a_resource_group_is_placed_once_and_stays_put() -> None:
     first = plan_output(catalog(a={"env": "dev"}, b={"env": "dev"}), output(False, {"env": "dev"}), [], rng, never)
     [placed] = first.placements
     assert len(first.writes) == 1 and first.pending == []
-    again = plan_output(catalog(a={"env": "dev"}, b={"env": "dev"}, c={"env": "dev"}), output(False, {"env": "dev"}),
-                        first.placements, rng, never)
+    again = plan_output(
+        catalog(a={"env": "dev"}, b={"env": "dev"}, c={"env": "dev"}),
+        output(False, {"env": "dev"}),
+        first.placements,
+        rng,
+        never,
+    )
     assert again.placements == [placed] and again.writes == [] and again.removals == []
 
 
 def test_a_relabelled_destination_flags_misplaced_and_keeps_the_files() -> None:
-    placed = plan_output(catalog(a={"env": "dev"}), output(False, {"env": "dev"}), [], random.Random(0), never).placements
+    placed = plan_output(
+        catalog(a={"env": "dev"}), output(False, {"env": "dev"}), [], random.Random(0), never
+    ).placements
     moved = plan_output(catalog(a={"env": "prod"}), output(False, {"env": "dev"}), placed, random.Random(0), never)
     assert [p.misplaced for p in moved.placements] == [True] and moved.writes == [] and moved.removals == []
 
 
 def test_dependencies_spread_to_every_new_match_and_wait_when_none() -> None:
     deps = output(True, {"env": "dev"})
-    assert plan_output(catalog(x={"env": "prod"}), deps, [], random.Random(0), never).pending[0].selector == {"env": "dev"}
+    assert plan_output(catalog(x={"env": "prod"}), deps, [], random.Random(0), never).pending[0].selector == {
+        "env": "dev"
+    }
     first = plan_output(catalog(a={"env": "dev"}), deps, [], random.Random(0), never)
     spread = plan_output(catalog(a={"env": "dev"}, b={"env": "dev"}), deps, first.placements, random.Random(0), never)
     assert [w.placement.destination for w in spread.writes] == ["b"]

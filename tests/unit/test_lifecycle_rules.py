@@ -45,7 +45,10 @@ def _record(name: str, state: str) -> HealthRecord:
 
 def test_health_is_the_worst_record_and_ready_without_records() -> None:
     assert health_status([])["state"] == "ready"
-    assert health_status([_record("a", "healthy"), _record("b", "degraded"), _record("c", "unknown")])["state"] == "degraded"
+    assert (
+        health_status([_record("a", "healthy"), _record("b", "degraded"), _record("c", "unknown")])["state"]
+        == "degraded"
+    )
     assert health_status([_record("a", "ready"), _record("b", "unhealthy")])["state"] == "unhealthy"
     with pytest.raises(InvalidDocument) as refused:
         read_health_record({"metadata": {"name": "x"}, "data": {"state": "fine"}})
@@ -56,18 +59,27 @@ def test_requirements_table() -> None:
     required = [RequiredPromise(name="sub", version="v1")]
     assert evaluate_requirements(required, {}).entries[0]["state"] == "Requirement not installed"
     at_v2 = {"sub": RequiredPromiseState(name="sub", available=True, versions=["v2"])}
-    assert evaluate_requirements(required, at_v2).entries[0]["state"] == "Requirement not installed at the specified version"
+    assert (
+        evaluate_requirements(required, at_v2).entries[0]["state"]
+        == "Requirement not installed at the specified version"
+    )
     unavailable = {"sub": RequiredPromiseState(name="sub", available=False, versions=["v1", "v2"])}
     verdict = evaluate_requirements(required, unavailable)
     assert (verdict.fulfilled, verdict.reason) == (False, "RequirementsNotAvailable")
-    ok = evaluate_requirements([RequiredPromise(name="sub")], unavailable | {"sub": RequiredPromiseState(name="sub", available=True, versions=["x"])})
+    ok = evaluate_requirements(
+        [RequiredPromise(name="sub")],
+        unavailable | {"sub": RequiredPromiseState(name="sub", available=True, versions=["x"])},
+    )
     assert (ok.fulfilled, ok.reason, ok.message) == (True, "RequirementsInstalled", "Requirements fulfilled")
 
 
 def test_reconciliation_interval_precedence_and_minimum() -> None:
-    doc = {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-           "metadata": {"name": "p", "annotations": {"kratix.io/reconciliation-interval": "2h"}},
-           "spec": {"workflows": {"config": {"reconciliationInterval": "30m"}}}}
+    doc = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Promise",
+        "metadata": {"name": "p", "annotations": {"kratix.io/reconciliation-interval": "2h"}},
+        "spec": {"workflows": {"config": {"reconciliationInterval": "30m"}}},
+    }
     assert reconciliation_interval(Promise.model_validate(doc)) == 7200
     doc["metadata"]["annotations"] = {}
     assert reconciliation_interval(Promise.model_validate(doc)) == 1800
@@ -82,9 +94,19 @@ def test_suspend_records_attempts_and_success_clears_them() -> None:
     st.mark_suspended(status, "b", "t1", "waiting", 3, "t9")
     st.mark_suspended(status, "b", "t2", "waiting", 3, "t10")
     entry = st.pipelines_status(status)[1]
-    assert (entry["phase"], entry["attempts"], entry["nextRetryAt"], entry["message"]) == ("Suspended", 2, "t10", "waiting")
+    assert (entry["phase"], entry["attempts"], entry["nextRetryAt"], entry["message"]) == (
+        "Suspended",
+        2,
+        "t10",
+        "waiting",
+    )
     assert status["kratix"]["workflows"]["suspendedGeneration"] == 3
     assert st.get_condition(status, st.RECONCILED)["reason"] == "WorkflowSuspended"  # type: ignore[index]
     st.set_pipeline_phase(status, "b", "Succeeded", "t3")
     assert entry == {"name": "b", "phase": "Succeeded", "lastTransitionTime": "t3"}
-    assert st.summary_phase({"conditions": [{"type": "Reconciled", "status": "Unknown", "reason": "PausedReconciliation"}]}) == "Paused"
+    assert (
+        st.summary_phase(
+            {"conditions": [{"type": "Reconciled", "status": "Unknown", "reason": "PausedReconciliation"}]}
+        )
+        == "Paused"
+    )

@@ -7,7 +7,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from activities.artifacts.output_files import METADATA_MOUNT, UnfollowedLink, output_files, read_regular, resolve_in_tree
+from activities.artifacts.output_files import (
+    METADATA_MOUNT,
+    UnfollowedLink,
+    output_files,
+    read_regular,
+    resolve_in_tree,
+)
 
 
 @pytest.fixture
@@ -20,14 +26,19 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("link, target, resolved", [
-    ("alias.yaml", "app.yaml", "app.yaml"),
-    ("nested/up.yaml", "../app.yaml", "app.yaml"),
-    ("nested/dotted.yaml", "./deeper/../../app.yaml", "app.yaml"),
-    ("absolute.yaml", "/kratix/output/nested/deeper/deep.yaml", "nested/deeper/deep.yaml"),
-    ("chain.yaml", "nested/up.yaml", "app.yaml"),  # a link to a link
-])
-def test_a_link_that_stays_in_the_tree_reads_the_file_it_leads_to(tree: Path, link: str, target: str, resolved: str) -> None:
+@pytest.mark.parametrize(
+    "link, target, resolved",
+    [
+        ("alias.yaml", "app.yaml", "app.yaml"),
+        ("nested/up.yaml", "../app.yaml", "app.yaml"),
+        ("nested/dotted.yaml", "./deeper/../../app.yaml", "app.yaml"),
+        ("absolute.yaml", "/kratix/output/nested/deeper/deep.yaml", "nested/deeper/deep.yaml"),
+        ("chain.yaml", "nested/up.yaml", "app.yaml"),  # a link to a link
+    ],
+)
+def test_a_link_that_stays_in_the_tree_reads_the_file_it_leads_to(
+    tree: Path, link: str, target: str, resolved: str
+) -> None:
     (tree / "nested" / "up.yaml").symlink_to("../app.yaml")
     (tree / link).unlink(missing_ok=True)
     (tree / link).symlink_to(target)
@@ -43,19 +54,22 @@ def test_a_path_through_a_linked_directory_is_resolved_component_by_component(tr
     assert resolve_in_tree(tree, "dirlink/back/deeper/deep.yaml") == PurePosixPath("nested/deeper/deep.yaml")
 
 
-@pytest.mark.parametrize("target, reason", [
-    ("/etc/passwd", "leads out of /kratix/output"),
-    ("../host-secret", "leads out of /kratix/output"),
-    ("nested/../../host-secret", "leads out of /kratix/output"),
-    ("/kratix/input/object.yaml", "leads out of /kratix/output"),
-    ("/kratix/outputs/app.yaml", "leads out of /kratix/output"),  # a prefix of the name is not the directory
-    ("/", "leads out of /kratix/output"),
-    ("nested", "does not lead to a regular file"),
-    ("/kratix/output", "does not lead to a regular file"),
-    ("missing.yaml", "leads to nothing"),
-    ("app.yaml/more", "does not lead to a regular file"),
-    ("self.yaml", "goes round in a loop"),
-])
+@pytest.mark.parametrize(
+    "target, reason",
+    [
+        ("/etc/passwd", "leads out of /kratix/output"),
+        ("../host-secret", "leads out of /kratix/output"),
+        ("nested/../../host-secret", "leads out of /kratix/output"),
+        ("/kratix/input/object.yaml", "leads out of /kratix/output"),
+        ("/kratix/outputs/app.yaml", "leads out of /kratix/output"),  # a prefix of the name is not the directory
+        ("/", "leads out of /kratix/output"),
+        ("nested", "does not lead to a regular file"),
+        ("/kratix/output", "does not lead to a regular file"),
+        ("missing.yaml", "leads to nothing"),
+        ("app.yaml/more", "does not lead to a regular file"),
+        ("self.yaml", "goes round in a loop"),
+    ],
+)
 def test_any_other_link_is_refused_with_its_name_and_why(tree: Path, target: str, reason: str) -> None:
     (tree / "self.yaml").symlink_to("self.yaml")
     (tree / "link.yaml").symlink_to(target)

@@ -57,6 +57,7 @@ def contents(archive: bytes) -> dict[str, bytes]:
 
 # --- pack() ------------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pod_dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
     """/kratix/output and /kratix/metadata as a pipeline might leave them: files, links inside the tree, a FIFO."""
@@ -163,6 +164,7 @@ def test_pack_then_extract_keeps_hard_linked_files(tmp_path: Path):
 
 # --- the extraction filter ----------------------------------------------------------------------------------------------
 
+
 def regular(name: str, data: bytes = b"data\n") -> tuple[tarfile.TarInfo, bytes | None]:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -255,6 +257,7 @@ def test_safe_member_returns_none_for_links_and_devices(tmp_path: Path):
 
 # --- HTTP: reader() and writer() --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Recorded:
     method: str
@@ -341,8 +344,13 @@ OBJECT = b"apiVersion: marketplace.kratix.io/v1alpha1\nkind: PostgreSQL\nmetadat
 SIGNED = "/ktx-transfer/run-1/object.yaml?X-Amz-Signature=abc&X-Amz-Expires=3600"
 
 
-def test_reader_writes_object_yaml(store: FakeStore, sleeps: list[float], tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+def test_reader_writes_object_yaml(
+    store: FakeStore,
+    sleeps: list[float],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
     store.body = OBJECT
     monkeypatch.setenv("KTX_INPUT_URL", store.url(SIGNED))
     adapter.reader(tmp_path)
@@ -352,8 +360,9 @@ def test_reader_writes_object_yaml(store: FakeStore, sleeps: list[float], tmp_pa
     assert f"({len(OBJECT)} bytes)" in capsys.readouterr().out
 
 
-def test_reader_via_main_uses_input_dir(store: FakeStore, sleeps: list[float], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch):
+def test_reader_via_main_uses_input_dir(
+    store: FakeStore, sleeps: list[float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     store.body = OBJECT
     monkeypatch.setenv("KTX_INPUT_URL", store.url(SIGNED))
     monkeypatch.setenv("INPUT_DIR", str(tmp_path))
@@ -369,8 +378,9 @@ def test_main_without_a_mode_prints_its_usage():
 
 
 @pytest.mark.parametrize("first", [500, 502, 503, 429])
-def test_reader_retries_a_server_error(first: int, store: FakeStore, sleeps: list[float], tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch):
+def test_reader_retries_a_server_error(
+    first: int, store: FakeStore, sleeps: list[float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     store.statuses, store.body = [first, 200], OBJECT
     monkeypatch.setenv("KTX_INPUT_URL", store.url(SIGNED))
     adapter.reader(tmp_path)
@@ -380,8 +390,9 @@ def test_reader_retries_a_server_error(first: int, store: FakeStore, sleeps: lis
 
 
 @pytest.mark.parametrize("status", [403, 404, 400])
-def test_reader_fails_at_once_on_a_client_error(status: int, store: FakeStore, sleeps: list[float], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch):
+def test_reader_fails_at_once_on_a_client_error(
+    status: int, store: FakeStore, sleeps: list[float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     store.statuses, store.body = [status, 200], OBJECT
     monkeypatch.setenv("KTX_INPUT_URL", store.url(SIGNED))
     with pytest.raises(urllib.error.HTTPError) as raised:
@@ -393,8 +404,13 @@ def test_reader_fails_at_once_on_a_client_error(status: int, store: FakeStore, s
     assert not (tmp_path / "object.yaml").exists()
 
 
-def test_reader_gives_up_after_five_attempts(store: FakeStore, sleeps: list[float], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+def test_reader_gives_up_after_five_attempts(
+    store: FakeStore,
+    sleeps: list[float],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
     store.statuses = [503]
     monkeypatch.setenv("KTX_INPUT_URL", store.url(SIGNED))
     with pytest.raises(SystemExit, match="giving up after 5 attempts"):
@@ -444,9 +460,13 @@ def check_upload(request: Recorded, output: Path, metadata: Path) -> None:
     assert all(m.isfile() for m in members(request.body).values())
 
 
-def test_writer_uploads_a_tar_gz_of_output_and_metadata(store: FakeStore, sleeps: list[float], results: tuple[Path, Path],
-                                                        monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]):
+def test_writer_uploads_a_tar_gz_of_output_and_metadata(
+    store: FakeStore,
+    sleeps: list[float],
+    results: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
     output, metadata = results
     monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
     adapter.writer(output, metadata)
@@ -456,8 +476,9 @@ def test_writer_uploads_a_tar_gz_of_output_and_metadata(store: FakeStore, sleeps
     assert f"uploaded 4 files ({len(request.body)} bytes compressed)" in capsys.readouterr().out
 
 
-def test_writer_names_a_link_out_of_the_output_and_uploads_nothing(store: FakeStore, results: tuple[Path, Path],
-                                                                   monkeypatch: pytest.MonkeyPatch):
+def test_writer_names_a_link_out_of_the_output_and_uploads_nothing(
+    store: FakeStore, results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+):
     output, metadata = results
     (output / "link").symlink_to(metadata / "status.yaml")
     monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
@@ -466,8 +487,9 @@ def test_writer_names_a_link_out_of_the_output_and_uploads_nothing(store: FakeSt
     assert store.requests == []
 
 
-def test_writer_retries_a_server_error_with_the_whole_archive(store: FakeStore, sleeps: list[float],
-                                                              results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch):
+def test_writer_retries_a_server_error_with_the_whole_archive(
+    store: FakeStore, sleeps: list[float], results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+):
     output, metadata = results
     store.statuses = [500, 200]
     monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
@@ -479,8 +501,9 @@ def test_writer_retries_a_server_error_with_the_whole_archive(store: FakeStore, 
     assert sleeps == [2]
 
 
-def test_writer_fails_at_once_on_403(store: FakeStore, sleeps: list[float], results: tuple[Path, Path],
-                                     monkeypatch: pytest.MonkeyPatch):
+def test_writer_fails_at_once_on_403(
+    store: FakeStore, sleeps: list[float], results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+):
     output, metadata = results
     store.statuses = [403, 200]
     monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
@@ -492,8 +515,9 @@ def test_writer_fails_at_once_on_403(store: FakeStore, sleeps: list[float], resu
     assert sleeps == []
 
 
-def test_writer_via_main_uses_output_and_metadata_dirs(store: FakeStore, sleeps: list[float],
-                                                       results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch):
+def test_writer_via_main_uses_output_and_metadata_dirs(
+    store: FakeStore, sleeps: list[float], results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+):
     output, metadata = results
     monkeypatch.setenv("KTX_RESULT_URL", store.url(RESULT))
     monkeypatch.setenv("OUTPUT_DIR", str(output))

@@ -13,28 +13,58 @@ from domain.config import PlatformConfig
 from domain.documents import Pipeline, Promise
 from domain.durations import format_duration
 from domain.errors import InvalidDocument
-from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S, MAX_PIPELINE_TIMEOUT_S, PIPELINE_TIMEOUT, pipeline_timeout_s
+from domain.pipeline_rules import (
+    DEFAULT_PIPELINE_TIMEOUT_S,
+    MAX_PIPELINE_TIMEOUT_S,
+    PIPELINE_TIMEOUT,
+    pipeline_timeout_s,
+)
 from domain.promise_api import check_promise
 from worker.settings import Settings
 
 
 def _pipeline(annotations: dict[str, str] | None = None) -> Pipeline:
-    return Pipeline.model_validate({
-        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
-        "metadata": {"name": "render", "annotations": annotations or {}},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    return Pipeline.model_validate(
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "render", "annotations": annotations or {}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }
+    )
 
 
 def _input(workflow_type: str = "resource", namespace: str = "team-a", timeout_s: float = 600) -> RunPipelineInput:
-    context = PipelineContext(workflow_type=workflow_type, action="configure", promise_name="db", object_kind="Db",  # type: ignore[arg-type]
-                              object_group="g", object_version="v1", object_name="one", object_namespace=namespace,
-                              crd_plural="dbs", cluster_scoped=False)
-    return RunPipelineInput(run_id="team-a-one-render-0123abcd", pipeline=_pipeline(), object={}, context=context,
-                            timeout_s=timeout_s)
+    context = PipelineContext(
+        workflow_type=workflow_type,
+        action="configure",
+        promise_name="db",
+        object_kind="Db",  # type: ignore[arg-type]
+        object_group="g",
+        object_version="v1",
+        object_name="one",
+        object_namespace=namespace,
+        crd_plural="dbs",
+        cluster_scoped=False,
+    )
+    return RunPipelineInput(
+        run_id="team-a-one-render-0123abcd", pipeline=_pipeline(), object={}, context=context, timeout_s=timeout_s
+    )
 
 
-@pytest.mark.parametrize("seconds, text", [(600, "10m"), (3, "3s"), (3600, "1h"), (5400, "1h30m"), (2.5, "2.5s"),
-                                           (86400, "24h"), (3661, "1h1m1s"), (0, "0s")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (600, "10m"),
+        (3, "3s"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (2.5, "2.5s"),
+        (86400, "24h"),
+        (3661, "1h1m1s"),
+        (0, "0s"),
+    ],
+)
 def test_durations_read_as_they_were_written(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
@@ -49,12 +79,24 @@ def test_the_deadline_is_the_annotation_else_the_platform_default_and_always_bou
     assert PlatformConfig().pipeline_timeout_s == DEFAULT_PIPELINE_TIMEOUT_S == 3600
 
 
-@pytest.mark.parametrize("value, reason", [("banana", 'failed to parse duration: "banana"'), ("0s", "must be at least 1s"),
-                                           ("500ms", "must be at least 1s"), ("25h", "must be at most 24h"),
-                                           ("-1m", "failed to parse"), ("", "failed to parse")])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("banana", 'failed to parse duration: "banana"'),
+        ("0s", "must be at least 1s"),
+        ("500ms", "must be at least 1s"),
+        ("25h", "must be at most 24h"),
+        ("-1m", "failed to parse"),
+        ("", "failed to parse"),
+    ],
+)
 def test_a_bad_deadline_is_refused_at_apply_naming_the_annotation(value: str, reason: str) -> None:
-    doc = {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise", "metadata": {"name": "p"},
-           "spec": {"workflows": {"resource": {"configure": [_pipeline({PIPELINE_TIMEOUT: value}).to_doc()]}}}}
+    doc = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Promise",
+        "metadata": {"name": "p"},
+        "spec": {"workflows": {"resource": {"configure": [_pipeline({PIPELINE_TIMEOUT: value}).to_doc()]}}},
+    }
     with pytest.raises(InvalidDocument) as caught:
         check_promise(Promise.model_validate(doc))
     [error] = caught.value.errors
@@ -64,8 +106,12 @@ def test_a_bad_deadline_is_refused_at_apply_naming_the_annotation(value: str, re
 
 def test_good_deadlines_are_accepted() -> None:
     for value in ("1s", "10m", "1h30m", "24h"):
-        doc = {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise", "metadata": {"name": "p"},
-               "spec": {"workflows": {"resource": {"configure": [_pipeline({PIPELINE_TIMEOUT: value}).to_doc()]}}}}
+        doc = {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Promise",
+            "metadata": {"name": "p"},
+            "spec": {"workflows": {"resource": {"configure": [_pipeline({PIPELINE_TIMEOUT: value}).to_doc()]}}},
+        }
         check_promise(Promise.model_validate(doc))
 
 
@@ -79,12 +125,30 @@ def test_the_platform_default_is_a_bounded_setting(monkeypatch: pytest.MonkeyPat
 
 def test_a_job_carries_the_deadline_and_its_expiry_is_the_reason_shown() -> None:
     run = _input(timeout_s=2.5)
-    manifest = job_manifest(run, job_name(run), JobDefaults(namespace="pipelines", adapter_image="ktx:test"), "in", "out")
+    manifest = job_manifest(
+        run, job_name(run), JobDefaults(namespace="pipelines", adapter_image="ktx:test"), "in", "out"
+    )
     assert manifest["spec"]["activeDeadlineSeconds"] == 3  # whole seconds, never below the deadline
-    runner = KubeJobRunner(client.ApiClient(), None, JobDefaults(namespace="pipelines", adapter_image="ktx:test"),  # type: ignore[arg-type]
-                           jobs_to_keep=1, logs_dir=None)  # type: ignore[arg-type]
-    job = {"spec": {"activeDeadlineSeconds": 600}, "status": {"conditions": [
-        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}}
+    runner = KubeJobRunner(
+        client.ApiClient(),
+        None,
+        JobDefaults(namespace="pipelines", adapter_image="ktx:test"),  # type: ignore[arg-type]
+        jobs_to_keep=1,
+        logs_dir=None,
+    )  # type: ignore[arg-type]
+    job = {
+        "spec": {"activeDeadlineSeconds": 600},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "DeadlineExceeded",
+                    "message": "Job was active longer than specified deadline",
+                }
+            ]
+        },
+    }
     outcome = runner._failure("j", job, None, [])
     assert not outcome.succeeded and "Job pipelines/j was stopped: timed out after 10m" in outcome.message
 
@@ -108,7 +172,9 @@ def test_tenants_are_namespaces_for_resources_and_promises_for_their_own_runs() 
     assert _input("promise", namespace="").tenant == "Promise db"
 
 
-@pytest.mark.parametrize("concurrency, share, expected", [(8, None, 4), (1, None, 1), (2, None, 1), (5, None, 3),
-                                                          (8, 8, 8), (8, 20, 8), (8, 1, 1)])
+@pytest.mark.parametrize(
+    "concurrency, share, expected",
+    [(8, None, 4), (1, None, 1), (2, None, 1), (5, None, 3), (8, 8, 8), (8, 20, 8), (8, 1, 1)],
+)
 def test_a_tenants_share_defaults_to_half_the_slots(concurrency: int, share: int | None, expected: int) -> None:
     assert Settings(pipeline_concurrency=concurrency, pipeline_tenant_slots=share).tenant_slots == expected

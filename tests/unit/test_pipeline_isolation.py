@@ -22,27 +22,33 @@ def test_the_platform_can_take_the_network_away_and_map_root_to_an_unprivileged_
     assert "--uidmap=0:100000:65536" in args and "--gidmap=0:100000:65536" in args
 
 
-@pytest.mark.parametrize("context, expected", [
-    ({"runAsUser": 1000}, ["--user=1000"]),
-    ({"runAsUser": 1000, "runAsGroup": 2000}, ["--user=1000:2000"]),
-    ({"runAsGroup": 2000}, ["--group-add=2000"]),
-    ({"readOnlyRootFilesystem": True}, ["--read-only"]),
-    ({"readOnlyRootFilesystem": False, "runAsNonRoot": True}, []),
-])
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        ({"runAsUser": 1000}, ["--user=1000"]),
+        ({"runAsUser": 1000, "runAsGroup": 2000}, ["--user=1000:2000"]),
+        ({"runAsGroup": 2000}, ["--group-add=2000"]),
+        ({"readOnlyRootFilesystem": True}, ["--read-only"]),
+        ({"readOnlyRootFilesystem": False, "runAsNonRoot": True}, []),
+    ],
+)
 def test_a_containers_security_context_becomes_runtime_flags(context: dict, expected: list[str]) -> None:
     assert isolation_args(Isolation(), context)[1:] == expected
 
 
-@pytest.mark.parametrize("context, image_user, refused", [
-    ({"runAsNonRoot": True}, "", True),
-    ({"runAsNonRoot": True}, "root", True),
-    ({"runAsNonRoot": True}, "0:0", True),
-    ({"runAsNonRoot": True}, "1000", False),
-    ({"runAsNonRoot": True}, "nobody", False),
-    ({"runAsNonRoot": True, "runAsUser": 1000}, "", False),
-    ({"runAsNonRoot": False}, "", False),
-    (None, "", False),
-])
+@pytest.mark.parametrize(
+    "context, image_user, refused",
+    [
+        ({"runAsNonRoot": True}, "", True),
+        ({"runAsNonRoot": True}, "root", True),
+        ({"runAsNonRoot": True}, "0:0", True),
+        ({"runAsNonRoot": True}, "1000", False),
+        ({"runAsNonRoot": True}, "nobody", False),
+        ({"runAsNonRoot": True, "runAsUser": 1000}, "", False),
+        ({"runAsNonRoot": False}, "", False),
+        (None, "", False),
+    ],
+)
 def test_run_as_non_root_follows_the_kubelets_rule(context: dict | None, image_user: str, refused: bool) -> None:
     assert (checks_image_user(context) and is_root_user(image_user)) is refused
 
@@ -54,7 +60,9 @@ def test_a_link_out_of_the_output_fails_collection_and_stores_nothing(tmp_path: 
     (output / "app.yaml").write_text("kind: ConfigMap\n")
     (output / "leak.yaml").symlink_to(tmp_path / "host-secret")
     store = ArtifactStore(tmp_path / "artifacts")
-    with pytest.raises(UnfollowedLink, match="/kratix/output/leak.yaml is a symbolic link that leads out of /kratix/output"):
+    with pytest.raises(
+        UnfollowedLink, match="/kratix/output/leak.yaml is a symbolic link that leads out of /kratix/output"
+    ):
         store.put_tree(output)
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
 

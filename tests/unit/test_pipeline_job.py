@@ -15,8 +15,19 @@ import pytest
 from kubernetes_validate.utils import latest_version
 
 from activities.pipelines.job import (
-    ADAPTER_COMMAND, ADAPTER_RESOURCES, RESTRICTED, JobDefaults, failed_condition_message, failed_container, job_manifest,
-    job_name, job_verdict, jobs_to_prune, label_value, pipeline_labels, stuck_container,
+    ADAPTER_COMMAND,
+    ADAPTER_RESOURCES,
+    RESTRICTED,
+    JobDefaults,
+    failed_condition_message,
+    failed_container,
+    job_manifest,
+    job_name,
+    job_verdict,
+    jobs_to_prune,
+    label_value,
+    pipeline_labels,
+    stuck_container,
 )
 from activities.pipelines.models import PipelineContext, RunPipelineInput
 from domain.documents import Pipeline
@@ -28,14 +39,26 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 KRATIX_ENV_NAMES = [
-    "KRATIX_WORKFLOW_ACTION", "KRATIX_WORKFLOW_TYPE", "KRATIX_PROMISE_NAME", "KRATIX_PIPELINE_NAME", "KRATIX_OBJECT_KIND",
-    "KRATIX_OBJECT_GROUP", "KRATIX_OBJECT_VERSION", "KRATIX_OBJECT_NAME", "KRATIX_OBJECT_NAMESPACE", "KRATIX_CRD_PLURAL",
+    "KRATIX_WORKFLOW_ACTION",
+    "KRATIX_WORKFLOW_TYPE",
+    "KRATIX_PROMISE_NAME",
+    "KRATIX_PIPELINE_NAME",
+    "KRATIX_OBJECT_KIND",
+    "KRATIX_OBJECT_GROUP",
+    "KRATIX_OBJECT_VERSION",
+    "KRATIX_OBJECT_NAME",
+    "KRATIX_OBJECT_NAMESPACE",
+    "KRATIX_CRD_PLURAL",
     "KRATIX_CLUSTER_SCOPED",
 ]
-SECRET_ENV = {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token", "optional": False}}}
+SECRET_ENV = {
+    "name": "API_TOKEN",
+    "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token", "optional": False}},
+}
 
 
 # --- builders -----------------------------------------------------------------------------------------------------------
+
 
 def pipeline_doc(name: str = "instance-configure", **spec: Any) -> dict[str, Any]:
     """A Pipeline as a Promise author writes it (camelCase): two containers, the first relying on the platform's
@@ -65,17 +88,27 @@ def pipeline_doc(name: str = "instance-configure", **spec: Any) -> dict[str, Any
     return {
         "apiVersion": "platform.kratix.io/v1alpha1",
         "kind": "Pipeline",
-        "metadata": {"name": name, "labels": {"team": "data", "example.com/tier": "gold"},
-                     "annotations": {"example.com/owner": "data-team"}},
+        "metadata": {
+            "name": name,
+            "labels": {"team": "data", "example.com/tier": "gold"},
+            "annotations": {"example.com/owner": "data-team"},
+        },
         "spec": full_spec,
     }
 
 
 def resource_context(**overrides: Any) -> PipelineContext:
     values: dict[str, Any] = dict(
-        workflow_type="resource", action="configure", promise_name="postgresql", object_kind="PostgreSQL",
-        object_group="marketplace.kratix.io", object_version="v1alpha1", object_name="acid-db", object_namespace="team-a",
-        crd_plural="postgresqls", cluster_scoped=False,
+        workflow_type="resource",
+        action="configure",
+        promise_name="postgresql",
+        object_kind="PostgreSQL",
+        object_group="marketplace.kratix.io",
+        object_version="v1alpha1",
+        object_name="acid-db",
+        object_namespace="team-a",
+        crd_plural="postgresqls",
+        cluster_scoped=False,
     )
     values.update(overrides)
     return PipelineContext(**values)
@@ -83,16 +116,24 @@ def resource_context(**overrides: Any) -> PipelineContext:
 
 def promise_context(**overrides: Any) -> PipelineContext:
     values: dict[str, Any] = dict(
-        workflow_type="promise", action="configure", promise_name="postgresql", object_kind="Promise",
-        object_group="platform.kratix.io", object_version="v1alpha1", object_name="postgresql", object_namespace="",
-        crd_plural="promises", cluster_scoped=True,
+        workflow_type="promise",
+        action="configure",
+        promise_name="postgresql",
+        object_kind="Promise",
+        object_group="platform.kratix.io",
+        object_version="v1alpha1",
+        object_name="postgresql",
+        object_namespace="",
+        crd_plural="promises",
+        cluster_scoped=True,
     )
     values.update(overrides)
     return PipelineContext(**values)
 
 
-def run_input(context: PipelineContext | None = None, doc: dict[str, Any] | None = None,
-              run_id: str = "wf-1234/run-0001") -> RunPipelineInput:
+def run_input(
+    context: PipelineContext | None = None, doc: dict[str, Any] | None = None, run_id: str = "wf-1234/run-0001"
+) -> RunPipelineInput:
     return RunPipelineInput(
         run_id=run_id,
         pipeline=Pipeline.model_validate(doc if doc is not None else pipeline_doc()),
@@ -103,10 +144,16 @@ def run_input(context: PipelineContext | None = None, doc: dict[str, Any] | None
 
 def full_defaults(**overrides: Any) -> JobDefaults:
     values: dict[str, Any] = dict(
-        namespace="ktx-pipelines", service_account="ktx-pipeline", adapter_image=ADAPTER_IMAGE,
-        image_pull_policy="IfNotPresent", image_pull_secrets=[{"name": "shared-registry"}],
-        container_security_context={"allowPrivilegeEscalation": False, "runAsNonRoot": True,
-                                    "capabilities": {"drop": ["ALL"]}},
+        namespace="ktx-pipelines",
+        service_account="ktx-pipeline",
+        adapter_image=ADAPTER_IMAGE,
+        image_pull_policy="IfNotPresent",
+        image_pull_secrets=[{"name": "shared-registry"}],
+        container_security_context={
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
         resources={"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     )
     values.update(overrides)
@@ -140,6 +187,7 @@ def expected_kratix_env(context: PipelineContext, pipeline_name: str) -> list[di
 
 # --- the manifest ------------------------------------------------------------------------------------------------------
 
+
 def test_containers_run_reader_then_user_containers_in_order_then_the_writer():
     doc = manifest()
     spec = pod_spec(doc)
@@ -171,17 +219,25 @@ def test_user_containers_get_the_kratix_env_first_then_their_own(context: Pipeli
     assert render["env"] == kratix + [{"name": "MODE", "value": "fast"}, SECRET_ENV]
     assert publish["env"] == kratix
     # The secret reference reaches Kubernetes exactly as written (camelCase, no value key added).
-    assert render["env"][-1] == {"name": "API_TOKEN",
-                                 "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token", "optional": False}}}
+    assert render["env"][-1] == {
+        "name": "API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token", "optional": False}},
+    }
 
 
 def test_kratix_env_values_for_a_resource_workflow():
     env = {e["name"]: e["value"] for e in init(manifest(), "render")["env"] if e["name"].startswith("KRATIX_")}
     assert env == {
-        "KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": "postgresql",
-        "KRATIX_PIPELINE_NAME": "instance-configure", "KRATIX_OBJECT_KIND": "PostgreSQL",
-        "KRATIX_OBJECT_GROUP": "marketplace.kratix.io", "KRATIX_OBJECT_VERSION": "v1alpha1",
-        "KRATIX_OBJECT_NAME": "acid-db", "KRATIX_OBJECT_NAMESPACE": "team-a", "KRATIX_CRD_PLURAL": "postgresqls",
+        "KRATIX_WORKFLOW_ACTION": "configure",
+        "KRATIX_WORKFLOW_TYPE": "resource",
+        "KRATIX_PROMISE_NAME": "postgresql",
+        "KRATIX_PIPELINE_NAME": "instance-configure",
+        "KRATIX_OBJECT_KIND": "PostgreSQL",
+        "KRATIX_OBJECT_GROUP": "marketplace.kratix.io",
+        "KRATIX_OBJECT_VERSION": "v1alpha1",
+        "KRATIX_OBJECT_NAME": "acid-db",
+        "KRATIX_OBJECT_NAMESPACE": "team-a",
+        "KRATIX_CRD_PLURAL": "postgresqls",
         "KRATIX_CLUSTER_SCOPED": "false",
     }
 
@@ -190,10 +246,17 @@ def test_kratix_env_values_for_a_promise_workflow():
     doc = manifest(run_input(promise_context(action="delete"), pipeline_doc("promise-delete")))
     env = {e["name"]: e["value"] for e in init(doc, "render")["env"] if e["name"].startswith("KRATIX_")}
     assert env == {
-        "KRATIX_WORKFLOW_ACTION": "delete", "KRATIX_WORKFLOW_TYPE": "promise", "KRATIX_PROMISE_NAME": "postgresql",
-        "KRATIX_PIPELINE_NAME": "promise-delete", "KRATIX_OBJECT_KIND": "Promise", "KRATIX_OBJECT_GROUP": "platform.kratix.io",
-        "KRATIX_OBJECT_VERSION": "v1alpha1", "KRATIX_OBJECT_NAME": "postgresql", "KRATIX_OBJECT_NAMESPACE": "",
-        "KRATIX_CRD_PLURAL": "promises", "KRATIX_CLUSTER_SCOPED": "true",
+        "KRATIX_WORKFLOW_ACTION": "delete",
+        "KRATIX_WORKFLOW_TYPE": "promise",
+        "KRATIX_PROMISE_NAME": "postgresql",
+        "KRATIX_PIPELINE_NAME": "promise-delete",
+        "KRATIX_OBJECT_KIND": "Promise",
+        "KRATIX_OBJECT_GROUP": "platform.kratix.io",
+        "KRATIX_OBJECT_VERSION": "v1alpha1",
+        "KRATIX_OBJECT_NAME": "postgresql",
+        "KRATIX_OBJECT_NAMESPACE": "",
+        "KRATIX_CRD_PLURAL": "promises",
+        "KRATIX_CLUSTER_SCOPED": "true",
     }
 
 
@@ -216,7 +279,8 @@ def test_user_containers_mount_the_three_kratix_volumes_first_then_their_own():
         {"name": "shared-metadata", "mountPath": "/kratix/metadata"},
     ]
     assert init(doc, "render")["volumeMounts"] == kratix_mounts + [
-        {"name": "templates", "mountPath": "/templates", "readOnly": True}]
+        {"name": "templates", "mountPath": "/templates", "readOnly": True}
+    ]
     assert init(doc, "publish")["volumeMounts"] == kratix_mounts
 
 
@@ -257,12 +321,18 @@ def test_platform_defaults_apply_only_where_a_container_sets_none():
 
 
 def test_adapter_containers_use_kratix_fixed_security_context_and_the_default_pull_policy():
-    doc = manifest(defaults=full_defaults(container_security_context={"runAsUser": 0}, resources={"limits": {"cpu": "9"}}))
+    doc = manifest(
+        defaults=full_defaults(container_security_context={"runAsUser": 0}, resources={"limits": {"cpu": "9"}})
+    )
     for container in (init(doc, "ktx-reader"), pod_spec(doc)["containers"][0]):
         assert container["securityContext"] == RESTRICTED
         assert container["securityContext"] == {
-            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
-            "privileged": False, "seccompProfile": {"type": "RuntimeDefault"}}
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "privileged": False,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
         assert container["resources"] == ADAPTER_RESOURCES
         assert container["imagePullPolicy"] == "IfNotPresent"
 
@@ -283,10 +353,18 @@ def test_without_platform_defaults_nothing_is_added():
 
 def test_image_pull_secrets_are_merged_without_duplicates():
     doc = pipeline_doc(imagePullSecrets=[{"name": "team-registry"}, {"name": "shared-registry"}, {"name": "other"}])
-    spec = pod_spec(manifest(run_input(doc=doc), full_defaults(image_pull_secrets=[{"name": "shared-registry"},
-                                                                                   {"name": "adapter-registry"}])))
-    assert spec["imagePullSecrets"] == [{"name": "shared-registry"}, {"name": "adapter-registry"},
-                                        {"name": "team-registry"}, {"name": "other"}]
+    spec = pod_spec(
+        manifest(
+            run_input(doc=doc),
+            full_defaults(image_pull_secrets=[{"name": "shared-registry"}, {"name": "adapter-registry"}]),
+        )
+    )
+    assert spec["imagePullSecrets"] == [
+        {"name": "shared-registry"},
+        {"name": "adapter-registry"},
+        {"name": "team-registry"},
+        {"name": "other"},
+    ]
 
 
 def test_image_pull_secrets_of_the_pipeline_alone():
@@ -296,8 +374,10 @@ def test_image_pull_secrets_of_the_pipeline_alone():
 
 
 def test_node_selector_and_tolerations_pass_through():
-    tolerations = [{"key": "dedicated", "operator": "Equal", "value": "pipelines", "effect": "NoSchedule"},
-                   {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]
+    tolerations = [
+        {"key": "dedicated", "operator": "Equal", "value": "pipelines", "effect": "NoSchedule"},
+        {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
+    ]
     doc = pipeline_doc(nodeSelector={"kubernetes.io/os": "linux", "pool": "pipelines"}, tolerations=tolerations)
     spec = pod_spec(manifest(run_input(doc=doc)))
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "pipelines"}
@@ -410,18 +490,35 @@ VALIDATION_CASES = {
     "resource-full": lambda: manifest(),
     "promise": lambda: manifest(run_input(promise_context(), pipeline_doc("promise-configure"))),
     "promise-delete-minimal": lambda: manifest(
-        run_input(promise_context(action="delete"),
-                  {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": "p"},
-                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
-        JobDefaults(adapter_image=ADAPTER_IMAGE)),
-    "everything": lambda: manifest(run_input(doc=pipeline_doc(
-        rbac={"serviceAccount": "custom"}, restartPolicy="OnFailure", jobOptions={"backoffLimit": 2},
-        nodeSelector={"kubernetes.io/os": "linux"},
-        tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
-        imagePullSecrets=[{"name": "team-registry"}]))),
-    "long-names": lambda: manifest(run_input(
-        resource_context(promise_name="p" * 63, object_name="r" * 253, object_namespace="n" * 63),
-        pipeline_doc("x" * 100))),
+        run_input(
+            promise_context(action="delete"),
+            {
+                "apiVersion": "platform.kratix.io/v1alpha1",
+                "kind": "Pipeline",
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        ),
+        JobDefaults(adapter_image=ADAPTER_IMAGE),
+    ),
+    "everything": lambda: manifest(
+        run_input(
+            doc=pipeline_doc(
+                rbac={"serviceAccount": "custom"},
+                restartPolicy="OnFailure",
+                jobOptions={"backoffLimit": 2},
+                nodeSelector={"kubernetes.io/os": "linux"},
+                tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+                imagePullSecrets=[{"name": "team-registry"}],
+            )
+        )
+    ),
+    "long-names": lambda: manifest(
+        run_input(
+            resource_context(promise_name="p" * 63, object_name="r" * 253, object_namespace="n" * 63),
+            pipeline_doc("x" * 100),
+        )
+    ),
 }
 
 
@@ -435,6 +532,7 @@ def test_every_manifest_is_a_valid_job(case: str):
 
 
 # --- names -------------------------------------------------------------------------------------------------------------
+
 
 def test_job_name_is_deterministic_per_run():
     assert job_name(run_input(run_id="run-a")) == job_name(run_input(run_id="run-a"))
@@ -467,8 +565,10 @@ def test_job_name_is_a_dns_label_of_at_most_63_characters_for_long_names():
     seen = set()
     for promise, resource, pipeline in _names_around_the_cut():
         resource = resource.strip("-") or "r"
-        for context in (resource_context(promise_name=promise, object_name=resource),
-                        promise_context(promise_name=promise, object_name=promise)):
+        for context in (
+            resource_context(promise_name=promise, object_name=resource),
+            promise_context(promise_name=promise, object_name=promise),
+        ):
             name = job_name(run_input(context, pipeline_doc(pipeline), run_id=f"run-{rng.random()}"))
             assert len(name) <= 63, name
             assert DNS_LABEL.match(name), name
@@ -479,7 +579,7 @@ def test_job_name_is_a_dns_label_of_at_most_63_characters_for_long_names():
 def test_job_name_of_dotted_kubernetes_names_stays_a_valid_object_name():
     """Resource names are DNS subdomains and may hold dots; Job names may too (as in Kratix)."""
     for n in range(40, 70):
-        resource = ("db." * n)[: n].strip(".")
+        resource = ("db." * n)[:n].strip(".")
         name = job_name(run_input(resource_context(object_name=resource)))
         assert len(name) <= 63 and DNS_SUBDOMAIN.match(name), name
 
@@ -489,23 +589,27 @@ def test_label_value_keeps_valid_values(value: str):
     assert label_value(value) == value
 
 
-@pytest.mark.parametrize("value", [
-    "x" * 64,
-    "y" * 253,
-    "a-" * 40,
-    "ab." * 30,
-    "team/a",
-    "has space",
-    "-leading-dash",
-    "trailing-dash-",
-    "_underscore_",
-    "p" * 56 + "-" + "q" * 20,
-    "p" * 56 + "." + "q" * 20,
-    "p" * 55 + "_-" + "q" * 20,
-    pytest.param("日本語", id="only-non-ascii"),
-    pytest.param("///", id="only-invalid-characters"),
-    pytest.param("name\n", id="trailing-newline"),
-], ids=lambda v: repr(v)[:30])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 64,
+        "y" * 253,
+        "a-" * 40,
+        "ab." * 30,
+        "team/a",
+        "has space",
+        "-leading-dash",
+        "trailing-dash-",
+        "_underscore_",
+        "p" * 56 + "-" + "q" * 20,
+        "p" * 56 + "." + "q" * 20,
+        "p" * 55 + "_-" + "q" * 20,
+        pytest.param("日本語", id="only-non-ascii"),
+        pytest.param("///", id="only-invalid-characters"),
+        pytest.param("name\n", id="trailing-newline"),
+    ],
+    ids=lambda v: repr(v)[:30],
+)
 def test_label_value_makes_any_value_a_valid_label_value(value: str):
     result = label_value(value)
     assert len(result) <= 63, result
@@ -521,6 +625,7 @@ def test_label_values_of_long_names_stay_distinct():
 
 # --- reading Job and Pod status -----------------------------------------------------------------------------------------
 
+
 def job(conditions: list[dict[str, Any]] | None = None, **metadata: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"metadata": {"name": "j", **metadata}}
     if conditions is not None:
@@ -528,19 +633,22 @@ def job(conditions: list[dict[str, Any]] | None = None, **metadata: Any) -> dict
     return doc
 
 
-@pytest.mark.parametrize("conditions, verdict", [
-    (None, None),
-    ([], None),
-    ([{"type": "Complete", "status": "True"}], "Complete"),
-    ([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], "Failed"),
-    ([{"type": "Complete", "status": "False"}], None),
-    ([{"type": "Suspended", "status": "True"}], None),
-    # Kubernetes ≥ 1.31 sets these first, while the Pod may still be terminating: not finished yet.
-    ([{"type": "SuccessCriteriaMet", "status": "True"}], None),
-    ([{"type": "FailureTarget", "status": "True"}], None),
-    ([{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}], "Complete"),
-    ([{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}], "Failed"),
-])
+@pytest.mark.parametrize(
+    "conditions, verdict",
+    [
+        (None, None),
+        ([], None),
+        ([{"type": "Complete", "status": "True"}], "Complete"),
+        ([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], "Failed"),
+        ([{"type": "Complete", "status": "False"}], None),
+        ([{"type": "Suspended", "status": "True"}], None),
+        # Kubernetes ≥ 1.31 sets these first, while the Pod may still be terminating: not finished yet.
+        ([{"type": "SuccessCriteriaMet", "status": "True"}], None),
+        ([{"type": "FailureTarget", "status": "True"}], None),
+        ([{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}], "Complete"),
+        ([{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}], "Failed"),
+    ],
+)
 def test_job_verdict(conditions: list[dict[str, Any]] | None, verdict: str | None):
     assert job_verdict(job(conditions)) == verdict
 
@@ -551,7 +659,11 @@ def test_job_verdict_of_a_job_without_status_fields():
 
 
 def terminated(name: str, code: int, reason: str | None = None, image: str = "") -> dict[str, Any]:
-    state: dict[str, Any] = {"exitCode": code, "startedAt": "2024-05-01T10:00:00Z", "finishedAt": "2024-05-01T10:00:03Z"}
+    state: dict[str, Any] = {
+        "exitCode": code,
+        "startedAt": "2024-05-01T10:00:00Z",
+        "finishedAt": "2024-05-01T10:00:03Z",
+    }
     if reason:
         state["reason"] = reason
     return {"name": name, "image": image or f"example/{name}:v1", "state": {"terminated": state}}
@@ -574,9 +686,15 @@ def pod(init: list[dict[str, Any]] | None = None, main: list[dict[str, Any]] | N
 
 
 def test_failed_container_is_the_first_non_zero_exit_after_successful_ones():
-    p = pod(init=[terminated("ktx-reader", 0, "Completed"), terminated("render", 0, "Completed"),
-                  terminated("publish", 2, "Error"), waiting("later", "PodInitializing")],
-            main=[waiting("ktx-writer", "PodInitializing")])
+    p = pod(
+        init=[
+            terminated("ktx-reader", 0, "Completed"),
+            terminated("render", 0, "Completed"),
+            terminated("publish", 2, "Error"),
+            waiting("later", "PodInitializing"),
+        ],
+        main=[waiting("ktx-writer", "PodInitializing")],
+    )
     assert failed_container(p) == ("publish", "container 'publish' (example/publish:v1) exited with code 2")
 
 
@@ -586,17 +704,26 @@ def test_failed_container_names_an_unusual_reason():
 
 
 def test_failed_container_waiting_on_an_image_that_cannot_be_pulled():
-    p = pod(init=[terminated("ktx-reader", 0, "Completed"), terminated("render", 0, "Completed"),
-                  waiting("publish", "ErrImagePull", "rpc error: not found", image="ghcr.io/example/nope:v9")],
-            main=[waiting("ktx-writer", "PodInitializing")])
+    p = pod(
+        init=[
+            terminated("ktx-reader", 0, "Completed"),
+            terminated("render", 0, "Completed"),
+            waiting("publish", "ErrImagePull", "rpc error: not found", image="ghcr.io/example/nope:v9"),
+        ],
+        main=[waiting("ktx-writer", "PodInitializing")],
+    )
     assert failed_container(p) == (
-        "publish", "container 'publish' (ghcr.io/example/nope:v9) cannot start: ErrImagePull: rpc error: not found")
+        "publish",
+        "container 'publish' (ghcr.io/example/nope:v9) cannot start: ErrImagePull: rpc error: not found",
+    )
 
 
 def test_failed_container_waiting_without_a_message():
     p = pod(init=[waiting("ktx-reader", "CreateContainerConfigError")])
     assert failed_container(p) == (
-        "ktx-reader", "container 'ktx-reader' (example/ktx-reader:v1) cannot start: CreateContainerConfigError")
+        "ktx-reader",
+        "container 'ktx-reader' (example/ktx-reader:v1) cannot start: CreateContainerConfigError",
+    )
 
 
 def test_failed_container_can_be_the_writer():
@@ -604,55 +731,83 @@ def test_failed_container_can_be_the_writer():
     assert failed_container(p) == ("ktx-writer", "container 'ktx-writer' (example/ktx-writer:v1) exited with code 1")
 
 
-@pytest.mark.parametrize("p", [
-    {"metadata": {"name": "x"}},
-    {"metadata": {"name": "x"}, "status": None},
-    pod(),
-    pod(init=[], main=[]),
-    pod(init=[terminated("ktx-reader", 0), waiting("render", "PodInitializing")]),
-    pod(init=[terminated("ktx-reader", 0), {"name": "render", "image": "r", "state": {"running": {}}}]),
-    pod(init=[terminated("ktx-reader", 0), terminated("render", 0)], main=[terminated("ktx-writer", 0, "Completed")]),
-    pod(init=[waiting("ktx-reader", "ContainerCreating")]),
-], ids=["no-status", "null-status", "empty-status", "empty-lists", "initializing", "running", "succeeded", "creating"])
+@pytest.mark.parametrize(
+    "p",
+    [
+        {"metadata": {"name": "x"}},
+        {"metadata": {"name": "x"}, "status": None},
+        pod(),
+        pod(init=[], main=[]),
+        pod(init=[terminated("ktx-reader", 0), waiting("render", "PodInitializing")]),
+        pod(init=[terminated("ktx-reader", 0), {"name": "render", "image": "r", "state": {"running": {}}}]),
+        pod(
+            init=[terminated("ktx-reader", 0), terminated("render", 0)], main=[terminated("ktx-writer", 0, "Completed")]
+        ),
+        pod(init=[waiting("ktx-reader", "ContainerCreating")]),
+    ],
+    ids=["no-status", "null-status", "empty-status", "empty-lists", "initializing", "running", "succeeded", "creating"],
+)
 def test_no_failed_container(p: dict[str, Any]):
     assert failed_container(p) is None
 
 
 def test_a_failed_job_without_container_information_is_explained_by_its_condition():
-    failed = job([{"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"},
-                  {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-                   "message": "Job was active longer than specified deadline"}])
+    failed = job(
+        [
+            {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"},
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "DeadlineExceeded",
+                "message": "Job was active longer than specified deadline",
+            },
+        ]
+    )
     assert job_verdict(failed) == "Failed"
     assert failed_container(pod()) is None
     assert failed_condition_message(failed) == "DeadlineExceeded: Job was active longer than specified deadline"
-    assert failed_condition_message(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}])) \
+    assert (
+        failed_condition_message(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]))
         == "BackoffLimitExceeded"
+    )
     assert failed_condition_message(job([{"type": "Failed", "status": "True"}])) == "Failed"
     assert failed_condition_message(job()) == "the Job failed"
 
 
-@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
-                                    "CreateContainerError"])
+@pytest.mark.parametrize(
+    "reason",
+    ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"],
+)
 def test_stuck_container(reason: str):
-    p = pod(init=[terminated("ktx-reader", 0), waiting("render", reason)], main=[waiting("ktx-writer", "PodInitializing")])
+    p = pod(
+        init=[terminated("ktx-reader", 0), waiting("render", reason)], main=[waiting("ktx-writer", "PodInitializing")]
+    )
     assert stuck_container(p) == "render"
-    assert stuck_container(pod(init=[terminated("ktx-reader", 0), terminated("render", 0)],
-                               main=[waiting("ktx-writer", reason)])) == "ktx-writer"
+    assert (
+        stuck_container(
+            pod(init=[terminated("ktx-reader", 0), terminated("render", 0)], main=[waiting("ktx-writer", reason)])
+        )
+        == "ktx-writer"
+    )
 
 
-@pytest.mark.parametrize("p", [
-    {"metadata": {"name": "x"}},
-    pod(),
-    pod(init=[waiting("ktx-reader", "ContainerCreating")]),
-    pod(init=[waiting("ktx-reader", "PodInitializing")]),
-    pod(init=[terminated("ktx-reader", 0), terminated("render", 1)]),
-    pod(init=[terminated("ktx-reader", 0), waiting("render", "CrashLoopBackOff")]),
-])
+@pytest.mark.parametrize(
+    "p",
+    [
+        {"metadata": {"name": "x"}},
+        pod(),
+        pod(init=[waiting("ktx-reader", "ContainerCreating")]),
+        pod(init=[waiting("ktx-reader", "PodInitializing")]),
+        pod(init=[terminated("ktx-reader", 0), terminated("render", 1)]),
+        pod(init=[terminated("ktx-reader", 0), waiting("render", "CrashLoopBackOff")]),
+    ],
+)
 def test_not_stuck(p: dict[str, Any]):
     assert stuck_container(p) is None
 
 
 # --- retention ---------------------------------------------------------------------------------------------------------
+
 
 def finished(name: str, minute: int, verdict: str | None = "Complete") -> dict[str, Any]:
     conditions = [{"type": verdict, "status": "True"}] if verdict else []
@@ -673,7 +828,9 @@ def test_jobs_to_prune_orders_by_time_not_by_name():
 
 
 def test_jobs_to_prune_never_prunes_a_running_job():
-    jobs = [finished("old-running", 0, None), finished("old-done", 1)] + [finished(f"new-{m}", m) for m in range(10, 15)]
+    jobs = [finished("old-running", 0, None), finished("old-done", 1)] + [
+        finished(f"new-{m}", m) for m in range(10, 15)
+    ]
     assert jobs_to_prune(jobs, 2) == ["new-12", "new-11", "new-10", "old-done"]
     only_running = [finished(f"run-{m}", m, None) for m in range(20)]
     assert jobs_to_prune(only_running, 1) == []

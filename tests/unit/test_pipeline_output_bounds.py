@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # --- metadata: shape and size ---
 
+
 def _nested(levels: int) -> list:
     value: list = [1]
     for _ in range(levels):
@@ -39,18 +40,21 @@ def _nested(levels: int) -> list:
     return value
 
 
-@pytest.mark.parametrize("incoming, reason", [
-    ([1, 2], "must be a map of status fields, not a list"),
-    (7, "not a number"),
-    ("text", "not a string"),
-    ({"kratix": {}}, "reserved"),
-    ({"conditions": "banana"}, "must be a list of conditions"),
-    ({"conditions": [{"type": "Ready"}, 3]}, "conditions[1]: must be a map with a string `type`"),
-    ({"conditions": [{"status": "True"}]}, "conditions[0]"),
-    ({"healthStatus": "fine"}, "healthStatus: must be a map"),
-    ({"a": _nested(40)}, "nested deeper than 32"),
-    ({"message": "x" * STATUS_MAX_BYTES}, f"over the limit of {STATUS_MAX_BYTES}"),
-])
+@pytest.mark.parametrize(
+    "incoming, reason",
+    [
+        ([1, 2], "must be a map of status fields, not a list"),
+        (7, "not a number"),
+        ("text", "not a string"),
+        ({"kratix": {}}, "reserved"),
+        ({"conditions": "banana"}, "must be a list of conditions"),
+        ({"conditions": [{"type": "Ready"}, 3]}, "conditions[1]: must be a map with a string `type`"),
+        ({"conditions": [{"status": "True"}]}, "conditions[0]"),
+        ({"healthStatus": "fine"}, "healthStatus: must be a map"),
+        ({"a": _nested(40)}, "nested deeper than 32"),
+        ({"message": "x" * STATUS_MAX_BYTES}, f"over the limit of {STATUS_MAX_BYTES}"),
+    ],
+)
 def test_a_status_file_must_be_a_bounded_map(incoming, reason) -> None:
     with pytest.raises(InvalidDocument, match=reason.replace("[", r"\[").replace("]", r"\]")):
         check_status_file(incoming)
@@ -80,15 +84,18 @@ def test_metadata_is_read_with_the_api_loader() -> None:
     assert load_metadata("when: 2024-01-01\n---\nsecond: document\n") == {"when": "2024-01-01"}
 
 
-@pytest.mark.parametrize("data, reason", [
-    ([{"matchLabels": ["env", "dev"]}], "must be a map of label keys"),
-    ([{"matchLabels": {"env": 5}}], "a label value must be a string"),
-    ([{"matchLabels": {"env": "not ok"}}], "a valid label must be"),
-    ([{"matchLabels": {"-bad": "x"}}], "name part must be"),
-    ([{"matchLabels": {"env": "dev"}, "directory": ["a"]}], "directory: must be a string"),
-    ([{"matchLabels": {"env": "dev"}, "directory": ".."}], "must be a directory of /kratix/output"),
-    ([{"matchLabels": {"env": "dev"}, "directory": f"d{i}"} for i in range(300)], "over the limit of 256"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ([{"matchLabels": ["env", "dev"]}], "must be a map of label keys"),
+        ([{"matchLabels": {"env": 5}}], "a label value must be a string"),
+        ([{"matchLabels": {"env": "not ok"}}], "a valid label must be"),
+        ([{"matchLabels": {"-bad": "x"}}], "name part must be"),
+        ([{"matchLabels": {"env": "dev"}, "directory": ["a"]}], "directory: must be a string"),
+        ([{"matchLabels": {"env": "dev"}, "directory": ".."}], "must be a directory of /kratix/output"),
+        ([{"matchLabels": {"env": "dev"}, "directory": f"d{i}"} for i in range(300)], "over the limit of 256"),
+    ],
+)
 def test_destination_selectors_hold_kubernetes_labels(data, reason) -> None:
     with pytest.raises(InvalidDocument, match=reason):
         parse_destination_selectors(data)
@@ -96,17 +103,32 @@ def test_destination_selectors_hold_kubernetes_labels(data, reason) -> None:
 
 # --- labels ---
 
-@pytest.mark.parametrize("key, ok", [
-    ("app", True), ("kratix.io/paused", True), ("a.b-c/x_y.z", True), ("x" * 63, True),
-    ("x" * 64, False), ("", False), ("/x", False), ("a/", False), ("A.io/x", False), ("a b", False), ("-x", False),
-    (f"{'p' * 254}/x", False),
-])
+
+@pytest.mark.parametrize(
+    "key, ok",
+    [
+        ("app", True),
+        ("kratix.io/paused", True),
+        ("a.b-c/x_y.z", True),
+        ("x" * 63, True),
+        ("x" * 64, False),
+        ("", False),
+        ("/x", False),
+        ("a/", False),
+        ("A.io/x", False),
+        ("a b", False),
+        ("-x", False),
+        (f"{'p' * 254}/x", False),
+    ],
+)
 def test_label_keys_follow_kubernetes(key: str, ok: bool) -> None:
     assert (label_key_error(key) is None) == ok
 
 
-@pytest.mark.parametrize("value, ok", [("", True), ("v1.2_3-x", True), ("x" * 63, True), ("x" * 64, False),
-                                       ("a b", False), ("-x", False), (5, False)])
+@pytest.mark.parametrize(
+    "value, ok",
+    [("", True), ("v1.2_3-x", True), ("x" * 63, True), ("x" * 64, False), ("a b", False), ("-x", False), (5, False)],
+)
 def test_label_values_follow_kubernetes(value, ok: bool) -> None:
     assert (label_value_error(value) is None) == ok
 
@@ -124,6 +146,7 @@ def test_a_label_change_is_bounded_with_the_labels_it_joins() -> None:
 
 
 # --- output: count, names, streaming ---
+
 
 def test_the_output_walk_stops_at_its_limits(tmp_path: Path) -> None:
     for i in range(30):
@@ -167,6 +190,7 @@ def test_a_large_output_is_stored_without_reading_it_whole(tmp_path: Path) -> No
 
 # --- logs ---
 
+
 def test_a_bounded_log_keeps_the_end_and_says_what_it_dropped(tmp_path: Path) -> None:
     path = tmp_path / "run" / "c.log"
     log = BoundedLog(path, keep=1000)
@@ -201,7 +225,9 @@ def test_logs_are_kept_for_the_newest_runs_of_each_pipeline(tmp_path: Path) -> N
     (tmp_path / "temporal.log").write_text("not a run")  # `ktx up` keeps its processes' logs here too
     assert sweep_logs(tmp_path, keep=5, now=now) == 4
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["default-db-configure-0000abcd"] + [f"default-web-configure-{i:08x}" for i in range(3, 8)] + ["temporal.log"]
+    assert left == ["default-db-configure-0000abcd"] + [f"default-web-configure-{i:08x}" for i in range(3, 8)] + [
+        "temporal.log"
+    ]
 
 
 # --- workspaces ---
@@ -219,8 +245,10 @@ time.sleep(600)
 
 def test_workspaces_of_a_killed_worker_are_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
     root = tmp_path / "workspaces"
-    holders = [subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
+    holders = [
+        subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         dead, alive = (Path(h.stdout.readline().strip()) for h in holders)  # type: ignore[union-attr]
         assert dead.is_dir() and alive.is_dir()

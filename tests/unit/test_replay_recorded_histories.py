@@ -22,9 +22,13 @@ def recorded() -> list[Path]:
 
 
 def test_there_are_recordings_to_replay() -> None:
-    assert {p.name for p in recorded()} >= {"resource-before-local-reads.json", "promise-before-local-reads.json",
-                                            "promise-before-trust-boundaries.json", "resource-before-trust-boundaries.json",
-                                            "deleted-resource-before-trust-boundaries.json"}
+    assert {p.name for p in recorded()} >= {
+        "resource-before-local-reads.json",
+        "promise-before-local-reads.json",
+        "promise-before-trust-boundaries.json",
+        "resource-before-trust-boundaries.json",
+        "deleted-resource-before-trust-boundaries.json",
+    }
 
 
 @pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)

@@ -6,8 +6,13 @@ from domain.errors import InvalidDocument
 
 
 def test_top_level_keys_replace_and_conditions_merge_by_type():
-    existing = {"iam": {"user": "a", "role": "r"}, "conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "True"}]}
-    merged = st.merge_status_file(existing, {"iam": {"user": "b"}, "conditions": [{"type": "B", "status": "False"}]}, promise_workflow=False)
+    existing = {
+        "iam": {"user": "a", "role": "r"},
+        "conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "True"}],
+    }
+    merged = st.merge_status_file(
+        existing, {"iam": {"user": "b"}, "conditions": [{"type": "B", "status": "False"}]}, promise_workflow=False
+    )
     assert merged["iam"] == {"user": "b"}
     assert {c["type"]: c["status"] for c in merged["conditions"]} == {"A": "True", "B": "False"}
     assert existing["iam"]["role"] == "r"

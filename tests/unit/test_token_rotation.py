@@ -17,8 +17,12 @@ OLD, NEW = "old-token-" + "a" * 32, "new-token-" + "b" * 32
 
 
 def entries_for(*tokens: str) -> str:
-    return yaml.safe_dump([{"name": f"t{i}", "role": "platform", "sha256": hashlib.sha256(t.encode()).hexdigest()}
-                           for i, t in enumerate(tokens)])
+    return yaml.safe_dump(
+        [
+            {"name": f"t{i}", "role": "platform", "sha256": hashlib.sha256(t.encode()).hexdigest()}
+            for i, t in enumerate(tokens)
+        ]
+    )
 
 
 def secret_volume(tmp_path: Path, text: str, version: int) -> Path:
@@ -40,8 +44,9 @@ def test_a_rotated_secret_adds_and_revokes_tokens_without_a_restart(tmp_path: Pa
     assert identify(NEW, source.entries()) and not identify(OLD, source.entries())
 
 
-def test_a_broken_or_missing_file_keeps_the_tokens_read_before_and_says_why(tmp_path: Path,
-                                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_or_missing_file_keeps_the_tokens_read_before_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "tokens.yaml"
     path.write_text(entries_for(OLD))
     source = TokenSource(path, recheck_s=0)

@@ -51,9 +51,15 @@ def test_wrong_api_version_is_refused(api):
 
 
 def test_storage_version_is_served_and_cluster_scope_refused():
-    crd = {"kind": "CustomResourceDefinition", "metadata": {"name": "things.x.io"},
-           "spec": {"group": "x.io", "names": {"kind": "Thing", "plural": "things"},
-                    "versions": [{"name": "v1"}, {"name": "v2", "storage": True}]}}
+    crd = {
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.x.io"},
+        "spec": {
+            "group": "x.io",
+            "names": {"kind": "Thing", "plural": "things"},
+            "versions": [{"name": "v1"}, {"name": "v2", "storage": True}],
+        },
+    }
     assert read_promise_api("p", crd).version == "v2"
     crd["spec"]["scope"] = "Cluster"
     with pytest.raises(InvalidDocument, match="namespace scoped"):

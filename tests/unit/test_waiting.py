@@ -48,5 +48,6 @@ def test_the_blocking_face_has_the_same_deadline_and_message() -> None:
     counter = itertools.count()
     assert eventually_blocking(lambda: next(counter), lambda n: n == 2, timeout=5, interval=0.001) == 2
     with pytest.raises(AssertionError, match="waiting for a port; last seen: ConnectionRefusedError"):
-        eventually_blocking(lambda: (_ for _ in ()).throw(ConnectionRefusedError()), timeout=0.1, what="a port",
-                            ignoring=(OSError,))
+        eventually_blocking(
+            lambda: (_ for _ in ()).throw(ConnectionRefusedError()), timeout=0.1, what="a port", ignoring=(OSError,)
+        )

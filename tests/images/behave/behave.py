@@ -28,8 +28,13 @@ with open("/kratix/input/object.yaml") as f:
     obj = yaml.safe_load(f)
 meta = obj.get("metadata") or {}
 labels = meta.get("labels") or {}
-values = {"name": meta.get("name"), "namespace": meta.get("namespace", ""), "spec": obj.get("spec") or {},
-          "env": dict(os.environ), "now": time.time_ns()}
+values = {
+    "name": meta.get("name"),
+    "namespace": meta.get("namespace", ""),
+    "spec": obj.get("spec") or {},
+    "env": dict(os.environ),
+    "now": time.time_ns(),
+}
 
 
 def render(node):
@@ -53,7 +58,9 @@ def write(path, data):
         yaml.safe_dump(data, out, sort_keys=False)
 
 
-print(f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} {os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}")
+print(
+    f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} {os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}"
+)
 if os.environ.get("SLEEP"):
     time.sleep(float(render(os.environ["SLEEP"])))
 required = os.environ.get("REQUIRE_STATUS")

@@ -35,8 +35,12 @@ configmap = {
     "apiVersion": "v1",
     "kind": "ConfigMap",
     "metadata": {"name": f"{name}-config", "namespace": obj["metadata"]["namespace"], "labels": {"team": spec["team"]}},
-    "data": {"team": spec["team"], "size": spec.get("size", "small"), "replicas": str(replicas),
-             "logLevel": os.environ.get("DEFAULT_LOG_LEVEL", "info")},
+    "data": {
+        "team": spec["team"],
+        "size": spec.get("size", "small"),
+        "replicas": str(replicas),
+        "logLevel": os.environ.get("DEFAULT_LOG_LEVEL", "info"),
+    },
 }
 write("configmap.yaml", [configmap])
 print(f"rendered {name}: {replicas} replicas for team {spec['team']}")
