@@ -212,7 +212,8 @@ def _routes(app: FastAPI) -> None:
         openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
     )
     async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
-        """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it start."""
+        """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it
+        start."""
         try:
             text = decode_body(await request.body())
             # Parsing megabytes of YAML takes seconds of pure Python: off the event loop, so probes keep answering.
@@ -291,8 +292,8 @@ def _routes(app: FastAPI) -> None:
         caller: Caller,
         namespace: Namespace = "default",
     ) -> Any:
-        """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act at once.
-        Keys and values follow Kubernetes' label grammar; an object's labels stay within 256 KiB."""
+        """kubectl-label semantics; Kratix's control labels (manual-reconciliation, paused, workflow-suspended) act
+        at once. Keys and values follow Kubernetes' label grammar; an object's labels stay within 256 KiB."""
         authorise(caller, "label", Target.of_route(kind, name, namespace))
         try:
             return {"labels": await platform.label(kind, name, namespace, set=change.set, remove=change.remove)}

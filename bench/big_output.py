@@ -116,7 +116,8 @@ def main() -> None:
         print(
             f"run {run + 1}: {args.n} files of {args.size} bytes on main in {result['wall_s']:.2f}s (container "
             f"{result['container_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB, idle "
-            f"{result['rss_idle_mb']} MB); floor {result['floor_s']:.2f}s (container {result['floor_container_s']:.2f}s "
+            f"{result['rss_idle_mb']} MB); floor {result['floor_s']:.2f}s "
+            f"(container {result['floor_container_s']:.2f}s "
             f"+ git {result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x",
             flush=True,
         )

@@ -172,7 +172,8 @@ def git_floor(n: int) -> float:
             target = clone / output_path(DESTINATION, PROMISE, name, PIPELINE, "cm.yaml")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(
-                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  owner: {name}\n"
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n"
+                f"data:\n  owner: {name}\n"
             )
         git_commit_push(clone)
         return time.perf_counter() - started

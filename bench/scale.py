@@ -187,7 +187,8 @@ def main() -> None:
         runs.append(result)
         print(
             f"run {run + 1}: {args.n} resources applied in {result['create_all_applied_s']:.1f}s, all Reconciled in "
-            f"{result['create_all_reconciled_s']:.1f}s; ktx get {result['wall_s']:.2f}s (API {result['api_get_s']:.2f}s, "
+            f"{result['create_all_reconciled_s']:.1f}s; ktx get {result['wall_s']:.2f}s "
+            f"(API {result['api_get_s']:.2f}s, "
             f"floor {result['floor_s']:.2f}s, ratio {result['ratio']:.2f}x); one more {result['create_one_s']:.2f}s "
             f"(on an empty stack {result['create_one_floor_s']:.2f}s); worker RSS peak {result['rss_mb']} MB, "
             f"now {result['rss_now_mb']} MB",
@@ -204,7 +205,9 @@ def main() -> None:
                 "wall_s": round(med["wall_s"], 3),
                 "floor_s": round(med["floor_s"], 3),
                 "ratio": round(med["ratio"], 2),
-                "measured": "ktx get of all N (CLI process) vs a raw visibility list of the same workflows, memos decoded",
+                "measured": (
+                    "ktx get of all N (CLI process) vs a raw visibility list of the same workflows, memos decoded"
+                ),
                 "rss_mb": med["rss_mb"],
                 "rss_now_mb": med["rss_now_mb"],
                 "api_rss_mb": med["api_rss_mb"],

@@ -201,7 +201,8 @@ def landed(
     remote: Path, wanted: dict[str, str], under: str, since: float, timeout: float
 ) -> tuple[dict[str, float], int]:
     """When each key of `wanted` (path -> key; a key is done once all its paths are on main) first reached main, from
-    the hook's log, and how many pushes after `since` that took. `under` bounds each `ls-tree` to the benchmark's files."""
+    the hook's log, and how many pushes after `since` that took. `under` bounds each `ls-tree` to the benchmark's
+    files."""
     missing: dict[str, set[str]] = {}
     for path, key in wanted.items():
         missing.setdefault(key, set()).add(path)
@@ -259,7 +260,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: default\ndata:\n  owner: %s\n' "$name" "$name" > "$out/cm.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: default\ndata:\n  owner: %s\n' \\
+  "$name" "$name" > "$out/cm.yaml"
 """)
     path.chmod(0o755)
     return path

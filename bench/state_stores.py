@@ -1,4 +1,5 @@
-"""State-store write throughput, one command: `.venv/bin/python bench/state_stores.py [--n 1000] [--runs 3] [--store git|s3|both]`.
+"""State-store write throughput, one command:
+`.venv/bin/python bench/state_stores.py [--n 1000] [--runs 3] [--store git|s3|both]`.
 
 N resources' outputs (one ConfigMap each, in Kratix's nestedByMetadata layout) are written concurrently through the
 platform's state-store activity, as N resource workflows finishing together would; the writer batches them.
@@ -184,7 +185,8 @@ def main() -> None:
             results.append(bench_s3(args.n, args.runs, Path(tmp) / "s3"))
             r = results[-1]
             print(
-                f"s3: {args.n} writes in {r['wall_s']}s; floor (plain boto3 PUTs) {r['floor_s']}s; ratio {r['ratio']}x; "
+                f"s3: {args.n} writes in {r['wall_s']}s; floor (plain boto3 PUTs) {r['floor_s']}s; "
+                f"ratio {r['ratio']}x; "
                 f"unchanged re-write {r['unchanged_rewrite_s']}s"
             )
     headline = {k: results[0][k] for k in ("n", "runs", "wall_s", "floor_s", "ratio")}

@@ -61,7 +61,8 @@ class Catalog(BaseModel):
                     [
                         FieldError(
                             "spec.path",
-                            f"path {spec.path!r} is already used by Destination {other.metadata.name!r} on the same state store",
+                            f"path {spec.path!r} is already used by Destination {other.metadata.name!r} "
+                            "on the same state store",
                         )
                     ]
                 )

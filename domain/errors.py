@@ -23,7 +23,8 @@ class InvalidDocument(ValueError):
 
 
 class DocumentTooLarge(ValueError):
-    """One document over the per-document limit: it would not fit in Temporal's payloads (2 MB each) as state and memo."""
+    """One document over the per-document limit: it would not fit in Temporal's payloads (2 MB each) as state and
+    memo."""
 
     def __init__(self, size: int, limit: int):
         super().__init__(

@@ -51,7 +51,8 @@ def flux_manifests(
     namespace: str = "flux-system",
     interval: str = "1m",
 ) -> list[dict[str, Any]]:
-    """A GitRepository or Bucket source, then one Kustomization per agent directory, each depending on the one before."""
+    """A GitRepository or Bucket source, then one Kustomization per agent directory, each depending on the one
+    before."""
     dest = destination.metadata.name
     source_name = object_name(dest)
     spec: dict[str, Any] = {"interval": interval}
@@ -110,7 +111,8 @@ def argocd_manifests(
             [
                 FieldError(
                     "spec.stateStoreRef.kind",
-                    f"ArgoCD reads Git repositories only, and Destination {destination.metadata.name!r} uses BucketStateStore "
+                    f"ArgoCD reads Git repositories only, and Destination {destination.metadata.name!r} uses "
+                    "BucketStateStore "
                     f"{store.metadata.name!r}: use gitops=flux (its Bucket source reads S3) or a GitStateStore",
                 )
             ]

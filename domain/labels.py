@@ -65,7 +65,8 @@ def label_value_error(value: object) -> str | None:
     if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(value)):
         return (
             f"Invalid value: {_shown(value)}: a valid label must be an empty string or consist of alphanumeric "
-            f"characters, '-', '_' or '.', at most {LABEL_NAME_MAX} of them, and must start and end with an alphanumeric character"
+            f"characters, '-', '_' or '.', at most {LABEL_NAME_MAX} of them, and must start and end with an "
+            "alphanumeric character"
         )
     return None
 
@@ -133,6 +134,7 @@ _ERRORS_SHOWN = 20
 
 
 def _shown(value: object, limit: int = 80) -> str:
-    """A refused value quoted in an error, cut short: the error travels in status and responses, the value may be huge."""
+    """A refused value quoted in an error, cut short: the error travels in status and responses, the value may be
+    huge."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -39,7 +39,8 @@ def id5(directory: str) -> str:
 
 
 def join(*parts: str) -> str:
-    """Join path segments; '', '.' and '/' mean 'the root' (Kratix: a Destination path of '.' or '/' is the store root)."""
+    """Join path segments; '', '.' and '/' mean 'the root' (Kratix: a Destination path of '.' or '/' is the store
+    root)."""
     kept = [p.strip("/") for p in parts if p and p.strip("/") not in ("", ".")]
     return posixpath.normpath(posixpath.join(*kept)) if kept else ""
 
@@ -67,7 +68,8 @@ def static_dependencies_file(promise: str) -> str:
 
 
 def work_name(identifier: str) -> str:
-    """Kratix names a Work `<identifier>-<5 random chars>`, stable once created; ours is derived, so it is stable by construction."""
+    """Kratix names a Work `<identifier>-<5 random chars>`, stable once created; ours is derived, so it is stable by
+    construction."""
     return f"{identifier}-{hashlib.sha256(identifier.encode()).hexdigest()[:5]}"
 
 

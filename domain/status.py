@@ -278,7 +278,8 @@ def mark_works(
     failing: str | None = None,
     misplaced: list[str] | None = None,
 ) -> None:
-    """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > misplaced > pending > ready).
+    """WorksSucceeded and Reconciled from where the outputs landed (Kratix precedence: failed > misplaced >
+    pending > ready).
 
     Misplaced output is still written and updated, so the object stays Reconciled; only WorksSucceeded says so.
     """

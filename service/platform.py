@@ -244,7 +244,8 @@ class Platform:
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
         if api is None:
             raise NotFound(
-                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; is the Promise installed?"
+                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; "
+                "is the Promise installed?"
             )
         # Off the event loop: a large request against a large schema must not hold every other request up.
         request = await asyncio.to_thread(validate_resource_request, api, document)

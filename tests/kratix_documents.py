@@ -1,4 +1,5 @@
-"""Builders for the Kratix documents the lifecycle tests apply, and readers of the state they reach (waiting: tests/waiting.py)."""
+"""Builders for the Kratix documents the lifecycle tests apply, and readers of the state they reach (waiting:
+tests/waiting.py)."""
 
 from __future__ import annotations
 

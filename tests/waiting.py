@@ -1,4 +1,5 @@
-"""The one way tests (and bench/) wait for something: poll with a small backoff until a check holds or a deadline passes.
+"""The one way tests (and bench/) wait for something: poll with a small backoff until a check holds or a
+deadline passes.
 
 A wait without a deadline turns a regression into a hung CI job, and a bare sleep turns it into a flaky one (or hides
 it). Every wait goes through `eventually` (async) or `eventually_blocking` (for sync fixtures and servers starting in

@@ -83,7 +83,8 @@ class PipelineOutput(BaseModel):
     dependency: bool
     identifier: str
     namespace: str
-    # nestedByMetadata directory of the group, under the Destination path, before the group id: e.g. resources/ns/p/r/pipe
+    # nestedByMetadata directory of the group, under the Destination path, before the group id:
+    # e.g. resources/ns/p/r/pipe
     nested_root: str
 
 
@@ -114,7 +115,8 @@ LOCAL_READS_PATCH = "local-catalog-reads"
 
 
 async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
-    """One read of Temporal's own state (catalog, memos, visibility) by an activity of `activities/platform/catalog.py`."""
+    """One read of Temporal's own state (catalog, memos, visibility) by an activity of
+    `activities/platform/catalog.py`."""
     if workflow.patched(LOCAL_READS_PATCH):
         return await workflow.execute_local_activity_method(
             activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY

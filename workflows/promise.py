@@ -1,4 +1,5 @@
-"""The lifecycle of one Promise: `promise/<name>`: requirements, dependencies, promise workflows, its resources' fate."""
+"""The lifecycle of one Promise: `promise/<name>`: requirements, dependencies, promise workflows, its resources'
+fate."""
 
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.naming import CATALOG_WORKFLOW_ID
     from domain.promise_api import (
         PromiseApi,
-        check_promise,
         promise_version,
         read_promise_api,
         reconciliation_interval,

@@ -1,4 +1,5 @@
-"""The lifecycle of one resource request: `resource/<promise>/<namespace>/<name>`, alive until the resource is deleted."""
+"""The lifecycle of one resource request: `resource/<promise>/<namespace>/<name>`, alive until the resource is
+deleted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The resource workflow's state and message types, in a module the workflow sandbox passes through (see resource.py)."""
+"""The resource workflow's state and message types, in a module the workflow sandbox passes through (see
+resource.py)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ class ArtifactStore:
 
         `source` was written by a pipeline container: a symlink is stored as the file it leads to inside the tree, and
         one leading anywhere else raises UnfollowedLink (see `output_files`); more files than the limits, OverLimit.
-        Files are hashed and copied a chunk at a time: a 200 MB output costs the worker no more memory than a small one."""
+        Files are hashed and copied a chunk at a time: a 200 MB output costs the worker no more memory than a small
+        one."""
         files = output_files(source, max_files=max_files, max_name_bytes=max_name_bytes)
         digest = hashlib.sha256()
         for rel, path in files.items():
@@ -73,7 +74,8 @@ class ArtifactStore:
 
     def sweep(self, live: set[str], older_than: float) -> Swept:
         """Removes the trees not in `live` stored or reused before `older_than` (epoch seconds), from the copy that
-        counts: the shared bucket when there is one (each worker's disk is then a cache, see `trim_cache`), else here."""
+        counts: the shared bucket when there is one (each worker's disk is then a cache, see `trim_cache`), else
+        here."""
         swept = Swept()
         if self.shared is not None:
             garbage = []

@@ -132,8 +132,8 @@ class PipelineActivities:
         self.runner = runner
         self.artifacts = artifacts
         self.slots = slots or TenantSlots()
-        # The worker's own directory, swept of dead workers' runs (activities/pipelines/workspaces.py); the system's temporary
-        # directory for a bare activity in tests.
+        # The worker's own directory, swept of dead workers' runs (activities/pipelines/workspaces.py); the system's
+        # temporary directory for a bare activity in tests.
         self.workspaces = workspaces
 
     @activity.defn

@@ -70,7 +70,8 @@ def label_value(value: str) -> str:
 
 def job_name(input: RunPipelineInput) -> str:
     """Deterministic per run, so a retried activity finds the Job its earlier attempt created instead of starting
-    another; the workflow gives every new run (and every backoff retry) a new run_id, hence a new Job, as Kratix does."""
+    another; the workflow gives every new run (and every backoff retry) a new run_id, hence a new Job, as Kratix
+    does."""
     ctx = input.context
     base = f"ktx-{ctx.promise_name}"
     if ctx.workflow_type == "resource":
@@ -256,14 +257,16 @@ def failed_container(pod: dict[str, Any]) -> tuple[str, str] | None:
             detail = f" ({reason})" if reason and reason != "Error" else ""
             return (
                 state["name"],
-                f"container {state['name']!r} ({state.get('image', '')}) exited with code {terminated['exitCode']}{detail}",
+                f"container {state['name']!r} ({state.get('image', '')}) exited with code "
+                f"{terminated['exitCode']}{detail}",
             )
         if waiting and waiting.get("reason") in STUCK_REASONS:
             return (
                 state["name"],
-                f"container {state['name']!r} ({state.get('image', '')}) cannot start: {waiting['reason']}: {waiting.get('message', '')}".rstrip(
-                    ": "
-                ),
+                (
+                    f"container {state['name']!r} ({state.get('image', '')}) cannot start: {waiting['reason']}: "
+                    f"{waiting.get('message', '')}"
+                ).rstrip(": "),
             )
     return None
 

@@ -246,7 +246,8 @@ class PodmanRunner:
                         return ContainersOutcome(
                             containers=runs,
                             failed_container=container.name,
-                            message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the image will run as root",
+                            message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the "
+                            "image will run as root",
                         )
                     exit_code = await self.runtime.run(
                         self.runtime.run_args(name, container, mounts, env), name, log_file

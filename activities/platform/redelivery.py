@@ -1,8 +1,8 @@
 """Tells the objects a Destination change affects to place their outputs again, without re-running pipelines.
 
 Found through search attributes, not a registry: objects holding output on the Destination (misplacement, drift
-repair, a deletion's cleanup), objects with groups waiting for any Destination, and Promises (their dependencies spread to every
-match). Everything else is left alone, so a relabel or a new Destination never starts a write storm.
+repair, a deletion's cleanup), objects with groups waiting for any Destination, and Promises (their dependencies
+spread to every match). Everything else is left alone, so a relabel or a new Destination never starts a write storm.
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ class BucketWriter(BatchingWriter):
         )
 
     def check_permissions(self) -> None:
-        """Kratix's probe: start and abort a multipart upload, which needs write permission and leaves nothing behind."""
+        """Kratix's probe: start and abort a multipart upload, which needs write permission and leaves nothing
+        behind."""
         key = f"{self.path.strip('/')}/{PERMISSION_CHECK_KEY}".lstrip("/")
         try:
             upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)

@@ -141,7 +141,8 @@ class GitRepoWriter(BatchingWriter):
         )
 
     def check_permissions(self) -> None:
-        """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes too."""
+        """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes
+        too."""
         repo, _ = self._sync(force_fetch=True)
         empty_tree = repo.git.hash_object("-t", "tree", "/dev/null")
         probe = repo.git.commit_tree(empty_tree, m="ktx write-permission check")

@@ -42,7 +42,8 @@ class SecretProvider(Protocol):
         ...
 
     def version(self, ref: SecretRef) -> str:
-        """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values hashed)."""
+        """Changes whenever the Secret is rewritten, so cached writers are rebuilt with new credentials (no values
+        hashed)."""
         ...
 
     def delete(self, namespace: str, name: str) -> bool: ...

@@ -42,10 +42,10 @@ def bundle_promise(value: str) -> dict:
             },
         },
     )
-    cm = lambda suffix: {
+    cm = lambda suffix: {  # noqa: E731
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {  # noqa: E731
+        "metadata": {
             "name": "{spec[configMapName]}-" + suffix,
             "namespace": "testbundle-ns",
         },

@@ -109,7 +109,8 @@ async def test_golden_path_actions_happen_once_update_in_place_and_compensate(
             {
                 "name": "ACTIONS",
                 "value": (
-                    "- name: computed\n  slack: {secretRef: {name: slack}, channel: '#audit', text: 'rendered {name} in {namespace}'}\n"
+                    "- name: computed\n"
+                    "  slack: {secretRef: {name: slack}, channel: '#audit', text: 'rendered {name} in {namespace}'}\n"
                 ),
             }
         )

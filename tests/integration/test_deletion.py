@@ -1,4 +1,5 @@
-"""Deletion never hangs silently: failing delete pipelines retry visibly, --force always finishes, Promises take their resources."""
+"""Deletion never hangs silently: failing delete pipelines retry visibly, --force always finishes, Promises take their
+resources."""
 
 from __future__ import annotations
 

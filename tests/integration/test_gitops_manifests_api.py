@@ -1,5 +1,6 @@
 """`GET /objects/destination/{name}/manifests` and `ktx destination manifests` against a real platform: the Flux
-objects point exactly where the platform wrote the Destination's canaries, ArgoCD is refused a bucket with the reason."""
+objects point exactly where the platform wrote the Destination's canaries, ArgoCD is refused a bucket with the
+reason."""
 
 from __future__ import annotations
 

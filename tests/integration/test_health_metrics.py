@@ -129,7 +129,8 @@ async def deltas_over_app_config(platform: Platform, tmp_path: Path, git_remote:
     async with api_for(platform, tmp_path) as (_, http):
         before = await scrape(http)
         await fulfil_app_config(http, git_remote)
-        # In one process the API serves the registry the worker's activities write to (in production: the worker's port).
+        # In one process the API serves the registry the worker's activities write to (in production: the
+        # worker's port).
         after = await scrape(http)
 
     def delta(name: str, **labels: str) -> float:

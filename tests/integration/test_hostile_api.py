@@ -31,7 +31,8 @@ HEAD = "apiVersion: test.ktx.io/v1\nkind: Widget\nmetadata: {name: first}\n"
         ((HEAD + "spec: {size: " + "9" * 4301 + "}\n").encode(), "integer too large: more than 4300 digits"),
         (
             (
-                '{"apiVersion": "test.ktx.io/v1", "kind": "Widget", "metadata": {"name": "first"}, "spec": {"size": "\\ud800"}}'
+                '{"apiVersion": "test.ktx.io/v1", "kind": "Widget", "metadata": {"name": "first"}, '
+                '"spec": {"size": "\\ud800"}}'
             ).encode(),
             "lone UTF-16 surrogate",
         ),
@@ -62,8 +63,11 @@ async def test_bodies_that_are_not_json_text_are_refused_400(api: httpx.AsyncCli
     ],
 )
 async def test_a_promise_whose_schema_would_break_its_requests_is_refused_422(
-    api: httpx.AsyncClient, schema: dict, field: str, reason: str
-) -> None:  # noqa: F811
+    api: httpx.AsyncClient,  # noqa: F811  (the fixture)
+    schema: dict,
+    field: str,
+    reason: str,
+) -> None:
     doc = promise("widgets", "Widget", properties={"size": schema})
     answer = await refused(api, await snapshot(api), 422, yaml.safe_dump(doc))
     expected = f"spec.api.spec.versions[0].schema.openAPIV3Schema.properties.spec.{field}"

@@ -103,8 +103,11 @@ def env(name: str, value: str = "x") -> Callable[[dict[str, Any]], None]:
     ],
 )
 async def test_pipeline_fields_that_would_be_options_or_paths_are_refused_422(
-    api: httpx.AsyncClient, change: Callable, field: str, reason: str
-) -> None:  # noqa: F811
+    api: httpx.AsyncClient,  # noqa: F811  (the fixture)
+    change: Callable,
+    field: str,
+    reason: str,
+) -> None:
     answer = await refused(api, await snapshot(api), 422, yaml.safe_dump(hostile(change)), "is invalid")
     assert any(e["field"].startswith(field) and reason in e["reason"] for e in answer["errors"]), answer["errors"]
 
@@ -148,9 +151,9 @@ def interval(where: str, value: str) -> dict[str, Any]:
     ],
 )
 async def test_reconciliation_intervals_out_of_range_are_refused_422(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient,  # noqa: F811  (the fixture)
     where: str,
-    field: str,  # noqa: F811
+    field: str,
     value: str,
     reason: str,
 ) -> None:

@@ -20,7 +20,8 @@ status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in
 report = {"uid": int(status["Uid"].split()[0]), "host_uid_of_root": int(uid_map[1]) if uid_map[0] == "0" else None,
           "interfaces": sorted(os.listdir("/sys/class/net")),
           "mounts": sorted(m for m in mounts if not m.startswith(("/proc", "/sys", "/dev")) and m != "/")}
-open("/kratix/output/probe.yaml", "w").write(yaml.safe_dump({"kind": "ConfigMap", "metadata": {"name": "probe"}, "data": {"report": yaml.safe_dump(report)}}))
+open("/kratix/output/probe.yaml", "w").write(yaml.safe_dump({"kind": "ConfigMap", "metadata": {"name": "probe"},
+                                                             "data": {"report": yaml.safe_dump(report)}}))
 """
 # What podman itself bind-mounts into every container; everything else must be Kratix's three directories.
 RUNTIME_FILES = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/run/.containerenv"}

@@ -1,4 +1,5 @@
-"""Kratix's workflow_control_test.go scenarios: suspend, resume from the suspended pipeline, retryAfter, gated delete."""
+"""Kratix's workflow_control_test.go scenarios: suspend, resume from the suspended pipeline, retryAfter, gated
+delete."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ def status(code: int, reason: str, message: str, name: str | None = None, kind: 
 
 
 class FakeKubeApiServer(FakeApi):
-    """What every Kubernetes API stand-in shares: bearer-token auth, 401 as a `Status`, and a kubeconfig pointing at it."""
+    """What every Kubernetes API stand-in shares: bearer-token auth, 401 as a `Status`, and a kubeconfig pointing at
+    it."""
 
     # The apiserver reads a body without Content-Type as its first supported media type, JSON.
     untyped_bodies_are_json = True

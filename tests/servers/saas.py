@@ -148,7 +148,9 @@ class FakeSlack(FakeApi):
             return 200, {
                 "ok": True,
                 "channel": args["channel"],
-                "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}",
+                "permalink": (
+                    f"https://fake.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"
+                ),
             }
         if name == "conversations.list":
             names = ["payments", "audit", "x"]

@@ -210,7 +210,8 @@ def test_retry_after_out_of_range_is_a_reason_never_a_timer() -> None:
 
 
 def test_an_interval_accepted_before_the_bounds_still_reads_and_never_fails() -> None:
-    """A Promise in a workflow already: nonsense falls back to the platform default, as Kratix ignores a bad annotation."""
+    """A Promise in a workflow already: nonsense falls back to the platform default, as Kratix ignores a bad
+    annotation."""
     doc = {
         "apiVersion": "platform.kratix.io/v1alpha1",
         "kind": "Promise",

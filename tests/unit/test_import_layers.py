@@ -191,7 +191,9 @@ def test_the_check_lets_downward_and_sideways_imports_through() -> None:
         "api/b.py": "from service.platform import Platform\nfrom activities.stores.secrets import secret_store_for\n",
         "worker/c.py": "from service.platform import Platform\nfrom workflows.promise import PromiseWorkflow\n",
         "workflows/d.py": "from activities.pipelines.models import RunPipelineInput\nfrom . import options\n",
-        "activities/platform/e.py": "from activities.stores.writes import GroupWrite\nfrom activities.metrics import x\n",
+        "activities/platform/e.py": (
+            "from activities.stores.writes import GroupWrite\nfrom activities.metrics import observe_pipeline\n"
+        ),
         "activities/actions/f.py": "from ..stores import secrets\nfrom .errors import provider_error\n",
         "domain/g.py": "import yaml\nfrom pydantic import BaseModel\n",
     }

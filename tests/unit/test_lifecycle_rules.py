@@ -1,4 +1,5 @@
-"""Pure rules behind the lifecycle: workflow-control parsing, backoff, events, health aggregation, requirements, status."""
+"""Pure rules behind the lifecycle: workflow-control parsing, backoff, events, health aggregation, requirements,
+status."""
 
 from __future__ import annotations
 

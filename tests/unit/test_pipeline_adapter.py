@@ -1,6 +1,7 @@
-"""The in-Pod adapter (worker/pipeline_adapter.py) and the worker's side of its archive (activities/pipelines/kube_runner.py
-`_safe_member`): what `pack()` puts in the result, what the extraction filter lets out of it, and the reader's and the
-writer's HTTP against a local server (127.0.0.1, port 0). No cluster, no Temporal, no network beyond loopback."""
+"""The in-Pod adapter (worker/pipeline_adapter.py) and the worker's side of its archive
+(activities/pipelines/kube_runner.py `_safe_member`): what `pack()` puts in the result, what the extraction filter
+lets out of it, and the reader's and the writer's HTTP against a local server (127.0.0.1, port 0). No cluster, no
+Temporal, no network beyond loopback."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def contents(archive: bytes) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
-# --- pack() ------------------------------------------------------------------------------------------------------------
+# --- pack() -----------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ def test_pack_then_extract_keeps_hard_linked_files(tmp_path: Path):
     assert files_only(tree(workspace)) == {"output/a.yaml": b"kind: A\n", "output/b.yaml": b"kind: A\n"}
 
 
-# --- the extraction filter ----------------------------------------------------------------------------------------------
+# --- the extraction filter --------------------------------------------------------------------------------------------
 
 
 def regular(name: str, data: bytes = b"data\n") -> tuple[tarfile.TarInfo, bytes | None]:

@@ -57,7 +57,7 @@ SECRET_ENV = {
 }
 
 
-# --- builders -----------------------------------------------------------------------------------------------------------
+# --- builders ---------------------------------------------------------------------------------------------------------
 
 
 def pipeline_doc(name: str = "instance-configure", **spec: Any) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def expected_kratix_env(context: PipelineContext, pipeline_name: str) -> list[di
     return [{"name": k, "value": v} for k, v in context.env(pipeline_name).items()]
 
 
-# --- the manifest ------------------------------------------------------------------------------------------------------
+# --- the manifest -----------------------------------------------------------------------------------------------------
 
 
 def test_containers_run_reader_then_user_containers_in_order_then_the_writer():
@@ -531,7 +531,7 @@ def test_every_manifest_is_a_valid_job(case: str):
         assert len(value) <= 63 and LABEL_VALUE.match(value), value
 
 
-# --- names -------------------------------------------------------------------------------------------------------------
+# --- names ------------------------------------------------------------------------------------------------------------
 
 
 def test_job_name_is_deterministic_per_run():
@@ -623,7 +623,7 @@ def test_label_values_of_long_names_stay_distinct():
     assert label_value(a).startswith("r" * 50)
 
 
-# --- reading Job and Pod status -----------------------------------------------------------------------------------------
+# --- reading Job and Pod status ---------------------------------------------------------------------------------------
 
 
 def job(conditions: list[dict[str, Any]] | None = None, **metadata: Any) -> dict[str, Any]:
@@ -806,7 +806,7 @@ def test_not_stuck(p: dict[str, Any]):
     assert stuck_container(p) is None
 
 
-# --- retention ---------------------------------------------------------------------------------------------------------
+# --- retention --------------------------------------------------------------------------------------------------------
 
 
 def finished(name: str, minute: int, verdict: str | None = "Complete") -> dict[str, Any]:

@@ -8,7 +8,8 @@ SELECTORS   YAML list written to /kratix/metadata/destination-selectors.yaml
 CONTROL     YAML map written to /kratix/metadata/workflow-control.yaml
 FAIL        exit code to exit with
 SLEEP       seconds to take (templated: {spec[sleep]} lets each request say how long it hangs)
-ACTIONS     YAML list written to /kratix/metadata/actions.yaml (templated): ktx off-platform actions requested at run time
+ACTIONS     YAML list written to /kratix/metadata/actions.yaml (templated): ktx off-platform actions requested at
+            run time
 GENERATE    COUNTxBYTES: write COUNT ConfigMaps of about BYTES each under generated/ (large-output tests)
 LINKS       YAML map of path under /kratix/ -> symlink target, made after everything else (link-following tests)
 RAW         YAML map of path under /kratix/ -> text written as it is (hostile metadata: aliases, lists, huge files)
@@ -59,7 +60,8 @@ def write(path, data):
 
 
 print(
-    f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} {os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}"
+    f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} "
+    f"{os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}"
 )
 if os.environ.get("SLEEP"):
     time.sleep(float(render(os.environ["SLEEP"])))
