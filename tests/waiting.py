@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 from service.platform import NotFound
 
@@ -20,7 +20,7 @@ DEFAULT_IGNORED: tuple[type[BaseException], ...] = (NotFound,)
 
 
 class _Poll:
-    """Deadline and backoff shared by both faces; `pause()` is the only sleep a test waits with."""
+    """Deadline and backoff shared by both faces; `pauses()` gives the only sleeps a test waits with."""
 
     def __init__(self, timeout: float, what: str, interval: float, max_interval: float):
         self.deadline = time.monotonic() + timeout
@@ -28,15 +28,15 @@ class _Poll:
         self.delay, self.max_interval = interval, max(interval, max_interval)
         self.last: Any = "nothing (no read finished)"
 
-    def pause(self) -> float:
-        """How long to sleep before the next read; fails once the deadline has passed (after at least one read)."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            last = repr(self.last) if isinstance(self.last, BaseException) else self.last
-            raise AssertionError(f"timed out after {self.timeout:g}s waiting for {self.what}; last seen: {last}")
-        delay = min(self.delay, remaining)  # the last read lands on the deadline, not a backoff step past it
-        self.delay = min(self.delay * 2, self.max_interval)
-        return delay
+    def pauses(self) -> Iterator[float]:
+        """How long to sleep before each read: none before the first, then the backoff, each cut to the deadline so
+        the last read lands on it; once the deadline has passed (after at least one read), the wait fails."""
+        yield 0.0
+        while (remaining := self.deadline - time.monotonic()) > 0:
+            yield min(self.delay, remaining)
+            self.delay = min(self.delay * 2, self.max_interval)
+        last = repr(self.last) if isinstance(self.last, BaseException) else self.last
+        raise AssertionError(f"timed out after {self.timeout:g}s waiting for {self.what}; last seen: {last}")
 
 
 async def eventually(
@@ -52,7 +52,8 @@ async def eventually(
     """Re-read (memos are a few ms each) until `check(value)` holds and return that value; `read` may be sync or async.
     Exceptions in `ignoring` count as "not yet" (and are reported as the last value); any other propagates at once."""
     poll = _Poll(timeout, what, interval, max_interval)
-    while True:
+    for pause in poll.pauses():
+        await asyncio.sleep(pause)
         try:
             value = read()
             if inspect.isawaitable(value):
@@ -62,7 +63,7 @@ async def eventually(
             poll.last = value
         except ignoring as exc:
             poll.last = exc
-        await asyncio.sleep(poll.pause())
+    raise AssertionError("unreachable: pauses() ends by failing the wait")
 
 
 def eventually_blocking(
@@ -77,7 +78,8 @@ def eventually_blocking(
 ) -> Any:
     """`eventually` for code that cannot await (sync fixtures, servers started in a thread, bench timings)."""
     poll = _Poll(timeout, what, interval, max_interval)
-    while True:
+    for pause in poll.pauses():
+        time.sleep(pause)
         try:
             value = read()
             if check(value):
@@ -85,4 +87,4 @@ def eventually_blocking(
             poll.last = value
         except ignoring as exc:
             poll.last = exc
-        time.sleep(poll.pause())
+    raise AssertionError("unreachable: pauses() ends by failing the wait")

@@ -42,6 +42,12 @@ def _ktx(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Co
     )
 
 
+def _up(env: dict[str, str], ports: dict[str, int], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`ktx up` on the given ports, each by its flag (temporal, ui, api, worker_health)."""
+    flags = [arg for key, port in ports.items() for arg in (PORT_OPTIONS[key][1], str(port))]
+    return _ktx(env, "up", *flags, timeout=timeout)
+
+
 def _listen(port: int) -> socket.socket:
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -106,19 +112,7 @@ def test_a_busy_port_is_refused_naming_how_to_move_it(tmp_path: Path, which: str
     ports = {key: free_port() for key in DEFAULT_PORTS}
     with _listen(ports[which]):
         env = _stack_env(tmp_path / "home")
-        result = _ktx(
-            env,
-            "up",
-            "--temporal-port",
-            str(ports["temporal"]),
-            "--ui-port",
-            str(ports["ui"]),
-            "--api-port",
-            str(ports["api"]),
-            "--worker-health-port",
-            str(ports["worker_health"]),
-            timeout=30,
-        )
+        result = _up(env, ports, timeout=30)
     _, flag, variable = PORT_OPTIONS[which]
     _assert_short_error(result, f"port {ports[which]}", flag, variable)
     assert len(result.stderr.strip().splitlines()) == 1
@@ -130,17 +124,7 @@ def test_a_process_that_exits_while_starting_stops_up_with_its_log(tmp_path: Pat
     ports = {key: free_port() for key in ("temporal", "ui", "api")}
     # The API refuses to start on a tokens file it cannot read; the worker and Temporal start fine.
     env = _stack_env(tmp_path / "home", KTX_API_TOKENS_FILE=str(tmp_path / "missing.yaml"), KTX_TOKEN="anything")
-    result = _ktx(
-        env,
-        "up",
-        "--temporal-port",
-        str(ports["temporal"]),
-        "--ui-port",
-        str(ports["ui"]),
-        "--api-port",
-        str(ports["api"]),
-        timeout=90,
-    )
+    result = _up(env, ports, timeout=90)
     _assert_short_error(
         result, "the API exited during start-up", str(tmp_path / "home" / "logs" / "api.log"), "missing.yaml"
     )
