@@ -248,15 +248,18 @@ def landed(
 
 def stub_runtime(directory: Path) -> Path:
     """The cheapest possible pipeline step: a stand-in for `podman` (KTX_CONTAINER_RUNTIME) that starts no container
-    and writes one ConfigMap for the object into the output mount, so what is left is the orchestration around it."""
+    and writes one ConfigMap for the object into the output mount, so what is left is the orchestration around it.
+    It reads the runner's arguments as the runner writes them: every option glued to its value, `--` before the
+    image."""
     path = directory / "stub-runtime"
     path.write_text("""#!/bin/sh
 [ "$1" = run ] || exit 0  # `rm -f --ignore` of a leftover: there never is one
 out= name=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -v) case "$2" in *:/kratix/output) out=${2%:/kratix/output};; esac; shift;;
-    -e) case "$2" in KRATIX_OBJECT_NAME=*) name=${2#KRATIX_OBJECT_NAME=};; esac; shift;;
+    --volume=*:/kratix/output) out=${1#--volume=}; out=${out%:/kratix/output};;
+    --env=KRATIX_OBJECT_NAME=*) name=${1#--env=KRATIX_OBJECT_NAME=};;
+    --) break;;  # the image and its arguments: nothing of the runner's after this
   esac
   shift
 done
