@@ -174,7 +174,7 @@ def test_tenants_are_namespaces_for_resources_and_promises_for_their_own_runs() 
 
 @pytest.mark.parametrize(
     "concurrency, share, expected",
-    [(8, None, 4), (1, None, 1), (2, None, 1), (5, None, 3), (8, 8, 8), (8, 20, 8), (8, 1, 1)],
+    [(8, None, 8), (1, None, 1), (2, None, 2), (8, 4, 4), (8, 8, 8), (8, 20, 8), (8, 1, 1)],
 )
-def test_a_tenants_share_defaults_to_half_the_slots(concurrency: int, share: int | None, expected: int) -> None:
+def test_a_tenants_share_is_all_the_slots_unless_set(concurrency: int, share: int | None, expected: int) -> None:
     assert Settings(pipeline_concurrency=concurrency, pipeline_tenant_slots=share).tenant_slots == expected
