@@ -15,8 +15,8 @@ import yaml
 from service.platform import Platform
 from domain.layout import aggregate_index_path, canary_files
 from tests.conftest import push_by_hand, read_remote, remote_files
-from tests.integration.test_destinations import KRATIX, destination, git_store, ready
-from tests.integration.test_state_store_credentials import secret
+from tests.integration.test_destinations import destination, git_store, ready
+from tests.integration.test_state_store_credentials import bucket_store, secret
 from tests.kratix_documents import eventually, get, phases, pipeline, pipeline_entry, promise, resource
 from tests.servers.s3_server import WRITER, objects
 
@@ -244,19 +244,7 @@ async def test_a_bucket_destination_keeps_other_teams_objects_through_a_forged_d
     client.put_object(Bucket=s3_bucket, Key="README.md", Body=README.encode())
     client.put_object(Bucket=s3_bucket, Key="fleet/README.md", Body=README.encode())
     await platform.apply(secret("s3-creds", accessKeyID=WRITER[0], secretAccessKey=WRITER[1]))
-    store = {
-        "apiVersion": KRATIX,
-        "kind": "BucketStateStore",
-        "metadata": {"name": "bucket"},
-        "spec": {
-            "endpoint": s3_server.endpoint,
-            "bucketName": s3_bucket,
-            "insecure": True,
-            "path": "fleet",
-            "authMethod": "accessKey",
-            "secretRef": {"name": "s3-creds", "namespace": "default"},
-        },
-    }
+    store = bucket_store(s3_server.endpoint, s3_bucket)
 
     def listing() -> list[str]:
         return [key.removeprefix("fleet/") for key in objects(client, s3_bucket, "fleet/")]

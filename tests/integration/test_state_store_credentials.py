@@ -28,6 +28,23 @@ def secret(name: str, **values: str) -> dict[str, Any]:
     }
 
 
+def bucket_store(endpoint: str, bucket: str) -> dict[str, Any]:
+    """BucketStateStore `bucket` at path `fleet`, with the access keys of Secret `s3-creds`."""
+    return {
+        "apiVersion": KRATIX,
+        "kind": "BucketStateStore",
+        "metadata": {"name": "bucket"},
+        "spec": {
+            "endpoint": endpoint,
+            "bucketName": bucket,
+            "insecure": True,
+            "path": "fleet",
+            "authMethod": "accessKey",
+            "secretRef": {"name": "s3-creds", "namespace": "default"},
+        },
+    }
+
+
 async def histories_mention(client: Client, text: str) -> list[str]:
     found = []
     async for execution in client.list_workflows():
@@ -115,21 +132,7 @@ async def test_bucket_state_store_with_access_keys(
     platform: Platform, s3_server, s3_bucket: str, pipeline_images
 ) -> None:
     await platform.apply(secret("s3-creds", accessKeyID=WRITER[0], secretAccessKey=WRITER[1]))
-    await platform.apply(
-        {
-            "apiVersion": KRATIX,
-            "kind": "BucketStateStore",
-            "metadata": {"name": "bucket"},
-            "spec": {
-                "endpoint": s3_server.endpoint,
-                "bucketName": s3_bucket,
-                "insecure": True,
-                "path": "fleet",
-                "authMethod": "accessKey",
-                "secretRef": {"name": "s3-creds", "namespace": "default"},
-            },
-        }
-    )
+    await platform.apply(bucket_store(s3_server.endpoint, s3_bucket))
     await platform.apply(destination("edge", kind="BucketStateStore", store="bucket"))
     await eventually(
         lambda: platform.get("destination", "edge"), lambda d: condition(d, "Ready").get("status") == "True"
