@@ -79,7 +79,7 @@ from workflows.destination import (
 )
 from workflows.delivery import Placement, iso
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
-from workflows.records import ApplyInput, DeleteRequest, LabelRequest
+from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
@@ -608,6 +608,29 @@ class Platform:
             f'{resolved.lower()} "{name}" not found',
         )
         return result.labels
+
+    async def patch_status(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        patch: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """The status subresource of a Promise or resource: a merge patch of its status (or, `replace`, the whole
+        status), kept by its workflow as durably as the status its pipelines write. Returns the status."""
+        resolved, api = await self.resolve_kind(kind)
+        if resolved != "Promise" and api is None:
+            raise Conflict(f"the status of {resolved} objects is the platform's to set")
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.patch_status if api is None else ResourceWorkflow.patch_status
+        result = await self._update(
+            workflow_id,
+            update,
+            StatusPatch(patch=patch or {}, replace=replace),
+            f'{resolved.lower()} "{name}" not found',
+        )
+        return result.status
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
         """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`.

@@ -49,7 +49,8 @@ from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOM
 from service.platform import Platform
 
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
+router = APIRouter(dependencies=[Depends(authenticate)], include_in_schema=False)
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
@@ -385,7 +386,10 @@ async def _exists(platform: Platform, caller: Any, target: Target) -> bool:
 async def _update(request: Request, caller: Any, target: Target, body: Any) -> Any:
     platform, resource = _platform(request), target.resource
     if target.subresource == "status":
-        raise ke.method_not_allowed("update status", resource.plural, resource.group)
+        if not isinstance(body, dict):
+            raise ke.bad_request("the request body must be an object")
+        _document(resource, target, body)  # the same checks of apiVersion, kind, name and namespace
+        return await _write_status(request, caller, target, body.get("status") or {}, replace=True)
     current = await _get(platform, caller, target)
     document = _document(resource, target, body)
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
@@ -408,9 +412,12 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
     patch = await _body(request)
     if content_type == APPLY:
         return await _server_side_apply(request, caller, target, patch)
-    if target.subresource == "status":
-        raise ke.method_not_allowed("patch status", resource.plural, resource.group)
     current = await _get(platform, caller, target)
+    if target.subresource == "status" and content_type == MERGE:
+        # Sent on as the merge patch it is, so the workflow merges it atomically with whatever a pipeline writes.
+        if not isinstance(patch, dict):
+            raise ke.bad_request("a merge patch of the status must be an object")
+        return await _write_status(request, caller, target, patch.get("status") or {}, replace=False)
     try:
         if content_type == MERGE:
             patched = apply_merge_patch(current, patch)
@@ -420,6 +427,9 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
             patched = apply_strategic_merge_patch(current, patch)
     except PatchError as exc:
         raise ke.KubeError("Invalid" if content_type == JSON_PATCH else "BadRequest", str(exc)) from exc
+    if target.subresource == "status":
+        status = patched.get("status") if isinstance(patched, dict) else None
+        return await _write_status(request, caller, target, status or {}, replace=True)
     if isinstance(patched, dict):
         live = (current.get("metadata") or {}).get("resourceVersion")
         metadata = patched.get("metadata")
@@ -427,6 +437,28 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
     return await _update_with(request, caller, target, patched)
+
+
+async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
+    """The status subresource: only status changes (anything else in the body is ignored, as the apiserver does)."""
+    platform, resource = _platform(request), target.resource
+    name, namespace = target.name or "", target.namespace or "default"
+    if not isinstance(status, dict):
+        raise ke.invalid(resource.kind, resource.group, name, [FieldError("status", "must be an object")])
+    if _dry_run(request):
+        current = await _get(platform, caller, target)
+        return JSONResponse(
+            {**current, "status": status if replace else apply_merge_patch(current.get("status") or {}, status)}
+        )
+    try:
+        await platform.patch_status(resource.ktx_kind, name, namespace, status, replace=replace)
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.method_not_allowed("update status", resource.plural, resource.group) from exc
+    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _update_with(request: Request, caller: Any, target: Target, body: Any) -> Any:
@@ -490,11 +522,11 @@ _SECRETS = next(r for r in BUILTIN if r.ktx_kind == "Secret")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-@router.api_route("/api/v1/{path:path}", methods=_METHODS, include_in_schema=False)
+@router.api_route("/api/v1/{path:path}", methods=_METHODS)
 async def core(path: str, request: Request, caller: Caller) -> Response:
     return await _route(request, caller, "", "v1", path)
 
 
-@router.api_route("/apis/{group}/{version}/{path:path}", methods=_METHODS, include_in_schema=False)
+@router.api_route("/apis/{group}/{version}/{path:path}", methods=_METHODS)
 async def named(group: str, version: str, path: str, request: Request, caller: Caller) -> Response:
     return await _route(request, caller, group, version, path)

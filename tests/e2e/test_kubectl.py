@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from api.app import create_app
+from domain.status import get_condition
 from service.platform import Platform
 from tests.conftest import ROOT, remote_files
 from tests.integration.test_api_auth import served
@@ -226,6 +227,37 @@ async def test_quick_start_flow(
     )
     # kubectl words an Invalid Status from its causes, one per field
     assert code != 0 and err.startswith('The AppConfig "checkout" is invalid: spec.size: Unsupported value')
+
+    # the status subresource, as kratix-sdk's publish_status writes it: kept, and still there after the next run
+    _, out, _ = await kubectl(
+        "patch", "appconfig", "checkout", "--subresource=status", "--type=merge", "-p", '{"status":{"endpoint":"x"}}'
+    )
+    assert out.strip() == f"appconfig.{GROUP}/checkout patched"
+    runs = (await platform.get("appconfig", "checkout", "default"))["_ktx"]["runCounts"]
+    await kubectl("label", "appconfig", "checkout", "kratix.io/manual-reconciliation=true")
+    reconciled = await eventually(
+        lambda: platform.get("appconfig", "checkout", "default"),
+        lambda o: (
+            o["_ktx"]["runCounts"] != runs
+            and o["status"].get("observedGeneration") == o["metadata"]["generation"]
+            and (get_condition(o["status"], "ConfigureWorkflowCompleted") or {}).get("status") == "True"
+        ),
+        what="a configure run after the status patch",
+    )
+    assert reconciled["status"]["endpoint"] == "x"
+    _, out, _ = await kubectl("get", "appconfig", "checkout", "-o", "jsonpath={.status.endpoint}")
+    assert out == "x"
+    code, _, err = await kubectl(
+        "patch",
+        "appconfig",
+        "checkout",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"kratix":{}}}',
+        check=False,
+    )
+    assert code != 0 and "status.kratix: Forbidden" in err
 
     # apply again: the three-way merge from the last-applied annotation puts back what the file says
     request = yaml.safe_load((EXAMPLE / "resource-request.yaml").read_text())
