@@ -27,8 +27,9 @@ from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOM
 
 PREFIX = "ktxp1"
 # A Kubernetes client sends the token in one Authorization header; the API's HTTP server reads at most 16 KiB of
-# headers (h11's default), so a token stays well within half of it.
-MAX_TOKEN_BYTES = 8 * 1024
+# headers (h11's default), and kubectl's other headers take well under 1 KiB. The largest claims the bounds below allow
+# (every name at its longest, 4 KiB of permissions) come to about 9 KiB.
+MAX_TOKEN_BYTES = 12 * 1024
 # A key shorter than the hash's own output would be the weak point of the signature.
 MIN_KEY_BYTES = 32
 # What the Pipeline's rbac.permissions may hold, checked at apply: each entry is a Kubernetes PolicyRule plus
