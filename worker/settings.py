@@ -86,6 +86,17 @@ class Settings(BaseModel):
     api_max_document: int = 1024 * 1024
     # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
     api_tokens_file: Path | None = None
+    # A file holding one platform token in clear, accepted as "ktx-admin" on both ports: the embedded stack writes it
+    # (0600) so `ktx kubeconfig` can hand kubectl a token. Production lists its tokens in api_tokens_file instead.
+    api_admin_token_file: Path | None = None
+    # The Kubernetes API over HTTPS, a second listener of the API process (all routes; every request needs a bearer
+    # token there). Off unless a port is set; its host defaults to api_host. The certificate and key are PEM files
+    # (a mounted Secret in production); the CA is what clients and pipelines verify the certificate with.
+    kube_api_host: str | None = None
+    kube_api_port: int | None = Field(default=None, ge=1, le=65535)
+    kube_api_tls_cert: Path | None = None
+    kube_api_tls_key: Path | None = None
+    kube_api_tls_ca: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     # Of those, how many one tenant may hold at once (KTX_PIPELINE_TENANT_SLOTS): a tenant is a resource's namespace,
@@ -155,6 +166,12 @@ class Settings(BaseModel):
             ("pipeline_network", "KTX_PIPELINE_NETWORK"),
             ("pipeline_host_uid", "KTX_PIPELINE_HOST_UID"),
             ("api_tokens_file", "KTX_API_TOKENS_FILE"),
+            ("api_admin_token_file", "KTX_API_ADMIN_TOKEN_FILE"),
+            ("kube_api_host", "KTX_KUBE_API_HOST"),
+            ("kube_api_port", "KTX_KUBE_API_PORT"),
+            ("kube_api_tls_cert", "KTX_KUBE_API_TLS_CERT"),
+            ("kube_api_tls_key", "KTX_KUBE_API_TLS_KEY"),
+            ("kube_api_tls_ca", "KTX_KUBE_API_TLS_CA"),
         ]:
             if var in env:
                 values[field] = env[var]
