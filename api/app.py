@@ -13,7 +13,16 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from activities.pipelines.container_logs import LOG_KEEP_BYTES, LOG_RESPONSE_BYTES
 from activities.stores.secrets import secret_store_for
-from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
+from api.auth import (
+    AuthConfigError,
+    Caller,
+    Forbidden,
+    Unauthenticated,
+    authenticate,
+    authorise,
+    load_admin_entry,
+    load_token_source,
+)
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from service.platform import Applied, Conflict, NotFound, Platform
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
     app.state.settings = settings or Settings.from_env()
     app.state.tokens = load_token_source(app.state.settings)
+    app.state.admin_entry = load_admin_entry(app.state.settings)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -368,14 +378,16 @@ def _visible_tree(node: dict[str, Any], caller: Principal) -> dict[str, Any]:
 
 
 def main() -> None:
-    import uvicorn
+    import asyncio
+
+    from api.listeners import ListenerConfigError, serve
 
     settings = Settings.from_env()
     try:
         app = create_app(settings)
-    except AuthConfigError as exc:
+        asyncio.run(serve(settings, app))
+    except (AuthConfigError, ListenerConfigError) as exc:
         raise SystemExit(f"ktx api: refusing to start: {exc}") from None
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning")
 
 
 if __name__ == "__main__":

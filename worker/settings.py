@@ -80,11 +80,10 @@ class Settings(BaseModel):
     # Pipeline containers on podman: `none` leaves them only a loopback interface, where the platform API's endpoint
     # is (activities/pipelines/container_endpoint.py).
     pipeline_network: Literal["default", "none"] = "default"
-    # The API's HTTPS listener as the worker reaches it (host:port), and the CA bundle its certificate chains to: every
-    # pipeline container gets an endpoint forwarded there, that CA as ca.crt and a token (KTX_PIPELINE_API_ADDRESS,
-    # KTX_PIPELINE_API_CA). Unset, pipelines get neither.
+    # The API's HTTPS listener as the worker reaches it (host:port) when it is not this host's kube_api_port (the
+    # worker and the API on different machines): every pipeline container gets an endpoint forwarded there, the
+    # listener's CA (kube_api_tls_ca) as ca.crt, and a token. With neither, pipelines get none of it.
     pipeline_api_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$")
-    pipeline_api_ca: Path | None = None
     # The key pipeline tokens are signed with, shared by the worker and the API (KTX_PIPELINE_TOKEN_KEY_FILE; by
     # default pipeline-token.key in KTX_HOME, made on first use). In production, one Secret mounted in both.
     pipeline_token_key_file: Path | None = None
@@ -101,6 +100,17 @@ class Settings(BaseModel):
     api_max_document: int = 1024 * 1024
     # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
     api_tokens_file: Path | None = None
+    # A file holding one platform token in clear, accepted as "ktx-admin" on both ports: the embedded stack writes it
+    # (0600) so `ktx kubeconfig` can hand kubectl a token. Production lists its tokens in api_tokens_file instead.
+    api_admin_token_file: Path | None = None
+    # The Kubernetes API over HTTPS, a second listener of the API process (all routes; every request needs a bearer
+    # token there). Off unless a port is set; its host defaults to api_host. The certificate and key are PEM files
+    # (a mounted Secret in production); the CA is what clients and pipelines verify the certificate with.
+    kube_api_host: str | None = None
+    kube_api_port: int | None = Field(default=None, ge=1, le=65535)
+    kube_api_tls_cert: Path | None = None
+    kube_api_tls_key: Path | None = None
+    kube_api_tls_ca: Path | None = None
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     # Of those, how many one tenant may hold at once (KTX_PIPELINE_TENANT_SLOTS): a tenant is a resource's namespace,
@@ -170,8 +180,13 @@ class Settings(BaseModel):
             ("pipeline_network", "KTX_PIPELINE_NETWORK"),
             ("pipeline_host_uid", "KTX_PIPELINE_HOST_UID"),
             ("api_tokens_file", "KTX_API_TOKENS_FILE"),
+            ("api_admin_token_file", "KTX_API_ADMIN_TOKEN_FILE"),
+            ("kube_api_host", "KTX_KUBE_API_HOST"),
+            ("kube_api_port", "KTX_KUBE_API_PORT"),
+            ("kube_api_tls_cert", "KTX_KUBE_API_TLS_CERT"),
+            ("kube_api_tls_key", "KTX_KUBE_API_TLS_KEY"),
+            ("kube_api_tls_ca", "KTX_KUBE_API_TLS_CA"),
             ("pipeline_api_address", "KTX_PIPELINE_API_ADDRESS"),
-            ("pipeline_api_ca", "KTX_PIPELINE_API_CA"),
             ("pipeline_token_key_file", "KTX_PIPELINE_TOKEN_KEY_FILE"),
         ]:
             if var in env:
@@ -256,10 +271,15 @@ class Settings(BaseModel):
 
     @property
     def pipeline_api(self) -> tuple[str, int] | None:
-        if not self.pipeline_api_address:
+        """Where the worker forwards pipelines' connections to the platform API."""
+        if self.pipeline_api_address:
+            host, _, port = self.pipeline_api_address.rpartition(":")
+            return host.strip("[]"), int(port)
+        if self.kube_api_port is None:
             return None
-        host, _, port = self.pipeline_api_address.rpartition(":")
-        return host.strip("[]"), int(port)
+        host = self.kube_api_host or self.api_host
+        # A listener on every address is reached on this host's loopback.
+        return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), self.kube_api_port
 
     def pipeline_token_key(self) -> bytes:
         """The pipeline token key, made (32 random bytes, 0600) if there is none yet; whoever comes first makes it,
