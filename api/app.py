@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or Settings.from_env()
     app.state.tokens = load_token_source(app.state.settings)
     app.state.admin_entry = load_admin_entry(app.state.settings)
+    # Pipeline tokens are verified with the key the worker signs them with (api/kube/authz.py); only the HTTPS
+    # listener, which pipelines reach, takes them.
+    if app.state.settings.kube_api_port is not None:
+        app.state.pipeline_token_key = app.state.settings.pipeline_token_key()
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
