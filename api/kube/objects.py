@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from activities.stores.secrets import encode_values
-from api.auth import Caller, authenticate
 from api.kube import errors as ke
-from api.kube.authz import authorize
+from api.kube.authz import KubeCaller, authorize, permitted
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
@@ -50,7 +49,7 @@ from service.platform import Platform
 
 
 # Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
-router = APIRouter(dependencies=[Depends(authenticate)], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
@@ -135,9 +134,7 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     """A Secret as the apiserver shows it: its values (base64) to a caller allowed to get Secrets there, only."""
     metadata = dict(summary["metadata"])
     doc = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": summary.get("type", "Opaque")}
-    try:
-        authorize(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name"))
-    except ke.KubeError:
+    if not permitted(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name")):
         return doc
     values = platform.secrets.get(SecretRef(name=metadata["name"], namespace=metadata.get("namespace") or "default"))
     doc["data"] = encode_values(values)
@@ -153,6 +150,10 @@ async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
     if resource.namespaced and target.namespace is not None:
         found = [o for o in found if (o.get("metadata") or {}).get("namespace", "default") == target.namespace]
     return found
+
+
+def _namespace_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "default")
 
 
 def _wants_table(request: Request) -> bool:
@@ -320,12 +321,16 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
         if target.name is None:
             verb = "watch" if request.query_params.get("watch") in ("1", "true") else "list"
             _read_only(target, verb)
-            authorize(caller, verb, resource, target.namespace, None)
+            # `-A` without a cluster-wide grant lists the namespaces the caller may list, as the ktx REST list does;
+            # a caller who may list in none is refused as the apiserver refuses it.
+            across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
+            if not across or not caller.namespaces:
+                authorize(caller, verb, resource, target.namespace, None)
             if verb == "watch":
                 raise ke.method_not_allowed("watch", resource.plural, resource.group)
-            objects = [
-                o for o in await _list(platform, target) if caller.sees((o.get("metadata") or {}).get("namespace"))
-            ]
+            objects = await _list(platform, target)
+            if across:
+                objects = [o for o in objects if permitted(caller, verb, resource, _namespace_of(o))]
             if resource.ktx_kind == "Secret":
                 items = [_secret(platform, caller, o) for o in objects]
             else:
@@ -523,10 +528,10 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @router.api_route("/api/v1/{path:path}", methods=_METHODS)
-async def core(path: str, request: Request, caller: Caller) -> Response:
+async def core(path: str, request: Request, caller: KubeCaller) -> Response:
     return await _route(request, caller, "", "v1", path)
 
 
 @router.api_route("/apis/{group}/{version}/{path:path}", methods=_METHODS)
-async def named(group: str, version: str, path: str, request: Request, caller: Caller) -> Response:
+async def named(group: str, version: str, path: str, request: Request, caller: KubeCaller) -> Response:
     return await _route(request, caller, group, version, path)
