@@ -12,6 +12,7 @@ URLs are parsed as the apiserver does, one segment at a time, so `/api/v1/namesp
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -199,7 +200,7 @@ async def _body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     try:
         if content_type == protobuf.CONTENT_TYPE:
-            value = protobuf.decode_secret(raw)
+            value = _protobuf_secret(raw)
         elif content_type in ("application/yaml", APPLY) or (content_type == "" and raw[:1] not in (b"{", b"[")):
             value = await run_in_threadpool(yaml.safe_load, raw.decode())
         elif content_type.startswith("application/") and content_type.endswith("json"):
@@ -212,6 +213,16 @@ async def _body(request: Request) -> Any:
     except (ValueError, yaml.YAMLError, PatchError, RecursionError) as exc:
         raise ke.bad_request(f"the request body could not be decoded: {str(exc)[:300]}") from exc
     return value
+
+
+def _protobuf_secret(raw: bytes) -> dict[str, Any]:
+    """The one body kubectl sends as protobuf to these routes: `kubectl create secret`'s v1 Secret."""
+    secret = protobuf.decode_object(raw, protobuf.SECRET)
+    if (secret.get("apiVersion"), secret.get("kind")) != ("v1", "Secret"):
+        raise protobuf.ProtobufError(f"only a v1 Secret is read as protobuf, not {secret.get('kind')!r}")
+    if "data" in secret:
+        secret["data"] = {k: base64.b64encode(v).decode() for k, v in secret["data"].items()}
+    return secret
 
 
 def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, Any]:
