@@ -16,6 +16,7 @@ from activities.stores.secrets import secret_store_for
 from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
+from service.change_feed import ChangeFeed
 from service.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
 from domain.errors import DocumentTooLarge, InvalidDocument
@@ -45,7 +46,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret_store_for(settings),
         max_document=settings.api_max_document,
     )
-    yield
+    # One per process, shared by every Kubernetes watch (api/kube/watch.py).
+    app.state.change_feed = ChangeFeed(app.state.platform)
+    await app.state.change_feed.start()
+    try:
+        yield
+    finally:
+        await app.state.change_feed.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
