@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from fastapi import APIRouter, Request, Response
@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from activities.stores.secrets import encode_values
 from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
+from api.kube.watch import watch
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
@@ -147,10 +148,7 @@ async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
         return await view.list(platform, target.namespace)
-    found = await platform.list(resource.ktx_kind, namespace=target.namespace)
-    if resource.namespaced and target.namespace is not None:
-        found = [o for o in found if (o.get("metadata") or {}).get("namespace", "default") == target.namespace]
-    return found
+    return await platform.list(resource.ktx_kind, namespace=target.namespace)
 
 
 def _namespace_of(obj: dict[str, Any]) -> str:
@@ -179,7 +177,8 @@ def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, 
     return JSONResponse(doc)
 
 
-def _selected(request: Request, resource: KubeResource, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
     allowed = FIELD_PATHS | set(getattr(VIEWS.get(resource.ktx_kind), "fields", ()) or ())
@@ -189,7 +188,7 @@ def _selected(request: Request, resource: KubeResource, objects: list[dict[str, 
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
     value = getattr(VIEWS.get(resource.ktx_kind), "field_value", None) or field_value
-    return [o for o in objects if labels_match(requirements, o) and fields_match(terms, o, value)]
+    return lambda o: labels_match(requirements, o) and fields_match(terms, o, value)
 
 
 # --- writing ---
@@ -337,16 +336,25 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
             if not across or not caller.namespaces:
                 authorize(caller, verb, resource, target.namespace, None)
+            selected = _selector(request, resource)
+
+            def visible(obj: dict[str, Any]) -> bool:
+                if not resource.namespaced:
+                    return True
+                namespace = _namespace_of(obj)
+                if target.namespace is not None:
+                    return namespace == target.namespace
+                return not across or permitted(caller, verb, resource, namespace)
+
+            def shown(obj: dict[str, Any]) -> dict[str, Any]:
+                return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
+
+            async def current() -> list[dict[str, Any]]:
+                return [o for o in await _list(platform, target) if visible(o)]
+
             if verb == "watch":
-                raise ke.method_not_allowed("watch", resource.plural, resource.group)
-            objects = await _list(platform, target)
-            if across:
-                objects = [o for o in objects if permitted(caller, verb, resource, _namespace_of(o))]
-            if resource.ktx_kind == "Secret":
-                items = [_secret(platform, caller, o) for o in objects]
-            else:
-                items = [to_kube(o, resource) for o in objects]
-            items = _selected(request, resource, items)
+                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))
+            items = [item for item in map(shown, await current()) if selected(item)]
             return _table_or(request, resource, items, list_of(items, resource))
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
