@@ -41,6 +41,14 @@ class Conflict(RuntimeError):
     """The object cannot be changed that way now (the API's 409): ended, being replaced, set by its document."""
 
 
+class StaleResourceVersion(Conflict):
+    """A change made from an old read: its metadata.resourceVersion is not the object's current one (a 409, in
+    Kubernetes' words, which the Kubernetes routes prefix with `Operation cannot be fulfilled on <resource> "name"`)."""
+
+    def __init__(self) -> None:
+        super().__init__("the object has been modified; please apply your changes to the latest version and try again")
+
+
 def errors_from_pydantic(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():

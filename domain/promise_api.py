@@ -25,6 +25,12 @@ class PromiseApi(BaseModel):
     singular: str
     short_names: list[str] = Field(default_factory=list)
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    # What the Kubernetes API serves beside `version` (the stored one), from the CRD: every served version (conversion
+    # `None`: the same object under each apiVersion), `names.categories` and the columns `kubectl get` prints.
+    # Catalogs written before these existed read as the one version, no categories and Kratix's default columns.
+    served_versions: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    printer_columns: list[dict[str, Any]] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 
@@ -71,6 +77,7 @@ def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,
     }
+    served = [str(v["name"]) for v in versions if v.get("served", True) and v.get("name")]
     return PromiseApi(
         promise=promise_name,
         group=group,
@@ -80,6 +87,9 @@ def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
         singular=names.get("singular") or names["kind"].lower(),
         short_names=list(names.get("shortNames") or []),
         schema=schema,
+        served_versions=served if chosen["name"] in served else [chosen["name"], *served],
+        categories=[str(c) for c in names.get("categories") or []],
+        printer_columns=list(chosen.get("additionalPrinterColumns") or []),
     )
 
 

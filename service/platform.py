@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from domain.catalog import Catalog
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
-from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound
+from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
 from domain.labels import (
@@ -76,7 +77,7 @@ from workflows.destination import (
     RemoveDestination,
     ResyncRequest,
 )
-from workflows.delivery import Placement
+from workflows.delivery import Placement, iso
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest
 from workflows.resource import ResourceWorkflow
@@ -129,10 +130,14 @@ class Platform:
     # --- apply ---
 
     async def apply(self, document: dict[str, Any]) -> Applied:
+        """A document carrying metadata.resourceVersion is a change made from that read of the object: refused with
+        StaleResourceVersion if the object has changed since (Kubernetes' optimistic concurrency), NotFound if it is
+        gone. The version is the platform's to keep, never stored in the document."""
         size = len(json.dumps(document, separators=(",", ":"), default=str))
         if size > self.max_document:
             raise DocumentTooLarge(size, self.max_document)
         _check_builtin_api_version(document)
+        document, precondition = _without_server_fields(document)
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
@@ -140,9 +145,9 @@ class Platform:
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
-                return await self._apply_promise(model, document)
-            return await self._apply_catalog_entry(model)  # type: ignore[arg-type]
-        return await self._apply_resource(document)
+                return await self._apply_promise(model, document, precondition)
+            return await self._apply_catalog_entry(model, precondition)  # type: ignore[arg-type]
+        return await self._apply_resource(document, precondition)
 
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
@@ -157,8 +162,16 @@ class Platform:
         except WorkflowUpdateFailedError as exc:
             raise _domain_error(exc) from exc
 
-    async def _apply_catalog_entry(self, model: Destination | GitStateStore | BucketStateStore) -> Applied:
+    async def _apply_catalog_entry(
+        self, model: Destination | GitStateStore | BucketStateStore, precondition: str | None = None
+    ) -> Applied:
         name = model.metadata.name
+        if precondition is not None:
+            # Checked here, not in a validator: the document lives in the catalog workflow and the version in the
+            # entry's own workflow, so two writers racing between this read and the write can both pass.
+            current = await self.get(model.kind, name)
+            if current["_ktx"].get("resourceVersion") != precondition:
+                raise StaleResourceVersion()
         if isinstance(model, Destination):
             change = await self._catalog_update(
                 CatalogWorkflow.apply_destination, ApplyDestinationInput(destination=model)
@@ -216,7 +229,9 @@ class Platform:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
 
-    async def _apply_promise(self, promise: Promise, document: dict[str, Any]) -> Applied:
+    async def _apply_promise(
+        self, promise: Promise, document: dict[str, Any], precondition: str | None = None
+    ) -> Applied:
         # A CRD of a megabyte takes a while to check: off the event loop, so other requests keep being answered.
         api = await asyncio.to_thread(admit_promise, promise)
         if api is not None:
@@ -236,10 +251,16 @@ class Platform:
                 ]
             ),
         )
-        result = await self._update_with_start(PromiseWorkflow.apply, ApplyInput(document=document), start)
+        arg = ApplyInput(document=document, resource_version=precondition)
+        if precondition is None:
+            result = await self._update_with_start(PromiseWorkflow.apply, arg, start)
+        else:  # a change of what the client read: never a create
+            result = await self._update(
+                promise_workflow_id(name), PromiseWorkflow.apply, arg, f'promise "{name}" not found'
+            )
         return Applied(kind="Promise", name=name, action=result.action)
 
-    async def _apply_resource(self, document: dict[str, Any]) -> Applied:
+    async def _apply_resource(self, document: dict[str, Any], precondition: str | None = None) -> Applied:
         catalog = await fetch_catalog(self.client)
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
         if api is None:
@@ -264,6 +285,14 @@ class Platform:
         # A closed workflow of the same name is looked at before it is replaced: one that ended without deleting its
         # object (a failure, a termination) hands its placements to the new one, which rewrites or removes its files.
         reuse, carried = WorkflowIDReusePolicy.REJECT_DUPLICATE, list[Placement]()
+        if precondition is not None:  # a change of what the client read: never a create
+            result = await self._update(
+                workflow_id,
+                ResourceWorkflow.apply,
+                ApplyInput(document=document, resource_version=precondition),
+                f'{api.kind.lower()} "{name}" not found',
+            )
+            return applied.model_copy(update={"action": result.action})
         for _ in range(3):
             try:
                 await self.client.start_workflow(
@@ -448,8 +477,12 @@ class Platform:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             memo = {}
-        doc["status"] = memo.get("status") or {}
-        extra: dict[str, Any] = {"workflowId": workflow_id, "events": memo.get("events") or []}
+            doc["status"] = memo.get("status") or {}
+        extra: dict[str, Any] = {
+            "workflowId": workflow_id,
+            "events": memo.get("events") or [],
+            "resourceVersion": memo.get("resourceVersion") or "0",
+        }
         if isinstance(entry, Destination):
             held = await self.client.count_workflows(
                 f'{equals(DESTINATIONS.name, name)} AND ExecutionStatus = "Running"'
@@ -661,8 +694,11 @@ class Platform:
         if description is None or description.status not in _ENDED_UNDELETED:
             return False
         memo = await description.memo()
+        document = memo.get("object") or {}
+        # Shown as deleting (Kubernetes' deletionTimestamp) from now until the clean-up run ends.
+        document.setdefault("metadata", {}).setdefault("deletionTimestamp", iso(datetime.now(timezone.utc)))
         carried = {
-            "document": memo.get("object") or {},
+            "document": document,
             "status": memo.get("status") or {},
             "placements": [Placement.model_validate(p) for p in memo.get("placements") or []],
             "delete_requested": True,
@@ -751,6 +787,28 @@ def _check_builtin_api_version(document: dict[str, Any]) -> None:
     )
 
 
+def _without_server_fields(document: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The document as stored, and the resourceVersion it was read at: the version and deletionTimestamp are the
+    platform's to set, so a document read back and applied again carries neither into the object."""
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict) or not ({"resourceVersion", "deletionTimestamp"} & metadata.keys()):
+        return document, None
+    metadata = dict(metadata)
+    precondition = metadata.pop("resourceVersion", None)
+    metadata.pop("deletionTimestamp", None)
+    if precondition in (None, ""):
+        return {**document, "metadata": metadata}, None
+    if not isinstance(precondition, str) or len(precondition) > 20 or not precondition.isdigit():
+        raise InvalidDocument(
+            [
+                FieldError(
+                    "metadata.resourceVersion", f"Invalid value: {str(precondition)[:40]!r}: not a resourceVersion"
+                )
+            ]
+        )
+    return {**document, "metadata": metadata}, precondition
+
+
 def _secret_doc(summary: Any) -> dict[str, Any]:
     """Kubernetes' shape without the values: the keys only, as `kubectl describe secret` shows them."""
     return {
@@ -775,6 +833,8 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "events": memo.get("events") or [],
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
+        # Objects whose workflow started before resourceVersions were published have none until they next change.
+        "resourceVersion": memo.get("resourceVersion") or "0",
     }
     return obj
 
@@ -794,4 +854,6 @@ def _domain_error(exc: WorkflowUpdateFailedError) -> Exception:
             return NotFound(cause.message)
         if cause.type == "Conflict":
             return Conflict(cause.message)
+        if cause.type == "StaleResourceVersion":
+            return StaleResourceVersion()
     return exc

@@ -40,6 +40,8 @@ class DestinationState(BaseModel):
     deleted: bool = False
     # Errors owners reported writing to this Destination, by owner workflow id.
     write_errors: dict[str, str] = Field(default_factory=dict)
+    # The last resourceVersion published (workflows/publishing.py), so a new run goes on from it.
+    resource_version: int = 0
 
 
 class DestinationWorkflowInput(BaseModel):
@@ -84,7 +86,7 @@ class DestinationWorkflow:
     @workflow.init
     def __init__(self, input: DestinationWorkflowInput) -> None:
         self.state = input.state
-        self.publisher = Publisher()
+        self.publisher = Publisher(input.state.resource_version)
         self.config = PlatformConfig()
 
     @property
@@ -111,8 +113,10 @@ class DestinationWorkflow:
             await self._wait()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self.state.resource_version = self.publisher.resource_version
                 workflow.continue_as_new(DestinationWorkflowInput(state=self.state))
         await self._remove()
+        self.publisher.publish_final()
 
     async def _wait(self) -> None:
         ready = (st.get_condition(self.state.status, READY) or {}).get("status") == "True"

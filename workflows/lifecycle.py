@@ -68,6 +68,7 @@ Action = Literal["configure", "delete"]
 PAUSED_AFTER_RUN_PATCH = "paused-after-run"
 PIPELINE_ERROR_IS_A_RUN_PATCH = "pipeline-activity-error-is-a-failed-run"
 DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
+DELETION_TIMESTAMP_PATCH = "deletion-timestamp"
 
 
 def _activity_failure(exc: ActivityError) -> str:
@@ -122,6 +123,8 @@ class LifecycleState(BaseModel):
     next_reconcile_at: datetime | None = None
     delete_requested: bool = False
     force_delete: bool = False
+    # The last resourceVersion published (workflows/publishing.py), so a new run goes on from it.
+    resource_version: int = 0
 
 
 class ObjectLifecycle:
@@ -156,6 +159,7 @@ class ObjectLifecycle:
             await self._configure(start)
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self.state.resource_version = self.publisher.resource_version
                 self._continue_as_new()
 
     @property
@@ -296,7 +300,22 @@ class ObjectLifecycle:
     def _request_redelivery(self, request: RedeliverRequest) -> None:
         self.state.redeliver = request.merged(self.state.redeliver)
 
+    def _refuse_stale(self, input: ApplyInput) -> None:
+        """For the apply update's validator: Kubernetes' optimistic concurrency. Reads only."""
+        current = str(self.publisher.resource_version)
+        if input.resource_version is not None and input.resource_version != current:
+            raise ApplicationError(
+                f"the object has been modified: resourceVersion {input.resource_version} is not the current {current}",
+                type="StaleResourceVersion",
+                non_retryable=True,
+            )
+
     def _request_delete(self, input: DeleteRequest) -> None:
+        # Kubernetes shows a deleting object with the time its delete was asked for (kubectl: Terminating) until its
+        # delete workflow ends; a second delete keeps the first time.
+        metadata = self.state.document.setdefault("metadata", {})
+        if "deletionTimestamp" not in metadata and workflow.patched(DELETION_TIMESTAMP_PATCH):
+            metadata["deletionTimestamp"] = now_iso()
         self.state.delete_requested = True
         self.state.force_delete = self.state.force_delete or input.force
         self._event("Normal", "DeleteRequested", "deletion requested" + (" (forced)" if input.force else ""))

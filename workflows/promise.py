@@ -94,7 +94,7 @@ class PromiseWorkflow(ObjectLifecycle):
     @workflow.init
     def __init__(self, input: PromiseWorkflowInput) -> None:
         self.state: PromiseState = input.state
-        self.publisher = Publisher()
+        self.publisher = Publisher(input.state.resource_version)
         self.requirements_changed = False
         self.background: list[asyncio.Future[Any]] = []
 
@@ -138,6 +138,7 @@ class PromiseWorkflow(ObjectLifecycle):
     def _validate_apply(self, input: ApplyInput) -> None:
         if self.state.delete_requested:
             raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
+        self._refuse_stale(input)
         try:
             # Admission as the API does it; the stored Promise is read (`api`) without it, so a rule added since a
             # Promise was accepted refuses its next change but never fails the workflow.

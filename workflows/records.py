@@ -62,6 +62,9 @@ class ApplyInput(BaseModel):
     """A new desired document (metadata and spec); status is the platform's and is ignored."""
 
     document: dict[str, Any]
+    # Kubernetes' precondition: the resourceVersion the client last read; a stale one is refused (409), atomically in
+    # the update's validator, so of two writers who read the same version only one wins.
+    resource_version: str | None = None
 
 
 class ApplyResult(BaseModel):

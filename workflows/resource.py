@@ -57,7 +57,7 @@ class ResourceWorkflow(ObjectLifecycle):
     @workflow.init
     def __init__(self, input: ResourceWorkflowInput) -> None:
         self.state: ResourceState = input.state
-        self.publisher = Publisher()
+        self.publisher = Publisher(input.state.resource_version)
         self.snapshot: PromiseSnapshot | None = None
         self.promise_changed = False
         if input.initial is not None:
@@ -78,6 +78,7 @@ class ResourceWorkflow(ObjectLifecycle):
     @apply.validator
     def _validate_apply(self, input: ApplyInput) -> None:
         self._refuse_if_deleting()
+        self._refuse_stale(input)
 
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:

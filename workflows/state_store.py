@@ -32,6 +32,8 @@ class StateStoreState(BaseModel):
     check_due: bool = True
     failures: int = 0
     deleted: bool = False
+    # The last resourceVersion published (workflows/publishing.py), so a new run goes on from it.
+    resource_version: int = 0
 
 
 class StateStoreWorkflowInput(BaseModel):
@@ -51,7 +53,7 @@ class StateStoreWorkflow:
     @workflow.init
     def __init__(self, input: StateStoreWorkflowInput) -> None:
         self.state = input.state
-        self.publisher = Publisher()
+        self.publisher = Publisher(input.state.resource_version)
         self.config = PlatformConfig()
 
     @workflow.run
@@ -81,7 +83,9 @@ class StateStoreWorkflow:
                 self.state.check_due = True
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self.state.resource_version = self.publisher.resource_version
                 workflow.continue_as_new(StateStoreWorkflowInput(state=self.state))
+        self.publisher.publish_final()
 
     @workflow.update
     def apply(self, input: ApplyStoreTarget) -> StoreCheckRequest:

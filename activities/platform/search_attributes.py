@@ -14,4 +14,8 @@ REQUIRES = SearchAttributeKey.for_keyword_list("KtxRequires")
 DESTINATIONS = SearchAttributeKey.for_keyword_list("KtxDestinations")
 UNPLACED = SearchAttributeKey.for_bool("KtxUnplaced")
 
-ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES, DESTINATIONS, UNPLACED]
+# On every object workflow: the resourceVersion of its last published change (workflows/publishing.py), so the API's
+# change feed asks visibility only for the objects that changed since it last looked.
+RESOURCE_VERSION = SearchAttributeKey.for_int("KtxResourceVersion")
+
+ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES, DESTINATIONS, UNPLACED, RESOURCE_VERSION]

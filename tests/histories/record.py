@@ -4,7 +4,8 @@
     cd ../old-checkout && /path/to/.venv/bin/python /path/to/tests/histories/record.py SUFFIX OUT_DIR
 
 On a throw-away dev server it installs the example Promise, requests two resources, changes both specs and deletes
-one, then writes the Promise's and both resources' histories as `<what>-SUFFIX.json` into OUT_DIR. The checkout's
+one, then writes the Promise's, both resources', the Destination's and the state store's histories as
+`<what>-SUFFIX.json` into OUT_DIR. The checkout's
 own code runs (its directory comes first on sys.path), so the recording is what that version of the workflows did.
 """
 
@@ -119,6 +120,8 @@ async def record(suffix: str, out: Path) -> None:
                     "promise": (await platform.get("promise", "app-config"))["_ktx"]["workflowId"],
                     "resource": (await platform.get("appconfig", "checkout"))["_ktx"]["workflowId"],
                     "deleted-resource": (await platform.get("appconfig", "gone"))["_ktx"]["workflowId"],
+                    "destination": (await platform.get("destination", "dev"))["_ktx"]["workflowId"],
+                    "state-store": (await platform.get("gitstatestore", "default"))["_ktx"]["workflowId"],
                 }
                 assert await platform.wait_deleted(await platform.delete("appconfig", "gone"), TIMEOUT_S)
                 for what, workflow_id in ids.items():

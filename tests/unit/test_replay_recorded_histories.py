@@ -28,6 +28,11 @@ def test_there_are_recordings_to_replay() -> None:
         "promise-before-trust-boundaries.json",
         "resource-before-trust-boundaries.json",
         "deleted-resource-before-trust-boundaries.json",
+        "promise-before-resource-versions.json",
+        "resource-before-resource-versions.json",
+        "deleted-resource-before-resource-versions.json",
+        "destination-before-resource-versions.json",
+        "state-store-before-resource-versions.json",
     }
 
 

@@ -1,0 +1,280 @@
+"""Which resources the Kubernetes API serves: the platform's own kinds, as Kratix's CRDs declare them, and every
+installed Promise's API, in every version its CRD serves, read from the platform's catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from api.kube.errors import KubeError
+from domain.documents import KRATIX_GROUP
+from domain.promise_api import PromiseApi
+from service.platform import Platform
+
+READ_ONLY = ("get", "list", "watch")
+READ_WRITE = ("create", "delete", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class KubeResource:
+    group: str  # "" for the core group (v1)
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    verbs: tuple[str, ...]  # as discovery lists them
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    ktx_kind: str = ""  # what Platform.get/list/label/delete take
+    subresources: tuple[str, ...] = ()
+    printer_columns: tuple[dict[str, Any], ...] = ()  # CRD additionalPrinterColumns shape
+    schema: dict[str, Any] | None = None  # openAPIV3Schema of this version
+    storage_version: str = ""  # the version the object is stored as (a Promise API's chosen version)
+    promise: str = ""  # the Promise serving this API; "" for the platform's own kinds
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    def allows(self, verb: str) -> bool:
+        return verb in self.verbs
+
+
+def _condition(type_: str, field: str) -> str:
+    return f'.status.conditions[?(@.type=="{type_}")].{field}'
+
+
+def _column(name: str, json_path: str, description: str = "", type_: str = "string") -> dict[str, Any]:
+    column = {"name": name, "type": type_, "jsonPath": json_path}
+    return {**column, "description": description} if description else column
+
+
+# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope, categories and printer columns.
+_KRATIX = {"group": KRATIX_GROUP, "version": "v1alpha1", "categories": ("kratix",)}
+BUILTIN: tuple[KubeResource, ...] = (
+    KubeResource(
+        **_KRATIX,
+        kind="Promise",
+        plural="promises",
+        singular="promise",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind="Promise",
+        subresources=("status",),
+        printer_columns=(
+            _column("Status", ".status.status"),
+            _column("Kind", ".status.kind"),
+            _column("API Version", ".status.apiVersion"),
+            _column("Version", ".status.version"),
+            _column("Message", ".status.message"),
+        ),
+    ),
+    KubeResource(
+        **_KRATIX,
+        kind="Destination",
+        plural="destinations",
+        singular="destination",
+        namespaced=False,
+        verbs=READ_WRITE,
+        short_names=("dest", "dests"),
+        ktx_kind="Destination",
+        subresources=("status",),
+        printer_columns=(
+            _column("StateStoreKind", ".spec.stateStoreRef.kind", "State store kind."),
+            _column("StateStoreName", ".spec.stateStoreRef.name", "State store name."),
+            _column("Ready", _condition("Ready", "status"), "Indicates the destination is ready to use."),
+        ),
+    ),
+    KubeResource(
+        **_KRATIX,
+        kind="GitStateStore",
+        plural="gitstatestores",
+        singular="gitstatestore",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind="GitStateStore",
+        subresources=("status",),
+        printer_columns=(
+            _column("URL", ".spec.url", "URL of the git repository"),
+            _column("Branch", ".spec.branch", "Branch of the git repository"),
+            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
+        ),
+    ),
+    KubeResource(
+        **_KRATIX,
+        kind="BucketStateStore",
+        plural="bucketstatestores",
+        singular="bucketstatestore",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind="BucketStateStore",
+        subresources=("status",),
+        printer_columns=(
+            _column("Name", ".spec.bucketName", "Name of the bucket"),
+            _column("Endpoint", ".spec.endpoint", "Endpoint of the bucket"),
+            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
+        ),
+    ),
+    # Kratix's HealthRecord CRD declares no category.
+    KubeResource(
+        group=KRATIX_GROUP,
+        version="v1alpha1",
+        kind="HealthRecord",
+        plural="healthrecords",
+        singular="healthrecord",
+        namespaced=True,
+        verbs=READ_WRITE,
+        ktx_kind="HealthRecord",
+        printer_columns=(
+            _column("Status", ".data.state", "Shows the HealthRecord state"),
+            _column("Age", ".metadata.creationTimestamp", "When was the HealthRecord created", "date"),
+        ),
+    ),
+    KubeResource(
+        **_KRATIX,
+        kind="Work",
+        plural="works",
+        singular="work",
+        namespaced=True,
+        verbs=READ_ONLY,
+        ktx_kind="Work",
+        printer_columns=(_column("STATUS", _condition("Ready", "message"), "Status of this Work."),),
+    ),
+    KubeResource(
+        **_KRATIX,
+        kind="WorkPlacement",
+        plural="workplacements",
+        singular="workplacement",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("wp", "wps"),
+        ktx_kind="WorkPlacement",
+        printer_columns=(
+            _column("DESTINATION", ".spec.targetDestinationName", "Destination this Workplacement is scheduled to."),
+            _column("STATUS", _condition("Ready", "message"), "Status of this Workplacement"),
+        ),
+    ),
+    KubeResource(
+        group="",
+        version="v1",
+        kind="Secret",
+        plural="secrets",
+        singular="secret",
+        namespaced=True,
+        # Secrets live in the secret provider, not in a workflow: the change feed has nothing to watch.
+        verbs=("create", "delete", "get", "list", "patch", "update"),
+        ktx_kind="Secret",
+    ),
+    KubeResource(
+        group="",
+        version="v1",
+        kind="Namespace",
+        plural="namespaces",
+        singular="namespace",
+        namespaced=False,
+        verbs=READ_ONLY,
+        short_names=("ns",),
+        ktx_kind="Namespace",
+    ),
+    KubeResource(
+        group="",
+        version="v1",
+        kind="Event",
+        plural="events",
+        singular="event",
+        namespaced=True,
+        verbs=READ_ONLY,
+        short_names=("ev",),
+        ktx_kind="Event",
+    ),
+    KubeResource(
+        group="apiextensions.k8s.io",
+        version="v1",
+        kind="CustomResourceDefinition",
+        plural="customresourcedefinitions",
+        singular="customresourcedefinition",
+        namespaced=False,
+        verbs=READ_ONLY,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        ktx_kind="CustomResourceDefinition",
+    ),
+    KubeResource(
+        group="authorization.k8s.io",
+        version="v1",
+        kind="SelfSubjectAccessReview",
+        plural="selfsubjectaccessreviews",
+        singular="selfsubjectaccessreview",
+        namespaced=False,
+        verbs=("create",),
+        ktx_kind="SelfSubjectAccessReview",
+    ),
+    KubeResource(
+        group="authorization.k8s.io",
+        version="v1",
+        kind="SelfSubjectRulesReview",
+        plural="selfsubjectrulesreviews",
+        singular="selfsubjectrulesreview",
+        namespaced=False,
+        verbs=("create",),
+        ktx_kind="SelfSubjectRulesReview",
+    ),
+)
+
+# What Kratix's generated CRD prints when the Promise's CRD declares no columns (setStatusFieldsOnCRD).
+KRATIX_DEFAULT_COLUMNS: tuple[dict[str, Any], ...] = (
+    _column("message", ".status.message"),
+    _column("status", _condition("Reconciled", "message")),
+)
+
+
+def promise_resources(api: PromiseApi) -> list[KubeResource]:
+    """One resource per served version of a Promise's CRD; Kratix adds the status subresource to every version."""
+    columns = tuple(api.printer_columns) or KRATIX_DEFAULT_COLUMNS
+    return [
+        KubeResource(
+            group=api.group,
+            version=version,
+            kind=api.kind,
+            plural=api.plural,
+            singular=api.singular,
+            namespaced=True,
+            verbs=READ_WRITE,
+            short_names=tuple(api.short_names),
+            categories=tuple(api.categories),
+            # Unique across Promises (the catalog refuses a second Promise with the same kind and group).
+            ktx_kind=f"{api.plural}.{api.group}",
+            subresources=("status",),
+            printer_columns=columns,
+            schema=api.schema_ or None,
+            storage_version=api.version,
+            promise=api.promise,
+        )
+        for version in (api.served_versions or [api.version])
+    ]
+
+
+async def served_resources(platform: Platform) -> list[KubeResource]:
+    catalog = await platform.catalog()
+    found = list(BUILTIN)
+    for name in sorted(catalog.apis):
+        found += promise_resources(catalog.apis[name])
+    return found
+
+
+async def lookup(platform: Platform, group: str, version: str, plural: str) -> KubeResource:
+    """The resource a URL names; a 404 Status as the apiserver answers for a resource it does not serve."""
+    for resource in BUILTIN:
+        if (resource.group, resource.version, resource.plural) == (group, version, plural):
+            return resource
+    for api in (await platform.catalog()).apis.values():
+        if (api.group, api.plural) == (group, plural):
+            for resource in promise_resources(api):
+                if resource.version == version:
+                    return resource
+    raise KubeError("NotFound", "the server could not find the requested resource", {})
