@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.kube import openapi
+
 
 def mount(app: FastAPI) -> None:
     """Adds the Kubernetes routes; each submodule contributes its router here as it is built."""
+    app.include_router(openapi.router)

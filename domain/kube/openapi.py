@@ -18,7 +18,7 @@ import json
 from typing import Any, Iterable, Protocol
 
 from domain.kube.builtin_schemas import BUILTIN_KINDS, LIST_META, META_SCHEMAS, OBJECT_META, ref
-from domain.kube.crd import kratix_crd, kratix_kinds, storage_version
+from domain.kube.crd import STATUS_SCHEMA, kratix_crd, kratix_kinds, storage_version
 
 KRATIX_GROUP = "platform.kratix.io"
 
@@ -54,6 +54,7 @@ class Served(Protocol):
     verbs: tuple[str, ...]
     subresources: tuple[str, ...]
     schema: dict[str, Any] | None
+    promise: str  # the Promise serving this API, "" for the platform's own kinds
 
 
 def group_version_path(group: str, version: str) -> str:
@@ -71,6 +72,11 @@ def schema_name(group: str, version: str, kind: str) -> str:
 
 
 def kind_schema(resource: Served) -> dict[str, Any]:
+    if resource.promise:
+        # As Kratix's generated CRD has it: the Promise's schema with Kratix's status in place of its own.
+        schema = copy.deepcopy(resource.schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+        schema.setdefault("properties", {})["status"] = copy.deepcopy(STATUS_SCHEMA)
+        return schema
     if resource.schema:
         return copy.deepcopy(resource.schema)
     if resource.group == KRATIX_GROUP and resource.kind in kratix_kinds():
