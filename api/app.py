@@ -14,6 +14,7 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 from activities.pipelines.container_logs import LOG_KEEP_BYTES, LOG_RESPONSE_BYTES
 from activities.stores.secrets import secret_store_for
 from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
+from api.kube import mount
 from api.limits import BodyLimit, BodyTooLarge
 from api.observability import instrument
 from service.platform import Applied, Conflict, NotFound, Platform
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=408, content={"detail": str(exc)})
 
     _routes(app)
+    mount(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.api_max_body)
     instrument(app)
     return app
