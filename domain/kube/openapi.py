@@ -154,10 +154,9 @@ def _operation(resource: Served, action: str, schema: str, parameters: list[dict
     if action in ("post", "put"):
         operation["requestBody"] = {"content": body, "required": True}
     if action == "patch":
-        operation["requestBody"] = {
-            "content": {t: {"schema": {"type": "object"}} for t in _PATCH_TYPES},
-            "required": True,
-        }
+        # Strategic merge is the apiserver's for its own kinds only; kubectl apply picks its patch type from this.
+        types = _PATCH_TYPES + (("application/strategic-merge-patch+json",) if not resource.group else ())
+        operation["requestBody"] = {"content": {t: {"schema": {"type": "object"}} for t in types}, "required": True}
         operation["parameters"] = [*parameters, _query("force", "Force is going to force Apply requests.", "boolean")]
     return operation
 
