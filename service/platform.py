@@ -149,6 +149,45 @@ class Platform:
             return await self._apply_catalog_entry(model, precondition)  # type: ignore[arg-type]
         return await self._apply_resource(document, precondition)
 
+    async def admit(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A dry run of `apply` (the Kubernetes API's `?dryRun=All`): the same admission checks, the catalog's rules
+        run on a copy of it, nothing started or stored. Returns the document as it would be stored (defaulted)."""
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
+        _check_builtin_api_version(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
+            record = read_health_record(document)
+            if record.promise not in (await fetch_catalog(self.client)).apis:
+                raise NotFound(f'promise "{record.promise}" not found (data.promiseRef.name)')
+            return document
+        if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
+            parse_secret(document)
+            return document
+        if is_platform_document(document):
+            model = parse_platform_document(document)
+            catalog = await fetch_catalog(self.client)
+            if isinstance(model, Promise):
+                api = await asyncio.to_thread(admit_promise, model)
+                if api is not None:
+                    catalog.register_api(api)
+                return document
+            if isinstance(model, Destination):
+                catalog.apply_destination(model)
+            return model.to_doc()
+        catalog = await fetch_catalog(self.client)
+        api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
+        if api is None:
+            raise NotFound(
+                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; "
+                "is the Promise installed?"
+            )
+        request = await asyncio.to_thread(validate_resource_request, api, document)
+        admitted = request.to_doc()
+        admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
+        admitted["metadata"].setdefault("namespace", "default")
+        return admitted
+
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
             CatalogWorkflow.run,

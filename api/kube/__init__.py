@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.kube import openapi
+from api.kube import discovery, errors, objects, openapi
 
 
 def mount(app: FastAPI) -> None:
     """Adds the Kubernetes routes; each submodule contributes its router here as it is built."""
+    errors.install(app)
+    app.include_router(discovery.router)
+    app.include_router(objects.router)
     app.include_router(openapi.router)
