@@ -590,17 +590,17 @@ class Platform:
             raise NotFound(f'{ref.kind.lower()} "{ref.name}" not found (spec.stateStoreRef of destination "{name}")')
         return gitops_manifests(gitops, destination, store)
 
-    async def _all_resources(self) -> list[dict[str, Any]]:
+    async def all_resources(self) -> list[dict[str, Any]]:
         return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
 
     async def _health_records(self) -> list[dict[str, Any]]:
-        records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
+        records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
         return sorted(records, key=lambda r: (r["metadata"]["namespace"], r["metadata"]["name"]))
 
     async def tree(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         """An object and the resources its pipelines requested through the platform Destination, recursively."""
         root = await self.get(kind, name, namespace)
-        resources = await self._all_resources()
+        resources = await self.all_resources()
 
         def node(obj: dict[str, Any], depth: int) -> dict[str, Any]:
             meta = obj["metadata"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.kube import access_review, discovery, errors, objects
+from api.kube import access_review, discovery, errors, objects, openapi
 
 
 def mount(app: FastAPI) -> None:
@@ -20,3 +20,4 @@ def mount(app: FastAPI) -> None:
     # Before the object routes: the reviews' paths would otherwise read as objects of a kind.
     app.include_router(access_review.router)
     app.include_router(objects.router)
+    app.include_router(openapi.router)

@@ -39,7 +39,6 @@ from domain.kube.patch import (
 )
 from domain.kube.selectors import (
     SelectorError,
-    field_value,
     fields_match,
     labels_match,
     parse_field_selector,
@@ -122,7 +121,9 @@ async def _get(platform: Platform, caller: Any, target: Target) -> dict[str, Any
     view = VIEWS.get(resource.ktx_kind)
     try:
         if view is not None:
-            obj = await view.get(platform, name, target.namespace if resource.namespaced else None)
+            obj = await view.get(
+                platform, name, target.namespace if resource.namespaced else None, namespaces=caller.namespaces
+            )
         else:
             obj = await platform.get(resource.ktx_kind, name, namespace)
     except NotFound as exc:
@@ -143,11 +144,11 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     return doc
 
 
-async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
+async def _list(platform: Platform, caller: Any, target: Target) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace)
+        return await view.list(platform, target.namespace, namespaces=caller.namespaces)
     return await platform.list(resource.ktx_kind, namespace=target.namespace)
 
 
@@ -181,14 +182,14 @@ def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, A
     """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
-    allowed = FIELD_PATHS | set(getattr(VIEWS.get(resource.ktx_kind), "fields", ()) or ())
+    view = VIEWS.get(resource.ktx_kind)
+    allowed = FIELD_PATHS | set(view.selectable_fields if view is not None else ())
     try:
         requirements = parse_label_selector(labels)
         terms = parse_field_selector(fields, allowed)
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
-    value = getattr(VIEWS.get(resource.ktx_kind), "field_value", None) or field_value
-    return lambda o: labels_match(requirements, o) and fields_match(terms, o, value)
+    return lambda o: labels_match(requirements, o) and fields_match(terms, o)
 
 
 # --- writing ---
@@ -350,7 +351,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
                 return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
 
             async def current() -> list[dict[str, Any]]:
-                return [o for o in await _list(platform, target) if visible(o)]
+                return [o for o in await _list(platform, caller, target) if visible(o)]
 
             if verb == "watch":
                 return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from api.kube.registry import BUILTIN, KRATIX_DEFAULT_COLUMNS, promise_resources
+from api.kube.registry import BUILTIN, promise_resources
+from domain.kube.crd import DEFAULT_COLUMNS
 from domain.kube import discovery
 from domain.kube.objects import RESOURCE_FINALIZERS, to_kube
 from domain.kube.protobuf import MAGIC, SECRET, ProtobufError, decode_object
@@ -29,13 +30,13 @@ def request(name: str, message: str, reconciled: str | None) -> dict:
 
 
 def test_kratix_default_columns_read_status_and_the_reconciled_condition() -> None:
-    doc = table([request("a", "ok", "Reconciled"), request("b", "pending", None)], "X", KRATIX_DEFAULT_COLUMNS, NOW)
+    doc = table([request("a", "ok", "Reconciled"), request("b", "pending", None)], "X", DEFAULT_COLUMNS, NOW)
     assert [c["name"] for c in doc["columnDefinitions"]] == ["Name", "message", "status"]
     assert [r["cells"] for r in doc["rows"]] == [["a", "ok", "Reconciled"], ["b", "pending", None]]
     assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
-    assert table([request("a", "", None)], "X", KRATIX_DEFAULT_COLUMNS, NOW, include_object="None")["rows"][
-        0
-    ].keys() == {"cells"}
+    assert table([request("a", "", None)], "X", DEFAULT_COLUMNS, NOW, include_object="None")["rows"][0].keys() == {
+        "cells"
+    }
 
 
 def test_no_columns_means_name_and_age_and_dates_read_as_ages() -> None:
