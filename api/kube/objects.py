@@ -273,14 +273,14 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
     return document
 
 
-async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> None:
-    """Admission and storage through the service, its refusals as Status documents."""
+async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
     name = str(document["metadata"].get("name"))
     try:
         if dry_run:
-            await platform.admit(document)
-        else:
-            await platform.apply(document)
+            return await platform.admit(document)
+        await platform.apply(document)
+        return document
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except StaleResourceVersion as exc:
@@ -394,7 +394,7 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
 
 
@@ -420,7 +420,7 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -461,7 +461,55 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
         # A patch is a precondition only when it names a resourceVersion of its own, as with the apiserver.
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
+    if _only_labels_changed(resource, current, patched) and not _dry_run(request):
+        return await _relabel(request, caller, target, current, patched)
     return await _update_with(request, caller, target, patched)
+
+
+def _labels(obj: Any) -> dict[str, Any]:
+    labels = ((obj.get("metadata") or {}) if isinstance(obj, dict) else {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _only_labels_changed(resource: KubeResource, current: dict[str, Any], patched: Any) -> bool:
+    """A patch that changes labels alone (kubectl label, pause and unpause) on an object whose workflow takes label
+    changes: sent as one, so it works while the object is deleting too (removing kratix.io/workflow-suspended is how
+    a suspended delete resumes), as labelling a terminating object does in Kubernetes."""
+    if not (resource.ktx_kind == "Promise" or resource.promise) or not isinstance(patched, dict):
+        return False
+    if (patched.get("metadata") or {}).get("resourceVersion"):
+        return False  # a precondition: through apply, which checks it
+    if _labels(patched) == _labels(current) or not all(isinstance(v, str) for v in _labels(patched).values()):
+        return False
+
+    def rest(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("labels", "resourceVersion")}
+        return {**obj, "metadata": metadata}
+
+    return rest(patched) == rest(current)
+
+
+async def _relabel(
+    request: Request, caller: Any, target: Target, current: dict[str, Any], patched: dict[str, Any]
+) -> Any:
+    platform, resource = _platform(request), target.resource
+    old, new = _labels(current), _labels(patched)
+    name = target.name or ""
+    try:
+        await platform.label(
+            resource.ktx_kind,
+            name,
+            target.namespace or "default",
+            set={k: v for k, v in new.items() if old.get(k) != v},
+            remove=[k for k in old if k not in new],
+        )
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
+    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
@@ -490,7 +538,7 @@ async def _update_with(request: Request, caller: Any, target: Target, body: Any)
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -508,7 +556,7 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        await _store(platform, resource, document, dry_run)
+        document = await _store(platform, resource, document, dry_run)
         return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})
