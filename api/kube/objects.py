@@ -49,8 +49,7 @@ from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOM
 from service.platform import Platform
 
 
-# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
