@@ -26,6 +26,7 @@ from api.auth import Caller, authenticate
 from api.kube import errors as ke
 from api.kube.authz import authorize
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.watch import feed_of, watch
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
 from domain.kube.objects import list_of, to_kube
@@ -189,6 +190,14 @@ def _selected(request: Request, resource: KubeResource, objects: list[dict[str, 
     return [o for o in objects if labels_match(requirements, o) and fields_match(terms, o, value)]
 
 
+def _watched(request: Request, target: Target, caller: Any, obj: dict[str, Any]) -> bool:
+    """Whether a watch shows this object (Kubernetes' shape): the list route's namespace, access and selectors."""
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    if target.namespace is not None and namespace != target.namespace:
+        return False
+    return caller.sees(namespace) and bool(_selected(request, target.resource, [obj]))
+
+
 # --- writing ---
 
 
@@ -320,17 +329,21 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             verb = "watch" if request.query_params.get("watch") in ("1", "true") else "list"
             _read_only(target, verb)
             authorize(caller, verb, resource, target.namespace, None)
+
+            async def visible() -> list[dict[str, Any]]:
+                objects = await _list(platform, target)
+                return [o for o in objects if caller.sees((o.get("metadata") or {}).get("namespace"))]
+
+            def shown(obj: dict[str, Any]) -> dict[str, Any]:
+                return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
+
             if verb == "watch":
-                raise ke.method_not_allowed("watch", resource.plural, resource.group)
-            objects = [
-                o for o in await _list(platform, target) if caller.sees((o.get("metadata") or {}).get("namespace"))
-            ]
-            if resource.ktx_kind == "Secret":
-                items = [_secret(platform, caller, o) for o in objects]
-            else:
-                items = [to_kube(o, resource) for o in objects]
-            items = _selected(request, resource, items)
-            return _table_or(request, resource, items, list_of(items, resource))
+                _selected(request, resource, [])  # a bad selector is refused before the stream starts
+                return await watch(request, resource, visible, shown, lambda o: _watched(request, target, caller, o))
+            items = _selected(request, resource, [shown(o) for o in await visible()])
+            # The feed's position, not the newest item's: a watch from it misses nothing, and is never too old.
+            listed = list_of(items, resource, str(feed_of(request).position))
+            return _table_or(request, resource, items, listed)
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
         obj = await _get(platform, caller, target)

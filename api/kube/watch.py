@@ -60,9 +60,9 @@ def carried_by_feed(resource: KubeResource) -> bool:
 
 
 def _of_resource(change: Change, resource: KubeResource) -> bool:
-    if change.kind != resource.ktx_kind:
-        return False
-    return not resource.promise or change.promise == resource.promise
+    if resource.promise:  # a Promise's API: its requests carry the Promise and the API's kind
+        return change.promise == resource.promise and change.kind == resource.kind
+    return change.kind == resource.ktx_kind
 
 
 def _event(type_: str, obj: dict[str, Any]) -> bytes:
