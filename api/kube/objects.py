@@ -163,18 +163,19 @@ def _wants_table(request: Request) -> bool:
 def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, Any]], listed: dict[str, Any]) -> Any:
     if not _wants_table(request):
         return JSONResponse(listed)
+    return JSONResponse(_table_of(request, resource, objects, listed["metadata"]["resourceVersion"]))
+
+
+def _table_of(
+    request: Request, resource: KubeResource, objects: list[dict[str, Any]], resource_version: str | None
+) -> dict[str, Any]:
     include = request.query_params.get("includeObject", "Metadata")
     try:
-        doc = table(
-            objects,
-            resource.kind,
-            resource.printer_columns,
-            include_object=include,
-            resource_version=listed["metadata"]["resourceVersion"],
+        return table(
+            objects, resource.kind, resource.printer_columns, include_object=include, resource_version=resource_version
         )
     except ColumnPathError:  # a Promise's column this subset cannot read: the default columns, not a 500
-        doc = table(objects, resource.kind, (), include_object=include)
-    return JSONResponse(doc)
+        return table(objects, resource.kind, (), include_object=include)
 
 
 def _selected(request: Request, resource: KubeResource, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -339,7 +340,15 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
 
             if verb == "watch":
                 _selected(request, resource, [])  # a bad selector is refused before the stream starts
-                return await watch(request, resource, visible, shown, lambda o: _watched(request, target, caller, o))
+                # As the apiserver: a watch asked for as a Table streams each object as a one-row Table.
+                render = (
+                    (lambda o: _table_of(request, resource, [o], (o.get("metadata") or {}).get("resourceVersion")))
+                    if _wants_table(request)
+                    else None
+                )
+                return await watch(
+                    request, resource, visible, shown, lambda o: _watched(request, target, caller, o), render
+                )
             items = _selected(request, resource, [shown(o) for o in await visible()])
             # The feed's position, not the newest item's: a watch from it misses nothing, and is never too old.
             listed = list_of(items, resource, str(feed_of(request).position))

@@ -74,14 +74,18 @@ async def test_kubectl_get_watch_sees_a_request_added_modified_and_deleted(
     kubectl: Kubectl, tmp_path: Path, git_remote: Path
 ) -> None:
     await gadgets_promise(kubectl, tmp_path, git_remote)
-    watching = await start(kubectl, "get", PLURAL, "--watch", "--output-watch-events")
+    watching = await start(kubectl, "get", PLURAL, "--watch", "--output-watch-events", "-L", "team")
     try:
         request = write(tmp_path / "one.yaml", resource(KIND, "one", {"size": 1}))
         await kubectl("apply", "-f", request)
         await eventually(lambda: events(watching.lines, "one"), lambda e: "ADDED" in e, what="ADDED one")
         await kubectl("wait", "--for=condition=Reconciled", "gadget/one", "--timeout=60s")
         await kubectl("label", "gadget", "one", "team=blue")
-        await eventually(lambda: events(watching.lines, "one"), lambda e: "MODIFIED" in e, what="MODIFIED one")
+        await eventually(
+            lambda: [line for line in watching.lines if line.split()[:2] == ["MODIFIED", "one"]],
+            lambda rows: any(row.split()[-1] == "blue" for row in rows),
+            what="MODIFIED one, labelled",
+        )
         _, out, _ = await kubectl("delete", "-f", request, "--wait", "--timeout=60s")
         assert 'gadget.test.ktx.io "one" deleted' in out
         await eventually(lambda: events(watching.lines, "one"), lambda e: "DELETED" in e, what="DELETED one")
@@ -92,6 +96,9 @@ async def test_kubectl_get_watch_sees_a_request_added_modified_and_deleted(
         err = await watching.stop()
     seen = events(watching.lines, "one")
     assert seen[0] == "ADDED" and seen[-1] == "DELETED", (watching.lines, err)
+    # Each event is a row of the Promise's printer columns, as the list was: one header for the whole watch.
+    assert watching.lines[0].split() == ["EVENT", "NAME", "MESSAGE", "STATUS", "TEAM"], watching.lines
+    assert sum(line.split()[0] == "EVENT" for line in watching.lines) == 1, watching.lines
 
 
 async def test_kubectl_wait_for_a_condition_and_for_a_terminating_object_to_go(
