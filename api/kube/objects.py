@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from activities.stores.secrets import encode_values
 from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
-from api.kube.watch import watch
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.watch import feed_of, watch
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
 from domain.kube.objects import list_of, to_kube
@@ -163,18 +163,19 @@ def _wants_table(request: Request) -> bool:
 def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, Any]], listed: dict[str, Any]) -> Any:
     if not _wants_table(request):
         return JSONResponse(listed)
+    return JSONResponse(_table_of(request, resource, objects, listed["metadata"]["resourceVersion"]))
+
+
+def _table_of(
+    request: Request, resource: KubeResource, objects: list[dict[str, Any]], resource_version: str | None
+) -> dict[str, Any]:
     include = request.query_params.get("includeObject", "Metadata")
     try:
-        doc = table(
-            objects,
-            resource.kind,
-            resource.printer_columns,
-            include_object=include,
-            resource_version=listed["metadata"]["resourceVersion"],
+        return table(
+            objects, resource.kind, resource.printer_columns, include_object=include, resource_version=resource_version
         )
     except ColumnPathError:  # a Promise's column this subset cannot read: the default columns, not a 500
-        doc = table(objects, resource.kind, (), include_object=include)
-    return JSONResponse(doc)
+        return table(objects, resource.kind, (), include_object=include)
 
 
 def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
@@ -353,9 +354,17 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
                 return [o for o in await _list(platform, caller, target) if visible(o)]
 
             if verb == "watch":
-                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))
+                # As the apiserver: a watch asked for as a Table streams each object as a one-row Table.
+                render = (
+                    (lambda o: _table_of(request, resource, [o], (o.get("metadata") or {}).get("resourceVersion")))
+                    if _wants_table(request)
+                    else None
+                )
+                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o), render)
             items = [item for item in map(shown, await current()) if selected(item)]
-            return _table_or(request, resource, items, list_of(items, resource))
+            # The feed's position, not the newest item's: a watch from it misses nothing, and is never too old.
+            listed = list_of(items, resource, str(feed_of(request).position))
+            return _table_or(request, resource, items, listed)
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
         obj = await _get(platform, caller, target)
