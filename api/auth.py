@@ -105,6 +105,13 @@ def load_token_source(settings: Settings) -> TokenSource | None:
     return TokenSource(settings.api_tokens_file)
 
 
+def token_namespaces(tokens: TokenSource | None) -> list[str]:
+    """Every namespace a team token names: namespaces exist for Kubernetes clients (`kubectl get ns`) before anything
+    is created in them, as a cluster's do once an administrator has made them for a team."""
+    entries = tokens.entries() if tokens is not None else []
+    return sorted({namespace for entry in entries for namespace in entry.namespaces})
+
+
 bearer = HTTPBearer(
     auto_error=False,
     description="A token from `ktx token create`, listed by its SHA-256 in the "

@@ -5,9 +5,10 @@ the Kubernetes object routes ask a view before the Platform.
 - CustomResourceDefinition: Kratix's own (as its CRDs declare them) and the one each installed Promise's `spec.api`
   generates (domain/kube/crd.py).
 - Work and WorkPlacement: from each Promise's and resource's placements and pending groups (domain/kube/works.py).
-- Namespace: every namespace an object or Secret is in, `default`, `kratix-platform-system`, and the namespaces the
-  API's team tokens name (handed in by the caller: they are the API's configuration, not the platform's state), so
-  `kubectl get ns` lists where a team may work before it has created anything there.
+- Namespace: listed, every namespace an object or Secret is in, `default`, `kratix-platform-system`, and the
+  namespaces the API's team tokens name (handed in by the caller: they are the API's configuration, not the
+  platform's state), so `kubectl get ns` lists where a team may work before it has created anything there; got by
+  name, any well-formed namespace (ktx needs no namespace created before objects go into it).
 - Event: the events each object's workflow keeps (domain/kube/events.py).
 
 Each view returns objects in Platform.get's shape (`_ktx` holding at most the resourceVersion), which the routes turn
@@ -23,10 +24,11 @@ from typing import Any, Iterable, Protocol
 
 from domain.errors import NotFound
 from domain.kube.crd import established, generated_crd, kratix_crd, kratix_kinds
-from domain.kube.events import REPORTERS, RESOURCE_REPORTER, SELECTABLE_FIELDS, events_of
+from domain.kube.events import REPORTERS, RESOURCE_REPORTER, SELECTABLE_FIELDS, event_field_value, events_of
 from domain.kube.works import Owner
 from domain.layout import PLATFORM_NAMESPACE
 from domain.labels import PROMISE_NAME
+from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
 from service.platform import Platform
 
 # Kratix's own CRDs were installed with the platform; this process's start is the nearest thing ktx knows of that.
@@ -38,7 +40,7 @@ ALWAYS_NAMESPACES = ("default", PLATFORM_NAMESPACE)
 class View(Protocol):
     namespaced: bool
     # Fields `--field-selector` may name beyond metadata.name and metadata.namespace.
-    selectable_fields: tuple[str, ...]
+    fields: tuple[str, ...]
 
     async def list(
         self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
@@ -52,7 +54,7 @@ class View(Protocol):
 class _View:
     kind = ""
     namespaced = True
-    selectable_fields: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
 
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -163,6 +165,19 @@ class Namespaces(_View):
             created.setdefault(namespace, _SERVED_SINCE)
         return [_namespace(name, when) for name, when in created.items()]
 
+    async def get(
+        self, platform: Platform, name: str, namespace: str | None, *, namespaces: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """Any well-formed namespace exists: ktx takes objects into a namespace without its being created first, and
+        kubectl asks for the namespace when an object is not found in it (cli-runtime Info.Get), so a 404 here
+        would turn `kubectl apply` into a new namespace into `namespaces "x" not found`."""
+        try:
+            return await super().get(platform, name, namespace, namespaces=namespaces)
+        except NotFound:
+            if len(name) > LABEL_MAX or not NAMESPACE_PATTERN.match(name):
+                raise
+            return _namespace(name, _SERVED_SINCE)
+
 
 def _namespace(name: str, created: str) -> dict[str, Any]:
     """As the apiserver shows one: the `kubernetes.io/metadata.name` label it sets, the `kubernetes` finalizer."""
@@ -183,7 +198,11 @@ def _namespace(name: str, created: str) -> dict[str, Any]:
 
 class Events(_View):
     kind = "Event"
-    selectable_fields = SELECTABLE_FIELDS
+    fields = SELECTABLE_FIELDS
+
+    @staticmethod
+    def field_value(event: dict[str, Any], path: str) -> str:
+        return event_field_value(event, path)
 
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         promises, resources, *catalog = await asyncio.gather(

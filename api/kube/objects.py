@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,10 +22,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from activities.stores.secrets import encode_values
-from api.auth import Caller, authenticate
+from api.auth import Caller, authenticate, token_namespaces
 from api.kube import errors as ke
 from api.kube.authz import authorize
-from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.registry import BUILTIN, KubeResource, lookup
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
 from domain.kube.objects import list_of, to_kube
@@ -46,6 +46,7 @@ from domain.kube.selectors import (
 )
 from domain.kube.table import ColumnPathError, table
 from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from service.kube_views import VIEWS
 from service.platform import Platform
 
 
@@ -114,13 +115,14 @@ def _platform(request: Request) -> Platform:
 # --- reading ---
 
 
-async def _get(platform: Platform, caller: Any, target: Target) -> dict[str, Any]:
+async def _get(platform: Platform, caller: Any, target: Target, namespaces: Iterable[str] = ()) -> dict[str, Any]:
     resource, name = target.resource, target.name or ""
     namespace = target.namespace or "default"
     view = VIEWS.get(resource.ktx_kind)
     try:
         if view is not None:
-            obj = await view.get(platform, name, target.namespace if resource.namespaced else None)
+            scope = target.namespace if resource.namespaced else None
+            obj = await view.get(platform, name, scope, namespaces=namespaces)
         else:
             obj = await platform.get(resource.ktx_kind, name, namespace)
     except NotFound as exc:
@@ -143,11 +145,11 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     return doc
 
 
-async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
+async def _list(platform: Platform, target: Target, namespaces: Iterable[str] = ()) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace)
+        return await view.list(platform, target.namespace, namespaces=namespaces)
     found = await platform.list(resource.ktx_kind, namespace=target.namespace)
     if resource.namespaced and target.namespace is not None:
         found = [o for o in found if (o.get("metadata") or {}).get("namespace", "default") == target.namespace]
@@ -323,7 +325,9 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             if verb == "watch":
                 raise ke.method_not_allowed("watch", resource.plural, resource.group)
             objects = [
-                o for o in await _list(platform, target) if caller.sees((o.get("metadata") or {}).get("namespace"))
+                o
+                for o in await _list(platform, target, token_namespaces(request.app.state.tokens))
+                if caller.sees((o.get("metadata") or {}).get("namespace"))
             ]
             if resource.ktx_kind == "Secret":
                 items = [_secret(platform, caller, o) for o in objects]
@@ -333,7 +337,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             return _table_or(request, resource, items, list_of(items, resource))
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
-        obj = await _get(platform, caller, target)
+        obj = await _get(platform, caller, target, token_namespaces(request.app.state.tokens))
         if _wants_table(request):
             return _table_or(request, resource, [obj], list_of([obj], resource))
         return JSONResponse(obj)
