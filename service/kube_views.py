@@ -6,7 +6,7 @@ the Kubernetes object routes ask a view before the Platform.
   generates (domain/kube/crd.py).
 - Work and WorkPlacement: from each Promise's and resource's placements and pending groups (domain/kube/works.py).
 - Namespace: listed, every namespace an object or Secret is in, `default`, `kratix-platform-system`, and the
-  namespaces the API's team tokens name (handed in by the caller: they are the API's configuration, not the
+  caller's own namespaces (a team token's, handed in by the route: they are the API's configuration, not the
   platform's state), so `kubectl get ns` lists where a team may work before it has created anything there; got by
   name, any well-formed namespace (ktx needs no namespace created before objects go into it).
 - Event: the events each object's workflow keeps (domain/kube/events.py).

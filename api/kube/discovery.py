@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import authenticate
+from api.kube.authz import kube_subject
 from api.kube.errors import KubeError
 from api.kube.registry import served_resources
 from domain.kube import discovery as docs
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
+router = APIRouter(dependencies=[Depends(kube_subject)], include_in_schema=False)
 
 
 def _answer(request: Request, aggregated: dict[str, Any], legacy: dict[str, Any]) -> JSONResponse:

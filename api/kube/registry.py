@@ -13,6 +13,11 @@ from domain.kube.printer_columns import PRINTER_COLUMNS
 from domain.promise_api import PromiseApi
 from service.platform import Platform
 
+try:  # the derived read-only kinds (Work, WorkPlacement, Namespace, Event, CustomResourceDefinition)
+    from service.kube_views import VIEWS
+except ImportError:  # until the kube-views work is merged: those kinds are not served
+    VIEWS: dict[str, Any] = {}  # type: ignore[no-redef]
+
 READ_ONLY = ("get", "list", "watch")
 READ_WRITE = ("create", "delete", "get", "list", "patch", "update", "watch")
 
@@ -47,8 +52,8 @@ class KubeResource:
         return verb in self.verbs
 
 
-# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope and categories; their printer columns,
-# and those the apiserver's own kinds print, from domain/kube/printer_columns.py.
+# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope and categories; their printer columns from
+# domain/kube/printer_columns.py, read from the same CRDs.
 _KRATIX = {"group": KRATIX_GROUP, "version": "v1alpha1", "categories": ("kratix",)}
 BUILTIN: tuple[KubeResource, ...] = (
     KubeResource(
@@ -197,12 +202,22 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=("create",),
         ktx_kind="SelfSubjectRulesReview",
     ),
+    KubeResource(
+        group="authentication.k8s.io",
+        version="v1",
+        kind="SelfSubjectReview",
+        plural="selfsubjectreviews",
+        singular="selfsubjectreview",
+        namespaced=False,
+        verbs=("create",),
+        ktx_kind="SelfSubjectReview",
+    ),
 )
 
 
 def promise_resources(api: PromiseApi) -> list[KubeResource]:
     """One resource per served version of a Promise's CRD; Kratix adds the status subresource to every version."""
-    columns = tuple(api.printer_columns) or DEFAULT_COLUMNS  # Kratix's, for a CRD declaring none
+    columns = tuple(api.printer_columns) or tuple(DEFAULT_COLUMNS)
     return [
         KubeResource(
             group=api.group,
@@ -226,9 +241,17 @@ def promise_resources(api: PromiseApi) -> list[KubeResource]:
     ]
 
 
+# Kinds no workflow holds: served only through their view (service/kube_views.py).
+VIEW_KINDS = {"Work", "WorkPlacement", "Namespace", "Event", "CustomResourceDefinition"}
+
+
+def _served(resource: KubeResource) -> bool:
+    return resource.ktx_kind not in VIEW_KINDS or resource.ktx_kind in VIEWS
+
+
 async def served_resources(platform: Platform) -> list[KubeResource]:
     catalog = await platform.catalog()
-    found = list(BUILTIN)
+    found = [r for r in BUILTIN if _served(r)]
     for name in sorted(catalog.apis):
         found += promise_resources(catalog.apis[name])
     return found
@@ -237,7 +260,7 @@ async def served_resources(platform: Platform) -> list[KubeResource]:
 async def lookup(platform: Platform, group: str, version: str, plural: str) -> KubeResource:
     """The resource a URL names; a 404 Status as the apiserver answers for a resource it does not serve."""
     for resource in BUILTIN:
-        if (resource.group, resource.version, resource.plural) == (group, version, plural):
+        if (resource.group, resource.version, resource.plural) == (group, version, plural) and _served(resource):
             return resource
     for api in (await platform.catalog()).apis.values():
         if (api.group, api.plural) == (group, plural):
