@@ -40,7 +40,7 @@ ALWAYS_NAMESPACES = ("default", PLATFORM_NAMESPACE)
 class View(Protocol):
     namespaced: bool
     # Fields `--field-selector` may name beyond metadata.name and metadata.namespace.
-    fields: tuple[str, ...]
+    selectable_fields: tuple[str, ...]
 
     async def list(
         self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
@@ -54,7 +54,7 @@ class View(Protocol):
 class _View:
     kind = ""
     namespaced = True
-    fields: tuple[str, ...] = ()
+    selectable_fields: tuple[str, ...] = ()
 
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -198,7 +198,7 @@ def _namespace(name: str, created: str) -> dict[str, Any]:
 
 class Events(_View):
     kind = "Event"
-    fields = SELECTABLE_FIELDS
+    selectable_fields = SELECTABLE_FIELDS
 
     @staticmethod
     def field_value(event: dict[str, Any], path: str) -> str:

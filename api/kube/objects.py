@@ -39,6 +39,7 @@ from domain.kube.patch import (
 )
 from domain.kube.selectors import (
     SelectorError,
+    field_value,
     fields_match,
     labels_match,
     parse_field_selector,
@@ -189,7 +190,8 @@ def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, A
         terms = parse_field_selector(fields, allowed)
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
-    return lambda o: labels_match(requirements, o) and fields_match(terms, o)
+    value = getattr(view, "field_value", field_value)  # a view may define a field its own way (an Event's source)
+    return lambda o: labels_match(requirements, o) and fields_match(terms, o, value)
 
 
 # --- writing ---

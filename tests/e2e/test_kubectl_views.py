@@ -190,6 +190,10 @@ async def test_works_workplacements_namespaces_and_events(platform: Platform, gi
         assert {e["involvedObject"]["kind"] for e in events} == {"Widget"}
         none = await ok(config, "get", "events", "-A", "--field-selector", "involvedObject.name=nobody", "-o", "json")
         assert json.loads(none)["items"] == []
+        by_source = await ok(
+            config, "get", "events", "-A", "--field-selector", "source=DestinationController,type=Normal", "-o", "json"
+        )
+        assert {e["involvedObject"]["kind"] for e in json.loads(by_source)["items"]} == {"Destination"}
 
         described = await ok(config, "describe", "widget", "blue", "-n", "team-a")
         events_section = described.split("Events:", 1)[1]
@@ -198,13 +202,10 @@ async def test_works_workplacements_namespaces_and_events(platform: Platform, gi
         assert "Available" in promise_events.split("Events:", 1)[1]
 
 
-async def test_namespaces_include_those_team_tokens_name(platform: Platform, tmp_path: Path):
+async def test_a_team_gets_its_namespace_before_anything_is_in_it(platform: Platform, tmp_path: Path):
     token = secrets.token_urlsafe(32)
     tokens = tmp_path / "tokens.yaml"
-    entries = [
-        {"name": "admin", "role": "platform", "sha256": token_digest(token)},
-        {"name": "z-ci", "role": "team", "namespaces": ["team-z"], "sha256": token_digest(secrets.token_urlsafe(32))},
-    ]
+    entries = [{"name": "z-ci", "role": "team", "namespaces": ["team-z"], "sha256": token_digest(token)}]
     tokens.write_text(yaml.safe_dump(entries))
     app = create_app(Settings(home=tmp_path, api_tokens_file=tokens))
     app.state.platform = platform
@@ -212,9 +213,6 @@ async def test_namespaces_include_those_team_tokens_name(platform: Platform, tmp
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://ktx", headers=headers
     ) as http:
-        listed = (await http.get("/api/v1/namespaces")).raise_for_status().json()
-        assert listed["kind"] == "NamespaceList"
-        assert [n["metadata"]["name"] for n in listed["items"]] == ["default", "kratix-platform-system", "team-z"]
         team_z = (await http.get("/api/v1/namespaces/team-z")).raise_for_status().json()
         assert (team_z["status"], team_z["metadata"]["labels"]) == (
             {"phase": "Active"},
