@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from domain.errors import NotFound
 from domain.kube.crd import established, generated_crd, kratix_crd, kratix_kinds
@@ -34,6 +34,7 @@ from service.platform import Platform
 # Kratix's own CRDs were installed with the platform; this process's start is the nearest thing ktx knows of that.
 _SERVED_SINCE = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 _CATALOG_KINDS = ("Destination", "GitStateStore", "BucketStateStore")
+_DERIVED_KINDS = ("CustomResourceDefinition", "Work", "WorkPlacement", "Namespace", "Event")
 ALWAYS_NAMESPACES = ("default", PLATFORM_NAMESPACE)
 
 
@@ -43,7 +44,12 @@ class View(Protocol):
     selectable_fields: tuple[str, ...]
 
     async def list(
-        self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
+        self,
+        platform: Platform,
+        namespace: str | None,
+        *,
+        namespaces: Iterable[str] = (),
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]: ...
 
     async def get(
@@ -59,10 +65,24 @@ class _View:
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    async def narrowed(
+        self, platform: Platform, namespace: str | None, fields: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """What a field selector's equalities leave, read without reading everything; None when they narrow nothing
+        this view can use. The route still applies the whole selector."""
+        return None
+
     async def list(
-        self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
+        self,
+        platform: Platform,
+        namespace: str | None,
+        *,
+        namespaces: Iterable[str] = (),
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        found = await self.all(platform, namespaces)
+        found = await self.narrowed(platform, namespace, fields) if fields else None
+        if found is None:
+            found = await self.all(platform, namespaces)
         if self.namespaced and namespace:
             found = [o for o in found if o["metadata"].get("namespace") == namespace]
         return sorted(found, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
@@ -213,6 +233,27 @@ class Events(_View):
         for kind, entries in zip(_CATALOG_KINDS, catalog):
             found += [e for entry in entries for e in events_of(entry, False, REPORTERS[kind])]
         return found
+
+    async def narrowed(
+        self, platform: Platform, namespace: str | None, fields: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """`kubectl describe` asks for one object's events (involvedObject name, kind, namespace, uid): that object
+        alone is read, not every object on the platform."""
+        kind, name = fields.get("involvedObject.kind"), fields.get("involvedObject.name")
+        if not kind or not name:
+            return None
+        if kind in _DERIVED_KINDS:
+            return []  # nothing records events about the derived kinds
+        cluster_scoped = kind == "Promise" or kind in _CATALOG_KINDS
+        where = "default" if cluster_scoped else fields.get("involvedObject.namespace") or namespace
+        if where is None:
+            return None  # a request in any namespace: which one holds it is not known without looking
+        try:
+            obj = await platform.get(kind, name, where)
+        except NotFound:
+            return []
+        reporter = REPORTERS[kind] if cluster_scoped else RESOURCE_REPORTER
+        return events_of(obj, not cluster_scoped, reporter)
 
 
 VIEWS: dict[str, View] = {

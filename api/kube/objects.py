@@ -145,11 +145,13 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     return doc
 
 
-async def _list(platform: Platform, caller: Any, target: Target) -> list[dict[str, Any]]:
+async def _list(
+    platform: Platform, caller: Any, target: Target, equalities: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace, namespaces=caller.namespaces)
+        return await view.list(platform, target.namespace, namespaces=caller.namespaces, fields=equalities)
     return await platform.list(resource.ktx_kind, namespace=target.namespace)
 
 
@@ -179,8 +181,9 @@ def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, 
     return JSONResponse(doc)
 
 
-def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
-    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
+def _selector(request: Request, resource: KubeResource) -> tuple[Callable[[dict[str, Any]], bool], dict[str, str]]:
+    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse.
+    Also the selector's `path=value` terms, with which a view may read less (describe's one object's Events)."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
     view = VIEWS.get(resource.ktx_kind)
@@ -191,7 +194,8 @@ def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, A
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
     value = getattr(view, "field_value", field_value)  # a view may define a field its own way (an Event's source)
-    return lambda o: labels_match(requirements, o) and fields_match(terms, o, value)
+    equalities = {t.path: t.value for t in terms if not t.negated}
+    return (lambda o: labels_match(requirements, o) and fields_match(terms, o, value)), equalities
 
 
 # --- writing ---
@@ -339,7 +343,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
             if not across or not caller.namespaces:
                 authorize(caller, verb, resource, target.namespace, None)
-            selected = _selector(request, resource)
+            selected, equalities = _selector(request, resource)
 
             def visible(obj: dict[str, Any]) -> bool:
                 if not resource.namespaced:
@@ -353,7 +357,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
                 return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
 
             async def current() -> list[dict[str, Any]]:
-                return [o for o in await _list(platform, caller, target) if visible(o)]
+                return [o for o in await _list(platform, caller, target, equalities) if visible(o)]
 
             if verb == "watch":
                 return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))

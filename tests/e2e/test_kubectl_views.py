@@ -188,6 +188,14 @@ async def test_works_workplacements_namespaces_and_events(platform: Platform, gi
         )["items"]
         assert events and {e["involvedObject"]["name"] for e in events} == {"blue"}
         assert {e["involvedObject"]["kind"] for e in events} == {"Widget"}
+        # Name and kind read that one object (as describe asks); the name alone selects from everyone's: they agree.
+        for kind, name, scope in (("Widget", "blue", ["-n", "team-a"]), ("Destination", "dev", ["-A"])):
+            one = f"involvedObject.kind={kind},involvedObject.name={name}"
+            narrowed = await ok(config, "get", "events", *scope, "--field-selector", one, "-o", "name")
+            everyone = await ok(
+                config, "get", "events", "-A", "--field-selector", f"involvedObject.name={name}", "-o", "name"
+            )
+            assert narrowed.split() and sorted(narrowed.split()) == sorted(everyone.split()), (kind, narrowed, everyone)
         none = await ok(config, "get", "events", "-A", "--field-selector", "involvedObject.name=nobody", "-o", "json")
         assert json.loads(none)["items"] == []
         by_source = await ok(
