@@ -7,7 +7,8 @@ each timed `--repeat` times (median), in the same run:
 - headline: real kubectl (`.venv/bin/kubectl get <plural> -A`, the server-side Table kubectl asks for), a new
   process each time, as a user runs it;
 - the Kubernetes list route without kubectl: `GET /apis/<group>/<version>/<plural>` as JSON, and as the Table;
-- the floor: the ktx REST list of the same N, `GET /objects/<kind>` (JSON), the route `ktx get` uses.
+- the floor: the ktx REST list of the same N, `GET /objects/<kind>` (JSON), the route `ktx get` uses;
+- `kubectl describe` of one of them (its Events are selected from every object's by field selector).
 
 Prints one line per figure, the load average before and after, and, last, one JSON object.
 """
@@ -56,13 +57,16 @@ def kubeconfig(directory: Path, server: str) -> Path:
     return path
 
 
-def median_time(repeat: int, action: Callable[[], None]) -> float:
-    times = []
+def interleaved_medians(repeat: int, actions: dict[str, Callable[[], None]]) -> dict[str, float]:
+    """Each action once per round, `repeat` rounds, median per action: a load that drifts during the run (the
+    machine is shared) weighs on every figure alike instead of on whichever ran last."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def kubectl_get(config: Path, cache: Path, n: int) -> None:
@@ -75,6 +79,18 @@ def kubectl_get(config: Path, cache: Path, n: int) -> None:
     ).stdout
     rows = out.splitlines()
     assert len(rows) == n + 1, f"kubectl printed {len(rows) - 1} rows, expected {n}"
+
+
+def kubectl_describe(config: Path, cache: Path) -> None:
+    """One resource's describe: its get, then its Events by field selector (involvedObject name, kind, uid)."""
+    out = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(cache), "describe", KIND.lower(), "r00000"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    assert "Events:" in out, out
 
 
 def http_get(url: str, path: str, n: int, accept: str = "application/json", count: str = "items") -> None:
@@ -104,12 +120,16 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, Any]:
         kubectl_get(config, cache, n)  # discovery cached once, as on a user's machine after the first command
         load_before = os.getloadavg()
         kube_path = f"/apis/{GROUP}/v1/{PLURAL}"
-        figures = {
-            "kubectl_get_s": median_time(repeat, lambda: kubectl_get(config, cache, n)),
-            "kube_list_json_s": median_time(repeat, lambda: http_get(url, kube_path, n)),
-            "kube_list_table_s": median_time(repeat, lambda: http_get(url, kube_path, n, TABLE, "rows")),
-            "rest_list_s": median_time(repeat, lambda: http_get(url, f"/objects/{KIND.lower()}", n)),
-        }
+        figures = interleaved_medians(
+            repeat,
+            {
+                "kubectl_get_s": lambda: kubectl_get(config, cache, n),
+                "kube_list_json_s": lambda: http_get(url, kube_path, n),
+                "kube_list_table_s": lambda: http_get(url, kube_path, n, TABLE, "rows"),
+                "rest_list_s": lambda: http_get(url, f"/objects/{KIND.lower()}", n),
+                "kubectl_describe_s": lambda: kubectl_describe(config, cache),
+            },
+        )
         load_after = os.getloadavg()
         return {
             "n": n,
@@ -133,7 +153,8 @@ def main() -> None:
     print(
         f"{args.n} resources created in {result['created_s']}s; median of {args.repeat}: "
         f"kubectl get -A {result['kubectl_get_s']:.2f}s, Kubernetes list JSON {result['kube_list_json_s']:.2f}s, "
-        f"Table {result['kube_list_table_s']:.2f}s, ktx REST list {result['rest_list_s']:.2f}s "
+        f"Table {result['kube_list_table_s']:.2f}s, ktx REST list {result['rest_list_s']:.2f}s, "
+        f"kubectl describe {result['kubectl_describe_s']:.2f}s "
         f"(kubectl/REST {result['kubectl_vs_rest']}x); load average {result['load_before']} -> "
         f"{result['load_after']}",
         flush=True,

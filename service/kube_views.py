@@ -5,9 +5,10 @@ the Kubernetes object routes ask a view before the Platform.
 - CustomResourceDefinition: Kratix's own (as its CRDs declare them) and the one each installed Promise's `spec.api`
   generates (domain/kube/crd.py).
 - Work and WorkPlacement: from each Promise's and resource's placements and pending groups (domain/kube/works.py).
-- Namespace: every namespace an object or Secret is in, `default`, `kratix-platform-system`, and the namespaces the
-  API's team tokens name (handed in by the caller: they are the API's configuration, not the platform's state), so
-  `kubectl get ns` lists where a team may work before it has created anything there.
+- Namespace: listed, every namespace an object or Secret is in, `default`, `kratix-platform-system`, and the
+  caller's own namespaces (a team token's, handed in by the route: they are the API's configuration, not the
+  platform's state), so `kubectl get ns` lists where a team may work before it has created anything there; got by
+  name, any well-formed namespace (ktx needs no namespace created before objects go into it).
 - Event: the events each object's workflow keeps (domain/kube/events.py).
 
 Each view returns objects in Platform.get's shape (`_ktx` holding at most the resourceVersion), which the routes turn
@@ -19,19 +20,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from domain.errors import NotFound
 from domain.kube.crd import established, generated_crd, kratix_crd, kratix_kinds
-from domain.kube.events import REPORTERS, RESOURCE_REPORTER, SELECTABLE_FIELDS, events_of
+from domain.kube.events import REPORTERS, RESOURCE_REPORTER, SELECTABLE_FIELDS, event_field_value, events_of
 from domain.kube.works import Owner
 from domain.layout import PLATFORM_NAMESPACE
 from domain.labels import PROMISE_NAME
+from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
 from service.platform import Platform
 
 # Kratix's own CRDs were installed with the platform; this process's start is the nearest thing ktx knows of that.
 _SERVED_SINCE = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 _CATALOG_KINDS = ("Destination", "GitStateStore", "BucketStateStore")
+_DERIVED_KINDS = ("CustomResourceDefinition", "Work", "WorkPlacement", "Namespace", "Event")
 ALWAYS_NAMESPACES = ("default", PLATFORM_NAMESPACE)
 
 
@@ -41,7 +44,12 @@ class View(Protocol):
     selectable_fields: tuple[str, ...]
 
     async def list(
-        self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
+        self,
+        platform: Platform,
+        namespace: str | None,
+        *,
+        namespaces: Iterable[str] = (),
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]: ...
 
     async def get(
@@ -57,10 +65,24 @@ class _View:
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    async def narrowed(
+        self, platform: Platform, namespace: str | None, fields: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """What a field selector's equalities leave, read without reading everything; None when they narrow nothing
+        this view can use. The route still applies the whole selector."""
+        return None
+
     async def list(
-        self, platform: Platform, namespace: str | None, *, namespaces: Iterable[str] = ()
+        self,
+        platform: Platform,
+        namespace: str | None,
+        *,
+        namespaces: Iterable[str] = (),
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        found = await self.all(platform, namespaces)
+        found = await self.narrowed(platform, namespace, fields) if fields else None
+        if found is None:
+            found = await self.all(platform, namespaces)
         if self.namespaced and namespace:
             found = [o for o in found if o["metadata"].get("namespace") == namespace]
         return sorted(found, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
@@ -163,6 +185,19 @@ class Namespaces(_View):
             created.setdefault(namespace, _SERVED_SINCE)
         return [_namespace(name, when) for name, when in created.items()]
 
+    async def get(
+        self, platform: Platform, name: str, namespace: str | None, *, namespaces: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """Any well-formed namespace exists: ktx takes objects into a namespace without its being created first, and
+        kubectl asks for the namespace when an object is not found in it (cli-runtime Info.Get), so a 404 here
+        would turn `kubectl apply` into a new namespace into `namespaces "x" not found`."""
+        try:
+            return await super().get(platform, name, namespace, namespaces=namespaces)
+        except NotFound:
+            if len(name) > LABEL_MAX or not NAMESPACE_PATTERN.match(name):
+                raise
+            return _namespace(name, _SERVED_SINCE)
+
 
 def _namespace(name: str, created: str) -> dict[str, Any]:
     """As the apiserver shows one: the `kubernetes.io/metadata.name` label it sets, the `kubernetes` finalizer."""
@@ -185,6 +220,10 @@ class Events(_View):
     kind = "Event"
     selectable_fields = SELECTABLE_FIELDS
 
+    @staticmethod
+    def field_value(event: dict[str, Any], path: str) -> str:
+        return event_field_value(event, path)
+
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         promises, resources, *catalog = await asyncio.gather(
             platform.list("Promise"), platform.all_resources(), *(platform.list(k) for k in _CATALOG_KINDS)
@@ -194,6 +233,27 @@ class Events(_View):
         for kind, entries in zip(_CATALOG_KINDS, catalog):
             found += [e for entry in entries for e in events_of(entry, False, REPORTERS[kind])]
         return found
+
+    async def narrowed(
+        self, platform: Platform, namespace: str | None, fields: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """`kubectl describe` asks for one object's events (involvedObject name, kind, namespace, uid): that object
+        alone is read, not every object on the platform."""
+        kind, name = fields.get("involvedObject.kind"), fields.get("involvedObject.name")
+        if not kind or not name:
+            return None
+        if kind in _DERIVED_KINDS:
+            return []  # nothing records events about the derived kinds
+        cluster_scoped = kind == "Promise" or kind in _CATALOG_KINDS
+        where = "default" if cluster_scoped else fields.get("involvedObject.namespace") or namespace
+        if where is None:
+            return None  # a request in any namespace: which one holds it is not known without looking
+        try:
+            obj = await platform.get(kind, name, where)
+        except NotFound:
+            return []
+        reporter = REPORTERS[kind] if cluster_scoped else RESOURCE_REPORTER
+        return events_of(obj, not cluster_scoped, reporter)
 
 
 VIEWS: dict[str, View] = {

@@ -39,6 +39,7 @@ from domain.kube.patch import (
 )
 from domain.kube.selectors import (
     SelectorError,
+    field_value,
     fields_match,
     labels_match,
     parse_field_selector,
@@ -143,11 +144,13 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     return doc
 
 
-async def _list(platform: Platform, caller: Any, target: Target) -> list[dict[str, Any]]:
+async def _list(
+    platform: Platform, caller: Any, target: Target, equalities: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace, namespaces=caller.namespaces)
+        return await view.list(platform, target.namespace, namespaces=caller.namespaces, fields=equalities)
     return await platform.list(resource.ktx_kind, namespace=target.namespace)
 
 
@@ -178,8 +181,9 @@ def _table_of(
         return table(objects, resource.kind, (), include_object=include)
 
 
-def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
-    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
+def _selector(request: Request, resource: KubeResource) -> tuple[Callable[[dict[str, Any]], bool], dict[str, str]]:
+    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse.
+    Also the selector's `path=value` terms, with which a view may read less (describe's one object's Events)."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
     view = VIEWS.get(resource.ktx_kind)
@@ -189,7 +193,9 @@ def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, A
         terms = parse_field_selector(fields, allowed)
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
-    return lambda o: labels_match(requirements, o) and fields_match(terms, o)
+    value = getattr(view, "field_value", field_value)  # a view may define a field its own way (an Event's source)
+    equalities = {t.path: t.value for t in terms if not t.negated}
+    return (lambda o: labels_match(requirements, o) and fields_match(terms, o, value)), equalities
 
 
 # --- writing ---
@@ -337,7 +343,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
             if not across or not caller.namespaces:
                 authorize(caller, verb, resource, target.namespace, None)
-            selected = _selector(request, resource)
+            selected, equalities = _selector(request, resource)
 
             def visible(obj: dict[str, Any]) -> bool:
                 if not resource.namespaced:
@@ -351,7 +357,7 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
                 return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
 
             async def current() -> list[dict[str, Any]]:
-                return [o for o in await _list(platform, caller, target) if visible(o)]
+                return [o for o in await _list(platform, caller, target, equalities) if visible(o)]
 
             if verb == "watch":
                 # As the apiserver: a watch asked for as a Table streams each object as a one-row Table.

@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from domain.kube.selectors import field_value
 from domain.kube.works import derived_uid
 
 # cmd/main.go's mgr.GetEventRecorder names, by the kind each controller reconciles.
@@ -48,15 +49,11 @@ _NAME_MAX = 253
 _SUFFIX = 17  # "." and 16 hex digits
 
 
-def field_value(event: dict[str, Any], path: str) -> str:
-    """A selectable field's value, "" when absent (the apiserver selects an unset field as the empty string);
-    `source` is the reporting component, as the apiserver's field set defines it."""
+def event_field_value(event: dict[str, Any], path: str) -> str:
+    """A selectable field's value; `source` is the reporting component, as the apiserver's event field set has it."""
     if path == "source":
         return str((event.get("source") or {}).get("component") or "")
-    value: Any = event
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return "" if value is None else str(value)
+    return field_value(event, path)
 
 
 def _nanos(timestamp: str) -> int:

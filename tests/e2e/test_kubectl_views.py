@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import httpx
 import uvicorn
 import yaml
 
 from api.app import create_app
+from domain.access import token_digest
 from domain.layout import work_name
 from service.platform import Platform
 from tests.kratix_documents import GROUP, git_store_and_destinations, promise, resource
@@ -29,7 +32,8 @@ CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sha
 
 @asynccontextmanager
 async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
-    """The real app on a loopback port serving the test's platform; yields a kubeconfig naming it."""
+    """The real app on a loopback port serving the test's platform; yields a kubeconfig naming it. kubectl sends no
+    bearer token over plain HTTP, so the user is unauthenticated: the loopback caller of the embedded stack."""
     app = create_app(Settings(home=home))
     app.state.platform = platform  # the lifespan would connect to the stack's Temporal; the test has its own
     sock = socket.socket()
@@ -104,14 +108,25 @@ async def test_explain_and_crd_come_from_the_promise_schema(platform: Platform, 
     await installed(platform, git_remote)
     async with kube_api(platform, tmp_path) as config:
         spec = await ok(config, "explain", "widgets.spec")
-        assert "KIND:       Widget" in spec and f"GROUP:      {GROUP}" in spec
-        assert "colour\t<string>" in spec.replace("    ", "\t") or "colour" in spec
-        assert "The colour every widget is painted." in spec
+        assert f"GROUP:      {GROUP}\nKIND:       Widget\nVERSION:    v1\n" in spec
+        assert "  colour\t<string>\n    The colour every widget is painted.\n" in spec
         recursive = await ok(config, "explain", "widgets", "--recursive")
-        assert "observedGeneration\t<integer>" in recursive.replace("    ", "\t"), "Kratix's status schema"
-        assert "colour" in recursive
+        for line in (
+            "  spec\t<Object>",
+            "    colour\t<string>",
+            "  metadata\t<ObjectMeta>",
+            "    labels\t<map[string]string>",
+        ):
+            assert f"\n{line}\n" in recursive, line
+        # Kratix's status schema, as its generated CRD has it
+        assert "\n    observedGeneration\t<integer>\n" in recursive and "\n    kratix\t<Object>\n" in recursive
         promise_spec = await ok(config, "explain", "promises.spec.destinationSelectors")
-        assert "matchLabels" in promise_spec, "Kratix's own CRD schema"
+        assert "FIELD: destinationSelectors <[]Object>" in promise_spec, "Kratix's own CRD schema"
+        assert "  matchLabels\t<map[string]string>\n" in promise_spec
+        event = await ok(config, "explain", "events.involvedObject")
+        assert "KIND:       Event\nVERSION:    v1\n" in event and "  uid\t<string>\n" in event
+        code, _, err = await kubectl(config, "explain", "widgets.spec.nothing")
+        assert code == 1 and 'field "nothing" does not exist' in err
 
         crds = (await ok(config, "get", "crd")).splitlines()
         assert crds[0].split() == ["NAME", "CREATED", "AT"]
@@ -158,7 +173,13 @@ async def test_works_workplacements_namespaces_and_events(platform: Platform, gi
         assert placement["spec"]["targetDestinationName"] == "dev"
 
         namespaces = (await ok(config, "get", "namespaces", "-o", "name")).split()
-        assert {"namespace/default", "namespace/kratix-platform-system", "namespace/team-a"} <= set(namespaces)
+        assert sorted(namespaces) == ["namespace/default", "namespace/kratix-platform-system", "namespace/team-a"]
+        # No namespace is created in ktx before objects go into it: kubectl's check that it exists passes.
+        request = tmp_path / "red.yaml"
+        request.write_text(yaml.safe_dump(resource("Widget", "red", {"colour": "red"}, namespace="fresh")))
+        assert "widget.test.ktx.io/red created" in await ok(config, "apply", "-f", str(request))
+        code, _, err = await kubectl(config, "get", "namespace", "n" * 64)  # a name, but too long for a namespace
+        assert code == 1 and "NotFound" in err
 
         events = json.loads(
             await ok(
@@ -167,11 +188,41 @@ async def test_works_workplacements_namespaces_and_events(platform: Platform, gi
         )["items"]
         assert events and {e["involvedObject"]["name"] for e in events} == {"blue"}
         assert {e["involvedObject"]["kind"] for e in events} == {"Widget"}
+        # Name and kind read that one object (as describe asks); the name alone selects from everyone's: they agree.
+        for kind, name, scope in (("Widget", "blue", ["-n", "team-a"]), ("Destination", "dev", ["-A"])):
+            one = f"involvedObject.kind={kind},involvedObject.name={name}"
+            narrowed = await ok(config, "get", "events", *scope, "--field-selector", one, "-o", "name")
+            everyone = await ok(
+                config, "get", "events", "-A", "--field-selector", f"involvedObject.name={name}", "-o", "name"
+            )
+            assert narrowed.split() and sorted(narrowed.split()) == sorted(everyone.split()), (kind, narrowed, everyone)
         none = await ok(config, "get", "events", "-A", "--field-selector", "involvedObject.name=nobody", "-o", "json")
         assert json.loads(none)["items"] == []
+        by_source = await ok(
+            config, "get", "events", "-A", "--field-selector", "source=DestinationController,type=Normal", "-o", "json"
+        )
+        assert {e["involvedObject"]["kind"] for e in json.loads(by_source)["items"]} == {"Destination"}
 
         described = await ok(config, "describe", "widget", "blue", "-n", "team-a")
         events_section = described.split("Events:", 1)[1]
         assert "ConfigureWorkflowCompleted" in events_section
         promise_events = await ok(config, "describe", "promise", "widgets")
         assert "Available" in promise_events.split("Events:", 1)[1]
+
+
+async def test_a_team_gets_its_namespace_before_anything_is_in_it(platform: Platform, tmp_path: Path):
+    token = secrets.token_urlsafe(32)
+    tokens = tmp_path / "tokens.yaml"
+    entries = [{"name": "z-ci", "role": "team", "namespaces": ["team-z"], "sha256": token_digest(token)}]
+    tokens.write_text(yaml.safe_dump(entries))
+    app = create_app(Settings(home=tmp_path, api_tokens_file=tokens))
+    app.state.platform = platform
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ktx", headers=headers
+    ) as http:
+        team_z = (await http.get("/api/v1/namespaces/team-z")).raise_for_status().json()
+        assert (team_z["status"], team_z["metadata"]["labels"]) == (
+            {"phase": "Active"},
+            {"kubernetes.io/metadata.name": "team-z"},
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from domain.kube.crd import DEFAULT_COLUMNS, STATUS_SCHEMA, established, generated_crd, kratix_crd, kratix_kinds
-from domain.kube.events import SELECTABLE_FIELDS, events_of, field_value
+from domain.kube.events import SELECTABLE_FIELDS, event_field_value, events_of
 from domain.kube.printer_columns import PRINTER_COLUMNS, promise_api_columns
 from domain.kube.works import MISPLACED, REPO_CLEANUP_FINALIZER, Owner
 from domain.layout import group_id, work_name
@@ -207,8 +207,8 @@ def test_events_from_the_memo_name_their_object():
     assert first["metadata"]["name"].startswith("cache.")
     assert (second["type"], second["count"], second["lastTimestamp"]) == ("Warning", 3, "2026-01-02T03:05:00Z")
     assert second["source"] == {"component": "ResourceRequestController"}
-    assert field_value(second, "involvedObject.name") == "cache"
-    assert field_value(second, "source") == "ResourceRequestController"
+    assert event_field_value(second, "involvedObject.name") == "cache"
+    assert event_field_value(second, "source") == "ResourceRequestController"
     assert {"involvedObject.name", "involvedObject.kind", "involvedObject.namespace", "involvedObject.uid"} <= set(
         SELECTABLE_FIELDS
     )
@@ -223,5 +223,5 @@ def test_events_about_a_cluster_scoped_object_live_in_default():
     (event,) = events_of(obj, False, "PromiseController")
     assert event["metadata"]["namespace"] == "default"
     assert "namespace" not in event["involvedObject"]
-    assert field_value(event, "involvedObject.namespace") == ""
+    assert event_field_value(event, "involvedObject.namespace") == ""
     assert event["lastTimestamp"] == "x"
