@@ -79,7 +79,7 @@ from workflows.destination import (
 )
 from workflows.delivery import Placement, iso
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
-from workflows.records import ApplyInput, DeleteRequest, LabelRequest
+from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
@@ -148,6 +148,45 @@ class Platform:
                 return await self._apply_promise(model, document, precondition)
             return await self._apply_catalog_entry(model, precondition)  # type: ignore[arg-type]
         return await self._apply_resource(document, precondition)
+
+    async def admit(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A dry run of `apply` (the Kubernetes API's `?dryRun=All`): the same admission checks, the catalog's rules
+        run on a copy of it, nothing started or stored. Returns the document as it would be stored (defaulted)."""
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
+        _check_builtin_api_version(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
+            record = read_health_record(document)
+            if record.promise not in (await fetch_catalog(self.client)).apis:
+                raise NotFound(f'promise "{record.promise}" not found (data.promiseRef.name)')
+            return document
+        if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
+            parse_secret(document)
+            return document
+        if is_platform_document(document):
+            model = parse_platform_document(document)
+            catalog = await fetch_catalog(self.client)
+            if isinstance(model, Promise):
+                api = await asyncio.to_thread(admit_promise, model)
+                if api is not None:
+                    catalog.register_api(api)
+                return document
+            if isinstance(model, Destination):
+                catalog.apply_destination(model)
+            return model.to_doc()
+        catalog = await fetch_catalog(self.client)
+        api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
+        if api is None:
+            raise NotFound(
+                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; "
+                "is the Promise installed?"
+            )
+        request = await asyncio.to_thread(validate_resource_request, api, document)
+        admitted = request.to_doc()
+        admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
+        admitted["metadata"].setdefault("namespace", "default")
+        return admitted
 
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
@@ -569,6 +608,29 @@ class Platform:
             f'{resolved.lower()} "{name}" not found',
         )
         return result.labels
+
+    async def patch_status(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        patch: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """The status subresource of a Promise or resource: a merge patch of its status (or, `replace`, the whole
+        status), kept by its workflow as durably as the status its pipelines write. Returns the status."""
+        resolved, api = await self.resolve_kind(kind)
+        if resolved != "Promise" and api is None:
+            raise Conflict(f"the status of {resolved} objects is the platform's to set")
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.patch_status if api is None else ResourceWorkflow.patch_status
+        result = await self._update(
+            workflow_id,
+            update,
+            StatusPatch(patch=patch or {}, replace=replace),
+            f'{resolved.lower()} "{name}" not found',
+        )
+        return result.status
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
         """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`.

@@ -11,6 +11,11 @@ from domain.documents import KRATIX_GROUP
 from domain.promise_api import PromiseApi
 from service.platform import Platform
 
+try:  # the derived read-only kinds (Work, WorkPlacement, Namespace, Event, CustomResourceDefinition)
+    from service.kube_views import VIEWS
+except ImportError:  # until the kube-views work is merged: those kinds are not served
+    VIEWS: dict[str, Any] = {}  # type: ignore[no-redef]
+
 READ_ONLY = ("get", "list", "watch")
 READ_WRITE = ("create", "delete", "get", "list", "patch", "update", "watch")
 
@@ -269,9 +274,17 @@ def promise_resources(api: PromiseApi) -> list[KubeResource]:
     ]
 
 
+# Kinds no workflow holds: served only through their view (service/kube_views.py).
+VIEW_KINDS = {"Work", "WorkPlacement", "Namespace", "Event", "CustomResourceDefinition"}
+
+
+def _served(resource: KubeResource) -> bool:
+    return resource.ktx_kind not in VIEW_KINDS or resource.ktx_kind in VIEWS
+
+
 async def served_resources(platform: Platform) -> list[KubeResource]:
     catalog = await platform.catalog()
-    found = list(BUILTIN)
+    found = [r for r in BUILTIN if _served(r)]
     for name in sorted(catalog.apis):
         found += promise_resources(catalog.apis[name])
     return found
@@ -280,7 +293,7 @@ async def served_resources(platform: Platform) -> list[KubeResource]:
 async def lookup(platform: Platform, group: str, version: str, plural: str) -> KubeResource:
     """The resource a URL names; a 404 Status as the apiserver answers for a resource it does not serve."""
     for resource in BUILTIN:
-        if (resource.group, resource.version, resource.plural) == (group, version, plural):
+        if (resource.group, resource.version, resource.plural) == (group, version, plural) and _served(resource):
             return resource
     for api in (await platform.catalog()).apis.values():
         if (api.group, api.plural) == (group, plural):
