@@ -123,10 +123,14 @@ async def kube_api(platform: Platform, tmp_path: Path):
 
 
 async def kubeconfig(api: KubeApi, token: str | None, namespace: str = "default") -> Path:
-    """What the real `ktx kubeconfig` prints, for the listener's URL and CA."""
-    args = ["kubeconfig", "--server", api.https_url, "--certificate-authority", str(api.credentials.ca)]
-    args += ["--token", token] if token else []
-    code, out, err = await ktx(*args, "-n", namespace, home=api.home)
+    """What the real `ktx kubeconfig` prints for the listener's URL and CA: with the token given, else the admin's."""
+    where = ["--server", api.https_url, "--certificate-authority", str(api.credentials.ca)]
+    if token is None:
+        code, out, err = await ktx("kubeconfig", *where, "-n", namespace, home=api.home)
+    else:
+        code, out, err = await ktx(
+            "kubeconfig", "--token", token, "--context", "team-a", "-n", namespace, *where, home=api.home
+        )
     assert code == 0, err
     path = api.home / f"kubeconfig-{hashlib.sha256((token or '').encode()).hexdigest()[:8]}-{namespace}"
     path.write_text(out)
