@@ -132,7 +132,8 @@ async def _promise_apis(request: Request) -> list[ApiRef]:
     return sorted({(r.group, r.plural) for r in await served_resources(request.app.state.platform) if r.promise})
 
 
-router = APIRouter()
+# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document, as the other Kubernetes routes.
+router = APIRouter(include_in_schema=False)
 
 
 @router.post(f"/apis/{AUTHORIZATION}/v1/selfsubjectaccessreviews")
