@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth import bearer, known_principal, loopback_freebie
-from api.kube.errors import KubeError
+from api.kube.errors import KubeError, forbidden
 from api.kube.registry import KubeResource
 from domain.access import LOOPBACK
 from domain.kube import pipeline_token
@@ -70,17 +70,6 @@ def promise_apis(resource: KubeResource) -> list[tuple[str, str]]:
     return [(resource.group, resource.plural)] if resource.promise else []
 
 
-def permitted(
-    caller: Subject,
-    verb: str,
-    resource: KubeResource,
-    namespace: str | None,
-    name: str | None = None,
-    subresource: str | None = None,
-) -> bool:
-    return allows(caller.rules(promise_apis(resource)), attributes(verb, resource, namespace, name, subresource))
-
-
 def authorize(
     caller: Subject,
     verb: str,
@@ -97,8 +86,5 @@ def authorize(
     apis = promise_apis(resource)
     if allows(caller.rules(apis), attrs):
         return
-    details: dict[str, str] = {"group": resource.group, "kind": resource.plural} if resource.group else {}
-    details = details or {"kind": resource.plural}
-    if name:
-        details["name"] = name
-    raise KubeError("Forbidden", forbidden_message(caller, attrs, why_denied(caller, attrs, apis)), details)
+    message = forbidden_message(caller, attrs, why_denied(caller, attrs, apis))
+    raise forbidden(resource.plural, resource.group, name, message)

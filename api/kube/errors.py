@@ -124,6 +124,12 @@ def bad_request(message: str) -> KubeError:
     return KubeError("BadRequest", message)
 
 
+def forbidden(plural: str, group: str, name: str | None, message: str) -> KubeError:
+    """apimachinery's NewForbidden; the message (who may not do what, and why) is the authorizer's
+    (domain/kube/rbac.py forbidden_message)."""
+    return KubeError("Forbidden", message, _details(plural, group, name))
+
+
 def method_not_allowed(verb: str, plural: str, group: str) -> KubeError:
     return KubeError(
         "MethodNotAllowed",

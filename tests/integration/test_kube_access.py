@@ -29,6 +29,7 @@ from cli import kube_credentials
 from cli.stack import free_port
 from domain.kube import pipeline_token
 from service.platform import Platform
+from tests.integration.test_api_auth import run_api
 from tests.kratix_documents import GROUP, promise
 from tests.waiting import eventually, eventually_blocking
 from worker.settings import Settings
@@ -419,3 +420,22 @@ async def test_the_https_listener_asks_every_request_for_a_token(platform: Platf
         # kubectl with no credentials at all asks for a password on its stdin; one the API does not know it sends.
         code, _, err = await kubectl(await kubeconfig(api, secrets.token_urlsafe(32)), "auth", "whoami")
         assert code == 1 and "error: You must be logged in to the server (Unauthorized)" in err, err
+
+
+@pytest.mark.parametrize(
+    "env, phrase",
+    [
+        ({}, "KTX_KUBE_API_PORT is set: the HTTPS listener needs KTX_KUBE_API_TLS_CERT and KTX_KUBE_API_TLS_KEY"),
+        (
+            {"KTX_KUBE_API_TLS_CERT": "/nonexistent/tls.crt", "KTX_KUBE_API_TLS_KEY": "/nonexistent/tls.key"},
+            "KTX_KUBE_API_TLS_CERT /nonexistent/tls.crt: no such file",
+        ),
+        ({"KTX_API_ADMIN_TOKEN_FILE": "/nonexistent/admin-token"}, "KTX_API_ADMIN_TOKEN_FILE /nonexistent/admin-token"),
+    ],
+)
+def test_the_api_refuses_to_start_on_an_https_listener_it_cannot_serve(
+    tmp_path: Path, env: dict[str, str], phrase: str
+) -> None:
+    result = run_api(tmp_path, KTX_KUBE_API_PORT=str(free_port()), **env)
+    assert result.returncode == 1 and f"ktx api: refusing to start: {phrase}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
