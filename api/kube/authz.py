@@ -70,6 +70,18 @@ def promise_apis(resource: KubeResource) -> list[tuple[str, str]]:
     return [(resource.group, resource.plural)] if resource.promise else []
 
 
+def permitted(
+    caller: Subject,
+    verb: str,
+    resource: KubeResource,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> bool:
+    """Whether the caller's rules allow the request (what `authorize` decides, without refusing)."""
+    return allows(caller.rules(promise_apis(resource)), attributes(verb, resource, namespace, name, subresource))
+
+
 def authorize(
     caller: Subject,
     verb: str,
@@ -82,9 +94,8 @@ def authorize(
 
     `namespace` None on a namespaced resource is a request across all namespaces (`-A`): only cluster-wide rules
     grant it, as in Kubernetes."""
-    attrs = attributes(verb, resource, namespace, name, subresource)
-    apis = promise_apis(resource)
-    if allows(caller.rules(apis), attrs):
+    if permitted(caller, verb, resource, namespace, name, subresource):
         return
+    attrs, apis = attributes(verb, resource, namespace, name, subresource), promise_apis(resource)
     message = forbidden_message(caller, attrs, why_denied(caller, attrs, apis))
     raise forbidden(resource.plural, resource.group, name, message)

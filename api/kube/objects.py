@@ -12,18 +12,20 @@ URLs are parsed as the apiserver does, one segment at a time, so `/api/v1/namesp
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from activities.stores.secrets import encode_values
 from api.kube import errors as ke
-from api.kube.authz import KubeCaller, authorize, kube_subject
+from api.kube.authz import KubeCaller, authorize, permitted
+from api.kube.watch import watch
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
@@ -37,7 +39,6 @@ from domain.kube.patch import (
 )
 from domain.kube.selectors import (
     SelectorError,
-    field_value,
     fields_match,
     labels_match,
     parse_field_selector,
@@ -49,7 +50,7 @@ from service.platform import Platform
 
 
 # Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
-router = APIRouter(dependencies=[Depends(kube_subject)], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
@@ -120,7 +121,9 @@ async def _get(platform: Platform, caller: Any, target: Target) -> dict[str, Any
     view = VIEWS.get(resource.ktx_kind)
     try:
         if view is not None:
-            obj = await view.get(platform, name, target.namespace if resource.namespaced else None)
+            obj = await view.get(
+                platform, name, target.namespace if resource.namespaced else None, namespaces=caller.namespaces
+            )
         else:
             obj = await platform.get(resource.ktx_kind, name, namespace)
     except NotFound as exc:
@@ -134,24 +137,23 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     """A Secret as the apiserver shows it: its values (base64) to a caller allowed to get Secrets there, only."""
     metadata = dict(summary["metadata"])
     doc = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": summary.get("type", "Opaque")}
-    try:
-        authorize(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name"))
-    except ke.KubeError:
+    if not permitted(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name")):
         return doc
     values = platform.secrets.get(SecretRef(name=metadata["name"], namespace=metadata.get("namespace") or "default"))
     doc["data"] = encode_values(values)
     return doc
 
 
-async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
+async def _list(platform: Platform, caller: Any, target: Target) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace)
-    found = await platform.list(resource.ktx_kind, namespace=target.namespace)
-    if resource.namespaced and target.namespace is not None:
-        found = [o for o in found if (o.get("metadata") or {}).get("namespace", "default") == target.namespace]
-    return found
+        return await view.list(platform, target.namespace, namespaces=caller.namespaces)
+    return await platform.list(resource.ktx_kind, namespace=target.namespace)
+
+
+def _namespace_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "default")
 
 
 def _wants_table(request: Request) -> bool:
@@ -176,17 +178,18 @@ def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, 
     return JSONResponse(doc)
 
 
-def _selected(request: Request, resource: KubeResource, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
-    allowed = FIELD_PATHS | set(getattr(VIEWS.get(resource.ktx_kind), "fields", ()) or ())
+    view = VIEWS.get(resource.ktx_kind)
+    allowed = FIELD_PATHS | set(view.selectable_fields if view is not None else ())
     try:
         requirements = parse_label_selector(labels)
         terms = parse_field_selector(fields, allowed)
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
-    value = getattr(VIEWS.get(resource.ktx_kind), "field_value", None) or field_value
-    return [o for o in objects if labels_match(requirements, o) and fields_match(terms, o, value)]
+    return lambda o: labels_match(requirements, o) and fields_match(terms, o)
 
 
 # --- writing ---
@@ -197,7 +200,7 @@ async def _body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     try:
         if content_type == protobuf.CONTENT_TYPE:
-            value = protobuf.decode_secret(raw)
+            value = _protobuf_secret(raw)
         elif content_type in ("application/yaml", APPLY) or (content_type == "" and raw[:1] not in (b"{", b"[")):
             value = await run_in_threadpool(yaml.safe_load, raw.decode())
         elif content_type.startswith("application/") and content_type.endswith("json"):
@@ -210,6 +213,16 @@ async def _body(request: Request) -> Any:
     except (ValueError, yaml.YAMLError, PatchError, RecursionError) as exc:
         raise ke.bad_request(f"the request body could not be decoded: {str(exc)[:300]}") from exc
     return value
+
+
+def _protobuf_secret(raw: bytes) -> dict[str, Any]:
+    """The one body kubectl sends as protobuf to these routes: `kubectl create secret`'s v1 Secret."""
+    secret = protobuf.decode_object(raw, protobuf.SECRET)
+    if (secret.get("apiVersion"), secret.get("kind")) != ("v1", "Secret"):
+        raise protobuf.ProtobufError(f"only a v1 Secret is read as protobuf, not {secret.get('kind')!r}")
+    if "data" in secret:
+        secret["data"] = {k: base64.b64encode(v).decode() for k, v in secret["data"].items()}
+    return secret
 
 
 def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, Any]:
@@ -260,14 +273,14 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
     return document
 
 
-async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> None:
-    """Admission and storage through the service, its refusals as Status documents."""
+async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
     name = str(document["metadata"].get("name"))
     try:
         if dry_run:
-            await platform.admit(document)
-        else:
-            await platform.apply(document)
+            return await platform.admit(document)
+        await platform.apply(document)
+        return document
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except StaleResourceVersion as exc:
@@ -319,16 +332,30 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
         if target.name is None:
             verb = "watch" if request.query_params.get("watch") in ("1", "true") else "list"
             _read_only(target, verb)
-            authorize(caller, verb, resource, target.namespace, None)
+            # `-A` without a cluster-wide grant lists the namespaces the caller may list, as the ktx REST list does;
+            # a caller who may list in none is refused as the apiserver refuses it.
+            across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
+            if not across or not caller.namespaces:
+                authorize(caller, verb, resource, target.namespace, None)
+            selected = _selector(request, resource)
+
+            def visible(obj: dict[str, Any]) -> bool:
+                if not resource.namespaced:
+                    return True
+                namespace = _namespace_of(obj)
+                if target.namespace is not None:
+                    return namespace == target.namespace
+                return not across or permitted(caller, verb, resource, namespace)
+
+            def shown(obj: dict[str, Any]) -> dict[str, Any]:
+                return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
+
+            async def current() -> list[dict[str, Any]]:
+                return [o for o in await _list(platform, caller, target) if visible(o)]
+
             if verb == "watch":
-                raise ke.method_not_allowed("watch", resource.plural, resource.group)
-            # Authorised for the namespace asked, or for all of them (-A) by a cluster-wide rule: nothing to filter.
-            objects = await _list(platform, target)
-            if resource.ktx_kind == "Secret":
-                items = [_secret(platform, caller, o) for o in objects]
-            else:
-                items = [to_kube(o, resource) for o in objects]
-            items = _selected(request, resource, items)
+                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))
+            items = [item for item in map(shown, await current()) if selected(item)]
             return _table_or(request, resource, items, list_of(items, resource))
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
@@ -367,7 +394,7 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
 
 
@@ -393,7 +420,7 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -434,7 +461,55 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
         # A patch is a precondition only when it names a resourceVersion of its own, as with the apiserver.
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
+    if _only_labels_changed(resource, current, patched) and not _dry_run(request):
+        return await _relabel(request, caller, target, current, patched)
     return await _update_with(request, caller, target, patched)
+
+
+def _labels(obj: Any) -> dict[str, Any]:
+    labels = ((obj.get("metadata") or {}) if isinstance(obj, dict) else {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _only_labels_changed(resource: KubeResource, current: dict[str, Any], patched: Any) -> bool:
+    """A patch that changes labels alone (kubectl label, pause and unpause) on an object whose workflow takes label
+    changes: sent as one, so it works while the object is deleting too (removing kratix.io/workflow-suspended is how
+    a suspended delete resumes), as labelling a terminating object does in Kubernetes."""
+    if not (resource.ktx_kind == "Promise" or resource.promise) or not isinstance(patched, dict):
+        return False
+    if (patched.get("metadata") or {}).get("resourceVersion"):
+        return False  # a precondition: through apply, which checks it
+    if _labels(patched) == _labels(current) or not all(isinstance(v, str) for v in _labels(patched).values()):
+        return False
+
+    def rest(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("labels", "resourceVersion")}
+        return {**obj, "metadata": metadata}
+
+    return rest(patched) == rest(current)
+
+
+async def _relabel(
+    request: Request, caller: Any, target: Target, current: dict[str, Any], patched: dict[str, Any]
+) -> Any:
+    platform, resource = _platform(request), target.resource
+    old, new = _labels(current), _labels(patched)
+    name = target.name or ""
+    try:
+        await platform.label(
+            resource.ktx_kind,
+            name,
+            target.namespace or "default",
+            set={k: v for k, v in new.items() if old.get(k) != v},
+            remove=[k for k in old if k not in new],
+        )
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
+    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
@@ -463,7 +538,7 @@ async def _update_with(request: Request, caller: Any, target: Target, body: Any)
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -481,7 +556,7 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        await _store(platform, resource, document, dry_run)
+        document = await _store(platform, resource, document, dry_run)
         return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})

@@ -262,12 +262,6 @@ async def test_a_refusal_says_why_in_ktx_terms(kube_api: KubeApi) -> None:
         ),
         (
             "team",
-            ["get", "widgets", "-A"],
-            f'widgets.{GROUP} is forbidden: User "team-a-ci" cannot list resource '
-            f'"widgets" in API group "{GROUP}" at the cluster scope: team tokens may not list widgets.{GROUP}',
-        ),
-        (
-            "team",
             ["delete", "promise", "widgets"],
             'promises.platform.kratix.io "widgets" is forbidden: User '
             '"team-a-ci" cannot delete resource "promises" in API group "platform.kratix.io" at the cluster scope: '

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from api.kube.registry import BUILTIN, KRATIX_DEFAULT_COLUMNS, promise_resources
+from api.kube.registry import BUILTIN, promise_resources
+from domain.kube.crd import DEFAULT_COLUMNS
 from domain.kube import discovery
 from domain.kube.objects import RESOURCE_FINALIZERS, to_kube
-from domain.kube.protobuf import MAGIC, ProtobufError, decode_secret
+from domain.kube.protobuf import MAGIC, SECRET, ProtobufError, decode_object
 from domain.kube.table import ColumnPathError, age, compile_path, find, table
 from domain.promise_api import read_promise_api
 
@@ -30,13 +30,13 @@ def request(name: str, message: str, reconciled: str | None) -> dict:
 
 
 def test_kratix_default_columns_read_status_and_the_reconciled_condition() -> None:
-    doc = table([request("a", "ok", "Reconciled"), request("b", "pending", None)], "X", KRATIX_DEFAULT_COLUMNS, NOW)
+    doc = table([request("a", "ok", "Reconciled"), request("b", "pending", None)], "X", DEFAULT_COLUMNS, NOW)
     assert [c["name"] for c in doc["columnDefinitions"]] == ["Name", "message", "status"]
     assert [r["cells"] for r in doc["rows"]] == [["a", "ok", "Reconciled"], ["b", "pending", None]]
     assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
-    assert table([request("a", "", None)], "X", KRATIX_DEFAULT_COLUMNS, NOW, include_object="None")["rows"][
-        0
-    ].keys() == {"cells"}
+    assert table([request("a", "", None)], "X", DEFAULT_COLUMNS, NOW, include_object="None")["rows"][0].keys() == {
+        "cells"
+    }
 
 
 def test_no_columns_means_name_and_age_and_dates_read_as_ages() -> None:
@@ -163,17 +163,18 @@ def _field(number: int, payload: bytes) -> bytes:
     return bytes([number << 3 | 2, len(payload)]) + payload
 
 
-def test_a_protobuf_secret_reads_as_its_json_document() -> None:
+def test_a_protobuf_secret_reads_with_its_maps() -> None:
     metadata = _field(1, b"creds") + _field(3, b"dev") + _field(11, _field(1, b"app") + _field(2, b"web"))
-    secret = _field(1, metadata) + _field(2, _field(1, b"token") + _field(2, b"s3cr3t")) + _field(3, b"Opaque")
+    data = _field(2, _field(1, b"token") + _field(2, b"s3cr3t")) + _field(2, _field(1, b"user") + _field(2, b"me"))
+    secret = _field(1, metadata) + data + _field(3, b"Opaque")
     body = MAGIC + _field(1, _field(1, b"v1") + _field(2, b"Secret")) + _field(2, secret)
-    assert decode_secret(body) == {
+    assert decode_object(body, SECRET) == {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "creds", "namespace": "dev", "labels": {"app": "web"}},
-        "data": {"token": base64.b64encode(b"s3cr3t").decode()},
+        "data": {"token": b"s3cr3t", "user": b"me"},
         "type": "Opaque",
     }
-    for bad in (b"{}", MAGIC + b"\x0a\xff", MAGIC + _field(1, _field(1, b"v1") + _field(2, b"Pod"))):
+    for bad in (b"{}", MAGIC + b"\x0a\xff"):
         with pytest.raises(ProtobufError):
-            decode_secret(bad)
+            decode_object(bad, SECRET)
