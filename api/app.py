@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator
 
@@ -23,7 +24,9 @@ from api.auth import (
     load_admin_entry,
     load_token_source,
 )
+from api.kube import mount
 from api.limits import BodyLimit, BodyTooLarge
+from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=408, content={"detail": str(exc)})
 
     _routes(app)
+    mount(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.api_max_body)
     instrument(app)
     return app
@@ -382,14 +386,10 @@ def _visible_tree(node: dict[str, Any], caller: Principal) -> dict[str, Any]:
 
 
 def main() -> None:
-    import asyncio
-
-    from api.listeners import ListenerConfigError, serve
-
     settings = Settings.from_env()
     try:
         app = create_app(settings)
-        asyncio.run(serve(settings, app))
+        asyncio.run(Listeners(settings, app).serve())
     except (AuthConfigError, ListenerConfigError) as exc:
         raise SystemExit(f"ktx api: refusing to start: {exc}") from None
 

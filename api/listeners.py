@@ -58,15 +58,26 @@ def https_config(settings: Settings, app: FastAPI) -> uvicorn.Config | None:
     )
 
 
-async def serve(settings: Settings, app: FastAPI) -> None:
-    """Both listeners until either stops (a signal stops both: uvicorn passes it from one to the next)."""
-    configs = [uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off", log_level="warning")]
-    if (secure := https_config(settings, app)) is not None:
-        configs.append(secure)
-    servers = [uvicorn.Server(config) for config in configs]
-    async with app.router.lifespan_context(app):
-        tasks = [asyncio.create_task(server.serve()) for server in servers]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for server in servers:
+class Listeners:
+    """The plain-HTTP listener and, when a port is set, the HTTPS one, serving one app from one event loop."""
+
+    def __init__(self, settings: Settings, app: FastAPI):
+        self.app = app
+        configs = [
+            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off", log_level="warning")
+        ]
+        if (secure := https_config(settings, app)) is not None:
+            configs.append(secure)
+        self.servers = [uvicorn.Server(config) for config in configs]
+
+    async def serve(self) -> None:
+        """Both listeners until either stops (a signal stops both: uvicorn passes it from one to the next)."""
+        async with self.app.router.lifespan_context(self.app):
+            tasks = [asyncio.create_task(server.serve()) for server in self.servers]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            self.stop()
+            await asyncio.gather(*tasks)
+
+    def stop(self) -> None:
+        for server in self.servers:
             server.should_exit = True
-        await asyncio.gather(*tasks)

@@ -111,6 +111,9 @@ class Settings(BaseModel):
     kube_api_tls_cert: Path | None = None
     kube_api_tls_key: Path | None = None
     kube_api_tls_ca: Path | None = None
+    # Extra names (IP addresses or DNS names) the embedded stack's certificate carries besides this machine's
+    # (KTX_KUBE_API_CERT_SANS, comma-separated): an address pipelines or other hosts dial the listener by.
+    kube_api_cert_sans: list[str] = Field(default_factory=list, max_length=32)
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     # Of those, how many one tenant may hold at once (KTX_PIPELINE_TENANT_SLOTS): a tenant is a resource's namespace,
@@ -220,6 +223,8 @@ class Settings(BaseModel):
             if var in env:
                 kube[field] = env[var]
         values["kube"] = KubeRunnerSettings.model_validate(kube)
+        if "KTX_KUBE_API_CERT_SANS" in env:
+            values["kube_api_cert_sans"] = [n.strip() for n in env["KTX_KUBE_API_CERT_SANS"].split(",") if n.strip()]
         if "KTX_CONTAINER_RUN_FLAGS" in env:
             values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
         if "KTX_PIPELINE_CONCURRENCY" in env:

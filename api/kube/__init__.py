@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.kube import access_review, errors
+
 
 def mount(app: FastAPI) -> None:
     """Adds the Kubernetes routes; each submodule contributes its router here as it is built."""
+    errors.install(app)
+    app.include_router(access_review.router)

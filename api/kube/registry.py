@@ -224,6 +224,16 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=("create",),
         ktx_kind="SelfSubjectRulesReview",
     ),
+    KubeResource(
+        group="authentication.k8s.io",
+        version="v1",
+        kind="SelfSubjectReview",
+        plural="selfsubjectreviews",
+        singular="selfsubjectreview",
+        namespaced=False,
+        verbs=("create",),
+        ktx_kind="SelfSubjectReview",
+    ),
 )
 
 # What Kratix's generated CRD prints when the Promise's CRD declares no columns (setStatusFieldsOnCRD).
