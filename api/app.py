@@ -28,6 +28,7 @@ from api.kube import mount
 from api.limits import BodyLimit, BodyTooLarge
 from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
+from service.change_feed import ChangeFeed
 from service.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
 from domain.errors import DocumentTooLarge, InvalidDocument
@@ -57,7 +58,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret_store_for(settings),
         max_document=settings.api_max_document,
     )
-    yield
+    # One per process, shared by every Kubernetes watch (api/kube/watch.py).
+    app.state.change_feed = ChangeFeed(app.state.platform)
+    await app.state.change_feed.start()
+    try:
+        yield
+    finally:
+        await app.state.change_feed.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

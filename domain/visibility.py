@@ -34,3 +34,12 @@ def equals(attribute: str, value: str) -> str:
         raise QueryValueRefused(attribute, value, "name (a lowercase RFC 1123 subdomain)")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{attribute} = "{escaped}"'
+
+
+def greater_than(attribute: str, value: int) -> str:
+    """`Attribute > value` for an Int search attribute; the value is an integer, never text."""
+    if not _ATTRIBUTE.match(attribute):
+        raise QueryValueRefused("a search attribute", attribute, "attribute name")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise QueryValueRefused(attribute, str(value), "integer")
+    return f"{attribute} > {value}"

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
@@ -40,6 +41,7 @@ from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
+from domain.kube.changes import Observed
 from domain.labels import (
     COMPONENT_OF_NAMESPACE,
     COMPONENT_OF_PROMISE,
@@ -79,10 +81,10 @@ from workflows.destination import (
 )
 from workflows.delivery import Placement, iso
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
-from workflows.records import ApplyInput, DeleteRequest, LabelRequest
+from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
-from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE
+from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
 from workflows.state_store import (
     ApplyStoreTarget,
     StateStoreState,
@@ -148,6 +150,45 @@ class Platform:
                 return await self._apply_promise(model, document, precondition)
             return await self._apply_catalog_entry(model, precondition)  # type: ignore[arg-type]
         return await self._apply_resource(document, precondition)
+
+    async def admit(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A dry run of `apply` (the Kubernetes API's `?dryRun=All`): the same admission checks, the catalog's rules
+        run on a copy of it, nothing started or stored. Returns the document as it would be stored (defaulted)."""
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
+        _check_builtin_api_version(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
+            record = read_health_record(document)
+            if record.promise not in (await fetch_catalog(self.client)).apis:
+                raise NotFound(f'promise "{record.promise}" not found (data.promiseRef.name)')
+            return document
+        if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
+            parse_secret(document)
+            return document
+        if is_platform_document(document):
+            model = parse_platform_document(document)
+            catalog = await fetch_catalog(self.client)
+            if isinstance(model, Promise):
+                api = await asyncio.to_thread(admit_promise, model)
+                if api is not None:
+                    catalog.register_api(api)
+                return document
+            if isinstance(model, Destination):
+                catalog.apply_destination(model)
+            return model.to_doc()
+        catalog = await fetch_catalog(self.client)
+        api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
+        if api is None:
+            raise NotFound(
+                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; "
+                "is the Promise installed?"
+            )
+        request = await asyncio.to_thread(validate_resource_request, api, document)
+        admitted = request.to_doc()
+        admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
+        admitted["metadata"].setdefault("namespace", "default")
+        return admitted
 
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
@@ -491,6 +532,49 @@ class Platform:
         doc["_ktx"] = extra
         return doc
 
+    async def observed(self, execution: WorkflowExecution) -> Observed | None:
+        """An object's workflow as the change feed lists it, in Platform.get's shape (service/change_feed.py); None for
+        one not yet showing an object, or not an object's workflow."""
+        attributes = execution.typed_search_attributes
+        kind, version = attributes.get(KIND), attributes.get(RESOURCE_VERSION)
+        if not kind or version is None or execution.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            return None  # a continued run's successor carries its state on, with a newer version
+        closed = execution.status != WorkflowExecutionStatus.RUNNING
+        memo = await execution.memo()
+        if kind in _CATALOG_KINDS:
+            name = execution.id.split("/", 1)[1]
+            if kind == "GitStateStore" or kind == "BucketStateStore":
+                # Its workflow publishes status only; the document is the catalog's.
+                obj = None if closed else await self._catalog_object(kind, name)
+                obj = obj or {"apiVersion": KRATIX_API_VERSION, "kind": kind, "metadata": {"name": name}}
+            else:
+                obj = dict(memo.get("object") or {"apiVersion": KRATIX_API_VERSION, "kind": kind})
+            obj["status"] = memo.get("status") or {}
+            obj["_ktx"] = {
+                "workflowId": execution.id,
+                "events": memo.get("events") or [],
+                "resourceVersion": memo.get("resourceVersion") or "0",
+            }
+        else:
+            obj = await _object_from(execution)
+            if "metadata" not in obj:
+                return None
+        return Observed(
+            workflow_id=execution.id,
+            resource_version=version,
+            closed=closed,
+            created=int(memo.get("createdResourceVersion") or 0),
+            object=obj,
+            kind=kind,
+            promise=attributes.get(PROMISE) or "",
+        )
+
+    async def _catalog_object(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(kind, name)
+        except NotFound:
+            return None
+
     async def catalog(self) -> Catalog:
         return await fetch_catalog(self.client)
 
@@ -506,17 +590,17 @@ class Platform:
             raise NotFound(f'{ref.kind.lower()} "{ref.name}" not found (spec.stateStoreRef of destination "{name}")')
         return gitops_manifests(gitops, destination, store)
 
-    async def _all_resources(self) -> list[dict[str, Any]]:
+    async def all_resources(self) -> list[dict[str, Any]]:
         return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
 
     async def _health_records(self) -> list[dict[str, Any]]:
-        records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
+        records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
         return sorted(records, key=lambda r: (r["metadata"]["namespace"], r["metadata"]["name"]))
 
     async def tree(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         """An object and the resources its pipelines requested through the platform Destination, recursively."""
         root = await self.get(kind, name, namespace)
-        resources = await self._all_resources()
+        resources = await self.all_resources()
 
         def node(obj: dict[str, Any], depth: int) -> dict[str, Any]:
             meta = obj["metadata"]
@@ -569,6 +653,29 @@ class Platform:
             f'{resolved.lower()} "{name}" not found',
         )
         return result.labels
+
+    async def patch_status(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        patch: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """The status subresource of a Promise or resource: a merge patch of its status (or, `replace`, the whole
+        status), kept by its workflow as durably as the status its pipelines write. Returns the status."""
+        resolved, api = await self.resolve_kind(kind)
+        if resolved != "Promise" and api is None:
+            raise Conflict(f"the status of {resolved} objects is the platform's to set")
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.patch_status if api is None else ResourceWorkflow.patch_status
+        result = await self._update(
+            workflow_id,
+            update,
+            StatusPatch(patch=patch or {}, replace=replace),
+            f'{resolved.lower()} "{name}" not found',
+        )
+        return result.status
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
         """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`.

@@ -32,8 +32,11 @@ class Publisher:
         changed = {key: value for key, value in memo.items() if self._memo.get(key) != value}
         attributes = [PHASE.value_set(phase)] if phase != self._phase else []
         if (changed or attributes) and workflow.patched(RESOURCE_VERSION_PATCH):
+            created = self.resource_version == 0
             self.resource_version = max(int(workflow.now().timestamp() * 1_000_000), self.resource_version + 1)
             changed["resourceVersion"] = str(self.resource_version)
+            if created:  # a watch from before this version sees the object ADDED (domain/kube/changes.py)
+                changed["createdResourceVersion"] = changed["resourceVersion"]
             attributes.append(RESOURCE_VERSION.value_set(self.resource_version))
         if changed:
             workflow.upsert_memo(changed)

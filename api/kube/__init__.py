@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.kube import access_review, errors
+from api.kube import access_review, discovery, errors, objects, openapi
 
 
 def mount(app: FastAPI) -> None:
     """Adds the Kubernetes routes; each submodule contributes its router here as it is built."""
     errors.install(app)
+    app.include_router(discovery.router)
+    # Before the object routes: the reviews' paths would otherwise read as objects of a kind.
     app.include_router(access_review.router)
+    app.include_router(objects.router)
+    app.include_router(openapi.router)

@@ -8,8 +8,15 @@ from typing import Any
 
 from api.kube.errors import KubeError
 from domain.documents import KRATIX_GROUP
+from domain.kube.crd import DEFAULT_COLUMNS
+from domain.kube.printer_columns import PRINTER_COLUMNS
 from domain.promise_api import PromiseApi
 from service.platform import Platform
+
+try:  # the derived read-only kinds (Work, WorkPlacement, Namespace, Event, CustomResourceDefinition)
+    from service.kube_views import VIEWS
+except ImportError:  # until the kube-views work is merged: those kinds are not served
+    VIEWS: dict[str, Any] = {}  # type: ignore[no-redef]
 
 READ_ONLY = ("get", "list", "watch")
 READ_WRITE = ("create", "delete", "get", "list", "patch", "update", "watch")
@@ -45,16 +52,8 @@ class KubeResource:
         return verb in self.verbs
 
 
-def _condition(type_: str, field: str) -> str:
-    return f'.status.conditions[?(@.type=="{type_}")].{field}'
-
-
-def _column(name: str, json_path: str, description: str = "", type_: str = "string") -> dict[str, Any]:
-    column = {"name": name, "type": type_, "jsonPath": json_path}
-    return {**column, "description": description} if description else column
-
-
-# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope, categories and printer columns.
+# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope and categories; their printer columns from
+# domain/kube/printer_columns.py, read from the same CRDs.
 _KRATIX = {"group": KRATIX_GROUP, "version": "v1alpha1", "categories": ("kratix",)}
 BUILTIN: tuple[KubeResource, ...] = (
     KubeResource(
@@ -66,13 +65,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="Promise",
         subresources=("status",),
-        printer_columns=(
-            _column("Status", ".status.status"),
-            _column("Kind", ".status.kind"),
-            _column("API Version", ".status.apiVersion"),
-            _column("Version", ".status.version"),
-            _column("Message", ".status.message"),
-        ),
+        printer_columns=PRINTER_COLUMNS["Promise"],
     ),
     KubeResource(
         **_KRATIX,
@@ -84,11 +77,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         short_names=("dest", "dests"),
         ktx_kind="Destination",
         subresources=("status",),
-        printer_columns=(
-            _column("StateStoreKind", ".spec.stateStoreRef.kind", "State store kind."),
-            _column("StateStoreName", ".spec.stateStoreRef.name", "State store name."),
-            _column("Ready", _condition("Ready", "status"), "Indicates the destination is ready to use."),
-        ),
+        printer_columns=PRINTER_COLUMNS["Destination"],
     ),
     KubeResource(
         **_KRATIX,
@@ -99,11 +88,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="GitStateStore",
         subresources=("status",),
-        printer_columns=(
-            _column("URL", ".spec.url", "URL of the git repository"),
-            _column("Branch", ".spec.branch", "Branch of the git repository"),
-            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
-        ),
+        printer_columns=PRINTER_COLUMNS["GitStateStore"],
     ),
     KubeResource(
         **_KRATIX,
@@ -114,11 +99,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="BucketStateStore",
         subresources=("status",),
-        printer_columns=(
-            _column("Name", ".spec.bucketName", "Name of the bucket"),
-            _column("Endpoint", ".spec.endpoint", "Endpoint of the bucket"),
-            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
-        ),
+        printer_columns=PRINTER_COLUMNS["BucketStateStore"],
     ),
     # Kratix's HealthRecord CRD declares no category.
     KubeResource(
@@ -130,10 +111,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         namespaced=True,
         verbs=READ_WRITE,
         ktx_kind="HealthRecord",
-        printer_columns=(
-            _column("Status", ".data.state", "Shows the HealthRecord state"),
-            _column("Age", ".metadata.creationTimestamp", "When was the HealthRecord created", "date"),
-        ),
+        printer_columns=PRINTER_COLUMNS["HealthRecord"],
     ),
     KubeResource(
         **_KRATIX,
@@ -143,7 +121,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         namespaced=True,
         verbs=READ_ONLY,
         ktx_kind="Work",
-        printer_columns=(_column("STATUS", _condition("Ready", "message"), "Status of this Work."),),
+        printer_columns=PRINTER_COLUMNS["Work"],
     ),
     KubeResource(
         **_KRATIX,
@@ -154,10 +132,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("wp", "wps"),
         ktx_kind="WorkPlacement",
-        printer_columns=(
-            _column("DESTINATION", ".spec.targetDestinationName", "Destination this Workplacement is scheduled to."),
-            _column("STATUS", _condition("Ready", "message"), "Status of this Workplacement"),
-        ),
+        printer_columns=PRINTER_COLUMNS["WorkPlacement"],
     ),
     KubeResource(
         group="",
@@ -180,6 +155,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("ns",),
         ktx_kind="Namespace",
+        printer_columns=PRINTER_COLUMNS["Namespace"],
     ),
     KubeResource(
         group="",
@@ -191,6 +167,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("ev",),
         ktx_kind="Event",
+        printer_columns=PRINTER_COLUMNS["Event"],
     ),
     KubeResource(
         group="apiextensions.k8s.io",
@@ -203,6 +180,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         short_names=("crd", "crds"),
         categories=("api-extensions",),
         ktx_kind="CustomResourceDefinition",
+        printer_columns=PRINTER_COLUMNS["CustomResourceDefinition"],
     ),
     KubeResource(
         group="authorization.k8s.io",
@@ -236,16 +214,10 @@ BUILTIN: tuple[KubeResource, ...] = (
     ),
 )
 
-# What Kratix's generated CRD prints when the Promise's CRD declares no columns (setStatusFieldsOnCRD).
-KRATIX_DEFAULT_COLUMNS: tuple[dict[str, Any], ...] = (
-    _column("message", ".status.message"),
-    _column("status", _condition("Reconciled", "message")),
-)
-
 
 def promise_resources(api: PromiseApi) -> list[KubeResource]:
     """One resource per served version of a Promise's CRD; Kratix adds the status subresource to every version."""
-    columns = tuple(api.printer_columns) or KRATIX_DEFAULT_COLUMNS
+    columns = tuple(api.printer_columns) or tuple(DEFAULT_COLUMNS)
     return [
         KubeResource(
             group=api.group,
@@ -269,9 +241,17 @@ def promise_resources(api: PromiseApi) -> list[KubeResource]:
     ]
 
 
+# Kinds no workflow holds: served only through their view (service/kube_views.py).
+VIEW_KINDS = {"Work", "WorkPlacement", "Namespace", "Event", "CustomResourceDefinition"}
+
+
+def _served(resource: KubeResource) -> bool:
+    return resource.ktx_kind not in VIEW_KINDS or resource.ktx_kind in VIEWS
+
+
 async def served_resources(platform: Platform) -> list[KubeResource]:
     catalog = await platform.catalog()
-    found = list(BUILTIN)
+    found = [r for r in BUILTIN if _served(r)]
     for name in sorted(catalog.apis):
         found += promise_resources(catalog.apis[name])
     return found
@@ -280,7 +260,7 @@ async def served_resources(platform: Platform) -> list[KubeResource]:
 async def lookup(platform: Platform, group: str, version: str, plural: str) -> KubeResource:
     """The resource a URL names; a 404 Status as the apiserver answers for a resource it does not serve."""
     for resource in BUILTIN:
-        if (resource.group, resource.version, resource.plural) == (group, version, plural):
+        if (resource.group, resource.version, resource.plural) == (group, version, plural) and _served(resource):
             return resource
     for api in (await platform.catalog()).apis.values():
         if (api.group, api.plural) == (group, plural):

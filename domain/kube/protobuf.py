@@ -13,6 +13,8 @@ from typing import Any, Iterator, Union
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 STRING, BYTES = "string", "bytes"
+# map<string, string> and map<string, bytes>: repeated entries (key 1, value 2), gathered into one JSON object.
+MAP_STRING, MAP_BYTES = "map<string,string>", "map<string,bytes>"
 Schema = dict[int, tuple[str, Union["Schema", str]]]
 
 TYPE_META: Schema = {1: ("apiVersion", STRING), 2: ("kind", STRING)}
@@ -70,7 +72,10 @@ def decode(data: bytes, schema: Schema) -> dict[str, Any]:
         name, kind = schema[number]
         if wire != _LENGTH:
             raise ProtobufError(f"field {name} is not length-delimited")
-        if kind == BYTES:
+        if kind in (MAP_STRING, MAP_BYTES):
+            entry = decode(value, {1: ("key", STRING), 2: ("value", BYTES if kind == MAP_BYTES else STRING)})
+            found.setdefault(name, {})[entry.get("key", "")] = entry.get("value", b"" if kind == MAP_BYTES else "")
+        elif kind == BYTES:
             found[name] = value
         elif kind == STRING:
             try:
@@ -80,6 +85,22 @@ def decode(data: bytes, schema: Schema) -> dict[str, Any]:
         else:
             found[name] = decode(value, kind)  # type: ignore[arg-type]
     return found
+
+
+OBJECT_META: Schema = {
+    1: ("name", STRING),
+    2: ("generateName", STRING),
+    3: ("namespace", STRING),
+    11: ("labels", MAP_STRING),
+    12: ("annotations", MAP_STRING),
+}
+# k8s.io/api/core/v1 Secret, which `kubectl create secret` posts in protobuf.
+SECRET: Schema = {
+    1: ("metadata", OBJECT_META),
+    2: ("data", MAP_BYTES),
+    3: ("type", STRING),
+    4: ("stringData", MAP_STRING),
+}
 
 
 def decode_object(body: bytes, schema: Schema) -> dict[str, Any]:
