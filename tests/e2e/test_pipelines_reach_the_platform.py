@@ -22,7 +22,7 @@ from cli.stack import free_port
 from service.platform import Platform
 from tests.conftest import read_remote
 from tests.integration.test_destinations import install
-from tests.kratix_documents import GROUP, condition, get, promise, resource
+from tests.kratix_documents import GROUP, get, pipeline_entry, promise, resource
 from tests.waiting import eventually
 from worker.settings import Settings
 
@@ -106,7 +106,8 @@ async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncI
     }
     platform = await platform_factory(settings=common)
     settings = Settings(
-        home=tmp_path / "api-home",
+        # The worker's home (tests/conftest.py names it after the namespace): one secret store for both.
+        home=tmp_path / f"ktx-home-{platform.client.namespace}",
         temporal_address=platform.client.service_client.config.target_host,
         temporal_namespace=platform.client.namespace,
         task_queue=platform.task_queue,
@@ -140,11 +141,11 @@ async def test_kratix_sdk_publish_status_and_read_resource_input(reachable: Plat
     await platform.apply(resource("Cache", "one", {"size": "large"}))
     done = await eventually(
         lambda: get(platform, "caches", "one"),
-        lambda o: condition(o, "ConfigureWorkflowCompleted").get("status") in ("True", "False"),
+        lambda o: pipeline_entry(o, "sdk").get("phase") in ("Succeeded", "Failed"),
         what="the pipeline finished",
         timeout=180,
     )
-    assert condition(done, "ConfigureWorkflowCompleted")["status"] == "True", done.get("status")
+    assert pipeline_entry(done, "sdk")["phase"] == "Succeeded", pipeline_entry(done, "sdk")
     # What the pipeline published through the API is the request's status, beside what the platform keeps there.
     assert done["status"]["phase"] == "updates-from-mid-stage", done["status"]
     assert done["status"]["size"] == "large"
