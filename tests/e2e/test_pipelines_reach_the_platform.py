@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from tests.conftest import read_remote
 from tests.integration.test_destinations import install
 from tests.kratix_documents import GROUP, get, pipeline_entry, promise, resource
 from tests.waiting import eventually
-from worker.settings import Settings
+from tests.integration.test_kube_runner import ADAPTER, NAMESPACE, kube  # noqa: F401  (kube is the fixture)
+from tests.servers.kube_jobs import FakeKube
+from worker.settings import KubeRunnerSettings, Settings
 
 CLIENT = "localhost/ktx-test/kratix-client:v0.1.0"
 
@@ -89,11 +92,14 @@ def secret(name: str, namespace: str = "default") -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncIterator[Platform]:
-    """A platform whose API serves Kubernetes over HTTPS, which the worker's pipelines are given."""
+@asynccontextmanager
+async def serving(
+    platform_factory, tmp_path: Path, port: int | None = None, **settings: Any
+) -> AsyncIterator[Platform]:
+    """A platform whose API serves Kubernetes over HTTPS on `port` (a free one by default), which the worker's
+    pipelines are given."""
     credentials = kube_credentials.ensure(tmp_path / "kube-home", [])
-    port = free_port()
+    port = port or free_port()
     common: dict[str, Any] = {
         "kube_api_host": "127.0.0.1",
         "kube_api_port": port,
@@ -102,10 +108,9 @@ async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncI
         "kube_api_tls_ca": credentials.ca,
         "api_admin_token_file": credentials.admin_token,
         "pipeline_token_key_file": tmp_path / "pipeline-token.key",
-        "pipeline_network": "none",
     }
-    platform = await platform_factory(settings=common)
-    settings = Settings(
+    platform = await platform_factory(settings={**common, **settings})
+    api_settings = Settings(
         # The worker's home (tests/conftest.py names it after the namespace): one secret store for both.
         home=tmp_path / f"ktx-home-{platform.client.namespace}",
         temporal_address=platform.client.service_client.config.target_host,
@@ -114,8 +119,8 @@ async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncI
         api_port=free_port(),
         **common,
     )
-    listeners = Listeners(settings, create_app(settings))
-    serving = asyncio.create_task(listeners.serve())
+    listeners = Listeners(api_settings, create_app(api_settings))
+    serve = asyncio.create_task(listeners.serve())
 
     def listening() -> bool:
         with socket.socket() as probe:
@@ -126,7 +131,13 @@ async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncI
         yield platform
     finally:
         listeners.stop()
-        await serving
+        await serve
+
+
+@pytest.fixture
+async def reachable(platform_factory, tmp_path: Path, pipeline_images) -> AsyncIterator[Platform]:
+    async with serving(platform_factory, tmp_path, pipeline_network="none") as platform:
+        yield platform
 
 
 async def results(remote: Path, kind: str, name: str, pipeline: str) -> dict[str, Any]:
@@ -207,3 +218,40 @@ async def test_without_rbac_permissions_a_pipeline_gets_403_for_secrets_and_othe
         assert got[refused]["code"] != 0
         assert got[refused]["err"][0].startswith("Error from server (Forbidden)"), got[refused]
     assert got["can-i-secret"]["out"].startswith("no")
+
+
+async def test_on_the_kubernetes_runner_a_pod_publishes_status_through_the_platform_api(
+    platform_factory,
+    kube: FakeKube,  # noqa: F811  (the fixture)
+    s3_server,
+    s3_bucket: str,
+    git_remote: Path,
+    tmp_path: Path,
+) -> None:
+    """The same kratix-sdk pipeline as a Job's Pod (the stand-in kubelet runs it with podman on the host's network):
+    its ServiceAccount files come from the run's Secret, KUBERNETES_SERVICE_* name the platform API's Service."""
+    port = free_port()
+    runner = KubeRunnerSettings(
+        namespace=NAMESPACE,
+        adapter_image=ADAPTER,
+        transfer_bucket=s3_bucket,
+        transfer_endpoint=f"http://{s3_server.endpoint}",
+        platform_api_host="127.0.0.1",
+        platform_api_port=port,
+    )
+    async with serving(platform_factory, tmp_path, port, pipeline_runner="kubernetes", kube=runner) as platform:
+        await install(platform, git_remote, "caches", "Cache", client_pipeline("sdk", SDK_SCRIPT))
+        await platform.apply(resource("Cache", "one", {"size": "small"}))
+        done = await eventually(
+            lambda: get(platform, "caches", "one"),
+            lambda o: pipeline_entry(o, "sdk").get("phase") in ("Succeeded", "Failed"),
+            what="the pipeline finished",
+            timeout=180,
+        )
+        assert pipeline_entry(done, "sdk")["phase"] == "Succeeded", pipeline_entry(done, "sdk")
+        assert done["status"]["phase"] == "updates-from-mid-stage" and done["status"]["size"] == "small"
+    (job,) = kube.created
+    (secret_volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "projected" in v]
+    assert secret_volume["projected"]["sources"][0]["secret"]["name"] == f"{job['metadata']['name']}-platform-api"
+    # Settled: the run's Secret is gone with its token.
+    assert kube.secrets == {}
