@@ -203,6 +203,9 @@ WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery
         ("team", ["get", "promises"], True),
         ("team", ["create", "promises"], False),
         ("team", ["watch", "promises"], True),
+        ("team", ["get", "customresourcedefinitions"], True),
+        ("team", ["list", "works", "-n", "team-a"], True),
+        ("team", ["list", "events", "-n", "team-b"], False),
         ("team", ["get", "healthrecords.platform.kratix.io", "-n", "team-a"], True),
         ("team", ["create", "healthrecords.platform.kratix.io", "-n", "team-a"], False),
         ("team", ["get", "namespaces/team-a"], True),
@@ -213,6 +216,7 @@ WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery
         ("pipeline", ["get", WIDGETS, "-n", "team-b"], False),
         ("pipeline", ["get", "secrets", "-n", "team-a"], False),
         ("pipeline", ["update", WIDGETS, "-n", "team-a"], True),
+        ("pipeline", ["create", "works", "-n", "team-a"], True),
         ("pipeline", ["get", "promises"], False),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
@@ -302,8 +306,7 @@ async def test_what_can_i_says_yes_to_is_done(kube_api: KubeApi) -> None:
         assert code == 0, err
     widget = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "first", "namespace": "team-a"}}
     (kube_api.home / "widget.yaml").write_text(yaml.safe_dump(widget))
-    # Not validated client-side: kubectl would read /openapi/v3 for that, served by other work.
-    code, out, err = await kubectl(config, "create", "--validate=false", "-f", str(kube_api.home / "widget.yaml"))
+    code, out, err = await kubectl(config, "create", "-f", str(kube_api.home / "widget.yaml"))
     assert code == 0 and out.strip() == f"widget.{GROUP}/first created", err
     code, out, err = await kubectl(await kubeconfig(kube_api, pipeline(kube_api)), "get", "widgets", "-n", "team-a")
     assert code == 0 and "first" in out, err
