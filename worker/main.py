@@ -125,13 +125,22 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
         transfer = ObjectBucket.connect(
             settings.kube.transfer_bucket, settings.kube.transfer_endpoint, settings.kube.transfer_prefix
         )
+        defaults = job_defaults(settings)
+        kube_access = (
+            platform_access(settings, settings.kube.platform_api_host, settings.kube.platform_api_port)
+            if settings.kube.platform_api_host
+            else None
+        )
+        if kube_access is not None:
+            defaults = defaults.model_copy(update={"platform_api_env": kube_access.env()})
         return KubeJobRunner(
             kube_api_client(),
             transfer,
-            job_defaults(settings),
+            defaults,
             settings.kube.jobs_to_keep,
             logs,
             stuck_grace_s=settings.kube.stuck_grace_s,
+            access=kube_access,
         )
     isolation = Isolation(
         network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0

@@ -6,6 +6,7 @@ Kubernetes schemas without a cluster. The I/O lives in activities/pipelines/kube
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import re
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from activities.pipelines.models import RunPipelineInput
+from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
 READER, WRITER = "ktx-reader", "ktx-writer"
@@ -50,6 +52,13 @@ class JobDefaults(BaseModel):
     image_pull_secrets: list[dict[str, Any]] = Field(default_factory=list)
     container_security_context: dict[str, Any] | None = None
     resources: dict[str, Any] | None = None
+    # What the user containers' KUBERNETES_SERVICE_* name: the platform API (ktx's API Service), not the cluster's.
+    platform_api_env: dict[str, str] = Field(default_factory=dict)
+
+
+# The volume holding a run's platform ServiceAccount files (token, ca.crt, namespace) from its Secret.
+PLATFORM_API_VOLUME = "ktx-platform-api"
+_SERVICE_ACCOUNT_FILES = ("token", "ca.crt", "namespace")
 
 
 def _shorten(name: str, limit: int = 57) -> str:
@@ -127,19 +136,57 @@ def _adapter(
     return container
 
 
+def platform_api_secret_name(job: str) -> str:
+    return f"{job}-platform-api"
+
+
+def platform_api_secret(
+    input: RunPipelineInput, job: str, defaults: JobDefaults, files: dict[str, bytes]
+) -> dict[str, Any]:
+    """The Secret a run's user containers find their ServiceAccount files in (activities/pipelines/platform_access.py),
+    one per Job, removed with it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": platform_api_secret_name(job),
+            "namespace": defaults.namespace,
+            "labels": pipeline_labels(input),
+        },
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value).decode() for key, value in files.items()},
+    }
+
+
 def job_manifest(
-    input: RunPipelineInput, name: str, defaults: JobDefaults, input_url: str, result_url: str
+    input: RunPipelineInput,
+    name: str,
+    defaults: JobDefaults,
+    input_url: str,
+    result_url: str,
+    platform_api: bool = False,
 ) -> dict[str, Any]:
     """One Job, one Pod: the reader fetches object.yaml, the user containers run in order as init containers sharing
-    Kratix's three emptyDirs, and the writer uploads output/ and metadata/ as the Pod's only regular container."""
+    Kratix's three emptyDirs, and the writer uploads output/ and metadata/ as the Pod's only regular container.
+
+    With `platform_api` the user containers reach the platform API as a Kratix pipeline reaches its API server:
+    ServiceAccount files at Kubernetes' path, from the run's Secret (platform_api_secret), and KUBERNETES_SERVICE_*
+    naming the platform API. Only the endpoint differs from Kratix: ktx's API, not the cluster's."""
     ctx, spec = input.context, input.pipeline.spec
     kratix_env = ctx.env(input.pipeline.metadata.name)
+    # The Service's variables first, so a container's own env overrides them, as kubelet's do.
+    first_env = {**defaults.platform_api_env, **kratix_env} if platform_api else kratix_env
     labels = {**input.pipeline.metadata.labels, **pipeline_labels(input)}
     user_containers = []
     for c in spec.containers:
         doc = c.to_doc()
-        doc["env"] = _env(kratix_env) + doc.get("env", [])
+        doc["env"] = _env(first_env) + doc.get("env", [])
         doc["volumeMounts"] = _mounts() + doc.get("volumeMounts", [])
+        if platform_api:
+            # At the path kubelet would mount the ServiceAccount's own token: its admission then adds none there.
+            doc["volumeMounts"].append(
+                {"name": PLATFORM_API_VOLUME, "mountPath": SERVICE_ACCOUNT_MOUNT, "readOnly": True}
+            )
         for key, default in (
             ("imagePullPolicy", defaults.image_pull_policy),
             ("securityContext", defaults.container_security_context),
@@ -176,6 +223,27 @@ def job_manifest(
         "volumes": [
             {"name": v, "emptyDir": {}} for v in ("shared-input", "shared-output", "shared-metadata", "ktx-scratch")
         ]
+        + (
+            [
+                {
+                    "name": PLATFORM_API_VOLUME,
+                    "projected": {
+                        # kubelet's mode for ServiceAccount files: readable whatever user the container runs as.
+                        "defaultMode": 0o644,
+                        "sources": [
+                            {
+                                "secret": {
+                                    "name": platform_api_secret_name(name),
+                                    "items": [{"key": f, "path": f} for f in _SERVICE_ACCOUNT_FILES],
+                                }
+                            }
+                        ],
+                    },
+                }
+            ]
+            if platform_api
+            else []
+        )
         + spec.volumes,
         "initContainers": [reader, *user_containers],
         "containers": [writer],

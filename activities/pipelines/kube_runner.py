@@ -28,9 +28,12 @@ from activities.pipelines.job import (
     job_verdict,
     jobs_to_prune,
     pipeline_labels,
+    platform_api_secret,
+    platform_api_secret_name,
     stuck_container,
 )
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import log_path
 from activities.artifacts.object_bucket import ObjectBucket
 from domain.pipeline_rules import timed_out
@@ -73,7 +76,10 @@ class KubeJobRunner:
         poll_interval_s: float = 1.0,
         max_poll_interval_s: float = 5.0,
         stuck_grace_s: float = 120.0,
+        access: PlatformAccess | None = None,
     ):
+        """With `access`, each run's user containers get the platform API (job_manifest's platform_api) through a
+        Secret made for the run and deleted once it is settled; `defaults.platform_api_env` names the endpoint."""
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
         self.transfer = transfer
@@ -83,6 +89,7 @@ class KubeJobRunner:
         self.poll_interval_s = poll_interval_s
         self.max_poll_interval_s = max_poll_interval_s
         self.stuck_grace_s = stuck_grace_s
+        self.access = access
 
     @property
     def namespace(self) -> str:
@@ -106,12 +113,17 @@ class KubeJobRunner:
                 await asyncio.to_thread(
                     self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes()
                 )
+                if self.access is not None:
+                    # Minted now, inside the activity: the token reaches the Pod through the cluster only.
+                    files = self.access.files(input)
+                    await self._put_secret(platform_api_secret(input, name, self.defaults, files))
                 manifest = job_manifest(
                     input,
                     name,
                     self.defaults,
                     self.transfer.url("GET", input_key),
                     self.transfer.url("PUT", result_key),
+                    platform_api=self.access is not None,
                 )
                 await self._create(manifest)
             else:
@@ -132,6 +144,8 @@ class KubeJobRunner:
         finally:
             if settled:
                 await asyncio.to_thread(self.transfer.remove, input_key, result_key)
+                if self.access is not None:
+                    await self._delete_secret(platform_api_secret_name(name))
                 await self._prune(input)
 
     async def _read_job(self, name: str) -> dict[str, Any] | None:
@@ -147,6 +161,23 @@ class KubeJobRunner:
             await self._read(self.batch.create_namespaced_job, self.namespace, manifest)
         except ApiException as exc:
             if exc.status != 409:  # created by a concurrent attempt of this same run: watch that one
+                raise
+
+    async def _put_secret(self, secret: dict[str, Any]) -> None:
+        """Created, or replaced when an earlier attempt of this run left one (its token may be near its end)."""
+        try:
+            await self._read(self.core.create_namespaced_secret, self.namespace, secret)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            name = secret["metadata"]["name"]
+            await self._read(self.core.replace_namespaced_secret, name, self.namespace, secret)
+
+    async def _delete_secret(self, name: str) -> None:
+        try:
+            await self._read(self.core.delete_namespaced_secret, name, self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
                 raise
 
     async def _delete(self, name: str) -> None:

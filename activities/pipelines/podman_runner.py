@@ -170,7 +170,8 @@ class ContainerRuntime:
         try:
             if reach is None:
                 return await self._logged(args, name, log)
-            created = await self._logged([args[0], "create", *args[2:]], name, log)
+            # What create prints is the container's id: only its errors belong in the log.
+            created = await self._logged([args[0], "create", *args[2:]], name, log, output=False)
             if created != 0:
                 return created
             listener = listen_in(await self._init(name))
@@ -196,11 +197,14 @@ class ContainerRuntime:
             raise ApplicationError(f"{self.command} gave no process for container {name} ({pid!r})")
         return int(pid)
 
-    async def _logged(self, args: list[str], name: str, log: BoundedLog) -> int:
+    async def _logged(self, args: list[str], name: str, log: BoundedLog, output: bool = True) -> int:
+        """Runs `args` to the end, their output (`output`) and errors into `log`, heartbeating meanwhile."""
         proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            *args,
+            stdout=asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.STDOUT if output else asyncio.subprocess.PIPE,
         )
-        pump = asyncio.ensure_future(_pump(proc.stdout, log))
+        pump = asyncio.ensure_future(_pump(proc.stdout if output else proc.stderr, log))
         try:
             while True:
                 try:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.kube.authz import KubeCaller, authorize
+from api.kube.authz import KubeCaller, authorize, promise_apis
 from api.kube.errors import KubeError, bad_request, invalid
 from api.kube.registry import BUILTIN, KubeResource, lookup, served_resources
 from domain.errors import FieldError
@@ -132,7 +132,8 @@ async def _promise_apis(request: Request) -> list[ApiRef]:
     return sorted({(r.group, r.plural) for r in await served_resources(request.app.state.platform) if r.promise})
 
 
-router = APIRouter()
+# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document, as the other Kubernetes routes.
+router = APIRouter(include_in_schema=False)
 
 
 @router.post(f"/apis/{AUTHORIZATION}/v1/selfsubjectaccessreviews")
@@ -153,7 +154,7 @@ async def self_subject_access_review(request: Request, caller: KubeCaller) -> di
                 )
             ],
         )
-    apis: list[ApiRef] = []
+    apis: list[ApiRef] = []  # a team's rules expanded for the Promise API asked about, if it is one
     if path_attrs is not None:
         attrs = Attributes(path_attrs.verb, path=path_attrs.path)
         spec: dict[str, Any] = {"nonResourceAttributes": path_attrs.model_dump(exclude_defaults=True)}
@@ -162,8 +163,7 @@ async def self_subject_access_review(request: Request, caller: KubeCaller) -> di
         served = await _served(request, resource_attrs)
         # Cluster-scoped resources have no namespace; a namespaced one without one is asked across all (-A).
         namespaced = served.namespaced if served is not None else bool(resource_attrs.namespace)
-        if served is not None and served.promise:
-            apis = [(served.group, served.plural)]
+        apis = promise_apis(served) if served is not None else []
         attrs = Attributes(
             resource_attrs.verb,
             resource_attrs.group,
@@ -211,10 +211,7 @@ async def self_subject_rules_review(request: Request, caller: KubeCaller) -> dic
 
 
 def user_info(caller: Subject) -> dict[str, Any]:
-    info: dict[str, Any] = {"username": caller.user, "groups": list(caller.groups)}
-    if caller.extra:
-        info["extra"] = {key: list(values) for key, values in caller.extra.items()}
-    return info
+    return {"username": caller.user, "groups": list(caller.groups)}
 
 
 @router.post(f"/apis/{AUTHENTICATION}/v1/selfsubjectreviews")

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth import bearer, known_principal, loopback_freebie
-from api.kube.errors import KubeError
+from api.kube.errors import KubeError, forbidden
 from api.kube.registry import KubeResource
 from domain.access import LOOPBACK
 from domain.kube import pipeline_token
@@ -78,6 +78,7 @@ def permitted(
     name: str | None = None,
     subresource: str | None = None,
 ) -> bool:
+    """Whether the caller's rules allow the request (what `authorize` decides, without refusing)."""
     return allows(caller.rules(promise_apis(resource)), attributes(verb, resource, namespace, name, subresource))
 
 
@@ -93,12 +94,8 @@ def authorize(
 
     `namespace` None on a namespaced resource is a request across all namespaces (`-A`): only cluster-wide rules
     grant it, as in Kubernetes."""
-    attrs = attributes(verb, resource, namespace, name, subresource)
-    apis = promise_apis(resource)
-    if allows(caller.rules(apis), attrs):
+    if permitted(caller, verb, resource, namespace, name, subresource):
         return
-    details: dict[str, str] = {"group": resource.group, "kind": resource.plural} if resource.group else {}
-    details = details or {"kind": resource.plural}
-    if name:
-        details["name"] = name
-    raise KubeError("Forbidden", forbidden_message(caller, attrs, why_denied(caller, attrs, apis)), details)
+    attrs, apis = attributes(verb, resource, namespace, name, subresource), promise_apis(resource)
+    message = forbidden_message(caller, attrs, why_denied(caller, attrs, apis))
+    raise forbidden(resource.plural, resource.group, name, message)

@@ -128,14 +128,10 @@ def bad_request(message: str) -> KubeError:
     return KubeError("BadRequest", message)
 
 
-def forbidden(verb: str, plural: str, group: str, name: str | None, why: str, user: str) -> KubeError:
-    """apimachinery's NewForbidden with the authorizer's reason, as RBAC refuses: who, what verb, on what."""
-    resource = qualified(plural, group) if not name else f'{qualified(plural, group)} "{name}"'
-    return KubeError(
-        "Forbidden",
-        f'{resource} is forbidden: User "{user}" cannot {verb} resource "{plural}" in API group "{group}": {why}',
-        _details(plural, group, name),
-    )
+def forbidden(plural: str, group: str, name: str | None, message: str) -> KubeError:
+    """apimachinery's NewForbidden; the message (who may not do what, and why) is the authorizer's
+    (domain/kube/rbac.py forbidden_message)."""
+    return KubeError("Forbidden", message, _details(plural, group, name))
 
 
 def method_not_allowed(verb: str, plural: str, group: str) -> KubeError:

@@ -56,7 +56,8 @@ class _Bounded(BaseModel):
 
 class Rule(_Bounded):
     """One Kubernetes PolicyRule and where it is bound: `namespace` None is a ClusterRoleBinding (every namespace and
-    cluster-scoped objects), a name is a RoleBinding there (namespaced objects in it only)."""
+    cluster-scoped objects), a name is a RoleBinding there (namespaced objects in it only). domain/kube/rbac.py
+    evaluates them, as it does every caller's."""
 
     # Kubernetes' ValidatePolicyRule: a resource rule names at least one group, resource and verb.
     api_groups: _Names = Field(alias="apiGroups", min_length=1, max_length=MAX_RULE_ITEMS)
@@ -95,18 +96,6 @@ class Rule(_Bounded):
         if value is not None and (len(value) > LABEL_MAX or not NAMESPACE_PATTERN.match(value)):
             raise ValueError(f"{value!r} is not a namespace")
         return value
-
-    def allows(self, verb: str, group: str, resource: str, subresource: str, namespace: str | None, name: str) -> bool:
-        """Kubernetes' RBAC rule matching (plugin/pkg/auth/authorizer/rbac/rbac.go RuleAllows), within the binding."""
-        if self.namespace is not None and namespace != self.namespace:
-            return False
-        requested = f"{resource}/{subresource}" if subresource else resource
-        return (
-            ("*" in self.verbs or verb in self.verbs)
-            and ("*" in self.api_groups or group in self.api_groups)
-            and any(r in ("*", requested) or (subresource and r == f"*/{subresource}") for r in self.resources)
-            and (not self.resource_names or (bool(name) and name in self.resource_names))
-        )
 
 
 class Permission(_Bounded):
@@ -197,11 +186,6 @@ class PipelineClaims(_Bounded):
     def username(self) -> str:
         """The user name Kubernetes gives a ServiceAccount, as `kubectl auth whoami` would show it."""
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
-
-    def allows(
-        self, verb: str, group: str, resource: str, namespace: str | None, name: str = "", subresource: str = ""
-    ) -> bool:
-        return any(rule.allows(verb, group, resource, subresource, namespace, name) for rule in self.rules)
 
 
 def pipeline_namespace(workflow_type: str, object_namespace: str) -> str:

@@ -8,7 +8,7 @@ Kubernetes routes decide every request by the same table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 from domain.kube.pipeline_token import PipelineClaims
@@ -184,7 +184,6 @@ class Subject:
     # A team's namespaces; a pipeline's rules are fixed when its token is minted.
     namespaces: tuple[str, ...] = ()
     fixed_rules: tuple[Rule, ...] = ()
-    extra: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rules(self, promise_apis: Iterable[ApiRef] = ()) -> tuple[Rule, ...]:
         """Its rules, with a team's expanded for the Promise APIs given (those a request may touch)."""

@@ -103,13 +103,33 @@ def test_quickstart_on_a_fresh_home_beside_a_stack_on_the_default_ports(
         health_port = int(state["worker_health_url"].rsplit(":", 1)[1])
         assert health_port not in DEFAULT_PORTS.values()
         assert state["api_url"] == f"http://127.0.0.1:{env['KTX_API_PORT']}"
+        _kubectl_reaches_the_stack(env, home)
     finally:
         _ktx(env, "down")
 
 
-@pytest.mark.parametrize("which", ["temporal", "ui", "api", "worker_health"])
+def _kubectl_reaches_the_stack(env: dict[str, str], home: Path) -> None:
+    """`ktx kubeconfig` as the docs show it: kubectl verifies the stack's HTTPS certificate and acts as its admin."""
+
+    def ktx(*args: str) -> subprocess.CompletedProcess[str]:
+        return _ktx(env, *args)
+
+    printed = ktx("kubeconfig")
+    assert printed.returncode == 0, printed.stderr
+    config = home / "kubeconfig"
+    config.write_text(printed.stdout)
+    assert (home / "kube" / "admin-token").stat().st_mode & 0o077 == 0
+    kubectl = {**env, "KUBECONFIG": str(config)}
+    run = [str(ROOT / ".venv" / "bin" / "kubectl")]
+    promises = subprocess.run([*run, "get", "promises"], env=kubectl, capture_output=True, text=True, timeout=60)
+    assert promises.returncode == 0 and "app-config" in promises.stdout, promises.stderr
+    whoami = subprocess.run([*run, "auth", "whoami"], env=kubectl, capture_output=True, text=True, timeout=60)
+    assert "Username    ktx-admin" in whoami.stdout, whoami.stderr
+
+
+@pytest.mark.parametrize("which", ["temporal", "ui", "api", "worker_health", "kube_api"])
 def test_a_busy_port_is_refused_naming_how_to_move_it(tmp_path: Path, which: str) -> None:
-    ports = {key: free_port() for key in DEFAULT_PORTS}
+    ports = {key: free_port() for key in [*DEFAULT_PORTS, "kube_api"]}
     with _listen(ports[which]):
         env = _stack_env(tmp_path / "home")
         result = _up(env, ports, timeout=30)

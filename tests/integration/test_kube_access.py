@@ -29,6 +29,7 @@ from cli import kube_credentials
 from cli.stack import free_port
 from domain.kube import pipeline_token
 from service.platform import Platform
+from tests.integration.test_api_auth import run_api
 from tests.kratix_documents import GROUP, promise
 from tests.waiting import eventually, eventually_blocking
 from worker.settings import Settings
@@ -123,10 +124,14 @@ async def kube_api(platform: Platform, tmp_path: Path):
 
 
 async def kubeconfig(api: KubeApi, token: str | None, namespace: str = "default") -> Path:
-    """What the real `ktx kubeconfig` prints, for the listener's URL and CA."""
-    args = ["kubeconfig", "--server", api.https_url, "--certificate-authority", str(api.credentials.ca)]
-    args += ["--token", token] if token else []
-    code, out, err = await ktx(*args, "-n", namespace, home=api.home)
+    """What the real `ktx kubeconfig` prints for the listener's URL and CA: with the token given, else the admin's."""
+    where = ["--server", api.https_url, "--certificate-authority", str(api.credentials.ca)]
+    if token is None:
+        code, out, err = await ktx("kubeconfig", *where, "-n", namespace, home=api.home)
+    else:
+        code, out, err = await ktx(
+            "kubeconfig", "--token", token, "--context", "team-a", "-n", namespace, *where, home=api.home
+        )
     assert code == 0, err
     path = api.home / f"kubeconfig-{hashlib.sha256((token or '').encode()).hexdigest()[:8]}-{namespace}"
     path.write_text(out)
@@ -197,7 +202,10 @@ WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery
         ("team", ["get", "secrets", "-n", "team-a"], False),
         ("team", ["get", "promises"], True),
         ("team", ["create", "promises"], False),
-        ("team", ["get", "customresourcedefinitions.apiextensions.k8s.io"], True),
+        ("team", ["watch", "promises"], True),
+        ("team", ["get", "customresourcedefinitions"], True),
+        ("team", ["list", "works", "-n", "team-a"], True),
+        ("team", ["list", "events", "-n", "team-b"], False),
         ("team", ["get", "healthrecords.platform.kratix.io", "-n", "team-a"], True),
         ("team", ["create", "healthrecords.platform.kratix.io", "-n", "team-a"], False),
         ("team", ["get", "namespaces/team-a"], True),
@@ -207,7 +215,8 @@ WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery
         ("pipeline", ["get", WIDGETS, "-n", "team-a"], True),
         ("pipeline", ["get", WIDGETS, "-n", "team-b"], False),
         ("pipeline", ["get", "secrets", "-n", "team-a"], False),
-        ("pipeline", ["create", "works.platform.kratix.io", "-n", "team-a"], True),
+        ("pipeline", ["update", WIDGETS, "-n", "team-a"], True),
+        ("pipeline", ["create", "works", "-n", "team-a"], True),
         ("pipeline", ["get", "promises"], False),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
@@ -231,6 +240,76 @@ async def test_a_refusal_says_why_in_ktx_terms(kube_api: KubeApi) -> None:
     config = await kubeconfig(kube_api, pipeline(kube_api))
     _, out, _ = await kubectl(config, "auth", "can-i", "get", "secrets", "-n", "team-a")
     assert out.startswith('no - pipeline "system:serviceaccount:team-a:widgets-resource-configure-instance" holds')
+
+
+@pytest.mark.parametrize(
+    "who, args, refused",
+    [
+        (
+            "team",
+            ["get", "secrets", "-n", "team-b"],
+            'secrets is forbidden: User "team-a-ci" cannot list resource '
+            '"secrets" in API group "" in the namespace "team-b": Secrets are managed by platform tokens',
+        ),
+        (
+            "team",
+            ["get", "widgets", "-n", "team-b"],
+            f'widgets.{GROUP} is forbidden: User "team-a-ci" cannot list '
+            f'resource "widgets" in API group "{GROUP}" in the namespace "team-b": its namespaces are team-a',
+        ),
+        (
+            "team",
+            ["get", "widgets", "first", "-n", "team-b"],
+            f'widgets.{GROUP} "first" is forbidden: User '
+            f'"team-a-ci" cannot get resource "widgets" in API group "{GROUP}" in the namespace "team-b": '
+            "its namespaces are team-a",
+        ),
+        (
+            "team",
+            ["delete", "promise", "widgets"],
+            'promises.platform.kratix.io "widgets" is forbidden: User '
+            '"team-a-ci" cannot delete resource "promises" in API group "platform.kratix.io" at the cluster scope: '
+            "Promises are managed by platform tokens",
+        ),
+        (
+            "pipeline",
+            ["get", "secrets", "-n", "team-a"],
+            "secrets is forbidden: User "
+            '"system:serviceaccount:team-a:widgets-resource-configure-instance" cannot list resource "secrets" in API '
+            'group "" in the namespace "team-a": pipeline',
+        ),
+        (
+            "pipeline",
+            ["get", "widgets", "-n", "team-b"],
+            f"widgets.{GROUP} is forbidden: User "
+            '"system:serviceaccount:team-a:widgets-resource-configure-instance" cannot list resource "widgets"',
+        ),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v)[:20],
+)
+async def test_what_can_i_says_no_to_is_refused_with_the_apiservers_words(
+    kube_api: KubeApi, who: str, args: list[str], refused: str
+) -> None:
+    config = await kubeconfig(kube_api, TEAM_TOKEN if who == "team" else pipeline(kube_api), "team-a")
+    verb = {"get": "list" if len(args) < 3 or args[2].startswith("-") else "get", "delete": "delete"}[args[0]]
+    can, _, _ = await kubectl(config, "auth", "can-i", verb, *args[1:])
+    code, _, err = await kubectl(config, *args)
+    assert can == 1 and code == 1
+    assert err.startswith(f"Error from server (Forbidden): {refused}"), err
+
+
+async def test_what_can_i_says_yes_to_is_done(kube_api: KubeApi) -> None:
+    config = await kubeconfig(kube_api, TEAM_TOKEN, "team-a")
+    for args in (["get", "widgets"], ["get", "promises"]):
+        assert (await kubectl(config, "auth", "can-i", "list", args[1]))[0] == 0
+        code, out, err = await kubectl(config, *args)
+        assert code == 0, err
+    widget = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "first", "namespace": "team-a"}}
+    (kube_api.home / "widget.yaml").write_text(yaml.safe_dump(widget))
+    code, out, err = await kubectl(config, "create", "-f", str(kube_api.home / "widget.yaml"))
+    assert code == 0 and out.strip() == f"widget.{GROUP}/first created", err
+    code, out, err = await kubectl(await kubeconfig(kube_api, pipeline(kube_api)), "get", "widgets", "-n", "team-a")
+    assert code == 0 and "first" in out, err
 
 
 def rows(listing: str) -> dict[str, list[str]]:
@@ -338,3 +417,22 @@ async def test_the_https_listener_asks_every_request_for_a_token(platform: Platf
         # kubectl with no credentials at all asks for a password on its stdin; one the API does not know it sends.
         code, _, err = await kubectl(await kubeconfig(api, secrets.token_urlsafe(32)), "auth", "whoami")
         assert code == 1 and "error: You must be logged in to the server (Unauthorized)" in err, err
+
+
+@pytest.mark.parametrize(
+    "env, phrase",
+    [
+        ({}, "KTX_KUBE_API_PORT is set: the HTTPS listener needs KTX_KUBE_API_TLS_CERT and KTX_KUBE_API_TLS_KEY"),
+        (
+            {"KTX_KUBE_API_TLS_CERT": "/nonexistent/tls.crt", "KTX_KUBE_API_TLS_KEY": "/nonexistent/tls.key"},
+            "KTX_KUBE_API_TLS_CERT /nonexistent/tls.crt: no such file",
+        ),
+        ({"KTX_API_ADMIN_TOKEN_FILE": "/nonexistent/admin-token"}, "KTX_API_ADMIN_TOKEN_FILE /nonexistent/admin-token"),
+    ],
+)
+def test_the_api_refuses_to_start_on_an_https_listener_it_cannot_serve(
+    tmp_path: Path, env: dict[str, str], phrase: str
+) -> None:
+    result = run_api(tmp_path, KTX_KUBE_API_PORT=str(free_port()), **env)
+    assert result.returncode == 1 and f"ktx api: refusing to start: {phrase}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

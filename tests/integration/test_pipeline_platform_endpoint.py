@@ -21,6 +21,7 @@ from activities.pipelines.podman_runner import ContainerRuntime, Isolation, Podm
 from domain.documents import Container
 from domain.kube.pipeline_token import verify
 from tests.integration.test_hostile_fields import run_input, workspace
+from tests.unit.test_pipeline_token import allows
 from tests.kratix_documents import BEHAVE
 from tests.servers.tls_proxy import CertificateAuthority
 
@@ -126,7 +127,7 @@ async def test_a_container_reaches_the_platform_api_as_in_cluster_config_expects
     assert answer == {"path": "/api", "authorization": f"Bearer {report['token']}"}
     claims = verify(report["token"], KEY, now=0)
     assert claims is not None and claims.object.name == "first" and claims.workflow_type == "resource"
-    assert claims.allows("patch", "test.ktx.io", "widgets", "default", "first", subresource="status")
+    assert allows(claims, "patch", "test.ktx.io", "widgets", "default", "first", subresource="status")
     assert not report["writable"]
 
 

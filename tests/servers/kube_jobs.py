@@ -11,11 +11,15 @@ host directories. Shapes follow the API reference (https://kubernetes.io/docs/re
   `containerStatuses` with `state.waiting` (`PodInitializing`, `ErrImagePull`), `state.running` or
   `state.terminated` (`exitCode`, `reason` Completed/Error, `startedAt`, `finishedAt`);
 - `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&tailLines=`: text/plain;
+- core/v1 Secrets: `POST .../secrets` (201, 409 `AlreadyExists`), `GET`, `PUT` and `DELETE .../secrets/{name}`;
+  a Pod's `projected` volumes of Secret `items` are files with the volume's `defaultMode`, and a missing Secret
+  leaves the Pod's first container waiting (`CreateContainerConfigError`), as kubelet does;
 - every error is a `Status`; requests without the bearer token get 401.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -30,6 +34,7 @@ from tests.servers.kube_api import FakeKubeApiServer, status
 
 _JOBS = re.compile(r"/apis/batch/v1/namespaces/([^/]+)/jobs(?:/([^/]+))?")
 _PODS = re.compile(r"/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(/log)?)?")
+_SECRETS = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -55,6 +60,7 @@ class FakeKube(FakeKubeApiServer):
         self.running: dict[str, str] = {}  # job name -> the podman container running now
         self.deleted: list[tuple[str, str]] = []  # (job name, propagation policy)
         self.created: list[dict[str, Any]] = []  # each Job as the client sent it
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.admit_pods = True  # False: the Job controller's Pods are refused (admission, quota), so none appears
         self.clock = 0
 
@@ -101,7 +107,45 @@ class FakeKube(FakeKubeApiServer):
                     )
                 lines = log_file.read_text(errors="replace").splitlines(keepends=True)
                 return 200, "".join(lines[-int(query.get("tailLines", len(lines) or 1)) :])
+        if match := _SECRETS.fullmatch(path):
+            return self._secret(method, *match.groups(), body)
         return 404, status(404, "NotFound", "the server could not find the requested resource")
+
+    def _secret(self, method: str, namespace: str, name: str | None, body: Any) -> tuple[int, Any]:
+        if method == "POST" and name is None:
+            name = body["metadata"]["name"]
+            if (namespace, name) in self.secrets:
+                return 409, status(409, "AlreadyExists", f'secrets "{name}" already exists', name, kind="secrets")
+            body["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=self._now())
+            self.secrets[namespace, name] = body
+            return 201, copy.deepcopy(body)
+        if (namespace, name or "") not in self.secrets:
+            return 404, status(404, "NotFound", f'secrets "{name}" not found', name, kind="secrets")
+        if method == "GET":
+            return 200, copy.deepcopy(self.secrets[namespace, name or ""])
+        if method == "PUT":
+            self.secrets[namespace, name or ""] = body
+            return 200, copy.deepcopy(body)
+        if method == "DELETE":
+            del self.secrets[namespace, name or ""]
+            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        return 405, status(405, "MethodNotAllowed", f"{method} is not supported on secrets")
+
+    def _projected(self, namespace: str, volume: dict[str, Any], directory: Path) -> bool:
+        """Writes a projected volume's Secret items; False when a Secret it needs is missing."""
+        projected = volume["projected"]
+        for source in projected["sources"]:
+            if set(source) != {"secret"}:
+                raise NotImplementedError(f"the fake kubelet projects Secrets only, not {source}")
+            secret = self.secrets.get((namespace, source["secret"]["name"]))
+            if secret is None:
+                return False
+            for item in source["secret"]["items"]:
+                path = directory / item["path"]
+                path.write_bytes(base64.b64decode(secret["data"][item["key"]]))
+                path.chmod(projected.get("defaultMode", 0o644))
+        directory.chmod(0o755)
+        return True
 
     def _create(self, namespace: str, job: dict[str, Any]) -> tuple[int, Any]:
         name = job["metadata"]["name"]
@@ -172,11 +216,18 @@ class FakeKube(FakeKubeApiServer):
         spec = pod["spec"]
         volumes = {}
         for volume in spec.get("volumes", []):
-            if "emptyDir" not in volume:
-                raise NotImplementedError(f"the fake kubelet mounts emptyDir volumes only, not {volume}")
+            if "emptyDir" not in volume and "projected" not in volume:
+                raise NotImplementedError(f"the fake kubelet mounts emptyDir and projected volumes only, not {volume}")
             volumes[volume["name"]] = self.workdir / pod["metadata"]["name"] / volume["name"]
             volumes[volume["name"]].mkdir(parents=True, mode=0o777)
             volumes[volume["name"]].chmod(0o777)
+            if "projected" in volume and not self._projected(namespace, volume, volumes[volume["name"]]):
+                first = "initContainerStatuses" if spec.get("initContainers") else "containerStatuses"
+                with self.lock:
+                    pod["status"][first][0]["state"] = {
+                        "waiting": {"reason": "CreateContainerConfigError", "message": "secret not found"}
+                    }
+                return
         with self.lock:
             pod["status"]["phase"] = "Running" if not spec.get("initContainers") else "Pending"
         for kind in ("initContainerStatuses", "containerStatuses"):

@@ -192,7 +192,7 @@ def test_protobuf_reviews_decode_the_fields_the_schema_names() -> None:
     [
         (b'{"spec": {}}', "no k8s"),
         (protobuf.MAGIC + b"\x0a\x05ab", "runs past the end"),
-        (protobuf.MAGIC + b"\x0a" + b"\xff" * 11, "varint"),
+        (protobuf.MAGIC + b"\x0a" + b"\xff" * 11, "varint longer than 10 bytes"),
         (protobuf.MAGIC + b"\x12\x04\x0a\x02\xff\xfe", "not UTF-8"),
         (protobuf.MAGIC + b"\x0b", "wire type 3"),
     ],

@@ -4,6 +4,7 @@ label values; the reading of Job and Pod status; retention (§5.10). No cluster,
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import random
@@ -27,8 +28,10 @@ from activities.pipelines.job import (
     jobs_to_prune,
     label_value,
     pipeline_labels,
+    platform_api_secret,
     stuck_container,
 )
+from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT
 from activities.pipelines.models import PipelineContext, RunPipelineInput
 from domain.documents import Pipeline
 
@@ -399,6 +402,52 @@ def test_a_pipeline_naming_its_service_account_gets_its_token():
     assert spec["automountServiceAccountToken"] is True
 
 
+PLATFORM_API_ENV = {"KUBERNETES_SERVICE_HOST": "ktx-api.ktx-system.svc", "KUBERNETES_SERVICE_PORT": "6443"}
+
+
+def platform_api_manifest(input: RunPipelineInput | None = None) -> dict[str, Any]:
+    input = input or run_input()
+    defaults = full_defaults(platform_api_env=PLATFORM_API_ENV)
+    return job_manifest(input, job_name(input), defaults, INPUT_URL, RESULT_URL, platform_api=True)
+
+
+def test_user_containers_reach_the_platform_api_through_the_runs_secret_at_the_service_account_path():
+    input = run_input()
+    doc = platform_api_manifest(input)
+    spec = pod_spec(doc)
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "ktx-platform-api"]
+    assert volume["projected"]["defaultMode"] == 0o644
+    (source,) = volume["projected"]["sources"]
+    assert source["secret"]["name"] == f"{job_name(input)}-platform-api"
+    assert [i["key"] for i in source["secret"]["items"]] == ["token", "ca.crt", "namespace"]
+    for container in ("render", "publish"):
+        doc_container = init(doc, container)
+        assert {"name": "ktx-platform-api", "mountPath": SERVICE_ACCOUNT_MOUNT, "readOnly": True} in doc_container[
+            "volumeMounts"
+        ]
+        names = [e["name"] for e in doc_container["env"]]
+        # The Service's variables come first, so the container's own (and Kratix's) win, as kubelet orders them.
+        assert names[:2] == ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]
+        assert doc_container["env"][0]["value"] == "ktx-api.ktx-system.svc"
+    # The adapters move data only: no token for them.
+    for adapter in [init(doc, "ktx-reader"), spec["containers"][0]]:
+        assert all(m["name"] != "ktx-platform-api" for m in adapter["volumeMounts"])
+        assert all(not e["name"].startswith("KUBERNETES_") for e in adapter["env"])
+    # Without it, the Job is as before.
+    plain = pod_spec(manifest(input))
+    assert all(v["name"] != "ktx-platform-api" for v in plain["volumes"])
+
+
+def test_the_runs_secret_holds_the_service_account_files_and_the_pipelines_labels():
+    input = run_input()
+    files = {"token": b"ktxp1.a.b", "ca.crt": b"-----BEGIN CERTIFICATE-----", "namespace": b"team-a"}
+    secret = platform_api_secret(input, job_name(input), full_defaults(), files)
+    assert secret["metadata"]["name"] == f"{job_name(input)}-platform-api"
+    assert secret["metadata"]["namespace"] == "ktx-pipelines"
+    assert secret["metadata"]["labels"] == pipeline_labels(input)
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == files
+
+
 def test_restart_policy_never_by_default_and_backoff_limit_zero():
     doc = manifest()
     assert pod_spec(doc)["restartPolicy"] == "Never"
@@ -513,6 +562,13 @@ VALIDATION_CASES = {
             )
         )
     ),
+    "platform-api": lambda: platform_api_manifest(),
+    "platform-api-secret": lambda: platform_api_secret(
+        run_input(),
+        job_name(run_input()),
+        full_defaults(),
+        {"token": b"ktxp1.x.y", "ca.crt": b"PEM", "namespace": b"a"},
+    ),
     "long-names": lambda: manifest(
         run_input(
             resource_context(promise_name="p" * 63, object_name="r" * 253, object_namespace="n" * 63),
@@ -523,7 +579,7 @@ VALIDATION_CASES = {
 
 
 @pytest.mark.parametrize("case", list(VALIDATION_CASES), ids=list(VALIDATION_CASES))
-def test_every_manifest_is_a_valid_job(case: str):
+def test_every_manifest_is_a_valid_object(case: str):
     doc = VALIDATION_CASES[case]()
     validate(doc)
     assert len(doc["metadata"]["name"]) <= 63
