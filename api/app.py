@@ -72,8 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or Settings.from_env()
     app.state.tokens = load_token_source(app.state.settings)
     app.state.admin_entry = load_admin_entry(app.state.settings)
-    # Pipeline tokens are verified with the key the worker signs them with (api/kube/authz.py); only the HTTPS
-    # listener, which pipelines reach, takes them.
+    # Pipeline tokens are verified with the key the worker signs them with (api/kube/authz.py); workers give
+    # pipelines tokens only when the API serves Kubernetes over HTTPS, so without that listener there is no key.
     if app.state.settings.kube_api_port is not None:
         app.state.pipeline_token_key = app.state.settings.pipeline_token_key()
 

@@ -17,6 +17,7 @@ from domain.kube.pipeline_token import (
 from domain.kube.rbac import Attributes, pipeline_subject
 from domain.kube import rbac
 from domain.pipeline_rules import check_pipeline
+from worker.settings import Settings
 from domain.documents import Pipeline
 
 KEY = b"k" * 32
@@ -180,3 +181,43 @@ def test_too_many_or_too_large_permissions_are_refused_and_the_largest_allowed_f
         expires_at=0,
     )
     assert len(mint(claims, KEY, ttl_s=60, now=0)) <= MAX_TOKEN_BYTES
+
+
+def test_the_token_key_is_made_once_0600_and_shared_by_whoever_reads_it(tmp_path, monkeypatch):
+    settings = Settings(home=tmp_path / "home")
+    key = settings.pipeline_token_key()
+    path = tmp_path / "home" / "pipeline-token.key"
+    assert len(key) == 32 and path.read_bytes() == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    # The API and the worker read the same key; nothing else is left beside it.
+    assert Settings(home=tmp_path / "home").pipeline_token_key() == key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pipeline-token.key"]
+    short = tmp_path / "short.key"
+    short.write_bytes(b"x" * 8)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Settings(pipeline_token_key_file=short).pipeline_token_key()
+    monkeypatch.setenv("KTX_PIPELINE_TOKEN_KEY_FILE", str(short))
+    assert Settings.from_env().pipeline_token_key_file == short
+
+
+@pytest.mark.parametrize(
+    ("values", "address"),
+    [
+        ({}, None),
+        ({"kube_api_port": 6443}, ("127.0.0.1", 6443)),
+        ({"kube_api_port": 6443, "kube_api_host": "0.0.0.0"}, ("127.0.0.1", 6443)),
+        ({"kube_api_port": 6443, "api_host": "10.0.0.5"}, ("10.0.0.5", 6443)),
+        (
+            {"kube_api_port": 6443, "pipeline_api_address": "ktx-api.ktx-system.svc:8443"},
+            ("ktx-api.ktx-system.svc", 8443),
+        ),
+        ({"pipeline_api_address": "[::1]:6443"}, ("::1", 6443)),
+    ],
+)
+def test_where_the_worker_forwards_pipelines_connections(values, address):
+    assert Settings(**values).pipeline_api == address
+
+
+def test_a_pipeline_api_address_that_could_be_an_option_is_refused():
+    with pytest.raises(ValueError):
+        Settings(pipeline_api_address="--network=host:1")
