@@ -17,8 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from cli import stack
+from cli.author import pipelines as author_pipelines, scaffold as author_scaffold
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
+from domain.errors import InvalidDocument
 from domain.gitops import GITOPS_AGENTS
 from worker.settings import Settings
 
@@ -563,13 +565,18 @@ def parser() -> argparse.ArgumentParser:
     manifests.add_argument("name")
     manifests.add_argument("--gitops", choices=GITOPS_AGENTS, default="flux")
     manifests.set_defaults(func=cmd_destination_manifests)
+    # The Promise author's commands, which need no stack (cli/author/).
+    author_scaffold.register(sub)
+    author_pipelines.register(sub)
     return root
 
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError)):
+    if isinstance(exc, (CliError, stack.StackError, author_scaffold.AuthorError)):
         return str(exc)
+    if isinstance(exc, InvalidDocument):
+        return f"error: {exc}"
     if isinstance(exc, httpx.ConnectError):
         return "error: cannot reach the ktx API; is the stack up? (ktx up)"
     if isinstance(exc, httpx.TimeoutException):
