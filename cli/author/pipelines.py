@@ -22,12 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from temporalio.exceptions import ApplicationError
 
-from activities.artifacts.store import ArtifactStore
-from activities.pipelines.activity import PipelineActivities
 from activities.pipelines.models import PipelineContext, PipelineRunResult, RunPipelineInput
-from activities.pipelines.workspaces import Workspaces
 from cli.author.scaffold import AuthorError, is_split, load_promise, read_text, read_yaml
 from domain import status as st
 from domain.crd_validation import admit_promise
@@ -39,7 +35,6 @@ from domain.promise_api import PromiseApi
 from domain.scheduling import squash
 from domain.validation import validate_resource_request
 from domain.workflow_control import WorkflowControl, parse_workflow_control, retry_after_error
-from worker.main import pipeline_runner
 from worker.settings import Settings
 
 WORKFLOWS = ("resource.configure", "resource.delete", "promise.configure", "promise.delete")
@@ -101,6 +96,14 @@ async def run_workflow(
 ) -> tuple[list[PipelineReport], dict[str, Any]]:
     """Each pipeline of the workflow in turn (or the one named), stopping at a failure or a suspension, as the
     object's workflow runs them; returns each run's report and the status merged from all of them."""
+    # Here, not at the top: `ktx` starts without the worker and Temporal's modules (tests/unit/test_cli_startup.py).
+    from temporalio.exceptions import ApplicationError
+
+    from activities.artifacts.store import ArtifactStore
+    from activities.pipelines.activity import PipelineActivities
+    from activities.pipelines.workspaces import Workspaces
+    from worker.main import pipeline_runner
+
     lifecycle, action = workflow.split(".")
     pipelines = getattr(getattr(promise.spec.workflows, lifecycle), action)
     if only is not None:
