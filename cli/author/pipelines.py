@@ -194,7 +194,7 @@ def print_report(reports: list[PipelineReport], status: dict[str, Any], show_fil
             chosen = {k: v for s in group.selectors for k, v in s.match_labels.items()}
             sources = ", ".join(s.source.value for s in group.selectors) or "none: any Destination"
             shown = ",".join(f"{k}={v}" for k, v in sorted(chosen.items())) or "{}"
-            print(f"    {group.directory or '/'}: {shown} ({sources}; {len(group.files)} files)")
+            print(f"    {group.directory}: {shown} ({sources}; {len(group.files)} files)")
         control = report.control
         if control is None:
             print("  workflow control: none")
