@@ -1,0 +1,82 @@
+"""`ktx test pipeline` with no stack at all (no Temporal, no API, an empty KTX_HOME): the example Promise's pipelines
+run on real podman through the worker's runner, and what they write, the merged status and the scheduling are shown
+as the platform would make them (docs/authoring.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cli.stack import free_port
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "promises" / "app-config"
+
+
+def _ktx(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KTX_HOME": str(tmp_path / "home"),
+        # Nothing listens there: a command that needed the stack would fail.
+        "KTX_API_PORT": str(free_port()),
+        "KTX_TEMPORAL_PORT": str(free_port()),
+        # Run from the author's directory, with this checkout's code.
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_example_promise_s_pipelines_run_with_no_stack(tmp_path: Path, pipeline_images) -> None:
+    promise, request = str(EXAMPLE / "promise.yaml"), str(EXAMPLE / "resource-request.yaml")
+    result = _ktx(tmp_path, "test", "pipeline", promise, "--input", request, "--show-files", "--save", "out")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Pipeline render: Succeeded" in out
+    assert "container render (localhost/ktx-examples/app-config-pipeline:v0.1.0): exit code 0" in out
+    # The request was defaulted by the Promise's schema (replicas: 1) before the pipeline read it, as the API does.
+    assert "    | rendered checkout: 2 replicas for team payments" in out
+    assert "    .: environment=dev (promise; 1 files)" in out
+    status = yaml.safe_load(out.split("\nStatus:\n", 1)[1])
+    assert (status["replicas"], status["team"], status["workflowsSucceeded"]) == (2, "payments", 1)
+    assert status["kratix"]["workflows"]["pipelines"] == [
+        {
+            "name": "render",
+            "phase": "Succeeded",
+            "lastTransitionTime": status["kratix"]["workflows"]["pipelines"][0]["lastTransitionTime"],
+        }
+    ]
+    configmap = yaml.safe_load((tmp_path / "out" / "render" / "configmap.yaml").read_text())
+    assert configmap["data"] == {"team": "payments", "size": "medium", "replicas": "2", "logLevel": "info"}
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").iterdir())
+
+    own = _ktx(tmp_path, "test", "pipeline", promise, "--workflow", "promise.configure", "--show-files")
+    assert own.returncode == 0, own.stderr
+    assert "Pipeline setup: Succeeded" in own.stdout and "    namespace.yaml\n" in own.stdout
+    assert "name: app-config-system" in own.stdout and "  message: app-config system namespace rendered\n" in own.stdout
+
+    teardown = _ktx(tmp_path, "test", "pipeline", promise, "--workflow", "resource.delete", "--input", request)
+    assert teardown.returncode == 0, teardown.stderr
+    assert "tearing down checkout for team payments" in teardown.stdout
+
+
+def test_a_request_the_schema_refuses_is_refused_before_any_container_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: example.ktx.io/v1alpha1\nkind: AppConfig\nmetadata: {name: x}\nspec: {team: x, size: huge}\n"
+    )
+    result = _ktx(tmp_path, "test", "pipeline", str(EXAMPLE / "promise.yaml"), "--input", str(bad))
+    assert result.returncode == 1
+    assert "spec.size: Unsupported value" in result.stderr and "Pipeline" not in result.stdout
+    request = str(EXAMPLE / "resource-request.yaml")
+    missing = _ktx(
+        tmp_path, "test", "pipeline", str(EXAMPLE / "promise.yaml"), "--input", request, "--pipeline", "nope"
+    )
+    assert missing.returncode == 1 and "has no pipeline 'nope'" in missing.stderr
+    none = _ktx(tmp_path, "test", "pipeline", str(EXAMPLE / "promise.yaml"), "--workflow", "promise.delete")
+    assert none.returncode == 1 and "has no pipeline" in none.stderr
