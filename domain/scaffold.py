@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from domain.crd_validation import admit_promise
+from domain.crd_validation import admit_promise, validate_crd
 from domain.documents import KRATIX_API_VERSION, Promise
 from domain.errors import FieldError, InvalidDocument
 from domain.grammar import dns_label, image_reference
@@ -249,6 +249,8 @@ def promise_files(
     version = version or "v1alpha1"
     plural = plural or f"{kind.lower()}s"
     values = {"name": name, "group": group, "kind": kind, "version": version, "plural": plural}
+    # Checked as Kubernetes checks a CRD before any of them becomes text in a template.
+    _refuse(validate_crd(crd_of(group, kind, version, plural)))
     crd = _CRD_TEMPLATE.format(singular=kind.lower(), schema=_indent(_SPEC_SCHEMA, 14), **values)
     promise = _PROMISE_TEMPLATE.format(name=name, api=_indent(crd, 4))
     files = {
@@ -264,6 +266,33 @@ def promise_files(
         assemble(name, {k: yaml.safe_load(v) for k, v in files.items() if k in (API_FILE, PROMISE_FILE)}, {})
     )
     return files
+
+
+def crd_of(group: str, kind: str, version: str, plural: str) -> dict[str, Any]:
+    """The API `init promise` writes, as a document (the template's text is Kratix's layout of the same)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": version,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"default": {}, "type": "object"}},
+                        }
+                    },
+                    "served": True,
+                    "storage": True,
+                }
+            ],
+        },
+    }
 
 
 def check_admitted(promise: dict[str, Any]) -> None:

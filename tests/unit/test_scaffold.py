@@ -65,7 +65,9 @@ def test_init_promise_writes_kratix_files() -> None:
         "apiVersion: syntasso.io/v1alpha1\nkind: Database\nmetadata:\n  name: example-postgresql\n"
     )
     assert "ktx init promise postgresql  --group syntasso.io --kind Database" in files["README.md"]
-    api = admit_promise(Promise.model_validate(yaml.safe_load(files["promise.yaml"])))
+    document = yaml.safe_load(files["promise.yaml"])
+    assert document["spec"]["api"] == sc.crd_of("syntasso.io", "Database", "v1alpha1", "databases")
+    api = admit_promise(Promise.model_validate(document))
     assert api is not None and (api.group, api.version, api.kind, api.plural) == (
         "syntasso.io",
         "v1alpha1",
@@ -94,6 +96,9 @@ def test_init_promise_version_plural_and_split() -> None:
         ("Postgres", "syntasso.io", "Database", "NAME"),
         ("postgresql", "syntasso", "Database", "spec.api.spec.group"),
         ("postgresql", "syntasso.io", "data base", "spec.api.spec.names.kind"),
+        # YAML a value could smuggle into the template's text is refused before it becomes text.
+        ("postgresql", "syntasso.io", "Database\n        shortNames: [db]", "spec.api.spec.names.kind"),
+        ("postgresql", "syntasso.io\n      scope: Cluster", "Database", "spec.api.spec.group"),
     ],
 )
 def test_init_promise_refuses_names_kubernetes_would(name: str, group: str, kind: str, field: str) -> None:
