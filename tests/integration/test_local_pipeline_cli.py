@@ -80,3 +80,81 @@ def test_a_request_the_schema_refuses_is_refused_before_any_container_runs(tmp_p
     assert missing.returncode == 1 and "has no pipeline 'nope'" in missing.stderr
     none = _ktx(tmp_path, "test", "pipeline", str(EXAMPLE / "promise.yaml"), "--workflow", "promise.delete")
     assert none.returncode == 1 and "has no pipeline" in none.stderr
+
+
+HOSTILE_PROMISE = """\
+apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata: {name: probe}
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {name: probes.example.ktx.io}
+    spec:
+      group: example.ktx.io
+      names: {kind: Probe, plural: probes, singular: probe}
+      scope: Namespaced
+      versions:
+        - name: v1alpha1
+          served: true
+          storage: true
+          schema:
+            openAPIV3Schema:
+              type: object
+              properties:
+                spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {name: gate}
+          spec:
+            containers:
+              - name: gate
+                image: localhost/ktx/python-base:bookworm
+                command: [sh, -c]
+                args:
+                  - |
+                    mkdir -p /kratix/output/db
+                    echo 'kind: Database' > /kratix/output/db/db.yaml
+                    cd /kratix/metadata
+                    printf -- '- directory: db\\n  matchLabels: {tier: data}\\n' > destination-selectors.yaml
+                    printf 'suspend: true\\nmessage: waiting for approval\\n' > /kratix/metadata/workflow-control.yaml
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {name: after}
+          spec:
+            containers:
+              - name: after
+                image: localhost/ktx/python-base:bookworm
+                command: [sh, -c, 'echo ran after']
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {name: escape}
+          spec:
+            containers:
+              - name: escape
+                image: localhost/ktx/python-base:bookworm
+                command: [sh, -c, 'ln -s /etc/passwd /kratix/output/passwd']
+"""
+
+
+def test_metadata_and_hostile_output_are_read_as_the_platform_reads_them(tmp_path: Path, pipeline_images) -> None:
+    promise, request = tmp_path / "promise.yaml", tmp_path / "request.yaml"
+    promise.write_text(HOSTILE_PROMISE)
+    request.write_text("apiVersion: example.ktx.io/v1alpha1\nkind: Probe\nmetadata: {name: p1}\nspec: {}\n")
+    gated = _ktx(tmp_path, "test", "pipeline", str(promise), "--input", str(request))
+    assert gated.returncode == 0, gated.stderr
+    # The pipeline's own selector for db/, the workflow control suspending the workflow: `after` never runs.
+    assert "    db: tier=data (resource-workflow; 1 files)" in gated.stdout
+    assert "  workflow control: suspend waiting for approval" in gated.stdout
+    assert "Pipeline after" not in gated.stdout and "ran after" not in gated.stdout
+    escaped = _ktx(tmp_path, "test", "pipeline", str(promise), "--pipeline", "escape", "--input", str(request))
+    assert escaped.returncode == 1
+    assert "Pipeline escape: Failed" in escaped.stdout
+    assert (
+        "/kratix/output/passwd is a symbolic link that" in escaped.stdout and "write the file itself" in escaped.stdout
+    )
+    assert "root:" not in escaped.stdout
