@@ -202,6 +202,8 @@ def print_report(reports: list[PipelineReport], status: dict[str, Any], show_fil
             print(f"  workflow control: retry after {control.retry_after_s:g}s {control.message}".rstrip())
         else:
             print(f"  workflow control: {'suspend' if control.suspend else 'none'} {control.message}".rstrip())
+        if control is not None and control.suspends:
+            print("  the workflow stops here, as the platform's does, until it is resumed or retried")
     print("Status:")
     print("".join(f"  {line}\n" for line in yaml.safe_dump(status, sort_keys=False).splitlines()), end="")
 

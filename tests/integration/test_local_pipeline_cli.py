@@ -149,7 +149,7 @@ def test_metadata_and_hostile_output_are_read_as_the_platform_reads_them(tmp_pat
     assert gated.returncode == 0, gated.stderr
     # The pipeline's own selector for db/, the workflow control suspending the workflow: `after` never runs.
     assert "    db: tier=data (resource-workflow; 1 files)" in gated.stdout
-    assert "  workflow control: suspend waiting for approval" in gated.stdout
+    assert "  workflow control: suspend waiting for approval\n  the workflow stops here" in gated.stdout
     assert "Pipeline after" not in gated.stdout and "ran after" not in gated.stdout
     escaped = _ktx(tmp_path, "test", "pipeline", str(promise), "--pipeline", "escape", "--input", str(request))
     assert escaped.returncode == 1
