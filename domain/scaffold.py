@@ -43,7 +43,7 @@ _PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 _PROPERTY_DEPTH = 8
 
 # `kratix init promise` marshals an empty JSONSchemaProps with `default: {}` as the spec's schema (go-yaml, sorted).
-_SPEC_SCHEMA = "default: {}\ntype: object\n"
+SPEC_SCHEMA: dict[str, Any] = {"default": {}, "type": "object"}
 
 _PROMISE_TEMPLATE = """\
 apiVersion: platform.kratix.io/v1alpha1
@@ -61,7 +61,7 @@ spec:
         []
     resource:
       configure:
-        []
+{resource}
 """
 
 _CRD_TEMPLATE = """\
@@ -100,7 +100,7 @@ _README_TEMPLATE = """\
 This Promise was generated with:
 
 ```bash
-ktx init promise {name} {extra} --group {group} --kind {kind}
+ktx init {subcommand} {name} {extra} --group {group} --kind {kind}
 ```
 
 ## Updating API properties
@@ -241,30 +241,46 @@ def check_promise_name(name: str) -> None:
 
 
 def promise_files(
-    name: str, group: str, kind: str, version: str = "", plural: str = "", split: bool = False
+    name: str,
+    group: str,
+    kind: str,
+    version: str = "",
+    plural: str = "",
+    split: bool = False,
+    *,
+    subcommand: str = "promise",
+    extra: str = "",
+    schema: dict[str, Any] | None = None,
+    resource_configure: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """`kratix init promise`: promise.yaml (or api.yaml and an empty dependencies.yaml with --split),
-    example-resource.yaml and README.md, by file name. The generated Promise passes the platform's admission."""
+    example-resource.yaml and README.md, by file name. The generated Promise passes the platform's admission.
+
+    The other generators (`init helm-promise`) give the spec's schema and the resource.configure pipelines; with
+    --split those go to workflows/resource/configure/workflow.yaml."""
     check_promise_name(name)
     version = version or "v1alpha1"
     plural = plural or f"{kind.lower()}s"
     values = {"name": name, "group": group, "kind": kind, "version": version, "plural": plural}
     # Checked as Kubernetes checks a CRD before any of them becomes text in a template.
     _refuse(validate_crd(crd_of(group, kind, version, plural)))
-    crd = _CRD_TEMPLATE.format(singular=kind.lower(), schema=_indent(_SPEC_SCHEMA, 14), **values)
-    promise = _PROMISE_TEMPLATE.format(name=name, api=_indent(crd, 4))
+    crd = _CRD_TEMPLATE.format(singular=kind.lower(), schema=_indent(marshal(schema or SPEC_SCHEMA), 14), **values)
+    pipelines = resource_configure or []
+    resource = _indent(marshal(pipelines), 8) if pipelines else _indent("[]", 8)
+    flags = " ".join(f for f in (extra, "--split" if split else "") if f)
     files = {
         EXAMPLE_FILE: _EXAMPLE_TEMPLATE.format(**values),
-        README_FILE: _README_TEMPLATE.format(extra="--split" if split else "", **values),
+        README_FILE: _README_TEMPLATE.format(subcommand=subcommand, extra=flags, **values),
     }
     if split:
         files[API_FILE] = crd + "\n"
         files[DEPENDENCIES_FILE] = ""
+        if pipelines:
+            files[f"workflows/resource/configure/{WORKFLOW_FILE}"] = marshal(pipelines)
     else:
-        files[PROMISE_FILE] = promise
-    check_admitted(
-        assemble(name, {k: yaml.safe_load(v) for k, v in files.items() if k in (API_FILE, PROMISE_FILE)}, {})
-    )
+        files[PROMISE_FILE] = _PROMISE_TEMPLATE.format(name=name, api=_indent(crd, 4), resource=resource)
+    parts = {k: yaml.safe_load(v) for k, v in files.items() if k in (API_FILE, PROMISE_FILE)}
+    check_admitted(assemble(name, parts, {"resource": {"configure": pipelines}} if pipelines else {}))
     return files
 
 
@@ -284,7 +300,7 @@ def crd_of(group: str, kind: str, version: str, plural: str) -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "properties": {"spec": {"default": {}, "type": "object"}},
+                            "properties": {"spec": SPEC_SCHEMA},
                         }
                     },
                     "served": True,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from domain import helm_chart
 from domain import scaffold as sc
 
 # The files these commands read are the author's own, but each is bounded all the same: a Promise the platform takes
@@ -22,6 +24,8 @@ from domain import scaffold as sc
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # `update dependencies` reads every YAML file of a directory, recursively: at most this many.
 MAX_DEPENDENCY_FILES = 1000
+# A chart archive is read in place, never extracted: at most this many entries are looked at.
+MAX_CHART_ENTRIES = 10_000
 ENGINES = ("podman", "docker")
 
 
@@ -118,6 +122,69 @@ def cmd_init_promise(args: argparse.Namespace, settings: Any) -> None:
     for name, text in files.items():
         _write(directory / name, text)
     print(f"{args.name} promise bootstrapped in the {_where(args.dir)} directory")
+
+
+def read_chart(source: str) -> tuple[Path, Any]:
+    """A local chart, a directory or a .tgz, and its values (values.yaml; none is no values)."""
+    if "://" in source:
+        raise AuthorError(
+            f"error: {source} is a URL: charts are not fetched yet; give a local chart directory or .tgz archive"
+        )
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "Chart.yaml").is_file():
+            raise AuthorError(f"error: {path} has no Chart.yaml: not a Helm chart")
+        values = path / "values.yaml"
+        return path.resolve(), read_yaml(values) if values.is_file() else {}
+    if not path.is_file() or not tarfile.is_tarfile(path):
+        raise AuthorError(f"error: {path} is neither a chart directory nor a chart archive (.tgz)")
+    found: dict[str, bytes] = {}
+    with tarfile.open(path) as archive:
+        for index, member in enumerate(archive):
+            if index >= MAX_CHART_ENTRIES:
+                raise AuthorError(f"error: {path} holds more than {MAX_CHART_ENTRIES} entries")
+            parts = member.name.split("/")
+            if len(parts) == 2 and parts[1] in ("Chart.yaml", "values.yaml") and member.isfile():
+                if member.size > MAX_FILE_BYTES:
+                    raise AuthorError(f"error: {member.name} in {path} is over {MAX_FILE_BYTES} bytes")
+                reader = archive.extractfile(member)
+                found[parts[1]] = reader.read() if reader is not None else b""
+    if "Chart.yaml" not in found:
+        raise AuthorError(f"error: {path} has no <chart>/Chart.yaml: not a Helm chart archive")
+    return path.resolve(), yaml.safe_load(found.get("values.yaml", b"").decode("utf-8")) or {}
+
+
+def cmd_init_helm_promise(args: argparse.Namespace, settings: Any) -> None:
+    chart, values = read_chart(args.chart_url)
+    image = args.image or f"localhost/{args.name}-helm-configure:v0.1.0"
+    files = sc.promise_files(
+        args.name,
+        args.group,
+        args.kind,
+        args.version,
+        args.plural,
+        args.split,
+        subcommand="helm-promise",
+        extra=f"--chart-url {args.chart_url}",
+        schema=helm_chart.values_schema(values),
+        resource_configure=helm_chart.helm_pipelines(image, chart.name),
+    )
+    directory = Path(args.dir)
+    for name, text in files.items():
+        _write(directory / name, text)
+    target = directory / "workflows/resource/configure" / helm_chart.HELM_PIPELINE / helm_chart.HELM_PIPELINE
+    _write(target / "Dockerfile", helm_chart.CONTAINERFILE)
+    resources = target / "resources"
+    resources.mkdir(parents=True, exist_ok=True)
+    if chart.is_dir():
+        shutil.copytree(chart, resources / chart.name, dirs_exist_ok=True)
+    else:
+        shutil.copy2(chart, resources / chart.name)
+    print(f"{args.name} promise bootstrapped in {'the current directory' if args.dir == '.' else args.dir}")
+    print(
+        f"Its pipeline renders the chart with Helm: build its image ({image}, from {helm_chart.HELM_STAGE_IMAGE}) "
+        "with: ktx build container resource/configure/instance-configure"
+    )
 
 
 def _container_dir(directory: Path, path: sc.PipelinePath, container: str) -> Path:
@@ -297,6 +364,18 @@ def register(sub: Any) -> None:
     promise.add_argument("--split", action="store_true", help="api.yaml and dependencies.yaml instead of promise.yaml")
     _dir(promise, "where to write the files (default: here)")
     promise.set_defaults(func=cmd_init_promise)
+
+    helm = init.add_parser("helm-promise", help="a new Promise from a local Helm chart: its API from the values")
+    helm.add_argument("name")
+    helm.add_argument("--chart-url", required=True, help="the chart: a local directory or .tgz archive")
+    helm.add_argument("-g", "--group", required=True)
+    helm.add_argument("-k", "--kind", required=True)
+    helm.add_argument("-v", "--version", default="")
+    helm.add_argument("--plural", default="")
+    helm.add_argument("--split", action="store_true")
+    helm.add_argument("-i", "--image", help="the pipeline image the chart is built into (default localhost/NAME-...)")
+    _dir(helm, "where to write the files (default: here)")
+    helm.set_defaults(func=cmd_init_helm_promise)
 
     add = sub.add_parser("add", help="add to a Promise").add_subparsers(dest="what", required=True)
     container = add.add_parser("container", help="add a container to a workflow's pipeline and scaffold its image")

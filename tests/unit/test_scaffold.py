@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from domain import scaffold as sc
+from domain import helm_chart, scaffold as sc
 from domain.crd_validation import admit_promise
 from domain.documents import Promise
 from domain.errors import InvalidDocument
@@ -224,3 +224,74 @@ def test_assemble_joins_split_files() -> None:
     assert promise["metadata"] == {"name": "postgresql"}
     assert promise["spec"]["workflows"] == workflows and "dependencies" not in promise["spec"]
     sc.check_admitted(promise)
+
+
+def test_helm_values_become_the_api_as_kratix_makes_it() -> None:
+    # helm/examples' hello-world chart's values, which kratix-cli's own test reads.
+    values = yaml.safe_load(
+        "replicaCount: 1\nimage: {repository: nginx, pullPolicy: IfNotPresent, tag: ''}\nnameOverride: ''\n"
+        "fullnameOverride: ''\nserviceAccount: {create: true, annotations: {}, name: ''}\n"
+        "service: {type: ClusterIP, port: 80}\nports: [80, 443]\ntolerations: []\nnothing:\n"
+    )
+    schema = helm_chart.values_schema(values)
+    props = schema["properties"]
+    assert (schema["type"], schema["default"]) == ("object", {})
+    assert props["replicaCount"] == {"type": "number"}  # Helm reads values through JSON: every number is a float
+    assert props["serviceAccount"] == {
+        "type": "object",
+        "properties": {
+            "create": {"type": "boolean"},
+            "annotations": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "name": {"type": "string"},
+        },
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    assert props["ports"] == {"type": "array", "items": {"type": "number"}}
+    assert props["tolerations"] == {"type": "array", "items": {"x-kubernetes-int-or-string": True}}
+    assert props["nothing"] == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    assert helm_chart.values_schema(None) == {"type": "object", "default": {}}
+    files = sc.promise_files(
+        "hello",
+        "example.ktx.io",
+        "Hello",
+        subcommand="helm-promise",
+        extra="--chart-url ./hello",
+        schema=schema,
+        resource_configure=helm_chart.helm_pipelines("localhost/hello-helm:v1", "hello"),
+    )
+    promise = yaml.safe_load(files["promise.yaml"])
+    spec = promise["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec == schema
+    (container,) = promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+    assert container == {
+        "name": "instance-configure",
+        "image": "localhost/hello-helm:v1",
+        "env": [{"name": "CHART_URL", "value": "/chart/hello"}],
+    }
+    assert "ktx init helm-promise hello --chart-url ./hello --group example.ktx.io --kind Hello" in files["README.md"]
+    split = sc.promise_files(
+        "hello",
+        "example.ktx.io",
+        "Hello",
+        split=True,
+        schema=schema,
+        resource_configure=helm_chart.helm_pipelines("localhost/hello-helm:v1", "hello"),
+    )
+    assert yaml.safe_load(split["workflows/resource/configure/workflow.yaml"])[0]["metadata"]["name"] == (
+        "instance-configure"
+    )
+
+
+def test_helm_values_too_deep_and_chart_names_that_are_not_one_path_component_are_refused() -> None:
+    deep: dict = {}
+    node = deep
+    for _ in range(helm_chart.MAX_VALUES_DEPTH + 1):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(InvalidDocument, match="nests more than"):
+        helm_chart.values_schema(deep)
+    with pytest.raises(InvalidDocument, match="must be a map"):
+        helm_chart.values_schema(["a"])
+    for chart in ("..", "-x", "a/b", ""):
+        with pytest.raises(InvalidDocument):
+            helm_chart.helm_pipelines("localhost/x:v1", chart)
