@@ -317,3 +317,45 @@ def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path
     assert run("apply", "-f", str(split / "example-resource.yaml")).stdout.strip() == "cache/example-cache created"
     run("wait", "cache", "example-cache", "--for=condition=Reconciled", "--timeout=180s")
     assert "Hello from example-cache default" in run("logs", "cache", "example-cache").stdout
+
+    # A Helm chart's values become the Promise's API; the Promise installs and the API validates requests by them.
+    # (Its pipeline renders the chart in an image built FROM Kratix's helm stage, which this machine cannot pull.)
+    chart = tmp_path / "charts" / "hello"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: hello\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("replicaCount: 1\nservice: {type: ClusterIP, port: 80}\n")
+    (chart / "templates" / "service.yaml").write_text("apiVersion: v1\nkind: Service\n")
+    archive = tmp_path / "charts" / "hello-0.1.0.tgz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(chart.parent), "hello"], check=True)
+    for source, where in ((chart, tmp_path / "hello-dir"), (archive, tmp_path / "hello")):
+        helm = run(
+            "init",
+            "helm-promise",
+            "hello",
+            "--chart-url",
+            str(source),
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Hello",
+            "--dir",
+            str(where),
+        )
+        assert f"hello promise bootstrapped in {where}" in helm.stdout
+        resources = where / "workflows/resource/configure/instance-configure/instance-configure/resources"
+        assert (resources / source.name).exists()
+    helm_promise = yaml.safe_load((tmp_path / "hello" / "promise.yaml").read_text())
+    (container,) = helm_promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+    assert container["env"] == [{"name": "CHART_URL", "value": "/chart/hello-0.1.0.tgz"}]
+    assert run("apply", "-f", str(tmp_path / "hello" / "promise.yaml")).stdout.strip() == "promise/hello created"
+    refused = run(
+        "apply",
+        "-f",
+        "-",
+        check=False,
+        stdin="apiVersion: example.ktx.io/v1alpha1\nkind: Hello\nmetadata: {name: h}\nspec: {replicaCount: many}\n",
+    )
+    assert refused.returncode == 1 and "spec.replicaCount" in refused.stderr
+    assert run("apply", "-f", str(tmp_path / "hello" / "example-resource.yaml")).stdout.strip() == (
+        "hello/example-hello created"
+    )
