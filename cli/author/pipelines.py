@@ -121,6 +121,10 @@ async def run_workflow(
     reports = []
     for index, pipeline in enumerate(pipelines):
         name = pipeline.metadata.name
+        # What the object's workflow shows in status while the pipeline runs, so object.yaml carries it too.
+        if action == "delete":
+            st.mark_delete_started(status, name)
+        st.set_pipeline_phase(status, name, "Running", _now())
         run = RunPipelineInput(
             run_id=f"test-{name}-{uuid.uuid4().hex[:8]}",
             pipeline=pipeline,

@@ -158,3 +158,30 @@ def test_metadata_and_hostile_output_are_read_as_the_platform_reads_them(tmp_pat
         "/kratix/output/passwd is a symbolic link that" in escaped.stdout and "write the file itself" in escaped.stdout
     )
     assert "root:" not in escaped.stdout
+
+
+def test_the_scaffold_commands_refuse_bad_names_before_writing_anything(tmp_path: Path) -> None:
+    assert _ktx(tmp_path, "init", "promise", "../x", "--group", "example.ktx.io", "--kind", "X").returncode == 1
+    assert not any(tmp_path.iterdir()), "a refused init wrote files"
+    assert _ktx(tmp_path, "init", "promise", "shop", "--group", "example.ktx.io", "--kind", "Shop").returncode == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    refusals = [
+        (
+            ("add", "container", "resource/configure/../../etc", "--image", "localhost/x:v1"),
+            "LIFECYCLE/ACTION/PIPELINE",
+        ),
+        (("add", "container", "resource/configure/p", "--image=--privileged"), "--image"),
+        (("add", "container", "resource/configure/p", "--image", "localhost/x:v1", "--name", "../up"), "--name"),
+        (("update", "destination-selector", "bad key=x"), "KEY=VALUE"),
+        (("update", "api", "--property", "a.b:array"), "unsupported property type"),
+        (("update", "api", "--kind", "not a kind"), "spec.api.spec.names.kind"),
+        (("build", "container"), "give LIFECYCLE/ACTION/PIPELINE or --all"),
+        (("build", "promise", "Bad_Name"), "NAME"),
+        (("init", "helm-promise", "h", "--chart-url", "oci://ghcr.io/x/y", "--group", "a.b", "--kind", "H"), "URL"),
+    ]
+    for args, reason in refusals:
+        result = _ktx(tmp_path, *args)
+        assert result.returncode == 1 and reason in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "a refused command changed the Promise's files"
