@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from cli import stack
-from cli.author import pipelines as author_pipelines, scaffold as author_scaffold
+from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
 from domain.errors import InvalidDocument
@@ -566,14 +566,13 @@ def parser() -> argparse.ArgumentParser:
     manifests.add_argument("--gitops", choices=GITOPS_AGENTS, default="flux")
     manifests.set_defaults(func=cmd_destination_manifests)
     # The Promise author's commands, which need no stack (cli/author/).
-    author_scaffold.register(sub)
-    author_pipelines.register(sub)
+    author_commands.register(sub)
     return root
 
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError, author_scaffold.AuthorError)):
+    if isinstance(exc, (CliError, stack.StackError, AuthorError)):
         return str(exc)
     if isinstance(exc, InvalidDocument):
         return f"error: {exc}"

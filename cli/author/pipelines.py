@@ -19,12 +19,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from activities.pipelines.models import PipelineContext, PipelineRunResult, RunPipelineInput
-from cli.author.scaffold import AuthorError, is_split, load_promise, read_text, read_yaml
+from cli.author import AuthorError
+from cli.author.scaffold import is_split, load_promise, read_text, read_yaml
 from domain import status as st
 from domain.crd_validation import admit_promise
 from domain.documents import Promise
@@ -37,7 +37,9 @@ from domain.validation import validate_resource_request
 from domain.workflow_control import WorkflowControl, parse_workflow_control, retry_after_error
 from worker.settings import Settings
 
-WORKFLOWS = ("resource.configure", "resource.delete", "promise.configure", "promise.delete")
+if TYPE_CHECKING:
+    from activities.pipelines.models import PipelineContext, PipelineRunResult
+
 # A container's log as shown here: its last lines (the platform keeps the last 2 KiB as the tail, the runner more).
 LOG_LINES = 20
 
@@ -101,6 +103,7 @@ async def run_workflow(
 
     from activities.artifacts.store import ArtifactStore
     from activities.pipelines.activity import PipelineActivities
+    from activities.pipelines.models import PipelineRunResult, RunPipelineInput
     from activities.pipelines.workspaces import Workspaces
     from worker.main import pipeline_runner
 
@@ -248,6 +251,8 @@ def _save(directory: Path, reports: list[PipelineReport]) -> None:
 
 
 def cmd_test_pipeline(args: argparse.Namespace, settings: Settings) -> None:
+    from activities.pipelines.models import PipelineContext
+
     document = _load_promise(Path(args.promise))
     promise = Promise.model_validate(document)
     api = admit_promise(promise)
@@ -281,20 +286,3 @@ def cmd_test_pipeline(args: argparse.Namespace, settings: Settings) -> None:
             print("\n".join(differences))
             raise AuthorError(f"error: the output differs from {args.expect} ({len(differences)} lines above)")
         print(f"Output matches {args.expect}")
-
-
-def register(sub: Any) -> None:
-    test = sub.add_parser("test", help="run a Promise's pipelines here, with no platform").add_subparsers(
-        dest="what", required=True
-    )
-    pipeline = test.add_parser(
-        "pipeline", help="run a workflow's containers as the platform would and show what they wrote"
-    )
-    pipeline.add_argument("promise", metavar="PROMISE_FILE", help="promise.yaml, or the directory of a split Promise")
-    pipeline.add_argument("--workflow", choices=WORKFLOWS, default="resource.configure")
-    pipeline.add_argument("--pipeline", help="run only this pipeline of the workflow")
-    pipeline.add_argument("--input", metavar="REQUEST_FILE", help="the resource request (resource workflows)")
-    pipeline.add_argument("--expect", metavar="DIR", help="compare with DIR/<pipeline>/<file>; differences fail")
-    pipeline.add_argument("--show-files", action="store_true", help="print each file's contents too")
-    pipeline.add_argument("--save", metavar="DIR", help="write the files to DIR/<pipeline>/<file> (for --expect)")
-    pipeline.set_defaults(func=cmd_test_pipeline)

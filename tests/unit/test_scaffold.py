@@ -295,3 +295,9 @@ def test_helm_values_too_deep_and_chart_names_that_are_not_one_path_component_ar
     for chart in ("..", "-x", "a/b", ""):
         with pytest.raises(InvalidDocument):
             helm_chart.helm_pipelines("localhost/x:v1", chart)
+
+
+def test_the_command_line_offers_the_languages_the_generator_has() -> None:
+    from cli.author import commands
+
+    assert commands.LANGUAGES == tuple(sorted(sc.LANGUAGES))
