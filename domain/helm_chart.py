@@ -67,25 +67,32 @@ def _schema(value: Any, field: str, depth: int) -> dict[str, Any]:
     return {"type": "string"}
 
 
-def helm_pipelines(image: str, chart: str) -> list[dict[str, Any]]:
-    """The resource.configure workflow: Kratix's pipeline and container names, the chart at CHART_URL in the image."""
-    if not _CHART_FILE.fullmatch(chart):
-        raise InvalidDocument(
-            [FieldError("--chart-url", f"the chart's file name {chart!r} must be letters, digits, '.', '_' or '-'")]
-        )
+def _pipelines(image: str, env: list[dict[str, str]]) -> list[dict[str, Any]]:
+    container = {"name": HELM_PIPELINE, "image": image, "env": env}
     return [
         {
             "apiVersion": KRATIX_API_VERSION,
             "kind": "Pipeline",
             "metadata": {"name": HELM_PIPELINE},
-            "spec": {
-                "containers": [
-                    {
-                        "name": HELM_PIPELINE,
-                        "image": image,
-                        "env": [{"name": "CHART_URL", "value": f"{CHART_MOUNT}/{chart}"}],
-                    }
-                ]
-            },
+            "spec": {"containers": [container]},
         }
     ]
+
+
+def helm_pipelines(image: str, chart: str) -> list[dict[str, Any]]:
+    """A local chart's resource.configure workflow: Kratix's pipeline and container names, the chart copied into the
+    pipeline's image at CHART_URL."""
+    if not _CHART_FILE.fullmatch(chart):
+        raise InvalidDocument(
+            [FieldError("--chart-url", f"the chart's file name {chart!r} must be letters, digits, '.', '_' or '-'")]
+        )
+    return _pipelines(image, [{"name": "CHART_URL", "value": f"{CHART_MOUNT}/{chart}"}])
+
+
+def remote_pipelines(url: str, name: str = "", version: str = "") -> list[dict[str, Any]]:
+    """A fetched chart's, exactly Kratix's: its helm stage image, which fetches the chart from the URL when it runs
+    (a chart repository with CHART_NAME, at CHART_VERSION when given)."""
+    env = [{"name": "CHART_URL", "value": url}]
+    env += [{"name": "CHART_NAME", "value": name}] if name else []
+    env += [{"name": "CHART_VERSION", "value": version}] if version else []
+    return _pipelines(HELM_STAGE_IMAGE, env)

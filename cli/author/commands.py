@@ -42,7 +42,11 @@ def register(sub: Any) -> None:
 
     helm = init.add_parser("helm-promise", help="a new Promise from a local Helm chart: its API from the values")
     helm.add_argument("name")
-    helm.add_argument("--chart-url", required=True, help="the chart: a local directory or .tgz archive")
+    helm.add_argument(
+        "--chart-url", required=True, help="the chart: a local directory or .tgz, an http(s) .tgz or chart repository"
+    )
+    helm.add_argument("--chart-name", default="", help="the chart in the repository --chart-url names")
+    helm.add_argument("--chart-version", default="", help="its version (default: the repository's latest)")
     helm.add_argument("-g", "--group", required=True)
     helm.add_argument("-k", "--kind", required=True)
     helm.add_argument("-v", "--version", default="")
@@ -50,7 +54,7 @@ def register(sub: Any) -> None:
     helm.add_argument("--split", action="store_true")
     helm.add_argument("-i", "--image", help="the pipeline image the chart is built into (default localhost/NAME-...)")
     _dir(helm, "where to write the files (default: here)")
-    helm.set_defaults(func=_lazy("cli.author.scaffold", "cmd_init_helm_promise"))
+    helm.set_defaults(func=_lazy("cli.author.charts", "cmd_init_helm_promise"))
 
     add = sub.add_parser("add", help="add to a Promise").add_subparsers(dest="what", required=True)
     container = add.add_parser("container", help="add a container to a workflow's pipeline and scaffold its image")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import yaml
 
 from cli.author import AuthorError
 from cli.author.commands import ENGINES
-from domain import helm_chart
 from domain import scaffold as sc
 
 # The files these commands read are the author's own, but each is bounded all the same: a Promise the platform takes
@@ -26,8 +24,6 @@ from domain import scaffold as sc
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # `update dependencies` reads every YAML file of a directory, recursively: at most this many.
 MAX_DEPENDENCY_FILES = 1000
-# A chart archive is read in place, never extracted: at most this many entries are looked at.
-MAX_CHART_ENTRIES = 10_000
 
 
 def read_text(path: Path) -> str:
@@ -45,7 +41,7 @@ def read_all_yaml(path: Path) -> list[Any]:
     return list(yaml.safe_load_all(read_text(path)))
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
@@ -80,10 +76,10 @@ def _pipelines(directory: Path, path: sc.PipelinePath) -> list[dict[str, Any]]:
 def _save_pipelines(directory: Path, path: sc.PipelinePath, pipelines: list[dict[str, Any]]) -> Path:
     if is_split(directory):
         file = _workflow_file(directory, path)
-        _write(file, sc.dump(pipelines))
+        write(file, sc.dump(pipelines))
         return file
     file = directory / sc.PROMISE_FILE
-    _write(file, sc.dump(sc.set_workflow(_promise(directory), path, pipelines)))
+    write(file, sc.dump(sc.set_workflow(_promise(directory), path, pipelines)))
     return file
 
 
@@ -117,71 +113,8 @@ def cmd_init_promise(args: argparse.Namespace, settings: Any) -> None:
     files = sc.promise_files(args.name, args.group, args.kind, args.version, args.plural, args.split)
     directory = Path(args.dir)
     for name, text in files.items():
-        _write(directory / name, text)
+        write(directory / name, text)
     print(f"{args.name} promise bootstrapped in the {_where(args.dir)} directory")
-
-
-def read_chart(source: str) -> tuple[Path, Any]:
-    """A local chart, a directory or a .tgz, and its values (values.yaml; none is no values)."""
-    if "://" in source:
-        raise AuthorError(
-            f"error: {source} is a URL: charts are not fetched yet; give a local chart directory or .tgz archive"
-        )
-    path = Path(source)
-    if path.is_dir():
-        if not (path / "Chart.yaml").is_file():
-            raise AuthorError(f"error: {path} has no Chart.yaml: not a Helm chart")
-        values = path / "values.yaml"
-        return path.resolve(), read_yaml(values) if values.is_file() else {}
-    if not path.is_file() or not tarfile.is_tarfile(path):
-        raise AuthorError(f"error: {path} is neither a chart directory nor a chart archive (.tgz)")
-    found: dict[str, bytes] = {}
-    with tarfile.open(path) as archive:
-        for index, member in enumerate(archive):
-            if index >= MAX_CHART_ENTRIES:
-                raise AuthorError(f"error: {path} holds more than {MAX_CHART_ENTRIES} entries")
-            parts = member.name.split("/")
-            if len(parts) == 2 and parts[1] in ("Chart.yaml", "values.yaml") and member.isfile():
-                if member.size > MAX_FILE_BYTES:
-                    raise AuthorError(f"error: {member.name} in {path} is over {MAX_FILE_BYTES} bytes")
-                reader = archive.extractfile(member)
-                found[parts[1]] = reader.read() if reader is not None else b""
-    if "Chart.yaml" not in found:
-        raise AuthorError(f"error: {path} has no <chart>/Chart.yaml: not a Helm chart archive")
-    return path.resolve(), yaml.safe_load(found.get("values.yaml", b"").decode("utf-8")) or {}
-
-
-def cmd_init_helm_promise(args: argparse.Namespace, settings: Any) -> None:
-    chart, values = read_chart(args.chart_url)
-    image = args.image or f"localhost/{args.name}-helm-configure:v0.1.0"
-    files = sc.promise_files(
-        args.name,
-        args.group,
-        args.kind,
-        args.version,
-        args.plural,
-        args.split,
-        subcommand="helm-promise",
-        extra=f"--chart-url {args.chart_url}",
-        schema=helm_chart.values_schema(values),
-        resource_configure=helm_chart.helm_pipelines(image, chart.name),
-    )
-    directory = Path(args.dir)
-    for name, text in files.items():
-        _write(directory / name, text)
-    target = directory / "workflows/resource/configure" / helm_chart.HELM_PIPELINE / helm_chart.HELM_PIPELINE
-    _write(target / "Dockerfile", helm_chart.CONTAINERFILE)
-    resources = target / "resources"
-    resources.mkdir(parents=True, exist_ok=True)
-    if chart.is_dir():
-        shutil.copytree(chart, resources / chart.name, dirs_exist_ok=True)
-    else:
-        shutil.copy2(chart, resources / chart.name)
-    print(f"{args.name} promise bootstrapped in {'the current directory' if args.dir == '.' else args.dir}")
-    print(
-        f"Its pipeline renders the chart with Helm: build its image ({image}, from {helm_chart.HELM_STAGE_IMAGE}) "
-        "with: ktx build container resource/configure/instance-configure"
-    )
 
 
 def _container_dir(directory: Path, path: sc.PipelinePath, container: str) -> Path:
@@ -198,7 +131,7 @@ def add_container(
     file = _save_pipelines(directory, path, pipelines)
     target = _container_dir(directory, path, name)
     for relpath, text in sc.container_files(language).items():
-        _write(target / relpath, text, 0o755 if relpath.startswith("scripts/") else 0o644)
+        write(target / relpath, text, 0o755 if relpath.startswith("scripts/") else 0o644)
     (target / "resources").mkdir(exist_ok=True)
     return file
 
@@ -254,7 +187,7 @@ def cmd_build_promise(args: argparse.Namespace, settings: Any) -> None:
     promise["metadata"]["name"] = args.name
     text = sc.dump(promise)
     if args.output:
-        _write(Path(args.output), text)
+        write(Path(args.output), text)
     else:
         print(text, end="")
 
@@ -275,14 +208,14 @@ def cmd_update_api(args: argparse.Namespace, settings: Any) -> None:
         example = sc.example_for(read_yaml(example_file), updated)
     if split:
         sc.check_admitted(sc.assemble(directory.resolve().name, {sc.API_FILE: updated}, {}))
-        _write(directory / sc.API_FILE, sc.dump(updated))
+        write(directory / sc.API_FILE, sc.dump(updated))
     else:
         promise.setdefault("spec", {})["api"] = updated
         sc.check_admitted(promise)
-        _write(directory / sc.PROMISE_FILE, sc.dump(promise))
+        write(directory / sc.PROMISE_FILE, sc.dump(promise))
     print("Promise api updated")
     if args.group or args.kind or args.version or args.plural:
-        _write(example_file, sc.dump(example))
+        write(example_file, sc.dump(example))
         print("Example resource updated")
 
 
@@ -317,24 +250,24 @@ def cmd_update_dependencies(args: argparse.Namespace, settings: Any) -> None:
         add_container(directory, path, sc.DEPENDENCIES_CONTAINER, args.image, "bash", overwrite=True)
         target = _container_dir(directory, path, sc.DEPENDENCIES_CONTAINER)
         _copy_resources(source, target / "resources")
-        _write(target / "scripts" / "pipeline.sh", sc.DEPENDENCIES_SCRIPT, 0o755)
+        write(target / "scripts" / "pipeline.sh", sc.DEPENDENCIES_SCRIPT, 0o755)
         if is_split(directory):
             (directory / sc.DEPENDENCIES_FILE).unlink(missing_ok=True)
         else:
             promise = _promise(directory)
             promise.setdefault("spec", {})["dependencies"] = []
-            _write(directory / sc.PROMISE_FILE, sc.dump(promise))
+            write(directory / sc.PROMISE_FILE, sc.dump(promise))
         print("Dependencies added as a Promise workflow.")
         print(f"Build its image with: ktx build container {path} --name {sc.DEPENDENCIES_CONTAINER}")
         return
     documents = _dependency_documents(source)
     if is_split(directory):
-        _write(directory / sc.DEPENDENCIES_FILE, sc.dump(documents))
+        write(directory / sc.DEPENDENCIES_FILE, sc.dump(documents))
         print(f"Updated {sc.DEPENDENCIES_FILE}")
         return
     promise = _promise(directory)
     promise.setdefault("spec", {})["dependencies"] = documents
-    _write(directory / sc.PROMISE_FILE, sc.dump(promise))
+    write(directory / sc.PROMISE_FILE, sc.dump(promise))
     print(f"Updated {sc.PROMISE_FILE}")
 
 
@@ -342,5 +275,5 @@ def cmd_update_destination_selector(args: argparse.Namespace, settings: Any) -> 
     directory = Path(args.dir)
     promise = sc.update_destination_selector(_promise(directory), args.selector)
     sc.check_admitted(promise)
-    _write(directory / sc.PROMISE_FILE, sc.dump(promise))
+    write(directory / sc.PROMISE_FILE, sc.dump(promise))
     print("Promise destination selector updated")

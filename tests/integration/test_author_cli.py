@@ -1,6 +1,7 @@
-"""`ktx test pipeline` with no stack at all (no Temporal, no API, an empty KTX_HOME): the example Promise's pipelines
-run on real podman through the worker's runner, and what they write, the merged status and the scheduling are shown
-as the platform would make them (docs/authoring.md)."""
+"""The Promise author's commands with no stack at all (no Temporal, no API, an empty KTX_HOME), through the real CLI:
+`ktx test pipeline` runs the example Promise's pipelines on real podman through the worker's runner, and shows what
+they write, the merged status and the scheduling as the platform would make them; the scaffold commands refuse bad
+names before writing; `ktx init helm-promise` reads charts locally and over HTTP (docs/authoring.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 
 from cli.stack import free_port
 from tests.conftest import ROOT
+from tests.servers.static_files import StaticFiles
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
 
@@ -185,3 +187,138 @@ def test_the_scaffold_commands_refuse_bad_names_before_writing_anything(tmp_path
         assert "Traceback" not in result.stderr
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before, "a refused command changed the Promise's files"
+
+
+def _chart(where: Path, name: str, version: str, values: str) -> Path:
+    """A chart's directory and its archive, `<name>-<version>.tgz`, beside it."""
+    chart = where / name
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+    (chart / "values.yaml").write_text(values)
+    (chart / "templates" / "service.yaml").write_text("apiVersion: v1\nkind: Service\n")
+    archive = where / f"{name}-{version}.tgz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(where), name], check=True)
+    return archive
+
+
+def test_helm_promise_from_a_chart_fetched_over_http(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    _chart(served, "web", "0.1.0", "replicaCount: 1\n")
+    _chart(served / "v2", "web", "0.2.0", "replicaCount: 2\ningress: {enabled: false}\n")
+    (served / "index.yaml").write_text(
+        "apiVersion: v1\nentries:\n  web:\n  - version: 0.2.0\n    urls: [v2/web-0.2.0.tgz]\n"
+        "  - version: 0.1.0\n    urls: [web-0.1.0.tgz]\n"
+    )
+    with StaticFiles(served) as server:
+        archive = _ktx(
+            tmp_path,
+            "init",
+            "helm-promise",
+            "web",
+            "--chart-url",
+            f"{server.url}/redirect/web-0.1.0.tgz",
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Web",
+            "--dir",
+            "from-tgz",
+        )
+        assert archive.returncode == 0, archive.stderr
+        repository = _ktx(
+            tmp_path,
+            "init",
+            "helm-promise",
+            "web",
+            "--chart-url",
+            server.url,
+            "--chart-name",
+            "web",
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Web",
+            "--dir",
+            "from-repo",
+        )
+        assert repository.returncode == 0, repository.stderr
+        pinned = _ktx(
+            tmp_path,
+            "init",
+            "helm-promise",
+            "web",
+            "--chart-url",
+            server.url,
+            "--chart-name",
+            "web",
+            "--chart-version",
+            "0.1.0",
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Web",
+            "--dir",
+            "pinned",
+        )
+        assert pinned.returncode == 0, pinned.stderr
+        missing = _ktx(
+            tmp_path,
+            "init",
+            "helm-promise",
+            "web",
+            "--chart-url",
+            server.url,
+            "--chart-name",
+            "nope",
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Web",
+            "--dir",
+            "missing",
+        )
+        assert missing.returncode == 1 and "failed to fetch helm chart: no chart 'nope'" in missing.stderr
+        gone = _ktx(
+            tmp_path,
+            "init",
+            "helm-promise",
+            "web",
+            "--chart-url",
+            f"{server.url}/gone.tgz",
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Web",
+            "--dir",
+            "gone",
+        )
+        assert gone.returncode == 1 and "status 404" in gone.stderr
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "gone").exists()
+
+    def spec_and_env(directory: str) -> tuple[dict, list]:
+        promise = yaml.safe_load((tmp_path / directory / "promise.yaml").read_text())
+        api = promise["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        (container,) = promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+        assert container["image"] == "ghcr.io/syntasso/kratix-cli/helm-resource-configure:v0.2.0"
+        return api["properties"], container["env"]
+
+    # Kratix's pipeline, which fetches the chart itself when it runs: no image of its own to build.
+    assert spec_and_env("from-tgz") == (
+        {"replicaCount": {"type": "number"}},
+        [{"name": "CHART_URL", "value": f"{server.url}/redirect/web-0.1.0.tgz"}],
+    )
+    assert not (tmp_path / "from-tgz" / "workflows").exists()
+    latest, env = spec_and_env("from-repo")
+    assert sorted(latest) == ["ingress", "replicaCount"]
+    assert env == [{"name": "CHART_URL", "value": server.url}, {"name": "CHART_NAME", "value": "web"}]
+    assert spec_and_env("pinned") == (
+        {"replicaCount": {"type": "number"}},
+        [
+            {"name": "CHART_URL", "value": server.url},
+            {"name": "CHART_NAME", "value": "web"},
+            {"name": "CHART_VERSION", "value": "0.1.0"},
+        ],
+    )
+    readme = (tmp_path / "pinned" / "README.md").read_text()
+    assert f"ktx init helm-promise web --chart-url {server.url} --chart-name web --chart-version 0.1.0" in readme
