@@ -17,8 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from cli import kube_credentials, stack
+from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
+from domain.errors import InvalidDocument
 from domain.gitops import GITOPS_AGENTS
 from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
 from worker.settings import Settings
@@ -597,13 +599,17 @@ def parser() -> argparse.ArgumentParser:
     manifests.add_argument("name")
     manifests.add_argument("--gitops", choices=GITOPS_AGENTS, default="flux")
     manifests.set_defaults(func=cmd_destination_manifests)
+    # The Promise author's commands, which need no stack (cli/author/).
+    author_commands.register(sub)
     return root
 
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError, kube_credentials.CredentialsError)):
+    if isinstance(exc, (CliError, stack.StackError, kube_credentials.CredentialsError, AuthorError)):
         return str(exc)
+    if isinstance(exc, InvalidDocument):
+        return f"error: {exc}"
     if isinstance(exc, httpx.ConnectError):
         return "error: cannot reach the ktx API; is the stack up? (ktx up)"
     if isinstance(exc, httpx.TimeoutException):

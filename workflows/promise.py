@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import status as st
     from domain.catalog import Catalog
     from domain.crd_validation import admit_promise
-    from domain.documents import KRATIX_GROUP, Pipeline, Promise
+    from domain.documents import Pipeline, Promise
     from domain.errors import InvalidDocument
     from domain.layout import (
         PLATFORM_NAMESPACE,
@@ -213,17 +213,7 @@ class PromiseWorkflow(ObjectLifecycle):
         return sorted(r.name for r in self.promise.spec.required_promises) if self.state.document else []
 
     def _context(self, action: Action) -> PipelineContext:
-        return PipelineContext(
-            workflow_type="promise",
-            action=action,
-            promise_name=self.state.name,
-            object_kind="Promise",
-            object_group=KRATIX_GROUP,
-            object_version="v1alpha1",
-            object_name=self.state.name,
-            crd_plural="promises",
-            cluster_scoped=True,
-        )
+        return PipelineContext.of_promise(action, self.state.name)
 
     def _run_prefix(self) -> str:
         return f"promise-{self.state.name}"

@@ -154,18 +154,7 @@ class ResourceWorkflow(ObjectLifecycle):
     def _context(self, action: Action) -> PipelineContext:
         api = self.snapshot.api if self.snapshot else None
         assert api is not None
-        return PipelineContext(
-            workflow_type="resource",
-            action=action,
-            promise_name=self.state.promise,
-            object_kind=api.kind,
-            object_group=api.group,
-            object_version=api.version,
-            object_name=self.state.name,
-            object_namespace=self.state.namespace,
-            crd_plural=api.plural,
-            cluster_scoped=False,
-        )
+        return PipelineContext.of_resource(action, api, self.state.name, self.state.namespace)
 
     def _run_prefix(self) -> str:
         return f"{self.state.namespace}-{self.state.name}"

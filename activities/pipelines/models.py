@@ -7,8 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain.actions import Action
-from domain.documents import Pipeline
+from domain.documents import KRATIX_GROUP, Pipeline
 from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S
+from domain.promise_api import PromiseApi
 from domain.scheduling import WorkloadGroup
 
 
@@ -25,6 +26,39 @@ class PipelineContext(BaseModel):
     object_namespace: str = ""
     crd_plural: str
     cluster_scoped: bool
+
+    @classmethod
+    def of_promise(cls, action: Literal["configure", "delete"], promise: str) -> "PipelineContext":
+        """A Promise's own workflow: the object is the Promise, cluster-scoped."""
+        return cls(
+            workflow_type="promise",
+            action=action,
+            promise_name=promise,
+            object_kind="Promise",
+            object_group=KRATIX_GROUP,
+            object_version="v1alpha1",
+            object_name=promise,
+            crd_plural="promises",
+            cluster_scoped=True,
+        )
+
+    @classmethod
+    def of_resource(
+        cls, action: Literal["configure", "delete"], api: PromiseApi, name: str, namespace: str
+    ) -> "PipelineContext":
+        """A resource's workflow: the object is the request, in its namespace."""
+        return cls(
+            workflow_type="resource",
+            action=action,
+            promise_name=api.promise,
+            object_kind=api.kind,
+            object_group=api.group,
+            object_version=api.version,
+            object_name=name,
+            object_namespace=namespace,
+            crd_plural=api.plural,
+            cluster_scoped=False,
+        )
 
     def env(self, pipeline_name: str) -> dict[str, str]:
         return {

@@ -159,3 +159,203 @@ def test_readme_flow_through_the_cli(ktx) -> None:
     assert entry[0]["name"] == "team-a-ci" and entry[0]["role"] == "team"
     assert entry[0]["namespaces"] == ["team-a", "team-a-dev"]
     assert "stopped" in run("down").stdout
+
+
+# The Promise author's loop (docs/authoring.md): what a scaffolded pipeline writes once its author has edited it.
+SHOP_PIPELINE = """\
+import os
+
+import yaml
+
+with open("/kratix/input/object.yaml") as f:
+    obj = yaml.safe_load(f)
+meta = obj["metadata"]
+configmap = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": f"{meta['name']}-shop", "namespace": meta["namespace"]},
+    "data": {"team": str(obj["spec"].get("team", "none")), "pipeline": os.environ["KRATIX_PIPELINE_NAME"]},
+}
+with open("/kratix/output/configmap.yaml", "w") as f:
+    yaml.safe_dump(configmap, f)
+with open("/kratix/metadata/status.yaml", "w") as f:
+    yaml.safe_dump({"message": "shop rendered"}, f)
+print(f"rendered {meta['name']}")
+"""
+
+
+def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path) -> None:
+    """Every generator's Promise installs with `ktx apply` unchanged and its example resource reaches Reconciled;
+    `ktx test pipeline` runs the same containers with no stack and checks their output against expected files."""
+    run, home = ktx
+    flat, deps = tmp_path / "shop", tmp_path / "deps"
+    deps.mkdir()
+    (deps / "namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-system\n")
+    created = run("init", "promise", "shop", "--group", "example.ktx.io", "--kind", "Shop", "--dir", str(flat))
+    assert created.stdout.strip() == f"shop promise bootstrapped in the {flat} directory"
+    assert sorted(p.name for p in flat.iterdir()) == ["README.md", "example-resource.yaml", "promise.yaml"]
+    run("update", "api", "--property", "team:string", "--property", "size.replicas:integer", "--dir", str(flat))
+    run("update", "destination-selector", "environment=dev", "--dir", str(flat))
+    assert run("update", "dependencies", str(deps), "--dir", str(flat)).stdout.strip() == "Updated promise.yaml"
+    image = "localhost/ktx-test/author-shop:v0.1.0"
+    added = run(
+        "add", "container", "resource/configure/instance", "--image", image, "--language", "python", "--dir", str(flat)
+    ).stdout
+    assert "generated the resource/configure/instance/localhost-ktx-test-author-shop in" in added
+    container = flat / "workflows/resource/configure/instance/localhost-ktx-test-author-shop"
+    assert sorted(p.relative_to(container).as_posix() for p in container.rglob("*")) == [
+        "Dockerfile",
+        "resources",
+        "scripts",
+        "scripts/pipeline.py",
+    ]
+    # Built and run as scaffolded, before any edit: it says hello, and writes nothing.
+    run("build", "container", "resource/configure/instance", "--engine", "podman", "--dir", str(flat))
+    promise_file, example = str(flat / "promise.yaml"), str(flat / "example-resource.yaml")
+    first = run("test", "pipeline", promise_file, "--input", example).stdout
+    assert "Hello from example-shop default" in first and "files (0):" in first
+    (container / "scripts/pipeline.py").write_text(SHOP_PIPELINE)
+    run("build", "container", "resource/configure/instance", "--dir", str(flat))
+
+    expected = tmp_path / "expected"
+    tested = run("test", "pipeline", promise_file, "--input", example, "--show-files", "--save", str(expected)).stdout
+    assert "container localhost-ktx-test-author-shop (localhost/ktx-test/author-shop:v0.1.0): exit code 0" in tested
+    assert "    | rendered example-shop" in tested
+    assert "    configmap.yaml\n      apiVersion: v1\n" in tested and "name: example-shop-shop" in tested
+    assert "    .: environment=dev (promise; 1 files)" in tested and "workflow control: none" in tested
+    assert "  message: shop rendered\n" in tested
+    saved = yaml.safe_load((expected / "instance" / "configmap.yaml").read_text())
+    assert saved["data"] == {"team": "none", "pipeline": "instance"}
+    passed = run(
+        "test",
+        "pipeline",
+        promise_file,
+        "--workflow",
+        "resource.configure",
+        "--pipeline",
+        "instance",
+        "--input",
+        example,
+        "--expect",
+        str(expected),
+    )
+    assert f"Output matches {expected}" in passed.stdout
+    # An expectation the output does not meet fails, with the diff, the missing and the extra files.
+    (expected / "instance" / "configmap.yaml").write_text(
+        (expected / "instance" / "configmap.yaml").read_text().replace("team: none", "team: payments")
+    )
+    (expected / "instance" / "secret.yaml").write_text("kind: Secret\n")
+    differs = run("test", "pipeline", promise_file, "--input", example, "--expect", str(expected), check=False)
+    assert differs.returncode == 1, differs
+    assert "--- expected/instance/configmap.yaml\n+++ actual/instance/configmap.yaml\n" in differs.stdout
+    assert "-  team: payments\n+  team: none\n" in differs.stdout
+    assert "missing: instance/secret.yaml (expected, not written)" in differs.stdout
+    assert f"error: the output differs from {expected}" in differs.stderr
+    # A failing container fails the command, with its exit code and log.
+    broken_promise = yaml.safe_load(Path(promise_file).read_text())
+    broken_promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]["command"] = [
+        "sh",
+        "-c",
+        "echo boom; exit 3",
+    ]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(broken_promise))
+    failed = run("test", "pipeline", str(broken), "--input", example, check=False)
+    assert failed.returncode == 1 and "exit code 3" in failed.stdout and "| boom" in failed.stdout
+    assert "error: pipeline instance failed" in failed.stderr
+
+    # Installed unchanged, and requested with its example resource.
+    assert run("apply", "-f", promise_file).stdout.strip() == "promise/shop created"
+    assert run("apply", "-f", example).stdout.strip() == "shop/example-shop created"
+    run("wait", "shop", "example-shop", "--for=condition=Reconciled", "--timeout=180s")
+    remote = home / "state" / "kratix.git"
+    placed = [p for p in remote_files(remote) if "/shop/example-shop/instance/" in p]
+    assert [p.rsplit("/", 1)[1] for p in placed] == ["configmap.yaml"], placed
+    assert yaml.safe_load(read_remote(remote, placed[0])) == yaml.safe_load(
+        (expected / "instance" / "configmap.yaml").read_text().replace("team: payments", "team: none")
+    )
+    static = [p for p in remote_files(remote) if p.endswith("/dependencies/shop/5058f/static/shop-dependencies.yaml")]
+    assert len(static) == 1 and "name: shop-system" in read_remote(remote, static[0])
+
+    # Split: api.yaml and dependencies.yaml, a bash container, dependencies in their own image, joined by build promise.
+    split = tmp_path / "cache"
+    run("init", "promise", "cache", "--group", "example.ktx.io", "--kind", "Cache", "--split", "--dir", str(split))
+    assert sorted(p.name for p in split.iterdir()) == [
+        "README.md",
+        "api.yaml",
+        "dependencies.yaml",
+        "example-resource.yaml",
+    ]
+    run(
+        "add",
+        "container",
+        "resource/configure/setup",
+        "--image",
+        "localhost/ktx-test/author-cache:v0.1.0",
+        "--dir",
+        str(split),
+    )
+    assert (split / "workflows/resource/configure/workflow.yaml").is_file()
+    moved = run(
+        "update",
+        "dependencies",
+        str(deps),
+        "--image",
+        "localhost/ktx-test/author-cache-deps:v0.1.0",
+        "--dir",
+        str(split),
+    )
+    assert "Dependencies added as a Promise workflow." in moved.stdout and not (split / "dependencies.yaml").exists()
+    built = run("build", "container", "--all", "--dir", str(split)).stdout
+    assert built.count("Building container with tag") == 2
+    deps_run = run("test", "pipeline", str(split), "--workflow", "promise.configure").stdout
+    assert "Pipeline dependencies: Succeeded" in deps_run and "    namespace.yaml" in deps_run
+    joined = tmp_path / "cache-promise.yaml"
+    run("build", "promise", "cache", "--dir", str(split), "--output", str(joined))
+    assert yaml.safe_load(joined.read_text())["metadata"] == {"name": "cache"}
+    assert run("apply", "-f", str(joined)).stdout.strip() == "promise/cache created"
+    assert run("apply", "-f", str(split / "example-resource.yaml")).stdout.strip() == "cache/example-cache created"
+    run("wait", "cache", "example-cache", "--for=condition=Reconciled", "--timeout=180s")
+    assert "Hello from example-cache default" in run("logs", "cache", "example-cache").stdout
+
+    # A Helm chart's values become the Promise's API; the Promise installs and the API validates requests by them.
+    # (Its pipeline renders the chart in an image built FROM Kratix's helm stage, which this machine cannot pull.)
+    chart = tmp_path / "charts" / "hello"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: hello\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("replicaCount: 1\nservice: {type: ClusterIP, port: 80}\n")
+    (chart / "templates" / "service.yaml").write_text("apiVersion: v1\nkind: Service\n")
+    archive = tmp_path / "charts" / "hello-0.1.0.tgz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(chart.parent), "hello"], check=True)
+    for source, where in ((chart, tmp_path / "hello-dir"), (archive, tmp_path / "hello")):
+        helm = run(
+            "init",
+            "helm-promise",
+            "hello",
+            "--chart-url",
+            str(source),
+            "--group",
+            "example.ktx.io",
+            "--kind",
+            "Hello",
+            "--dir",
+            str(where),
+        )
+        assert f"hello promise bootstrapped in {where}" in helm.stdout
+        resources = where / "workflows/resource/configure/instance-configure/instance-configure/resources"
+        assert (resources / source.name).exists()
+    helm_promise = yaml.safe_load((tmp_path / "hello" / "promise.yaml").read_text())
+    (container,) = helm_promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+    assert container["env"] == [{"name": "CHART_URL", "value": "/chart/hello-0.1.0.tgz"}]
+    assert run("apply", "-f", str(tmp_path / "hello" / "promise.yaml")).stdout.strip() == "promise/hello created"
+    refused = run(
+        "apply",
+        "-f",
+        "-",
+        check=False,
+        stdin="apiVersion: example.ktx.io/v1alpha1\nkind: Hello\nmetadata: {name: h}\nspec: {replicaCount: many}\n",
+    )
+    assert refused.returncode == 1 and "spec.replicaCount" in refused.stderr
+    assert run("apply", "-f", str(tmp_path / "hello" / "example-resource.yaml")).stdout.strip() == (
+        "hello/example-hello created"
+    )
