@@ -174,7 +174,11 @@ class ContainerRuntime:
             created = await self._logged([args[0], "create", *args[2:]], name, log, output=False)
             if created != 0:
                 return created
-            listener = listen_in(await self._init(name))
+            try:
+                listener = listen_in(await self._init(name))
+            except (ApplicationError, OSError):
+                await self.remove(name)  # created, never started: --rm would never remove it
+                raise
             async with Forwarder(listener, reach):
                 return await self._logged([self.command, "start", "--attach", "--", name], name, log)
         except asyncio.CancelledError:
