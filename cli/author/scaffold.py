@@ -88,8 +88,7 @@ def workflows(directory: Path) -> dict[str, dict[str, list[Any]]]:
     found: dict[str, dict[str, list[Any]]] = {}
     for lifecycle in sc.LIFECYCLES:
         for action in sc.ACTIONS:
-            path = sc.PipelinePath(lifecycle, action, "-")
-            file = _workflow_file(directory, path)
+            file = directory / "workflows" / lifecycle / action / sc.WORKFLOW_FILE
             if file.exists():
                 found.setdefault(lifecycle, {})[action] = list(read_yaml(file) or [])
     return found
