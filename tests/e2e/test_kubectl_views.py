@@ -16,6 +16,7 @@ import uvicorn
 import yaml
 
 from api.app import create_app
+from service.change_feed import ChangeFeed
 from domain.layout import work_name
 from service.platform import Platform
 from tests.kratix_documents import GROUP, git_store_and_destinations, promise, resource
@@ -32,6 +33,9 @@ async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
     """The real app on a loopback port serving the test's platform; yields a kubeconfig naming it."""
     app = create_app(Settings(home=home))
     app.state.platform = platform  # the lifespan would connect to the stack's Temporal; the test has its own
+    # What the lifespan would start beside it: lists carry the change feed's position as their resourceVersion.
+    app.state.change_feed = ChangeFeed(platform)
+    await app.state.change_feed.start()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -56,6 +60,7 @@ async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
         server.should_exit = True
         await serving
         sock.close()
+        await app.state.change_feed.stop()
 
 
 async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:
