@@ -19,6 +19,7 @@ import yaml
 
 from api.app import create_app
 from domain.access import token_digest
+from service.change_feed import ChangeFeed
 from domain.layout import work_name
 from service.platform import Platform
 from tests.kratix_documents import GROUP, git_store_and_destinations, promise, resource
@@ -36,6 +37,9 @@ async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
     bearer token over plain HTTP, so the user is unauthenticated: the loopback caller of the embedded stack."""
     app = create_app(Settings(home=home))
     app.state.platform = platform  # the lifespan would connect to the stack's Temporal; the test has its own
+    # What the lifespan would start beside it: lists carry the change feed's position as their resourceVersion.
+    app.state.change_feed = ChangeFeed(platform)
+    await app.state.change_feed.start()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -60,6 +64,7 @@ async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
         server.should_exit = True
         await serving
         sock.close()
+        await app.state.change_feed.stop()
 
 
 async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:

@@ -178,3 +178,29 @@ def test_a_protobuf_secret_reads_with_its_maps() -> None:
     for bad in (b"{}", MAGIC + b"\x0a\xff"):
         with pytest.raises(ProtobufError):
             decode_object(bad, SECRET)
+
+
+def test_a_crds_printer_columns_are_kept_only_when_printable() -> None:
+    columns = [
+        {"name": "Size", "type": "string", "jsonPath": ".spec.size"},
+        "not a column",
+        {"name": "Bad", "type": "string"},  # no jsonPath
+        {"name": "Odd", "type": "object", "jsonPath": ".spec"},
+        {"name": "Prio", "type": "integer", "jsonPath": ".spec.n", "priority": "1"},
+        *({"name": f"c{i}", "type": "string", "jsonPath": ".a"} for i in range(40)),
+    ]
+    crd = {
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Thing", "plural": "things"},
+            "versions": [{"name": "v1", "storage": True, "additionalPrinterColumns": columns}],
+        },
+    }
+    kept = read_promise_api("p", crd).printer_columns
+    assert kept[0] == {"name": "Size", "type": "string", "jsonPath": ".spec.size", "priority": 0}
+    assert len(kept) == 32 and {c["name"] for c in kept}.isdisjoint({"Bad", "Odd", "Prio"})
+    # a column whose path the table cannot read falls back to the defaults rather than failing the list
+    with pytest.raises(ColumnPathError):
+        table([], "Thing", [{"name": "x", "type": "string", "jsonPath": ".a[?(@.b>1)]"}], NOW)
