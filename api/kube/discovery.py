@@ -13,8 +13,7 @@ from api.kube.errors import KubeError
 from api.kube.registry import served_resources
 from domain.kube import discovery as docs
 
-# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
-router = APIRouter(dependencies=[Depends(kube_subject)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(kube_subject)])
 
 
 def _answer(request: Request, aggregated: dict[str, Any], legacy: dict[str, Any]) -> JSONResponse:

@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from activities.stores.secrets import encode_values
 from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
-from api.kube.watch import watch
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.watch import feed_of, watch
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
 from domain.kube.objects import list_of, to_kube
@@ -50,8 +50,7 @@ from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOM
 from service.platform import Platform
 
 
-# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3).
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
@@ -167,18 +166,19 @@ def _wants_table(request: Request) -> bool:
 def _table_or(request: Request, resource: KubeResource, objects: list[dict[str, Any]], listed: dict[str, Any]) -> Any:
     if not _wants_table(request):
         return JSONResponse(listed)
+    return JSONResponse(_table_of(request, resource, objects, listed["metadata"]["resourceVersion"]))
+
+
+def _table_of(
+    request: Request, resource: KubeResource, objects: list[dict[str, Any]], resource_version: str | None
+) -> dict[str, Any]:
     include = request.query_params.get("includeObject", "Metadata")
     try:
-        doc = table(
-            objects,
-            resource.kind,
-            resource.printer_columns,
-            include_object=include,
-            resource_version=listed["metadata"]["resourceVersion"],
+        return table(
+            objects, resource.kind, resource.printer_columns, include_object=include, resource_version=resource_version
         )
     except ColumnPathError:  # a Promise's column this subset cannot read: the default columns, not a 500
-        doc = table(objects, resource.kind, (), include_object=include)
-    return JSONResponse(doc)
+        return table(objects, resource.kind, (), include_object=include)
 
 
 def _selector(request: Request, resource: KubeResource) -> tuple[Callable[[dict[str, Any]], bool], dict[str, str]]:
@@ -279,14 +279,14 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
     return document
 
 
-async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> None:
-    """Admission and storage through the service, its refusals as Status documents."""
+async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
     name = str(document["metadata"].get("name"))
     try:
         if dry_run:
-            await platform.admit(document)
-        else:
-            await platform.apply(document)
+            return await platform.admit(document)
+        await platform.apply(document)
+        return document
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except StaleResourceVersion as exc:
@@ -360,9 +360,17 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
                 return [o for o in await _list(platform, caller, target, equalities) if visible(o)]
 
             if verb == "watch":
-                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o))
+                # As the apiserver: a watch asked for as a Table streams each object as a one-row Table.
+                render = (
+                    (lambda o: _table_of(request, resource, [o], (o.get("metadata") or {}).get("resourceVersion")))
+                    if _wants_table(request)
+                    else None
+                )
+                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o), render)
             items = [item for item in map(shown, await current()) if selected(item)]
-            return _table_or(request, resource, items, list_of(items, resource))
+            # The feed's position, not the newest item's: a watch from it misses nothing, and is never too old.
+            listed = list_of(items, resource, str(feed_of(request).position))
+            return _table_or(request, resource, items, listed)
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
         obj = await _get(platform, caller, target)
@@ -400,7 +408,7 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
 
 
@@ -426,7 +434,7 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -467,7 +475,55 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
         # A patch is a precondition only when it names a resourceVersion of its own, as with the apiserver.
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
+    if _only_labels_changed(resource, current, patched) and not _dry_run(request):
+        return await _relabel(request, caller, target, current, patched)
     return await _update_with(request, caller, target, patched)
+
+
+def _labels(obj: Any) -> dict[str, Any]:
+    labels = ((obj.get("metadata") or {}) if isinstance(obj, dict) else {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _only_labels_changed(resource: KubeResource, current: dict[str, Any], patched: Any) -> bool:
+    """A patch that changes labels alone (kubectl label, pause and unpause) on an object whose workflow takes label
+    changes: sent as one, so it works while the object is deleting too (removing kratix.io/workflow-suspended is how
+    a suspended delete resumes), as labelling a terminating object does in Kubernetes."""
+    if not (resource.ktx_kind == "Promise" or resource.promise) or not isinstance(patched, dict):
+        return False
+    if (patched.get("metadata") or {}).get("resourceVersion"):
+        return False  # a precondition: through apply, which checks it
+    if _labels(patched) == _labels(current) or not all(isinstance(v, str) for v in _labels(patched).values()):
+        return False
+
+    def rest(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("labels", "resourceVersion")}
+        return {**obj, "metadata": metadata}
+
+    return rest(patched) == rest(current)
+
+
+async def _relabel(
+    request: Request, caller: Any, target: Target, current: dict[str, Any], patched: dict[str, Any]
+) -> Any:
+    platform, resource = _platform(request), target.resource
+    old, new = _labels(current), _labels(patched)
+    name = target.name or ""
+    try:
+        await platform.label(
+            resource.ktx_kind,
+            name,
+            target.namespace or "default",
+            set={k: v for k, v in new.items() if old.get(k) != v},
+            remove=[k for k in old if k not in new],
+        )
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
+    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
@@ -496,7 +552,7 @@ async def _update_with(request: Request, caller: Any, target: Target, body: Any)
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -514,7 +570,7 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        await _store(platform, resource, document, dry_run)
+        document = await _store(platform, resource, document, dry_run)
         return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})

@@ -60,9 +60,9 @@ def carried_by_feed(resource: KubeResource) -> bool:
 
 
 def _of_resource(change: Change, resource: KubeResource) -> bool:
-    if change.kind != resource.ktx_kind:
-        return False
-    return not resource.promise or change.promise == resource.promise
+    if resource.promise:  # a Promise's API: its requests carry the Promise and the API's kind
+        return change.promise == resource.promise and change.kind == resource.kind
+    return change.kind == resource.ktx_kind
 
 
 def _event(type_: str, obj: dict[str, Any]) -> bytes:
@@ -87,10 +87,12 @@ async def watch(
     current: Callable[[], Awaitable[list[dict[str, Any]]]],
     convert: Convert,
     matches: Matches,
+    render: Convert | None = None,
 ) -> StreamingResponse:
     """The watch response. `current()` lists the objects the caller may see now (Platform.get's shape); `convert`
     turns one into what the caller is shown, and `matches` says whether the caller sees that (namespace, access,
-    selectors), as the list route does."""
+    selectors), as the list route does; `render`, if given, is what each event carries of it (a Table)."""
+    rendered = render or (lambda obj: obj)
     feed = feed_of(request)
     try:
         since = parse_resource_version(request.query_params.get("resourceVersion"))
@@ -124,7 +126,7 @@ async def watch(
                 out = convert(obj)
                 if matches(out):
                     seen[(obj.get("_ktx") or {}).get("workflowId", "")] = _version(obj)
-                    yield _event("ADDED", out)
+                    yield _event("ADDED", rendered(out))
             if watch_list:
                 yield _bookmark(resource, subscription.since, initial_end=True)
             while (left := deadline - time.monotonic()) > 0:
@@ -137,7 +139,7 @@ async def watch(
                         yield _bookmark(resource, feed.position)
                 elif carried and _of_resource(change, resource):
                     out = convert(change.object)
-                    event = _event_for(change, out, matches(out), seen, list_first)
+                    event = _event_for(change, out, matches(out), seen, list_first, rendered)
                     if event is not None:
                         yield event
             if bookmarks:
@@ -148,7 +150,9 @@ async def watch(
     return StreamingResponse(events(), media_type="application/json")
 
 
-def _event_for(change: Change, out: dict[str, Any], matched: bool, seen: dict[str, int], listed: bool) -> bytes | None:
+def _event_for(
+    change: Change, out: dict[str, Any], matched: bool, seen: dict[str, int], listed: bool, render: Convert
+) -> bytes | None:
     """The event this client is owed for a change, given what it was shown; None if nothing.
 
     `listed`: the client's view began with this watch's initial events, so an object it was not shown is new to it."""
@@ -160,11 +164,11 @@ def _event_for(change: Change, out: dict[str, Any], matched: bool, seen: dict[st
         # An object the client was shown, or may hold from its own list, goes; one it never saw means nothing to it.
         if not matched and shown_at is None:
             return None
-        return _event("DELETED", out)
+        return _event("DELETED", render(out))
     seen[key] = change.resource_version
     if shown_at is not None:
-        return _event("MODIFIED", out)
-    return _event("ADDED" if change.type == "ADDED" or listed else "MODIFIED", out)
+        return _event("MODIFIED", render(out))
+    return _event("ADDED" if change.type == "ADDED" or listed else "MODIFIED", render(out))
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -137,7 +137,8 @@ async def test_quick_start_flow(
 
     _, out, _ = await kubectl("apply", "-f", str(EXAMPLE / "resource-request.yaml"))
     assert out.strip() == f"appconfig.{GROUP}/checkout created"
-    await platform.wait_condition("appconfig", "checkout", "default", "Reconciled", timeout=120)
+    _, out, _ = await kubectl("wait", "appconfig/checkout", "--for=condition=Reconciled", "--timeout=120s")
+    assert out.strip() == f"appconfig.{GROUP}/checkout condition met"
 
     # get: the table with Kratix's default columns for a CRD that declares none, and every output kubectl offers
     _, out, _ = await kubectl("get", "appconfigs")
@@ -297,11 +298,11 @@ async def test_quick_start_flow(
     # delete with -f: the delete pipeline runs, the object shows as deleting until its workflow ends
     written = "local/resources/default/app-config/checkout/"
     assert [f for f in remote_files(git_remote) if f.startswith(written)]
-    _, out, _ = await kubectl("delete", "--wait=false", "-f", str(EXAMPLE / "resource-request.yaml"))
+    # kubectl waits (watching) until the object is gone: its delete pipeline ran and its files are removed
+    _, out, _ = await kubectl("delete", "-f", str(EXAMPLE / "resource-request.yaml"), "--timeout=120s")
     assert out.strip() == f'appconfig.{GROUP} "checkout" deleted from default namespace'
-    await eventually(
-        lambda: kubectl("get", "appconfigs", "-o", "name"), lambda r: r[1] == "", what="the request deleted"
-    )
+    _, out, err = await kubectl("get", "appconfigs")
+    assert out == "" and err.strip() == "No resources found in default namespace."
     assert not [f for f in remote_files(git_remote) if f.startswith(written)]
     _, out, _ = await kubectl("delete", "secret", "creds")
     assert out.strip() == 'secret "creds" deleted from default namespace'

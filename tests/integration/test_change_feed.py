@@ -5,6 +5,7 @@ only one wins), and the one feed sees each object created, changed and deleted."
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from domain.kube.changes import Change, Gone
 from domain.labels import PAUSED
 from service.change_feed import ChangeFeed, Ended, Subscription
 from service.platform import Platform
+from tests.integration.test_api_auth import OTHER, OWN, PLATFORM_TOKEN, TEAM_TOKEN, as_, write_tokens
+from tests.integration.test_health_metrics import api_for
 from tests.kratix_documents import condition, eventually, git_store_and_destinations, promise, resource
 
 KIND = "Gadget"
@@ -157,3 +160,41 @@ async def test_a_watcher_too_far_behind_is_dropped_and_watchers_are_bounded(plat
         assert len(got) == 2  # what it had queued, then the end
     finally:
         await feed.stop()
+
+
+async def test_team_tokens_watch_only_their_namespaces(platform: Platform, tmp_path: Path, git_remote: Path) -> None:
+    """Through the Kubernetes watch route of the app as deployed (a tokens file): a team's watch, in its namespace or
+    across all, shows its own objects and their changes only; another team's namespace is refused."""
+    for doc in [
+        *git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}),
+        promise("gadgets", KIND),
+        resource(KIND, "mine", namespace=OWN),
+        resource(KIND, "theirs", namespace=OTHER),
+    ]:
+        await platform.apply(doc)
+    for namespace, name in ((OWN, "mine"), (OTHER, "theirs")):
+        await eventually(lambda: platform.get(KIND, name, namespace), what=f"{name} published")
+    tokens = write_tokens(tmp_path / "tokens.yaml")
+    async with api_for(platform, tmp_path / "api", api_host="0.0.0.0", api_tokens_file=tokens) as (_, http):
+        base = "/apis/test.ktx.io/v1"
+
+        async def watched(path: str, token: str) -> tuple[int, list[dict[str, Any]]]:
+            # The in-process transport hands the body over once the stream ends: a short timeoutSeconds ends it.
+            response = await http.get(path, params={"watch": "true", "timeoutSeconds": "3"}, headers=as_(token))
+            lines = response.text.splitlines() if response.status_code == 200 else []
+            return response.status_code, [json.loads(line) for line in lines]
+
+        for step, path in enumerate((f"{base}/namespaces/{OWN}/gadgets", f"{base}/gadgets")):
+            watching = asyncio.create_task(watched(path, TEAM_TOKEN))
+            await platform.label(KIND, "theirs", OTHER, set={"step": str(step)})
+            await platform.label(KIND, "mine", OWN, set={"step": str(step)})
+            code, events = await watching
+            assert code == 200, events
+            names = {(e["object"]["metadata"]["namespace"], e["object"]["metadata"]["name"]) for e in events}
+            assert names == {(OWN, "mine")}, events
+            assert events[-1]["object"]["metadata"]["labels"]["step"] == str(step), events
+        code, _ = await watched(f"{base}/namespaces/{OTHER}/gadgets", TEAM_TOKEN)
+        assert code == 403
+        code, events = await watched(f"{base}/gadgets", PLATFORM_TOKEN)
+        assert code == 200
+        assert {e["object"]["metadata"]["name"] for e in events} == {"mine", "theirs"}

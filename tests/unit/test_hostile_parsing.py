@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain.parsing import MalformedInput, decode_body, load_documents
-from domain.visibility import QueryValueRefused, equals
+from domain.visibility import QueryValueRefused, equals, greater_than
 
 HEAD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
 
@@ -97,3 +97,12 @@ def test_visibility_values_must_be_kinds_or_names(attribute: str, value: str) ->
 def test_visibility_clauses_are_quoted() -> None:
     assert equals("KtxKind", "AppConfig") == 'KtxKind = "AppConfig"'
     assert equals("KtxPromise", "app-config.v2") == 'KtxPromise = "app-config.v2"'
+
+
+def test_a_visibility_comparison_takes_an_integer_only() -> None:
+    assert greater_than("KtxResourceVersion", 1796168793992589) == "KtxResourceVersion > 1796168793992589"
+    for value in ("1 OR true", 1.5, True):
+        with pytest.raises(QueryValueRefused):
+            greater_than("KtxResourceVersion", value)  # type: ignore[arg-type]
+    with pytest.raises(QueryValueRefused):
+        greater_than("KtxResourceVersion > 0 OR KtxKind", 1)
