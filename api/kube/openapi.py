@@ -12,12 +12,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import authenticate
+from api.kube.authz import kube_subject
 from api.kube.errors import KubeError
 from api.kube.registry import served_resources
 from domain.kube import openapi
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+# Kubernetes documents, not the ktx REST API: left out of its OpenAPI document. Any Kubernetes caller reads them, a
+# pipeline's token included (kubectl apply validates with them).
+router = APIRouter(dependencies=[Depends(kube_subject)], include_in_schema=False)
 
 
 async def _documents(request: Request) -> dict[str, dict]:

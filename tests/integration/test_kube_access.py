@@ -414,6 +414,11 @@ async def test_the_https_listener_asks_every_request_for_a_token(platform: Platf
                 f"{api.https_url}/objects/promise", headers={"Authorization": f"Bearer {api.admin_token()}"}
             )
             assert admin.status_code == 200
+            # Discovery and OpenAPI take any Kubernetes caller's token, a pipeline's too (kubectl apply reads them).
+            as_pipeline = {"Authorization": f"Bearer {pipeline(api)}"}
+            for path in ("/apis", "/openapi/v3"):
+                assert (await https.get(f"{api.https_url}{path}", headers=as_pipeline)).status_code == 200, path
+                assert (await https.get(f"{api.https_url}{path}")).status_code == 401, path
         # kubectl with no credentials at all asks for a password on its stdin; one the API does not know it sends.
         code, _, err = await kubectl(await kubeconfig(api, secrets.token_urlsafe(32)), "auth", "whoami")
         assert code == 1 and "error: You must be logged in to the server (Unauthorized)" in err, err
