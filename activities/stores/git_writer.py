@@ -21,12 +21,12 @@ import git
 from activities.artifacts.store import ArtifactStore
 from activities.stores.writes import Content, StoreChange, apply_change
 from activities.stores.write_batcher import BatchingWriter, WriteOutcome
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 
 _PUSH_ATTEMPTS = 5
 _RACE_MARKERS = ("fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to update ref")
 # What git says when the server refuses the credentials it sent (with prompts off, a 401 asks for a username).
 _REFUSED_MARKERS = ("could not read Username", "Authentication failed", "returned error: 401", "returned error: 403")
-DEFAULT_MINIMUM_FETCH_INTERVAL_S = 5.0  # Kratix's DefaultMinimumFetchInterval
 
 
 class CredentialsError(Exception):
@@ -126,7 +126,7 @@ class GitRepoWriter(BatchingWriter):
         workdir: Path,
         artifacts: ArtifactStore,
         credentials: GitCredentials | None = None,
-        min_fetch_interval: float = DEFAULT_MINIMUM_FETCH_INTERVAL_S,
+        min_fetch_interval: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
     ):
         super().__init__()
         self.url = url

@@ -17,7 +17,6 @@ from temporalio import activity
 from activities.artifacts.store import ArtifactStore
 from activities.stores.bucket_writer import BucketCredentials, BucketWriter
 from activities.stores.git_writer import (
-    DEFAULT_MINIMUM_FETCH_INTERVAL_S,
     CredentialsError,
     GitCredentials,
     GitRepoWriter,
@@ -29,6 +28,7 @@ from activities.metrics import observe_state_store_write
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from activities.stores.writes import GroupWrite, StoreChange, UnsafePath
 from activities.stores.write_batcher import BatchingWriter
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
 from domain.layout import Slot, join
 
@@ -84,7 +84,7 @@ class StateStoreActivities:
         artifacts: ArtifactStore,
         cache_dir: Path,
         secrets: SecretProvider,
-        git_minimum_fetch_interval_s: float = DEFAULT_MINIMUM_FETCH_INTERVAL_S,
+        git_minimum_fetch_interval_s: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
     ):
         self.artifacts = artifacts
         self.cache_dir = cache_dir

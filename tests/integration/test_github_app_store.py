@@ -69,7 +69,7 @@ async def test_writes_with_an_installation_token_kept_until_it_nears_expiry(tmp_
             outcome = await stores.write_state_store(write(store, f"d/{n}", f"n: {n}\n"))
             assert outcome.error is None and outcome.changed
         assert api.exchanges == 1  # an hour-long token serves every operation
-        assert git.refused_requests == 0 and "git-receive-pack" in git.services
+        assert git.refused_requests == 0 and "POST git-receive-pack" in git.services
         # A token with less than the refresh margin left is never used: each operation gets a new one first.
         api.token_lifetime_s = 120
         api.expire_tokens()  # (and the one cached is dead already, so a use of it would be refused)

@@ -105,7 +105,8 @@ class GitHttpServer(BackgroundHttpServer):
         self.username = username
         self.authorized_requests = 0
         self.refused_requests = 0
-        # The service of every authorized request (git-upload-pack: a fetch, git-receive-pack: a push).
+        # Every authorized request's method and service: `GET git-upload-pack` starts a fetch, `GET
+        # git-receive-pack` a push.
         self.services: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
@@ -148,7 +149,8 @@ class GitHttpServer(BackgroundHttpServer):
                     return
                 outer.authorized_requests += 1
                 path, _, query = self.path.partition("?")
-                outer.services.append(query.removeprefix("service=") if query else path.rsplit("/", 1)[-1])
+                service = query.removeprefix("service=") if query else path.rsplit("/", 1)[-1]
+                outer.services.append(f"{self.command} {service}")
                 body = self._body()
                 env = {
                     **os.environ,
