@@ -16,7 +16,10 @@ from activities.stores.state_stores import CheckStateStoreInput, StateStoreActiv
 from activities.stores.writes import GroupWrite
 from domain.documents import GitStateStoreSpec, SecretRef
 from domain.layout import Slot
-from tests.conftest import read_remote
+from tests.conftest import read_remote, remote_files
+from tests.integration.test_destinations import KRATIX, destination, ready
+from tests.integration.test_state_store_credentials import histories_mention, secret
+from tests.kratix_documents import condition, eventually
 from tests.servers.git_servers import GitHttpServer, bare_repo
 from tests.servers.github_app import GitHubTokenServer, new_private_key, pem
 
@@ -144,5 +147,53 @@ async def test_the_key_jwt_and_token_stay_out_of_git_config_and_results(tmp_path
         refused = await stores.write_state_store(write(store, "d/a", "a: 2\n"))
         shown = outcome.model_dump_json() + refused.model_dump_json()
         on_disk = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
-    for secret in (token, data["privateKey"].decode().splitlines()[1]):
-        assert secret not in shown and secret.encode() not in on_disk
+    for hidden in (token, data["privateKey"].decode().splitlines()[1]):
+        assert hidden not in shown and hidden.encode() not in on_disk
+
+
+async def test_a_revoked_app_shows_in_the_stores_status_and_no_workflow_fails(platform, tmp_path: Path) -> None:
+    """On the platform: a githubApp store becomes Ready and its Destination's canaries land through the token; the
+    App revoked, the store says why, the Destination's write fails in its status, every workflow keeps running, and
+    no history holds the key or a token."""
+    with github(tmp_path) as (api, git, remote, data):
+        values = {k: v.decode() for k, v in data.items()}
+        await platform.apply(secret("app", **values))
+        store = {
+            "apiVersion": KRATIX,
+            "kind": "GitStateStore",
+            "metadata": {"name": "gh"},
+            "spec": {
+                "url": git.url("fleet.git"),
+                "authMethod": "githubApp",
+                "secretRef": {"name": "app", "namespace": "default"},
+            },
+        }
+        await platform.apply(store)
+        await platform.apply(destination("dev", store="gh"))
+        await ready(platform, "dev")
+        assert "dev/dependencies/kratix-canary-namespace.yaml" in remote_files(remote)
+        assert (await platform.get("gitstatestore", "gh"))["status"]["status"] == "Ready"
+
+        api.revoked = 404
+        api.expire_tokens()
+        await platform.apply(secret("app", **values, note="rotated"))  # a changed Secret: the store checks again
+        shown = await eventually(
+            lambda: platform.get("gitstatestore", "gh"),
+            lambda s: condition(s, "Ready").get("reason") == "ErrorInitialisingWriter",
+            what="the store's reason",
+        )
+        assert "GitHub API error: status=404, message=Not Found" in condition(shown, "Ready")["message"]
+        assert shown["status"]["status"] == "NotReady"
+        await platform.reconcile("destination", "dev")
+        await eventually(
+            lambda: platform.get("destination", "dev"),
+            lambda d: condition(d, "Ready").get("status") == "False",
+            what="the Destination not ready on a store that is not",
+        )
+        for workflow_id in ("gitstatestore/gh", "destination/dev"):
+            description = await platform.client.get_workflow_handle(workflow_id).describe()
+            assert description.status is not None and description.status.name == "RUNNING"
+        tokens = list(api.tokens)
+    assert tokens
+    for text in [*tokens, data["privateKey"].decode().splitlines()[1]]:
+        assert await histories_mention(platform.client, text) == []
