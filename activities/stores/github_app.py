@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -87,7 +88,7 @@ def _private_key(pem: bytes, secret: str) -> rsa.RSAPrivateKey:
         )
     try:
         key = serialization.load_pem_private_key(pem.strip() + b"\n", password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # cryptography's message says what is wrong with the PEM, never what is in it; ours says less still.
         raise GitHubAppError(
             f"privateKey in secret {secret} is not an unencrypted PEM private key (PKCS#1 or PKCS#8)"
@@ -101,7 +102,10 @@ def _api_url(data: dict[str, bytes], secret: str) -> str:
     url = data.get("apiURL", b"").decode(errors="replace").strip().rstrip("/")
     if not url:
         return GITHUB_API_URL
-    parsed = httpx.URL(url) if re.fullmatch(r"https?://[\x21-\x7e]{1,2000}", url) else None
+    try:
+        parsed = httpx.URL(url) if re.fullmatch(r"https?://[\x21-\x7e]{1,2000}", url) else None
+    except httpx.InvalidURL:
+        parsed = None
     if parsed is None or not parsed.host or parsed.userinfo or parsed.query or parsed.fragment:
         raise GitHubAppError(
             f"apiURL in secret {secret} must be an http(s) URL without credentials, query or fragment "
@@ -113,17 +117,15 @@ def _api_url(data: dict[str, bytes], secret: str) -> str:
 class InstallationTokens:
     """One store's installation token: exchanged when there is none or it is about to expire, dropped when refused."""
 
-    def __init__(self, app: GitHubApp, clock=time.time):  # type: ignore[no-untyped-def]
+    def __init__(self, app: GitHubApp):
         self.app = app
-        self.clock = clock
-        self.exchanges = 0
         self._token = ""
         self._expires_at = 0.0
         self._lock = threading.Lock()
 
     def token(self) -> str:
         with self._lock:
-            if not self._token or self._expires_at - self.clock() <= REFRESH_MARGIN_S:
+            if not self._token or self._expires_at - time.time() <= REFRESH_MARGIN_S:
                 self._token, self._expires_at = self._exchange()
             return self._token
 
@@ -132,7 +134,7 @@ class InstallationTokens:
             self._token, self._expires_at = "", 0.0
 
     def _exchange(self) -> tuple[str, float]:
-        jwt = self.app.jwt(self.clock())
+        jwt = self.app.jwt(time.time())
         url = f"{self.app.api_url}/app/installations/{self.app.installation_id}/access_tokens"
         headers = {
             "Authorization": f"Bearer {jwt}",
@@ -145,9 +147,8 @@ class InstallationTokens:
                 with client.stream("POST", url, headers=headers) as response:
                     body = _bounded_body(response)
                     status = response.status_code
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise GitHubAppError(f"failed to get GitHub installation token: {type(exc).__name__}: {exc}") from None
-        self.exchanges += 1
         document = _json(body)
         if status != 201:
             message = str(document.get("message", "")) if isinstance(document, dict) else ""
@@ -158,7 +159,7 @@ class InstallationTokens:
         token = document.get("token") if isinstance(document, dict) else None
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
             raise GitHubAppError("failed to get GitHub installation token: the answer holds no usable token")
-        return token, _expiry(document.get("expires_at"), self.clock())
+        return token, _expiry(document.get("expires_at"), time.time())
 
 
 def _bounded_body(response: httpx.Response) -> bytes:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.secrets import SecretStore
@@ -42,6 +44,13 @@ def github(tmp_path: Path, pkcs8: bool = False) -> Iterator[tuple[GitHubTokenSer
                 "apiURL": api.url.encode(),
             }
             yield api, git, remote, data
+
+
+def pem_of_an_ec_key() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def stores_with(tmp_path: Path, data: dict[str, bytes]) -> StateStoreActivities:
@@ -120,13 +129,17 @@ async def test_a_revoked_app_is_the_stores_reason_and_the_writes_error(tmp_path:
 async def test_bad_app_secrets_are_named_without_their_values(tmp_path: Path) -> None:
     with github(tmp_path) as (api, git, remote, data):
         store = target(git.url("fleet.git"))
-        cases = {
-            "installationID": (b"1/../../user", "installationID in secret default/app must be a number"),
-            "privateKey": (b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n", "is not an unencrypted PEM private key"),
-            "apiURL": (b"file:///etc/passwd", "apiURL in secret default/app must be an http(s) URL"),
-        }
-        for key, (value, reason) in cases.items():
-            stores = stores_with(tmp_path / key, {**data, key: value})
+        cases = [
+            ("installationID", b"1/../../user", "installationID in secret default/app must be a number"),
+            ("appID", b"-1", "appID in secret default/app must be a number"),
+            ("privateKey", b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n", "is not an unencrypted PEM private key"),
+            ("privateKey", pem_of_an_ec_key(), "must be an RSA key"),
+            ("apiURL", b"file:///etc/passwd", "apiURL in secret default/app must be an http(s) URL"),
+            ("apiURL", b"http://[::1", "apiURL in secret default/app must be an http(s) URL"),
+            ("apiURL", b"https://bot:pw@ghe.example/api/v3", "apiURL in secret default/app must be an http(s) URL"),
+        ]
+        for n, (key, value, reason) in enumerate(cases):
+            stores = stores_with(tmp_path / str(n), {**data, key: value})
             readiness = await stores.check_state_store(CheckStateStoreInput(store=store))
             assert (readiness.reason, readiness.ready) == ("ErrorInitialisingWriter", False)
             assert reason in readiness.message and value.decode() not in readiness.message
