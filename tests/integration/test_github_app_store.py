@@ -5,6 +5,7 @@ early replaced, a revoked App as the store's reason, and the key and tokens nowh
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,7 +150,10 @@ async def test_bad_app_secrets_are_named_without_their_values(tmp_path: Path) ->
         assert api.exchanges == 0
 
 
-async def test_the_key_jwt_and_token_stay_out_of_git_config_and_results(tmp_path: Path) -> None:
+async def test_the_key_jwt_and_token_stay_out_of_git_config_results_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # GitPython logs every command line, httpx every request, at this level
     with github(tmp_path) as (api, git, remote, data):
         stores = stores_with(tmp_path, data)
         store = target(git.url("fleet.git"))
@@ -160,8 +164,9 @@ async def test_the_key_jwt_and_token_stay_out_of_git_config_and_results(tmp_path
         refused = await stores.write_state_store(write(store, "d/a", "a: 2\n"))
         shown = outcome.model_dump_json() + refused.model_dump_json()
         on_disk = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
-    for hidden in (token, data["privateKey"].decode().splitlines()[1]):
-        assert hidden not in shown and hidden.encode() not in on_disk
+    assert "Popen(" in caplog.text and "HTTP Request: POST" in caplog.text  # the logs were captured
+    for hidden in (token, data["privateKey"].decode().splitlines()[1], "Bearer ", "Basic "):
+        assert hidden not in shown and hidden.encode() not in on_disk and hidden not in caplog.text
 
 
 async def test_a_revoked_app_shows_in_the_stores_status_and_no_workflow_fails(platform, tmp_path: Path) -> None:
