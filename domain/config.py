@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S, MAX_PIPELINE_TIMEOUT_S, MIN_PIPELINE_TIMEOUT_S
 
 DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
+# Kratix's DefaultMinimumFetchInterval: how old a Git state store's clone may be before a write fetches it again.
+DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S = 5.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
 

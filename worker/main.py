@@ -70,7 +70,7 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 def build_activities(client: Client, settings: Settings, artifacts: ArtifactStore) -> list:  # type: ignore[type-arg]
     secrets = secret_store_for(settings)
-    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
+    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets, settings.git_minimum_fetch_interval_s)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
     # The apply-back activity applies through the service, as the API does: handed in, so activities import no
