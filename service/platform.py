@@ -518,7 +518,7 @@ class Platform:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             memo = {}
-            doc["status"] = memo.get("status") or {}
+        doc["status"] = memo.get("status") or {}
         extra: dict[str, Any] = {
             "workflowId": workflow_id,
             "events": memo.get("events") or [],
