@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator
 
@@ -13,9 +14,19 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from activities.pipelines.container_logs import LOG_KEEP_BYTES, LOG_RESPONSE_BYTES
 from activities.stores.secrets import secret_store_for
-from api.auth import AuthConfigError, Caller, Forbidden, Unauthenticated, authenticate, authorise, load_token_source
+from api.auth import (
+    AuthConfigError,
+    Caller,
+    Forbidden,
+    Unauthenticated,
+    authenticate,
+    authorise,
+    load_admin_entry,
+    load_token_source,
+)
 from api.kube import mount
 from api.limits import BodyLimit, BodyTooLarge
+from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
 from service.platform import Applied, Conflict, NotFound, Platform
@@ -60,6 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ktx", summary="A Kratix-compatible platform orchestrator on Temporal", lifespan=lifespan)
     app.state.settings = settings or Settings.from_env()
     app.state.tokens = load_token_source(app.state.settings)
+    app.state.admin_entry = load_admin_entry(app.state.settings)
+    # Pipeline tokens are verified with the key the worker signs them with (api/kube/authz.py); only the HTTPS
+    # listener, which pipelines reach, takes them.
+    if app.state.settings.kube_api_port is not None:
+        app.state.pipeline_token_key = app.state.settings.pipeline_token_key()
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -377,14 +393,12 @@ def _visible_tree(node: dict[str, Any], caller: Principal) -> dict[str, Any]:
 
 
 def main() -> None:
-    import uvicorn
-
     settings = Settings.from_env()
     try:
         app = create_app(settings)
-    except AuthConfigError as exc:
+        asyncio.run(Listeners(settings, app).serve())
+    except (AuthConfigError, ListenerConfigError) as exc:
         raise SystemExit(f"ktx api: refusing to start: {exc}") from None
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from domain.access import (
+    ADMIN,
     LOOPBACK,
     Action,
     Principal,
@@ -25,6 +26,7 @@ from domain.access import (
     is_loopback,
     problems,
     refusal,
+    token_digest,
 )
 from worker.settings import Settings
 
@@ -112,15 +114,47 @@ bearer = HTTPBearer(
 )
 
 
+# The scope key the HTTPS listener sets on every request it serves (api/listeners.py): there no request goes without a
+# token, since pipeline containers reaching it may look like local connections.
+HTTPS_LISTENER = "ktx.https_listener"
+
+
+def load_admin_entry(settings: Settings) -> TokenEntry | None:
+    """The embedded stack's admin token (a platform token, the file holds it in clear for `ktx kubeconfig`)."""
+    path = settings.api_admin_token_file
+    if path is None:
+        return None
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise AuthConfigError(f"KTX_API_ADMIN_TOKEN_FILE {path}: {exc.strerror}") from None
+    if len(token) < 32:
+        raise AuthConfigError(f"KTX_API_ADMIN_TOKEN_FILE {path}: holds no token of at least 32 characters")
+    return TokenEntry(name=ADMIN, role="platform", sha256=token_digest(token))
+
+
+def known_principal(token: str, request: Request) -> Principal | None:
+    """The token entry (tokens file or the admin token) a token belongs to."""
+    tokens: TokenSource | None = request.app.state.tokens
+    entries = tokens.entries() if tokens is not None else []
+    admin: TokenEntry | None = request.app.state.admin_entry
+    return identify(token, [*entries, admin] if admin is not None else entries)
+
+
+def loopback_freebie(request: Request) -> bool:
+    """Whether a request may go without a token: the plain-HTTP port of an API serving this machine alone."""
+    return request.app.state.tokens is None and not request.scope.get(HTTPS_LISTENER)
+
+
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    tokens: TokenSource | None = request.app.state.tokens
-    if tokens is None:
+    if loopback_freebie(request):
         return LOOPBACK
     if credentials is None:
         raise Unauthenticated("missing bearer token", 'Bearer realm="ktx"')
-    principal = identify(credentials.credentials, tokens.entries())
+    # Pipeline tokens are for the Kubernetes routes only (api/kube/authz.py): here they are unknown.
+    principal = known_principal(credentials.credentials, request)
     if principal is None:
         raise Unauthenticated("unknown token", 'Bearer realm="ktx", error="invalid_token"')
     return principal

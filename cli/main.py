@@ -16,10 +16,11 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from cli import stack
+from cli import kube_credentials, stack
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
 from domain.gitops import GITOPS_AGENTS
+from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
 from worker.settings import Settings
 
 
@@ -280,13 +281,27 @@ def tree_lines(node: dict[str, Any], prefix: str = "") -> list[str]:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
     if args.api_port:
         settings = settings.model_copy(update={"api_port": args.api_port})
+    if args.kube_api_port:
+        settings = settings.model_copy(update={"kube_api_port": args.kube_api_port})
     state = stack.up(settings, args.temporal_port, args.ui_port, args.worker_health_port)
     verb = "already running" if state["reused"] else "started"
     print(
         f"ktx stack {verb}\n  API:          {state['api_url']}\n  Temporal:     {state['temporal_address']}\n"
         f"  Temporal UI:  {state['ui_url']}\n  Worker health: {state.get('worker_health_url', '')}\n"
+        f"  Kubernetes API: {state.get('kube_api_url', '')} (ktx kubeconfig > kubeconfig)\n"
         f'  State store:  {state["state_store"]} (Destination "local")'
     )
+
+
+def cmd_kubeconfig(args: argparse.Namespace, settings: Settings) -> None:
+    """A kubeconfig for the Kubernetes API: the stack's HTTPS URL and CA unless given, the admin token unless given."""
+    if len(args.namespace) > LABEL_MAX or not NAMESPACE_PATTERN.match(args.namespace):
+        raise CliError(f"error: --namespace {args.namespace!r} is not a namespace name (a DNS-1123 label)")
+    server = args.server or stack.kube_api(settings.home)["kube_api_url"]
+    ca_pem = Path(args.certificate_authority or stack.kube_api(settings.home)["kube_api_ca"]).read_bytes()
+    token = args.token or kube_credentials.admin_token(settings.home)
+    config = kube_credentials.kubeconfig(server, ca_pem, token, args.context, args.namespace)
+    print(yaml.safe_dump(config, sort_keys=False), end="")
 
 
 def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
@@ -479,8 +494,27 @@ def parser() -> argparse.ArgumentParser:
         default=int(health) if health else None,
         help="the worker's /healthz, /readyz and /metrics (default: a free port, kept in stack.json)",
     )
+    kube_api = os.environ.get("KTX_KUBE_API_PORT")
+    up.add_argument(
+        "--kube-api-port",
+        type=int,
+        default=int(kube_api) if kube_api else None,
+        help="the Kubernetes API over HTTPS, for kubectl (default: a free port, kept in stack.json)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the embedded stack").set_defaults(func=cmd_down)
+    kubeconfig = sub.add_parser(
+        "kubeconfig",
+        help="print a kubeconfig for kubectl and Kubernetes clients (KUBECONFIG=FILE kubectl get promises)",
+    )
+    kubeconfig.add_argument("--token", help="the bearer token to use (default: the embedded stack's admin token)")
+    kubeconfig.add_argument("--context", default="ktx", help="the name of the cluster, user and context")
+    kubeconfig.add_argument("-n", "--namespace", default="default", help="the context's namespace")
+    kubeconfig.add_argument("--server", help="the API's HTTPS URL (default: the embedded stack's)")
+    kubeconfig.add_argument(
+        "--certificate-authority", help="the CA file the API's certificate is verified with (default: the stack's)"
+    )
+    kubeconfig.set_defaults(func=cmd_kubeconfig)
 
     def namespaced(p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", "--namespace", default="default")
@@ -568,7 +602,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError)):
+    if isinstance(exc, (CliError, stack.StackError, kube_credentials.CredentialsError)):
         return str(exc)
     if isinstance(exc, httpx.ConnectError):
         return "error: cannot reach the ktx API; is the stack up? (ktx up)"

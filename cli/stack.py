@@ -9,6 +9,7 @@ import queue
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Callable
 
 import httpx
 
+from cli import kube_credentials
 from worker.settings import Settings, connect_client
 
 BOOTSTRAP = """\
@@ -74,6 +76,7 @@ PORT_OPTIONS = {
     "ui": ("the Temporal Web UI", "--ui-port", "KTX_UI_PORT"),
     "api": ("the ktx API", "--api-port", "KTX_API_PORT"),
     "worker_health": ("the worker's health endpoints", "--worker-health-port", "KTX_WORKER_HEALTH_PORT"),
+    "kube_api": ("the Kubernetes API (HTTPS)", "--kube-api-port", "KTX_KUBE_API_PORT"),
 }
 LOG_TAIL_LINES = 15
 
@@ -106,9 +109,10 @@ def api_url(home: Path) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, ca: Path | None = None) -> bool:
     try:
-        return httpx.get(f"{url}/readyz", timeout=3).status_code == 200
+        verify = ssl.create_default_context(cafile=ca) if ca else True
+        return httpx.get(f"{url}/readyz", timeout=3, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -269,8 +273,8 @@ def up(
 ) -> dict[str, object]:
     """Starts the stack under settings.home, or reports the one already running there.
 
-    The worker's health port is chosen free unless given, and kept in stack.json: a second stack on its own KTX_HOME
-    and ports starts beside the first with nothing else set."""
+    The worker's health port and the Kubernetes API's HTTPS port are chosen free unless given, and kept in
+    stack.json: a second stack on its own KTX_HOME and ports starts beside the first with nothing else set."""
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     state_file = _state_file(home)
@@ -281,14 +285,21 @@ def up(
         down(settings)
     headers = _bootstrap_headers(settings)
     health_port = worker_health_port or free_port(settings.worker_health_host)
+    kube_host = settings.kube_api_host or settings.api_host
+    kube_port = settings.kube_api_port or free_port(kube_host)
     _refuse_taken_ports(
         {
             "temporal": ("127.0.0.1", temporal_port),
             "ui": ("127.0.0.1", ui_port),
             "api": (settings.api_host, settings.api_port),
             "worker_health": (settings.worker_health_host, health_port),
+            "kube_api": (kube_host, kube_port),
         }
     )
+    try:
+        credentials = kube_credentials.ensure(home, settings.kube_api_cert_sans)
+    except kube_credentials.CredentialsError as exc:
+        raise StackError(str(exc)) from None
     env = {
         **os.environ,
         "KTX_HOME": str(home),
@@ -296,6 +307,12 @@ def up(
         "KTX_API_PORT": str(settings.api_port),
         "KTX_API_HOST": settings.api_host,
         "KTX_WORKER_HEALTH_PORT": str(health_port),
+        "KTX_KUBE_API_HOST": kube_host,
+        "KTX_KUBE_API_PORT": str(kube_port),
+        "KTX_KUBE_API_TLS_CERT": str(credentials.cert),
+        "KTX_KUBE_API_TLS_KEY": str(credentials.key),
+        "KTX_KUBE_API_TLS_CA": str(credentials.ca),
+        "KTX_API_ADMIN_TOKEN_FILE": str(credentials.admin_token),
     }
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{temporal_port}"})
     logs = home / "logs"
@@ -340,6 +357,8 @@ def up(
         url = f"http://{settings.api_host}:{settings.api_port}"
         _wait(lambda: _healthy(f"http://{settings.worker_health_host}:{health_port}"), worker, 60, processes)
         _wait(lambda: _healthy(url), api, 60, processes)
+        kube_url = f"https://{_url_host(kube_host)}:{kube_port}"
+        _wait(lambda: _healthy(kube_url, credentials.ca), api, 30, processes)
         remote = _state_store_repo(home)
         response = _while_running(
             lambda: httpx.post(f"{url}/apply", content=BOOTSTRAP.format(url=remote), headers=headers, timeout=60),
@@ -359,10 +378,30 @@ def up(
         "temporal_address": settings.temporal_address,
         "ui_url": f"http://127.0.0.1:{ui_port}",
         "worker_health_url": f"http://{settings.worker_health_host}:{health_port}",
+        "kube_api_url": kube_url,
+        "kube_api_ca": str(credentials.ca),
         "state_store": str(remote),
     }
     state_file.write_text(json.dumps(state, indent=2))
     return {**state, "reused": False}
+
+
+def _url_host(host: str) -> str:
+    """The host as a URL names it: an IPv6 address in brackets; a wildcard bind is dialled on this machine."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def kube_api(home: Path) -> dict[str, str]:
+    """The running stack's Kubernetes API: its HTTPS URL and CA file (from stack.json)."""
+    state = _state_file(home)
+    if not state.exists():
+        raise StackError(f"error: no embedded stack under {home} (start one with ktx up, or pass --server)")
+    found = json.loads(state.read_text())
+    if "kube_api_url" not in found:
+        raise StackError("error: the running stack predates the Kubernetes API; restart it (ktx down; ktx up)")
+    return {key: found[key] for key in ("kube_api_url", "kube_api_ca")}
 
 
 def _reason(response: httpx.Response) -> str:

@@ -1,7 +1,9 @@
-"""Who may do what through the API: bearer-token entries, their roles, and the one rule table deciding each request.
+"""Who may do what through the API: bearer-token entries, their roles, and how a ktx REST request is decided.
 
 Platform tokens manage everything. Team tokens request, read and delete resources (instances of Promise APIs) in
-their own namespaces, and read Promises to discover the APIs on offer; everything else is the platform team's.
+their own namespaces, and read Promises to discover the APIs on offer; everything else is the platform team's. The
+rules themselves are Kubernetes RBAC rules (domain/kube/rbac.py), so the REST routes and the Kubernetes routes
+decide by the same table: each REST action is the Kubernetes verb (and subresource) below.
 """
 
 from __future__ import annotations
@@ -15,20 +17,33 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from domain.documents import PLATFORM_KIND_NAMES, builtin_kind
+from domain.kube.rbac import (
+    BUILTIN_RESOURCES,
+    UNRESOLVED_PROMISE_API,
+    Attributes,
+    Subject,
+    allows,
+    token_subject,
+    why_denied,
+)
 from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
 
 Role = Literal["platform", "team"]
 Action = Literal["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait", "manifests"]
 
-# Reading a Promise is how a team discovers the APIs it may request; everything else about Promises is the platform's.
-_PROMISE_READS = {"get", "list", "wait"}
-_WHY_PLATFORM_ONLY = {
-    "Promise": "Promises are managed by platform tokens",
-    "Destination": "Destinations are managed by platform tokens",
-    "GitStateStore": "state stores are managed by platform tokens",
-    "BucketStateStore": "state stores are managed by platform tokens",
-    "Secret": "Secrets are managed by platform tokens",
-    "HealthRecord": "HealthRecords are written by platform tokens; teams read them in their namespaces",
+# Each REST action as the Kubernetes requests it amounts to: (verb, subresource), all of which must be allowed. An
+# apply creates or updates; label and reconcile (a label) patch; logs and tree read ktx's own subresources.
+ACTION_VERBS: dict[str, tuple[tuple[str, str], ...]] = {
+    "apply": (("create", ""), ("update", "")),
+    "get": (("get", ""),),
+    "list": (("list", ""),),
+    "delete": (("delete", ""),),
+    "label": (("patch", ""),),
+    "reconcile": (("patch", ""),),
+    "logs": (("get", "log"),),
+    "tree": (("get", "tree"),),
+    "wait": (("get", ""),),
+    "manifests": (("get", ""),),
 }
 
 
@@ -52,6 +67,9 @@ class Principal(BaseModel):
         if bad:
             raise ValueError(f'token "{self.name}": namespaces {bad} are not DNS-1123 labels')
         return self
+
+    def subject(self) -> Subject:
+        return token_subject(self.name, self.role, self.namespaces)
 
     def sees(self, namespace: str | None) -> bool:
         """Whether objects in `namespace` are this principal's to see (cluster-scoped objects have none)."""
@@ -87,6 +105,8 @@ def problems(exc: ValidationError) -> str:
     )
 
 
+# Who the embedded stack's admin token acts as (a platform token; `ktx kubeconfig` hands it to kubectl).
+ADMIN = "ktx-admin"
 # The identity of the embedded stack's API, which serves only this machine when no tokens file is configured.
 LOOPBACK = Principal(name="loopback", role="platform")
 
@@ -150,17 +170,30 @@ def _text(value: object) -> str | None:
 def refusal(principal: Principal, action: Action, target: Target) -> str | None:
     """None when the principal may do `action` on `target`, else the reason (naming the token entry, never the token).
 
-    A list without a namespace is allowed for resources and HealthRecords: the caller filters it with `sees`.
-    """
-    if principal.role == "platform":
-        return None
-    refused = f'team token "{principal.name}" may not {action} {target.describe()}'
-    if target.builtin and target.kind == "Promise":
-        return None if action in _PROMISE_READS else f"{refused}: {_WHY_PLATFORM_ONLY['Promise']}"
-    if target.builtin and not (target.kind == "HealthRecord" and action in ("get", "list")):
-        return f"{refused}: {_WHY_PLATFORM_ONLY[target.kind]}"
-    if action == "list" and target.namespace is None:
-        return None
-    if target.namespace not in principal.namespaces:
-        return f'{refused} in namespace "{target.namespace}": its namespaces are {", ".join(principal.namespaces)}'
+    A list without a namespace is allowed when the principal may list in any namespace: the caller filters it with
+    `sees`."""
+    subject = principal.subject()
+    if target.builtin:
+        group, resource, namespaced = BUILTIN_RESOURCES[target.kind]
+    else:
+        # Not resolved to its group here: the team's rules cover every Promise API alike.
+        group, resource, namespaced = UNRESOLVED_PROMISE_API, target.kind, True
+    apis = [] if target.builtin else [(group, resource)]
+    rules = subject.rules(apis)
+    namespace = target.namespace if namespaced else None
+    for verb, subresource in ACTION_VERBS[action]:
+        attrs = Attributes(verb, group, resource, subresource, namespace, target.name or "")
+        if allows(rules, attrs):
+            continue
+        if verb == "list" and namespace is None and namespaced:
+            own = (Attributes(verb, group, resource, subresource, ns) for ns in principal.namespaces)
+            if any(allows(rules, each) for each in own):
+                continue
+        where = (
+            f' in namespace "{namespace}"' if namespace is not None and namespace not in principal.namespaces else ""
+        )
+        reason = why_denied(subject, attrs, apis)
+        if not where or reason.startswith("its namespaces"):
+            return f'{principal.role} token "{principal.name}" may not {action} {target.describe()}{where}: {reason}'
+        return f'{principal.role} token "{principal.name}" may not {action} {target.describe()}: {reason}'
     return None

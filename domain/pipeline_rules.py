@@ -11,6 +11,7 @@ from __future__ import annotations
 from domain.documents import Container, Pipeline
 from domain.errors import FieldError
 from domain.durations import check_wait, format_duration, parse_duration
+from domain.kube.pipeline_token import parse_permissions
 from domain.grammar import dns_label, env_var_name, image_reference
 from domain.labels import label_errors, label_key_error
 from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
@@ -64,6 +65,9 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
             max_length=SUBDOMAIN_MAX,
             pattern=NAME_PATTERN,
         )
+    if spec.rbac is not None:
+        # The pipeline's token carries these rules (domain/kube/pipeline_token.py): bounded, and each a PolicyRule.
+        errors += parse_permissions(spec.rbac.permissions, f"{field}.spec.rbac.permissions")[1]
     if spec.node_selector:
         errors += label_errors(f"{field}.spec.nodeSelector", spec.node_selector)
     return errors

@@ -89,8 +89,36 @@ def read_promise_api(promise_name: str, crd: dict[str, Any]) -> PromiseApi:
         schema=schema,
         served_versions=served if chosen["name"] in served else [chosen["name"], *served],
         categories=[str(c) for c in names.get("categories") or []],
-        printer_columns=list(chosen.get("additionalPrinterColumns") or []),
+        printer_columns=_printer_columns(chosen.get("additionalPrinterColumns")),
     )
+
+
+# Columns `kubectl get` prints: a handful in practice; the bound keeps a hostile CRD from making every table huge.
+PRINTER_COLUMNS_MAX = 32
+_COLUMN_TYPES = {"integer", "number", "string", "boolean", "date"}
+
+
+def _printer_columns(columns: Any) -> list[dict[str, Any]]:
+    """The CRD's additionalPrinterColumns the table can print: well-formed entries only (name and jsonPath strings,
+    a known type, an integer priority), at most PRINTER_COLUMNS_MAX; the rest are left out rather than failing a
+    list."""
+    kept: list[dict[str, Any]] = []
+    for column in columns if isinstance(columns, list) else []:
+        if not isinstance(column, dict):
+            continue
+        name, path, type_ = column.get("name"), column.get("jsonPath"), column.get("type", "string")
+        priority = column.get("priority", 0)
+        if not (isinstance(name, str) and 0 < len(name) <= 256 and isinstance(path, str) and len(path) <= 1024):
+            continue
+        if type_ not in _COLUMN_TYPES or not isinstance(priority, int) or isinstance(priority, bool):
+            continue
+        description = column.get("description")
+        kept.append(
+            {"name": name, "type": type_, "jsonPath": path, "priority": priority}
+            | ({"description": description[:1024]} if isinstance(description, str) else {})
+            | ({"format": column["format"]} if isinstance(column.get("format"), str) else {})
+        )
+    return kept[:PRINTER_COLUMNS_MAX]
 
 
 def check_promise(promise: Promise) -> PromiseApi | None:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
+from domain.kube.patch import merge_patch
 
 PENDING_MESSAGE = "Pending"
 RESOURCE_REQUESTED = "Resource requested"
@@ -123,6 +124,38 @@ def merge_status_file(
                     f"merged into the status, it would be {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}",
                 )
             ]
+        )
+    return merged
+
+
+def patch_status(status: dict[str, Any], patch: Any, *, replace: bool = False) -> dict[str, Any]:
+    """A write to the status subresource (kubectl, kratix-sdk's publish_status): a JSON merge patch onto the status,
+    or with `replace` the whole new status (PUT). Kratix's own `kratix` key stays the platform's either way; the
+    result is bounded as a pipeline's status.yaml is. Raises InvalidDocument naming the field."""
+    if not isinstance(patch, dict):
+        raise InvalidDocument([FieldError("status", f"must be an object, not a {_json_type(patch)}")])
+    if "kratix" in patch:
+        raise InvalidDocument(
+            [FieldError("status.kratix", "Forbidden: the platform's own status, set by the platform")]
+        )
+    if _depth(patch) > STATUS_MAX_DEPTH:
+        raise InvalidDocument([FieldError("status", f"nested deeper than {STATUS_MAX_DEPTH} levels")])
+    conditions = patch.get("conditions")
+    if conditions is not None and (
+        not isinstance(conditions, list)
+        or not all(isinstance(c, dict) and isinstance(c.get("type"), str) for c in conditions)
+    ):
+        raise InvalidDocument([FieldError("status.conditions", "must be a list of maps, each with a string `type`")])
+    if replace:
+        merged = copy.deepcopy(patch)
+        if "kratix" in status:
+            merged["kratix"] = copy.deepcopy(status["kratix"])
+    else:
+        merged = merge_patch(status, patch)
+    size = json_size(merged)
+    if size > STATUS_MAX_BYTES:
+        raise InvalidDocument(
+            [FieldError("status", f"would be {size} bytes as JSON, over the limit of {STATUS_MAX_BYTES}")]
         )
     return merged
 

@@ -27,4 +27,16 @@ if ! "$runtime" image exists "$base" 2>/dev/null; then
 fi
 "$runtime" build --quiet -t localhost/ktx-examples/app-config-pipeline:v0.1.0 examples/promises/app-config/pipeline >/dev/null
 "$runtime" build --quiet -t localhost/ktx-test/behave:v0.1.0 tests/images/behave >/dev/null
-echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0 localhost/ktx-test/behave:v0.1.0"
+# kratix-sdk and its pinned dependencies, installed on the host (image builds have no network) once per requirements.
+client=tests/images/kratix-client
+site="$cache/kratix-client-$(sha256sum "$client/requirements.txt" | cut -c1-16)"
+if [ ! -d "$site" ]; then
+  rm -rf "$site.partial"
+  "${KTX_PYTHON:-.venv/bin/python}" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+    --target "$site.partial" -r "$client/requirements.txt"
+  mv "$site.partial" "$site"
+fi
+"$runtime" build --quiet -t localhost/ktx-test/kratix-client:v0.1.0 --build-context site="$site" \
+  --build-context kubectl="$(dirname "$(readlink -f .venv/bin/kubectl)")" "$client" >/dev/null
+echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0 localhost/ktx-test/behave:v0.1.0" \
+  "localhost/ktx-test/kratix-client:v0.1.0"

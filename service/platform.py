@@ -81,7 +81,7 @@ from workflows.destination import (
 )
 from workflows.delivery import Placement, iso
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
-from workflows.records import ApplyInput, DeleteRequest, LabelRequest
+from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
@@ -590,17 +590,17 @@ class Platform:
             raise NotFound(f'{ref.kind.lower()} "{ref.name}" not found (spec.stateStoreRef of destination "{name}")')
         return gitops_manifests(gitops, destination, store)
 
-    async def _all_resources(self) -> list[dict[str, Any]]:
+    async def all_resources(self) -> list[dict[str, Any]]:
         return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
 
     async def _health_records(self) -> list[dict[str, Any]]:
-        records = [r for obj in await self._all_resources() for r in obj["_ktx"]["health"]]
+        records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
         return sorted(records, key=lambda r: (r["metadata"]["namespace"], r["metadata"]["name"]))
 
     async def tree(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         """An object and the resources its pipelines requested through the platform Destination, recursively."""
         root = await self.get(kind, name, namespace)
-        resources = await self._all_resources()
+        resources = await self.all_resources()
 
         def node(obj: dict[str, Any], depth: int) -> dict[str, Any]:
             meta = obj["metadata"]
@@ -653,6 +653,29 @@ class Platform:
             f'{resolved.lower()} "{name}" not found',
         )
         return result.labels
+
+    async def patch_status(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        patch: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """The status subresource of a Promise or resource: a merge patch of its status (or, `replace`, the whole
+        status), kept by its workflow as durably as the status its pipelines write. Returns the status."""
+        resolved, api = await self.resolve_kind(kind)
+        if resolved != "Promise" and api is None:
+            raise Conflict(f"the status of {resolved} objects is the platform's to set")
+        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        update = PromiseWorkflow.patch_status if api is None else ResourceWorkflow.patch_status
+        result = await self._update(
+            workflow_id,
+            update,
+            StatusPatch(patch=patch or {}, replace=replace),
+            f'{resolved.lower()} "{name}" not found',
+        )
+        return result.status
 
     async def reconcile(self, kind: str, name: str, namespace: str = "default") -> dict[str, str]:
         """`ktx reconcile`: the same as labelling the object `kratix.io/manual-reconciliation=true`.

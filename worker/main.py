@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 from datetime import timedelta
 
 import yaml
@@ -24,6 +25,8 @@ from activities.actions.pagerduty import PagerDutyActivities
 from activities.pipelines.job import JobDefaults
 from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform.apply import PlatformApplyActivities
+from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
+from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
 from activities.platform.redelivery import RedeliveryActivities
@@ -44,6 +47,7 @@ from workflows.resource import ResourceWorkflow
 from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
+log = logging.getLogger(__name__)
 PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
 WORKFLOWS = [
     CatalogWorkflow,
@@ -132,7 +136,33 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
     isolation = Isolation(
         network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0
     )
-    return PodmanRunner(ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation), logs)
+    runtime = ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation)
+    address, access = settings.pipeline_api, platform_access(settings, ENDPOINT_HOST, ENDPOINT_PORT)
+    if address is not None and access is not None:
+        # The endpoint is opened inside each container's network namespace (setns), before podman starts it.
+        if os.geteuid() != 0 or Path(settings.container_runtime).name != "podman":
+            log.warning(
+                "pipelines get no platform API endpoint: opening it in a container's network namespace needs the "
+                "worker to run as root with rootful podman (runtime %s, uid %d)",
+                settings.container_runtime,
+                os.geteuid(),
+            )
+            return PodmanRunner(runtime, logs)
+        return PodmanRunner(runtime, logs, access, address)
+    return PodmanRunner(runtime, logs)
+
+
+def platform_access(settings: Settings, service_host: str, service_port: int) -> PlatformAccess | None:
+    """What pipelines get to reach the platform API, when the API serves Kubernetes over HTTPS."""
+    ca = settings.kube_api_tls_ca or settings.kube_api_tls_cert
+    if ca is None:
+        return None
+    return PlatformAccess(
+        token_key=settings.pipeline_token_key(),
+        ca_pem=ca.read_bytes(),
+        service_host=service_host,
+        service_port=service_port,
+    )
 
 
 class PlatformWorkers:

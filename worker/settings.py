@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from domain.config import PlatformConfig
 from domain.durations import parse_duration
+from domain.kube.pipeline_token import MIN_KEY_BYTES
 from domain.naming import pipeline_task_queue
 
 if TYPE_CHECKING:
@@ -49,6 +51,10 @@ class KubeRunnerSettings(BaseModel):
     transfer_bucket: str = ""
     transfer_endpoint: str | None = None
     transfer_prefix: str = "ktx-transfer/"
+    # The platform API as pipeline Pods reach it (the ktx API's Service, e.g. ktx-api.ktx-system.svc and its HTTPS
+    # port): their KUBERNETES_SERVICE_HOST/PORT. Unset, Pods get no platform endpoint or token.
+    platform_api_host: str | None = None
+    platform_api_port: int = Field(default=443, ge=1, le=65535)
 
     @field_validator("transfer_endpoint")
     @classmethod
@@ -71,8 +77,16 @@ class Settings(BaseModel):
     task_queue: str = "ktx"
     container_runtime: str = "podman"
     container_run_flags: list[str] = Field(default_factory=list)
-    # Pipeline containers on podman: `none` leaves them only a loopback interface.
+    # Pipeline containers on podman: `none` leaves them only a loopback interface, where the platform API's endpoint
+    # is (activities/pipelines/container_endpoint.py).
     pipeline_network: Literal["default", "none"] = "default"
+    # The API's HTTPS listener as the worker reaches it (host:port) when it is not this host's kube_api_port (the
+    # worker and the API on different machines): every pipeline container gets an endpoint forwarded there, the
+    # listener's CA (kube_api_tls_ca) as ca.crt, and a token. With neither, pipelines get none of it.
+    pipeline_api_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$")
+    # The key pipeline tokens are signed with, shared by the worker and the API (KTX_PIPELINE_TOKEN_KEY_FILE; by
+    # default pipeline-token.key in KTX_HOME, made on first use). In production, one Secret mounted in both.
+    pipeline_token_key_file: Path | None = None
     # When the worker runs podman as root, container uid 0 is this host uid (and the next 65,535 follow), so even a
     # container running as root is an unprivileged user on the host. Rootless podman maps it to the invoking user
     # already. 0 turns the mapping off.
@@ -86,6 +100,20 @@ class Settings(BaseModel):
     api_max_document: int = 1024 * 1024
     # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
     api_tokens_file: Path | None = None
+    # A file holding one platform token in clear, accepted as "ktx-admin" on both ports: the embedded stack writes it
+    # (0600) so `ktx kubeconfig` can hand kubectl a token. Production lists its tokens in api_tokens_file instead.
+    api_admin_token_file: Path | None = None
+    # The Kubernetes API over HTTPS, a second listener of the API process (all routes; every request needs a bearer
+    # token there). Off unless a port is set; its host defaults to api_host. The certificate and key are PEM files
+    # (a mounted Secret in production); the CA is what clients and pipelines verify the certificate with.
+    kube_api_host: str | None = None
+    kube_api_port: int | None = Field(default=None, ge=1, le=65535)
+    kube_api_tls_cert: Path | None = None
+    kube_api_tls_key: Path | None = None
+    kube_api_tls_ca: Path | None = None
+    # Extra names (IP addresses or DNS names) the embedded stack's certificate carries besides this machine's
+    # (KTX_KUBE_API_CERT_SANS, comma-separated): an address pipelines or other hosts dial the listener by.
+    kube_api_cert_sans: list[str] = Field(default_factory=list, max_length=32)
     # Pipelines running at once on this worker; a Promise change re-running thousands of resources queues behind it.
     pipeline_concurrency: int = 8
     # Of those, how many one tenant may hold at once (KTX_PIPELINE_TENANT_SLOTS): a tenant is a resource's namespace,
@@ -155,6 +183,14 @@ class Settings(BaseModel):
             ("pipeline_network", "KTX_PIPELINE_NETWORK"),
             ("pipeline_host_uid", "KTX_PIPELINE_HOST_UID"),
             ("api_tokens_file", "KTX_API_TOKENS_FILE"),
+            ("api_admin_token_file", "KTX_API_ADMIN_TOKEN_FILE"),
+            ("kube_api_host", "KTX_KUBE_API_HOST"),
+            ("kube_api_port", "KTX_KUBE_API_PORT"),
+            ("kube_api_tls_cert", "KTX_KUBE_API_TLS_CERT"),
+            ("kube_api_tls_key", "KTX_KUBE_API_TLS_KEY"),
+            ("kube_api_tls_ca", "KTX_KUBE_API_TLS_CA"),
+            ("pipeline_api_address", "KTX_PIPELINE_API_ADDRESS"),
+            ("pipeline_token_key_file", "KTX_PIPELINE_TOKEN_KEY_FILE"),
         ]:
             if var in env:
                 values[field] = env[var]
@@ -181,10 +217,14 @@ class Settings(BaseModel):
             ("transfer_bucket", "KTX_TRANSFER_BUCKET"),
             ("transfer_endpoint", "KTX_TRANSFER_ENDPOINT"),
             ("transfer_prefix", "KTX_TRANSFER_PREFIX"),
+            ("platform_api_host", "KTX_KUBE_PLATFORM_API_HOST"),
+            ("platform_api_port", "KTX_KUBE_PLATFORM_API_PORT"),
         ]:
             if var in env:
                 kube[field] = env[var]
         values["kube"] = KubeRunnerSettings.model_validate(kube)
+        if "KTX_KUBE_API_CERT_SANS" in env:
+            values["kube_api_cert_sans"] = [n.strip() for n in env["KTX_KUBE_API_CERT_SANS"].split(",") if n.strip()]
         if "KTX_CONTAINER_RUN_FLAGS" in env:
             values["container_run_flags"] = shlex.split(env["KTX_CONTAINER_RUN_FLAGS"])
         if "KTX_PIPELINE_CONCURRENCY" in env:
@@ -235,8 +275,50 @@ class Settings(BaseModel):
         return self.home / "workspaces"
 
     @property
+    def pipeline_api(self) -> tuple[str, int] | None:
+        """Where the worker forwards pipelines' connections to the platform API."""
+        if self.pipeline_api_address:
+            host, _, port = self.pipeline_api_address.rpartition(":")
+            return host.strip("[]"), int(port)
+        if self.kube_api_port is None:
+            return None
+        host = self.kube_api_host or self.api_host
+        # A listener on every address is reached on this host's loopback.
+        return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), self.kube_api_port
+
+    def pipeline_token_key(self) -> bytes:
+        """The pipeline token key, made (32 random bytes, 0600) if there is none yet; whoever comes first makes it,
+        the others read the same file."""
+        path = self.pipeline_token_key_file or self.home / "pipeline-token.key"
+        try:
+            return _read_key(path)
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+        finally:
+            os.close(fd)
+        try:
+            os.link(partial, path)  # fails if another process made it first: theirs is the key
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+        return _read_key(path)
+
+    @property
     def secrets_dir(self) -> Path:
         return Path(os.environ.get("KTX_SECRETS_DIR", self.home / "secrets"))
+
+
+def _read_key(path: Path) -> bytes:
+    key = path.read_bytes()
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"{path}: a pipeline token key needs at least {MIN_KEY_BYTES} bytes, it has {len(key)}")
+    return key
 
 
 async def connect_client(settings: Settings, retry_config: Any = None) -> Client:

@@ -60,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         LabelRequest,
         LabelResult,
         PipelineRunRecord,
+        StatusPatch,
+        StatusPatched,
         failure_message,
         record_run,
     )
@@ -278,6 +280,24 @@ class ObjectLifecycle:
         current = (self.state.document.get("metadata") or {}).get("labels") or {}
         try:
             lb.check_label_change(input.set, input.remove, current)
+        except InvalidDocument as exc:
+            details = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+            raise ApplicationError(str(exc), details, type="InvalidDocument", non_retryable=True) from exc
+
+    def _patch_status(self, input: StatusPatch) -> StatusPatched:
+        """The status subresource: merged into the status this workflow keeps, so it lasts until a pipeline's
+        status.yaml (merged the same way, as Kratix does) or the platform sets the same fields."""
+        merged = st.patch_status(self.state.status, input.patch, replace=input.replace)
+        # In place: a running configure holds a reference to the status it is building.
+        self.state.status.clear()
+        self.state.status.update(merged)
+        self._publish()
+        return StatusPatched(status=merged)
+
+    def _refuse_bad_status(self, input: StatusPatch) -> None:
+        """For the status update's validator: what `_patch_status` would refuse, refused before it is accepted."""
+        try:
+            st.patch_status(self.state.status, input.patch, replace=input.replace)
         except InvalidDocument as exc:
             details = [{"field": e.field, "reason": e.reason} for e in exc.errors]
             raise ApplicationError(str(exc), details, type="InvalidDocument", non_retryable=True) from exc

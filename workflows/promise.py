@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         LabelRequest,
         LabelResult,
         ReconcileRequest,
+        StatusPatch,
+        StatusPatched,
     )
     from workflows.resource import ResourceWorkflow
     from activities.platform.search_attributes import REQUIRES
@@ -149,6 +151,14 @@ class PromiseWorkflow(ObjectLifecycle):
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:
         return self._apply_labels(input)
+
+    @workflow.update
+    async def patch_status(self, input: StatusPatch) -> StatusPatched:
+        return self._patch_status(input)
+
+    @patch_status.validator
+    def _validate_patch_status(self, input: StatusPatch) -> None:
+        self._refuse_bad_status(input)
 
     @label.validator
     def _validate_label(self, input: LabelRequest) -> None:

@@ -95,6 +95,17 @@ class LabelResult(BaseModel):
     labels: dict[str, str]
 
 
+class StatusPatch(BaseModel):
+    """A write to the status subresource: a JSON merge patch of the status, or (`replace`) the whole status."""
+
+    patch: dict[str, Any]
+    replace: bool = False
+
+
+class StatusPatched(BaseModel):
+    status: dict[str, Any]
+
+
 def failure_message(result: PipelineRunResult) -> str:
     """What status shows for a failed pipeline: the container at fault and the end of its log."""
     if result.failed_container is None:

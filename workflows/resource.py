@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         LabelRequest,
         LabelResult,
         ReconcileRequest,
+        StatusPatch,
+        StatusPatched,
     )
 
     # Passed through, not defined here: the sandbox runs this module afresh for every workflow it loads, and building
@@ -83,6 +85,14 @@ class ResourceWorkflow(ObjectLifecycle):
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:
         return self._apply_labels(input)
+
+    @workflow.update
+    async def patch_status(self, input: StatusPatch) -> StatusPatched:
+        return self._patch_status(input)
+
+    @patch_status.validator
+    def _validate_patch_status(self, input: StatusPatch) -> None:
+        self._refuse_bad_status(input)
 
     @label.validator
     def _validate_label(self, input: LabelRequest) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog, read_tail
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
+from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from domain.documents import Container
 from domain.pipeline_rules import check_container, timed_out
 from temporalio.exceptions import ApplicationError
@@ -156,11 +158,45 @@ class ContainerRuntime:
         )
         await proc.wait()
 
-    async def run(self, args: list[str], name: str, log_file: Path) -> int:
-        """Run to completion and return the exit code; on cancellation the container is killed, not orphaned."""
+    async def run(self, args: list[str], name: str, log_file: Path, reach: tuple[str, int] | None = None) -> int:
+        """Run to completion and return the exit code; on cancellation the container is killed, not orphaned.
+
+        With `reach`, the container gets the platform API's endpoint (activities/pipelines/container_endpoint.py)
+        forwarded to that address: created and initialised first (its network namespace exists, its process has not
+        started), the endpoint opened in it, then started."""
         await self.remove(name)  # a previous attempt of this activity may have left it behind
         # The worker reads the output itself, so that only its end is kept however much a container prints.
         log = BoundedLog(log_file)
+        try:
+            if reach is None:
+                return await self._logged(args, name, log)
+            created = await self._logged([args[0], "create", *args[2:]], name, log)
+            if created != 0:
+                return created
+            listener = listen_in(await self._init(name))
+            async with Forwarder(listener, reach):
+                return await self._logged([self.command, "start", "--attach", "--", name], name, log)
+        except asyncio.CancelledError:
+            await self.remove(name)
+            raise
+        finally:
+            log.close()
+
+    async def _init(self, name: str) -> int:
+        """Initialises a created container and returns its (not yet started) process id."""
+        for step in (["init", "--", name], ["inspect", "--format={{.State.Pid}}", "--", name]):
+            proc = await asyncio.create_subprocess_exec(
+                self.command, *step, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise ApplicationError(f"{self.command} {step[0]} {name} failed: {err.decode(errors='replace')[:500]}")
+        pid = out.decode().strip()
+        if not pid.isdigit() or int(pid) <= 0:
+            raise ApplicationError(f"{self.command} gave no process for container {name} ({pid!r})")
+        return int(pid)
+
+    async def _logged(self, args: list[str], name: str, log: BoundedLog) -> int:
         proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
@@ -182,7 +218,6 @@ class ContainerRuntime:
             raise
         finally:
             pump.cancel()
-            log.close()
 
 
 async def _pump(stream: asyncio.StreamReader | None, log: BoundedLog) -> None:
@@ -197,9 +232,19 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
 class PodmanRunner:
     name = "podman"
 
-    def __init__(self, runtime: ContainerRuntime, logs_dir: Path):
+    def __init__(
+        self,
+        runtime: ContainerRuntime,
+        logs_dir: Path,
+        platform: PlatformAccess | None = None,
+        api_address: tuple[str, int] | None = None,
+    ):
+        """With `platform` and `api_address` (the API's HTTPS listener as the worker reaches it) each container gets
+        the platform API's endpoint and a token for it; without, neither (as before the platform spoke Kubernetes)."""
         self.runtime = runtime
         self.logs_dir = logs_dir
+        self.platform = platform if api_address is not None else None
+        self.api_address = api_address
 
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         """`workspace` holds input/, output/ and metadata/, mounted where Kratix's containers expect them."""
@@ -212,6 +257,12 @@ class PodmanRunner:
             metadata: ("/kratix/metadata", False),
         }
         base_env = input.context.env(input.pipeline.metadata.name)
+        if self.platform is not None:
+            # One token for the run, as one ServiceAccount for a Pod's containers; the Service's variables come first
+            # so a container's own env overrides them, as in Kubernetes.
+            account = self.platform.write_service_account(input, workspace / "serviceaccount")
+            mounts[account] = (SERVICE_ACCOUNT_MOUNT, True)
+            base_env = {**self.platform.env(), **base_env}
         runs: list[ContainerRun] = []
         # One deadline for the whole run, image pulls included, as a Job's activeDeadlineSeconds.
         deadline = asyncio.get_running_loop().time() + input.timeout_s
@@ -250,7 +301,7 @@ class PodmanRunner:
                             "image will run as root",
                         )
                     exit_code = await self.runtime.run(
-                        self.runtime.run_args(name, container, mounts, env), name, log_file
+                        self.runtime.run_args(name, container, mounts, env), name, log_file, reach=self.api_address
                     )
             except TimeoutError:
                 runs.append(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.kube import discovery, errors, objects
+from api.kube import access_review, discovery, errors, objects, openapi
 
 
 def mount(app: FastAPI) -> None:
-    """Adds the Kubernetes routes; each submodule contributes its router here as it is built."""
+    """Adds the Kubernetes routes; each submodule contributes its router here as it is built. They are Kubernetes'
+    documents, not the ktx REST API: left out of its OpenAPI document (kubectl reads /openapi/v3)."""
     errors.install(app)
-    app.include_router(discovery.router)
-    app.include_router(objects.router)
+    # The reviews before the object routes, whose catch-all paths would otherwise read them as objects of a kind.
+    for router in (discovery.router, access_review.router, objects.router, openapi.router):
+        app.include_router(router, include_in_schema=False)

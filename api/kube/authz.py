@@ -1,51 +1,104 @@
-"""The one authorisation decision every Kubernetes route asks for, on domain/access.py's rule table.
+"""Who a Kubernetes request comes from, and the one decision every Kubernetes route asks before it acts.
 
-A stand-in until the kube-access work (RBAC-shaped rules, `kubectl auth can-i`) replaces it: kube verbs map onto the
-ktx actions the rule table already decides.
+Authentication: a bearer token is a platform or team token (the tokens file, by SHA-256), the embedded stack's admin
+token, or a pipeline's short-lived token. The plain-HTTP port of an API that has no tokens file serves this machine
+alone and answers without one, as the REST routes do; the HTTPS listener asks every request for a token, because the
+pipeline containers that reach it may look like local connections. Authorisation: the caller's RBAC rules
+(domain/kube/rbac.py), evaluated as the apiserver does; a refusal is a 403 Status worded as the apiserver words it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Annotated
 
-from api.kube.errors import forbidden
-from domain.access import Action, Principal, Target, refusal
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
-_ACTIONS: dict[str, Action] = {
-    "get": "get",
-    "list": "list",
-    "watch": "list",
-    "create": "apply",
-    "update": "apply",
-    "patch": "apply",
-    "delete": "delete",
-}
-# Kinds the rule table does not know: views of the platform's own state, read by platform tokens only (Events and
-# Namespaces follow the namespace rules, as a team reads its own).
-_PLATFORM_VIEWS = {"Work", "WorkPlacement", "CustomResourceDefinition"}
+from api.auth import bearer, known_principal, loopback_freebie
+from api.kube.errors import KubeError
+from api.kube.registry import KubeResource
+from domain.access import LOOPBACK
+from domain.kube import pipeline_token
+from domain.kube.rbac import Attributes, Subject, allows, forbidden_message, pipeline_subject, why_denied
+
+
+def unauthorized() -> KubeError:
+    # The apiserver says no more than this to a caller it cannot identify.
+    return KubeError("Unauthorized", "Unauthorized")
+
+
+async def kube_subject(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Subject:
+    if credentials is None:
+        if loopback_freebie(request):
+            return LOOPBACK.subject()
+        raise unauthorized()
+    # A token given is always the caller, even where none is needed: a pipeline's token never acts as the loopback.
+    token = credentials.credentials
+    if pipeline_token.looks_like(token):
+        key: bytes | None = getattr(request.app.state, "pipeline_token_key", None)
+        claims = pipeline_token.verify(token, key, time.time()) if key is not None else None
+        if claims is None:
+            raise unauthorized()
+        return pipeline_subject(claims)
+    principal = known_principal(token, request)
+    if principal is None:
+        raise unauthorized()
+    return principal.subject()
+
+
+KubeCaller = Annotated[Subject, Depends(kube_subject)]
+
+
+def attributes(
+    verb: str, resource: KubeResource, namespace: str | None, name: str | None, subresource: str | None = None
+) -> Attributes:
+    return Attributes(
+        verb,
+        resource.group,
+        resource.plural,
+        subresource or "",
+        namespace if resource.namespaced else None,
+        name or "",
+    )
+
+
+def promise_apis(resource: KubeResource) -> list[tuple[str, str]]:
+    """The Promise API a request touches, for a team's rules (which cover every Promise API alike)."""
+    return [(resource.group, resource.plural)] if resource.promise else []
+
+
+def permitted(
+    caller: Subject,
+    verb: str,
+    resource: KubeResource,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> bool:
+    return allows(caller.rules(promise_apis(resource)), attributes(verb, resource, namespace, name, subresource))
 
 
 def authorize(
-    caller: Principal, verb: str, resource: Any, namespace: str | None, name: str | None, subresource: str | None = None
+    caller: Subject,
+    verb: str,
+    resource: KubeResource,
+    namespace: str | None,
+    name: str | None,
+    subresource: str | None = None,
 ) -> None:
-    action = _ACTIONS.get(verb)
-    if action is None:
-        raise forbidden(verb, resource.plural, resource.group, name, "unknown verb", caller.name)
-    if caller.role == "platform":
+    """Nothing when the caller's rules allow the request; else the 403 Status naming who was refused what, and why.
+
+    `namespace` None on a namespaced resource is a request across all namespaces (`-A`): only cluster-wide rules
+    grant it, as in Kubernetes."""
+    attrs = attributes(verb, resource, namespace, name, subresource)
+    apis = promise_apis(resource)
+    if allows(caller.rules(apis), attrs):
         return
-    if resource.ktx_kind in _PLATFORM_VIEWS:
-        reason: str | None = f'team token "{caller.name}" may not {verb} {resource.kind} objects'
-    elif resource.ktx_kind in ("Event", "Namespace"):
-        reason = (
-            None
-            if (action == "list" and namespace is None)
-            or namespace in caller.namespaces
-            or resource.ktx_kind == "Namespace"
-            and name in caller.namespaces
-            else f'team token "{caller.name}" may not {verb} {resource.plural} in namespace "{namespace}"'
-        )
-    else:
-        kind = resource.kind if resource.promise else resource.ktx_kind
-        reason = refusal(caller, action, Target(kind, name, namespace, not resource.promise))
-    if reason is not None:
-        raise forbidden(verb, resource.plural, resource.group, name, reason, caller.name)
+    details: dict[str, str] = {"group": resource.group, "kind": resource.plural} if resource.group else {}
+    details = details or {"kind": resource.plural}
+    if name:
+        details["name"] = name
+    raise KubeError("Forbidden", forbidden_message(caller, attrs, why_denied(caller, attrs, apis)), details)

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import authenticate
+from api.kube.authz import kube_subject
 from api.kube.errors import KubeError
 from api.kube.registry import served_resources
 from domain.kube import discovery as docs
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+router = APIRouter(dependencies=[Depends(kube_subject)])
 
 
 def _answer(request: Request, aggregated: dict[str, Any], legacy: dict[str, Any]) -> JSONResponse:

@@ -7,10 +7,14 @@ NewConflict, NewInvalid, NewBadRequest, NewForbidden, NewMethodNotSupported, New
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import WebSocketRequestValidationError
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import FieldError
 
@@ -146,7 +150,51 @@ def unsupported_media_type(content_type: str) -> KubeError:
     return KubeError("UnsupportedMediaType", f"the body of the request was in an unknown format - {content_type}")
 
 
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
+_REASONS |= {408: "Timeout", 409: "Conflict", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}
+_REASONS |= {422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+
+
+def is_kube_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in ("/api", "/apis", "/version", "/openapi"))
+
+
+def _as_status(response: Any) -> Any:
+    """The app's own refusal (a ktx Refusal or `{"detail"}`) as the Status a Kubernetes client reads."""
+    try:
+        body = json.loads(bytes(response.body))
+    except ValueError:
+        body = {}
+    message = body.get("message") or body.get("detail") if isinstance(body, dict) else None
+    reason = _REASONS.get(response.status_code, "InternalError")
+    converted = JSONResponse(
+        status_code=response.status_code,
+        content=KubeError(reason, str(message or reason), code=response.status_code).status(),
+    )
+    for header in ("www-authenticate", "retry-after"):
+        if header in response.headers:
+            converted.headers[header] = response.headers[header]
+    return converted
+
+
 def install(app: FastAPI) -> None:
+    """Status documents for the Kubernetes routes: KubeError's own, and every other refusal the app answers (Temporal
+    unavailable, body too large, unknown paths...) reworded as a Status on those paths, so kubectl prints it."""
+
     @app.exception_handler(KubeError)
     async def kube_error(request: Request, exc: KubeError) -> JSONResponse:
         return JSONResponse(status_code=exc.code, content=exc.status())
+
+    skipped = (KubeError, WebSocketRequestValidationError)  # the latter answers a websocket, not a request
+    handlers = {cls: handler for cls, handler in app.exception_handlers.items() if cls not in skipped}
+    handlers.setdefault(StarletteHTTPException, http_exception_handler)
+    for cls, handler in handlers.items():
+        app.add_exception_handler(cls, _on_kube_paths(handler))
+
+
+def _on_kube_paths(handler: Any) -> Any:
+    async def answer(request: Request, exc: Exception) -> Any:
+        response = await handler(request, exc)
+        return _as_status(response) if is_kube_path(request.url.path) else response
+
+    return answer

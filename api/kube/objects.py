@@ -12,19 +12,19 @@ URLs are parsed as the apiserver does, one segment at a time, so `/api/v1/namesp
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from activities.stores.secrets import encode_values
-from api.auth import Caller, authenticate
 from api.kube import errors as ke
-from api.kube.authz import authorize
+from api.kube.authz import KubeCaller, authorize, permitted
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
 from api.kube.watch import feed_of, watch
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
@@ -39,7 +39,6 @@ from domain.kube.patch import (
 )
 from domain.kube.selectors import (
     SelectorError,
-    field_value,
     fields_match,
     labels_match,
     parse_field_selector,
@@ -50,7 +49,7 @@ from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOM
 from service.platform import Platform
 
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+router = APIRouter()
 
 TABLE = "as=Table"
 MERGE = "application/merge-patch+json"
@@ -121,7 +120,9 @@ async def _get(platform: Platform, caller: Any, target: Target) -> dict[str, Any
     view = VIEWS.get(resource.ktx_kind)
     try:
         if view is not None:
-            obj = await view.get(platform, name, target.namespace if resource.namespaced else None)
+            obj = await view.get(
+                platform, name, target.namespace if resource.namespaced else None, namespaces=caller.namespaces
+            )
         else:
             obj = await platform.get(resource.ktx_kind, name, namespace)
     except NotFound as exc:
@@ -135,24 +136,23 @@ def _secret(platform: Platform, caller: Any, summary: dict[str, Any]) -> dict[st
     """A Secret as the apiserver shows it: its values (base64) to a caller allowed to get Secrets there, only."""
     metadata = dict(summary["metadata"])
     doc = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": summary.get("type", "Opaque")}
-    try:
-        authorize(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name"))
-    except ke.KubeError:
+    if not permitted(caller, "get", _SECRETS, metadata.get("namespace"), metadata.get("name")):
         return doc
     values = platform.secrets.get(SecretRef(name=metadata["name"], namespace=metadata.get("namespace") or "default"))
     doc["data"] = encode_values(values)
     return doc
 
 
-async def _list(platform: Platform, target: Target) -> list[dict[str, Any]]:
+async def _list(platform: Platform, caller: Any, target: Target) -> list[dict[str, Any]]:
     resource = target.resource
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
-        return await view.list(platform, target.namespace)
-    found = await platform.list(resource.ktx_kind, namespace=target.namespace)
-    if resource.namespaced and target.namespace is not None:
-        found = [o for o in found if (o.get("metadata") or {}).get("namespace", "default") == target.namespace]
-    return found
+        return await view.list(platform, target.namespace, namespaces=caller.namespaces)
+    return await platform.list(resource.ktx_kind, namespace=target.namespace)
+
+
+def _namespace_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "default")
 
 
 def _wants_table(request: Request) -> bool:
@@ -178,25 +178,18 @@ def _table_of(
         return table(objects, resource.kind, (), include_object=include)
 
 
-def _selected(request: Request, resource: KubeResource, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _selector(request: Request, resource: KubeResource) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object (as shown) matches the request's labelSelector and fieldSelector; a 400 if they don't parse."""
     labels = request.query_params.get("labelSelector") or ""
     fields = request.query_params.get("fieldSelector") or ""
-    allowed = FIELD_PATHS | set(getattr(VIEWS.get(resource.ktx_kind), "fields", ()) or ())
+    view = VIEWS.get(resource.ktx_kind)
+    allowed = FIELD_PATHS | set(view.selectable_fields if view is not None else ())
     try:
         requirements = parse_label_selector(labels)
         terms = parse_field_selector(fields, allowed)
     except SelectorError as exc:
         raise ke.bad_request(str(exc)) from exc
-    value = getattr(VIEWS.get(resource.ktx_kind), "field_value", None) or field_value
-    return [o for o in objects if labels_match(requirements, o) and fields_match(terms, o, value)]
-
-
-def _watched(request: Request, target: Target, caller: Any, obj: dict[str, Any]) -> bool:
-    """Whether a watch shows this object (Kubernetes' shape): the list route's namespace, access and selectors."""
-    namespace = (obj.get("metadata") or {}).get("namespace")
-    if target.namespace is not None and namespace != target.namespace:
-        return False
-    return caller.sees(namespace) and bool(_selected(request, target.resource, [obj]))
+    return lambda o: labels_match(requirements, o) and fields_match(terms, o)
 
 
 # --- writing ---
@@ -207,7 +200,7 @@ async def _body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     try:
         if content_type == protobuf.CONTENT_TYPE:
-            value = protobuf.decode_secret(raw)
+            value = _protobuf_secret(raw)
         elif content_type in ("application/yaml", APPLY) or (content_type == "" and raw[:1] not in (b"{", b"[")):
             value = await run_in_threadpool(yaml.safe_load, raw.decode())
         elif content_type.startswith("application/") and content_type.endswith("json"):
@@ -220,6 +213,16 @@ async def _body(request: Request) -> Any:
     except (ValueError, yaml.YAMLError, PatchError, RecursionError) as exc:
         raise ke.bad_request(f"the request body could not be decoded: {str(exc)[:300]}") from exc
     return value
+
+
+def _protobuf_secret(raw: bytes) -> dict[str, Any]:
+    """The one body kubectl sends as protobuf to these routes: `kubectl create secret`'s v1 Secret."""
+    secret = protobuf.decode_object(raw, protobuf.SECRET)
+    if (secret.get("apiVersion"), secret.get("kind")) != ("v1", "Secret"):
+        raise protobuf.ProtobufError(f"only a v1 Secret is read as protobuf, not {secret.get('kind')!r}")
+    if "data" in secret:
+        secret["data"] = {k: base64.b64encode(v).decode() for k, v in secret["data"].items()}
+    return secret
 
 
 def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, Any]:
@@ -270,14 +273,14 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
     return document
 
 
-async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> None:
-    """Admission and storage through the service, its refusals as Status documents."""
+async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
     name = str(document["metadata"].get("name"))
     try:
         if dry_run:
-            await platform.admit(document)
-        else:
-            await platform.apply(document)
+            return await platform.admit(document)
+        await platform.apply(document)
+        return document
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except StaleResourceVersion as exc:
@@ -329,27 +332,36 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
         if target.name is None:
             verb = "watch" if request.query_params.get("watch") in ("1", "true") else "list"
             _read_only(target, verb)
-            authorize(caller, verb, resource, target.namespace, None)
+            # `-A` without a cluster-wide grant lists the namespaces the caller may list, as the ktx REST list does;
+            # a caller who may list in none is refused as the apiserver refuses it.
+            across = resource.namespaced and target.namespace is None and not permitted(caller, verb, resource, None)
+            if not across or not caller.namespaces:
+                authorize(caller, verb, resource, target.namespace, None)
+            selected = _selector(request, resource)
 
-            async def visible() -> list[dict[str, Any]]:
-                objects = await _list(platform, target)
-                return [o for o in objects if caller.sees((o.get("metadata") or {}).get("namespace"))]
+            def visible(obj: dict[str, Any]) -> bool:
+                if not resource.namespaced:
+                    return True
+                namespace = _namespace_of(obj)
+                if target.namespace is not None:
+                    return namespace == target.namespace
+                return not across or permitted(caller, verb, resource, namespace)
 
             def shown(obj: dict[str, Any]) -> dict[str, Any]:
                 return _secret(platform, caller, obj) if resource.ktx_kind == "Secret" else to_kube(obj, resource)
 
+            async def current() -> list[dict[str, Any]]:
+                return [o for o in await _list(platform, caller, target) if visible(o)]
+
             if verb == "watch":
-                _selected(request, resource, [])  # a bad selector is refused before the stream starts
                 # As the apiserver: a watch asked for as a Table streams each object as a one-row Table.
                 render = (
                     (lambda o: _table_of(request, resource, [o], (o.get("metadata") or {}).get("resourceVersion")))
                     if _wants_table(request)
                     else None
                 )
-                return await watch(
-                    request, resource, visible, shown, lambda o: _watched(request, target, caller, o), render
-                )
-            items = _selected(request, resource, [shown(o) for o in await visible()])
+                return await watch(request, resource, current, shown, lambda o: visible(o) and selected(o), render)
+            items = [item for item in map(shown, await current()) if selected(item)]
             # The feed's position, not the newest item's: a watch from it misses nothing, and is never too old.
             listed = list_of(items, resource, str(feed_of(request).position))
             return _table_or(request, resource, items, listed)
@@ -390,7 +402,7 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
 
 
@@ -407,13 +419,16 @@ async def _exists(platform: Platform, caller: Any, target: Target) -> bool:
 async def _update(request: Request, caller: Any, target: Target, body: Any) -> Any:
     platform, resource = _platform(request), target.resource
     if target.subresource == "status":
-        raise ke.method_not_allowed("update status", resource.plural, resource.group)
+        if not isinstance(body, dict):
+            raise ke.bad_request("the request body must be an object")
+        _document(resource, target, body)  # the same checks of apiVersion, kind, name and namespace
+        return await _write_status(request, caller, target, body.get("status") or {}, replace=True)
     current = await _get(platform, caller, target)
     document = _document(resource, target, body)
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -430,9 +445,12 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
     patch = await _body(request)
     if content_type == APPLY:
         return await _server_side_apply(request, caller, target, patch)
-    if target.subresource == "status":
-        raise ke.method_not_allowed("patch status", resource.plural, resource.group)
     current = await _get(platform, caller, target)
+    if target.subresource == "status" and content_type == MERGE:
+        # Sent on as the merge patch it is, so the workflow merges it atomically with whatever a pipeline writes.
+        if not isinstance(patch, dict):
+            raise ke.bad_request("a merge patch of the status must be an object")
+        return await _write_status(request, caller, target, patch.get("status") or {}, replace=False)
     try:
         if content_type == MERGE:
             patched = apply_merge_patch(current, patch)
@@ -442,20 +460,93 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
             patched = apply_strategic_merge_patch(current, patch)
     except PatchError as exc:
         raise ke.KubeError("Invalid" if content_type == JSON_PATCH else "BadRequest", str(exc)) from exc
+    if target.subresource == "status":
+        status = patched.get("status") if isinstance(patched, dict) else None
+        return await _write_status(request, caller, target, status or {}, replace=True)
     if isinstance(patched, dict):
         live = (current.get("metadata") or {}).get("resourceVersion")
         metadata = patched.get("metadata")
         # A patch is a precondition only when it names a resourceVersion of its own, as with the apiserver.
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
+    if _only_labels_changed(resource, current, patched) and not _dry_run(request):
+        return await _relabel(request, caller, target, current, patched)
     return await _update_with(request, caller, target, patched)
+
+
+def _labels(obj: Any) -> dict[str, Any]:
+    labels = ((obj.get("metadata") or {}) if isinstance(obj, dict) else {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _only_labels_changed(resource: KubeResource, current: dict[str, Any], patched: Any) -> bool:
+    """A patch that changes labels alone (kubectl label, pause and unpause) on an object whose workflow takes label
+    changes: sent as one, so it works while the object is deleting too (removing kratix.io/workflow-suspended is how
+    a suspended delete resumes), as labelling a terminating object does in Kubernetes."""
+    if not (resource.ktx_kind == "Promise" or resource.promise) or not isinstance(patched, dict):
+        return False
+    if (patched.get("metadata") or {}).get("resourceVersion"):
+        return False  # a precondition: through apply, which checks it
+    if _labels(patched) == _labels(current) or not all(isinstance(v, str) for v in _labels(patched).values()):
+        return False
+
+    def rest(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("labels", "resourceVersion")}
+        return {**obj, "metadata": metadata}
+
+    return rest(patched) == rest(current)
+
+
+async def _relabel(
+    request: Request, caller: Any, target: Target, current: dict[str, Any], patched: dict[str, Any]
+) -> Any:
+    platform, resource = _platform(request), target.resource
+    old, new = _labels(current), _labels(patched)
+    name = target.name or ""
+    try:
+        await platform.label(
+            resource.ktx_kind,
+            name,
+            target.namespace or "default",
+            set={k: v for k, v in new.items() if old.get(k) != v},
+            remove=[k for k in old if k not in new],
+        )
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
+    return JSONResponse(await _get(platform, caller, target))
+
+
+async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
+    """The status subresource: only status changes (anything else in the body is ignored, as the apiserver does)."""
+    platform, resource = _platform(request), target.resource
+    name, namespace = target.name or "", target.namespace or "default"
+    if not isinstance(status, dict):
+        raise ke.invalid(resource.kind, resource.group, name, [FieldError("status", "must be an object")])
+    if _dry_run(request):
+        current = await _get(platform, caller, target)
+        return JSONResponse(
+            {**current, "status": status if replace else apply_merge_patch(current.get("status") or {}, status)}
+        )
+    try:
+        await platform.patch_status(resource.ktx_kind, name, namespace, status, replace=replace)
+    except InvalidDocument as exc:
+        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
+    except NotFound as exc:
+        raise ke.not_found(resource.plural, resource.group, name) from exc
+    except Conflict as exc:
+        raise ke.method_not_allowed("update status", resource.plural, resource.group) from exc
+    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _update_with(request: Request, caller: Any, target: Target, body: Any) -> Any:
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    await _store(platform, resource, document, dry_run)
+    document = await _store(platform, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -473,7 +564,7 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        await _store(platform, resource, document, dry_run)
+        document = await _store(platform, resource, document, dry_run)
         return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})
@@ -512,11 +603,11 @@ _SECRETS = next(r for r in BUILTIN if r.ktx_kind == "Secret")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-@router.api_route("/api/v1/{path:path}", methods=_METHODS, include_in_schema=False)
-async def core(path: str, request: Request, caller: Caller) -> Response:
+@router.api_route("/api/v1/{path:path}", methods=_METHODS)
+async def core(path: str, request: Request, caller: KubeCaller) -> Response:
     return await _route(request, caller, "", "v1", path)
 
 
-@router.api_route("/apis/{group}/{version}/{path:path}", methods=_METHODS, include_in_schema=False)
-async def named(group: str, version: str, path: str, request: Request, caller: Caller) -> Response:
+@router.api_route("/apis/{group}/{version}/{path:path}", methods=_METHODS)
+async def named(group: str, version: str, path: str, request: Request, caller: KubeCaller) -> Response:
     return await _route(request, caller, group, version, path)

@@ -8,6 +8,8 @@ from typing import Any
 
 from api.kube.errors import KubeError
 from domain.documents import KRATIX_GROUP
+from domain.kube.crd import DEFAULT_COLUMNS
+from domain.kube.printer_columns import PRINTER_COLUMNS
 from domain.promise_api import PromiseApi
 from service.platform import Platform
 
@@ -50,16 +52,8 @@ class KubeResource:
         return verb in self.verbs
 
 
-def _condition(type_: str, field: str) -> str:
-    return f'.status.conditions[?(@.type=="{type_}")].{field}'
-
-
-def _column(name: str, json_path: str, description: str = "", type_: str = "string") -> dict[str, Any]:
-    column = {"name": name, "type": type_, "jsonPath": json_path}
-    return {**column, "description": description} if description else column
-
-
-# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope, categories and printer columns.
+# Kratix's CRDs (config/crd/bases/platform.kratix.io_*.yaml): names, scope and categories; their printer columns from
+# domain/kube/printer_columns.py, read from the same CRDs.
 _KRATIX = {"group": KRATIX_GROUP, "version": "v1alpha1", "categories": ("kratix",)}
 BUILTIN: tuple[KubeResource, ...] = (
     KubeResource(
@@ -71,13 +65,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="Promise",
         subresources=("status",),
-        printer_columns=(
-            _column("Status", ".status.status"),
-            _column("Kind", ".status.kind"),
-            _column("API Version", ".status.apiVersion"),
-            _column("Version", ".status.version"),
-            _column("Message", ".status.message"),
-        ),
+        printer_columns=PRINTER_COLUMNS["Promise"],
     ),
     KubeResource(
         **_KRATIX,
@@ -89,11 +77,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         short_names=("dest", "dests"),
         ktx_kind="Destination",
         subresources=("status",),
-        printer_columns=(
-            _column("StateStoreKind", ".spec.stateStoreRef.kind", "State store kind."),
-            _column("StateStoreName", ".spec.stateStoreRef.name", "State store name."),
-            _column("Ready", _condition("Ready", "status"), "Indicates the destination is ready to use."),
-        ),
+        printer_columns=PRINTER_COLUMNS["Destination"],
     ),
     KubeResource(
         **_KRATIX,
@@ -104,11 +88,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="GitStateStore",
         subresources=("status",),
-        printer_columns=(
-            _column("URL", ".spec.url", "URL of the git repository"),
-            _column("Branch", ".spec.branch", "Branch of the git repository"),
-            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
-        ),
+        printer_columns=PRINTER_COLUMNS["GitStateStore"],
     ),
     KubeResource(
         **_KRATIX,
@@ -119,11 +99,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="BucketStateStore",
         subresources=("status",),
-        printer_columns=(
-            _column("Name", ".spec.bucketName", "Name of the bucket"),
-            _column("Endpoint", ".spec.endpoint", "Endpoint of the bucket"),
-            _column("Ready", _condition("Ready", "status"), "Indicates the state store is ready to use"),
-        ),
+        printer_columns=PRINTER_COLUMNS["BucketStateStore"],
     ),
     # Kratix's HealthRecord CRD declares no category.
     KubeResource(
@@ -135,10 +111,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         namespaced=True,
         verbs=READ_WRITE,
         ktx_kind="HealthRecord",
-        printer_columns=(
-            _column("Status", ".data.state", "Shows the HealthRecord state"),
-            _column("Age", ".metadata.creationTimestamp", "When was the HealthRecord created", "date"),
-        ),
+        printer_columns=PRINTER_COLUMNS["HealthRecord"],
     ),
     KubeResource(
         **_KRATIX,
@@ -148,7 +121,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         namespaced=True,
         verbs=READ_ONLY,
         ktx_kind="Work",
-        printer_columns=(_column("STATUS", _condition("Ready", "message"), "Status of this Work."),),
+        printer_columns=PRINTER_COLUMNS["Work"],
     ),
     KubeResource(
         **_KRATIX,
@@ -159,10 +132,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("wp", "wps"),
         ktx_kind="WorkPlacement",
-        printer_columns=(
-            _column("DESTINATION", ".spec.targetDestinationName", "Destination this Workplacement is scheduled to."),
-            _column("STATUS", _condition("Ready", "message"), "Status of this Workplacement"),
-        ),
+        printer_columns=PRINTER_COLUMNS["WorkPlacement"],
     ),
     KubeResource(
         group="",
@@ -185,6 +155,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("ns",),
         ktx_kind="Namespace",
+        printer_columns=PRINTER_COLUMNS["Namespace"],
     ),
     KubeResource(
         group="",
@@ -196,6 +167,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_ONLY,
         short_names=("ev",),
         ktx_kind="Event",
+        printer_columns=PRINTER_COLUMNS["Event"],
     ),
     KubeResource(
         group="apiextensions.k8s.io",
@@ -208,6 +180,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         short_names=("crd", "crds"),
         categories=("api-extensions",),
         ktx_kind="CustomResourceDefinition",
+        printer_columns=PRINTER_COLUMNS["CustomResourceDefinition"],
     ),
     KubeResource(
         group="authorization.k8s.io",
@@ -229,18 +202,22 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=("create",),
         ktx_kind="SelfSubjectRulesReview",
     ),
-)
-
-# What Kratix's generated CRD prints when the Promise's CRD declares no columns (setStatusFieldsOnCRD).
-KRATIX_DEFAULT_COLUMNS: tuple[dict[str, Any], ...] = (
-    _column("message", ".status.message"),
-    _column("status", _condition("Reconciled", "message")),
+    KubeResource(
+        group="authentication.k8s.io",
+        version="v1",
+        kind="SelfSubjectReview",
+        plural="selfsubjectreviews",
+        singular="selfsubjectreview",
+        namespaced=False,
+        verbs=("create",),
+        ktx_kind="SelfSubjectReview",
+    ),
 )
 
 
 def promise_resources(api: PromiseApi) -> list[KubeResource]:
     """One resource per served version of a Promise's CRD; Kratix adds the status subresource to every version."""
-    columns = tuple(api.printer_columns) or KRATIX_DEFAULT_COLUMNS
+    columns = tuple(api.printer_columns) or tuple(DEFAULT_COLUMNS)
     return [
         KubeResource(
             group=api.group,

@@ -1,112 +1,111 @@
-"""Kubernetes' protobuf encoding, read for the one body kubectl sends in it: `kubectl create secret` posts a v1
-Secret as `application/vnd.kubernetes.protobuf` (typed clients prefer protobuf for built-in kinds), and does not
-fall back to JSON when refused.
+"""Kubernetes' protobuf encoding, read only as far as a schema asks: kubectl sends built-in kinds (reviews, Secrets)
+as `application/vnd.kubernetes.protobuf` whatever the server's discovery says, and answers in JSON are fine for it.
 
-The envelope is the magic `k8s\\0` then a runtime.Unknown (typeMeta 1, raw 2, contentEncoding 3, contentType 4);
-`raw` is the Secret message (k8s.io/api/core/v1/generated.proto): metadata 1, data 2 (map<string, bytes>), type 3,
-stringData 4, immutable 5; ObjectMeta: name 1, generateName 2, namespace 3, labels 11, annotations 12. Other
-fields are skipped. Decoding is pure and bounded by the body it reads: no recursion beyond these fixed levels.
+A body is the magic `k8s\\0` and a runtime.Unknown (apimachinery runtime/generated.proto: typeMeta 1, raw 2,
+contentEncoding 3, contentType 4) whose `raw` is the object's message. A schema maps a field number to its JSON name
+and either a nested schema, `STRING` or `BYTES`; fields it does not name are skipped, so only what is read is decoded.
 """
 
 from __future__ import annotations
 
-import base64
-from typing import Any
+from typing import Any, Iterator, Union
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
+STRING, BYTES = "string", "bytes"
+# map<string, string> and map<string, bytes>: repeated entries (key 1, value 2), gathered into one JSON object.
+MAP_STRING, MAP_BYTES = "map<string,string>", "map<string,bytes>"
+Schema = dict[int, tuple[str, Union["Schema", str]]]
+
+TYPE_META: Schema = {1: ("apiVersion", STRING), 2: ("kind", STRING)}
+UNKNOWN: Schema = {1: ("typeMeta", TYPE_META), 2: ("raw", BYTES)}
+
+_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
 
 class ProtobufError(ValueError):
     pass
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if at >= len(data) or shift > 63:
-            raise ProtobufError("truncated or overlong varint")
-        byte = data[at]
-        at += 1
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    for _ in range(10):  # a varint is at most 10 bytes
+        if pos >= len(data):
+            raise ProtobufError("truncated varint")
+        byte = data[pos]
+        pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            return value, at
+            return value, pos
         shift += 7
+    raise ProtobufError("varint longer than 10 bytes")
 
 
-def fields(data: bytes) -> list[tuple[int, Any]]:
-    """(field number, value) pairs of one message: ints for varints, bytes for length-delimited fields."""
-    found, at = [], 0
-    while at < len(data):
-        key, at = _varint(data, at)
+def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(data, at)
-        elif wire == 2:
-            length, at = _varint(data, at)
-            if at + length > len(data):
+        if wire == _VARINT:
+            value, pos = _varint(data, pos)
+        elif wire == _LENGTH:
+            size, pos = _varint(data, pos)
+            if pos + size > len(data):
                 raise ProtobufError("a field runs past the end of the message")
-            value, at = data[at : at + length], at + length
-        elif wire == 1:
-            value, at = data[at : at + 8], at + 8
-        elif wire == 5:
-            value, at = data[at : at + 4], at + 4
+            value, pos = data[pos : pos + size], pos + size
+        elif wire in (_FIXED64, _FIXED32):
+            size = 8 if wire == _FIXED64 else 4
+            if pos + size > len(data):
+                raise ProtobufError("truncated fixed-width field")
+            value, pos = data[pos : pos + size], pos + size
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
-        if at > len(data):
-            raise ProtobufError("truncated message")
-        found.append((number, value))
+        yield number, wire, value
+
+
+def decode(data: bytes, schema: Schema) -> dict[str, Any]:
+    """The fields `schema` names, as the JSON form of the message has them (the last one wins, as in protobuf)."""
+    found: dict[str, Any] = {}
+    for number, wire, value in _fields(data):
+        if number not in schema:
+            continue
+        name, kind = schema[number]
+        if wire != _LENGTH:
+            raise ProtobufError(f"field {name} is not length-delimited")
+        if kind in (MAP_STRING, MAP_BYTES):
+            entry = decode(value, {1: ("key", STRING), 2: ("value", BYTES if kind == MAP_BYTES else STRING)})
+            found.setdefault(name, {})[entry.get("key", "")] = entry.get("value", b"" if kind == MAP_BYTES else "")
+        elif kind == BYTES:
+            found[name] = value
+        elif kind == STRING:
+            try:
+                found[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtobufError(f"field {name} is not UTF-8") from None
+        else:
+            found[name] = decode(value, kind)  # type: ignore[arg-type]
     return found
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, bytes):
-        raise ProtobufError("expected a string field")
-    try:
-        return value.decode()
-    except UnicodeDecodeError as exc:
-        raise ProtobufError("a string field is not UTF-8") from exc
+OBJECT_META: Schema = {
+    1: ("name", STRING),
+    2: ("generateName", STRING),
+    3: ("namespace", STRING),
+    11: ("labels", MAP_STRING),
+    12: ("annotations", MAP_STRING),
+}
+# k8s.io/api/core/v1 Secret, which `kubectl create secret` posts in protobuf.
+SECRET: Schema = {
+    1: ("metadata", OBJECT_META),
+    2: ("data", MAP_BYTES),
+    3: ("type", STRING),
+    4: ("stringData", MAP_STRING),
+}
 
 
-def _entry(value: Any) -> tuple[str, bytes]:
-    pairs = dict(fields(value)) if isinstance(value, bytes) else {}
-    key, item = pairs.get(1, b""), pairs.get(2, b"")
-    return _text(key), item if isinstance(item, bytes) else b""
-
-
-def _metadata(data: bytes) -> dict[str, Any]:
-    metadata: dict[str, Any] = {}
-    names = {1: "name", 2: "generateName", 3: "namespace"}
-    for number, value in fields(data):
-        if number in names:
-            metadata[names[number]] = _text(value)
-        elif number in (11, 12):
-            key, item = _entry(value)
-            metadata.setdefault("labels" if number == 11 else "annotations", {})[key] = _text(item)
-    return metadata
-
-
-def decode_secret(body: bytes) -> dict[str, Any]:
-    """The Secret a protobuf body holds, as the JSON document kubectl would have sent."""
+def decode_object(body: bytes, schema: Schema) -> dict[str, Any]:
+    """An object sent as Kubernetes protobuf: its apiVersion and kind from the envelope, its fields by `schema`."""
     if not body.startswith(MAGIC):
         raise ProtobufError("not a Kubernetes protobuf message (no k8s\\0 prefix)")
-    envelope = dict(fields(body[len(MAGIC) :]))
-    type_meta = dict(fields(envelope.get(1, b"")))
-    api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
-    if (api_version, kind) != ("v1", "Secret"):
-        raise ProtobufError(f"only v1 Secret is read as protobuf, not {api_version} {kind}")
-    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret"}
-    for number, value in fields(envelope.get(2, b"")):
-        if number == 1:
-            doc["metadata"] = _metadata(value)
-        elif number in (2, 4):
-            key, item = _entry(value)
-            if number == 2:
-                doc.setdefault("data", {})[key] = base64.b64encode(item).decode()
-            else:
-                doc.setdefault("stringData", {})[key] = _text(item)
-        elif number == 3:
-            doc["type"] = _text(value)
-        elif number == 5:
-            doc["immutable"] = bool(value)
-    return doc
+    envelope = decode(body[len(MAGIC) :], UNKNOWN)
+    return {**envelope.get("typeMeta", {}), **decode(envelope.get("raw", b""), schema)}

@@ -129,14 +129,13 @@ NAME_COLUMN = {
     "priority": 0,
 }
 
-# Kinds the apiserver prints with columns of its own (pkg/printers/internalversion), not CRD columns.
+# Kinds whose apiserver columns no JSONPath can compute (pkg/printers/internalversion: a Secret's DATA is a count).
 Computed = Callable[[dict[str, Any]], Any]
 CORE_COLUMNS: dict[str, list[tuple[dict[str, Any], Computed]]] = {
     "Secret": [
         ({"name": "Type", "type": "string"}, lambda o: str(o.get("type") or "Opaque")),
         ({"name": "Data", "type": "integer"}, lambda o: len(o.get("data") or {})),
     ],
-    "Namespace": [({"name": "Status", "type": "string"}, lambda o: (o.get("status") or {}).get("phase", "Active"))],
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from api.app import create_app
+from domain.status import get_condition
 from service.platform import Platform
 from tests.conftest import ROOT, remote_files
 from tests.integration.test_api_auth import served
@@ -55,9 +56,6 @@ class Kubectl:
         self, *args: str, check: bool = True, stdin: str | None = None, **env: str
     ) -> tuple[int, str, str]:
         """kubectl in its own process, so the test's event loop keeps running the worker meanwhile."""
-        if args[0] in ("apply", "create", "replace", "edit") and "--validate=false" not in args:
-            # Until /openapi/v3 is served (kube-views), kubectl's client-side schema validation has nothing to read.
-            args = (args[0], "--validate=false", *args[1:])
         process = await asyncio.create_subprocess_exec(
             str(KUBECTL),
             f"--cache-dir={self.cache / 'kube-cache'}",
@@ -116,8 +114,9 @@ async def test_discovery_lists_kratix_kinds_and_promise_apis(
     _, _, err = await kubectl("api-resources", "-v=8", f"--cache-dir={tmp_path / 'fresh-cache'}")
     assert "g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" in err
     assert "/apis/platform.kratix.io/v1alpha1" not in err
-    _, out, _ = await kubectl("get", "kratix")
+    _, out, err = await kubectl("get", "kratix")
     assert "promise.platform.kratix.io/app-config" in out and "destination.platform.kratix.io/local" in out
+    assert "Error" not in err
 
 
 async def test_quick_start_flow(
@@ -138,7 +137,8 @@ async def test_quick_start_flow(
 
     _, out, _ = await kubectl("apply", "-f", str(EXAMPLE / "resource-request.yaml"))
     assert out.strip() == f"appconfig.{GROUP}/checkout created"
-    await platform.wait_condition("appconfig", "checkout", "default", "Reconciled", timeout=120)
+    _, out, _ = await kubectl("wait", "appconfig/checkout", "--for=condition=Reconciled", "--timeout=120s")
+    assert out.strip() == f"appconfig.{GROUP}/checkout condition met"
 
     # get: the table with Kratix's default columns for a CRD that declares none, and every output kubectl offers
     _, out, _ = await kubectl("get", "appconfigs")
@@ -227,6 +227,37 @@ async def test_quick_start_flow(
     # kubectl words an Invalid Status from its causes, one per field
     assert code != 0 and err.startswith('The AppConfig "checkout" is invalid: spec.size: Unsupported value')
 
+    # the status subresource, as kratix-sdk's publish_status writes it: kept, and still there after the next run
+    _, out, _ = await kubectl(
+        "patch", "appconfig", "checkout", "--subresource=status", "--type=merge", "-p", '{"status":{"endpoint":"x"}}'
+    )
+    assert out.strip() == f"appconfig.{GROUP}/checkout patched"
+    runs = (await platform.get("appconfig", "checkout", "default"))["_ktx"]["runCounts"]
+    await kubectl("label", "appconfig", "checkout", "kratix.io/manual-reconciliation=true")
+    reconciled = await eventually(
+        lambda: platform.get("appconfig", "checkout", "default"),
+        lambda o: (
+            o["_ktx"]["runCounts"] != runs
+            and o["status"].get("observedGeneration") == o["metadata"]["generation"]
+            and (get_condition(o["status"], "ConfigureWorkflowCompleted") or {}).get("status") == "True"
+        ),
+        what="a configure run after the status patch",
+    )
+    assert reconciled["status"]["endpoint"] == "x"
+    _, out, _ = await kubectl("get", "appconfig", "checkout", "-o", "jsonpath={.status.endpoint}")
+    assert out == "x"
+    code, _, err = await kubectl(
+        "patch",
+        "appconfig",
+        "checkout",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"kratix":{}}}',
+        check=False,
+    )
+    assert code != 0 and "status.kratix: Forbidden" in err
+
     # apply again: the three-way merge from the last-applied annotation puts back what the file says
     request = yaml.safe_load((EXAMPLE / "resource-request.yaml").read_text())
     request["spec"]["size"] = "large"
@@ -267,11 +298,11 @@ async def test_quick_start_flow(
     # delete with -f: the delete pipeline runs, the object shows as deleting until its workflow ends
     written = "local/resources/default/app-config/checkout/"
     assert [f for f in remote_files(git_remote) if f.startswith(written)]
-    _, out, _ = await kubectl("delete", "--wait=false", "-f", str(EXAMPLE / "resource-request.yaml"))
+    # kubectl waits (watching) until the object is gone: its delete pipeline ran and its files are removed
+    _, out, _ = await kubectl("delete", "-f", str(EXAMPLE / "resource-request.yaml"), "--timeout=120s")
     assert out.strip() == f'appconfig.{GROUP} "checkout" deleted from default namespace'
-    await eventually(
-        lambda: kubectl("get", "appconfigs", "-o", "name"), lambda r: r[1] == "", what="the request deleted"
-    )
+    _, out, err = await kubectl("get", "appconfigs")
+    assert out == "" and err.strip() == "No resources found in default namespace."
     assert not [f for f in remote_files(git_remote) if f.startswith(written)]
     _, out, _ = await kubectl("delete", "secret", "creds")
     assert out.strip() == 'secret "creds" deleted from default namespace'

@@ -33,6 +33,11 @@ def test_there_are_recordings_to_replay() -> None:
         "deleted-resource-before-resource-versions.json",
         "destination-before-resource-versions.json",
         "state-store-before-resource-versions.json",
+        "promise-before-status-subresource.json",
+        "resource-before-status-subresource.json",
+        "deleted-resource-before-status-subresource.json",
+        "destination-before-status-subresource.json",
+        "state-store-before-status-subresource.json",
     }
 
 
