@@ -15,9 +15,8 @@ import stat
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from activities.stores.secrets import SecretNotFound, SecretProvider
 from domain.documents import Container, PipelineSpec, SecretRef
 from domain.grammar import env_var_name
 from domain.pipeline_rules import MAX_ARGUMENT_BYTES
@@ -29,6 +28,13 @@ DEFAULT_SECRET_MODE = 0o644
 HONOURED_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "capabilities"}
 # Kubernetes rounds CPU requests to cgroup shares (cpu * 1024, at least 2), as podman's --cpu-shares takes them.
 _MIN_SHARES = 2
+
+
+class SecretProvider(Protocol):
+    """What runners read of the platform's SecretProvider (activities/stores/secrets.py), which raises its
+    SecretNotFound, a LookupError, for a Secret that is not there."""
+
+    def get(self, ref: SecretRef) -> dict[str, bytes]: ...
 
 
 class ConfigError(Exception):
@@ -49,7 +55,7 @@ def _secret(secrets: SecretProvider | None, namespace: str, name: str) -> dict[s
         return None
     try:
         return secrets.get(SecretRef(name=name, namespace=namespace))
-    except SecretNotFound:
+    except LookupError:
         return None
 
 

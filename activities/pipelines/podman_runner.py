@@ -19,6 +19,7 @@ from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipe
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
     ConfigError,
+    SecretProvider,
     capability_args,
     ignored_fields,
     mounts_for,
@@ -28,7 +29,6 @@ from activities.pipelines.pod_inputs import (
     write_auth_file,
     write_env_file,
 )
-from activities.stores.secrets import SecretProvider
 from domain.config import PlatformConfig
 from domain.documents import Container
 from domain.kube.pipeline_token import pipeline_namespace
