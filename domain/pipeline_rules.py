@@ -47,6 +47,13 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
     ]
     spec = pipeline.spec
     errors += check_volumes(spec.volumes, f"{field}.spec.volumes")
+    for index, ref in enumerate(spec.image_pull_secrets):
+        errors += validate_name(
+            f"{field}.spec.imagePullSecrets[{index}].name",
+            ref.get("name"),
+            max_length=SUBDOMAIN_MAX,
+            pattern=NAME_PATTERN,
+        )
     for index, container in enumerate(spec.containers):
         where = f"{field}.spec.containers[{index}]"
         errors += check_container(container, where)
