@@ -6,7 +6,9 @@ workflow's history, the logs, describe, events and every command line the worker
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import yaml
 from cli.main import describe
 from service.platform import Platform
 from tests.integration.test_destinations import install
+from tests.servers.registry_auth import ChallengingRegistry
 from tests.kratix_documents import BEHAVE, eventually, get, phases, pipeline_entry, promise, resource
 
 SECRET_VALUE = "s3cr3t-value-9f1c2e"
@@ -340,3 +343,45 @@ async def test_an_empty_dir_is_shared_by_the_containers_of_a_run(
     )
     assert obj["status"]["handoff"] == "from the first"
     assert obj["status"]["readOnlyWritable"] is False
+
+
+async def test_image_pull_secrets_are_the_credentials_of_the_pull(
+    platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path, monkeypatch
+) -> None:
+    """The registry stand-in refuses every pull but keeps what was presented: the pull secret's credentials, from an
+    auth file, never the command line."""
+    command_lines: list[str] = []
+    real_exec = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        command_lines.append(" ".join(map(str, args)))
+        return await real_exec(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    with ChallengingRegistry() as registry:
+        # Plain HTTP for this registry only: the podman the worker starts reads this environment.
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{registry.address}"\ninsecure = true\n')
+        monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+        password = "pull-password-5e1d"
+        auth = base64.b64encode(f"puller:{password}".encode()).decode()
+        await platform.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "registry", "namespace": "default"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": json.dumps({"auths": {registry.address: {"auth": auth}}})},
+            }
+        )
+        private = probe_pipeline("private", "pass", spec={"imagePullSecrets": [{"name": "registry"}]})
+        private["spec"]["containers"][0]["image"] = f"{registry.address}/team/private:v1"
+        await install(platform, git_remote, "private", "Private", private)
+        await platform.apply(resource("Private", "one"))
+        obj = await eventually(
+            lambda: get(platform, "private", "one"), lambda o: phases(o).get("private") == "Failed", timeout=120
+        )
+        assert "ErrImagePull" in pipeline_entry(obj, "private")["message"]
+        assert f"Basic {auth}" in registry.authorizations, registry.authorizations
+        assert not any(password in line or auth in line for line in command_lines)
+        assert any("--authfile=" in line for line in command_lines if " pull " in line)
