@@ -127,6 +127,7 @@ def check_pod_fields(container: dict[str, Any], volumes: list[dict[str, Any]], f
             FieldError(f"{field}.imagePullPolicy", f"Unsupported value: {policy!r}: supported values: {PULL_POLICIES}")
         )
     for index, env in enumerate(_items(container.get("env"))):
+        errors += unknown_keys(env, {"name", "value", "valueFrom"}, f"{field}.env[{index}]")
         source = env.get("valueFrom") if isinstance(env, dict) else None
         if source is not None:
             errors += _value_from(source, f"{field}.env[{index}].valueFrom")
@@ -162,6 +163,13 @@ def check_volumes(volumes: list[dict[str, Any]], field: str) -> list[FieldError]
     return errors
 
 
+def unknown_keys(value: object, known: set[str], field: str) -> list[FieldError]:
+    """Kubernetes decodes these strictly, as Kratix does its Pipeline: a field it does not know is an error."""
+    if not isinstance(value, dict):
+        return []
+    return [FieldError(f"{field}.{key}", "Forbidden: unknown field") for key in value if key not in known]
+
+
 def _items(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -169,7 +177,8 @@ def _items(value: object) -> list[Any]:
 def _secret_ref(ref: object, field: str, key_required: bool) -> list[FieldError]:
     if not isinstance(ref, dict):
         return [FieldError(field, "must be an object")]
-    errors = validate_name(f"{field}.name", ref.get("name"), max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN)
+    errors = unknown_keys(ref, {"name", "key", "optional"} if key_required else {"name", "optional"}, field)
+    errors += validate_name(f"{field}.name", ref.get("name"), max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN)
     if key_required:
         key = ref.get("key")
         if not isinstance(key, str) or not _KEY.fullmatch(key) or len(key) > SUBDOMAIN_MAX:
@@ -214,7 +223,8 @@ def _env_from(source: object, field: str) -> list[FieldError]:
 def _secret_volume(source: object, field: str) -> list[FieldError]:
     if not isinstance(source, dict):
         return [FieldError(field, "must be an object")]
-    errors = validate_name(
+    errors = unknown_keys(source, {"secretName", "items", "defaultMode", "optional"}, field)
+    errors += validate_name(
         f"{field}.secretName", source.get("secretName"), max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN
     )
     errors += _mode(source.get("defaultMode"), f"{field}.defaultMode")
@@ -225,6 +235,7 @@ def _secret_volume(source: object, field: str) -> list[FieldError]:
         if not isinstance(item, dict):
             errors.append(FieldError(where, "must be an object"))
             continue
+        errors += unknown_keys(item, {"key", "path", "mode"}, where)
         key = item.get("key")
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             errors.append(

@@ -265,6 +265,9 @@ def ignored_fields(spec: PipelineSpec, resources: dict[str, dict[str, Any]]) -> 
         for key, value in (("nodeSelector", spec.node_selector), ("tolerations", spec.tolerations))
         if value
     ]
+    for index, volume in enumerate(spec.volumes):
+        # tmpfs and size limits belong to kubelet's emptyDir; here it is a directory of the run's workspace.
+        ignored += [f"spec.volumes[{index}].emptyDir.{key}" for key in volume.get("emptyDir") or {}]
     for index, container in enumerate(spec.containers):
         where = f"spec.containers[{index}]"
         for part in ("limits", "requests"):

@@ -112,6 +112,18 @@ def refusals(p: Pipeline) -> dict[str, str]:
             "less than or equal to cpu limit",
         ),
         ({}, {"imagePullSecrets": [{"name": "-x"}]}, "pipe.spec.imagePullSecrets[0].name", "RFC 1123"),
+        (
+            {"env": [{"name": "A", "value": "v", "valueFom": {}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFom",
+            "unknown field",
+        ),
+        (
+            {},
+            {"volumes": [{"name": "v", "secret": {"secretName": "s", "itmes": []}}]},
+            "pipe.spec.volumes[0].secret.itmes",
+            "unknown field",
+        ),
     ],
 )
 def test_what_no_runner_can_honour_is_refused_with_the_field_named(
@@ -237,10 +249,12 @@ def test_ignored_fields_name_what_podman_cannot_apply() -> None:
         {"securityContext": {"runAsUser": 1000, "privileged": True, "seccompProfile": {"type": "RuntimeDefault"}}},
         nodeSelector={"a": "b"},
         tolerations=[{"key": "k", "operator": "Exists"}],
+        volumes=[{"name": "e", "emptyDir": {"medium": "Memory"}}],
     )
     assert ignored_fields(p.spec, {"c": KRATIX_DEFAULT_RESOURCES}) == [
         "spec.nodeSelector",
         "spec.tolerations",
+        "spec.volumes[0].emptyDir.medium",
         "spec.containers[0].resources.limits.ephemeral-storage",
         "spec.containers[0].resources.requests.ephemeral-storage",
         "spec.containers[0].securityContext.privileged",
