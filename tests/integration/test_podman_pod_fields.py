@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from cli.main import describe
+from domain.errors import InvalidDocument
 from service.platform import Platform
 from tests.integration.test_destinations import install
 from tests.servers.registry_auth import ChallengingRegistry
@@ -296,6 +297,15 @@ async def test_fields_podman_cannot_apply_are_stated_not_dropped(
         assert f"note: {field}: ignored on the podman runner" in text, (field, text)
     events = [e for e in obj["_ktx"]["events"] if e["reason"] == "PipelineFieldsIgnored"]
     assert events and "spec.nodeSelector: ignored on the podman runner" in events[0]["message"]
+
+    # What no runner can honour is refused at apply, the field named, and the Promise as it was.
+    configmap = probe_pipeline("placed", "pass", spec={"volumes": [{"name": "c", "configMap": {"name": "x"}}]})
+    with pytest.raises(InvalidDocument) as refused:
+        await platform.apply(promise("placed", "Placed", configure=[configmap]))
+    assert "spec.workflows.resource.configure[0].spec.volumes[0].configMap" in str(refused.value)
+    assert "ConfigMaps are not served" in str(refused.value)
+    kept = await platform.get("promise", "placed")
+    assert kept["spec"]["workflows"]["resource"]["configure"][0]["spec"]["nodeSelector"] == {"disk": "ssd"}
 
 
 EMPTY_DIR = {
