@@ -211,6 +211,7 @@ def describe(obj: dict[str, Any]) -> str:
         lines.append(
             f"Run {run['action']}/{run['pipeline']} (generation {run['generation']}, {run['finished_at']}): {outcome}"
         )
+        lines += [f"  note: {note}" for note in run.get("notes", [])]
         for c in run.get("containers", []):
             lines.append(
                 f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s"

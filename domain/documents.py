@@ -38,9 +38,11 @@ class Container(KubeModel):
     args: list[str] | None = None
     env: list[EnvVar] = Field(default_factory=list)
     env_from: list[dict[str, Any]] = Field(default_factory=list)
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
     working_dir: str | None = None
     image_pull_policy: str | None = None
     security_context: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
 
 class JobOptions(StrictKubeModel):

@@ -146,6 +146,7 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
         network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0
     )
     runtime = ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation)
+    secrets = secret_store_for(settings)  # what env, envFrom, secret volumes and imagePullSecrets read
     address, access = settings.pipeline_api, platform_access(settings, ENDPOINT_HOST, ENDPOINT_PORT)
     if address is not None and access is not None:
         # The endpoint is opened inside each container's network namespace (setns), before podman starts it.
@@ -156,9 +157,9 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
                 settings.container_runtime,
                 os.geteuid(),
             )
-            return PodmanRunner(runtime, logs)
-        return PodmanRunner(runtime, logs, access, address)
-    return PodmanRunner(runtime, logs)
+            return PodmanRunner(runtime, logs, secrets=secrets, config=settings.platform)
+        return PodmanRunner(runtime, logs, access, address, secrets=secrets, config=settings.platform)
+    return PodmanRunner(runtime, logs, secrets=secrets, config=settings.platform)
 
 
 def platform_access(settings: Settings, service_host: str, service_port: int) -> PlatformAccess | None:

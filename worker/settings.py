@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, field_validator
 
 from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, PlatformConfig
@@ -250,6 +251,12 @@ class Settings(BaseModel):
                 platform[field] = parse_duration(env[var])
         if "KTX_DEFAULT_BACKOFF_LIMIT" in env:
             platform["default_backoff_limit"] = int(env["KTX_DEFAULT_BACKOFF_LIMIT"])
+        if "KTX_DEFAULT_IMAGE_PULL_POLICY" in env:
+            platform["default_image_pull_policy"] = env["KTX_DEFAULT_IMAGE_PULL_POLICY"] or None
+        if "KTX_DEFAULT_CONTAINER_RESOURCES" in env:
+            platform["default_container_resources"] = yaml.safe_load(env["KTX_DEFAULT_CONTAINER_RESOURCES"]) or {}
+        if "KTX_PIPELINE_PIDS_LIMIT" in env:
+            platform["pipeline_pids_limit"] = int(env["KTX_PIPELINE_PIDS_LIMIT"])
         if "KTX_RECONCILE_AFTER_FAILURE" in env:
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
         values["platform"] = PlatformConfig.model_validate(platform)
