@@ -4,7 +4,7 @@ Each pass installs the release's Promise (activities/platform/promise_release.py
 release is at the wanted version, else fetched, version-checked and created or updated. A refused pass is the
 `Installed` condition with Kratix's reason, tried again with backoff; the workflow never fails while the release
 exists. A deleted Promise is installed again (the service signals `promise_deleted`); deleting the release deletes
-its Promise first (Kratix's finalizer `kratix.io/promise-cleanup`), then the workflow ends.
+its Promise first (what Kratix's finalizer `kratix.io/promise-cleanup` holds it for), then the workflow ends.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.publishing import Publisher
     from workflows.records import ApplyInput, ApplyResult, DeleteAccepted, DeleteRequest
 
-CLEANUP_FINALIZER = "kratix.io/promise-cleanup"
 # One pass: a 10 s fetch and an apply, which Temporal answers in well under a second.
 INSTALL_TIMEOUT = timedelta(seconds=60)
 # Infrastructure errors only (a refused fetch is a result): the platform's own reads and writes, retried briefly.
@@ -178,7 +177,6 @@ class PromiseReleaseWorkflow:
         metadata["generation"] = self.state.generation
         metadata["creationTimestamp"] = old_metadata.get("creationTimestamp") or now_iso()
         metadata["uid"] = old_metadata.get("uid") or str(workflow.uuid4())
-        metadata["finalizers"] = [CLEANUP_FINALIZER]
         unchanged = not created and previous == document
         self.state.document = document
         self._publish()
