@@ -35,7 +35,12 @@ def test_install_from_a_url_with_a_header_and_from_a_file(ktx, host: PromiseHost
         "default",
         "--from-literal=authorizationHeader=Bearer your-secret-token",
     )
-    assert run("install", url, "--secret", "default/promise-host").stdout.strip() == "promiserelease/app-config created"
+    assert (
+        run(
+            "install", url, "--name", "app-config", "--version", "v0.1.0", "--secret", "default/promise-host"
+        ).stdout.strip()
+        == "promiserelease/app-config created"
+    )
     run("wait", "promiserelease", "app-config", "--for=condition=Installed", "--timeout=120s")
     table = run("get", "promiserelease").stdout.splitlines()
     assert table[0].split() == ["NAME", "STATUS", "VERSION", "MESSAGE", "AGE"]
