@@ -119,7 +119,8 @@ class PromiseReleaseActivities:
     async def install_promise_release(self, input: InstallReleaseInput) -> InstallReleaseResult:
         """Kratix's reconcile, one pass: a Promise of this release at the wanted version is left alone; else fetch,
         check the version label, create or update. Idempotent: a second pass applies an unchanged document."""
-        mine = _released(await self.platform.list("Promise"), input.release)
+        promises = await self.platform.list("Promise")
+        mine = _released(promises, input.release)
         live = [p for p in mine if "deletionTimestamp" not in p["metadata"]]
         if len(mine) > 1:
             names = ", ".join(sorted(p["metadata"]["name"] for p in mine))
@@ -145,9 +146,21 @@ class PromiseReleaseActivities:
             )
         if check.adopt:
             return InstallReleaseResult(outcome="adopt_version", promise=name, version=check.version)
-        existing = next((p for p in await self.platform.list("Promise") if p["metadata"]["name"] == name), None)
+        existing = next((p for p in promises if p["metadata"]["name"] == name), None)
         if existing is not None and "deletionTimestamp" in existing["metadata"]:
             return InstallReleaseResult(outcome="retry", promise=name, detail=f'promise "{name}" is being deleted')
+        owner = ((existing or {}).get("metadata", {}).get("labels") or {}).get(pr.RELEASE_NAME_LABEL)
+        if owner not in (None, input.release):
+            # Kratix's SetControllerReference refuses a Promise another release controls; one applied by hand is
+            # taken over, as there.
+            return InstallReleaseResult(
+                outcome="refused",
+                promise=name,
+                reason=pr.REASON_APPLY_FAILED,
+                message=pr.MESSAGE_APPLY_FAILED,
+                detail=f'Failed to install Promise "{name}": it belongs to PromiseRelease "{owner}"',
+                action="Failed",
+            )
         document = pr.released_promise(input.release, fetched, existing)
         try:
             applied = await self.platform.apply(document)

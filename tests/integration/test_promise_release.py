@@ -225,3 +225,31 @@ async def test_a_deleted_promise_is_installed_again_while_its_release_exists(
     assert again["metadata"]["labels"]["kratix.io/promise-release-name"] == "rel"
     rel = await platform.get("promiserelease", "rel")
     assert any(e["reason"] == "PromiseDeleted" for e in rel["_ktx"]["events"])
+
+
+async def test_a_promise_another_release_installed_is_not_taken_over(platform: Platform, host: PromiseHost) -> None:
+    host.routes["/promise"] = hosted("shared")
+    await platform.apply(release("first", f"{host.url}/promise"))
+    await eventually(
+        lambda: platform.get("promiserelease", "first"), lambda r: (installed(r) or ("",))[0] == "True", what="first"
+    )
+    await platform.apply(release("second", f"{host.url}/promise"))
+    second = await eventually(lambda: platform.get("promiserelease", "second"), installed, what="second's condition")
+    assert installed(second) == ("False", "FailedToCreateOrUpdatePromise", "Failed to create or update Promise")
+    assert any('belongs to PromiseRelease "first"' in e["message"] for e in second["_ktx"]["events"])
+    got = await platform.get("promise", "shared")
+    assert got["metadata"]["labels"]["kratix.io/promise-release-name"] == "first"
+
+
+async def test_the_authorization_header_follows_a_redirect_on_the_same_host_only(
+    platform: Platform, host: PromiseHost
+) -> None:
+    await platform.apply(SECRET)
+    host.routes["/secure/promise"] = hosted("redirected")
+    await platform.apply(release("same", f"{host.url}/redirect/secure/promise", secret=True))
+    with PromiseHost() as other:
+        other.routes["/secure/promise"] = hosted("elsewhere")
+        host.redirects["/away"] = f"{other.url}/secure/promise"
+        with pytest.raises(InvalidDocument, match="status code 401"):
+            await platform.apply(release("away", f"{host.url}/away", secret=True))
+        assert other.requests == [("/secure/promise", None)]

@@ -1,5 +1,6 @@
 """Kratix's PromiseRelease test hoster (test/system/assets/promise-release/test-server): Promises served over plain
-HTTP, `/secure/...` only with `Authorization: Bearer your-secret-token` (401 without), and a redirect route. Tests
+HTTP, `/secure/...` only with `Authorization: Bearer your-secret-token` (401 without), and redirects (`/redirect/P`
+to P, or any path in `redirects`). Tests
 put bodies in `routes` and read what each request carried in `requests`."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ TOKEN = "Bearer your-secret-token"
 class PromiseHost(BackgroundHttpServer):
     def __init__(self) -> None:
         self.routes: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}  # path -> Location, e.g. another host's URL
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         outer = self
 
@@ -21,9 +23,9 @@ class PromiseHost(BackgroundHttpServer):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 auth = self.headers.get("Authorization")
                 outer.requests.append((self.path, auth))
-                if self.path.startswith("/redirect/"):
+                if self.path.startswith("/redirect/") or self.path in outer.redirects:
                     self.send_response(302)
-                    self.send_header("Location", self.path.removeprefix("/redirect"))
+                    self.send_header("Location", outer.redirects.get(self.path) or self.path.removeprefix("/redirect"))
                     self.end_headers()
                     return
                 body = outer.routes.get(self.path)
