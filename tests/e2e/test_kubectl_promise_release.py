@@ -30,6 +30,8 @@ async def test_kratix_promise_release_yaml_through_kubectl(
         # This fixture's API keeps Secrets under its own home, the worker under the platform's (an embedded stack
         # shares one): the worker's copy is put there directly.
         await platform.apply(SECRET)
+        _, out, _ = await kubectl("explain", "promiserelease.spec.sourceRef")
+        assert "secretRef" in out and "Type of the source" in out  # Kratix's CRD schema, as kubectl explains it
         _, out, _ = await kubectl("apply", "-f", manifest)
         assert "promiserelease.platform.kratix.io/secure created" in out
         assert "promiserelease.platform.kratix.io/insecure created" in out
