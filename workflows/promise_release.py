@@ -40,9 +40,15 @@ INSTALL_TIMEOUT = timedelta(seconds=60)
 INSTALL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10
 )
-# Kratix requeues a deleting release every 15 s until its Promises are gone; here from 1 s, doubling to that.
-DELETE_RECHECK_BASE_S = 1.0
-DELETE_RECHECK_CAP_S = 15.0
+# Kratix requeues a deleting release every 15 s until its Promises are gone; here from 1 s, doubling to that. The
+# same schedule looks again at a Promise still being deleted, to install it afresh once it has gone: that is waiting
+# for the platform, not a failure, so it is not slowed by the failure backoff.
+RECHECK_BASE_S = 1.0
+RECHECK_CAP_S = 15.0
+
+
+def recheck_delay(attempt: int) -> float:
+    return min(RECHECK_BASE_S * 2 ** min(max(attempt - 1, 0), 16), RECHECK_CAP_S)
 
 
 class PromiseReleaseState(BaseModel):
@@ -53,6 +59,8 @@ class PromiseReleaseState(BaseModel):
     generation: int = 0
     reconcile_due: bool = True
     failures: int = 0
+    # Passes in a row that found the Promise still being deleted.
+    waits: int = 0
     delete_requested: bool = False
     resource_version: int = 0
 
@@ -121,9 +129,10 @@ class PromiseReleaseWorkflow:
             self._publish()
             return
         if result.outcome == "retry":
-            self.state.failures += 1
+            self.state.waits += 1
             self._event("Normal", "Waiting", result.detail)
             return
+        self.state.waits = 0
         if result.outcome == "refused":
             self.state.failures += 1
             self._set(pr.STATUS_ERROR, "False", result.reason, result.message)
@@ -137,7 +146,11 @@ class PromiseReleaseWorkflow:
             )
 
     async def _wait(self) -> None:
-        timeout = timedelta(seconds=self.config.backoff(self.state.failures)) if self.state.failures else None
+        timeout = None
+        if self.state.waits:
+            timeout = timedelta(seconds=recheck_delay(self.state.waits))
+        elif self.state.failures:
+            timeout = timedelta(seconds=self.config.backoff(self.state.failures))
         try:
             await workflow.wait_condition(
                 lambda: self.state.reconcile_due or self.state.delete_requested, timeout=timeout
@@ -146,7 +159,7 @@ class PromiseReleaseWorkflow:
             self.state.reconcile_due = True
 
     async def _delete_promises(self) -> None:
-        delay = DELETE_RECHECK_BASE_S
+        attempt = 0
         while True:
             result = await workflow.execute_activity_method(
                 PromiseReleaseActivities.delete_released_promises,
@@ -157,8 +170,8 @@ class PromiseReleaseWorkflow:
             if not result.remaining:
                 return
             self._event("Normal", "DeletingPromises", f"waiting for {', '.join(result.remaining)} to be deleted")
-            await workflow.sleep(timedelta(seconds=delay))
-            delay = min(delay * 2, DELETE_RECHECK_CAP_S)
+            attempt += 1
+            await workflow.sleep(timedelta(seconds=recheck_delay(attempt)))
 
     # --- messages ---
 
