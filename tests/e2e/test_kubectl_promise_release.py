@@ -41,6 +41,8 @@ async def test_kratix_promise_release_yaml_through_kubectl(
         assert out.splitlines()[1].split() == ["insecure", "Installed", "v1.0.0"]
         _, out, _ = await kubectl("get", "promiserelease", "secure", "-o", "jsonpath={.metadata.finalizers}")
         assert out == '["kratix.io/promise-cleanup"]'
+        _, out, _ = await kubectl("describe", "promiserelease", "secure")
+        assert "InstalledSuccessfully" in out and 'Promise "securepro" created at version v1.0.0' in out
         for name in ("insecurepro", "securepro"):
             await eventually(lambda: kubectl("get", "promise", name, check=False), lambda r: r[0] == 0, what=name)
 
