@@ -16,7 +16,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from cli import kube_credentials, stack
+from cli import install, kube_credentials, stack
 from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
@@ -100,6 +100,14 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
             "API VERSION": status.get("apiVersion", ""),
             "VERSION": status.get("version", ""),
             "MESSAGE": status.get("message", ""),
+            "AGE": _age(meta.get("creationTimestamp")),
+        }
+    if kind == "PromiseRelease":  # Kratix's printer columns: Status, Version
+        return {
+            "NAME": meta["name"],
+            "STATUS": status.get("status", ""),
+            "VERSION": spec.get("version", ""),
+            "MESSAGE": _condition(status, "Installed").get("message", ""),
             "AGE": _age(meta.get("creationTimestamp")),
         }
     if kind == "Destination":
@@ -317,6 +325,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
         for text in _read_files(args.filename):
             result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
             for item in result["applied"]:
+                for warning in item.get("warnings") or []:
+                    print(warning, file=sys.stderr)
                 if not args.output:
                     print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
                     continue
@@ -325,6 +335,24 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
                 objects.append(_public(_check(client.get(f"/objects/{item['kind']}/{item['name']}", params=params))))
     if args.output:
         _print(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}, args.output)
+
+
+def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
+    """A URL: a PromiseRelease the platform fetches and keeps installed. A file: the Promise it holds, applied."""
+    if install.is_url(args.source):
+        text = json.dumps(install.release_document(args.source, args.name, args.version, args.secret))
+        what = "promiserelease"
+    else:
+        if args.name or args.secret:
+            raise CliError("error: --name and --secret are for a URL; a file is applied as the Promise it holds")
+        text = install.promise_file(args.source, args.version).decode()
+        what = "promise"
+    with _client(settings) as client:
+        result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
+    for item in result["applied"]:
+        for warning in item.get("warnings") or []:
+            print(warning, file=sys.stderr)
+        print(f"{what}/{item['name']} {item['action']}")
 
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
@@ -528,6 +556,17 @@ def parser() -> argparse.ArgumentParser:
         "-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary"
     )
     apply.set_defaults(func=cmd_apply)
+    installer = sub.add_parser(
+        "install",
+        help="install a Promise: from a URL as a PromiseRelease (fetched, kept installed), or from a file",
+    )
+    installer.add_argument("source", help="an http(s) URL of a Promise document, or a local Promise file")
+    installer.add_argument("--name", help="the PromiseRelease's name (default: from the URL's path)")
+    installer.add_argument("--version", default="", help="the Promise's kratix.io/promise-version (default: its own)")
+    installer.add_argument(
+        "--secret", help="NAMESPACE/NAME of a Secret whose key authorizationHeader is sent as the Authorization header"
+    )
+    installer.set_defaults(func=cmd_install)
     get = sub.add_parser("get", help="list objects of a kind, or show one")
     get.add_argument("kind")
     get.add_argument("name", nargs="?")
@@ -607,7 +646,9 @@ def parser() -> argparse.ArgumentParser:
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError, kube_credentials.CredentialsError, AuthorError)):
+    if isinstance(
+        exc, (CliError, stack.StackError, kube_credentials.CredentialsError, AuthorError, install.InstallError)
+    ):
         return str(exc)
     if isinstance(exc, InvalidDocument):
         return f"error: {exc}"

@@ -25,6 +25,7 @@ from activities.actions.pagerduty import PagerDutyActivities
 from activities.pipelines.job import JobDefaults
 from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform.apply import PlatformApplyActivities
+from activities.platform.promise_release import PromiseReleaseActivities
 from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
 from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
@@ -43,6 +44,7 @@ from workflows.artifact_gc import ArtifactGcWorkflow
 from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
 from workflows.promise import PromiseWorkflow
+from workflows.promise_release import PromiseReleaseWorkflow
 from workflows.resource import ResourceWorkflow
 from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
@@ -52,6 +54,7 @@ PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
 WORKFLOWS = [
     CatalogWorkflow,
     PromiseWorkflow,
+    PromiseReleaseWorkflow,
     ResourceWorkflow,
     DestinationWorkflow,
     StateStoreWorkflow,
@@ -75,7 +78,10 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     config = ConfigActivities(settings.platform)
     # The apply-back activity applies through the service, as the API does: handed in, so activities import no
     # layer above their own.
-    platform_apply = PlatformApplyActivities(Platform(client, settings.task_queue, secrets), artifacts)
+    service = Platform(client, settings.task_queue, secrets)
+    platform_apply = PlatformApplyActivities(service, artifacts)
+    # A release installs its Promise through the same service, and reads its Secret in the activity itself.
+    releases = PromiseReleaseActivities(service, secrets)
     redelivery = RedeliveryActivities(client)
     slack = SlackActivities(secrets, settings.slack_api_url)
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
@@ -84,6 +90,8 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     return [
         gc.collect_artifact_garbage,
         platform_apply.apply_to_platform,
+        releases.install_promise_release,
+        releases.delete_released_promises,
         stores.write_state_store,
         stores.check_state_store,
         redelivery.redeliver_to_owners,
