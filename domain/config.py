@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
 
 from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S, MAX_PIPELINE_TIMEOUT_S, MIN_PIPELINE_TIMEOUT_S
 
 DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
+# Kratix's DefaultResourceRequirements (api/v1alpha1/pipeline_types.go), given to every pipeline container that sets
+# no `resources` of its own unless `workflows.defaultContainerResources` replaces them.
+KRATIX_DEFAULT_CONTAINER_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "128Mi"},
+    "limits": {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+}
+# A day: Kratix leaves the value unbounded (int32 seconds); past a day a finished Pod is only clutter, and a bound keeps
+# the arithmetic on timestamps honest.
+MAX_POD_TTL_S = 24 * 3600
+# Kubernetes' quantity grammar (apimachinery's resource.Quantity): a decimal number and an optional suffix.
+QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 
 
 class PlatformConfig(BaseModel):
@@ -33,6 +48,32 @@ class PlatformConfig(BaseModel):
     # A failed state-store write (or a not-ready store) is retried on this doubling schedule; Kratix requeues at 15 s.
     write_retry_base_s: float = 15.0
     write_retry_cap_s: float = 600.0
+    # Kratix's workflows.defaultImagePullPolicy: the pull policy of every pipeline container that names none (None:
+    # the runtime's own default, IfNotPresent unless the tag is `latest`). KTX_DEFAULT_IMAGE_PULL_POLICY.
+    default_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    # Kratix's workflows.defaultContainerResources: a Kubernetes ResourceRequirements (`requests`/`limits` of cpu,
+    # memory, ephemeral-storage) for every pipeline container that sets none. KTX_DEFAULT_CONTAINER_RESOURCES (JSON).
+    default_container_resources: dict[str, Any] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in KRATIX_DEFAULT_CONTAINER_RESOURCES.items()}
+    )
+    # Kratix's workflows.jobOptions.podTTLSecondsAfterFinished: a finished pipeline Job's Pods are deleted once this
+    # long has passed since it finished (None: kept with their Job, which retention prunes). Kubernetes runner only.
+    # KTX_POD_TTL_SECONDS_AFTER_FINISHED.
+    pod_ttl_seconds_after_finished: int | None = Field(default=None, gt=0, le=MAX_POD_TTL_S)
+
+    @field_validator("default_container_resources")
+    @classmethod
+    def _resources(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Checked here, once at start-up, so a typo fails the worker rather than every pipeline Job."""
+        for key, amounts in value.items():
+            if key not in ("requests", "limits") or not isinstance(amounts, dict):
+                raise ValueError(f"{key!r}: only 'requests' and 'limits' maps are allowed")
+            for name, amount in amounts.items():
+                if name not in _RESOURCE_NAMES:
+                    raise ValueError(f"{key}.{name}: must be one of {', '.join(_RESOURCE_NAMES)}")
+                if not isinstance(amount, str) or len(amount) > 32 or not QUANTITY.match(amount):
+                    raise ValueError(f"{key}.{name}: {amount!r} is not a Kubernetes quantity ('100m', '256Mi')")
+        return value
 
     def backoff(self, failures: int, base: float | None = None, cap: float | None = None) -> float:
         """Delay before the next attempt after `failures` consecutive failures (1-based).

@@ -109,10 +109,11 @@ def job_defaults(settings: Settings) -> JobDefaults:
             "namespace": kube.namespace,
             "service_account": kube.service_account,
             "adapter_image": kube.adapter_image,
-            "image_pull_policy": extra.get("imagePullPolicy"),
+            # The defaults file (deploy/base/kube-defaults.yaml) wins; else Kratix's workflow defaults.
+            "image_pull_policy": extra.get("imagePullPolicy") or settings.platform.default_image_pull_policy,
             "image_pull_secrets": extra.get("imagePullSecrets") or [],
             "container_security_context": extra.get("containerSecurityContext"),
-            "resources": extra.get("resources"),
+            "resources": extra.get("resources") or settings.platform.default_container_resources,
         }
     )
 

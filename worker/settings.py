@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -244,6 +245,13 @@ class Settings(BaseModel):
                 platform[field] = parse_duration(env[var])
         if "KTX_DEFAULT_BACKOFF_LIMIT" in env:
             platform["default_backoff_limit"] = int(env["KTX_DEFAULT_BACKOFF_LIMIT"])
+        if "KTX_DEFAULT_IMAGE_PULL_POLICY" in env:
+            platform["default_image_pull_policy"] = env["KTX_DEFAULT_IMAGE_PULL_POLICY"]
+        if "KTX_DEFAULT_CONTAINER_RESOURCES" in env:
+            platform["default_container_resources"] = json.loads(env["KTX_DEFAULT_CONTAINER_RESOURCES"])
+        # Kratix ignores a value of 0 or less (with a warning): no Pod cleanup.
+        if int(env.get("KTX_POD_TTL_SECONDS_AFTER_FINISHED") or 0) > 0:
+            platform["pod_ttl_seconds_after_finished"] = int(env["KTX_POD_TTL_SECONDS_AFTER_FINISHED"])
         if "KTX_RECONCILE_AFTER_FAILURE" in env:
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
         values["platform"] = PlatformConfig.model_validate(platform)
