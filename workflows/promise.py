@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.naming import CATALOG_WORKFLOW_ID
     from domain.promise_api import (
         PromiseApi,
+        configured_pipeline_namespace,
         promise_version,
         read_promise_api,
         reconciliation_interval,
@@ -213,7 +214,7 @@ class PromiseWorkflow(ObjectLifecycle):
         return sorted(r.name for r in self.promise.spec.required_promises) if self.state.document else []
 
     def _context(self, action: Action) -> PipelineContext:
-        return PipelineContext.of_promise(action, self.state.name)
+        return PipelineContext.of_promise(action, self.state.name, configured_pipeline_namespace(self.promise))
 
     def _run_prefix(self) -> str:
         return f"promise-{self.state.name}"
