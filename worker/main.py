@@ -108,6 +108,8 @@ def job_defaults(settings: Settings) -> JobDefaults:
         {
             "namespace": kube.namespace,
             "service_account": kube.service_account,
+            "pipeline_rbac": kube.pipeline_rbac,
+            "pod_ttl_seconds_after_finished": settings.platform.pod_ttl_seconds_after_finished,
             "adapter_image": kube.adapter_image,
             # The defaults file (deploy/base/kube-defaults.yaml) wins; else Kratix's workflow defaults.
             "image_pull_policy": extra.get("imagePullPolicy") or settings.platform.default_image_pull_policy,

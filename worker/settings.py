@@ -41,6 +41,9 @@ class KubeRunnerSettings(BaseModel):
 
     namespace: str = "ktx-pipelines"
     service_account: str = "ktx-pipeline"
+    # Kratix's ServiceAccount and RBAC per pipeline instead of `service_account` (KTX_KUBE_PIPELINE_RBAC); the worker
+    # then needs deploy/components/pipeline-rbac.
+    pipeline_rbac: bool = False
     # The ktx image: its `python -m worker.pipeline_adapter` moves object.yaml in and outputs out through the bucket.
     adapter_image: str = "ghcr.io/ktx-platform/ktx:0.1.0"
     jobs_to_keep: int = 5
@@ -211,6 +214,7 @@ class Settings(BaseModel):
         for field, var in [
             ("namespace", "KTX_KUBE_NAMESPACE"),
             ("service_account", "KTX_KUBE_SERVICE_ACCOUNT"),
+            ("pipeline_rbac", "KTX_KUBE_PIPELINE_RBAC"),
             ("adapter_image", "KTX_KUBE_ADAPTER_IMAGE"),
             ("jobs_to_keep", "KTX_KUBE_JOBS_TO_KEEP"),
             ("stuck_grace_s", "KTX_KUBE_STUCK_GRACE"),
