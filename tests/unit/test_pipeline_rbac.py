@@ -3,14 +3,17 @@ bindings, each written out here as Kratix's code builds it, and each valid by Ku
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 import kubernetes_validate
 from kubernetes_validate.utils import latest_version
 
-from domain.kube.pipeline_token import Permission
+from activities.pipelines.job import pipeline_rbac_input, pods_expired
+from domain.kube.pipeline_token import ObjectRef, Permission, claims_for
 from domain.pipeline_rbac import PipelineRbacInput, deterministic_name, pipeline_rbac_objects, stale_objects
+from tests.unit.test_pipeline_job import full_defaults, manifest, pod_spec, resource_context, run_input
 
 
 @pytest.mark.parametrize(
@@ -235,3 +238,56 @@ def test_user_permission_objects_no_longer_wanted_are_stale() -> None:
         ("ClusterRole", "redis-resource-configure-instance-other-ef323"),
     ]
     assert stale_objects(before, labelled) == []
+
+
+def test_with_pipeline_rbac_a_job_runs_in_the_pipeline_namespace_as_kratixs_account() -> None:
+    defaults = full_defaults(pipeline_rbac=True)
+    run = run_input(resource_context(pipeline_namespace="kube-public"))
+    doc = manifest(run, defaults)
+    assert doc["metadata"]["namespace"] == "kube-public"
+    spec = pod_spec(doc)
+    # The pipeline's own account, its token mounted as Kratix's Pods have it.
+    assert spec["serviceAccountName"] == f"{run.context.promise_name}-resource-configure-{run.pipeline.metadata.name}"
+    assert spec["automountServiceAccountToken"] is True
+    rbac = pipeline_rbac_input(run, defaults)
+    assert (rbac.namespace, rbac.resource_namespace) == ("kube-public", run.context.object_namespace)
+    # Without pipelineNamespace, ktx's one namespace is the resource's too: no cross-namespace ClusterRole.
+    plain = pipeline_rbac_input(run_input(), defaults)
+    assert plain.namespace == plain.resource_namespace == "ktx-pipelines"
+    assert not [o for o in pipeline_rbac_objects(plain) if o["kind"] == "ClusterRole"]
+    # Off, the platform's one account with no token, as before.
+    assert pod_spec(manifest(run))["serviceAccountName"] == "ktx-pipeline"
+
+
+def test_pods_expire_a_ttl_after_their_job_finished() -> None:
+    def job(name: str, finished: str | None) -> dict[str, Any]:
+        conditions = [{"type": "Complete", "status": "True", "lastTransitionTime": finished}] if finished else []
+        return {"metadata": {"name": name}, "status": {"conditions": conditions}}
+
+    jobs = [job("old", "2026-01-01T00:00:00Z"), job("recent", "2026-01-01T00:00:50Z"), job("running", None)]
+    now = datetime(2026, 1, 1, 0, 1, tzinfo=timezone.utc)
+    assert pods_expired(jobs, 30, now) == ["old"]
+    assert pods_expired(jobs, 10, now) == ["old", "recent"]
+
+
+def test_a_pipeline_namespace_moves_the_token_there_with_kratixs_cross_namespace_rule() -> None:
+    obj = ObjectRef(group="marketplace.kratix.io", version="v1", kind="Redis", plural="redis", name="r", namespace="a")
+    claims = claims_for(
+        obj=obj,
+        promise="redis",
+        workflow_type="resource",
+        action="configure",
+        pipeline="instance",
+        permissions=[_permission("", "secrets")],
+        expires_at=0,
+        configured_namespace="pipelines",
+        service_account="mine",
+    )
+    assert claims.username == "system:serviceaccount:pipelines:mine"
+    where = [(r.resources, r.namespace) for r in claims.rules]
+    assert where == [
+        (["redis", "redis/status"], "pipelines"),
+        (["works"], "pipelines"),
+        (["redis", "redis/status"], None),  # the resource's kind wherever it is
+        (["secrets"], "pipelines"),
+    ]
