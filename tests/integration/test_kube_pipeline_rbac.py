@@ -145,6 +145,7 @@ async def test_a_named_service_account_is_used_as_it_is(rbac_platform: Platform,
     assert missing is not None and missing["metadata"]["labels"] == {"kratix.io/promise-name": "named"}
     accounts = [j["spec"]["template"]["spec"]["serviceAccountName"] for j in kube.created]
     assert accounts == ["platform-team", "not-there-yet"]
+    assert kube.deleted_pods == [], "without a pod TTL, Pods stay with their Jobs"
 
 
 async def test_a_pipeline_namespace_holds_every_workflow_with_kratixs_cross_namespace_bindings(
@@ -189,3 +190,29 @@ async def test_an_invalid_pipeline_namespace_is_refused_at_apply(rbac_platform: 
     doc["spec"]["workflows"]["config"] = {"pipelineNamespace": "Not_A_Namespace"}
     with pytest.raises(Exception, match="spec.workflows.config.pipelineNamespace"):
         await rbac_platform.apply(doc)
+
+
+async def test_pods_of_finished_jobs_are_deleted_once_the_pod_ttl_has_passed(
+    platform_factory, kube: FakeKube, s3_server, s3_bucket: str, git_remote: Path
+) -> None:
+    settings = KubeRunnerSettings(
+        namespace=NAMESPACE,
+        adapter_image=ADAPTER,
+        transfer_bucket=s3_bucket,
+        transfer_endpoint=f"http://{s3_server.endpoint}",
+    )
+    # The stand-in's clock starts on 2026-01-01, so every finished Job is long past a one-second TTL.
+    platform = await platform_factory(
+        settings={"pipeline_runner": "kubernetes", "kube": settings}, pod_ttl_seconds_after_finished=1
+    )
+    for doc in git_store_and_destinations(git_remote, {"worker-1": {"environment": "dev"}}):
+        await platform.apply(doc)
+    await platform.apply(promise("ttl", "Ttl", configure=[pipeline("render")]))
+    await platform.wait_condition("promise", "ttl", "default", "Available", timeout=90)
+    await platform.apply(resource("Ttl", "one"))
+    await platform.wait_condition("ttl", "one", "default", "Reconciled", timeout=90)
+
+    [job] = kube.created
+    assert kube.deleted_pods and all(p.startswith(job["metadata"]["name"]) for p in kube.deleted_pods)
+    assert (NAMESPACE, job["metadata"]["name"]) in kube.jobs, "the Job stays until retention prunes it"
+    assert not [p for p in kube.pods.values() if p["metadata"]["labels"]["job-name"] == job["metadata"]["name"]]

@@ -10,7 +10,7 @@ host directories. Shapes follow the API reference (https://kubernetes.io/docs/re
 - Pods labelled `batch.kubernetes.io/job-name` and `job-name`; `status.initContainerStatuses` /
   `containerStatuses` with `state.waiting` (`PodInitializing`, `ErrImagePull`), `state.running` or
   `state.terminated` (`exitCode`, `reason` Completed/Error, `startedAt`, `finishedAt`);
-- `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&tailLines=`: text/plain;
+- `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&tailLines=`: text/plain; `DELETE .../pods/{name}`;
 - core/v1 Secrets: `POST .../secrets` (201, 409 `AlreadyExists`), `GET`, `PUT` and `DELETE .../secrets/{name}`;
   a Pod's `projected` volumes of Secret `items` are files with the volume's `defaultMode`, and a missing Secret
   leaves the Pod's first container waiting (`CreateContainerConfigError`), as kubelet does;
@@ -62,6 +62,7 @@ class FakeKube(FakeKubeApiServer):
         self.logs: dict[tuple[str, str, str], Path] = {}
         self.running: dict[str, str] = {}  # job name -> the podman container running now
         self.deleted: list[tuple[str, str]] = []  # (job name, propagation policy)
+        self.deleted_pods: list[str] = []  # Pods deleted by name (the pod TTL), not with their Job
         self.created: list[dict[str, Any]] = []  # each Job as the client sent it
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.admit_pods = True  # False: the Job controller's Pods are refused (admission, quota), so none appears
@@ -103,6 +104,11 @@ class FakeKube(FakeKubeApiServer):
                     if ns == namespace and _matches(p["metadata"]["labels"], query.get("labelSelector", ""))
                 ]
                 return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+            if name and not log and method == "DELETE":
+                if self.pods.pop((namespace, name), None) is None:
+                    return 404, status(404, "NotFound", f'pods "{name}" not found', name, kind="pods")
+                self.deleted_pods.append(name)
+                return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
             if log and method == "GET":
                 log_file = self.logs.get((namespace, name or "", query.get("container", "")))
                 if log_file is None:
