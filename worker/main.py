@@ -204,7 +204,7 @@ class PlatformWorkers:
             Worker(
                 client,
                 task_queue=settings.pipeline_task_queue,
-                activities=[pipelines.run_pipeline],
+                activities=[pipelines.run_pipeline, pipelines.delete_promise_pipeline_rbac],
                 max_concurrent_activities=settings.pipeline_concurrency,
                 max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
                 default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,

@@ -41,6 +41,7 @@ from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import log_path
 from activities.artifacts.object_bucket import ObjectBucket
 from domain.pipeline_rbac import (
+    PROMISE_NAME,
     object_key,
     owned_by_kratix,
     pipeline_rbac_objects,
@@ -200,6 +201,22 @@ class KubeJobRunner:
                 log.warning(
                     "could not apply %s %s/%s for pipeline %s: %s %s", kind, ns, name, rbac.id, exc.status, exc.reason
                 )
+
+    async def delete_promise_rbac(self, promise: str) -> None:
+        """Kratix's cleanup when a Promise is deleted: every ServiceAccount, Role, ClusterRole and binding labelled
+        with it, in every namespace (a named account someone else made carries no such label and stays)."""
+        if not self.defaults.pipeline_rbac:
+            return
+        selector = _selector({PROMISE_NAME: promise})
+        for kind, lister in (
+            ("ClusterRoleBinding", self.rbac.list_cluster_role_binding),
+            ("ClusterRole", self.rbac.list_cluster_role),
+            ("RoleBinding", self.rbac.list_role_binding_for_all_namespaces),
+            ("Role", self.rbac.list_role_for_all_namespaces),
+            ("ServiceAccount", self.core.list_service_account_for_all_namespaces),
+        ):
+            for item in (await self._read(lister, label_selector=selector)).get("items") or []:
+                await self._rbac_call({**item, "kind": kind}, "delete")
 
     async def _rbac_call(self, obj: dict[str, Any], verb: str, body: bool = False) -> Any:
         kind, ns, name = object_key(obj)

@@ -104,6 +104,12 @@ class RunPipelineInput(BaseModel):
         return f"namespace {ctx.object_namespace}" if ctx.workflow_type == "resource" else f"Promise {ctx.promise_name}"
 
 
+class PromiseRbacCleanup(BaseModel):
+    """A deleted Promise, whose pipelines' ServiceAccounts and RBAC objects go with it, as in Kratix."""
+
+    promise: str
+
+
 class ContainerRun(BaseModel):
     name: str
     image: str

@@ -147,6 +147,14 @@ async def test_a_named_service_account_is_used_as_it_is(rbac_platform: Platform,
     assert accounts == ["platform-team", "not-there-yet"]
     assert kube.deleted_pods == [], "without a pod TTL, Pods stay with their Jobs"
 
+    # Deleting the Promise deletes every object labelled with it, as Kratix does; the account it did not make stays.
+    await rbac_platform.wait_deleted(await rbac_platform.delete("promise", "named"), timeout=120)
+    assert sorted(kube.rbac.objects) == [
+        ("serviceaccounts", NAMESPACE, "ktx-pipeline"),
+        ("serviceaccounts", NAMESPACE, "platform-team"),
+    ]
+    assert kube.rbac.get("serviceaccounts", "platform-team", NAMESPACE) == stored
+
 
 async def test_a_pipeline_namespace_holds_every_workflow_with_kratixs_cross_namespace_bindings(
     rbac_platform: Platform, kube: FakeKube

@@ -4,8 +4,9 @@ follow the API reference (https://kubernetes.io/docs/reference/kubernetes-api/au
 
 - `POST .../namespaces/{ns}/serviceaccounts|roles|rolebindings`, `POST .../clusterroles|clusterrolebindings`: 201, 409
   `AlreadyExists` when the name is taken; `GET`, `PUT` and `DELETE` on `.../{name}` (404 `NotFound`);
-- `GET` on a collection lists it (`...List`) with `labelSelector` equality requirements; Roles and RoleBindings also
-  across every namespace (`/apis/rbac.authorization.k8s.io/v1/roles`, `.../rolebindings`);
+- `GET` on a collection lists it (`...List`) with `labelSelector` equality requirements; ServiceAccounts, Roles and
+  RoleBindings also across every namespace (`/api/v1/serviceaccounts`, `/apis/rbac.authorization.k8s.io/v1/roles`,
+  `.../rolebindings`);
 - every object written is checked against Kubernetes' OpenAPI schema (kubernetes-validate, strict: an unknown field
   is refused), and its namespace against the path's: 422 `Invalid` otherwise;
 - a binding's `roleRef` cannot change (422 `Invalid`, "cannot change roleRef"), as the API server's validation says;
@@ -83,6 +84,10 @@ class FakeRbac:
             namespace, plural, name = match.groups()
             if (plural == "serviceaccounts") != path.startswith("/api/v1/"):
                 return None
+        elif path == "/api/v1/serviceaccounts":
+            if method != "GET":
+                return None
+            return self._list("serviceaccounts", None, query.get("labelSelector", ""))
         elif match := _CLUSTER.fullmatch(path):
             plural, name = match.groups()
             namespace = ""
