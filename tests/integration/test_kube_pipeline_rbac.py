@@ -68,7 +68,8 @@ async def test_kratixs_rbac_objects_are_made_once_kept_across_runs_and_pruned_wh
 
     # The promise workflow: its own account, Kratix's ClusterRole, and one object per permission's namespace.
     promise_id = "rbacp-promise-configure-rbac-pro"
-    assert _names(kube, "serviceaccounts", NAMESPACE) == [promise_id]
+    # Beside the deployment's own account (tests/integration/test_kube_runner.py's fixture makes it).
+    assert _names(kube, "serviceaccounts", NAMESPACE) == ["ktx-pipeline", promise_id]
     assert _names(kube, "roles", NAMESPACE) == [f"{promise_id}-a2636"]
     assert sorted(_names(kube, "clusterroles")) == [
         promise_id,
@@ -176,7 +177,7 @@ async def test_a_pipeline_namespace_holds_every_workflow_with_kratixs_cross_name
         "nsp-promise-configure-promise-configure",
         "nsp-resource-configure-instance",
     ]
-    assert _names(kube, "serviceaccounts", NAMESPACE) == []
+    assert _names(kube, "serviceaccounts", NAMESPACE) == ["ktx-pipeline"], "only the deployment's own"
     # The resource is in team-a, its pipeline in kube-public: Kratix grants its kind across the cluster.
     cross = kube.rbac.get("clusterroles", "nsp-resource-configure-instance-team-a")
     assert cross is not None and cross["rules"][0]["resources"] == ["nsps", "nsps/status"]
