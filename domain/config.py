@@ -15,6 +15,9 @@ DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
 DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S = 5.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
+# A day: Kratix leaves the value unbounded (int32 seconds); past a day a finished Pod is only clutter, and a bound keeps
+# the arithmetic on timestamps honest.
+MAX_POD_TTL_S = 24 * 3600
 
 
 class PlatformConfig(BaseModel):
@@ -48,6 +51,10 @@ class PlatformConfig(BaseModel):
     # A failed state-store write (or a not-ready store) is retried on this doubling schedule; Kratix requeues at 15 s.
     write_retry_base_s: float = 15.0
     write_retry_cap_s: float = 600.0
+    # Kratix's workflows.jobOptions.podTTLSecondsAfterFinished: a finished pipeline Job's Pods are deleted once this
+    # long has passed since it finished (None: kept with their Job, which retention prunes). Kubernetes runner only.
+    # KTX_POD_TTL_SECONDS_AFTER_FINISHED.
+    pod_ttl_seconds_after_finished: int | None = Field(default=None, gt=0, le=MAX_POD_TTL_S)
 
     @field_validator("default_container_resources")
     @classmethod

@@ -12,6 +12,7 @@ from domain.errors import FieldError, InvalidDocument
 from domain.labels import PAUSED, PROMISE_VERSION, RECONCILIATION_INTERVAL, is_true, label_errors
 from domain.pipeline_rules import check_pipeline
 from domain.scheduling import squash
+from domain.validation import validate_namespace
 
 
 class PromiseApi(BaseModel):
@@ -141,6 +142,9 @@ def check_promise(promise: Promise) -> PromiseApi | None:
                 if len(pipeline_id) > 60:
                     errors.append(FieldError(field, f"{pipeline_id!r} must be at most 60 characters"))
     config = promise.spec.workflows.config
+    if config is not None and config.pipeline_namespace:
+        # Jobs, ServiceAccounts and RoleBindings are made there, and it labels them.
+        errors += validate_namespace(config.pipeline_namespace, "spec.workflows.config.pipelineNamespace")
     intervals = [
         ("spec.workflows.config.reconciliationInterval", config.reconciliation_interval if config else None),
         (f"metadata.annotations[{RECONCILIATION_INTERVAL}]", promise.metadata.annotations.get(RECONCILIATION_INTERVAL)),
@@ -192,6 +196,8 @@ class PromiseSnapshot(BaseModel):
     resource_configure: list[Pipeline] = Field(default_factory=list)
     resource_delete: list[Pipeline] = Field(default_factory=list)
     destination_selectors: dict[str, str] = Field(default_factory=dict)
+    # spec.workflows.config.pipelineNamespace: where its resources' workflows run too.
+    pipeline_namespace: str = ""
 
 
 def snapshot_of(
@@ -210,4 +216,10 @@ def snapshot_of(
         # Kratix runs only the first delete pipeline.
         resource_delete=promise.spec.workflows.resource.delete[:1],
         destination_selectors=squash([s.match_labels for s in promise.spec.destination_selectors]),
+        pipeline_namespace=configured_pipeline_namespace(promise),
     )
+
+
+def configured_pipeline_namespace(promise: Promise) -> str:
+    config = promise.spec.workflows.config
+    return (config.pipeline_namespace or "") if config else ""

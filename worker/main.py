@@ -116,11 +116,14 @@ def job_defaults(settings: Settings) -> JobDefaults:
         {
             "namespace": kube.namespace,
             "service_account": kube.service_account,
+            "pipeline_rbac": kube.pipeline_rbac,
+            "pod_ttl_seconds_after_finished": settings.platform.pod_ttl_seconds_after_finished,
             "adapter_image": kube.adapter_image,
-            "image_pull_policy": extra.get("imagePullPolicy"),
+            # The defaults file (deploy/base/kube-defaults.yaml) wins; else Kratix's workflow defaults.
+            "image_pull_policy": extra.get("imagePullPolicy") or settings.platform.default_image_pull_policy,
             "image_pull_secrets": extra.get("imagePullSecrets") or [],
             "container_security_context": extra.get("containerSecurityContext"),
-            "resources": extra.get("resources"),
+            "resources": extra.get("resources") or settings.platform.default_container_resources,
         }
     )
 
@@ -210,7 +213,7 @@ class PlatformWorkers:
             Worker(
                 client,
                 task_queue=settings.pipeline_task_queue,
-                activities=[pipelines.run_pipeline],
+                activities=[pipelines.run_pipeline, pipelines.delete_promise_pipeline_rbac],
                 max_concurrent_activities=settings.pipeline_concurrency,
                 max_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,
                 default_heartbeat_throttle_interval=PIPELINE_HEARTBEAT_THROTTLE,

@@ -41,6 +41,9 @@ class KubeRunnerSettings(BaseModel):
 
     namespace: str = "ktx-pipelines"
     service_account: str = "ktx-pipeline"
+    # Kratix's ServiceAccount and RBAC per pipeline instead of `service_account` (KTX_KUBE_PIPELINE_RBAC); the worker
+    # then needs deploy/components/pipeline-rbac.
+    pipeline_rbac: bool = False
     # The ktx image: its `python -m worker.pipeline_adapter` moves object.yaml in and outputs out through the bucket.
     adapter_image: str = "ghcr.io/ktx-platform/ktx:0.1.0"
     jobs_to_keep: int = 5
@@ -217,6 +220,7 @@ class Settings(BaseModel):
         for field, var in [
             ("namespace", "KTX_KUBE_NAMESPACE"),
             ("service_account", "KTX_KUBE_SERVICE_ACCOUNT"),
+            ("pipeline_rbac", "KTX_KUBE_PIPELINE_RBAC"),
             ("adapter_image", "KTX_KUBE_ADAPTER_IMAGE"),
             ("jobs_to_keep", "KTX_KUBE_JOBS_TO_KEEP"),
             ("stuck_grace_s", "KTX_KUBE_STUCK_GRACE"),
@@ -257,6 +261,9 @@ class Settings(BaseModel):
             platform["default_container_resources"] = yaml.safe_load(env["KTX_DEFAULT_CONTAINER_RESOURCES"]) or {}
         if "KTX_PIPELINE_PIDS_LIMIT" in env:
             platform["pipeline_pids_limit"] = int(env["KTX_PIPELINE_PIDS_LIMIT"])
+        # Kratix ignores a value of 0 or less (with a warning): no Pod cleanup.
+        if int(env.get("KTX_POD_TTL_SECONDS_AFTER_FINISHED") or 0) > 0:
+            platform["pod_ttl_seconds_after_finished"] = int(env["KTX_POD_TTL_SECONDS_AFTER_FINISHED"])
         if "KTX_RECONCILE_AFTER_FAILURE" in env:
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
         values["platform"] = PlatformConfig.model_validate(platform)

@@ -66,4 +66,8 @@ ACTION_RETRY = RetryPolicy(
 # catches whatever a failed one left.
 GC_TIMEOUT = timedelta(hours=1)
 GC_HEARTBEAT = timedelta(minutes=2)
+# Deleting a Promise's pipeline RBAC objects: a few list calls and one delete per object; retried a few times, then the
+# deletion goes on without it (Kratix logs such failures too), so a cluster that refuses never blocks a Promise's end.
+PIPELINE_RBAC_CLEANUP_TIMEOUT = timedelta(minutes=2)
+PIPELINE_RBAC_CLEANUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
 GC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), maximum_attempts=3)

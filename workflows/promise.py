@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 import yaml
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.platform.catalog import (
@@ -19,7 +19,8 @@ with workflow.unsafe.imports_passed_through():
         ListResourcesInput,
         ReadRequiredInput,
     )
-    from activities.pipelines.models import PipelineContext
+    from activities.pipelines.activity import PipelineActivities
+    from activities.pipelines.models import PipelineContext, PromiseRbacCleanup
     from activities.platform.redelivery import REDELIVER_SIGNAL, RedeliverRequest
     from domain import labels as lb
     from domain import status as st
@@ -34,9 +35,10 @@ with workflow.unsafe.imports_passed_through():
         static_dependencies_file,
         static_nested_root,
     )
-    from domain.naming import CATALOG_WORKFLOW_ID
+    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue
     from domain.promise_api import (
         PromiseApi,
+        configured_pipeline_namespace,
         promise_version,
         read_promise_api,
         reconciliation_interval,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.requirements import evaluate_requirements
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
+    from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
     from workflows.delivery import PipelineOutput, now_iso, read, read_catalog
     from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
@@ -67,6 +70,8 @@ STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their pa
 # whose worker slots bound how many run at a time.
 _RESOURCE_FANOUT = 50
 _DELETE_POLL = timedelta(seconds=2)
+# A deleted Promise's pipeline ServiceAccounts and RBAC objects are deleted with it: histories from before did not.
+PIPELINE_RBAC_CLEANUP_PATCH = "promise-pipeline-rbac-cleanup"
 
 
 class PromiseState(LifecycleState):
@@ -213,7 +218,7 @@ class PromiseWorkflow(ObjectLifecycle):
         return sorted(r.name for r in self.promise.spec.required_promises) if self.state.document else []
 
     def _context(self, action: Action) -> PipelineContext:
-        return PipelineContext.of_promise(action, self.state.name)
+        return PipelineContext.of_promise(action, self.state.name, configured_pipeline_namespace(self.promise))
 
     def _run_prefix(self) -> str:
         return f"promise-{self.state.name}"
@@ -389,6 +394,19 @@ class PromiseWorkflow(ObjectLifecycle):
             )
             self._publish()
             await workflow.sleep(_DELETE_POLL)
+        if workflow.patched(PIPELINE_RBAC_CLEANUP_PATCH):
+            # Kratix deletes the Promise's pipeline ServiceAccounts and RBAC with it (Kubernetes runner only).
+            try:
+                await workflow.execute_activity_method(
+                    PipelineActivities.delete_promise_pipeline_rbac,
+                    PromiseRbacCleanup(promise=self.state.name),
+                    task_queue=pipeline_task_queue(workflow.info().task_queue),
+                    start_to_close_timeout=options.PIPELINE_RBAC_CLEANUP_TIMEOUT,
+                    retry_policy=options.PIPELINE_RBAC_CLEANUP_RETRY,
+                )
+            except ActivityError as exc:
+                # Housekeeping on the cluster: the Promise's deletion goes on, and says what was left.
+                self._event("Warning", "PipelineRbacNotDeleted", f"pipeline RBAC objects were not deleted: {exc.cause}")
         await workflow.get_external_workflow_handle(CATALOG_WORKFLOW_ID).signal(
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )

@@ -154,7 +154,13 @@ class ResourceWorkflow(ObjectLifecycle):
     def _context(self, action: Action) -> PipelineContext:
         api = self.snapshot.api if self.snapshot else None
         assert api is not None
-        return PipelineContext.of_resource(action, api, self.state.name, self.state.namespace)
+        return PipelineContext.of_resource(
+            action,
+            api,
+            self.state.name,
+            self.state.namespace,
+            self.snapshot.pipeline_namespace if self.snapshot else "",
+        )
 
     def _run_prefix(self) -> str:
         return f"{self.state.namespace}-{self.state.name}"

@@ -9,7 +9,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from temporalio import activity
 
@@ -23,7 +23,13 @@ from activities.artifacts.output_files import (
     resolve_in_tree,
 )
 from activities.metrics import observe_pipeline
-from activities.pipelines.models import ContainerRun, ContainersOutcome, PipelineRunResult, RunPipelineInput
+from activities.pipelines.models import (
+    ContainerRun,
+    ContainersOutcome,
+    PipelineRunResult,
+    PromiseRbacCleanup,
+    RunPipelineInput,
+)
 from activities.pipelines.workspaces import Workspaces
 from domain.actions import ACTIONS_FILE, parse_requested_actions
 from domain.errors import FieldError, InvalidDocument
@@ -93,6 +99,13 @@ class PipelineRunner(Protocol):
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome: ...
 
 
+@runtime_checkable
+class MakesPipelineRbac(Protocol):
+    """A runner that makes objects for a Promise's pipelines outside their runs (Kubernetes: ServiceAccounts, RBAC)."""
+
+    async def delete_promise_rbac(self, promise: str) -> None: ...
+
+
 class TenantSlots:
     """How many pipelines each tenant runs on this worker, and the most one may: one team's hung or slow runs cannot
     take every slot. A run over its tenant's share is handed back at once (PipelineRunResult.deferred), so it never
@@ -138,6 +151,13 @@ class PipelineActivities:
         # The worker's own directory, swept of dead workers' runs (activities/pipelines/workspaces.py); the system's
         # temporary directory for a bare activity in tests.
         self.workspaces = workspaces
+
+    @activity.defn
+    async def delete_promise_pipeline_rbac(self, input: PromiseRbacCleanup) -> None:
+        """Kratix deletes a Promise's pipeline ServiceAccounts and RBAC objects with it; a runner that makes none has
+        nothing to delete."""
+        if isinstance(self.runner, MakesPipelineRbac):
+            await self.runner.delete_promise_rbac(input.promise)
 
     @activity.defn
     async def run_pipeline(self, input: RunPipelineInput) -> PipelineRunResult:

@@ -10,12 +10,15 @@ import base64
 import hashlib
 import math
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from activities.pipelines.models import RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT
+from domain.kube.pipeline_token import parse_permissions
+from domain.pipeline_rbac import PipelineRbacInput
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
 READER, WRITER = "ktx-reader", "ktx-writer"
@@ -54,6 +57,12 @@ class JobDefaults(BaseModel):
     resources: dict[str, Any] | None = None
     # What the user containers' KUBERNETES_SERVICE_* name: the platform API (ktx's API Service), not the cluster's.
     platform_api_env: dict[str, str] = Field(default_factory=dict)
+    # Kratix's ServiceAccount and RBAC per pipeline (domain/pipeline_rbac.py), applied before each Job: needs the
+    # worker's permissions from deploy/components/pipeline-rbac (KTX_KUBE_PIPELINE_RBAC). Off, every Pod runs as
+    # `service_account`, with no token and no permissions.
+    pipeline_rbac: bool = False
+    # Kratix's podTTLSecondsAfterFinished: a finished Job's Pods are deleted once this long has passed.
+    pod_ttl_seconds_after_finished: int | None = None
 
 
 # The volume holding a run's platform ServiceAccount files (token, ca.crt, namespace) from its Secret.
@@ -87,6 +96,32 @@ def job_name(input: RunPipelineInput) -> str:
         base += f"-{ctx.object_name}"
     base += f"-{input.pipeline.metadata.name}"
     return f"{_shorten(base)}-{hashlib.md5(input.run_id.encode()).hexdigest()[:5]}"
+
+
+def job_namespace(input: RunPipelineInput, defaults: JobDefaults) -> str:
+    """The Promise's pipelineNamespace, where Kratix runs all its workflows; else ktx's pipelines namespace, which
+    stands for both of Kratix's defaults (its own namespace for a Promise's, the resource's for a resource's)."""
+    return input.context.pipeline_namespace or defaults.namespace
+
+
+def pipeline_rbac_input(input: RunPipelineInput, defaults: JobDefaults) -> PipelineRbacInput:
+    ctx, rbac = input.context, input.pipeline.spec.rbac
+    namespace = job_namespace(input, defaults)
+    return PipelineRbacInput(
+        promise=ctx.promise_name,
+        workflow_type=ctx.workflow_type,
+        action=ctx.action,
+        pipeline=input.pipeline.metadata.name,
+        namespace=namespace,
+        # Kratix grants the resource's kind across the cluster only when the pipeline runs outside the resource's
+        # namespace, i.e. with pipelineNamespace; ktx's own pipelines namespace is where the resource's would be.
+        resource_namespace=ctx.object_namespace if ctx.pipeline_namespace else namespace,
+        group=ctx.object_group,
+        plural=ctx.crd_plural,
+        service_account=rbac.service_account if rbac else None,
+        # Checked at apply; a Promise admitted before they were keeps the rules that still parse (fewer, never more).
+        permissions=parse_permissions(rbac.permissions, "rbac.permissions")[0] if rbac else [],
+    )
 
 
 def pipeline_labels(input: RunPipelineInput) -> dict[str, str]:
@@ -150,7 +185,7 @@ def platform_api_secret(
         "kind": "Secret",
         "metadata": {
             "name": platform_api_secret_name(job),
-            "namespace": defaults.namespace,
+            "namespace": job_namespace(input, defaults),
             "labels": pipeline_labels(input),
         },
         "type": "Opaque",
@@ -214,12 +249,19 @@ def job_manifest(
         ],
     )
     custom_account = spec.rbac is not None and spec.rbac.service_account is not None
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": spec.restart_policy or "Never",
-        "serviceAccountName": spec.rbac.service_account if custom_account else defaults.service_account,
+    if defaults.pipeline_rbac:
+        # Kratix's account (the pipeline's own, or the one it names), whose token carries Kratix's RBAC; with the
+        # platform API its token is the platform's, at the same path.
+        account, automount = pipeline_rbac_input(input, defaults).service_account_name, not platform_api
+    else:
         # The default account has no permissions; its token stays out of the Pod. A Pipeline naming its own
         # account wants the API, as in Kratix.
-        "automountServiceAccountToken": custom_account,
+        account = spec.rbac.service_account if custom_account and spec.rbac else defaults.service_account
+        automount = custom_account
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": spec.restart_policy or "Never",
+        "serviceAccountName": account,
+        "automountServiceAccountToken": automount,
         "volumes": [
             {"name": v, "emptyDir": {}} for v in ("shared-input", "shared-output", "shared-metadata", "ktx-scratch")
         ]
@@ -263,7 +305,7 @@ def job_manifest(
         "kind": "Job",
         "metadata": {
             "name": name,
-            "namespace": defaults.namespace,
+            "namespace": job_namespace(input, defaults),
             "labels": labels,
             "annotations": {
                 "kratix.io/job-resource-namespace": ctx.object_namespace,
@@ -345,6 +387,24 @@ def stuck_container(pod: dict[str, Any]) -> str | None:
         if waiting and waiting.get("reason") in STUCK_REASONS:
             return str(state["name"])
     return None
+
+
+def finished_at(job: dict[str, Any]) -> str | None:
+    """When the Job reached Complete or Failed (its condition's lastTransitionTime, else completionTime)."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return condition.get("lastTransitionTime") or (job.get("status") or {}).get("completionTime")
+    return None
+
+
+def pods_expired(jobs: list[dict[str, Any]], ttl_s: int, now: datetime) -> list[str]:
+    """The Jobs whose Pods Kratix's pod cleanup would delete at `now`: finished at least `ttl_s` ago."""
+    expired = []
+    for job in jobs:
+        when = finished_at(job)
+        if when and datetime.fromisoformat(when.replace("Z", "+00:00")) + timedelta(seconds=ttl_s) <= now:
+            expired.append(job["metadata"]["name"])
+    return expired
 
 
 def jobs_to_prune(jobs: list[dict[str, Any]], keep: int) -> list[str]:

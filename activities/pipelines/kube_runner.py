@@ -8,7 +8,7 @@ import json
 import logging
 import tarfile
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,15 @@ from activities.pipelines.job import (
     deadline_exceeded,
     failed_condition_message,
     failed_container,
+    MANAGED_BY,
     job_manifest,
     job_name,
+    job_namespace,
     job_verdict,
     jobs_to_prune,
     pipeline_labels,
+    pipeline_rbac_input,
+    pods_expired,
     platform_api_secret,
     platform_api_secret_name,
     stuck_container,
@@ -36,6 +40,14 @@ from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipe
 from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import log_path
 from activities.artifacts.object_bucket import ObjectBucket
+from domain.pipeline_rbac import (
+    PROMISE_NAME,
+    object_key,
+    owned_by_kratix,
+    pipeline_rbac_objects,
+    stale_objects,
+    user_permission_labels,
+)
 from domain.pipeline_rules import timed_out
 
 log = logging.getLogger(__name__)
@@ -82,6 +94,7 @@ class KubeJobRunner:
         Secret made for the run and deleted once it is settled; `defaults.platform_api_env` names the endpoint."""
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
         self.transfer = transfer
         self.defaults = defaults
         self.jobs_to_keep = jobs_to_keep
@@ -91,10 +104,6 @@ class KubeJobRunner:
         self.stuck_grace_s = stuck_grace_s
         self.access = access
 
-    @property
-    def namespace(self) -> str:
-        return self.defaults.namespace
-
     @staticmethod
     async def _read(call: Any, *args: Any, **kwargs: Any) -> Any:
         """The API's JSON as plain dicts: the runner reads a few fields, so the client's models (and their strict
@@ -103,13 +112,15 @@ class KubeJobRunner:
         return json.loads(response.data)
 
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
-        name = job_name(input)
+        name, ns = job_name(input), job_namespace(input, self.defaults)
         input_key, result_key = self.transfer.key(name, "object.yaml"), self.transfer.key(name, "result.tar.gz")
         # Clean up only once the Job is settled (finished, or deleted on cancel): after a transient error or a worker
         # shutdown the next attempt resumes the same Job, which still needs its objects in the bucket.
         settled = False
         try:
-            if await self._read_job(name) is None:
+            if await self._read_job(name, ns) is None:
+                if self.defaults.pipeline_rbac:
+                    await self._apply_rbac(input)
                 await asyncio.to_thread(
                     self.transfer.put, input_key, (workspace / "input" / "object.yaml").read_bytes()
                 )
@@ -127,30 +138,121 @@ class KubeJobRunner:
                 )
                 await self._create(manifest)
             else:
-                log.info("resuming Job %s/%s left by an earlier attempt", self.namespace, name)
+                log.info("resuming Job %s/%s left by an earlier attempt", ns, name)
             try:
-                verdict, job, last_pod = await self._wait(name)
+                verdict, job, last_pod = await self._wait(name, ns)
             except asyncio.CancelledError:
                 if not activity.is_worker_shutdown():
-                    await self._delete(name)
+                    await self._delete(name, ns)
                     settled = True
                 raise
             settled = True
-            pod = last_pod or await self._latest_pod(name)
-            runs = await self._container_runs(input, name, pod)
+            pod = last_pod or await self._latest_pod(name, ns)
+            runs = await self._container_runs(input, ns, pod)
             if verdict == "Complete":
                 return await self._collect(result_key, workspace, runs)
-            return self._failure(name, job, pod, runs)
+            return self._failure(f"{ns}/{name}", job, pod, runs)
         finally:
             if settled:
                 await asyncio.to_thread(self.transfer.remove, input_key, result_key)
                 if self.access is not None:
-                    await self._delete_secret(platform_api_secret_name(name))
-                await self._prune(input)
+                    await self._delete_secret(platform_api_secret_name(name), ns)
+                await self._prune(input, ns)
 
-    async def _read_job(self, name: str) -> dict[str, Any] | None:
+    def _calls(self, kind: str) -> dict[str, Any]:
+        """The client's create/replace/delete/read for one of the kinds domain/pipeline_rbac.py makes, each taking
+        (name, namespace) for namespaced kinds and (name) for cluster-scoped ones, as the client does."""
+        names = {
+            "ServiceAccount": (self.core, "namespaced_service_account"),
+            "Role": (self.rbac, "namespaced_role"),
+            "RoleBinding": (self.rbac, "namespaced_role_binding"),
+            "ClusterRole": (self.rbac, "cluster_role"),
+            "ClusterRoleBinding": (self.rbac, "cluster_role_binding"),
+        }
+        api, suffix = names[kind]
+        return {verb: getattr(api, f"{verb}_{suffix}") for verb in ("create", "replace", "delete", "read")}
+
+    async def _apply_rbac(self, input: RunPipelineInput) -> None:
+        """Kratix's ServiceAccount and RBAC for the pipeline, before its Job: user-permission objects no longer wanted
+        deleted, then each object created, or updated when it exists. As in Kratix a failure is logged, not fatal:
+        the Job then shows what it lacks (no Pod without its account, a 403 in its log)."""
+        rbac = pipeline_rbac_input(input, self.defaults)
+        desired = pipeline_rbac_objects(rbac)
+        selector = _selector(user_permission_labels(rbac))
         try:
-            return await self._read(self.batch.read_namespaced_job, name, self.namespace)
+            existing = []
+            for kind, lister in (
+                ("Role", self.rbac.list_role_for_all_namespaces),
+                ("RoleBinding", self.rbac.list_role_binding_for_all_namespaces),
+                ("ClusterRole", self.rbac.list_cluster_role),
+                ("ClusterRoleBinding", self.rbac.list_cluster_role_binding),
+            ):
+                items = (await self._read(lister, label_selector=selector)).get("items") or []
+                existing += [{**item, "kind": kind} for item in items]  # a list's items carry no kind
+            for obj in stale_objects(desired, existing):
+                await self._rbac_call(obj, "delete")
+        except ApiException as exc:
+            log.warning("could not delete stale RBAC of pipeline %s: %s %s", rbac.id, exc.status, exc.reason)
+        for obj in desired:
+            try:
+                await self._put_rbac(obj)
+            except ApiException as exc:
+                kind, ns, name = object_key(obj)
+                log.warning(
+                    "could not apply %s %s/%s for pipeline %s: %s %s", kind, ns, name, rbac.id, exc.status, exc.reason
+                )
+
+    async def delete_promise_rbac(self, promise: str) -> None:
+        """Kratix's cleanup when a Promise is deleted: every ServiceAccount, Role, ClusterRole and binding labelled
+        with it, in every namespace (a named account someone else made carries no such label and stays)."""
+        if not self.defaults.pipeline_rbac:
+            return
+        selector = _selector({PROMISE_NAME: promise})
+        for kind, lister in (
+            ("ClusterRoleBinding", self.rbac.list_cluster_role_binding),
+            ("ClusterRole", self.rbac.list_cluster_role),
+            ("RoleBinding", self.rbac.list_role_binding_for_all_namespaces),
+            ("Role", self.rbac.list_role_for_all_namespaces),
+            ("ServiceAccount", self.core.list_service_account_for_all_namespaces),
+        ):
+            for item in (await self._read(lister, label_selector=selector)).get("items") or []:
+                await self._rbac_call({**item, "kind": kind}, "delete")
+
+    async def _rbac_call(self, obj: dict[str, Any], verb: str, body: bool = False) -> Any:
+        kind, ns, name = object_key(obj)
+        args: list[Any] = [] if verb == "create" else [name]
+        if ns:
+            args.append(ns)
+        if body:
+            args.append(obj)
+        try:
+            return await self._read(self._calls(kind)[verb], *args)
+        except ApiException as exc:
+            if verb == "delete" and exc.status == 404:
+                return None
+            raise
+
+    async def _put_rbac(self, obj: dict[str, Any]) -> None:
+        try:
+            await self._rbac_call(obj, "create", body=True)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        if obj["kind"] == "ServiceAccount" and not owned_by_kratix(await self._rbac_call(obj, "read")):
+            return  # a named account someone else made: used as it is
+        try:
+            await self._rbac_call(obj, "replace", body=True)
+        except ApiException as exc:
+            # A binding's roleRef cannot change: Kubernetes' answer is to make it again.
+            if exc.status != 422 or "roleRef" not in obj:
+                raise
+            await self._rbac_call(obj, "delete")
+            await self._rbac_call(obj, "create", body=True)
+
+    async def _read_job(self, name: str, ns: str) -> dict[str, Any] | None:
+        try:
+            return await self._read(self.batch.read_namespaced_job, name, ns)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -158,42 +260,43 @@ class KubeJobRunner:
 
     async def _create(self, manifest: dict[str, Any]) -> None:
         try:
-            await self._read(self.batch.create_namespaced_job, self.namespace, manifest)
+            await self._read(self.batch.create_namespaced_job, manifest["metadata"]["namespace"], manifest)
         except ApiException as exc:
             if exc.status != 409:  # created by a concurrent attempt of this same run: watch that one
                 raise
 
     async def _put_secret(self, secret: dict[str, Any]) -> None:
         """Created, or replaced when an earlier attempt of this run left one (its token may be near its end)."""
+        ns = secret["metadata"]["namespace"]
         try:
-            await self._read(self.core.create_namespaced_secret, self.namespace, secret)
+            await self._read(self.core.create_namespaced_secret, ns, secret)
         except ApiException as exc:
             if exc.status != 409:
                 raise
             name = secret["metadata"]["name"]
-            await self._read(self.core.replace_namespaced_secret, name, self.namespace, secret)
+            await self._read(self.core.replace_namespaced_secret, name, ns, secret)
 
-    async def _delete_secret(self, name: str) -> None:
+    async def _delete_secret(self, name: str, ns: str) -> None:
         try:
-            await self._read(self.core.delete_namespaced_secret, name, self.namespace)
+            await self._read(self.core.delete_namespaced_secret, name, ns)
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
-    async def _delete(self, name: str) -> None:
+    async def _delete(self, name: str, ns: str) -> None:
         try:
-            await self._read(self.batch.delete_namespaced_job, name, self.namespace, propagation_policy="Background")
+            await self._read(self.batch.delete_namespaced_job, name, ns, propagation_policy="Background")
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
-    async def _wait(self, name: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    async def _wait(self, name: str, ns: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         """Polls (backing off to a few seconds) and heartbeats; a Pod stuck on an image or config that cannot start
         fails the run after a grace period, since Kubernetes would wait for ever (its last state is returned: the
         deleted Job takes the Pod with it)."""
         interval, stuck_since = self.poll_interval_s, None
         while True:
-            job = await self._read_job(name)
+            job = await self._read_job(name, ns)
             if job is None:
                 return (
                     "Failed",
@@ -214,7 +317,7 @@ class KubeJobRunner:
             verdict = job_verdict(job)
             if verdict is not None:
                 return verdict, job, None
-            pod = await self._latest_pod(name)
+            pod = await self._latest_pod(name, ns)
             # No Pod at all is stuck too: admission, a quota or a missing service account refused it.
             stuck = stuck_container(pod) if pod else "(no Pod)"
             if stuck is None:
@@ -222,26 +325,24 @@ class KubeJobRunner:
             elif stuck_since is None:
                 stuck_since = time.monotonic()
             if stuck_since is not None and time.monotonic() - stuck_since >= self.stuck_grace_s:
-                await self._delete(name)
+                await self._delete(name, ns)
                 return "Failed", job, pod
-            activity.heartbeat(f"Job {self.namespace}/{name}" + (f" waiting on {stuck}" if stuck else ""))
+            activity.heartbeat(f"Job {ns}/{name}" + (f" waiting on {stuck}" if stuck else ""))
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, self.max_poll_interval_s)
 
-    async def _latest_pod(self, job: str) -> dict[str, Any] | None:
-        pods = await self._read(
-            self.core.list_namespaced_pod, self.namespace, label_selector=f"batch.kubernetes.io/job-name={job}"
-        )
+    async def _latest_pod(self, job: str, ns: str) -> dict[str, Any] | None:
+        pods = await self._read(self.core.list_namespaced_pod, ns, label_selector=f"batch.kubernetes.io/job-name={job}")
         items = pods.get("items") or []
         return max(items, key=lambda p: p["metadata"].get("creationTimestamp") or "") if items else None
 
-    async def _log(self, pod: str, container: str) -> str:
+    async def _log(self, pod: str, container: str, ns: str) -> str:
         try:
             # Raw bytes: the client would otherwise parse a log that happens to be JSON into an object.
             response = await asyncio.to_thread(
                 self.core.read_namespaced_pod_log,
                 pod,
-                self.namespace,
+                ns,
                 container=container,
                 tail_lines=LOG_LINES,
                 _preload_content=False,
@@ -250,9 +351,7 @@ class KubeJobRunner:
         except ApiException as exc:
             return f"(log unavailable: {exc.status} {exc.reason})"
 
-    async def _container_runs(
-        self, input: RunPipelineInput, job: str, pod: dict[str, Any] | None
-    ) -> list[ContainerRun]:
+    async def _container_runs(self, input: RunPipelineInput, ns: str, pod: dict[str, Any] | None) -> list[ContainerRun]:
         """The user's containers that ran (adapter containers only when they failed), with their log tails; full logs
         (the last lines) are kept next to the podman runner's, and in the Pod until the Job is pruned."""
         if pod is None:
@@ -266,7 +365,9 @@ class KubeJobRunner:
             if name not in user and not (failed and failed[0] == name):
                 continue
             text = (
-                await self._log(pod["metadata"]["name"], name) if terminated or (failed and failed[0] == name) else ""
+                await self._log(pod["metadata"]["name"], name, ns)
+                if terminated or (failed and failed[0] == name)
+                else ""
             )
             log_file = log_path(self.logs_dir, input.run_id, name)
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -285,20 +386,20 @@ class KubeJobRunner:
         return runs
 
     def _failure(
-        self, name: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]
+        self, job_ref: str, job: dict[str, Any], pod: dict[str, Any] | None, runs: list[ContainerRun]
     ) -> ContainersOutcome:
+        """`job_ref` is the Job's `namespace/name`."""
         if deadline_exceeded(job):
             # Whatever the Pod shows of the containers Kubernetes stopped, the reason is the deadline.
             running = next((r.name for r in runs if r.exit_code is None), None)
             return ContainersOutcome(
                 containers=runs,
                 failed_container=running,
-                message=f"Job {self.namespace}/{name} was stopped: "
-                f"{timed_out(float(job['spec']['activeDeadlineSeconds']))}",
+                message=f"Job {job_ref} was stopped: {timed_out(float(job['spec']['activeDeadlineSeconds']))}",
             )
         if pod is None and job_verdict(job) is None:
             return ContainersOutcome(
-                message=f"Job {self.namespace}/{name} got no Pod within {self.stuck_grace_s:g}s: see its "
+                message=f"Job {job_ref} got no Pod within {self.stuck_grace_s:g}s: see its "
                 "events (admission, quota, service account)"
             )
         found = failed_container(pod) if pod else None
@@ -329,16 +430,33 @@ class KubeJobRunner:
         await asyncio.to_thread(unpack)
         return ContainersOutcome(containers=runs)
 
-    async def _prune(self, input: RunPipelineInput) -> None:
+    async def _prune(self, input: RunPipelineInput, ns: str) -> None:
         try:
             jobs = await self._read(
-                self.batch.list_namespaced_job, self.namespace, label_selector=_selector(pipeline_labels(input))
+                self.batch.list_namespaced_job, ns, label_selector=_selector(pipeline_labels(input))
             )
             for name in jobs_to_prune(jobs.get("items") or [], self.jobs_to_keep):
-                await self._delete(name)
+                await self._delete(name, ns)
+            if self.defaults.pod_ttl_seconds_after_finished:
+                await self._expire_pods(ns, self.defaults.pod_ttl_seconds_after_finished)
         except ApiException as exc:
             # Retention is housekeeping: a failure here must not fail a pipeline that succeeded.
             log.warning("could not prune Jobs of pipeline %s: %s", input.pipeline.metadata.name, exc)
+
+    async def _expire_pods(self, ns: str, ttl_s: int) -> None:
+        """Kratix's pod cleanup, swept after each run: Pods of ktx's finished Jobs in the namespace, `ttl_s` after
+        they finished (the Jobs themselves stay until retention prunes them)."""
+        jobs = await self._read(self.batch.list_namespaced_job, ns, label_selector=_selector(MANAGED_BY))
+        for job in pods_expired(jobs.get("items") or [], ttl_s, datetime.now(timezone.utc)):
+            pods = await self._read(
+                self.core.list_namespaced_pod, ns, label_selector=f"batch.kubernetes.io/job-name={job}"
+            )
+            for pod in pods.get("items") or []:
+                try:
+                    await self._read(self.core.delete_namespaced_pod, pod["metadata"]["name"], ns)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
 
 
 def _epoch(timestamp: str | None) -> float:

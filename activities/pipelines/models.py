@@ -26,9 +26,13 @@ class PipelineContext(BaseModel):
     object_namespace: str = ""
     crd_plural: str
     cluster_scoped: bool
+    # The Promise's spec.workflows.config.pipelineNamespace: where all its workflows run ('' for Kratix's default).
+    pipeline_namespace: str = ""
 
     @classmethod
-    def of_promise(cls, action: Literal["configure", "delete"], promise: str) -> "PipelineContext":
+    def of_promise(
+        cls, action: Literal["configure", "delete"], promise: str, pipeline_namespace: str = ""
+    ) -> "PipelineContext":
         """A Promise's own workflow: the object is the Promise, cluster-scoped."""
         return cls(
             workflow_type="promise",
@@ -40,11 +44,17 @@ class PipelineContext(BaseModel):
             object_name=promise,
             crd_plural="promises",
             cluster_scoped=True,
+            pipeline_namespace=pipeline_namespace,
         )
 
     @classmethod
     def of_resource(
-        cls, action: Literal["configure", "delete"], api: PromiseApi, name: str, namespace: str
+        cls,
+        action: Literal["configure", "delete"],
+        api: PromiseApi,
+        name: str,
+        namespace: str,
+        pipeline_namespace: str = "",
     ) -> "PipelineContext":
         """A resource's workflow: the object is the request, in its namespace."""
         return cls(
@@ -58,6 +68,7 @@ class PipelineContext(BaseModel):
             object_namespace=namespace,
             crd_plural=api.plural,
             cluster_scoped=False,
+            pipeline_namespace=pipeline_namespace,
         )
 
     def env(self, pipeline_name: str) -> dict[str, str]:
@@ -91,6 +102,12 @@ class RunPipelineInput(BaseModel):
         """Whose share of the pipeline slots this run uses: a resource's namespace, or the Promise for its own."""
         ctx = self.context
         return f"namespace {ctx.object_namespace}" if ctx.workflow_type == "resource" else f"Promise {ctx.promise_name}"
+
+
+class PromiseRbacCleanup(BaseModel):
+    """A deleted Promise, whose pipelines' ServiceAccounts and RBAC objects go with it, as in Kratix."""
+
+    promise: str
 
 
 class ContainerRun(BaseModel):

@@ -55,6 +55,8 @@ class PlatformAccess:
             pipeline=input.pipeline.metadata.name,
             permissions=permissions,
             expires_at=0,
+            configured_namespace=ctx.pipeline_namespace,
+            service_account=rbac.service_account if rbac else None,
         )
 
     def files(self, input: RunPipelineInput) -> dict[str, bytes]:

@@ -180,7 +180,7 @@ class PipelineClaims(_Bounded):
     action: Literal["configure", "delete"]
     pipeline: str = Field(max_length=LABEL_MAX)
     expires_at: float
-    rules: list[Rule] = Field(max_length=MAX_PERMISSIONS + 2)
+    rules: list[Rule] = Field(max_length=MAX_PERMISSIONS + 3)
 
     @property
     def username(self) -> str:
@@ -188,13 +188,17 @@ class PipelineClaims(_Bounded):
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-def pipeline_namespace(workflow_type: str, object_namespace: str) -> str:
-    """Where Kratix runs the pipeline (without pipelineNamespace, which ktx does not honour yet)."""
+def pipeline_namespace(workflow_type: str, object_namespace: str, configured: str = "") -> str:
+    """Where Kratix runs the pipeline: the Promise's pipelineNamespace when set, else the resource's namespace, or
+    Kratix's own for a Promise's workflows."""
+    if configured:
+        return configured
     return object_namespace if workflow_type == "resource" and object_namespace else PLATFORM_NAMESPACE
 
 
 def default_rules(workflow_type: str, obj: ObjectRef, namespace: str) -> list[Rule]:
-    """Kratix's default Role/ClusterRole for a pipeline's ServiceAccount (pipeline_factory.go role/clusterRole)."""
+    """Kratix's default Role/ClusterRole for a pipeline's ServiceAccount (pipeline_factory.go role/clusterRole), with
+    the ClusterRole it adds on the resource's kind when the pipeline runs outside the resource's namespace."""
     if workflow_type == "promise":
         return [
             Rule(
@@ -203,7 +207,7 @@ def default_rules(workflow_type: str, obj: ObjectRef, namespace: str) -> list[Ru
                 verbs=list(_OBJECT_VERBS),
             )
         ]
-    return [
+    rules = [
         Rule(
             api_groups=[obj.group],
             resources=[obj.plural, f"{obj.plural}/status"],
@@ -212,6 +216,11 @@ def default_rules(workflow_type: str, obj: ObjectRef, namespace: str) -> list[Ru
         ),
         Rule(api_groups=[KRATIX_GROUP], resources=["works"], verbs=["*"], namespace=namespace),
     ]
+    if namespace != obj.namespace:
+        rules.append(
+            Rule(api_groups=[obj.group], resources=[obj.plural, f"{obj.plural}/status"], verbs=list(_OBJECT_VERBS))
+        )
+    return rules
 
 
 def claims_for(
@@ -223,10 +232,14 @@ def claims_for(
     pipeline: str,
     permissions: list[Permission],
     expires_at: float,
+    configured_namespace: str = "",
+    service_account: str | None = None,
 ) -> PipelineClaims:
-    namespace = pipeline_namespace(workflow_type, obj.namespace)
+    """`configured_namespace` is the Promise's pipelineNamespace; `service_account` the Pipeline's
+    rbac.serviceAccount, the account Kratix would run it as instead of its own."""
+    namespace = pipeline_namespace(workflow_type, obj.namespace, configured_namespace)
     return PipelineClaims(
-        service_account=f"{promise}-{workflow_type}-{action}-{pipeline}"[:SUBDOMAIN_MAX],
+        service_account=(service_account or f"{promise}-{workflow_type}-{action}-{pipeline}")[:SUBDOMAIN_MAX],
         namespace=namespace,
         object=obj,
         promise=promise,

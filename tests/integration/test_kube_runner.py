@@ -36,6 +36,15 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline_images, s3_wo
         ADAPTER: ("localhost/ktx/python-base:bookworm", ["-v", f"{ROOT}:/opt/ktx:ro", "-e", "PYTHONPATH=/opt/ktx"])
     }
     with FakeKube(tmp_path / "kubelet", token="runner-token", images=images) as server:
+        # The account pipeline Pods run as without pipeline RBAC, made by the deployment (service-accounts.yaml).
+        server.rbac.put(
+            "serviceaccounts",
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "ktx-pipeline", "namespace": NAMESPACE},
+            },
+        )
         monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path / "kubeconfig")))
         yield server
 

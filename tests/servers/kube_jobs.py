@@ -10,10 +10,12 @@ host directories. Shapes follow the API reference (https://kubernetes.io/docs/re
 - Pods labelled `batch.kubernetes.io/job-name` and `job-name`; `status.initContainerStatuses` /
   `containerStatuses` with `state.waiting` (`PodInitializing`, `ErrImagePull`), `state.running` or
   `state.terminated` (`exitCode`, `reason` Completed/Error, `startedAt`, `finishedAt`);
-- `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&tailLines=`: text/plain;
+- `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&tailLines=`: text/plain; `DELETE .../pods/{name}`;
 - core/v1 Secrets: `POST .../secrets` (201, 409 `AlreadyExists`), `GET`, `PUT` and `DELETE .../secrets/{name}`;
   a Pod's `projected` volumes of Secret `items` are files with the volume's `defaultMode`, and a missing Secret
   leaves the Pod's first container waiting (`CreateContainerConfigError`), as kubelet does;
+- ServiceAccounts and RBAC objects (tests/servers/kube_rbac.py); a Job whose Pod names a ServiceAccount that does not
+  exist gets no Pod, as the ServiceAccount admission plugin refuses it (`default` always exists);
 - every error is a `Status`; requests without the bearer token get 401.
 """
 
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers.kube_api import FakeKubeApiServer, status
+from tests.servers.kube_rbac import FakeRbac
 
 _JOBS = re.compile(r"/apis/batch/v1/namespaces/([^/]+)/jobs(?:/([^/]+))?")
 _PODS = re.compile(r"/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(/log)?)?")
@@ -59,10 +62,12 @@ class FakeKube(FakeKubeApiServer):
         self.logs: dict[tuple[str, str, str], Path] = {}
         self.running: dict[str, str] = {}  # job name -> the podman container running now
         self.deleted: list[tuple[str, str]] = []  # (job name, propagation policy)
+        self.deleted_pods: list[str] = []  # Pods deleted by name (the pod TTL), not with their Job
         self.created: list[dict[str, Any]] = []  # each Job as the client sent it
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.admit_pods = True  # False: the Job controller's Pods are refused (admission, quota), so none appears
         self.clock = 0
+        self.rbac = FakeRbac(self._now)
 
     def _now(self) -> str:
         # A clock that always moves, so creation order is unambiguous even within one second.
@@ -99,6 +104,11 @@ class FakeKube(FakeKubeApiServer):
                     if ns == namespace and _matches(p["metadata"]["labels"], query.get("labelSelector", ""))
                 ]
                 return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+            if name and not log and method == "DELETE":
+                if self.pods.pop((namespace, name), None) is None:
+                    return 404, status(404, "NotFound", f'pods "{name}" not found', name, kind="pods")
+                self.deleted_pods.append(name)
+                return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
             if log and method == "GET":
                 log_file = self.logs.get((namespace, name or "", query.get("container", "")))
                 if log_file is None:
@@ -109,6 +119,8 @@ class FakeKube(FakeKubeApiServer):
                 return 200, "".join(lines[-int(query.get("tailLines", len(lines) or 1)) :])
         if match := _SECRETS.fullmatch(path):
             return self._secret(method, *match.groups(), body)
+        if (found := self.rbac.route(method, path, query, body)) is not None:
+            return found
         return 404, status(404, "NotFound", "the server could not find the requested resource")
 
     def _secret(self, method: str, namespace: str, name: str | None, body: Any) -> tuple[int, Any]:
@@ -182,7 +194,8 @@ class FakeKube(FakeKubeApiServer):
             },
         }
         self.jobs[namespace, name] = job
-        if not self.admit_pods:
+        account = template["spec"].get("serviceAccountName") or "default"
+        if not self.admit_pods or not self.rbac.has_service_account(namespace, account):
             return 201, copy.deepcopy(job)
         self.pods[namespace, pod_name] = pod
         threading.Thread(target=self._kubelet, args=(namespace, name, pod), daemon=True).start()

@@ -35,7 +35,9 @@ SETTINGS = ROOT / "worker" / "settings.py"
 KUSTOMIZATIONS = [BASE] + sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
 IDS = [str(p.relative_to(DEPLOY)) for p in KUSTOMIZATIONS]
 
-SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "images", "replacements"}
+SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "components", "patches", "images", "replacements"}
+# The only place cluster-wide RBAC may come from: the opt-in component whose file says why the worker needs it.
+CLUSTER_RBAC_COMPONENT = "deploy/components/pipeline-rbac/"
 CLUSTER_SCOPED = {
     "Namespace",
     "ClusterRole",
@@ -259,7 +261,9 @@ def apply_replacements(resources: list[Resource], kfile: Path, replacements: lis
 
 
 @lru_cache(maxsize=None)
-def _build(directory: Path) -> tuple[Resource, ...]:
+def _build(directory: Path, component: bool = False) -> tuple[Resource, ...]:
+    """A kustomization's objects; with `component`, a Component's, which kustomize applies to what its user has
+    accumulated so far (its resources added, then its patches over all of them)."""
     kfile = directory / "kustomization.yaml"
     assert kfile.is_file(), f"{rel(directory)}: no kustomization.yaml"
     kustomization = yaml.safe_load(kfile.read_text()) or {}
@@ -273,7 +277,8 @@ def _build(directory: Path) -> tuple[Resource, ...]:
         f"{rel(kfile)}: fields {sorted(unknown)} are not understood by the resolver in "
         f"{rel(Path(__file__))}; extend it before using them"
     )
-    assert kustomization.get("kind", "Kustomization") == "Kustomization", f"{rel(kfile)}: kind must be Kustomization"
+    expected = "Component" if component else "Kustomization"
+    assert kustomization.get("kind", "Kustomization") == expected, f"{rel(kfile)}: kind must be {expected}"
     resources: list[Resource] = []
     for entry in kustomization.get("resources") or []:
         path = (directory / entry).resolve()
@@ -282,6 +287,15 @@ def _build(directory: Path) -> tuple[Resource, ...]:
             resources += [Resource(copy.deepcopy(r.doc), r.where) for r in _build(path)]
         else:
             resources += load_documents(path)
+    if component:
+        return tuple(resources)
+    # kustomize applies components after the resources, in order, before the kustomization's own transformations.
+    for entry in kustomization.get("components") or []:
+        path = (directory / entry).resolve()
+        assert path.is_dir(), f"{rel(kfile)}: components entry {entry!r} ({path}) is not a directory"
+        resources += [Resource(copy.deepcopy(r.doc), r.where) for r in _build(path, component=True)]
+        parts = yaml.safe_load((path / "kustomization.yaml").read_text()) or {}
+        apply_patches(resources, path, parts.get("patches") or [])
     seen: dict[tuple[str, str, str | None, str], str] = {}
     for r in resources:
         key = (r.doc["apiVersion"].split("/")[0] if "/" in r.doc["apiVersion"] else "", r.kind, r.namespace, r.name)
@@ -305,6 +319,8 @@ def referenced_files(directory: Path) -> set[Path]:
         path = (directory / entry).resolve()
         files |= referenced_files(path) if path.is_dir() else {path}
     files |= {(directory / p["path"]).resolve() for p in kustomization.get("patches") or [] if "path" in p}
+    for entry in kustomization.get("components") or []:
+        files |= referenced_files((directory / entry).resolve())
     return files
 
 
@@ -413,7 +429,9 @@ def test_namespaced_objects_name_their_namespace_and_it_is_in_the_build(director
     namespaces = {r.name for r in by_kind(resources, "Namespace")}
     for r in resources:
         if r.kind in CLUSTER_SCOPED:
-            assert r.kind not in ("ClusterRole", "ClusterRoleBinding"), f"{r.label}: no cluster-wide RBAC allowed"
+            assert r.kind not in ("ClusterRole", "ClusterRoleBinding") or r.where.startswith(CLUSTER_RBAC_COMPONENT), (
+                f"{r.label}: no cluster-wide RBAC allowed outside {CLUSTER_RBAC_COMPONENT}"
+            )
             continue
         assert r.namespace, f"{r.label}: metadata.namespace is not set"
         assert r.namespace in namespaces, f"{r.label}: metadata.namespace {r.namespace!r} is not a Namespace here"
@@ -559,8 +577,15 @@ def test_rbac_is_namespaced_bound_to_existing_accounts_and_without_wildcards(dir
     resources = build(directory)
     problems = []
     for r in resources:
-        if r.kind in ("ClusterRole", "ClusterRoleBinding"):
+        if r.kind in ("ClusterRole", "ClusterRoleBinding") and not r.where.startswith(CLUSTER_RBAC_COMPONENT):
             problems.append(f"{r.label}: cluster-wide RBAC; ktx needs Roles in its two namespaces only")
+        if r.kind == "ClusterRoleBinding":
+            # The component's one grant: to the worker, of the ClusterRole beside it.
+            ref, subjects = r.doc["roleRef"], r.doc.get("subjects") or []
+            if not find(resources, "ClusterRole", ref["name"], None) or subjects != [
+                {"kind": "ServiceAccount", "name": "ktx-worker", "namespace": "ktx-system"}
+            ]:
+                problems.append(f"{r.label}: must bind the component's ClusterRole to ktx-system/ktx-worker only")
     for role in by_kind(resources, "Role"):
         for i, rule in enumerate(role.doc.get("rules") or []):
             for field in ("apiGroups", "resources", "verbs"):

@@ -149,7 +149,7 @@ def test_a_job_carries_the_deadline_and_its_expiry_is_the_reason_shown() -> None
             ]
         },
     }
-    outcome = runner._failure("j", job, None, [])
+    outcome = runner._failure("pipelines/j", job, None, [])
     assert not outcome.succeeded and "Job pipelines/j was stopped: timed out after 10m" in outcome.message
 
 
