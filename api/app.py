@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -146,6 +146,8 @@ Name = Annotated[str, Path(max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN.patter
 
 class ApplyResponse(BaseModel):
     applied: list[Applied]
+    # With `dryRun=All`: each document as it would be stored (validated, defaulted, admitted), none of them stored.
+    objects: list[dict[str, Any]] = []
 
 
 class LabelChange(BaseModel):
@@ -236,9 +238,15 @@ def _routes(app: FastAPI) -> None:
         },
         openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
     )
-    async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
+    async def apply(
+        request: Request,
+        platform: PlatformDep,
+        caller: Caller,
+        dry_run: Annotated[Literal["All"] | None, Query(alias="dryRun")] = None,
+    ) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it
-        start."""
+        start. With `dryRun=All` (kubectl's `--dry-run=server`), each is admitted as the Kubernetes API's dry run
+        admits it and answered as it would be stored; nothing is stored or started."""
         try:
             text = decode_body(await request.body())
             # Parsing megabytes of YAML takes seconds of pure Python: off the event loop, so probes keep answering.
@@ -248,12 +256,18 @@ def _routes(app: FastAPI) -> None:
         if not documents:
             return _refuse(400, "no documents in the request body")
         applied: list[Applied] = []
+        objects: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
             reason = refusal(caller, "apply", Target.of_document(document))
             if reason is not None:
                 return _refuse(403, reason, index)
             try:
-                applied.append(await platform.apply(document))
+                if dry_run:
+                    admitted = await platform.admit(document)
+                    objects.append(admitted)
+                    applied.append(await platform.dry_run_outcome(admitted))
+                else:
+                    applied.append(await platform.apply(document))
             except InvalidDocument as exc:
                 errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
                 metadata = document.get("metadata")
@@ -265,7 +279,7 @@ def _routes(app: FastAPI) -> None:
                 return _refuse(409, str(exc), index)
             except DocumentTooLarge as exc:
                 return _refuse(413, str(exc), index)
-        return ApplyResponse(applied=applied)
+        return ApplyResponse(applied=applied, objects=objects)
 
     @api.get("/objects/{kind}")
     async def list_objects(

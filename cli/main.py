@@ -312,9 +312,19 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
     objects: list[dict[str, Any]] = []
+    dry_run = {"dryRun": "All"} if args.dry_run == "server" else {}
     with _client(settings) as client:
         for text in _read_files(args.filename):
-            result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
+            result = _check(
+                client.post("/apply", content=text, params=dry_run, headers={"content-type": "application/yaml"})
+            )
+            if dry_run:
+                # kubectl's --dry-run=server: what would be stored, as admitted; nothing was.
+                for item, admitted in zip(result["applied"], result["objects"]):
+                    if not args.output:
+                        print(f"{item['kind'].lower()}/{item['name']} {item['action']} (server dry run)")
+                    objects.append(admitted)
+                continue
             for item in result["applied"]:
                 if not args.output:
                     print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
@@ -525,6 +535,12 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument("-f", "--filename", action="append", required=True)
     apply.add_argument(
         "-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary"
+    )
+    apply.add_argument(
+        "--dry-run",
+        choices=["none", "server"],
+        default="none",
+        help="server: validate, default and admit each document and show it as it would be stored, storing nothing",
     )
     apply.set_defaults(func=cmd_apply)
     get = sub.add_parser("get", help="list objects of a kind, or show one")

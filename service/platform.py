@@ -190,6 +190,18 @@ class Platform:
         admitted["metadata"].setdefault("namespace", "default")
         return admitted
 
+    async def dry_run_outcome(self, admitted: dict[str, Any]) -> Applied:
+        """What `apply` would have answered for an admitted document, as kubectl's `--dry-run=server` prints it:
+        created if no such object is stored yet, configured if one is."""
+        metadata = admitted.get("metadata") or {}
+        kind, name, namespace = str(admitted.get("kind")), str(metadata.get("name")), metadata.get("namespace")
+        try:
+            await self.get(kind, name, namespace or "default")
+            action = "configured"
+        except NotFound:
+            action = "created"
+        return Applied(kind=kind, name=name, namespace=namespace, action=action)
+
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
             CatalogWorkflow.run,
