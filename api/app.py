@@ -31,6 +31,7 @@ from api.observability import instrument
 from service.change_feed import ChangeFeed
 from service.platform import Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
+from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, decode_body, load_documents
@@ -259,6 +260,10 @@ def _routes(app: FastAPI) -> None:
         objects: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
             reason = refusal(caller, "apply", Target.of_document(document))
+            live = dry_run_live_namespace(document)
+            if reason is None and live is not None:
+                # A DryRun reads the live request it diffs against: only one who may preview there may name it.
+                reason = refusal(caller, "apply", Target("DryRun", None, live, True))
             if reason is not None:
                 return _refuse(403, reason, index)
             try:

@@ -82,6 +82,18 @@ def parse_dry_run(document: dict[str, Any]) -> DryRunSpec:
     )
 
 
+def live_namespace(document: dict[str, Any]) -> str | None:
+    """The namespace of the live request a DryRun document names, when it is another than the DryRun's own (so the
+    API can authorise the read of it); None for any other document, or one that names none."""
+    if document.get("kind") != KIND or not isinstance(document.get("spec"), dict):
+        return None
+    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    ref = document["spec"].get("resourceRequestRef")
+    live = ref.get("namespace") if isinstance(ref, dict) else None
+    own = metadata.get("namespace") or "default"  # type: ignore[union-attr]
+    return live if isinstance(live, str) and live and live != own else None
+
+
 def deterministic_name(name: str) -> str:
     """Kratix's objectutil.GenerateDeterministicObjectName: the name cut to fit, ending alphanumeric, then '-' and
     the first five hex digits of the md5 of the whole name."""

@@ -35,6 +35,7 @@ from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
+from domain import dry_run as dr
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
@@ -53,6 +54,7 @@ from domain.labels import (
 from domain.naming import (
     CATALOG_WORKFLOW_ID,
     destination_workflow_id,
+    dry_run_workflow_id,
     promise_workflow_id,
     resource_workflow_id,
     state_store_workflow_id,
@@ -80,6 +82,7 @@ from workflows.destination import (
     ResyncRequest,
 )
 from workflows.delivery import Placement, iso
+from workflows.dry_run import DryRunWorkflow, DryRunWorkflowInput
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
@@ -142,6 +145,8 @@ class Platform:
         document, precondition = _without_server_fields(document)
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == dr.KIND:
+            return await self._apply_dry_run(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             return await self._apply_secret(document)
         if is_platform_document(document):
@@ -166,6 +171,9 @@ class Platform:
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             parse_secret(document)
             return document
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == dr.KIND:
+            spec, _ = await self._dry_run_request(document)
+            return {**document, "metadata": {**document["metadata"], "namespace": spec.namespace}}
         if is_platform_document(document):
             model = parse_platform_document(document)
             catalog = await fetch_catalog(self.client)
@@ -189,6 +197,66 @@ class Platform:
         admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
         admitted["metadata"].setdefault("namespace", "default")
         return admitted
+
+    async def _dry_run_request(self, document: dict[str, Any]) -> tuple[dr.DryRunSpec, dict[str, Any]]:
+        """The DryRun's fields, and the request its pipelines will see: the live request's metadata (or the names it
+        would have) with the proposed spec, validated and defaulted by the Promise's API as a request would be."""
+        spec = dr.parse_dry_run(document)
+        api = (await fetch_catalog(self.client)).apis.get(spec.promise)
+        if api is None:
+            raise NotFound(f'promise "{spec.promise}" not found (spec.promiseRef.name)')
+        try:
+            live = await self.get_resource(api, spec.live_name, spec.live_namespace)
+            metadata = {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "deletionTimestamp")}
+        except NotFound:
+            metadata = {"name": spec.live_name, "namespace": spec.live_namespace}
+        proposed = {
+            "apiVersion": f"{api.group}/{api.version}",
+            "kind": api.kind,
+            "metadata": {"name": spec.live_name, "namespace": spec.live_namespace},
+            "spec": spec.resource,
+        }
+        try:
+            request = (await asyncio.to_thread(validate_resource_request, api, proposed)).to_doc()
+        except InvalidDocument as exc:
+            raise InvalidDocument(
+                [FieldError("spec.resource" + e.field.removeprefix("spec"), e.reason) for e in exc.errors]
+            ) from exc
+        labels = {**(metadata.get("labels") or {}), PROMISE_NAME: api.promise}
+        request["metadata"] = {**metadata, "labels": labels}
+        return spec, request
+
+    async def _apply_dry_run(self, document: dict[str, Any]) -> Applied:
+        """A DryRun runs once (Kratix skips a completed one): applying the same spec again changes nothing, a changed
+        spec is refused until the DryRun is deleted."""
+        spec, request = await self._dry_run_request(document)
+        document = {**document, "metadata": {**document["metadata"], "namespace": spec.namespace}}
+        document.pop("status", None)
+        workflow_id = dry_run_workflow_id(spec.namespace, spec.name)
+        try:
+            await self.client.start_workflow(
+                DryRunWorkflow.run,
+                DryRunWorkflowInput(document=document, request=request),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, dr.KIND), SearchAttributePair(PROMISE, spec.promise)]
+                ),
+                memo={"object": document},
+            )
+            return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="created")
+        except WorkflowAlreadyStartedError:
+            current = await self.get(dr.KIND, spec.name, spec.namespace)
+            if current.get("spec") != document.get("spec"):
+                raise Conflict(
+                    f'dryrun "{spec.name}" has run: a DryRun\'s spec does not change; delete it and apply it again'
+                ) from None
+            return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="unchanged")
+
+    async def get_resource(self, api: PromiseApi, name: str, namespace: str) -> dict[str, Any]:
+        """A request of a Promise's API, named by the API rather than by a kind a user typed."""
+        return await self._get_workflow_object(resource_workflow_id(api.promise, namespace, name), api.kind, name)
 
     async def dry_run_outcome(self, admitted: dict[str, Any]) -> Applied:
         """What `apply` would have answered for an admitted document, as kubectl's `--dry-run=server` prints it:
@@ -477,17 +545,22 @@ class Platform:
             if entry is None:
                 raise NotFound(f'{resolved.lower()} "{name}" not found')
             return await self._with_status(entry)
+        if resolved == dr.KIND:
+            return await self._get_workflow_object(dry_run_workflow_id(namespace, name), resolved, name)
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        return await self._get_workflow_object(workflow_id, resolved, name)
+
+    async def _get_workflow_object(self, workflow_id: str, kind: str, name: str) -> dict[str, Any]:
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
+                raise NotFound(f'{kind.lower()} "{name}" not found') from exc
             raise
         if description.status in _ENDED_UNDELETED:
-            raise await self._ended(description, f'{resolved.lower()} "{name}"')
+            raise await self._ended(description, f'{kind.lower()} "{name}"')
         if description.status != WorkflowExecutionStatus.RUNNING:
-            raise NotFound(f'{resolved.lower()} "{name}" not found')
+            raise NotFound(f'{kind.lower()} "{name}" not found')
         return await _object_from(description)
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
@@ -507,6 +580,9 @@ class Platform:
         if promise:
             clauses.append(equals(PROMISE.name, promise))
         objects = await self._listed(" AND ".join(clauses))
+        if resolved == dr.KIND and namespace:
+            # Not by the namespace attribute: that one marks the resources' workflows (all_resources).
+            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
 
     async def _listed(self, query: str) -> list[dict[str, Any]]:
@@ -754,6 +830,10 @@ class Platform:
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == dr.KIND:
+            workflow_id = dry_run_workflow_id(namespace, name)
+            await self._update(workflow_id, DryRunWorkflow.delete, DeleteRequest(), f'dryrun "{name}" not found')
+            return workflow_id
         if resolved == "HealthRecord":
             record = await self.get(kind, name, namespace)
             data = record["data"]
@@ -952,6 +1032,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "events": memo.get("events") or [],
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
+        **({"dryRun": memo["dryRun"]} if memo.get("dryRun") else {}),
         # Objects whose workflow started before resourceVersions were published have none until they next change.
         "resourceVersion": memo.get("resourceVersion") or "0",
     }

@@ -26,6 +26,9 @@ class PipelineContext(BaseModel):
     object_namespace: str = ""
     crd_plural: str
     cluster_scoped: bool
+    # A DryRun's preview (domain/dry_run.py): Kratix sets KRATIX_DRY_RUN=true in every container, so a pipeline can
+    # skip what it must not do for real.
+    dry_run: bool = False
 
     @classmethod
     def of_promise(cls, action: Literal["configure", "delete"], promise: str) -> "PipelineContext":
@@ -73,6 +76,7 @@ class PipelineContext(BaseModel):
             "KRATIX_OBJECT_NAMESPACE": self.object_namespace,
             "KRATIX_CRD_PLURAL": self.crd_plural,
             "KRATIX_CLUSTER_SCOPED": "true" if self.cluster_scoped else "false",
+            **({"KRATIX_DRY_RUN": "true"} if self.dry_run else {}),
         }
 
 
