@@ -161,7 +161,8 @@ class DryRunWorkflow:
                 self._finish(failure)
                 return
             name = pipeline.metadata.name
-            self.would_run += [WouldRun(pipeline=name, name=a.name, provider=a.provider) for a in result.actions]
+            asked = pipeline.spec.actions + result.actions
+            self.would_run += [WouldRun(pipeline=name, name=a.name, provider=a.provider) for a in asked]
             if suspended:
                 break  # Kratix writes no Work for a suspended pipeline, and runs none after it
             outputs.append(self._output(name, _dry_run_groups(result.groups), result.artifact, {}))
@@ -243,7 +244,7 @@ class DryRunWorkflow:
             return str(exc), False
         except Exception as exc:  # noqa: BLE001 - pure functions over a pipeline's output; the run failed
             return f"the pipeline's metadata could not be read: {type(exc).__name__}: {exc}"[:4096], False
-        suspended = control is not None and (control.suspend or control.retry_after_s is not None)
+        suspended = control is not None and control.suspends
         return None, suspended
 
     def _output(
