@@ -156,6 +156,10 @@ class LabelChange(BaseModel):
     remove: list[str] = []
 
 
+# A `ktx diff` runs each request's pipelines in turn: a few files' worth, not a Promise's whole fleet per call.
+DIFF_MAX_DOCUMENTS = 50
+
+
 class FieldProblem(BaseModel):
     field: str
     reason: str
@@ -285,6 +289,40 @@ def _routes(app: FastAPI) -> None:
             except DocumentTooLarge as exc:
                 return _refuse(413, str(exc), index)
         return ApplyResponse(applied=applied, objects=objects)
+
+    @api.post(
+        "/diff",
+        responses={400: {"model": Refusal}, 404: {"model": Refusal}, 422: {"model": Refusal}},
+        openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
+    )
+    async def diff(
+        request: Request,
+        platform: PlatformDep,
+        caller: Caller,
+        timeout: Annotated[float, Query(ge=1, le=3600)] = 300,
+    ) -> Any:
+        """`ktx diff`: what each request in the body would change, from a DryRun of it (run, read, deleted)."""
+        try:
+            documents = await run_in_threadpool(load_documents, decode_body(await request.body()))
+        except MalformedInput as exc:
+            return _refuse(400, str(exc))
+        if not documents or len(documents) > DIFF_MAX_DOCUMENTS:
+            return _refuse(400, f"give 1 to {DIFF_MAX_DOCUMENTS} requests to diff")
+        diffs = []
+        for index, document in enumerate(documents):
+            target = Target.of_document(document)
+            reason = refusal(caller, "apply", Target("DryRun", None, target.namespace or "default", True))
+            reason = reason or refusal(caller, "get", target)
+            if reason is not None:
+                return _refuse(403, reason, index)
+            try:
+                diffs.append(await platform.diff(document, timeout))
+            except InvalidDocument as exc:
+                errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+                return _refuse(422, f"{document.get('kind')} is invalid: {exc}", index, errors)
+            except NotFound as exc:
+                return _refuse(404, str(exc), index)
+        return {"diffs": diffs}
 
     @api.get("/objects/{kind}")
     async def list_objects(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,60 @@ class Platform:
                     f'dryrun "{spec.name}" has run: a DryRun\'s spec does not change; delete it and apply it again'
                 ) from None
             return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="unchanged")
+
+    async def diff(self, document: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """`ktx diff` of one request: a DryRun of it against the request as it is, read as soon as its diff is made,
+        then deleted. Returns the changed files (each with the Destinations the live request holds that pipeline's
+        output on), the off-platform actions that would run, and the Completed condition if the pipelines failed."""
+        admitted = await self.admit(document)
+        api = (await fetch_catalog(self.client)).find_api(str(admitted.get("apiVersion")), str(admitted.get("kind")))
+        if api is None or builtin_kind(admitted) is not None:
+            raise InvalidDocument([FieldError("kind", "ktx diff previews requests of a Promise's API")])
+        metadata = admitted["metadata"]
+        name, namespace = str(metadata["name"]), str(metadata.get("namespace") or "default")
+        preview = f"ktx-diff-{uuid.uuid4().hex[:12]}"
+        await self.apply(
+            {
+                "apiVersion": KRATIX_API_VERSION,
+                "kind": dr.KIND,
+                "metadata": {"name": preview, "namespace": namespace},
+                "spec": {
+                    "promiseRef": {"name": api.promise},
+                    "resourceRequestRef": {"name": name, "namespace": namespace},
+                    "resource": admitted.get("spec") or {},
+                },
+            }
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.05
+            while True:
+                obj = await self.get(dr.KIND, preview, namespace)
+                failed = get_condition(obj["status"], dr.COMPLETED)
+                result = obj["_ktx"].get("dryRun") or {}
+                if result.get("diffed") or failed is not None:
+                    break
+                if time.monotonic() + delay > deadline:
+                    raise TimeoutError(f"timed out waiting for the dry run of {api.kind}/{name}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        finally:
+            await self.delete(dr.KIND, preview, namespace)
+        try:
+            live = await self.get_resource(api, name, namespace)
+            placements = live["_ktx"]["placements"]
+        except NotFound:
+            placements = []
+        where: dict[str, set[str]] = {}
+        for placement in placements:
+            where.setdefault(placement["pipeline"], set()).add(placement["destination"])
+        files = [{**f, "destinations": sorted(where.get(f["pipeline"], set()))} for f in result.get("files") or []]
+        return {
+            "request": {"kind": api.kind, "name": name, "namespace": namespace, "promise": api.promise},
+            "files": files,
+            "wouldRun": result.get("wouldRun") or [],
+            "failed": failed if failed is not None and failed.get("status") == "False" else None,
+        }
 
     async def get_resource(self, api: PromiseApi, name: str, namespace: str) -> dict[str, Any]:
         """A request of a Promise's API, named by the API rather than by a kind a user typed."""

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.artifacts.gc import ArtifactGcActivities
-from activities.dry_run import DryRunActivities
+from activities.artifacts.dry_run_diff import DryRunActivities
 from activities.artifacts.store import ArtifactStore
 from activities.platform.catalog import CatalogActivities
 from activities.platform.config import ConfigActivities

@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.dry_run import DiffDryRunInput, DiffDryRunResult, DryRunActivities, OutputFiles
+    from activities.artifacts.dry_run_diff import DiffDryRunInput, DiffDryRunResult, DryRunActivities, OutputFiles
     from activities.platform.apply import PLATFORM_DESTINATION
     from activities.platform.catalog import CatalogActivities, ReadPromiseInput
     from activities.pipelines.models import PipelineContext, PipelineRunResult
@@ -111,6 +111,7 @@ class DryRunWorkflow:
         self.files: list[DryRunFile] = []
         self.would_run: list[WouldRun] = []
         self.summary = ""
+        self.diffed = False
         self.deleting = False
         self.publisher = Publisher(input.resource_version)
 
@@ -194,6 +195,9 @@ class DryRunWorkflow:
                     SUMMARY_PIPELINE, _dry_run_groups([WorkloadGroup(directory=".")]), None, {filepath: self.summary}
                 )
             )
+        # Shown before it is written anywhere: `ktx diff` reads it here and needs no dry-run Destination.
+        self.diffed = True
+        self._publish()
         await self._write(outputs)
         if not self.deleting:
             self._finish(None)
@@ -299,6 +303,7 @@ class DryRunWorkflow:
                     "files": [f.model_dump() for f in self.files],
                     "wouldRun": [w.model_dump() for w in self.would_run],
                     "summary": self.summary,
+                    "diffed": self.diffed,
                 },
             },
             _phase(self.status),

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
-    from activities.dry_run import PIPELINE_OUTPUTS_QUERY
+    from activities.artifacts.dry_run_diff import PIPELINE_OUTPUTS_QUERY
     from activities.pipelines.models import PipelineContext, PipelineRunResult
     from activities.platform.redelivery import RedeliverRequest
     from domain import labels as lb
@@ -149,7 +149,8 @@ class ObjectLifecycle:
 
     @workflow.query(name=PIPELINE_OUTPUTS_QUERY)
     def pipeline_outputs(self) -> dict[str, Any]:
-        """The last output of each pipeline, which a DryRun diffs its preview against (activities/dry_run.py)."""
+        """The last output of each pipeline, which a DryRun diffs its preview against
+        (activities/artifacts/dry_run_diff.py)."""
         return {"outputs": [o.model_dump(mode="json") for o in self.state.outputs]}
 
     # --- the loop ---
