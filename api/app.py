@@ -29,7 +29,7 @@ from api.limits import BodyLimit, BodyTooLarge
 from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
-from service.platform import Applied, Conflict, NotFound, Platform
+from service.platform import PROMISE_DIFF_MAX, Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
@@ -300,8 +300,10 @@ def _routes(app: FastAPI) -> None:
         platform: PlatformDep,
         caller: Caller,
         timeout: Annotated[float, Query(ge=1, le=3600)] = 300,
+        limit: Annotated[int | None, Query(ge=1, le=PROMISE_DIFF_MAX)] = None,
     ) -> Any:
-        """`ktx diff`: what each request in the body would change, from a DryRun of it (run, read, deleted)."""
+        """`ktx diff`: what each request in the body would change, from a DryRun of it (run, read, deleted); for a
+        Promise, what it would change for each request bound to it, or the first `limit` of them."""
         try:
             documents = await run_in_threadpool(load_documents, decode_body(await request.body()))
         except MalformedInput as exc:
@@ -311,12 +313,16 @@ def _routes(app: FastAPI) -> None:
         diffs = []
         for index, document in enumerate(documents):
             target = Target.of_document(document)
-            reason = refusal(caller, "apply", Target("DryRun", None, target.namespace or "default", True))
-            reason = reason or refusal(caller, "get", target)
+            if target.kind == "Promise" and target.builtin:
+                # It previews every namespace's requests: only one who may change the Promise may.
+                reason = refusal(caller, "apply", target)
+            else:
+                reason = refusal(caller, "apply", Target("DryRun", None, target.namespace or "default", True))
+                reason = reason or refusal(caller, "get", target)
             if reason is not None:
                 return _refuse(403, reason, index)
             try:
-                diffs.append(await platform.diff(document, timeout))
+                diffs += await platform.diff(document, timeout, limit)
             except InvalidDocument as exc:
                 errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
                 return _refuse(422, f"{document.get('kind')} is invalid: {exc}", index, errors)

@@ -377,7 +377,7 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
         diffs: list[dict[str, Any]] = []
         with _client(settings) as client:
             for text in _read_files(args.filename):
-                params = {"timeout": parse_duration(args.timeout)}
+                params = {"timeout": parse_duration(args.timeout), **({"limit": args.limit} if args.limit else {})}
                 headers = {"content-type": "application/yaml"}
                 diffs += _check(client.post("/diff", content=text, params=params, headers=headers))["diffs"]
         failed = [d for d in diffs if d.get("failed")]
@@ -610,6 +610,9 @@ def parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("-f", "--filename", action="append", required=True)
     diff.add_argument("--timeout", default="300s", help="how long each request's dry run may take")
+    diff.add_argument(
+        "--limit", type=int, help="for a Promise: diff this many of its requests (by namespace and name), not all"
+    )
     diff.set_defaults(func=cmd_diff)
     get = sub.add_parser("get", help="list objects of a kind, or show one")
     get.add_argument("kind")

@@ -61,7 +61,7 @@ from domain.naming import (
     state_store_workflow_id,
 )
 from domain.parsing import is_platform_document, parse_platform_document
-from domain.promise_api import PromiseApi
+from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
 from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
@@ -122,6 +122,10 @@ class Applied(BaseModel):
 # A document travels in an update's payload and then lives in the workflow's state and memo, each a Temporal payload
 # of at most 2 MB; 1 MiB leaves room for status beside it (Kubernetes' own limit per object is 1.5 MB).
 DEFAULT_MAX_DOCUMENT = 1024 * 1024
+
+
+# A Promise's diff runs each bound request's pipelines in turn: past this many, `--limit` takes a sample instead.
+PROMISE_DIFF_MAX = 200
 
 
 class Platform:
@@ -233,19 +237,8 @@ class Platform:
         spec, request = await self._dry_run_request(document)
         document = {**document, "metadata": {**document["metadata"], "namespace": spec.namespace}}
         document.pop("status", None)
-        workflow_id = dry_run_workflow_id(spec.namespace, spec.name)
         try:
-            await self.client.start_workflow(
-                DryRunWorkflow.run,
-                DryRunWorkflowInput(document=document, request=request),
-                id=workflow_id,
-                task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(KIND, dr.KIND), SearchAttributePair(PROMISE, spec.promise)]
-                ),
-                memo={"object": document},
-            )
+            await self._start_dry_run(spec, document, request, None)
             return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="created")
         except WorkflowAlreadyStartedError:
             current = await self.get(dr.KIND, spec.name, spec.namespace)
@@ -255,58 +248,128 @@ class Platform:
                 ) from None
             return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="unchanged")
 
-    async def diff(self, document: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """`ktx diff` of one request: a DryRun of it against the request as it is, read as soon as its diff is made,
-        then deleted. Returns the changed files (each with the Destinations the live request holds that pipeline's
-        output on), the off-platform actions that would run, and the Completed condition if the pipelines failed."""
+    async def _start_dry_run(
+        self,
+        spec: dr.DryRunSpec,
+        document: dict[str, Any],
+        request: dict[str, Any],
+        promise: PromiseSnapshot | None,
+    ) -> None:
+        await self.client.start_workflow(
+            DryRunWorkflow.run,
+            DryRunWorkflowInput(document=document, request=request, promise=promise),
+            id=dry_run_workflow_id(spec.namespace, spec.name),
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(KIND, dr.KIND), SearchAttributePair(PROMISE, spec.promise)]
+            ),
+            memo={"object": document},
+        )
+
+    async def diff(self, document: dict[str, Any], timeout: float, limit: int | None = None) -> list[dict[str, Any]]:
+        """`ktx diff`: for a request, what applying it would change; for a Promise, what it would change for each
+        request bound to it (by namespace and name, the first `limit` or PROMISE_DIFF_MAX). Each is a DryRun against
+        the request as it is, read as soon as its diff is made, then deleted."""
+        if builtin_kind(document) == "Promise":
+            return await self._diff_promise(document, timeout, limit)
         admitted = await self.admit(document)
         api = (await fetch_catalog(self.client)).find_api(str(admitted.get("apiVersion")), str(admitted.get("kind")))
         if api is None or builtin_kind(admitted) is not None:
-            raise InvalidDocument([FieldError("kind", "ktx diff previews requests of a Promise's API")])
+            raise InvalidDocument([FieldError("kind", "ktx diff previews requests and Promises")])
         metadata = admitted["metadata"]
         name, namespace = str(metadata["name"]), str(metadata.get("namespace") or "default")
-        preview = f"ktx-diff-{uuid.uuid4().hex[:12]}"
-        await self.apply(
-            {
-                "apiVersion": KRATIX_API_VERSION,
-                "kind": dr.KIND,
-                "metadata": {"name": preview, "namespace": namespace},
-                "spec": {
-                    "promiseRef": {"name": api.promise},
-                    "resourceRequestRef": {"name": name, "namespace": namespace},
-                    "resource": admitted.get("spec") or {},
-                },
+        preview = self._preview_document(api.promise, name, namespace, admitted.get("spec") or {})
+        spec, request = await self._dry_run_request(preview)
+        return [await self._diff_one(api, spec, preview, request, None, timeout)]
+
+    async def _diff_promise(self, document: dict[str, Any], timeout: float, limit: int | None) -> list[dict[str, Any]]:
+        """Every bound request's spec, validated by the changed Promise's API, through the changed pipelines."""
+        model = parse_platform_document(document)
+        assert isinstance(model, Promise)
+        api = await asyncio.to_thread(admit_promise, model)
+        installed = (await fetch_catalog(self.client)).apis.get(model.metadata.name)
+        if api is None or installed is None:
+            raise NotFound(f'promise "{model.metadata.name}" has no requests to diff: it is not installed with an API')
+        snapshot = snapshot_of(model, api, 0, True, [])
+        requests = await self.list(installed.kind, promise=installed.promise)
+        diffs = []
+        for live in requests[: min(limit or PROMISE_DIFF_MAX, PROMISE_DIFF_MAX)]:
+            name, namespace = live["metadata"]["name"], live["metadata"]["namespace"]
+            preview = self._preview_document(installed.promise, name, namespace, live.get("spec") or {})
+            proposed = {
+                "apiVersion": f"{api.group}/{api.version}",
+                "kind": api.kind,
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": live.get("spec") or {},
             }
-        )
+            request = (await asyncio.to_thread(validate_resource_request, api, proposed)).to_doc()
+            metadata = {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "deletionTimestamp")}
+            request["metadata"] = {**metadata, "labels": {**(metadata.get("labels") or {}), PROMISE_NAME: api.promise}}
+            diffs.append(
+                await self._diff_one(installed, dr.parse_dry_run(preview), preview, request, snapshot, timeout)
+            )
+        return diffs
+
+    @staticmethod
+    def _preview_document(promise: str, name: str, namespace: str, resource: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": KRATIX_API_VERSION,
+            "kind": dr.KIND,
+            "metadata": {"name": f"ktx-diff-{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "spec": {
+                "promiseRef": {"name": promise},
+                "resourceRequestRef": {"name": name, "namespace": namespace},
+                "resource": resource,
+            },
+        }
+
+    async def _diff_one(
+        self,
+        api: PromiseApi,
+        spec: dr.DryRunSpec,
+        preview: dict[str, Any],
+        request: dict[str, Any],
+        promise: PromiseSnapshot | None,
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Returns the changed files (each with the Destinations the live request holds that pipeline's output on),
+        the off-platform actions that would run, and the Completed condition if a pipeline failed."""
+        await self._start_dry_run(spec, preview, request, promise)
         try:
             deadline = time.monotonic() + timeout
             delay = 0.05
             while True:
-                obj = await self.get(dr.KIND, preview, namespace)
-                failed = get_condition(obj["status"], dr.COMPLETED)
+                obj = await self.get(dr.KIND, spec.name, spec.namespace)
+                completed = get_condition(obj["status"], dr.COMPLETED)
                 result = obj["_ktx"].get("dryRun") or {}
-                if result.get("diffed") or failed is not None:
+                if result.get("diffed") or completed is not None:
                     break
                 if time.monotonic() + delay > deadline:
-                    raise TimeoutError(f"timed out waiting for the dry run of {api.kind}/{name}")
+                    raise TimeoutError(f"timed out waiting for the dry run of {api.kind}/{spec.live_name}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
         finally:
-            await self.delete(dr.KIND, preview, namespace)
+            await self.delete(dr.KIND, spec.name, spec.namespace)
         try:
-            live = await self.get_resource(api, name, namespace)
-            placements = live["_ktx"]["placements"]
+            placements = (await self.get_resource(api, spec.live_name, spec.live_namespace))["_ktx"]["placements"]
         except NotFound:
             placements = []
         where: dict[str, set[str]] = {}
         for placement in placements:
             where.setdefault(placement["pipeline"], set()).add(placement["destination"])
         files = [{**f, "destinations": sorted(where.get(f["pipeline"], set()))} for f in result.get("files") or []]
+        failed = completed is not None and completed.get("status") == "False"
         return {
-            "request": {"kind": api.kind, "name": name, "namespace": namespace, "promise": api.promise},
+            "request": {
+                "kind": api.kind,
+                "name": spec.live_name,
+                "namespace": spec.live_namespace,
+                "promise": api.promise,
+            },
             "files": files,
             "wouldRun": result.get("wouldRun") or [],
-            "failed": failed if failed is not None and failed.get("status") == "False" else None,
+            "failed": completed if failed else None,
         }
 
     async def get_resource(self, api: PromiseApi, name: str, namespace: str) -> dict[str, Any]:

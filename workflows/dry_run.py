@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.layout import resource_nested_root
     from domain.naming import resource_workflow_id
     from domain.pipeline_rules import pipeline_timeout_s
+    from domain.promise_api import PromiseSnapshot
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup
     from domain.workflow_control import parse_workflow_control
     from workflows import options
@@ -60,6 +61,8 @@ class DryRunWorkflowInput(BaseModel):
     # spec, validated and defaulted by the Promise's API at admission (Kratix's reader presents the same).
     request: dict[str, Any]
     resource_version: int = 0
+    # The Promise as it would be (`ktx diff -f promise.yaml`); None: the one installed, read when the run starts.
+    promise: PromiseSnapshot | None = None
 
 
 class DryRunWorkflowResult(BaseModel):
@@ -123,7 +126,7 @@ class DryRunWorkflow:
     @workflow.run
     async def run(self, input: DryRunWorkflowInput) -> DryRunWorkflowResult:
         self._publish()
-        await self._preview(input.request)
+        await self._preview(input.request, input.promise)
         await workflow.wait_condition(lambda: self.deleting)
         if self.placements:
             catalog = await read_catalog()
@@ -135,12 +138,13 @@ class DryRunWorkflow:
 
     # --- the preview ---
 
-    async def _preview(self, request: dict[str, Any]) -> None:
-        snapshot = None
-        while not self.deleting:
+    async def _preview(self, request: dict[str, Any], proposed: PromiseSnapshot | None) -> None:
+        snapshot = proposed
+        while snapshot is None and not self.deleting:
             snapshot = (await read(CatalogActivities.read_promise, ReadPromiseInput(name=self.spec.promise))).snapshot
             if snapshot is not None and snapshot.available and snapshot.api is not None:
                 break
+            snapshot = None
             self.status["message"] = f"waiting for Promise {self.spec.promise} to be available"
             self._publish()
             await self._recheck()

@@ -178,6 +178,29 @@ async def test_a_dry_run_diffs_against_the_live_request_and_reaches_nothing_real
         )
         assert not [f for f in remote_files(preview) if "/default/app/shop/" in f]
 
+        # ktx diff of a request, then of a changed Promise: each bound request through the changed pipelines.
+        [request_diff] = await platform.diff(resource("App", "shop", {"size": "large", "team": "payments"}), 120)
+        assert [(f["pipeline"], f["path"], f["change"], f["destinations"]) for f in request_diff["files"]] == [
+            ("render", "cm.yaml", "modified", ["dev"])
+        ]
+        assert "-  size: small\n+  size: large\n" in request_diff["files"][0]["diff"]
+        await platform.apply(resource("App", "cart", {"size": "small", "team": "web"}))
+        await platform.wait_condition("app", "cart", "default", "Reconciled", timeout=120)
+        files["extra.yaml"] = {"kind": "ConfigMap", "metadata": {"name": "{name}-extra"}}
+        changed = promise("app", "App", configure=[pipeline("render", FILES=files)])
+        diffs = await platform.diff(changed, 120)
+        assert [d["request"]["name"] for d in diffs] == ["cart", "shop"]
+        assert all([(f["path"], f["change"]) for f in d["files"]] == [("extra.yaml", "added")] for d in diffs)
+        assert [d["request"]["name"] for d in await platform.diff(changed, 120, limit=1)] == ["cart"]
+        assert len(slack.messages()) == sent + 1  # cart's own run announced; no diff did
+        # Each diff's DryRun goes, and with it anything it wrote to the dry-run Destination.
+        await eventually(
+            lambda: platform.list("dryruns"),
+            lambda found: [d["metadata"]["name"] for d in found] == ["bigger"],
+            what="no diff's DryRun left",
+        )
+        assert not [f for f in remote_files(preview) if "/ktx-diff-" in f or "kratix-dry-run-ktx-diff" in f]
+
 
 async def test_a_failing_pipeline_fails_the_dry_run_and_bad_dry_runs_are_refused(
     platform: Platform, tmp_path: Path, pipeline_images
