@@ -48,6 +48,9 @@ def test_preview_a_change_with_dry_runs_and_diff(ktx, tmp_path: Path) -> None:  
     assert "--- a/configmap.yaml\n+++ b/configmap.yaml\n@@" in diffed.stdout and "+  size: large" in diffed.stdout
     same = run("diff", "-f", str(EXAMPLE / "resource-request.yaml"), check=False)
     assert (same.returncode, same.stdout) == (0, ""), same.stderr
+    # A Promise's diff covers its requests; the installed Promise, unchanged, changes nothing.
+    promise_diff = run("diff", "-f", str(EXAMPLE / "promise.yaml"), "--limit", "1", check=False)
+    assert (promise_diff.returncode, promise_diff.stdout) == (0, ""), promise_diff.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**request, "spec": {"team": "x", "size": "huge"}}))
     refused = run("diff", "-f", str(bad), check=False)
