@@ -8,9 +8,13 @@ import random
 import pytest
 
 from activities.pipelines.models import PipelineContext
+from activities.pipelines.platform_access import PlatformAccess
+from domain.documents import Container
 from domain import dry_run as dr
 from domain.errors import InvalidDocument
+from tests.integration.test_hostile_fields import run_input
 from tests.unit.test_layout_and_placement import catalog, never, output
+from tests.unit.test_pipeline_token import allows
 from workflows.delivery import plan_output
 
 
@@ -126,3 +130,25 @@ def test_real_output_never_goes_to_a_dry_run_destination_and_dry_run_output_only
         ]
     # Histories from before the split saw every Destination.
     assert len(plan_output(both, output(True, {"env": "dev"}), [], random.Random(0), never).placements) == 2
+
+
+def test_a_dry_runs_pipeline_token_writes_nothing() -> None:
+    access = PlatformAccess(token_key=b"k" * 32, ca_pem=b"", service_host="h", service_port=443)
+    real = run_input("r", Container(name="c", image="busybox"))
+    dry = real.model_copy(update={"context": real.context.model_copy(update={"dry_run": True})})
+    obj = real.context
+    assert allows(
+        access.claims(real),
+        "patch",
+        obj.object_group,
+        obj.crd_plural,
+        obj.object_namespace,
+        obj.object_name,
+        subresource="status",
+    )
+    claims = access.claims(dry)
+    assert claims.rules and all(set(r.verbs) <= {"get", "list", "watch"} for r in claims.rules)
+    assert not allows(
+        claims, "patch", obj.object_group, obj.crd_plural, obj.object_namespace, obj.object_name, subresource="status"
+    )
+    assert allows(claims, "get", obj.object_group, obj.crd_plural, obj.object_namespace, obj.object_name)
