@@ -53,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
 # How often a DryRun waiting for its Promise or for a dry-run Destination looks again (Kratix requeues).
 RECHECK = timedelta(seconds=30)
 SUMMARY_PIPELINE = "dry-run-summary"
+# A deleted DryRun tries this often to remove what it wrote, then ends regardless: it never outlives its object.
+REMOVAL_ATTEMPTS = 3
 
 
 class DryRunWorkflowInput(BaseModel):
@@ -128,11 +130,19 @@ class DryRunWorkflow:
         self._publish()
         await self._preview(input.request, input.promise)
         await workflow.wait_condition(lambda: self.deleting)
-        if self.placements:
+        for _ in range(REMOVAL_ATTEMPTS):
+            if not self.placements:
+                break
             catalog = await read_catalog()
-            await deliver(
-                catalog, [plan_removal(catalog, self.placements)], f"Delete from: dry run {self._label()}", {}
-            )
+            try:
+                await deliver(
+                    catalog, [plan_removal(catalog, self.placements)], f"Delete from: dry run {self._label()}", {}
+                )
+                self.placements = []
+            except ActivityError as exc:
+                # The DryRun is gone either way; what it could not remove stays on the dry-run Destination only.
+                self.status["message"] = f"could not remove the dry-run output: {exc.cause or exc}"[:4096]
+                await self._recheck()
         self.publisher.publish_final()
         return DryRunWorkflowResult(deleted=True)
 
@@ -150,6 +160,7 @@ class DryRunWorkflow:
             await self._recheck()
         if self.deleting or snapshot is None or snapshot.api is None:
             return
+        self.status.pop("message", None)
         config = await read_platform_config()
         context = PipelineContext.of_resource(
             "configure", snapshot.api, self.spec.live_name, self.spec.live_namespace
@@ -171,23 +182,11 @@ class DryRunWorkflow:
             if suspended:
                 break  # Kratix writes no Work for a suspended pipeline, and runs none after it
             outputs.append(self._output(name, _dry_run_groups(result.groups), result.artifact, {}))
-        diff: DiffDryRunResult = await workflow.execute_activity_method(
-            DryRunActivities.diff_dry_run,
-            DiffDryRunInput(
-                live_workflow_id=resource_workflow_id(self.spec.promise, self.spec.live_namespace, self.spec.live_name),
-                proposed=[
-                    OutputFiles(
-                        pipeline=o.pipeline,
-                        artifact=o.artifact,
-                        files=sorted({f for g in o.groups for f in g.files}),
-                        inline=o.inline,
-                    )
-                    for o in outputs
-                ],
-            ),
-            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
-            retry_policy=options.READ_RETRY,
-        )
+        try:
+            diff = await self._diff(outputs)
+        except ActivityError as exc:
+            self._finish(f"the diff could not be made: {exc.cause or exc}"[:4096])
+            return
         self.files = [DryRunFile(**d.model_dump()) for d in diff.files]
         self.summary = dr.summary(diff.sections, self.spec.promise, self.spec.live_name) or ""
         if self.would_run:
@@ -205,6 +204,25 @@ class DryRunWorkflow:
         await self._write(outputs)
         if not self.deleting:
             self._finish(None)
+
+    async def _diff(self, outputs: list[PipelineOutput]) -> DiffDryRunResult:
+        return await workflow.execute_activity_method(
+            DryRunActivities.diff_dry_run,
+            DiffDryRunInput(
+                live_workflow_id=resource_workflow_id(self.spec.promise, self.spec.live_namespace, self.spec.live_name),
+                proposed=[
+                    OutputFiles(
+                        pipeline=o.pipeline,
+                        artifact=o.artifact,
+                        files=sorted({f for g in o.groups for f in g.files}),
+                        inline=o.inline,
+                    )
+                    for o in outputs
+                ],
+            ),
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.READ_RETRY,
+        )
 
     async def _recheck(self) -> None:
         try:
@@ -272,18 +290,23 @@ class DryRunWorkflow:
         )
 
     async def _write(self, outputs: list[PipelineOutput]) -> None:
-        """Onto the dry-run Destinations only; waits (re-checking) while there is none."""
+        """Onto the dry-run Destinations only; waits (re-checking) while there is none, or while writing fails."""
         while not self.deleting:
             catalog = _dry_run_catalog(await read_catalog())
             if catalog.destinations:
-                break
-            self.status["message"] = 'waiting for a Destination labelled kratix.io/dry-run: "true"'
+                plans = [plan_output(catalog, o, [], workflow.random(), lambda p: True, True) for o in outputs]
+                try:
+                    self.placements = await deliver(catalog, plans, f"Update from: dry run {self._label()}", {})
+                    break
+                except ActivityError as exc:
+                    self.status["message"] = f"the dry-run output could not be written: {exc.cause or exc}"[:4096]
+            else:
+                self.status["message"] = 'waiting for a Destination labelled kratix.io/dry-run: "true"'
             self._publish()
             await self._recheck()
         if self.deleting:
             return
-        plans = [plan_output(catalog, o, [], workflow.random(), lambda p: True, True) for o in outputs]
-        self.placements = await deliver(catalog, plans, f"Update from: dry run {self._label()}", {})
+        self.status.pop("message", None)
         failed = [p.error for p in self.placements if p.error]
         if failed:
             self.status["message"] = f"some dry-run output could not be written: {failed[0]}"
@@ -291,7 +314,6 @@ class DryRunWorkflow:
     def _finish(self, failure: str | None) -> None:
         value, reason, message = dr.completed_condition(failure)
         st.set_condition(self.status, dr.COMPLETED, value, reason, message, now_iso())
-        self.status.pop("message", None)
         self._publish()
 
     def _label(self) -> str:
