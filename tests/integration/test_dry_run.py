@@ -231,3 +231,32 @@ async def test_a_failing_pipeline_fails_the_dry_run_and_bad_dry_runs_are_refused
     bad = dry_run("Bad_Name", "flaky", "x", {})
     with pytest.raises(InvalidDocument):
         await platform.apply(bad)
+
+
+async def test_without_a_dry_run_destination_it_waits_and_diff_needs_none(
+    platform: Platform, git_remote: Path, tmp_path: Path, pipeline_images
+) -> None:
+    await platform.apply(git_store(git_remote))
+    await platform.apply(destination("dev"))
+    await ready(platform, "dev")  # its canary files committed, before the remote's head is taken
+    files = {"cm.yaml": {"kind": "ConfigMap", "metadata": {"name": "{name}"}, "data": {"v": "{spec[v]}"}}}
+    await platform.apply(promise("waits", "Waits", configure=[pipeline("render", FILES=files)]))
+    await platform.wait_condition("promise", "waits", "default", "Available", timeout=60)
+    committed = head(git_remote)
+    # No live request: every file is added, and nothing goes to the only (real) Destination.
+    [diff] = await platform.diff(resource("Waits", "new-one", {"v": "1"}), 120)
+    assert [(f["path"], f["change"], f["destinations"]) for f in diff["files"]] == [("cm.yaml", "added", [])]
+    await platform.apply(dry_run("pending", "waits", "new-one", {"v": "1"}))
+    waiting = await eventually(
+        lambda: get(platform, "dryrun", "pending"),
+        lambda o: "waiting for a Destination" in o["status"].get("message", ""),
+        what="the DryRun waiting for a dry-run Destination",
+    )
+    assert not condition(waiting, "Completed") and head(git_remote) == committed
+    preview = bare_remote(tmp_path, "preview")
+    await platform.apply(git_store(preview, "preview"))
+    await platform.apply(destination("preview", DRY_RUN_LABELS, store="preview"))
+    done = await completed(platform, "pending")
+    assert condition(done, "Completed")["reason"] == "SummaryWritten" and "message" not in done["status"]
+    assert "**1 added · 0 modified · 0 removed**" in summary_of(preview)
+    assert head(git_remote) == committed
