@@ -16,7 +16,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from cli import kube_credentials, stack
+from cli import install, kube_credentials, stack
 from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
@@ -100,6 +100,14 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
             "API VERSION": status.get("apiVersion", ""),
             "VERSION": status.get("version", ""),
             "MESSAGE": status.get("message", ""),
+            "AGE": _age(meta.get("creationTimestamp")),
+        }
+    if kind == "PromiseRelease":  # Kratix's printer columns: Status, Version
+        return {
+            "NAME": meta["name"],
+            "STATUS": status.get("status", ""),
+            "VERSION": spec.get("version", ""),
+            "MESSAGE": _condition(status, "Installed").get("message", ""),
             "AGE": _age(meta.get("creationTimestamp")),
         }
     if kind == "Destination":
@@ -222,6 +230,7 @@ def describe(obj: dict[str, Any]) -> str:
         lines.append(
             f"Run {run['action']}/{run['pipeline']} (generation {run['generation']}, {run['finished_at']}): {outcome}"
         )
+        lines += [f"  note: {note}" for note in run.get("notes", [])]
         for c in run.get("containers", []):
             lines.append(
                 f"  container {c['name']} ({c['image']}): exit code {c['exit_code']}, {c['duration_seconds']}s"
@@ -344,6 +353,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
                     objects.append(admitted)
                 continue
             for item in result["applied"]:
+                for warning in item.get("warnings") or []:
+                    print(warning, file=sys.stderr)
                 if not args.output:
                     print(f"{item['kind'].lower()}/{item['name']} {item['action']}")
                     continue
@@ -394,6 +405,24 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
         print(text)
     # Actions that would run are listed, not counted: only a change to what is committed is a difference.
     sys.exit(1 if any(d["files"] for d in diffs) else 0)
+
+
+def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
+    """A URL: a PromiseRelease the platform fetches and keeps installed. A file: the Promise it holds, applied."""
+    if install.is_url(args.source):
+        text = json.dumps(install.release_document(args.source, args.name, args.version, args.secret))
+        what = "promiserelease"
+    else:
+        if args.name or args.secret:
+            raise CliError("error: --name and --secret are for a URL; a file is applied as the Promise it holds")
+        text = install.promise_file(args.source, args.version).decode()
+        what = "promise"
+    with _client(settings) as client:
+        result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
+    for item in result["applied"]:
+        for warning in item.get("warnings") or []:
+            print(warning, file=sys.stderr)
+        print(f"{what}/{item['name']} {item['action']}")
 
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
@@ -614,6 +643,17 @@ def parser() -> argparse.ArgumentParser:
         "--limit", type=int, help="for a Promise: diff this many of its requests (by namespace and name), not all"
     )
     diff.set_defaults(func=cmd_diff)
+    installer = sub.add_parser(
+        "install",
+        help="install a Promise: from a URL as a PromiseRelease (fetched, kept installed), or from a file",
+    )
+    installer.add_argument("source", help="an http(s) URL of a Promise document, or a local Promise file")
+    installer.add_argument("--name", help="the PromiseRelease's name (default: from the URL's path)")
+    installer.add_argument("--version", default="", help="the Promise's kratix.io/promise-version (default: its own)")
+    installer.add_argument(
+        "--secret", help="NAMESPACE/NAME of a Secret whose key authorizationHeader is sent as the Authorization header"
+    )
+    installer.set_defaults(func=cmd_install)
     get = sub.add_parser("get", help="list objects of a kind, or show one")
     get.add_argument("kind")
     get.add_argument("name", nargs="?")
@@ -693,7 +733,9 @@ def parser() -> argparse.ArgumentParser:
 
 def _failure(exc: BaseException) -> str:
     """One or two lines, kubectl style, for whatever stopped a command."""
-    if isinstance(exc, (CliError, stack.StackError, kube_credentials.CredentialsError, AuthorError)):
+    if isinstance(
+        exc, (CliError, stack.StackError, kube_credentials.CredentialsError, AuthorError, install.InstallError)
+    ):
         return str(exc)
     if isinstance(exc, InvalidDocument):
         return f"error: {exc}"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
 
 from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S, MAX_PIPELINE_TIMEOUT_S, MIN_PIPELINE_TIMEOUT_S
+from domain.pod_fields import KRATIX_DEFAULT_RESOURCES, check_resources
 
 DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
+# Kratix's DefaultMinimumFetchInterval: how old a Git state store's clone may be before a write fetches it again.
+DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S = 5.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
 
@@ -20,6 +26,15 @@ class PlatformConfig(BaseModel):
     pipeline_timeout_s: float = Field(
         default=DEFAULT_PIPELINE_TIMEOUT_S, ge=MIN_PIPELINE_TIMEOUT_S, le=MAX_PIPELINE_TIMEOUT_S
     )
+    # Kratix's workflows.defaultImagePullPolicy (unset: Kubernetes' defaulting, Always for `:latest` or no tag) and
+    # workflows.defaultContainerResources, for every pipeline container that sets none (KTX_DEFAULT_IMAGE_PULL_POLICY,
+    # KTX_DEFAULT_CONTAINER_RESOURCES as JSON or YAML).
+    default_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    default_container_resources: dict[str, Any] = Field(default_factory=lambda: copy.deepcopy(KRATIX_DEFAULT_RESOURCES))
+    # Processes one podman pipeline container may have (`--pids-limit`): Kubernetes sets this per node, not per
+    # container; a fork bomb stops here instead of at the worker's limit. A thousand is tens of times what a
+    # pipeline's tools (a shell, git, helm, kubectl) start at once.
+    pipeline_pids_limit: int = Field(default=1024, ge=16, le=1 << 22)
     # Kubernetes retries a failed Job pod after 10s, 20s, 40s ... capped at 6 minutes.
     backoff_base_s: float = 10.0
     backoff_cap_s: float = 360.0
@@ -33,6 +48,14 @@ class PlatformConfig(BaseModel):
     # A failed state-store write (or a not-ready store) is retried on this doubling schedule; Kratix requeues at 15 s.
     write_retry_base_s: float = 15.0
     write_retry_cap_s: float = 600.0
+
+    @field_validator("default_container_resources")
+    @classmethod
+    def _resources(cls, value: dict[str, Any]) -> dict[str, Any]:
+        errors = check_resources(value, "defaultContainerResources")
+        if errors:
+            raise ValueError("; ".join(str(e) for e in errors))
+        return value
 
     def backoff(self, failures: int, base: float | None = None, cap: float | None = None) -> float:
         """Delay before the next attempt after `failures` consecutive failures (1-based).

@@ -38,9 +38,11 @@ class Container(KubeModel):
     args: list[str] | None = None
     env: list[EnvVar] = Field(default_factory=list)
     env_from: list[dict[str, Any]] = Field(default_factory=list)
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
     working_dir: str | None = None
     image_pull_policy: str | None = None
     security_context: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
 
 class JobOptions(StrictKubeModel):
@@ -249,11 +251,64 @@ class BucketStateStore(KubeModel):
 
 StateStore = GitStateStore | BucketStateStore
 
+# A URL longer than this is no marketplace address; browsers and proxies commonly stop near 2 KB too.
+RELEASE_URL_MAX = 2048
+
+
+class SourceRef(KubeModel):
+    """Where a PromiseRelease fetches its Promise: Kratix knows one type, an HTTP(S) GET of `url`, with an optional
+    Secret whose key `authorizationHeader` is sent as the Authorization header."""
+
+    type: Literal["http"] = "http"
+    url: str = ""
+    secret_ref: SecretRef | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url:
+            raise ValueError("sourceRef.url must be set")  # Kratix's webhook's words
+        scheme, sep, rest = url.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        if (
+            len(url) > RELEASE_URL_MAX
+            or not sep
+            or scheme.lower() not in ("http", "https")
+            or not host
+            or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url)
+        ):
+            raise ValueError(
+                f"must be an http:// or https:// URL with a host, at most {RELEASE_URL_MAX} characters, no spaces"
+            )
+        return url
+
+
+class PromiseReleaseSpec(KubeModel):
+    version: str = ""
+    source_ref: SourceRef
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_a_label_value(cls, version: str) -> str:
+        # Compared with the Promise's kratix.io/promise-version label, so it is one: at most 63 characters.
+        if len(version) > 63:
+            raise ValueError("must be no more than 63 characters (it is compared with a label value)")
+        return version
+
+
+class PromiseRelease(KubeModel):
+    api_version: Literal["platform.kratix.io/v1alpha1"]
+    kind: Literal["PromiseRelease"]
+    metadata: ObjectMeta
+    spec: PromiseReleaseSpec
+
+
 PLATFORM_KINDS: dict[str, type[KubeModel]] = {
     "Promise": Promise,
     "Destination": Destination,
     "GitStateStore": GitStateStore,
     "BucketStateStore": BucketStateStore,
+    "PromiseRelease": PromiseRelease,
 }
 # Every kind the platform serves itself, in the one version it serves it; all other kinds are Promise APIs.
 BUILTIN_API_VERSIONS: dict[str, str] = {
@@ -264,6 +319,8 @@ BUILTIN_API_VERSIONS: dict[str, str] = {
 PLATFORM_KIND_NAMES = {
     "promise": "Promise",
     "promises": "Promise",
+    "promiserelease": "PromiseRelease",
+    "promisereleases": "PromiseRelease",
     "healthrecord": "HealthRecord",
     "healthrecords": "HealthRecord",
     "dryrun": "DryRun",

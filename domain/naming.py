@@ -17,6 +17,10 @@ def dry_run_workflow_id(namespace: str, name: str) -> str:
     return f"dryrun/{namespace}/{name}"
 
 
+def promise_release_workflow_id(name: str) -> str:
+    return f"promiserelease/{name}"
+
+
 def destination_workflow_id(name: str) -> str:
     return f"destination/{name}"
 

@@ -14,6 +14,7 @@ from domain.durations import check_wait, format_duration, parse_duration
 from domain.kube.pipeline_token import parse_permissions
 from domain.grammar import dns_label, env_var_name, image_reference
 from domain.labels import label_errors, label_key_error
+from domain.pod_fields import check_pod_fields, check_volumes
 from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
 
 # Kubernetes' Job has no upper bound; with ktx's doubling delays capped at 6 minutes, 100 retries is about ten hours
@@ -45,8 +46,18 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
         if (reason := label_key_error(key))
     ]
     spec = pipeline.spec
+    errors += check_volumes(spec.volumes, f"{field}.spec.volumes")
+    for index, ref in enumerate(spec.image_pull_secrets):
+        errors += validate_name(
+            f"{field}.spec.imagePullSecrets[{index}].name",
+            ref.get("name"),
+            max_length=SUBDOMAIN_MAX,
+            pattern=NAME_PATTERN,
+        )
     for index, container in enumerate(spec.containers):
-        errors += check_container(container, f"{field}.spec.containers[{index}]")
+        where = f"{field}.spec.containers[{index}]"
+        errors += check_container(container, where)
+        errors += check_pod_fields(container.to_doc(), spec.volumes, where)
     job = spec.job_options
     if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
         errors.append(

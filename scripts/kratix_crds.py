@@ -15,7 +15,16 @@ from pathlib import Path
 
 import yaml
 
-KINDS = ("promises", "destinations", "gitstatestores", "bucketstatestores", "healthrecords", "works", "workplacements")
+KINDS = (
+    "promises",
+    "promisereleases",
+    "destinations",
+    "gitstatestores",
+    "bucketstatestores",
+    "healthrecords",
+    "works",
+    "workplacements",
+)
 OUT = Path(__file__).resolve().parents[1] / "domain" / "kube" / "kratix_crds.json"
 
 

@@ -225,10 +225,14 @@ class Events(_View):
         return event_field_value(event, path)
 
     async def all(self, platform: Platform, namespaces: Iterable[str]) -> list[dict[str, Any]]:
-        promises, resources, *catalog = await asyncio.gather(
-            platform.list("Promise"), platform.all_resources(), *(platform.list(k) for k in _CATALOG_KINDS)
+        promises, releases, resources, *catalog = await asyncio.gather(
+            platform.list("Promise"),
+            platform.list("PromiseRelease"),
+            platform.all_resources(),
+            *(platform.list(k) for k in _CATALOG_KINDS),
         )
         found = [e for p in promises for e in events_of(p, False, REPORTERS["Promise"])]
+        found += [e for r in releases for e in events_of(r, False, REPORTERS["PromiseRelease"])]
         found += [e for r in resources for e in events_of(r, True, RESOURCE_REPORTER)]
         for kind, entries in zip(_CATALOG_KINDS, catalog):
             found += [e for entry in entries for e in events_of(entry, False, REPORTERS[kind])]
@@ -244,7 +248,7 @@ class Events(_View):
             return None
         if kind in _DERIVED_KINDS:
             return []  # nothing records events about the derived kinds
-        cluster_scoped = kind == "Promise" or kind in _CATALOG_KINDS
+        cluster_scoped = kind in ("Promise", "PromiseRelease") or kind in _CATALOG_KINDS
         where = "default" if cluster_scoped else fields.get("involvedObject.namespace") or namespace
         if where is None:
             return None  # a request in any namespace: which one holds it is not known without looking

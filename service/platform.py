@@ -32,13 +32,14 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.platform.catalog import fetch_catalog
+from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain import dry_run as dr
 from domain.crd_validation import admit_promise
-from domain.documents import BucketStateStore, Destination, GitStateStore, Promise
+from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
@@ -56,10 +57,12 @@ from domain.naming import (
     CATALOG_WORKFLOW_ID,
     destination_workflow_id,
     dry_run_workflow_id,
+    promise_release_workflow_id,
     promise_workflow_id,
     resource_workflow_id,
     state_store_workflow_id,
 )
+from domain.promise_release import RELEASE_NAME_LABEL, admission_warning
 from domain.parsing import is_platform_document, parse_platform_document
 from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
 from domain.secrets import parse_secret
@@ -85,6 +88,12 @@ from workflows.destination import (
 from workflows.delivery import Placement, iso
 from workflows.dry_run import DryRunWorkflow, DryRunWorkflowInput
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
+from workflows.promise_release import (
+    PromiseGone,
+    PromiseReleaseState,
+    PromiseReleaseWorkflow,
+    PromiseReleaseWorkflowInput,
+)
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
@@ -117,6 +126,8 @@ class Applied(BaseModel):
     name: str
     namespace: str | None = None
     action: str
+    # Admission's warnings, as the Kubernetes API returns them (kubectl prints each as "Warning: ...").
+    warnings: list[str] = []
 
 
 # A document travels in an update's payload and then lives in the workflow's state and memo, each a Temporal payload
@@ -158,6 +169,8 @@ class Platform:
             model = parse_platform_document(document)
             if isinstance(model, Promise):
                 return await self._apply_promise(model, document, precondition)
+            if isinstance(model, PromiseRelease):
+                return await self._apply_promise_release(model, precondition)
             return await self._apply_catalog_entry(model, precondition)  # type: ignore[arg-type]
         return await self._apply_resource(document, precondition)
 
@@ -187,6 +200,10 @@ class Platform:
                 if api is not None:
                     catalog.register_api(api)
                 return document
+            if isinstance(model, PromiseRelease):
+                if await self._describe_running(promise_release_workflow_id(model.metadata.name)) is None:
+                    await self._admit_release(model)
+                return model.to_doc()
             if isinstance(model, Destination):
                 catalog.apply_destination(model)
             return model.to_doc()
@@ -499,6 +516,63 @@ class Platform:
             )
         return Applied(kind="Promise", name=name, action=result.action)
 
+    async def _admit_release(self, release: PromiseRelease) -> list[str]:
+        """Kratix's webhook on create: the Promise must be fetchable now, or the release is refused (422 naming the
+        URL and why); a version label that would fail the install is a warning only. The Secret is read here, in
+        this process, and sent to the source only."""
+        source = release.spec.source_ref
+        try:
+            header = authorization_header(self.secrets, source.secret_ref)
+            fetched = await fetch_promise(source.url, header)
+        except FetchFailed as exc:
+            raise InvalidDocument([FieldError("spec.sourceRef.url", f"failed to fetch promise: {exc}")]) from None
+        warning = admission_warning(release.spec.version, fetched)
+        return [warning] if warning else []
+
+    async def _apply_promise_release(self, release: PromiseRelease, precondition: str | None = None) -> Applied:
+        name = release.metadata.name
+        workflow_id = promise_release_workflow_id(name)
+        # Kratix's webhook fetches on create only; an update is checked for its URL alone (the model does that).
+        warnings = [] if await self._describe_running(workflow_id) else await self._admit_release(release)
+        arg = ApplyInput(document=release.to_doc(), resource_version=precondition)
+        if precondition is None:
+            start = WithStartWorkflowOperation(
+                PromiseReleaseWorkflow.run,
+                PromiseReleaseWorkflowInput(state=PromiseReleaseState(name=name)),
+                id=workflow_id,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                task_queue=self.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, "PromiseRelease"), SearchAttributePair(PHASE, "Pending")]
+                ),
+            )
+            result = await self._update_with_start(PromiseReleaseWorkflow.apply, arg, start)
+        else:
+            result = await self._update(
+                workflow_id, PromiseReleaseWorkflow.apply, arg, f'promiserelease "{name}" not found'
+            )
+        return Applied(kind="PromiseRelease", name=name, action=result.action, warnings=warnings)
+
+    async def _live(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(kind, name)
+        except (NotFound, Conflict):  # gone, or its workflow ended: the delete says which
+            return None
+
+    async def _describe_running(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        description = await self._describe(workflow_id)
+        return description if description and description.status == WorkflowExecutionStatus.RUNNING else None
+
+    async def _release_promise_deleted(self, promise: dict[str, Any]) -> None:
+        """A released Promise being deleted: its release installs it again, as Kratix's owner watch makes it do."""
+        release = ((promise.get("metadata") or {}).get("labels") or {}).get(RELEASE_NAME_LABEL)
+        if isinstance(release, str) and release:
+            await self._signal(
+                promise_release_workflow_id(release),
+                PromiseReleaseWorkflow.promise_deleted,
+                PromiseGone(promise=promise["metadata"]["name"]),
+            )
+
     async def _apply_resource(self, document: dict[str, Any], precondition: str | None = None) -> Applied:
         catalog = await fetch_catalog(self.client)
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
@@ -663,9 +737,7 @@ class Platform:
             if entry is None:
                 raise NotFound(f'{resolved.lower()} "{name}" not found')
             return await self._with_status(entry)
-        if resolved == dr.KIND:
-            return await self._get_workflow_object(dry_run_workflow_id(namespace, name), resolved, name)
-        workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
+        workflow_id = _object_workflow_id(resolved, api, name, namespace)
         return await self._get_workflow_object(workflow_id, resolved, name)
 
     async def _get_workflow_object(self, workflow_id: str, kind: str, name: str) -> dict[str, Any]:
@@ -845,7 +917,7 @@ class Platform:
         remove: list[str] | None = None,
     ) -> dict[str, str]:
         resolved, api = await self.resolve_kind(kind)
-        if resolved in _CATALOG_KINDS or resolved == "HealthRecord":
+        if resolved in _CATALOG_KINDS or resolved in ("HealthRecord", "PromiseRelease", dr.KIND):
             raise Conflict(f"labels on {resolved} objects are set by applying the document")
         # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
         # again against the labels it holds).
@@ -987,6 +1059,16 @@ class Platform:
                     f'{resolved.lower()} "{name}" not found',
                 )
             return workflow_id
+        if resolved == "PromiseRelease":
+            workflow_id = promise_release_workflow_id(name)
+            await self._update(
+                workflow_id,
+                PromiseReleaseWorkflow.delete,
+                DeleteRequest(force=force),
+                f'promiserelease "{name}" not found',
+            )
+            return workflow_id
+        released = await self._live(resolved, name) if resolved == "Promise" else None
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.delete if api is None else ResourceWorkflow.delete
         try:
@@ -999,6 +1081,8 @@ class Platform:
             raise
         except WorkflowUpdateFailedError as exc:
             raise _domain_error(exc) from exc
+        if released is not None:
+            await self._release_promise_deleted(released)
         return workflow_id
 
     async def _clean_up_after(
@@ -1087,6 +1171,15 @@ class Platform:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _object_workflow_id(kind: str, api: PromiseApi | None, name: str, namespace: str) -> str:
+    """The workflow holding a Promise, a PromiseRelease, a DryRun or a resource."""
+    if kind == dr.KIND:
+        return dry_run_workflow_id(namespace, name)
+    if api is not None:
+        return resource_workflow_id(api.promise, namespace, name)
+    return promise_release_workflow_id(name) if kind == "PromiseRelease" else promise_workflow_id(name)
 
 
 def _check_builtin_api_version(document: dict[str, Any]) -> None:

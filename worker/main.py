@@ -26,6 +26,7 @@ from activities.actions.pagerduty import PagerDutyActivities
 from activities.pipelines.job import JobDefaults
 from activities.pipelines.activity import PipelineActivities, PipelineRunner, TenantSlots
 from activities.platform.apply import PlatformApplyActivities
+from activities.platform.promise_release import PromiseReleaseActivities
 from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
 from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
@@ -45,6 +46,7 @@ from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
 from workflows.dry_run import DryRunWorkflow
 from workflows.promise import PromiseWorkflow
+from workflows.promise_release import PromiseReleaseWorkflow
 from workflows.resource import ResourceWorkflow
 from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
@@ -54,6 +56,7 @@ PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
 WORKFLOWS = [
     CatalogWorkflow,
     PromiseWorkflow,
+    PromiseReleaseWorkflow,
     ResourceWorkflow,
     DestinationWorkflow,
     StateStoreWorkflow,
@@ -73,12 +76,15 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 def build_activities(client: Client, settings: Settings, artifacts: ArtifactStore) -> list:  # type: ignore[type-arg]
     secrets = secret_store_for(settings)
-    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets)
+    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets, settings.git_minimum_fetch_interval_s)
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
     # The apply-back activity applies through the service, as the API does: handed in, so activities import no
     # layer above their own.
-    platform_apply = PlatformApplyActivities(Platform(client, settings.task_queue, secrets), artifacts)
+    service = Platform(client, settings.task_queue, secrets)
+    platform_apply = PlatformApplyActivities(service, artifacts)
+    # A release installs its Promise through the same service, and reads its Secret in the activity itself.
+    releases = PromiseReleaseActivities(service, secrets)
     redelivery = RedeliveryActivities(client)
     slack = SlackActivities(secrets, settings.slack_api_url)
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
@@ -89,6 +95,8 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
         dry_runs.diff_dry_run,
         gc.collect_artifact_garbage,
         platform_apply.apply_to_platform,
+        releases.install_promise_release,
+        releases.delete_released_promises,
         stores.write_state_store,
         stores.check_state_store,
         redelivery.redeliver_to_owners,
@@ -151,6 +159,7 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
         network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0
     )
     runtime = ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation)
+    secrets = secret_store_for(settings)  # what env, envFrom, secret volumes and imagePullSecrets read
     address, access = settings.pipeline_api, platform_access(settings, ENDPOINT_HOST, ENDPOINT_PORT)
     if address is not None and access is not None:
         # The endpoint is opened inside each container's network namespace (setns), before podman starts it.
@@ -161,9 +170,9 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
                 settings.container_runtime,
                 os.geteuid(),
             )
-            return PodmanRunner(runtime, logs)
-        return PodmanRunner(runtime, logs, access, address)
-    return PodmanRunner(runtime, logs)
+            return PodmanRunner(runtime, logs, secrets=secrets, config=settings.platform)
+        return PodmanRunner(runtime, logs, access, address, secrets=secrets, config=settings.platform)
+    return PodmanRunner(runtime, logs, secrets=secrets, config=settings.platform)
 
 
 def platform_access(settings: Settings, service_host: str, service_port: int) -> PlatformAccess | None:

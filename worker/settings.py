@@ -9,9 +9,10 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from domain.config import PlatformConfig
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, PlatformConfig
 from domain.durations import parse_duration
 from domain.kube.pipeline_token import MIN_KEY_BYTES
 from domain.naming import pipeline_task_queue
@@ -140,6 +141,10 @@ class Settings(BaseModel):
     # worker also drops its local copies not used within the grace: they are downloaded again when needed.
     artifact_gc_interval_s: float = Field(default=6 * 3600, ge=0)
     artifact_gc_grace_s: float = Field(default=24 * 3600, ge=600)
+    # Kratix's `git.minimumFetchInterval` (KTX_GIT_MINIMUM_FETCH_INTERVAL, a Go duration): a Git state store's clone is
+    # fetched again before a write only once this old; 0 fetches before every write. A push the remote refuses
+    # because the branch moved fetches at once whatever this says, and so does a write that would change nothing.
+    git_minimum_fetch_interval_s: float = Field(default=DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, ge=0, le=24 * 3600)
     # Where Secret values live: 0600 files under secrets_dir, or Kubernetes Secrets (shared by API and worker pods).
     secret_provider: Literal["files", "kubernetes"] = "files"
     secrets_namespace: str = "ktx-system"
@@ -204,6 +209,8 @@ class Settings(BaseModel):
             values["artifact_gc_interval_s"] = parse_duration(env["KTX_ARTIFACT_GC_INTERVAL"])
         if "KTX_ARTIFACT_GC_GRACE" in env:
             values["artifact_gc_grace_s"] = parse_duration(env["KTX_ARTIFACT_GC_GRACE"])
+        if "KTX_GIT_MINIMUM_FETCH_INTERVAL" in env:
+            values["git_minimum_fetch_interval_s"] = parse_duration(env["KTX_GIT_MINIMUM_FETCH_INTERVAL"])
         if "KTX_WORKER_SHUTDOWN_GRACE" in env:
             values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}
@@ -244,6 +251,12 @@ class Settings(BaseModel):
                 platform[field] = parse_duration(env[var])
         if "KTX_DEFAULT_BACKOFF_LIMIT" in env:
             platform["default_backoff_limit"] = int(env["KTX_DEFAULT_BACKOFF_LIMIT"])
+        if "KTX_DEFAULT_IMAGE_PULL_POLICY" in env:
+            platform["default_image_pull_policy"] = env["KTX_DEFAULT_IMAGE_PULL_POLICY"] or None
+        if "KTX_DEFAULT_CONTAINER_RESOURCES" in env:
+            platform["default_container_resources"] = yaml.safe_load(env["KTX_DEFAULT_CONTAINER_RESOURCES"]) or {}
+        if "KTX_PIPELINE_PIDS_LIMIT" in env:
+            platform["pipeline_pids_limit"] = int(env["KTX_PIPELINE_PIDS_LIMIT"])
         if "KTX_RECONCILE_AFTER_FAILURE" in env:
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
         values["platform"] = PlatformConfig.model_validate(platform)

@@ -565,9 +565,15 @@ class ObjectLifecycle:
                 if not workflow.patched(PIPELINE_ERROR_IS_A_RUN_PATCH):
                     raise
                 result = PipelineRunResult(succeeded=False, message=_activity_failure(exc))
+            previous = next((r for r in self.state.runs if (r.pipeline, r.action) == (name, action)), None)
             self.state.runs = record_run(
                 self.state.runs, PipelineRunRecord.of(run_id, name, action, generation, result, started, failures + 1)
             )
+            if result.notes and (previous is None or previous.notes != result.notes):
+                # When they change, not every run. A state change only (no command), and no recorded history has
+                # notes, so replays are unchanged.
+                message = f"{verb} Pipeline {name}: {'; '.join(result.notes)}"
+                self._event("Warning", "PipelineFieldsIgnored", message[:1024])
             if result.succeeded or failures >= limit:
                 return result
             failures += 1

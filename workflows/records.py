@@ -26,6 +26,8 @@ class PipelineRunRecord(BaseModel):
     containers: list[ContainerRun] = Field(default_factory=list)
     started_at: str = ""
     finished_at: str = ""
+    # What the runner could not apply (PipelineRunResult.notes).
+    notes: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(
@@ -50,6 +52,7 @@ class PipelineRunRecord(BaseModel):
             containers=result.containers,
             started_at=started_at,
             finished_at=now_iso(),
+            notes=result.notes,
         )
 
 

@@ -53,6 +53,9 @@ MAX_OUTPUT_FILES = 5_000
 MAX_OUTPUT_NAME_BYTES = 128 * 1024
 # - A failure's reason is shown in status and events: the first 4 KiB say what went wrong.
 MAX_MESSAGE = 4096
+# - What a runner could not apply, one line a field: 64 lines is more than a Pipeline naming every ignored field
+#   has, 512 characters more than any one needs.
+MAX_NOTES, MAX_NOTE = 64, 512
 # - And the whole result, whatever the above missed, stays at half a payload.
 MAX_RESULT_BYTES = 1024 * 1024
 
@@ -167,6 +170,8 @@ class PipelineActivities:
                     message=outcome.message,
                     containers=outcome.containers,
                 )
+            if outcome.notes:
+                result = result.model_copy(update={"notes": [n[:MAX_NOTE] for n in outcome.notes[:MAX_NOTES]]})
             observe_pipeline(
                 input.context.promise_name,
                 input.context.workflow_type,

@@ -113,6 +113,9 @@ class ContainersOutcome(BaseModel):
     containers: list[ContainerRun] = Field(default_factory=list)
     failed_container: str | None = None
     message: str = ""
+    # Fields of the Pipeline this runner could not apply (`ignored on the podman runner`) and what it skipped,
+    # as describe and events state them; never a value.
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -133,3 +136,4 @@ class PipelineRunResult(BaseModel):
     actions: list[Action] = Field(default_factory=list)
     groups: list[WorkloadGroup] = Field(default_factory=list)
     artifact: str | None = None
+    notes: list[str] = Field(default_factory=list)

@@ -17,8 +17,23 @@ from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog, read_tail
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
+from activities.pipelines.pod_inputs import (
+    ConfigError,
+    SecretProvider,
+    capability_args,
+    ignored_fields,
+    mounts_for,
+    prepare_volumes,
+    resolve_env,
+    resource_args,
+    write_auth_file,
+    write_env_file,
+)
+from domain.config import PlatformConfig
 from domain.documents import Container
+from domain.kube.pipeline_token import pipeline_namespace
 from domain.pipeline_rules import check_container, timed_out
+from domain.pod_fields import effective_resources, pull_policy
 from temporalio.exceptions import ApplicationError
 
 _HEARTBEAT_EVERY = 5.0
@@ -90,9 +105,17 @@ class ContainerRuntime:
         self.isolation = isolation
 
     def run_args(
-        self, name: str, container: Container, mounts: dict[Path, tuple[str, bool]], env: dict[str, str]
+        self,
+        name: str,
+        container: Container,
+        mounts: dict[Path, tuple[str, bool]],
+        env: dict[str, str],
+        volumes: list[tuple[Path, str, bool]] = [],
+        extra: list[str] = [],
     ) -> list[str]:
-        """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD."""
+        """Kubernetes semantics: `command` replaces the image ENTRYPOINT, `args` replace its CMD. `volumes` are the
+        container's volumeMounts (host, path, read-only); `extra` the options for its resources, image and env file,
+        each `--option=value`."""
         # Every option carries its value after '=', so no value can be read as an option of its own, and `--` ends
         # the options: the image and its arguments are never options, whatever they hold.
         args = [
@@ -102,8 +125,9 @@ class ContainerRuntime:
             f"--name={name}",
             *isolation_args(self.isolation, container.security_context),
             *self.extra_flags,
+            *extra,
         ]
-        for host, (target, read_only) in mounts.items():
+        for host, target, read_only in [(h, t, r) for h, (t, r) in mounts.items()] + list(volumes):
             args.append(f"--volume={host}:{target}{':ro' if read_only else ''}")
         for key, value in env.items():
             args.append(f"--env={key}={value}")
@@ -114,33 +138,57 @@ class ContainerRuntime:
         return [*args, "--", container.image, *(container.args or [])]
 
     async def image_user(self, image: str) -> str:
-        """The image's USER, pulling the image first if it is not here yet (as `run` would)."""
-        for attempt in ("inspect", "pull"):
-            if attempt == "pull":
-                pull = await asyncio.create_subprocess_exec(
-                    self.command,
-                    "pull",
-                    "-q",
-                    "--",
-                    image,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-                await pull.wait()
-            proc = await asyncio.create_subprocess_exec(
-                self.command,
-                "image",
-                "inspect",
-                "--format={{.Config.User}}",
-                "--",
-                image,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
+        """The image's USER (the image is here: ensure_image came first)."""
+        proc = await asyncio.create_subprocess_exec(
+            self.command,
+            "image",
+            "inspect",
+            "--format={{.Config.User}}",
+            "--",
+            image,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise ApplicationError(f"image {image} could not be inspected")
+        return out.decode().strip()
+
+    async def ensure_image(self, image: str, policy: str, authfile: Path | None) -> str | None:
+        """The image present as `policy` says (Always: pulled; IfNotPresent: pulled if missing; Never: must be here),
+        or kubelet's reason it cannot be. The container then runs with `--pull=never`: the one pull is this one."""
+        exists = await asyncio.create_subprocess_exec(
+            self.command,
+            "image",
+            "exists",
+            "--",
+            image,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        present = await exists.wait() == 0
+        if policy == "Never" or (present and policy == "IfNotPresent"):
+            return (
+                None
+                if present
+                else f'ErrImageNeverPull: Container image "{image}" is not present with pull policy of Never'
             )
-            out, _ = await proc.communicate()
-            if proc.returncode == 0:
-                return out.decode().strip()
-        raise ApplicationError(f"image {image} could not be pulled")
+        pull = await asyncio.create_subprocess_exec(
+            self.command,
+            "pull",
+            "--quiet",
+            *([f"--authfile={authfile}"] if authfile else []),
+            "--",
+            image,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await pull.communicate()
+        if pull.returncode == 0:
+            return None
+        # podman's last line says why (no such image, unauthorized, no network); bounded, as status shows it.
+        reason = (err.decode(errors="replace").strip().splitlines() or ["podman pull failed"])[-1][-1000:]
+        return f'ErrImagePull: failed to pull image "{image}" (imagePullPolicy {policy}): {reason}'
 
     async def remove(self, name: str) -> None:
         proc = await asyncio.create_subprocess_exec(
@@ -235,6 +283,17 @@ async def _pump(stream: asyncio.StreamReader | None, log: BoundedLog) -> None:
         log.write(chunk)
 
 
+def killed_reason(exit_code: int, resources: dict[str, Any]) -> str:
+    """128 + SIGKILL: what the kernel's OOM killer leaves, as kubelet's OOMKilled reports it, when a memory limit was
+    set (podman removes the container with --rm, so its OOMKilled flag cannot be read afterwards)."""
+    limit = (resources.get("limits") or {}).get("memory")
+    if exit_code != 137:
+        return ""
+    if limit is None:
+        return " (killed by SIGKILL)"
+    return f" (OOMKilled: killed by SIGKILL, as when it passes its memory limit of {limit})"
+
+
 def log_tail(log_file: Path, limit: int = 2048) -> str:
     return read_tail(log_file, limit)[0] if log_file.exists() else ""
 
@@ -248,13 +307,19 @@ class PodmanRunner:
         logs_dir: Path,
         platform: PlatformAccess | None = None,
         api_address: tuple[str, int] | None = None,
+        secrets: SecretProvider | None = None,
+        config: PlatformConfig | None = None,
     ):
         """With `platform` and `api_address` (the API's HTTPS listener as the worker reaches it) each container gets
-        the platform API's endpoint and a token for it; without, neither (as before the platform spoke Kubernetes)."""
+        the platform API's endpoint and a token for it; without, neither (as before the platform spoke Kubernetes).
+        `secrets` are the platform's Secrets, which env, envFrom, secret volumes and imagePullSecrets read from (none
+        without); `config` holds the default pull policy, resources and pids limit."""
         self.runtime = runtime
         self.logs_dir = logs_dir
         self.platform = platform if api_address is not None else None
         self.api_address = api_address
+        self.secrets = secrets
+        self.config = config or PlatformConfig()
 
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         """`workspace` holds input/, output/ and metadata/, mounted where Kratix's containers expect them."""
@@ -266,14 +331,32 @@ class PodmanRunner:
             output: ("/kratix/output", False),
             metadata: ("/kratix/metadata", False),
         }
-        base_env = input.context.env(input.pipeline.metadata.name)
+        kratix_env = input.context.env(input.pipeline.metadata.name)
+        service_env: dict[str, str] = {}
         if self.platform is not None:
             # One token for the run, as one ServiceAccount for a Pod's containers; the Service's variables come first
             # so a container's own env overrides them, as in Kubernetes.
             account = self.platform.write_service_account(input, workspace / "serviceaccount")
             mounts[account] = (SERVICE_ACCOUNT_MOUNT, True)
-            base_env = {**self.platform.env(), **base_env}
+            service_env = self.platform.env()
+        spec = input.pipeline.spec
+        namespace = pipeline_namespace(input.context.workflow_type, input.context.object_namespace)
+        resources = {
+            c.name: effective_resources(c.resources, self.config.default_container_resources) for c in spec.containers
+        }
+        authfile, notes = write_auth_file(workspace / "auth.json", spec, namespace, self.secrets)
+        notes = [*(f"{f}: ignored on the podman runner" for f in ignored_fields(spec, resources)), *notes]
         runs: list[ContainerRun] = []
+        try:
+            volumes = prepare_volumes(
+                spec, namespace, self.secrets, workspace / "volumes", self.runtime.isolation.host_uid
+            )
+        except ConfigError as exc:
+            first = spec.containers[0]
+            runs.append(ContainerRun(name=first.name, image=first.image, started_at=time.time()))
+            return ContainersOutcome(
+                containers=runs, failed_container=first.name, message=f"container {first.name!r}: {exc}", notes=notes
+            )
         # One deadline for the whole run, image pulls included, as a Job's activeDeadlineSeconds.
         deadline = asyncio.get_running_loop().time() + input.timeout_s
         for container in input.pipeline.spec.containers:
@@ -286,20 +369,48 @@ class PodmanRunner:
                     failed_container=container.name,
                     message="refused to run: " + "; ".join(str(e) for e in refused),
                 )
-            unsupported = [e.name for e in container.env if e.value_from is not None]
-            if unsupported:
+            try:
+                env = resolve_env(container, service_env, kratix_env, namespace, self.secrets)
+                user_mounts = mounts_for(container, volumes)
+            except NotImplementedError as exc:
                 raise ApplicationError(
-                    f"container {container.name}: env valueFrom needs the kubernetes runner ({', '.join(unsupported)})",
+                    f"container {container.name}: env valueFrom needs the kubernetes runner ({exc}: only secretKeyRef "
+                    "on podman)",
                     type="UnsupportedPipeline",
                     non_retryable=True,
+                ) from None
+            except ConfigError as exc:
+                runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))
+                return ContainersOutcome(
+                    containers=runs,
+                    failed_container=container.name,
+                    message=f"container {container.name!r}: CreateContainerConfigError: {exc}",
+                    notes=notes,
                 )
-            env = {**base_env, **{e.name: e.value or "" for e in container.env}}
+            notes += [f"container {container.name!r}: {n}" for n in env.notes]
+            extra = [
+                "--pull=never",
+                *resource_args(resources[container.name], self.config.pipeline_pids_limit),
+                *capability_args(container.security_context),
+            ]
+            if env.secret:
+                extra.append(f"--env-file={write_env_file(workspace / f'{container.name}.env', env.secret)}")
             name = container_name(input.run_id, container.name)
             log_file = log_path(self.logs_dir, input.run_id, container.name)
             started, started_at = time.monotonic(), time.time()
+            policy = pull_policy(container.image, container.image_pull_policy, self.config.default_image_pull_policy)
             try:
                 # Past the deadline the container is killed and removed (ContainerRuntime.run's cancellation).
                 async with asyncio.timeout_at(deadline):
+                    pull_failure = await self.runtime.ensure_image(container.image, policy, authfile)
+                    if pull_failure is not None:
+                        runs.append(ContainerRun(name=container.name, image=container.image, started_at=started_at))
+                        return ContainersOutcome(
+                            containers=runs,
+                            failed_container=container.name,
+                            message=f"container {container.name!r}: {pull_failure}",
+                            notes=notes,
+                        )
                     if checks_image_user(container.security_context) and is_root_user(
                         await self.runtime.image_user(container.image)
                     ):
@@ -309,9 +420,13 @@ class PodmanRunner:
                             failed_container=container.name,
                             message=f"container {container.name!r} ({container.image}) has runAsNonRoot and the "
                             "image will run as root",
+                            notes=notes,
                         )
                     exit_code = await self.runtime.run(
-                        self.runtime.run_args(name, container, mounts, env), name, log_file, reach=self.api_address
+                        self.runtime.run_args(name, container, mounts, env.plain, user_mounts, extra),
+                        name,
+                        log_file,
+                        reach=self.api_address,
                     )
             except TimeoutError:
                 runs.append(
@@ -329,7 +444,11 @@ class PodmanRunner:
                     failed_container=container.name,
                     message=f"container {container.name!r} ({container.image}) was stopped: "
                     f"{timed_out(input.timeout_s)}",
+                    notes=notes,
                 )
+            finally:
+                # The Secret values it was given are read by now; nothing of them outlives the container.
+                (workspace / f"{container.name}.env").unlink(missing_ok=True)
             runs.append(
                 ContainerRun(
                     name=container.name,
@@ -345,6 +464,8 @@ class PodmanRunner:
                 return ContainersOutcome(
                     containers=runs,
                     failed_container=container.name,
-                    message=f"container {container.name!r} ({container.image}) exited with code {exit_code}",
+                    message=f"container {container.name!r} ({container.image}) exited with code {exit_code}"
+                    + killed_reason(exit_code, resources[container.name]),
+                    notes=notes,
                 )
-        return ContainersOutcome(containers=runs)
+        return ContainersOutcome(containers=runs, notes=notes)

@@ -7,6 +7,7 @@ aggregated files and `.kratix` state files compose correctly when several groups
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,13 @@ from domain.layout import join
 
 PERMISSION_CHECK_KEY = ".kratix-write-permission-check"
 _PARALLEL_UPLOADS = 16
+DEFAULT_REGION = "us-east-1"  # what S3-compatible servers (MinIO, SeaweedFS) answer to unless set up otherwise
+# Amazon S3's regional endpoints, as AWS lists them: s3.<region>, s3-<region> (legacy), s3.dualstack.<region>,
+# s3-fips.<region>, with or without the bucket in front, under amazonaws.com or amazonaws.com.cn.
+_AWS_ENDPOINT = re.compile(
+    r"(?:[^/]*\.)?s3(?:-fips)?[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9])"
+    r"\.amazonaws\.com(?:\.cn)?"
+)
 
 
 @dataclass
@@ -168,11 +176,13 @@ class BucketWriter(BatchingWriter):
             if credentials
             else {}
         )
-        # IAM: no keys given, so boto3 takes the ambient credentials (instance role, IRSA, environment).
-        self.client = boto3.client(
+        # IAM: no keys given, so boto3 takes the ambient credentials (environment, profile, IRSA, instance role). A
+        # session of its own, not boto3's process-wide one, which keeps the first credentials it ever found.
+        session = boto3.session.Session()
+        self.client = session.client(
             "s3",
             endpoint_url=endpoint_url,
-            region_name="us-east-1",
+            region_name=bucket_region(endpoint_url, session.region_name),
             config=Config(
                 s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
                 retries={"max_attempts": 5, "mode": "standard"},
@@ -218,3 +228,14 @@ class BucketWriter(BatchingWriter):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
         except (ClientError, BotoCoreError) as exc:
             raise PermissionError(f"cannot write to bucket {self.bucket}: {exc}") from exc
+
+
+def bucket_region(endpoint_url: str, ambient: str | None) -> str:
+    """The region requests are signed for. Kratix's S3 client finds the bucket's region itself and its
+    BucketStateStore has no region field: here an Amazon S3 regional endpoint names it, else the worker's own AWS
+    setting (AWS_REGION, AWS_DEFAULT_REGION or its profile), else us-east-1."""
+    host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    match = _AWS_ENDPOINT.fullmatch(host)
+    if match:
+        return match.group("region")
+    return ambient or DEFAULT_REGION

@@ -8,27 +8,67 @@ credentials) is returned as the write's error, for the Destination's and the res
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import git
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.writes import Content, StoreChange, apply_change
 from activities.stores.write_batcher import BatchingWriter, WriteOutcome
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 
 _PUSH_ATTEMPTS = 5
 _RACE_MARKERS = ("fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to update ref")
+# What git says when the server refuses the credentials it sent (with prompts off, a 401 asks for a username).
+_REFUSED_MARKERS = ("could not read Username", "Authentication failed", "returned error: 401", "returned error: 403")
+
+
+class CredentialsError(Exception):
+    """The credentials themselves could not be had (a GitHub App's token exchange failed): the store's reason."""
+
+
+class TokenSource(Protocol):
+    def token(self) -> str:
+        """A password valid now; raises CredentialsError."""
+        ...
+
+    def invalidate(self) -> None:
+        """The server refused the last token: the next one must be new."""
+        ...
+
+
+def basic_auth_env(username: str, password: str) -> dict[str, str]:
+    """Credentials as a forced Basic header through the environment, as Kratix sends them (KRATIX_GIT_AUTH_HEADER),
+    so they are never in the URL, argv or .git/config."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+    }
 
 
 @dataclass
 class GitCredentials:
-    """Environment for git commands: credentials travel in env and private files, never argv, config or logs."""
+    """Environment for git commands: credentials travel in env and private files, never argv, config or logs.
+
+    With a token source (a GitHub App), the password is asked for before every operation, so a renewed token is
+    used as soon as there is one."""
 
     env: dict[str, str]
+    tokens: TokenSource | None = None
+    username: str = field(default="x-access-token")
+
+    def environment(self) -> dict[str, str]:
+        if self.tokens is None:
+            return self.env
+        return {**self.env, **basic_auth_env(self.username, self.tokens.token())}
 
 
 class LocalTree:
@@ -86,7 +126,7 @@ class GitRepoWriter(BatchingWriter):
         workdir: Path,
         artifacts: ArtifactStore,
         credentials: GitCredentials | None = None,
-        min_fetch_interval: float = 5.0,
+        min_fetch_interval: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
     ):
         super().__init__()
         self.url = url
@@ -100,12 +140,30 @@ class GitRepoWriter(BatchingWriter):
         self._last_sync = 0.0
 
     def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
+        outcome = self._attempt(changes)
+        if outcome.error and self._token_refused(outcome.error):
+            outcome = self._attempt(changes)
+        return outcome
+
+    def _attempt(self, changes: list[StoreChange]) -> WriteOutcome:
         try:
             return self._commit_with_retries(changes)
-        except git.GitCommandError as exc:
-            # Unreachable remote, bad credentials: the write's error, shown in status and retried by the workflow.
+        except (git.GitCommandError, CredentialsError) as exc:
+            # Unreachable remote, bad credentials, a failed token exchange: the write's error, shown in status and
+            # retried by the workflow.
             self._forget_local_commit()
-            return WriteOutcome(version_id="", changed=False, error=f"{self.url} ({self.branch}): {_git_error(exc)}")
+            reason = _git_error(exc) if isinstance(exc, git.GitCommandError) else str(exc)
+            return WriteOutcome(version_id="", changed=False, error=f"{self.url} ({self.branch}): {reason}")
+
+    def _token_refused(self, error: str) -> bool:
+        """A token the server refused is dropped, once per operation: GitHub revokes or expires one before its time
+        when the App is reinstalled or its key rotated; a fresh exchange says whether the App itself still may."""
+        tokens = self.credentials.tokens if self.credentials is not None else None
+        if tokens is None or not any(marker in error for marker in _REFUSED_MARKERS):
+            return False
+        tokens.invalidate()
+        self._forget_local_commit()
+        return True
 
     def _commit_with_retries(self, changes: list[StoreChange]) -> WriteOutcome:
         last_error = ""
@@ -143,6 +201,14 @@ class GitRepoWriter(BatchingWriter):
     def check_permissions(self) -> None:
         """Kratix pushes a no-op; a dry-run push of a probe commit proves the same (auth, receive-pack) on empty remotes
         too."""
+        try:
+            self._probe_push()
+        except (PermissionError, git.GitCommandError) as exc:
+            if not self._token_refused(str(exc)):
+                raise
+            self._probe_push()
+
+    def _probe_push(self) -> None:
         repo, _ = self._sync(force_fetch=True)
         empty_tree = repo.git.hash_object("-t", "tree", "/dev/null")
         probe = repo.git.commit_tree(empty_tree, m="ktx write-permission check")
@@ -165,10 +231,11 @@ class GitRepoWriter(BatchingWriter):
             self.workdir.mkdir(parents=True)
             repo = git.Repo.init(self.workdir)
             repo.create_remote("origin", self.url)
-            if self.credentials is not None:
-                repo.git.update_environment(**self.credentials.env)
             self._repo = repo
             force_fetch = True
+        if self.credentials is not None:
+            # Every sync: a token source may have a new token since the last one.
+            repo.git.update_environment(**self.credentials.environment())
         if force_fetch or time.monotonic() - self._last_sync > self.min_fetch_interval:
             try:
                 repo.git.fetch("origin", f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}", depth=1)

@@ -6,7 +6,6 @@ repository or bucket shares one queue (and its batching); a changed Secret rebui
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from pathlib import Path
@@ -17,11 +16,19 @@ from temporalio import activity
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.bucket_writer import BucketCredentials, BucketWriter
-from activities.stores.git_writer import GitCredentials, GitRepoWriter, writer_key
+from activities.stores.git_writer import (
+    CredentialsError,
+    GitCredentials,
+    GitRepoWriter,
+    basic_auth_env,
+    writer_key,
+)
+from activities.stores.github_app import GitHubApp, InstallationTokens
 from activities.metrics import observe_state_store_write
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from activities.stores.writes import GroupWrite, StoreChange, UnsafePath
 from activities.stores.write_batcher import BatchingWriter
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
 from domain.layout import Slot, join
 
@@ -72,10 +79,17 @@ class StoreNotReady(Exception):
 
 
 class StateStoreActivities:
-    def __init__(self, artifacts: ArtifactStore, cache_dir: Path, secrets: SecretProvider):
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        cache_dir: Path,
+        secrets: SecretProvider,
+        git_minimum_fetch_interval_s: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
+    ):
         self.artifacts = artifacts
         self.cache_dir = cache_dir
         self.secrets = secrets
+        self.git_minimum_fetch_interval_s = git_minimum_fetch_interval_s
         self._writers: dict[str, BatchingWriter] = {}
 
     def writer(self, store: StoreTarget) -> BatchingWriter:
@@ -109,6 +123,7 @@ class StateStoreActivities:
                 self.cache_dir / key,
                 self.artifacts,
                 self._git_credentials(spec, key),
+                self.git_minimum_fetch_interval_s,
             )
         return self._writers[key]
 
@@ -119,16 +134,16 @@ class StateStoreActivities:
         if spec.auth_method == "basicAuth":
             data = self._secret(spec, ["password"])
             username = data.get("username", b"").decode() or ("x-access-token" if "github" in spec.url else "")
-            token = base64.b64encode(f"{username}:{data['password'].decode()}".encode()).decode()
-            # Sent as a header through env, as Kratix does, so the credential is never in the URL, argv or .git/config.
-            env.update(
-                {
-                    "GIT_CONFIG_COUNT": "1",
-                    "GIT_CONFIG_KEY_0": "http.extraHeader",
-                    "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
-                }
-            )
-            return GitCredentials(env)
+            return GitCredentials({**env, **basic_auth_env(username, data["password"].decode())})
+        if spec.auth_method == "githubApp":
+            data = self._secret(spec, ["appID", "installationID", "privateKey"])
+            assert spec.secret_ref is not None  # _secret refuses a store without one
+            try:
+                app = GitHubApp.from_secret(data, f"{spec.secret_ref.namespace}/{spec.secret_ref.name}")
+            except CredentialsError as exc:
+                raise StoreNotReady("ErrorInitialisingWriter", str(exc)) from None
+            # The token is exchanged on the writer's thread before its first fetch, never here on the event loop.
+            return GitCredentials(env, tokens=InstallationTokens(app))
         if spec.auth_method == "ssh":
             data = self._secret(spec, ["sshPrivateKey", "knownHosts"])
             keys_dir = self.cache_dir / f"{key}-ssh"
@@ -203,6 +218,9 @@ class StateStoreActivities:
             return StoreReadiness(ready=False, reason=exc.reason, message=str(exc))
         try:
             await writer.check()
+        except CredentialsError as exc:
+            # Kratix exchanges a first token when it builds the writer: a revoked App fails there.
+            return StoreReadiness(ready=False, reason="ErrorInitialisingWriter", message=str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure is the store's readiness message
             return StoreReadiness(
                 ready=False,

@@ -69,6 +69,17 @@ BUILTIN: tuple[KubeResource, ...] = (
     ),
     KubeResource(
         **_KRATIX,
+        kind="PromiseRelease",
+        plural="promisereleases",
+        singular="promiserelease",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind="PromiseRelease",
+        subresources=("status",),
+        printer_columns=PRINTER_COLUMNS["PromiseRelease"],
+    ),
+    KubeResource(
+        **_KRATIX,
         kind="Destination",
         plural="destinations",
         singular="destination",

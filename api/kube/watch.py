@@ -54,9 +54,13 @@ def _timeout(request: Request) -> float:
 def carried_by_feed(resource: KubeResource) -> bool:
     """The kinds with a workflow of their own (the feed's); Secrets, HealthRecords and the derived views change
     without one, so their watch sends the initial objects and bookmarks only."""
-    return resource.ktx_kind in ("Promise", "Destination", "GitStateStore", "BucketStateStore") or bool(
-        resource.promise
-    )
+    return resource.ktx_kind in (
+        "Promise",
+        "PromiseRelease",
+        "Destination",
+        "GitStateStore",
+        "BucketStateStore",
+    ) or bool(resource.promise)
 
 
 def _of_resource(change: Change, resource: KubeResource) -> bool:

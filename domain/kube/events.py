@@ -20,6 +20,7 @@ from domain.kube.works import derived_uid
 # cmd/main.go's mgr.GetEventRecorder names, by the kind each controller reconciles.
 REPORTERS = {
     "Promise": "PromiseController",
+    "PromiseRelease": "PromiseReleaseController",
     "Destination": "DestinationController",
     "GitStateStore": "GitStateStoreController",
     "BucketStateStore": "BucketStateStoreController",

@@ -25,6 +25,7 @@ RESOURCE_FINALIZERS = tuple(
 )
 DESTINATION_FINALIZER = KRATIX + "destination-cleanup"  # only with `spec.cleanup: all`
 HEALTH_RECORD_FINALIZER = KRATIX + "health-record-cleanup"
+PROMISE_RELEASE_FINALIZER = KRATIX + "promise-cleanup"
 
 
 class Served(Protocol):
@@ -57,6 +58,8 @@ def finalizers(obj: dict[str, Any], resource: Served) -> list[str]:
         return [DESTINATION_FINALIZER] if (obj.get("spec") or {}).get("cleanup") == "all" else []
     if ktx_kind == "HealthRecord":
         return [HEALTH_RECORD_FINALIZER]
+    if ktx_kind == "PromiseRelease":
+        return [PROMISE_RELEASE_FINALIZER]
     return []
 
 

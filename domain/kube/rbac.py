@@ -27,6 +27,7 @@ UNRESOLVED_PROMISE_API = "(a Promise API)"
 # The platform's own kinds as Kubernetes resources: group, plural, namespaced.
 BUILTIN_RESOURCES: dict[str, tuple[str, str, bool]] = {
     "Promise": (PLATFORM_GROUP, "promises", False),
+    "PromiseRelease": (PLATFORM_GROUP, "promisereleases", False),
     "Destination": (PLATFORM_GROUP, "destinations", False),
     "GitStateStore": (PLATFORM_GROUP, "gitstatestores", False),
     "BucketStateStore": (PLATFORM_GROUP, "bucketstatestores", False),
@@ -37,6 +38,7 @@ BUILTIN_RESOURCES: dict[str, tuple[str, str, bool]] = {
 # Why a team may not do something: ktx's reason, appended to the apiserver's wording of a refusal.
 _WHY_PLATFORM_ONLY = {
     (PLATFORM_GROUP, "promises"): "Promises are managed by platform tokens",
+    (PLATFORM_GROUP, "promisereleases"): "PromiseReleases are managed by platform tokens",
     (PLATFORM_GROUP, "destinations"): "Destinations are managed by platform tokens",
     (PLATFORM_GROUP, "gitstatestores"): "state stores are managed by platform tokens",
     (PLATFORM_GROUP, "bucketstatestores"): "state stores are managed by platform tokens",

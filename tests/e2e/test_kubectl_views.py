@@ -1,92 +1,39 @@
 """The read-only kinds and OpenAPI documents, through real kubectl (.venv/bin/kubectl) against the API on a loopback
-port over a real Temporal dev server and worker: `explain` from a Promise's schema, `get crd`, Works and
-WorkPlacements (misplaced ones selected by Kratix's label), Namespaces, and Events, by field selector and in
-`describe`."""
+port (with its lifespan: its own client and change feed) over a real Temporal dev server and worker: `explain` from a
+Promise's schema, `get crd`, Works and WorkPlacements (misplaced ones selected by Kratix's label), Namespaces, and
+Events, by field selector and in `describe`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import socket
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
-import uvicorn
+import pytest
 import yaml
 
 from api.app import create_app
 from domain.access import token_digest
-from service.change_feed import ChangeFeed
 from domain.layout import work_name
 from service.platform import Platform
+from tests.e2e.test_kubectl import Kubectl, kubectl  # noqa: F401 (the fixture)
 from tests.kratix_documents import GROUP, git_store_and_destinations, promise, resource
 from tests.waiting import eventually
 from worker.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared", "namespace": "default"}}
 
 
-@asynccontextmanager
-async def kube_api(platform: Platform, home: Path) -> AsyncIterator[Path]:
-    """The real app on a loopback port serving the test's platform; yields a kubeconfig naming it. kubectl sends no
-    bearer token over plain HTTP, so the user is unauthenticated: the loopback caller of the embedded stack."""
-    app = create_app(Settings(home=home))
-    app.state.platform = platform  # the lifespan would connect to the stack's Temporal; the test has its own
-    # What the lifespan would start beside it: lists carry the change feed's position as their resourceVersion.
-    app.state.change_feed = ChangeFeed(platform)
-    await app.state.change_feed.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    config = home / "kubeconfig"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "ktx", "cluster": {"server": f"http://127.0.0.1:{sock.getsockname()[1]}"}}],
-                "users": [{"name": "ktx", "user": {}}],
-                "contexts": [{"name": "ktx", "context": {"cluster": "ktx", "user": "ktx"}}],
-                "current-context": "ktx",
-            }
-        )
-    )
-    try:
-        yield config
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
-        await app.state.change_feed.stop()
+@pytest.fixture
+def kube(request: pytest.FixtureRequest) -> Kubectl:
+    """test_kubectl's `kubectl`: the app served with its lifespan, and kubectl with a kubeconfig naming it."""
+    return request.getfixturevalue("kubectl")
 
 
-async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:
-    """Real kubectl in its own process; the test's event loop keeps serving the API and running the worker."""
-    process = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
-        "--kubeconfig",
-        str(config),
-        "--cache-dir",
-        str(config.parent / "kube-cache"),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
-async def ok(config: Path, *args: str) -> str:
-    code, out, err = await kubectl(config, *args)
-    assert code == 0, f"kubectl {' '.join(args)}: {err}"
-    return out
+async def ok(kube: Kubectl, *args: str) -> str:
+    return (await kube(*args))[1]
 
 
 def widgets_promise(selectors: dict[str, str]) -> dict[str, Any]:
@@ -109,110 +56,108 @@ async def installed(platform: Platform, remote: Path) -> None:
     await platform.wait_condition("Widget", "blue", "team-a", "Reconciled", timeout=120)
 
 
-async def test_explain_and_crd_come_from_the_promise_schema(platform: Platform, git_remote: Path, tmp_path: Path):
+async def test_explain_and_crd_come_from_the_promise_schema(
+    platform: Platform, git_remote: Path, tmp_path: Path, kube: Kubectl
+):
     await installed(platform, git_remote)
-    async with kube_api(platform, tmp_path) as config:
-        spec = await ok(config, "explain", "widgets.spec")
-        assert f"GROUP:      {GROUP}\nKIND:       Widget\nVERSION:    v1\n" in spec
-        assert "  colour\t<string>\n    The colour every widget is painted.\n" in spec
-        recursive = await ok(config, "explain", "widgets", "--recursive")
-        for line in (
-            "  spec\t<Object>",
-            "    colour\t<string>",
-            "  metadata\t<ObjectMeta>",
-            "    labels\t<map[string]string>",
-        ):
-            assert f"\n{line}\n" in recursive, line
-        # Kratix's status schema, as its generated CRD has it
-        assert "\n    observedGeneration\t<integer>\n" in recursive and "\n    kratix\t<Object>\n" in recursive
-        promise_spec = await ok(config, "explain", "promises.spec.destinationSelectors")
-        assert "FIELD: destinationSelectors <[]Object>" in promise_spec, "Kratix's own CRD schema"
-        assert "  matchLabels\t<map[string]string>\n" in promise_spec
-        event = await ok(config, "explain", "events.involvedObject")
-        assert "KIND:       Event\nVERSION:    v1\n" in event and "  uid\t<string>\n" in event
-        code, _, err = await kubectl(config, "explain", "widgets.spec.nothing")
-        assert code == 1 and 'field "nothing" does not exist' in err
+    spec = await ok(kube, "explain", "widgets.spec")
+    assert f"GROUP:      {GROUP}\nKIND:       Widget\nVERSION:    v1\n" in spec
+    assert "  colour\t<string>\n    The colour every widget is painted.\n" in spec
+    recursive = await ok(kube, "explain", "widgets", "--recursive")
+    for line in (
+        "  spec\t<Object>",
+        "    colour\t<string>",
+        "  metadata\t<ObjectMeta>",
+        "    labels\t<map[string]string>",
+    ):
+        assert f"\n{line}\n" in recursive, line
+    # Kratix's status schema, as its generated CRD has it
+    assert "\n    observedGeneration\t<integer>\n" in recursive and "\n    kratix\t<Object>\n" in recursive
+    promise_spec = await ok(kube, "explain", "promises.spec.destinationSelectors")
+    assert "FIELD: destinationSelectors <[]Object>" in promise_spec, "Kratix's own CRD schema"
+    assert "  matchLabels\t<map[string]string>\n" in promise_spec
+    event = await ok(kube, "explain", "events.involvedObject")
+    assert "KIND:       Event\nVERSION:    v1\n" in event and "  uid\t<string>\n" in event
+    code, _, err = await kube("explain", "widgets.spec.nothing", check=False)
+    assert code == 1 and 'field "nothing" does not exist' in err
 
-        crds = (await ok(config, "get", "crd")).splitlines()
-        assert crds[0].split() == ["NAME", "CREATED", "AT"]
-        listed = [line.split()[0] for line in crds[1:]]
-        assert f"widgets.{GROUP}" in listed and "promises.platform.kratix.io" in listed
-        crd = json.loads(await ok(config, "get", "crd", f"widgets.{GROUP}", "-o", "json"))
-        assert crd["metadata"]["labels"]["kratix.io/promise-name"] == "widgets"
-        assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {
-            "NamesAccepted": "True",
-            "Established": "True",
-        }
-        version = crd["spec"]["versions"][0]
-        assert version["subresources"] == {"status": {}}
-        assert [c["name"] for c in version["additionalPrinterColumns"]] == ["message", "status"]
-        assert crd["status"]["storedVersions"] == ["v1"]
-        code, _, err = await kubectl(config, "get", "crd", "nothing.example.com")
-        assert code == 1 and "NotFound" in err
+    crds = (await ok(kube, "get", "crd")).splitlines()
+    assert crds[0].split() == ["NAME", "CREATED", "AT"]
+    listed = [line.split()[0] for line in crds[1:]]
+    assert f"widgets.{GROUP}" in listed and "promises.platform.kratix.io" in listed
+    crd = json.loads(await ok(kube, "get", "crd", f"widgets.{GROUP}", "-o", "json"))
+    assert crd["metadata"]["labels"]["kratix.io/promise-name"] == "widgets"
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {
+        "NamesAccepted": "True",
+        "Established": "True",
+    }
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["message", "status"]
+    assert crd["status"]["storedVersions"] == ["v1"]
+    code, _, err = await kube("get", "crd", "nothing.example.com", check=False)
+    assert code == 1 and "NotFound" in err
 
 
-async def test_works_workplacements_namespaces_and_events(platform: Platform, git_remote: Path, tmp_path: Path):
+async def test_works_workplacements_namespaces_and_events(
+    platform: Platform, git_remote: Path, tmp_path: Path, kube: Kubectl
+):
     await installed(platform, git_remote)
-    async with kube_api(platform, tmp_path) as config:
-        works = json.loads(await ok(config, "get", "works", "-A", "-o", "json"))["items"]
-        static = work_name("widgets-static-deps")
-        assert [(w["metadata"]["namespace"], w["metadata"]["name"]) for w in works] == [
-            ("kratix-platform-system", static)
-        ]
-        table = await ok(config, "get", "works,workplacements", "-A")
-        assert f"work.platform.kratix.io/{static}" in table
-        assert f"workplacement.platform.kratix.io/{static}.dev-" in table
-        assert (await ok(config, "get", "workplacements", "-A", "-l", "kratix.io/misplaced=true")).strip() == ""
+    works = json.loads(await ok(kube, "get", "works", "-A", "-o", "json"))["items"]
+    static = work_name("widgets-static-deps")
+    assert [(w["metadata"]["namespace"], w["metadata"]["name"]) for w in works] == [("kratix-platform-system", static)]
+    table = await ok(kube, "get", "works,workplacements", "-A")
+    assert f"work.platform.kratix.io/{static}" in table
+    assert f"workplacement.platform.kratix.io/{static}.dev-" in table
+    assert (await ok(kube, "get", "workplacements", "-A", "-l", "kratix.io/misplaced=true")).strip() == ""
 
-        # dev no longer matches the Promise's selector: Kratix keeps the placement and labels it misplaced.
-        dev, prod = git_store_and_destinations(git_remote, {"dev": {"env": "qa"}, "prod": {"env": "prod"}})[1:]
-        await platform.apply(dev)
+    # dev no longer matches the Promise's selector: Kratix keeps the placement and labels it misplaced.
+    dev, prod = git_store_and_destinations(git_remote, {"dev": {"env": "qa"}, "prod": {"env": "prod"}})[1:]
+    await platform.apply(dev)
 
-        async def misplaced() -> list[str]:
-            out = await ok(config, "get", "wp", "-A", "-l", "kratix.io/misplaced=true", "-o", "name")
-            return out.split()
+    async def misplaced() -> list[str]:
+        out = await ok(kube, "get", "wp", "-A", "-l", "kratix.io/misplaced=true", "-o", "name")
+        return out.split()
 
-        found = await eventually(misplaced, lambda names: len(names) == 1, timeout=120, what="a misplaced placement")
-        assert found[0].startswith(f"workplacement.platform.kratix.io/{static}.dev-")
-        placement = json.loads(await ok(config, "get", found[0], "-n", "kratix-platform-system", "-o", "json"))
-        assert placement["spec"]["targetDestinationName"] == "dev"
+    found = await eventually(misplaced, lambda names: len(names) == 1, timeout=120, what="a misplaced placement")
+    assert found[0].startswith(f"workplacement.platform.kratix.io/{static}.dev-")
+    placement = json.loads(await ok(kube, "get", found[0], "-n", "kratix-platform-system", "-o", "json"))
+    assert placement["spec"]["targetDestinationName"] == "dev"
 
-        namespaces = (await ok(config, "get", "namespaces", "-o", "name")).split()
-        assert sorted(namespaces) == ["namespace/default", "namespace/kratix-platform-system", "namespace/team-a"]
-        # No namespace is created in ktx before objects go into it: kubectl's check that it exists passes.
-        request = tmp_path / "red.yaml"
-        request.write_text(yaml.safe_dump(resource("Widget", "red", {"colour": "red"}, namespace="fresh")))
-        assert "widget.test.ktx.io/red created" in await ok(config, "apply", "-f", str(request))
-        code, _, err = await kubectl(config, "get", "namespace", "n" * 64)  # a name, but too long for a namespace
-        assert code == 1 and "NotFound" in err
+    namespaces = (await ok(kube, "get", "namespaces", "-o", "name")).split()
+    assert sorted(namespaces) == ["namespace/default", "namespace/kratix-platform-system", "namespace/team-a"]
+    # No namespace is created in ktx before objects go into it: kubectl's check that it exists passes.
+    request = tmp_path / "red.yaml"
+    request.write_text(yaml.safe_dump(resource("Widget", "red", {"colour": "red"}, namespace="fresh")))
+    assert "widget.test.ktx.io/red created" in await ok(kube, "apply", "-f", str(request))
+    code, _, err = await kube("get", "namespace", "n" * 64, check=False)  # a name, but too long for a namespace
+    assert code == 1 and "NotFound" in err
 
-        events = json.loads(
-            await ok(
-                config, "get", "events", "-n", "team-a", "--field-selector", "involvedObject.name=blue", "-o", "json"
-            )
-        )["items"]
-        assert events and {e["involvedObject"]["name"] for e in events} == {"blue"}
-        assert {e["involvedObject"]["kind"] for e in events} == {"Widget"}
-        # Name and kind read that one object (as describe asks); the name alone selects from everyone's: they agree.
-        for kind, name, scope in (("Widget", "blue", ["-n", "team-a"]), ("Destination", "dev", ["-A"])):
-            one = f"involvedObject.kind={kind},involvedObject.name={name}"
-            narrowed = await ok(config, "get", "events", *scope, "--field-selector", one, "-o", "name")
-            everyone = await ok(
-                config, "get", "events", "-A", "--field-selector", f"involvedObject.name={name}", "-o", "name"
-            )
-            assert narrowed.split() and sorted(narrowed.split()) == sorted(everyone.split()), (kind, narrowed, everyone)
-        none = await ok(config, "get", "events", "-A", "--field-selector", "involvedObject.name=nobody", "-o", "json")
-        assert json.loads(none)["items"] == []
-        by_source = await ok(
-            config, "get", "events", "-A", "--field-selector", "source=DestinationController,type=Normal", "-o", "json"
+    events = json.loads(
+        await ok(kube, "get", "events", "-n", "team-a", "--field-selector", "involvedObject.name=blue", "-o", "json")
+    )["items"]
+    assert events and {e["involvedObject"]["name"] for e in events} == {"blue"}
+    assert {e["involvedObject"]["kind"] for e in events} == {"Widget"}
+    # Name and kind read that one object (as describe asks); the name alone selects from everyone's: they agree.
+    for kind, name, scope in (("Widget", "blue", ["-n", "team-a"]), ("Destination", "dev", ["-A"])):
+        one = f"involvedObject.kind={kind},involvedObject.name={name}"
+        narrowed = await ok(kube, "get", "events", *scope, "--field-selector", one, "-o", "name")
+        everyone = await ok(
+            kube, "get", "events", "-A", "--field-selector", f"involvedObject.name={name}", "-o", "name"
         )
-        assert {e["involvedObject"]["kind"] for e in json.loads(by_source)["items"]} == {"Destination"}
+        assert narrowed.split() and sorted(narrowed.split()) == sorted(everyone.split()), (kind, narrowed, everyone)
+    none = await ok(kube, "get", "events", "-A", "--field-selector", "involvedObject.name=nobody", "-o", "json")
+    assert json.loads(none)["items"] == []
+    by_source = await ok(
+        kube, "get", "events", "-A", "--field-selector", "source=DestinationController,type=Normal", "-o", "json"
+    )
+    assert {e["involvedObject"]["kind"] for e in json.loads(by_source)["items"]} == {"Destination"}
 
-        described = await ok(config, "describe", "widget", "blue", "-n", "team-a")
-        events_section = described.split("Events:", 1)[1]
-        assert "ConfigureWorkflowCompleted" in events_section
-        promise_events = await ok(config, "describe", "promise", "widgets")
-        assert "Available" in promise_events.split("Events:", 1)[1]
+    described = await ok(kube, "describe", "widget", "blue", "-n", "team-a")
+    events_section = described.split("Events:", 1)[1]
+    assert "ConfigureWorkflowCompleted" in events_section
+    promise_events = await ok(kube, "describe", "promise", "widgets")
+    assert "Available" in promise_events.split("Events:", 1)[1]
 
 
 async def test_a_team_gets_its_namespace_before_anything_is_in_it(platform: Platform, tmp_path: Path):

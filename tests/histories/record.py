@@ -5,8 +5,10 @@
 
 On a throw-away dev server it installs the example Promise, requests two resources, changes both specs and deletes
 one, then writes the Promise's, both resources', the Destination's and the state store's histories as
-`<what>-SUFFIX.json` into OUT_DIR. The checkout's
-own code runs (its directory comes first on sys.path), so the recording is what that version of the workflows did.
+`<what>-SUFFIX.json` into OUT_DIR. A checkout that serves PromiseReleases also installs a Promise through one
+(served from a local HTTP server), deletes that Promise so the release installs it again, and deletes the release.
+The checkout's own code runs (its directory comes first on sys.path), so the recording is what that version of the
+workflows did.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +92,81 @@ async def _reconciled(platform: Platform, name: str, generation: int) -> dict[st
     raise TimeoutError(f"appconfig/{name} did not reach Reconciled at generation {generation} in {TIMEOUT_S}s")
 
 
+RELEASED = yaml.safe_dump(
+    {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Promise",
+        "metadata": {"name": "released", "labels": {"kratix.io/promise-version": "v1.0.0"}},
+        "spec": {},
+    }
+).encode()
+
+
+class _PromiseHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(RELEASED)))
+        self.end_headers()
+        self.wfile.write(RELEASED)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def _until(read: Any, what: str) -> Any:
+    for _ in range(int(TIMEOUT_S / 0.2)):
+        try:
+            found = await read()
+        except Exception:  # noqa: BLE001 - not there yet (NotFound), looked at again until the deadline
+            found = None
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{what} not reached in {TIMEOUT_S}s")
+
+
+async def _record_release(platform: Platform) -> str | None:
+    """A release's whole life: version adopted, Promise installed, deleted and installed again, release deleted."""
+    try:
+        import workflows.promise_release  # noqa: F401 - only to know this checkout has it
+    except ImportError:
+        return None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PromiseHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/promise.yaml"
+        await platform.apply(
+            {
+                "apiVersion": "platform.kratix.io/v1alpha1",
+                "kind": "PromiseRelease",
+                "metadata": {"name": "rel"},
+                "spec": {"sourceRef": {"type": "http", "url": url}},
+            }
+        )
+
+        async def installed_uid() -> str | None:
+            release = await platform.get("promiserelease", "rel")
+            done = any(c.get("status") == "True" for c in (release.get("status") or {}).get("conditions", []))
+            promise = await platform.get("promise", "released")
+            meta = promise.get("metadata") or {}
+            return meta.get("uid") if done and "deletionTimestamp" not in meta else None
+
+        first = await _until(installed_uid, "release installed")
+        await platform.delete("promise", "released")
+        await _until(lambda: _other_uid(installed_uid, first), "promise installed again")
+        workflow_id = await platform.delete("promiserelease", "rel")
+        assert await platform.wait_deleted(workflow_id, TIMEOUT_S)
+        return workflow_id
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def _other_uid(read: Any, first: str) -> bool:
+    uid = await read()
+    return uid is not None and uid != first
+
+
 async def record(suffix: str, out: Path) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
@@ -124,6 +203,9 @@ async def record(suffix: str, out: Path) -> None:
                     "state-store": (await platform.get("gitstatestore", "default"))["_ktx"]["workflowId"],
                 }
                 assert await platform.wait_deleted(await platform.delete("appconfig", "gone"), TIMEOUT_S)
+                release = await _record_release(platform)
+                if release is not None:
+                    ids["promise-release"] = release
                 for what, workflow_id in ids.items():
                     history = await client.get_workflow_handle(workflow_id).fetch_history()
                     path = out / f"{what}-{suffix}.json"

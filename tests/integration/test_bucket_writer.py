@@ -9,7 +9,10 @@ import pytest
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.bucket_writer import BucketCredentials, BucketWriter
+from activities.stores.secrets import SecretStore
+from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput
 from activities.stores.writes import GroupWrite, StoreChange
+from domain.documents import BucketStateStoreSpec
 from domain.layout import Slot
 from tests.servers.s3_server import READER, WRITER, objects
 
@@ -74,3 +77,43 @@ async def test_the_permission_probe_tells_a_read_only_identity_apart(s3_server, 
     with pytest.raises(PermissionError, match="AccessDenied"):
         writer(s3_server, s3_bucket, tmp_path, READER, "platform").check_permissions()
     assert objects(s3_server.client(), s3_bucket) == {}  # the probe leaves nothing behind
+
+
+@pytest.fixture
+def ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """boto3's default chain with nothing found but what a test puts in the environment: no profile files, no
+    instance metadata."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    return monkeypatch
+
+
+async def test_iam_stores_write_with_the_ambient_credentials(
+    s3_server, s3_bucket: str, tmp_path: Path, ambient_aws
+) -> None:
+    stores = StateStoreActivities(ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache", SecretStore(tmp_path))
+    spec = BucketStateStoreSpec(endpoint=s3_server.endpoint, bucket_name=s3_bucket, insecure=True, auth_method="IAM")
+    store = StoreTarget(kind="BucketStateStore", name="iam", bucket=spec)
+    write = WriteStateStoreInput(
+        store=store, message="m", replace=[GroupWrite(slot=Slot(path="d/a"), inline={"a.yaml": "a: 1\n"})]
+    )
+    nothing = await stores.write_state_store(write)
+    assert "Unable to locate credentials" in (nothing.error or "")
+    ambient_aws.setenv("AWS_ACCESS_KEY_ID", READER[0])
+    ambient_aws.setenv("AWS_SECRET_ACCESS_KEY", READER[1])
+    stores = StateStoreActivities(ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache2", SecretStore(tmp_path))
+    readiness = await stores.check_state_store(CheckStateStoreInput(store=store))
+    assert (readiness.ready, readiness.reason) == (False, "ErrorValidatingPermissions")  # the reader's identity
+    ambient_aws.setenv("AWS_ACCESS_KEY_ID", WRITER[0])
+    ambient_aws.setenv("AWS_SECRET_ACCESS_KEY", WRITER[1])
+    stores = StateStoreActivities(ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache3", SecretStore(tmp_path))
+    assert (await stores.check_state_store(CheckStateStoreInput(store=store))).ready
+    outcome = await stores.write_state_store(write)
+    assert outcome.error is None and outcome.changed
+    assert objects(s3_server.client(), s3_bucket) == {"d/a/a.yaml": b"a: 1\n"}
+    # Signed for the worker's region: an S3-compatible server that is not Amazon's names none itself.
+    assert stores.writer(store).client.meta.region_name == "eu-west-3"  # type: ignore[attr-defined]

@@ -66,8 +66,13 @@ async def test_versions_grow_and_a_stale_one_is_refused_by_the_workflow(platform
     first = await reconciled(platform, "one")
     assert version(first) > 0
     assert version(await platform.get("promise", "gadgets")) > 0
-    assert version(await platform.get("destination", "dev")) > 0
-    assert version(await platform.get("gitstatestore", "default")) > 0
+    # Catalog kinds show their workflow's status beside its version.
+    dev = await eventually(
+        lambda: platform.get("destination", "dev"), lambda d: condition(d, "Ready").get("status") == "True"
+    )
+    assert version(dev) > 0
+    store = await platform.get("gitstatestore", "default")
+    assert version(store) > 0 and store["status"]["status"] == "Ready"
     # A version is a precondition, never part of the stored document.
     read = {**resource(KIND, "one", {"size": 2}), "metadata": {**first["metadata"]}}
     read["metadata"]["resourceVersion"] = first["_ktx"]["resourceVersion"]

@@ -7,6 +7,8 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from activities.artifacts.store import ArtifactStore
 from activities.stores.git_writer import GitCredentials, GitRepoWriter
 from activities.stores.secrets import SecretStore
@@ -16,6 +18,7 @@ from domain.documents import GitStateStoreSpec, SecretRef
 from domain.layout import Slot
 from tests.conftest import push_by_hand, read_remote, remote_commits, remote_files
 from tests.servers.git_servers import GitDaemon, GitHttpServer, GitSshServer, bare_repo, refuse_pushes
+from worker.settings import Settings
 
 
 def writer(url: str, tmp: Path, name: str = "w", credentials: GitCredentials | None = None) -> GitRepoWriter:
@@ -175,3 +178,32 @@ async def test_a_rewrite_right_after_an_outside_delete_restores_the_file(git_rem
     subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
     restored = await w.write(change)
     assert restored.changed and read_remote(git_remote, "d/a/a.yaml") == "a: 1\n"
+
+
+@pytest.mark.parametrize(("setting", "fetches"), [("0", 3), ("1h", 1)])
+async def test_the_minimum_fetch_interval_setting_decides_how_often_a_write_fetches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, fetches: int
+) -> None:
+    """Kratix's `git.minimumFetchInterval`: 0 fetches before every write, an hour lets three writes go on one fetch."""
+    monkeypatch.setenv("KTX_GIT_MINIMUM_FETCH_INTERVAL", setting)
+    base = tmp_path / "srv"
+    base.mkdir()
+    remote = bare_repo(base, "fleet.git")
+    secrets = SecretStore(tmp_path / "secrets")
+    secrets.put("default", "creds", {"username": b"bot", "password": b"pw"})
+    with GitHttpServer(base, "bot", "pw") as server:
+        stores = StateStoreActivities(
+            ArtifactStore(tmp_path / "artifacts"),
+            tmp_path / "cache",
+            secrets,
+            Settings.from_env().git_minimum_fetch_interval_s,
+        )
+        spec = GitStateStoreSpec(url=server.url("fleet.git"), secret_ref=SecretRef(name="creds", namespace="default"))
+        store = StoreTarget(kind="GitStateStore", name="fleet", git=spec)
+        for n in range(3):
+            change = [GroupWrite(slot=Slot(path="d/a"), inline={"a.yaml": f"a: {n}\n"})]
+            outcome = await stores.write_state_store(WriteStateStoreInput(store=store, message="m", replace=change))
+            assert outcome.error is None and outcome.changed
+        assert server.services.count("GET git-upload-pack") == fetches
+        assert server.services.count("POST git-receive-pack") == 3
+    assert read_remote(remote, "d/a/a.yaml") == "a: 2\n"

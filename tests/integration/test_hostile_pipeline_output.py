@@ -120,13 +120,13 @@ async def test_hostile_metadata_fails_the_pipeline_and_the_object_stays_manageab
 async def test_an_activity_error_is_a_failed_pipeline_not_a_dead_workflow(
     platform: Platform, git_remote: Path, pipeline_images
 ) -> None:
-    """An error the pipeline activity raises (here: a Pipeline the podman runner cannot run) used to fail the
-    workflow after its retries, and the object answered 404 from then on."""
+    """An error the pipeline activity raises (here: a Pipeline the podman runner cannot run, a fieldRef) used to fail
+    the workflow after its retries, and the object answered 404 from then on."""
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
     unrunnable = pipeline("secretive", backoff_limit=0)
     unrunnable["spec"]["containers"][0]["env"] = [
-        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
     ]
     await platform.apply(promise("unrunnable", "Unrunnable", configure=[unrunnable]))
     await platform.wait_condition("promise", "unrunnable", "default", "Available", timeout=60)

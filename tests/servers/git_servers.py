@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -94,13 +95,19 @@ class BackgroundHttpServer:
 
 
 class GitHttpServer(BackgroundHttpServer):
-    """git-http-backend (smart HTTP) for repositories under `base`, requiring HTTP Basic credentials."""
+    """git-http-backend (smart HTTP) for repositories under `base`, requiring HTTP Basic credentials: `username` and
+    `password`, or whatever `authorize` accepts of the Authorization header (tokens that change)."""
 
-    def __init__(self, base: Path, username: str, password: str):
+    def __init__(self, base: Path, username: str, password: str = "", authorize: Callable[[str], bool] | None = None):
         self.base = base
-        self.expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.authorize = authorize or (lambda header: header == expected)
         self.username = username
         self.authorized_requests = 0
+        self.refused_requests = 0
+        # Every authorized request's method and service: `GET git-upload-pack` starts a fetch, `GET
+        # git-receive-pack` a push.
+        self.services: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
 
@@ -133,7 +140,8 @@ class GitHttpServer(BackgroundHttpServer):
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def _serve(self) -> None:
-                if self.headers.get("Authorization") != outer.expected:
+                if not outer.authorize(self.headers.get("Authorization") or ""):
+                    outer.refused_requests += 1
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="git"')
                     self.send_header("Content-Length", "0")
@@ -141,6 +149,8 @@ class GitHttpServer(BackgroundHttpServer):
                     return
                 outer.authorized_requests += 1
                 path, _, query = self.path.partition("?")
+                service = query.removeprefix("service=") if query else path.rsplit("/", 1)[-1]
+                outer.services.append(f"{self.command} {service}")
                 body = self._body()
                 env = {
                     **os.environ,

@@ -21,7 +21,7 @@ from domain.access import (
 
 PLATFORM = Principal(name="ops", role="platform")
 TEAM = Principal(name="team-a-ci", role="team", namespaces=["team-a", "team-a-dev"])
-PLATFORM_KINDS = ["Destination", "GitStateStore", "BucketStateStore", "Secret"]
+PLATFORM_KINDS = ["Destination", "GitStateStore", "BucketStateStore", "Secret", "PromiseRelease"]
 ALL_ACTIONS = ["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait", "manifests"]
 RESOURCE_ACTIONS = ["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait"]
 

@@ -45,7 +45,15 @@ ALLOWED_UNRUN: dict[str, str] = {
 }
 
 # Platform kinds the CLI addresses by name; any other kind is a resource kind a Promise serves.
-PLATFORM_KINDS = {"promise", "destination", "gitstatestore", "bucketstatestore", "secret", "healthrecord"}
+PLATFORM_KINDS = {
+    "promise",
+    "promiserelease",
+    "destination",
+    "gitstatestore",
+    "bucketstatestore",
+    "secret",
+    "healthrecord",
+}
 
 
 def test_docs_build_strict_offline(tmp_path: Path) -> None:

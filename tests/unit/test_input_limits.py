@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
@@ -26,15 +25,14 @@ def billion_laughs(levels: int = 9) -> str:
     return text
 
 
-def test_billion_laughs_is_refused_quickly_and_small() -> None:
+def test_billion_laughs_is_refused_before_it_expands() -> None:
+    # Memory, not time, is what shows the expansion never happened (a time bound fails on a loaded machine):
+    # 9 levels expanded would be 9**9 nodes, hundreds of MB.
     tracemalloc.start()
-    started = time.perf_counter()
     with pytest.raises(MalformedInput, match=f"aliases may add at most {MAX_ALIAS_NODES} nodes"):
         load_documents(billion_laughs())
-    elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 0.1, elapsed
     assert peak < 2_000_000, peak
 
 

@@ -70,8 +70,18 @@ def test_established_crd_has_the_apiservers_defaults_and_status():
 
 def test_kratix_own_crds_and_their_printer_columns():
     assert kratix_kinds() == sorted(
-        ["BucketStateStore", "Destination", "GitStateStore", "HealthRecord", "Promise", "Work", "WorkPlacement"]
+        [
+            "BucketStateStore",
+            "Destination",
+            "GitStateStore",
+            "HealthRecord",
+            "Promise",
+            "PromiseRelease",
+            "Work",
+            "WorkPlacement",
+        ]
     )
+    assert [c["name"] for c in PRINTER_COLUMNS["PromiseRelease"]] == ["Status", "Version"]
     assert kratix_crd("WorkPlacement")["spec"]["names"]["shortNames"] == ["wp", "wps"]
     assert [c["name"] for c in PRINTER_COLUMNS["Promise"]] == ["Status", "Kind", "API Version", "Version", "Message"]
     assert [c["name"] for c in PRINTER_COLUMNS["WorkPlacement"]] == ["DESTINATION", "STATUS"]

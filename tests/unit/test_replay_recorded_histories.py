@@ -38,6 +38,7 @@ def test_there_are_recordings_to_replay() -> None:
         "deleted-resource-before-status-subresource.json",
         "destination-before-status-subresource.json",
         "state-store-before-status-subresource.json",
+        "promise-release-first-version.json",
     }
 
 

@@ -1,0 +1,261 @@
+"""A Pipeline's Pod fields: refused at apply with the field named when ktx cannot honour them on any runner, and
+read by the podman runner as kubelet reads them (domain/pod_fields.py, activities/pipelines/pod_inputs.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities.pipelines.pod_inputs import (
+    ConfigError,
+    ignored_fields,
+    mounts_for,
+    prepare_volumes,
+    resolve_env,
+    resource_args,
+    write_auth_file,
+)
+from activities.stores.secrets import SecretStore
+from domain.config import PlatformConfig
+from domain.documents import Pipeline
+from domain.pipeline_rules import check_pipeline
+from domain.pod_fields import KRATIX_DEFAULT_RESOURCES, pull_policy, quantity
+
+
+def pipeline(container: dict[str, Any] | None = None, **spec: Any) -> Pipeline:
+    return Pipeline.model_validate(
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "localhost/x/a:v1", **(container or {})}], **spec},
+        }
+    )
+
+
+def refusals(p: Pipeline) -> dict[str, str]:
+    return {e.field: e.reason for e in check_pipeline(p, "pipe")}
+
+
+@pytest.mark.parametrize(
+    "container, spec, field, phrase",
+    [
+        ({"ports": [{"containerPort": 80}]}, {}, "pipe.spec.containers[0].ports", "not a field of a Kratix Pipeline"),
+        ({"imagePullPolicy": "Sometimes"}, {}, "pipe.spec.containers[0].imagePullPolicy", "Unsupported value"),
+        (
+            {"env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.configMapKeyRef",
+            "ConfigMaps are not served",
+        ),
+        (
+            {"envFrom": [{"configMapRef": {"name": "c"}}]},
+            {},
+            "pipe.spec.containers[0].envFrom[0].configMapRef",
+            "ConfigMaps are not served",
+        ),
+        ({}, {"volumes": [{"name": "v", "configMap": {"name": "c"}}]}, "pipe.spec.volumes[0].configMap", "not served"),
+        (
+            {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "Bad_Name", "key": "k"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.secretKeyRef.name",
+            "RFC 1123",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "/a,b:/etc"}]},
+            {"volumes": [{"name": "v", "emptyDir": {}}]},
+            "pipe.spec.containers[0].volumeMounts[0].mountPath",
+            "absolute path",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "/x", "subPath": "../../etc"}]},
+            {"volumes": [{"name": "v", "emptyDir": {}}]},
+            "pipe.spec.containers[0].volumeMounts[0].subPath",
+            "without '..'",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "/kratix/output"}]},
+            {"volumes": [{"name": "v", "emptyDir": {}}]},
+            "pipe.spec.containers[0].volumeMounts[0].mountPath",
+            "Kratix mounts",
+        ),
+        (
+            {"volumeMounts": [{"name": "nope", "mountPath": "/x"}]},
+            {},
+            "pipe.spec.containers[0].volumeMounts[0].name",
+            "no such volume",
+        ),
+        (
+            {},
+            {"volumes": [{"name": "v", "secret": {"secretName": "s", "items": [{"key": "k", "path": "/etc/x"}]}}]},
+            "pipe.spec.volumes[0].secret.items[0].path",
+            "relative path",
+        ),
+        (
+            {},
+            {"volumes": [{"name": "v", "secret": {"secretName": "s", "defaultMode": 4096}}]},
+            "pipe.spec.volumes[0].secret.defaultMode",
+            "0777",
+        ),
+        (
+            {"resources": {"limits": {"memory": "lots"}}},
+            {},
+            "pipe.spec.containers[0].resources.limits.memory",
+            "not a quantity",
+        ),
+        (
+            {"resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2"}}},
+            {},
+            "pipe.spec.containers[0].resources.requests.cpu",
+            "less than or equal to cpu limit",
+        ),
+        ({}, {"imagePullSecrets": [{"name": "-x"}]}, "pipe.spec.imagePullSecrets[0].name", "RFC 1123"),
+        (
+            {"env": [{"name": "A", "value": "v", "valueFom": {}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFom",
+            "unknown field",
+        ),
+        (
+            {},
+            {"volumes": [{"name": "v", "secret": {"secretName": "s", "itmes": []}}]},
+            "pipe.spec.volumes[0].secret.itmes",
+            "unknown field",
+        ),
+    ],
+)
+def test_what_no_runner_can_honour_is_refused_with_the_field_named(
+    container: dict[str, Any], spec: dict[str, Any], field: str, phrase: str
+) -> None:
+    found = refusals(pipeline(container, **spec))
+    assert field in found and phrase in found[field], found
+
+
+def test_what_ktx_honours_is_accepted() -> None:
+    p = pipeline(
+        {
+            "imagePullPolicy": "IfNotPresent",
+            "env": [
+                {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            ],
+            "envFrom": [{"secretRef": {"name": "s"}, "prefix": "P_"}],
+            "volumeMounts": [
+                {"name": "v", "mountPath": "/etc/v", "readOnly": True},
+                {"name": "e", "mountPath": "/work", "subPath": "a/b"},
+            ],
+            "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}, "requests": {"cpu": "0.1"}},
+            "workingDir": "/work",
+        },
+        volumes=[
+            {"name": "v", "secret": {"secretName": "s", "items": [{"key": "k", "path": "d/f"}], "defaultMode": 0o400}},
+            {"name": "e", "emptyDir": {}},
+            {"name": "h", "hostPath": {"path": "/data"}},  # the Kubernetes runner mounts it
+        ],
+        imagePullSecrets=[{"name": "registry"}],
+        nodeSelector={"disk": "ssd"},
+    )
+    assert refusals(p) == {}
+
+
+def test_quantities_and_pull_policy_defaults() -> None:
+    assert quantity("100m") == quantity("0.1") and quantity("256Mi") == 256 * 2**20 and quantity("1e3") == 1000
+    with pytest.raises(ValueError):
+        quantity("1.5.5")
+    assert pull_policy("busybox", None, None) == "Always"
+    assert pull_policy("localhost:5000/a", None, None) == "Always"
+    assert pull_policy("a/b:latest", None, None) == "Always"
+    assert pull_policy("a/b:v1", None, None) == "IfNotPresent"
+    assert pull_policy("a/b@sha256:" + "0" * 64, None, None) == "IfNotPresent"
+    assert pull_policy("a/b:v1", None, "Always") == "Always"
+    assert pull_policy("a/b", "Never", "Always") == "Never"
+
+
+def test_resources_map_to_podman_limits_without_swap() -> None:
+    args = resource_args({"limits": {"cpu": "200m", "memory": "256Mi"}}, 1024)
+    assert args == [
+        "--pids-limit=1024",
+        "--cpus=0.2",
+        "--cpu-shares=204",
+        f"--memory={256 * 2**20}b",
+        f"--memory-swap={256 * 2**20}b",
+    ]
+    assert resource_args({"requests": {"memory": "64Mi", "cpu": "1m"}}, 10) == [
+        "--pids-limit=10",
+        "--cpu-shares=2",
+        f"--memory-reservation={64 * 2**20}b",
+    ]
+    assert resource_args({}, 10) == ["--pids-limit=10"]
+    assert PlatformConfig().default_container_resources == KRATIX_DEFAULT_RESOURCES
+    with pytest.raises(ValueError, match="not a quantity"):
+        PlatformConfig(default_container_resources={"limits": {"memory": "lots"}})
+
+
+def test_env_precedence_is_kubelets_and_secret_values_stay_apart(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path / "secrets")
+    store.put("team", "bulk", {"A": b"from-bulk", "KRATIX_PROMISE_NAME": b"forged", "1bad": b"x"})
+    store.put("team", "one", {"k": b"one-value"})
+    p = pipeline(
+        {
+            "envFrom": [{"secretRef": {"name": "bulk"}}],
+            "env": [
+                {"name": "A", "value": "plain-wins"},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "one", "key": "k"}}},
+            ],
+        }
+    )
+    env = resolve_env(p.spec.containers[0], {"SVC": "s"}, {"KRATIX_PROMISE_NAME": "real"}, "team", store)
+    assert env.plain == {"SVC": "s", "KRATIX_PROMISE_NAME": "real", "A": "plain-wins"}
+    assert env.secret == {"B": b"one-value"}
+    assert env.notes == ["envFrom[0]: keys skipped, not valid variable names: 1bad"]
+    with pytest.raises(ConfigError, match='secret "bulk" not found'):
+        resolve_env(p.spec.containers[0], {}, {}, "elsewhere", store)
+    store.put("team", "multi", {"k": b"line\nbreak"})
+    multi = pipeline({"env": [{"name": "M", "valueFrom": {"secretKeyRef": {"name": "multi", "key": "k"}}}]})
+    with pytest.raises(ConfigError, match="line break"):
+        resolve_env(multi.spec.containers[0], {}, {}, "team", store)
+
+
+def test_a_subpath_that_an_earlier_container_made_a_link_is_refused(tmp_path: Path) -> None:
+    p = pipeline(
+        {"volumeMounts": [{"name": "e", "mountPath": "/x", "subPath": "escape"}]},
+        volumes=[{"name": "e", "emptyDir": {}}],
+    )
+    volumes = prepare_volumes(p.spec, "default", None, tmp_path / "volumes", None)
+    (tmp_path / "volumes" / "e" / "escape").symlink_to("/etc")
+    with pytest.raises(ConfigError, match="symbolic link"):
+        mounts_for(p.spec.containers[0], volumes)
+
+
+def test_pull_secrets_become_one_private_auth_file(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path / "secrets")
+    store.put(
+        "default",
+        "registry",
+        {".dockerconfigjson": b'{"auths": {"reg.example:5000": {"auth": "dTpw"}}}'},
+        "kubernetes.io/dockerconfigjson",
+    )
+    p = pipeline(imagePullSecrets=[{"name": "registry"}, {"name": "missing"}])
+    path, notes = write_auth_file(tmp_path / "auth.json", p.spec, "default", store)
+    assert path is not None and path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == '{"auths": {"reg.example:5000": {"auth": "dTpw"}}}'
+    assert notes == ['imagePullSecrets: secret "missing" not found or not of type kubernetes.io/dockerconfigjson']
+
+
+def test_ignored_fields_name_what_podman_cannot_apply() -> None:
+    p = pipeline(
+        {"securityContext": {"runAsUser": 1000, "privileged": True, "seccompProfile": {"type": "RuntimeDefault"}}},
+        nodeSelector={"a": "b"},
+        tolerations=[{"key": "k", "operator": "Exists"}],
+        volumes=[{"name": "e", "emptyDir": {"medium": "Memory"}}],
+    )
+    assert ignored_fields(p.spec, {"c": KRATIX_DEFAULT_RESOURCES}) == [
+        "spec.nodeSelector",
+        "spec.tolerations",
+        "spec.volumes[0].emptyDir.medium",
+        "spec.containers[0].resources.limits.ephemeral-storage",
+        "spec.containers[0].resources.requests.ephemeral-storage",
+        "spec.containers[0].securityContext.privileged",
+    ]
