@@ -99,6 +99,8 @@ async def test_kratix_system_test_1_5_dry_run_feature_flag(platform: Platform, t
     ).action == "unchanged"
     with pytest.raises(Conflict):
         await platform.apply(dry_run("flag-preview", "dryrunflag", "does-not-exist", {"value": "other"}))
+    with pytest.raises(Conflict):  # nor is it labelled (a label would reach no workflow of its own)
+        await platform.label("dryrun", "flag-preview", set={"team": "a"})
     await platform.wait_deleted(await platform.delete("dryrun", "flag-preview"), timeout=60)
     assert not [f for f in remote_files(preview) if "kratix-dry-run" in f]
     with pytest.raises(NotFound):
