@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -29,8 +29,9 @@ from api.limits import BodyLimit, BodyTooLarge
 from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
-from service.platform import Applied, Conflict, NotFound, Platform
+from service.platform import PROMISE_DIFF_MAX, Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal
+from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent
 from domain.parsing import MalformedInput, decode_body, load_documents
@@ -146,11 +147,17 @@ Name = Annotated[str, Path(max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN.patter
 
 class ApplyResponse(BaseModel):
     applied: list[Applied]
+    # With `dryRun=All`: each document as it would be stored (validated, defaulted, admitted), none of them stored.
+    objects: list[dict[str, Any]] = []
 
 
 class LabelChange(BaseModel):
     set: dict[str, str] = {}
     remove: list[str] = []
+
+
+# A `ktx diff` runs each request's pipelines in turn: a few files' worth, not a Promise's whole fleet per call.
+DIFF_MAX_DOCUMENTS = 50
 
 
 class FieldProblem(BaseModel):
@@ -236,9 +243,15 @@ def _routes(app: FastAPI) -> None:
         },
         openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
     )
-    async def apply(request: Request, platform: PlatformDep, caller: Caller) -> Any:
+    async def apply(
+        request: Request,
+        platform: PlatformDep,
+        caller: Caller,
+        dry_run: Annotated[Literal["All"] | None, Query(alias="dryRun")] = None,
+    ) -> Any:
         """Apply one or many YAML or JSON documents. Documents before a refused one stay applied; none after it
-        start."""
+        start. With `dryRun=All` (kubectl's `--dry-run=server`), each is admitted as the Kubernetes API's dry run
+        admits it and answered as it would be stored; nothing is stored or started."""
         try:
             text = decode_body(await request.body())
             # Parsing megabytes of YAML takes seconds of pure Python: off the event loop, so probes keep answering.
@@ -248,12 +261,22 @@ def _routes(app: FastAPI) -> None:
         if not documents:
             return _refuse(400, "no documents in the request body")
         applied: list[Applied] = []
+        objects: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
             reason = refusal(caller, "apply", Target.of_document(document))
+            live = dry_run_live_namespace(document)
+            if reason is None and live is not None:
+                # A DryRun reads the live request it diffs against: only one who may preview there may name it.
+                reason = refusal(caller, "apply", Target("DryRun", None, live, True))
             if reason is not None:
                 return _refuse(403, reason, index)
             try:
-                applied.append(await platform.apply(document))
+                if dry_run:
+                    admitted = await platform.admit(document)
+                    objects.append(admitted)
+                    applied.append(await platform.dry_run_outcome(admitted))
+                else:
+                    applied.append(await platform.apply(document))
             except InvalidDocument as exc:
                 errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
                 metadata = document.get("metadata")
@@ -265,7 +288,47 @@ def _routes(app: FastAPI) -> None:
                 return _refuse(409, str(exc), index)
             except DocumentTooLarge as exc:
                 return _refuse(413, str(exc), index)
-        return ApplyResponse(applied=applied)
+        return ApplyResponse(applied=applied, objects=objects)
+
+    @api.post(
+        "/diff",
+        responses={400: {"model": Refusal}, 404: {"model": Refusal}, 422: {"model": Refusal}},
+        openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
+    )
+    async def diff(
+        request: Request,
+        platform: PlatformDep,
+        caller: Caller,
+        timeout: Annotated[float, Query(ge=1, le=3600)] = 300,
+        limit: Annotated[int | None, Query(ge=1, le=PROMISE_DIFF_MAX)] = None,
+    ) -> Any:
+        """`ktx diff`: what each request in the body would change, from a DryRun of it (run, read, deleted); for a
+        Promise, what it would change for each request bound to it, or the first `limit` of them."""
+        try:
+            documents = await run_in_threadpool(load_documents, decode_body(await request.body()))
+        except MalformedInput as exc:
+            return _refuse(400, str(exc))
+        if not documents or len(documents) > DIFF_MAX_DOCUMENTS:
+            return _refuse(400, f"give 1 to {DIFF_MAX_DOCUMENTS} requests to diff")
+        diffs = []
+        for index, document in enumerate(documents):
+            target = Target.of_document(document)
+            if target.kind == "Promise" and target.builtin:
+                # It previews every namespace's requests: only one who may change the Promise may.
+                reason = refusal(caller, "apply", target)
+            else:
+                reason = refusal(caller, "apply", Target("DryRun", None, target.namespace or "default", True))
+                reason = reason or refusal(caller, "get", target)
+            if reason is not None:
+                return _refuse(403, reason, index)
+            try:
+                diffs += await platform.diff(document, timeout, limit)
+            except InvalidDocument as exc:
+                errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+                return _refuse(422, f"{document.get('kind')} is invalid: {exc}", index, errors)
+            except NotFound as exc:
+                return _refuse(404, str(exc), index)
+        return {"diffs": diffs}
 
     @api.get("/objects/{kind}")
     async def list_objects(

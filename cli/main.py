@@ -139,6 +139,17 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
             "STATUS": data.get("state", ""),
             "AGE": _age(str(data.get("lastRun") or "") or None),
         }
+    if kind == "DryRun":
+        completed = _condition(status, "Completed")
+        return {
+            "NAMESPACE": meta.get("namespace", ""),
+            "NAME": meta["name"],
+            "PROMISE": (spec.get("promiseRef") or {}).get("name", ""),
+            "REQUEST": (spec.get("resourceRequestRef") or {}).get("name", ""),
+            "COMPLETED": completed.get("status", "Unknown"),
+            "REASON": completed.get("reason", status.get("message", "")),
+            "AGE": _age(meta.get("creationTimestamp")),
+        }
     if kind in ("GitStateStore", "BucketStateStore"):
         return {
             "NAME": meta["name"],
@@ -273,6 +284,13 @@ def describe(obj: dict[str, Any]) -> str:
         lines.append(
             f"  {g['pipeline'] or 'static'}/{g['directory']} waiting for a Destination matching {g['selector']}"
         )
+    preview = extra.get("dryRun") or {}
+    if preview.get("files"):
+        lines.append("Changes:")
+        lines += [f"  {f['change']:<9} {f['pipeline']}/{f['path']}" for f in preview["files"]]
+    if preview.get("wouldRun"):
+        lines.append("Would run (skipped in a dry run):")
+        lines += [f"  {w['pipeline']}/{w['name']} ({w['provider']})" for w in preview["wouldRun"]]
     if extra.get("events"):
         lines += ["Events:", "  TYPE     REASON                       AGE     COUNT  MESSAGE"]
         for e in extra["events"]:
@@ -321,9 +339,19 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
     objects: list[dict[str, Any]] = []
+    dry_run = {"dryRun": "All"} if args.dry_run == "server" else {}
     with _client(settings) as client:
         for text in _read_files(args.filename):
-            result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
+            result = _check(
+                client.post("/apply", content=text, params=dry_run, headers={"content-type": "application/yaml"})
+            )
+            if dry_run:
+                # kubectl's --dry-run=server: what would be stored, as admitted; nothing was.
+                for item, admitted in zip(result["applied"], result["objects"]):
+                    if not args.output:
+                        print(f"{item['kind'].lower()}/{item['name']} {item['action']} (server dry run)")
+                    objects.append(admitted)
+                continue
             for item in result["applied"]:
                 for warning in item.get("warnings") or []:
                     print(warning, file=sys.stderr)
@@ -335,6 +363,48 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
                 objects.append(_public(_check(client.get(f"/objects/{item['kind']}/{item['name']}", params=params))))
     if args.output:
         _print(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}, args.output)
+
+
+def diff_text(diffs: list[dict[str, Any]]) -> str:
+    """Each changed file as `diff -u` prints it, headed by the request, pipeline and the Destinations the live request
+    holds that output on; then the off-platform actions that would run."""
+    lines: list[str] = []
+    for item in diffs:
+        request = item["request"]
+        who = f"{request['kind']}/{request['namespace']}/{request['name']}"
+        for f in item["files"]:
+            where = ", ".join(f["destinations"]) or "no Destination yet"
+            lines.append(f"# {who}: pipeline {f['pipeline']}, {f['change']} {f['path']} (Destination {where})")
+            lines.append(f"diff -u -N live/{f['pipeline']}/{f['path']} dry-run/{f['pipeline']}/{f['path']}")
+            lines.append(f["diff"].rstrip("\n") if f["diff"] else "(diff over the size shown)")
+        for w in item["wouldRun"]:
+            lines.append(f"# {who}: pipeline {w['pipeline']} would run action {w['name']} ({w['provider']})")
+    return "\n".join(lines)
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
+    """kubectl diff's contract: exit 0 when nothing would change, 1 when something would, 2 on any error."""
+    try:
+        diffs: list[dict[str, Any]] = []
+        with _client(settings) as client:
+            for text in _read_files(args.filename):
+                params = {"timeout": parse_duration(args.timeout), **({"limit": args.limit} if args.limit else {})}
+                headers = {"content-type": "application/yaml"}
+                diffs += _check(client.post("/diff", content=text, params=params, headers=headers))["diffs"]
+        failed = [d for d in diffs if d.get("failed")]
+        if failed:
+            request = failed[0]["request"]
+            raise CliError(
+                f"error: the dry run of {request['kind']}/{request['name']} failed: {failed[0]['failed']['message']}"
+            )
+    except Exception as exc:  # noqa: BLE001 - an error is exit code 2, as kubectl diff has it
+        print(_failure(exc), file=sys.stderr)
+        sys.exit(2)
+    text = diff_text(diffs)
+    if text:
+        print(text)
+    # Actions that would run are listed, not counted: only a change to what is committed is a difference.
+    sys.exit(1 if any(d["files"] for d in diffs) else 0)
 
 
 def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
@@ -555,7 +625,24 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "-o", "--output", choices=["json", "yaml"], help="print the applied objects instead of a summary"
     )
+    apply.add_argument(
+        "--dry-run",
+        choices=["none", "server"],
+        default="none",
+        help="server: validate, default and admit each document and show it as it would be stored, storing nothing",
+    )
     apply.set_defaults(func=cmd_apply)
+    diff = sub.add_parser(
+        "diff",
+        help="what applying requests would change in the state stores, from a dry run of their pipelines "
+        "(exit 0: no changes, 1: changes, 2: error)",
+    )
+    diff.add_argument("-f", "--filename", action="append", required=True)
+    diff.add_argument("--timeout", default="300s", help="how long each request's dry run may take")
+    diff.add_argument(
+        "--limit", type=int, help="for a Promise: diff this many of its requests (by namespace and name), not all"
+    )
+    diff.set_defaults(func=cmd_diff)
     installer = sub.add_parser(
         "install",
         help="install a Promise: from a URL as a PromiseRelease (fetched, kept installed), or from a file",

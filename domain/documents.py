@@ -312,7 +312,7 @@ PLATFORM_KINDS: dict[str, type[KubeModel]] = {
 }
 # Every kind the platform serves itself, in the one version it serves it; all other kinds are Promise APIs.
 BUILTIN_API_VERSIONS: dict[str, str] = {
-    **{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord"]},
+    **{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord", "DryRun"]},
     "Secret": "v1",
 }
 # What users type for them (kind, plural, short name), lower-cased; these win over a Promise kind of the same name.
@@ -323,6 +323,8 @@ PLATFORM_KIND_NAMES = {
     "promisereleases": "PromiseRelease",
     "healthrecord": "HealthRecord",
     "healthrecords": "HealthRecord",
+    "dryrun": "DryRun",
+    "dryruns": "DryRun",
     "destination": "Destination",
     "destinations": "Destination",
     "dest": "Destination",

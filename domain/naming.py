@@ -13,6 +13,10 @@ def resource_workflow_id(promise: str, namespace: str, name: str) -> str:
     return f"resource/{promise}/{namespace}/{name}"
 
 
+def dry_run_workflow_id(namespace: str, name: str) -> str:
+    return f"dryrun/{namespace}/{name}"
+
+
 def promise_release_workflow_id(name: str) -> str:
     return f"promiserelease/{name}"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
+from domain import dry_run as dr
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
@@ -54,6 +56,7 @@ from domain.labels import (
 from domain.naming import (
     CATALOG_WORKFLOW_ID,
     destination_workflow_id,
+    dry_run_workflow_id,
     promise_release_workflow_id,
     promise_workflow_id,
     resource_workflow_id,
@@ -61,7 +64,7 @@ from domain.naming import (
 )
 from domain.promise_release import RELEASE_NAME_LABEL, admission_warning
 from domain.parsing import is_platform_document, parse_platform_document
-from domain.promise_api import PromiseApi
+from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
 from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
@@ -83,6 +86,7 @@ from workflows.destination import (
     ResyncRequest,
 )
 from workflows.delivery import Placement, iso
+from workflows.dry_run import DryRunWorkflow, DryRunWorkflowInput
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.promise_release import (
     PromiseGone,
@@ -131,6 +135,10 @@ class Applied(BaseModel):
 DEFAULT_MAX_DOCUMENT = 1024 * 1024
 
 
+# A Promise's diff runs each bound request's pipelines in turn: past this many, `--limit` takes a sample instead.
+PROMISE_DIFF_MAX = 200
+
+
 class Platform:
     def __init__(
         self, client: Client, task_queue: str, secrets: SecretProvider, max_document: int = DEFAULT_MAX_DOCUMENT
@@ -153,6 +161,8 @@ class Platform:
         document, precondition = _without_server_fields(document)
         if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "HealthRecord":
             return await self._apply_health_record(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == dr.KIND:
+            return await self._apply_dry_run(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             return await self._apply_secret(document)
         if is_platform_document(document):
@@ -179,6 +189,9 @@ class Platform:
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             parse_secret(document)
             return document
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == dr.KIND:
+            spec, _ = await self._dry_run_request(document)
+            return {**document, "metadata": {**document["metadata"], "namespace": spec.namespace}}
         if is_platform_document(document):
             model = parse_platform_document(document)
             catalog = await fetch_catalog(self.client)
@@ -206,6 +219,191 @@ class Platform:
         admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
         admitted["metadata"].setdefault("namespace", "default")
         return admitted
+
+    async def _dry_run_request(self, document: dict[str, Any]) -> tuple[dr.DryRunSpec, dict[str, Any]]:
+        """The DryRun's fields, and the request its pipelines will see: the live request's metadata (or the names it
+        would have) with the proposed spec, validated and defaulted by the Promise's API as a request would be."""
+        spec = dr.parse_dry_run(document)
+        api = (await fetch_catalog(self.client)).apis.get(spec.promise)
+        if api is None:
+            raise NotFound(f'promise "{spec.promise}" not found (spec.promiseRef.name)')
+        try:
+            live = await self.get_resource(api, spec.live_name, spec.live_namespace)
+            metadata = {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "deletionTimestamp")}
+        except NotFound:
+            metadata = {"name": spec.live_name, "namespace": spec.live_namespace}
+        proposed = {
+            "apiVersion": f"{api.group}/{api.version}",
+            "kind": api.kind,
+            "metadata": {"name": spec.live_name, "namespace": spec.live_namespace},
+            "spec": spec.resource,
+        }
+        try:
+            request = (await asyncio.to_thread(validate_resource_request, api, proposed)).to_doc()
+        except InvalidDocument as exc:
+            raise InvalidDocument(
+                [FieldError("spec.resource" + e.field.removeprefix("spec"), e.reason) for e in exc.errors]
+            ) from exc
+        labels = {**(metadata.get("labels") or {}), PROMISE_NAME: api.promise}
+        request["metadata"] = {**metadata, "labels": labels}
+        return spec, request
+
+    async def _apply_dry_run(self, document: dict[str, Any]) -> Applied:
+        """A DryRun runs once (Kratix skips a completed one): applying the same spec again changes nothing, a changed
+        spec is refused until the DryRun is deleted."""
+        spec, request = await self._dry_run_request(document)
+        document = {**document, "metadata": {**document["metadata"], "namespace": spec.namespace}}
+        document.pop("status", None)
+        try:
+            await self._start_dry_run(spec, document, request, None)
+            return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="created")
+        except WorkflowAlreadyStartedError:
+            current = await self.get(dr.KIND, spec.name, spec.namespace)
+            if current.get("spec") != document.get("spec"):
+                raise Conflict(
+                    f'dryrun "{spec.name}" has run: a DryRun\'s spec does not change; delete it and apply it again'
+                ) from None
+            return Applied(kind=dr.KIND, name=spec.name, namespace=spec.namespace, action="unchanged")
+
+    async def _start_dry_run(
+        self,
+        spec: dr.DryRunSpec,
+        document: dict[str, Any],
+        request: dict[str, Any],
+        promise: PromiseSnapshot | None,
+    ) -> None:
+        await self.client.start_workflow(
+            DryRunWorkflow.run,
+            DryRunWorkflowInput(document=document, request=request, promise=promise),
+            id=dry_run_workflow_id(spec.namespace, spec.name),
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(KIND, dr.KIND), SearchAttributePair(PROMISE, spec.promise)]
+            ),
+            memo={"object": document},
+        )
+
+    async def diff(self, document: dict[str, Any], timeout: float, limit: int | None = None) -> list[dict[str, Any]]:
+        """`ktx diff`: for a request, what applying it would change; for a Promise, what it would change for each
+        request bound to it (by namespace and name, the first `limit` or PROMISE_DIFF_MAX). Each is a DryRun against
+        the request as it is, read as soon as its diff is made, then deleted."""
+        if builtin_kind(document) == "Promise":
+            return await self._diff_promise(document, timeout, limit)
+        admitted = await self.admit(document)
+        api = (await fetch_catalog(self.client)).find_api(str(admitted.get("apiVersion")), str(admitted.get("kind")))
+        if api is None or builtin_kind(admitted) is not None:
+            raise InvalidDocument([FieldError("kind", "ktx diff previews requests and Promises")])
+        metadata = admitted["metadata"]
+        name, namespace = str(metadata["name"]), str(metadata.get("namespace") or "default")
+        preview = self._preview_document(api.promise, name, namespace, admitted.get("spec") or {})
+        spec, request = await self._dry_run_request(preview)
+        return [await self._diff_one(api, spec, preview, request, None, timeout)]
+
+    async def _diff_promise(self, document: dict[str, Any], timeout: float, limit: int | None) -> list[dict[str, Any]]:
+        """Every bound request's spec, validated by the changed Promise's API, through the changed pipelines."""
+        model = parse_platform_document(document)
+        assert isinstance(model, Promise)
+        api = await asyncio.to_thread(admit_promise, model)
+        installed = (await fetch_catalog(self.client)).apis.get(model.metadata.name)
+        if api is None or installed is None:
+            raise NotFound(f'promise "{model.metadata.name}" has no requests to diff: it is not installed with an API')
+        snapshot = snapshot_of(model, api, 0, True, [])
+        requests = await self.list(installed.kind, promise=installed.promise)
+        diffs = []
+        for live in requests[: min(limit or PROMISE_DIFF_MAX, PROMISE_DIFF_MAX)]:
+            name, namespace = live["metadata"]["name"], live["metadata"]["namespace"]
+            preview = self._preview_document(installed.promise, name, namespace, live.get("spec") or {})
+            proposed = {
+                "apiVersion": f"{api.group}/{api.version}",
+                "kind": api.kind,
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": live.get("spec") or {},
+            }
+            request = (await asyncio.to_thread(validate_resource_request, api, proposed)).to_doc()
+            metadata = {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "deletionTimestamp")}
+            request["metadata"] = {**metadata, "labels": {**(metadata.get("labels") or {}), PROMISE_NAME: api.promise}}
+            diffs.append(
+                await self._diff_one(installed, dr.parse_dry_run(preview), preview, request, snapshot, timeout)
+            )
+        return diffs
+
+    @staticmethod
+    def _preview_document(promise: str, name: str, namespace: str, resource: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": KRATIX_API_VERSION,
+            "kind": dr.KIND,
+            "metadata": {"name": f"ktx-diff-{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "spec": {
+                "promiseRef": {"name": promise},
+                "resourceRequestRef": {"name": name, "namespace": namespace},
+                "resource": resource,
+            },
+        }
+
+    async def _diff_one(
+        self,
+        api: PromiseApi,
+        spec: dr.DryRunSpec,
+        preview: dict[str, Any],
+        request: dict[str, Any],
+        promise: PromiseSnapshot | None,
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Returns the changed files (each with the Destinations the live request holds that pipeline's output on),
+        the off-platform actions that would run, and the Completed condition if a pipeline failed."""
+        await self._start_dry_run(spec, preview, request, promise)
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.05
+            while True:
+                obj = await self.get(dr.KIND, spec.name, spec.namespace)
+                completed = get_condition(obj["status"], dr.COMPLETED)
+                result = obj["_ktx"].get("dryRun") or {}
+                if result.get("diffed") or completed is not None:
+                    break
+                if time.monotonic() + delay > deadline:
+                    raise TimeoutError(f"timed out waiting for the dry run of {api.kind}/{spec.live_name}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        finally:
+            await self.delete(dr.KIND, spec.name, spec.namespace)
+        try:
+            placements = (await self.get_resource(api, spec.live_name, spec.live_namespace))["_ktx"]["placements"]
+        except NotFound:
+            placements = []
+        where: dict[str, set[str]] = {}
+        for placement in placements:
+            where.setdefault(placement["pipeline"], set()).add(placement["destination"])
+        files = [{**f, "destinations": sorted(where.get(f["pipeline"], set()))} for f in result.get("files") or []]
+        failed = completed is not None and completed.get("status") == "False"
+        return {
+            "request": {
+                "kind": api.kind,
+                "name": spec.live_name,
+                "namespace": spec.live_namespace,
+                "promise": api.promise,
+            },
+            "files": files,
+            "wouldRun": result.get("wouldRun") or [],
+            "failed": completed if failed else None,
+        }
+
+    async def get_resource(self, api: PromiseApi, name: str, namespace: str) -> dict[str, Any]:
+        """A request of a Promise's API, named by the API rather than by a kind a user typed."""
+        return await self._get_workflow_object(resource_workflow_id(api.promise, namespace, name), api.kind, name)
+
+    async def dry_run_outcome(self, admitted: dict[str, Any]) -> Applied:
+        """What `apply` would have answered for an admitted document, as kubectl's `--dry-run=server` prints it:
+        created if no such object is stored yet, configured if one is."""
+        metadata = admitted.get("metadata") or {}
+        kind, name, namespace = str(admitted.get("kind")), str(metadata.get("name")), metadata.get("namespace")
+        try:
+            await self.get(kind, name, namespace or "default")
+            action = "configured"
+        except NotFound:
+            action = "created"
+        return Applied(kind=kind, name=name, namespace=namespace, action=action)
 
     async def _catalog_update(self, update: Any, arg: BaseModel) -> Any:
         start = WithStartWorkflowOperation(
@@ -540,16 +738,19 @@ class Platform:
                 raise NotFound(f'{resolved.lower()} "{name}" not found')
             return await self._with_status(entry)
         workflow_id = _object_workflow_id(resolved, api, name, namespace)
+        return await self._get_workflow_object(workflow_id, resolved, name)
+
+    async def _get_workflow_object(self, workflow_id: str, kind: str, name: str) -> dict[str, Any]:
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f'{resolved.lower()} "{name}" not found') from exc
+                raise NotFound(f'{kind.lower()} "{name}" not found') from exc
             raise
         if description.status in _ENDED_UNDELETED:
-            raise await self._ended(description, f'{resolved.lower()} "{name}"')
+            raise await self._ended(description, f'{kind.lower()} "{name}"')
         if description.status != WorkflowExecutionStatus.RUNNING:
-            raise NotFound(f'{resolved.lower()} "{name}" not found')
+            raise NotFound(f'{kind.lower()} "{name}" not found')
         return await _object_from(description)
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
@@ -569,6 +770,9 @@ class Platform:
         if promise:
             clauses.append(equals(PROMISE.name, promise))
         objects = await self._listed(" AND ".join(clauses))
+        if resolved == dr.KIND and namespace:
+            # Not by the namespace attribute: that one marks the resources' workflows (all_resources).
+            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
 
     async def _listed(self, query: str) -> list[dict[str, Any]]:
@@ -713,7 +917,7 @@ class Platform:
         remove: list[str] | None = None,
     ) -> dict[str, str]:
         resolved, api = await self.resolve_kind(kind)
-        if resolved in _CATALOG_KINDS or resolved in ("HealthRecord", "PromiseRelease"):
+        if resolved in _CATALOG_KINDS or resolved in ("HealthRecord", "PromiseRelease", dr.KIND):
             raise Conflict(f"labels on {resolved} objects are set by applying the document")
         # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
         # again against the labels it holds).
@@ -816,6 +1020,10 @@ class Platform:
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == dr.KIND:
+            workflow_id = dry_run_workflow_id(namespace, name)
+            await self._update(workflow_id, DryRunWorkflow.delete, DeleteRequest(), f'dryrun "{name}" not found')
+            return workflow_id
         if resolved == "HealthRecord":
             record = await self.get(kind, name, namespace)
             data = record["data"]
@@ -966,7 +1174,9 @@ class Platform:
 
 
 def _object_workflow_id(kind: str, api: PromiseApi | None, name: str, namespace: str) -> str:
-    """The workflow holding a Promise, a PromiseRelease or a resource."""
+    """The workflow holding a Promise, a PromiseRelease, a DryRun or a resource."""
+    if kind == dr.KIND:
+        return dry_run_workflow_id(namespace, name)
     if api is not None:
         return resource_workflow_id(api.promise, namespace, name)
     return promise_release_workflow_id(name) if kind == "PromiseRelease" else promise_workflow_id(name)
@@ -1033,6 +1243,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "events": memo.get("events") or [],
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
+        **({"dryRun": memo["dryRun"]} if memo.get("dryRun") else {}),
         # Objects whose workflow started before resourceVersions were published have none until they next change.
         "resourceVersion": memo.get("resourceVersion") or "0",
     }

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.artifacts.gc import ArtifactGcActivities
+from activities.artifacts.dry_run_diff import DryRunActivities
 from activities.artifacts.store import ArtifactStore
 from activities.platform.catalog import CatalogActivities
 from activities.platform.config import ConfigActivities
@@ -43,6 +44,7 @@ from worker.settings import Settings, connect_client
 from workflows.artifact_gc import ArtifactGcWorkflow
 from workflows.catalog import CatalogWorkflow
 from workflows.destination import DestinationWorkflow
+from workflows.dry_run import DryRunWorkflow
 from workflows.promise import PromiseWorkflow
 from workflows.promise_release import PromiseReleaseWorkflow
 from workflows.resource import ResourceWorkflow
@@ -59,6 +61,7 @@ WORKFLOWS = [
     DestinationWorkflow,
     StateStoreWorkflow,
     ArtifactGcWorkflow,
+    DryRunWorkflow,
 ]
 
 
@@ -87,7 +90,9 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
     zendesk = ZendeskActivities(secrets)
     gc = ArtifactGcActivities(client, artifacts)
+    dry_runs = DryRunActivities(client, artifacts)
     return [
+        dry_runs.diff_dry_run,
         gc.collect_artifact_garbage,
         platform_apply.apply_to_platform,
         releases.install_promise_release,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalog import Catalog
     from domain.config import PlatformConfig
     from domain.documents import Destination, Pipeline
+    from domain.dry_run import DRY_RUN
     from domain.layout import FilepathMode, Slot, group_slot, nested_dir, work_name, workplacement_name
     from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
@@ -205,6 +206,7 @@ def plan_output(
     previous: list[Placement],
     rng: random.Random,
     rewrite: Callable[[Placement], bool],
+    dry_run: bool | None = None,
 ) -> DeliveryPlan:
     """Kratix's scheduler for one Work: existing placements stay (flagged misplaced when their Destination no longer
     matches), unplaced groups get a Destination, dependency groups spread to every new match.
@@ -212,8 +214,13 @@ def plan_output(
     Only new placements, moved slots, failed ones and those `rewrite` selects are written: a Destination change
     never rewrites what already sits where it belongs. Placements on Destinations that no longer exist are dropped
     without touching their files (Kratix leaves them), unless that Destination was deleted with `cleanup: all`.
+
+    `dry_run` splits the Destinations as Kratix's scheduler does: False, a real output never goes to one labelled
+    `kratix.io/dry-run: "true"`; True, a DryRun's output goes only there. None (histories from before) sees all.
     """
     views = catalog.destination_views()
+    if dry_run is not None:
+        views = [d for d in views if is_dry_run_destination(d.labels) == dry_run]
     view = {d.name: d for d in views}
     plan = DeliveryPlan()
     live_dirs = {g.directory for g in output.groups}
@@ -254,6 +261,10 @@ def plan_output(
             plan.writes.append(_write(output, group, placed))
     plan.removals = [p for p in plan.removals if catalog.holds_files_for(p.destination)]
     return plan
+
+
+def is_dry_run_destination(labels: dict[str, str]) -> bool:
+    return labels.get(DRY_RUN) == "true"
 
 
 def _write(output: PipelineOutput, group: WorkloadGroup, placement: Placement) -> PlannedWrite:

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.artifacts.gc import HELD_ARTIFACTS_QUERY, HeldArtifacts
+    from activities.artifacts.dry_run_diff import PIPELINE_OUTPUTS_QUERY
     from activities.pipelines.models import PipelineContext, PipelineRunResult
     from activities.platform.redelivery import RedeliverRequest
     from domain import labels as lb
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineOutput,
         Placement,
         deliver,
+        is_dry_run_destination,
         iso,
         now_iso,
         plan_output,
@@ -71,6 +73,8 @@ PAUSED_AFTER_RUN_PATCH = "paused-after-run"
 PIPELINE_ERROR_IS_A_RUN_PATCH = "pipeline-activity-error-is-a-failed-run"
 DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
 DELETION_TIMESTAMP_PATCH = "deletion-timestamp"
+# Kratix keeps real output off Destinations labelled `kratix.io/dry-run: "true"`; histories from before placed there.
+DRY_RUN_DESTINATIONS_PATCH = "dry-run-destinations"
 
 
 def _activity_failure(exc: ActivityError) -> str:
@@ -142,6 +146,12 @@ class ObjectLifecycle:
     def held_artifacts(self) -> HeldArtifacts:
         """The stored outputs this object may place again; the artifact garbage collector keeps them."""
         return HeldArtifacts(digests=sorted({o.artifact for o in self.state.outputs if o.artifact}))
+
+    @workflow.query(name=PIPELINE_OUTPUTS_QUERY)
+    def pipeline_outputs(self) -> dict[str, Any]:
+        """The last output of each pipeline, which a DryRun diffs its preview against
+        (activities/artifacts/dry_run_diff.py)."""
+        return {"outputs": [o.model_dump(mode="json") for o in self.state.outputs]}
 
     # --- the loop ---
 
@@ -739,6 +749,10 @@ class ObjectLifecycle:
         rewrite_all: bool = False,
         rewrite: frozenset[str] = frozenset(),
     ) -> None:
+        # Asked only when a dry-run Destination exists, so other histories replay without the marker.
+        dry_run: bool | None = None
+        if any(is_dry_run_destination(d.metadata.labels) for d in catalog.destinations.values()):
+            dry_run = False if workflow.patched(DRY_RUN_DESTINATIONS_PATCH) else None
         plans = [
             plan_output(
                 catalog,
@@ -746,6 +760,7 @@ class ObjectLifecycle:
                 [p for p in self.state.placements if p.pipeline == o.pipeline],
                 workflow.random(),
                 lambda p: rewrite_all or p.destination in rewrite,
+                dry_run,
             )
             for o in outputs
         ]

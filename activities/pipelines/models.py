@@ -28,6 +28,9 @@ class PipelineContext(BaseModel):
     cluster_scoped: bool
     # The Promise's spec.workflows.config.pipelineNamespace: where all its workflows run ('' for Kratix's default).
     pipeline_namespace: str = ""
+    # A DryRun's preview (domain/dry_run.py): Kratix sets KRATIX_DRY_RUN=true in every container, so a pipeline can
+    # skip what it must not do for real.
+    dry_run: bool = False
 
     @classmethod
     def of_promise(
@@ -84,6 +87,7 @@ class PipelineContext(BaseModel):
             "KRATIX_OBJECT_NAMESPACE": self.object_namespace,
             "KRATIX_CRD_PLURAL": self.crd_plural,
             "KRATIX_CLUSTER_SCOPED": "true" if self.cluster_scoped else "false",
+            **({"KRATIX_DRY_RUN": "true"} if self.dry_run else {}),
         }
 
 

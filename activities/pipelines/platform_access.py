@@ -16,6 +16,8 @@ from pathlib import Path
 from activities.pipelines.models import RunPipelineInput
 from domain.kube.pipeline_token import ObjectRef, PipelineClaims, claims_for, mint, parse_permissions
 
+_READ_VERBS = ("get", "list", "watch")
+
 SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 # The token outlives the run's deadline (activeDeadlineSeconds on Kubernetes, the podman runner's own) by 5 minutes:
 # a Job's clock starts when Kubernetes starts it, which can be a little after the token is minted (an image pull, a
@@ -40,7 +42,7 @@ class PlatformAccess:
         # Checked at apply; a Promise admitted before they were is held to the rules that still parse (fewer rights,
         # never more).
         permissions = parse_permissions(rbac.permissions, "rbac.permissions")[0] if rbac else []
-        return claims_for(
+        claims = claims_for(
             obj=ObjectRef(
                 group=ctx.object_group,
                 version=ctx.object_version,
@@ -58,6 +60,12 @@ class PlatformAccess:
             configured_namespace=ctx.pipeline_namespace,
             service_account=rbac.service_account if rbac else None,
         )
+        if ctx.dry_run:
+            # A dry run reaches nothing real: its token reads what the real run's may, and writes nothing (a
+            # wildcard verb is dropped with the writes), so a pipeline's kubectl cannot touch the live request.
+            reads = [r.model_copy(update={"verbs": [v for v in r.verbs if v in _READ_VERBS]}) for r in claims.rules]
+            claims = claims.model_copy(update={"rules": [r for r in reads if r.verbs]})
+        return claims
 
     def files(self, input: RunPipelineInput) -> dict[str, bytes]:
         """The ServiceAccount directory's files, as kubelet projects them (no newline after the token: the

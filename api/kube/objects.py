@@ -27,6 +27,7 @@ from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
 from api.kube.watch import feed_of, watch
+from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.kube import SecretRef, protobuf
 from domain.kube.objects import list_of, to_kube
@@ -279,9 +280,15 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
     return document
 
 
-async def _store(platform: Platform, resource: KubeResource, document: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+async def _store(
+    platform: Platform, caller: Any, resource: KubeResource, document: dict[str, Any], dry_run: bool
+) -> dict[str, Any]:
     """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
     name = str(document["metadata"].get("name"))
+    live = dry_run_live_namespace(document)
+    if live is not None:
+        # A DryRun reads the live request it diffs against: only one who may preview there may name it.
+        authorize(caller, "create", resource, live, name)
     try:
         if dry_run:
             return await platform.admit(document)
@@ -408,7 +415,7 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    document = await _store(platform, resource, document, dry_run)
+    document = await _store(platform, caller, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
 
 
@@ -434,7 +441,7 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    document = await _store(platform, resource, document, dry_run)
+    document = await _store(platform, caller, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -552,7 +559,7 @@ async def _update_with(request: Request, caller: Any, target: Target, body: Any)
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    document = await _store(platform, resource, document, dry_run)
+    document = await _store(platform, caller, resource, document, dry_run)
     return JSONResponse(await _written(platform, caller, target, document, dry_run))
 
 
@@ -570,7 +577,7 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        document = await _store(platform, resource, document, dry_run)
+        document = await _store(platform, caller, resource, document, dry_run)
         return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})

@@ -124,6 +124,16 @@ BUILTIN: tuple[KubeResource, ...] = (
         ktx_kind="HealthRecord",
         printer_columns=PRINTER_COLUMNS["HealthRecord"],
     ),
+    # Kratix's DryRun CRD (a preview there): no printer columns of its own, so NAME and AGE.
+    KubeResource(
+        **_KRATIX,
+        kind="DryRun",
+        plural="dryruns",
+        singular="dryrun",
+        namespaced=True,
+        verbs=READ_WRITE,
+        ktx_kind="DryRun",
+    ),
     KubeResource(
         **_KRATIX,
         kind="Work",

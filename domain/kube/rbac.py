@@ -32,6 +32,7 @@ BUILTIN_RESOURCES: dict[str, tuple[str, str, bool]] = {
     "GitStateStore": (PLATFORM_GROUP, "gitstatestores", False),
     "BucketStateStore": (PLATFORM_GROUP, "bucketstatestores", False),
     "HealthRecord": (PLATFORM_GROUP, "healthrecords", True),
+    "DryRun": (PLATFORM_GROUP, "dryruns", True),
     "Secret": ("", "secrets", True),
 }
 # Why a team may not do something: ktx's reason, appended to the apiserver's wording of a refusal.
@@ -164,6 +165,8 @@ def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tup
             rules.append(Rule(("get",), (group,), _subresources(plurals, "log", "tree"), namespace=namespace))
         rules += [
             Rule(READ, (PLATFORM_GROUP,), ("healthrecords", "works", "workplacements"), namespace=namespace),
+            # A team previews changes to its own requests (the DryRun's live request is authorised as a read of it).
+            Rule(REQUEST, (PLATFORM_GROUP,), ("dryruns",), namespace=namespace),
             Rule(READ, ("",), ("events",), namespace=namespace),
         ]
     return (*rules, *BASIC_RULES)
