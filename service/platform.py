@@ -39,7 +39,7 @@ from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
 from domain import dry_run as dr
 from domain.crd_validation import admit_promise
-from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease
+from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease, ResourceRequest
 from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
@@ -207,14 +207,7 @@ class Platform:
             if isinstance(model, Destination):
                 catalog.apply_destination(model)
             return model.to_doc()
-        catalog = await fetch_catalog(self.client)
-        api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
-        if api is None:
-            raise NotFound(
-                f"no Promise serves kind {document.get('kind')!r} in {document.get('apiVersion')!r}; "
-                "is the Promise installed?"
-            )
-        request = await asyncio.to_thread(validate_resource_request, api, document)
+        api, request = await self._validated_request(document)
         admitted = request.to_doc()
         admitted.setdefault("metadata", {}).setdefault("labels", {})[PROMISE_NAME] = api.promise
         admitted["metadata"].setdefault("namespace", "default")
@@ -573,7 +566,8 @@ class Platform:
                 PromiseGone(promise=promise["metadata"]["name"]),
             )
 
-    async def _apply_resource(self, document: dict[str, Any], precondition: str | None = None) -> Applied:
+    async def _validated_request(self, document: dict[str, Any]) -> tuple[PromiseApi, ResourceRequest]:
+        """The Promise API serving the document's kind, and the request checked against its schema."""
         catalog = await fetch_catalog(self.client)
         api = catalog.find_api(str(document.get("apiVersion")), str(document.get("kind")))
         if api is None:
@@ -582,7 +576,10 @@ class Platform:
                 "is the Promise installed?"
             )
         # Off the event loop: a large request against a large schema must not hold every other request up.
-        request = await asyncio.to_thread(validate_resource_request, api, document)
+        return api, await asyncio.to_thread(validate_resource_request, api, document)
+
+    async def _apply_resource(self, document: dict[str, Any], precondition: str | None = None) -> Applied:
+        api, request = await self._validated_request(document)
         namespace = request.metadata.namespace or "default"
         name = request.metadata.name
         document = request.to_doc()

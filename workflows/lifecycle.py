@@ -332,13 +332,7 @@ class ObjectLifecycle:
 
     def _refuse_stale(self, input: ApplyInput) -> None:
         """For the apply update's validator: Kubernetes' optimistic concurrency. Reads only."""
-        current = str(self.publisher.resource_version)
-        if input.resource_version is not None and input.resource_version != current:
-            raise ApplicationError(
-                f"the object has been modified: resourceVersion {input.resource_version} is not the current {current}",
-                type="StaleResourceVersion",
-                non_retryable=True,
-            )
+        self.publisher.refuse_stale(input.resource_version)
 
     def _request_delete(self, input: DeleteRequest) -> None:
         # Kubernetes shows a deleting object with the time its delete was asked for (kubectl: Terminating) until its

@@ -202,13 +202,7 @@ class PromiseReleaseWorkflow:
     def _validate_apply(self, input: ApplyInput) -> None:
         if self.state.delete_requested:
             raise ApplicationError("the PromiseRelease is being deleted", type="Conflict", non_retryable=True)
-        current = str(self.publisher.resource_version)
-        if input.resource_version is not None and input.resource_version != current:
-            raise ApplicationError(
-                f"the object has been modified: resourceVersion {input.resource_version} is not the current {current}",
-                type="StaleResourceVersion",
-                non_retryable=True,
-            )
+        self.publisher.refuse_stale(input.resource_version)
 
     @workflow.update
     def delete(self, input: DeleteRequest) -> DeleteAccepted:

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from activities.platform.search_attributes import DESTINATIONS, PHASE, RESOURCE_VERSION, UNPLACED
 
@@ -27,6 +28,17 @@ class Publisher:
         self._delivery: tuple[list[str], bool] | None = None
         # Carried across continue-as-new by the workflow's state, so a new run never goes back.
         self.resource_version = resource_version
+
+    def refuse_stale(self, expected: str | None) -> None:
+        """For an update's validator (reads only): Kubernetes' optimistic concurrency, decided where the object lives,
+        so of two writers holding the same version only one gets through."""
+        current = str(self.resource_version)
+        if expected is not None and expected != current:
+            raise ApplicationError(
+                f"the object has been modified: resourceVersion {expected} is not the current {current}",
+                type="StaleResourceVersion",
+                non_retryable=True,
+            )
 
     def publish(self, memo: dict[str, Any], phase: str) -> None:
         changed = {key: value for key, value in memo.items() if self._memo.get(key) != value}
