@@ -27,7 +27,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.config import PlatformConfig
     from domain.documents import Destination, Pipeline
     from domain.dry_run import DRY_RUN
-    from domain.layout import FilepathMode, Slot, group_slot, nested_dir, work_name, workplacement_name
+    from domain.layout import (
+        FilepathMode,
+        Slot,
+        group_slot,
+        nested_dir,
+        resource_nested_root,
+        work_name,
+        workplacement_name,
+    )
     from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
     from workflows import options
@@ -87,6 +95,29 @@ class PipelineOutput(BaseModel):
     # nestedByMetadata directory of the group, under the Destination path, before the group id:
     # e.g. resources/ns/p/r/pipe
     nested_root: str
+
+    @classmethod
+    def of_resource(
+        cls,
+        promise: str,
+        namespace: str,
+        name: str,
+        pipeline: str,
+        groups: list[WorkloadGroup],
+        artifact: str | None,
+        inline: dict[str, str],
+    ) -> "PipelineOutput":
+        """A resource request's output, named and laid out as Kratix lays out request `name`'s Work."""
+        return cls(
+            pipeline=pipeline,
+            groups=groups,
+            artifact=artifact,
+            inline=inline,
+            dependency=False,
+            identifier=f"{promise}-{name}-{pipeline}",
+            namespace=namespace,
+            nested_root=resource_nested_root(namespace, promise, name, pipeline),
+        )
 
 
 class PlannedWrite(BaseModel):

@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalog import Catalog
     from domain.documents import Pipeline
     from domain.errors import InvalidDocument
-    from domain.layout import resource_nested_root
     from domain.naming import resource_workflow_id
     from domain.pipeline_rules import pipeline_timeout_s
     from domain.promise_api import PromiseSnapshot
@@ -277,16 +276,9 @@ class DryRunWorkflow:
         self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]
     ) -> PipelineOutput:
         """Laid out as the ephemeral request's output would be, so it never lands where the live request's does."""
-        ns, promise = self.spec.namespace, self.spec.promise
-        return PipelineOutput(
-            pipeline=pipeline,
-            groups=groups,
-            artifact=artifact,
-            inline=inline,
-            dependency=False,
-            identifier=f"{promise}-{self.ephemeral}-{pipeline}",
-            namespace=ns,
-            nested_root=resource_nested_root(ns, promise, self.ephemeral, pipeline),
+        spec = self.spec
+        return PipelineOutput.of_resource(
+            spec.promise, spec.namespace, self.ephemeral, pipeline, groups, artifact, inline
         )
 
     async def _write(self, outputs: list[PipelineOutput]) -> None:

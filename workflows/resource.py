@@ -17,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
     from domain import status as st
     from domain.documents import Pipeline
     from domain.health import health_status
-    from domain.layout import resource_nested_root
     from domain.scheduling import WorkloadGroup
     from domain.promise_api import UNVERSIONED, PromiseSnapshot
     from workflows import options
@@ -220,16 +219,7 @@ class ResourceWorkflow(ObjectLifecycle):
         self, pipeline: str, groups: list[WorkloadGroup], artifact: str | None, inline: dict[str, str]
     ) -> PipelineOutput:
         st_ = self.state
-        return PipelineOutput(
-            pipeline=pipeline,
-            groups=groups,
-            artifact=artifact,
-            inline=inline,
-            dependency=False,
-            identifier=f"{st_.promise}-{st_.name}-{pipeline}",
-            namespace=st_.namespace,
-            nested_root=resource_nested_root(st_.namespace, st_.promise, st_.name, pipeline),
-        )
+        return PipelineOutput.of_resource(st_.promise, st_.namespace, st_.name, pipeline, groups, artifact, inline)
 
     async def _configure_succeeded(self, generation: int) -> None:
         version = self.snapshot.version if self.snapshot else UNVERSIONED
