@@ -94,6 +94,17 @@ class Owner:
             labels[RESOURCE_NAMESPACE] = self.namespace
         return labels
 
+    def _metadata(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        """What a Work and its WorkPlacements share: the owner's namespace, age and generation, a uid of their own."""
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "uid": derived_uid(self.uid, name),
+            "creationTimestamp": self.created,
+            "generation": self.generation,
+            "labels": labels,
+        }
+
     def work(self, pipeline: str) -> dict[str, Any]:
         name = work_name(self.identifier(pipeline))
         placed = [p for p in self.placements if p["pipeline"] == pipeline]
@@ -115,14 +126,7 @@ class Owner:
         return {
             "apiVersion": "platform.kratix.io/v1alpha1",
             "kind": "Work",
-            "metadata": {
-                "name": name,
-                "namespace": self.namespace,
-                "uid": derived_uid(self.uid, name),
-                "creationTimestamp": self.created,
-                "generation": self.generation,
-                "labels": self.work_labels(pipeline),
-            },
+            "metadata": self._metadata(name, self.work_labels(pipeline)),
             "spec": spec,
             "status": {
                 "conditions": self._work_conditions(unscheduled, misplaced, failing),
@@ -185,12 +189,7 @@ class Owner:
             "apiVersion": "platform.kratix.io/v1alpha1",
             "kind": "WorkPlacement",
             "metadata": {
-                "name": name,
-                "namespace": self.namespace,
-                "uid": derived_uid(self.uid, name),
-                "creationTimestamp": self.created,
-                "generation": self.generation,
-                "labels": labels,
+                **self._metadata(name, labels),
                 "finalizers": [REPO_CLEANUP_FINALIZER],
                 "ownerReferences": [
                     {
