@@ -24,6 +24,22 @@ async def _call(activity: Any, arg: Any) -> Any:
     )
 
 
+async def _update_slack_post(action: Action, record: ActionRecord, text: str, thread_text: str = "") -> None:
+    """Edit the message an action posted, in the channel Slack answered with (a status change, or the delete)."""
+    assert action.slack is not None
+    await _call(
+        SlackActivities.slack_post,
+        SlackPostInput(
+            secret_ref=action.slack.secret_ref,
+            key=record.key,
+            channel=record.refs.get("channel"),
+            text=text,
+            ts=record.external_id,
+            thread_text=thread_text,
+        ),
+    )
+
+
 def _reason(exc: ActivityError) -> str:
     cause = exc.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
@@ -89,16 +105,8 @@ async def report_outcome(record: ActionRecord, failed: bool, message: str, obj: 
     try:
         if action.slack is not None and record.external_id and action.slack.update_on_status_change:
             text = f"{action.slack.text}\nStatus: {phase}" + (f" ({message})" if failed and message else "")
-            await _call(
-                SlackActivities.slack_post,
-                SlackPostInput(
-                    secret_ref=action.slack.secret_ref,
-                    key=record.key,
-                    channel=record.refs.get("channel"),
-                    text=text,
-                    ts=record.external_id,
-                    thread_text=message if failed and action.slack.thread_on_failure else "",
-                ),
+            await _update_slack_post(
+                action, record, text, thread_text=message if failed and action.slack.thread_on_failure else ""
             )
         elif action.pagerduty is not None and action.pagerduty.incident_on_failure:
             p = action.pagerduty
@@ -133,16 +141,7 @@ async def compensate(record: ActionRecord, obj: dict[str, Any]) -> ActionRecord:
     name = f"{obj.get('kind')} {(obj.get('metadata') or {}).get('name')}"
     try:
         if action.slack is not None and record.external_id:
-            await _call(
-                SlackActivities.slack_post,
-                SlackPostInput(
-                    secret_ref=action.slack.secret_ref,
-                    key=record.key,
-                    channel=record.refs.get("channel"),
-                    text=f"{action.slack.text}\nStatus: Deleted ({name} was deleted)",
-                    ts=record.external_id,
-                ),
-            )
+            await _update_slack_post(action, record, f"{action.slack.text}\nStatus: Deleted ({name} was deleted)")
         elif action.pagerduty is not None:
             p = action.pagerduty
             if record.incident == "triggered":
