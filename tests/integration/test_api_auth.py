@@ -3,7 +3,6 @@ through the real app on a real Temporal dev server and worker."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -31,6 +30,7 @@ from api.app import _visible_tree, create_app
 from api.auth import AuthConfigError
 from service.platform import Platform
 from domain.access import LOOPBACK, Principal
+from tests.cli_process import run_ktx
 from tests.integration.test_health_metrics import api_for, closed_port
 from tests.kratix_documents import eventually, git_store_and_destinations, promise, resource
 from worker.settings import Settings
@@ -497,21 +497,7 @@ def served(app: FastAPI) -> Iterator[str]:
 
 
 async def ktx_cli(*args: str, url: str, token: str | None = None) -> tuple[int, str, str]:
-    """The real CLI in its own process; the test's event loop keeps running the worker meanwhile."""
-    env = {k: v for k, v in os.environ.items() if k not in ("KTX_TOKEN", "KTX_API_TOKENS_FILE")}
-    env.update(KTX_API_URL=url, **({"KTX_TOKEN": token} if token else {}))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    return process.returncode or 0, out.decode(), err.decode()
+    return await run_ktx(*args, env={"KTX_API_URL": url, **({"KTX_TOKEN": token} if token else {})})
 
 
 async def test_cli_creates_tokens_sends_ktx_token_and_prints_refusals(platform: Platform, tmp_path: Path) -> None:

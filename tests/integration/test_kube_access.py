@@ -11,7 +11,6 @@ import hashlib
 import os
 import secrets
 import ssl
-import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from cli import kube_credentials
 from cli.stack import free_port
 from domain.kube import pipeline_token
 from service.platform import Platform
+from tests.cli_process import run_ktx
 from tests.integration.test_api_auth import run_api
 from tests.kratix_documents import GROUP, promise
 from tests.waiting import eventually, eventually_blocking
@@ -139,20 +139,7 @@ async def kubeconfig(api: KubeApi, token: str | None, namespace: str = "default"
 
 
 async def ktx(*args: str, home: Path) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KTX_TOKEN", "KTX_API_TOKENS_FILE")}
-    env["KTX_HOME"] = str(home)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    return process.returncode or 0, out.decode(), err.decode()
+    return await run_ktx(*args, env={"KTX_HOME": str(home)})
 
 
 async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:
