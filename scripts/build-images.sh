@@ -52,5 +52,8 @@ if [ ! -x "$helm/helm" ]; then
   mv "$helm.partial" "$helm"
 fi
 "$runtime" build --quiet -t "$helm_stage" --build-context helm="$helm" "$stage" >/dev/null
+# Kratix's Crossplane claim stage, likewise (domain/crossplane.py's CLAIM_IMAGE).
+claim_stage=ghcr.io/syntasso/kratix-cli/from-api-to-crossplane-claim:v0.2.2
+"$runtime" build --quiet -t "$claim_stage" images/from-api-to-crossplane-claim >/dev/null
 echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0 localhost/ktx-test/behave:v0.1.0" \
-  "localhost/ktx-test/kratix-client:v0.1.0 $helm_stage"
+  "localhost/ktx-test/kratix-client:v0.1.0 $helm_stage $claim_stage"

@@ -30,18 +30,9 @@ def component(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def install(platform: Platform, git_remote: Path, tmp_path: Path) -> Path:
-    """golden-path asks for a Database, which asks for a Backup: two levels of components. The live Database is
-    created by the real compound flow (the platform Destination); the Backup request only goes to a worker."""
-    docs = git_store_and_destinations(
-        git_remote, {"worker-1": {"environment": "dev"}, "platform": {"environment": "platform"}}
-    )
-    docs[-1]["metadata"]["annotations"] = {"ktx.io/platform-destination": "true"}
-    for d in docs:
-        await platform.apply(d)
-    preview = bare_remote(tmp_path, "preview")
-    await platform.apply(git_store(preview, "preview"))
-    await platform.apply(destination("preview", DRY_RUN_LABELS, store="preview"))
+def compound_promises() -> list[dict[str, Any]]:
+    """backup, database and golden-path, in the order they install: golden-path asks for a Database (for the
+    platform Destination), which asks for a Backup (for a worker)."""
     backup = promise(
         "backup",
         "Backup",
@@ -67,7 +58,22 @@ async def install(platform: Platform, git_remote: Path, tmp_path: Path) -> Path:
             pipeline("compose", FILES={"database.yaml": component("Database", "{name}-db", {"size": "{spec[size]}"})})
         ],
     )
-    for p in (backup, database, golden):
+    return [backup, database, golden]
+
+
+async def install(platform: Platform, git_remote: Path, tmp_path: Path) -> Path:
+    """golden-path asks for a Database, which asks for a Backup: two levels of components. The live Database is
+    created by the real compound flow (the platform Destination); the Backup request only goes to a worker."""
+    docs = git_store_and_destinations(
+        git_remote, {"worker-1": {"environment": "dev"}, "platform": {"environment": "platform"}}
+    )
+    docs[-1]["metadata"]["annotations"] = {"ktx.io/platform-destination": "true"}
+    for d in docs:
+        await platform.apply(d)
+    preview = bare_remote(tmp_path, "preview")
+    await platform.apply(git_store(preview, "preview"))
+    await platform.apply(destination("preview", DRY_RUN_LABELS, store="preview"))
+    for p in compound_promises():
         await platform.apply(p)
         await platform.wait_condition("promise", p["metadata"]["name"], "default", "Available", timeout=60)
     await platform.apply(resource("GoldenPath", "shop", {"size": "small"}))
