@@ -365,13 +365,23 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
         _print(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}, args.output)
 
 
-def diff_text(diffs: list[dict[str, Any]]) -> str:
-    """Each changed file as `diff -u` prints it, headed by the request, pipeline and the Destinations the live request
-    holds that output on; then the off-platform actions that would run."""
-    lines: list[str] = []
+def _with_components(diffs: list[dict[str, Any]], parent: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Each request's diff headed by who it is, a compound request's components after it, recursively, each named
+    under the request that asked for it (`GoldenPath/default/shop > Database/default/shop-db`)."""
+    found = []
     for item in diffs:
         request = item["request"]
-        who = f"{request['kind']}/{request['namespace']}/{request['name']}"
+        who = f"{parent}{request['kind']}/{request['namespace']}/{request['name']}"
+        found.append((who, item))
+        found += _with_components(item.get("components") or [], f"{who} > ")
+    return found
+
+
+def diff_text(diffs: list[dict[str, Any]]) -> str:
+    """Each changed file as `diff -u` prints it, headed by the request, pipeline and the Destinations the live request
+    holds that output on; then the off-platform actions that would run. A compound request's components follow it."""
+    lines: list[str] = []
+    for who, item in _with_components(diffs):
         for f in item["files"]:
             where = ", ".join(f["destinations"]) or "no Destination yet"
             lines.append(f"# {who}: pipeline {f['pipeline']}, {f['change']} {f['path']} (Destination {where})")
@@ -391,12 +401,10 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
                 params = {"timeout": parse_duration(args.timeout), **({"limit": args.limit} if args.limit else {})}
                 headers = {"content-type": "application/yaml"}
                 diffs += _check(client.post("/diff", content=text, params=params, headers=headers))["diffs"]
-        failed = [d for d in diffs if d.get("failed")]
+        failed = [(who, d) for who, d in _with_components(diffs) if d.get("failed")]
         if failed:
-            request = failed[0]["request"]
-            raise CliError(
-                f"error: the dry run of {request['kind']}/{request['name']} failed: {failed[0]['failed']['message']}"
-            )
+            who, item = failed[0]
+            raise CliError(f"error: the dry run of {who} failed: {item['failed']['message']}")
     except Exception as exc:  # noqa: BLE001 - an error is exit code 2, as kubectl diff has it
         print(_failure(exc), file=sys.stderr)
         sys.exit(2)
@@ -404,7 +412,7 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
     if text:
         print(text)
     # Actions that would run are listed, not counted: only a change to what is committed is a difference.
-    sys.exit(1 if any(d["files"] for d in diffs) else 0)
+    sys.exit(1 if any(d["files"] for _, d in _with_components(diffs)) else 0)
 
 
 def cmd_install(args: argparse.Namespace, settings: Settings) -> None:

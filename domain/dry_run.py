@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import yaml
+
 from domain.errors import FieldError, InvalidDocument
+from domain.labels import PROMISE_NAME
 from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, object_at, validate_name
 
 KIND = "DryRun"
@@ -33,6 +36,13 @@ COMPLETED = "Completed"
 COMPONENTS_SUCCEEDED = "ComponentsSucceeded"
 # How long a compound dry run waits for its components before it writes a partial summary (Kratix's 10 minutes).
 COMPONENT_TIMEOUT_S = 600
+# Kratix bounds neither. Each level of components is a level of workflows running pipelines, and each component's
+# diff travels up to the one that raised it: five levels is more nesting than any compound Promise seen in the
+# marketplace (two), and ten components per request keeps a parent's status and diffs well under Temporal's 2 MB.
+MAX_DEPTH = 5
+MAX_COMPONENTS = 10
+# An output file larger than this is not looked into for component requests: a request is a small document.
+COMPONENT_FILE_BYTES = 1024 * 1024
 # Kratix's generated names: at most 63 characters, the last six a '-' and five hex digits of an md5.
 _NAME_MAX = 63 - 1 - 5
 _ALNUM_END = re.compile(r"[^a-zA-Z0-9]+$")
@@ -262,3 +272,48 @@ def component_phase(status: dict[str, Any]) -> tuple[Phase, str]:
             return "Succeeded", ""
         return "Failed", str(condition.get("message") or "")
     return "Pending", ""
+
+
+def component_documents(files: dict[str, str]) -> list[dict[str, Any]]:
+    """The documents of a dry run's output that are component requests, in path order: those labelled
+    kratix.io/parent-resource-name, Kratix's whole contract (componentRequests). A file that is not YAML is skipped,
+    as Kratix skips it; so is a document without a name or a spec object, which no Promise could serve."""
+    found: list[dict[str, Any]] = []
+    for path in sorted(files):
+        if len(files[path]) > COMPONENT_FILE_BYTES:
+            continue
+        try:
+            docs = list(yaml.safe_load_all(files[path]))
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            metadata = doc.get("metadata") if isinstance(doc, dict) else None
+            labels = metadata.get("labels") if isinstance(metadata, dict) else None
+            if not isinstance(labels, dict) or not labels.get(PARENT_RESOURCE_NAME):
+                continue
+            if isinstance(metadata.get("name"), str) and isinstance(doc.get("spec", {}), dict):  # type: ignore[union-attr]
+                found.append(doc)
+    return found
+
+
+def component_dry_run(parent: DryRunSpec, promise: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The DryRun a compound dry run raises for one component request (ensureComponentDryRuns): in the parent's
+    namespace, labelled with its parent, diffed against the live component request of that name."""
+    metadata = request["metadata"]
+    return {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": KIND,
+        "metadata": {
+            "name": deterministic_name(f"{parent.name}-{promise}-{metadata['name']}"),
+            "namespace": parent.namespace,
+            "labels": {DRY_RUN_PARENT: parent.name, PROMISE_NAME: promise},
+        },
+        "spec": {
+            "promiseRef": {"name": promise},
+            "resourceRequestRef": {
+                "name": metadata["name"],
+                "namespace": metadata.get("namespace") or parent.namespace,
+            },
+            "resource": request.get("spec") or {},
+        },
+    }

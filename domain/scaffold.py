@@ -270,7 +270,7 @@ def promise_files(
     flags = " ".join(f for f in (extra, "--split" if split else "") if f)
     files = {
         EXAMPLE_FILE: _EXAMPLE_TEMPLATE.format(**values),
-        README_FILE: _README_TEMPLATE.format(subcommand=subcommand, extra=flags, **values),
+        README_FILE: readme(subcommand, name, flags, group, kind),
     }
     if split:
         files[API_FILE] = crd + "\n"
@@ -282,6 +282,11 @@ def promise_files(
     parts = {k: yaml.safe_load(v) for k, v in files.items() if k in (API_FILE, PROMISE_FILE)}
     check_admitted(assemble(name, parts, {"resource": {"configure": pipelines}} if pipelines else {}))
     return files
+
+
+def readme(subcommand: str, name: str, flags: str, group: str, kind: str) -> str:
+    """Every generator's README.md: how it was generated, and the commands that change what it wrote."""
+    return _README_TEMPLATE.format(subcommand=subcommand, name=name, extra=flags, group=group, kind=kind)
 
 
 def crd_of(group: str, kind: str, version: str, plural: str) -> dict[str, Any]:
@@ -549,8 +554,9 @@ def update_destination_selector(promise: dict[str, Any], item: str) -> dict[str,
     return promise
 
 
-def dependencies_of(documents: list[Any], source: str) -> list[dict[str, Any]]:
-    """Every document as a dependency, its namespace defaulted to `default` as Kratix does."""
+def dependencies_of(documents: list[Any], source: str, namespaced: bool = True) -> list[dict[str, Any]]:
+    """Every document as a dependency, its namespace defaulted to `default` as Kratix's `update dependencies` does
+    (`init crossplane-promise` keeps its documents as they are: namespaced=False)."""
     found = []
     for index, document in enumerate(documents):
         if document is None:
@@ -558,9 +564,10 @@ def dependencies_of(documents: list[Any], source: str) -> list[dict[str, Any]]:
         if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
             raise InvalidDocument([FieldError(f"{source}[{index}]", "not a Kubernetes object (apiVersion and kind)")])
         document = copy.deepcopy(document)
-        document.setdefault("metadata", {}).setdefault("namespace", "default")
-        if not document["metadata"]["namespace"]:
-            document["metadata"]["namespace"] = "default"
+        if namespaced:
+            document.setdefault("metadata", {}).setdefault("namespace", "default")
+            if not document["metadata"]["namespace"]:
+                document["metadata"]["namespace"] = "default"
         found.append(document)
     return found
 

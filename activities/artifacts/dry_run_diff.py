@@ -65,15 +65,17 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def output_texts(artifacts: ArtifactStore, output: OutputFiles) -> dict[str, str]:
+    """Each file of a pipeline's output, as text (a file past SHOWN_FILE_BYTES by its digest)."""
+    files = {rel: _text(artifacts.path(output.artifact, rel).read_bytes()) for rel in output.files}
+    files.update(output.inline)
+    return files
+
+
 class DryRunActivities:
     def __init__(self, client: Client, artifacts: ArtifactStore):
         self.client = client
         self.artifacts = artifacts
-
-    def _files(self, output: OutputFiles) -> dict[str, str]:
-        files = {rel: _text(self.artifacts.path(output.artifact, rel).read_bytes()) for rel in output.files}
-        files.update(output.inline)
-        return files
 
     async def _live(self, workflow_id: str) -> list[OutputFiles] | None:
         try:
@@ -101,8 +103,12 @@ class DryRunActivities:
         result = DiffDryRunResult(live_found=live is not None)
         budget = SHOWN_TOTAL_BYTES
         for output in sorted(input.proposed, key=lambda o: o.pipeline):
-            proposed = self._files(output)
-            before = self._files(live_by_pipeline[output.pipeline]) if output.pipeline in live_by_pipeline else {}
+            proposed = output_texts(self.artifacts, output)
+            before = (
+                output_texts(self.artifacts, live_by_pipeline[output.pipeline])
+                if output.pipeline in live_by_pipeline
+                else {}
+            )
             section = dr.render_diff(before, proposed)
             found = dr.changes(before, proposed)
             diffs = [

@@ -26,6 +26,7 @@ from activities.stores.secrets import encode_values
 from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.warnings import with_warnings
 from api.kube.watch import feed_of, watch
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
@@ -282,8 +283,9 @@ def _document(resource: KubeResource, target: Target, body: Any) -> dict[str, An
 
 async def _store(
     platform: Platform, caller: Any, resource: KubeResource, document: dict[str, Any], dry_run: bool
-) -> dict[str, Any]:
-    """Admission and storage through the service, its refusals as Status documents; the document as admitted."""
+) -> tuple[dict[str, Any], list[str]]:
+    """Admission and storage through the service, its refusals as Status documents; the document as admitted, and
+    admission's warnings."""
     name = str(document["metadata"].get("name"))
     live = dry_run_live_namespace(document)
     if live is not None:
@@ -291,9 +293,9 @@ async def _store(
         authorize(caller, "create", resource, live, name)
     try:
         if dry_run:
-            return await platform.admit(document)
-        await platform.apply(document)
-        return document
+            return await platform.admit(document), []
+        applied = await platform.apply(document)
+        return document, applied.warnings
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except StaleResourceVersion as exc:
@@ -415,8 +417,10 @@ async def _create(request: Request, caller: Any, target: Target) -> Any:
     if await _exists(platform, caller, Target(resource, namespace, name, None)):
         raise ke.already_exists(resource.plural, resource.group, name)
     dry_run = _dry_run(request)
-    document = await _store(platform, caller, resource, document, dry_run)
-    return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
+    document, warnings = await _store(platform, caller, resource, document, dry_run)
+    return with_warnings(
+        JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201), warnings
+    )
 
 
 async def _exists(platform: Platform, caller: Any, target: Target) -> bool:
@@ -441,8 +445,8 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
-    document = await _store(platform, caller, resource, document, dry_run)
-    return JSONResponse(await _written(platform, caller, target, document, dry_run))
+    document, warnings = await _store(platform, caller, resource, document, dry_run)
+    return with_warnings(JSONResponse(await _written(platform, caller, target, document, dry_run)), warnings)
 
 
 async def _patch(request: Request, caller: Any, target: Target) -> Any:
@@ -559,8 +563,8 @@ async def _update_with(request: Request, caller: Any, target: Target, body: Any)
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
     dry_run = _dry_run(request)
-    document = await _store(platform, caller, resource, document, dry_run)
-    return JSONResponse(await _written(platform, caller, target, document, dry_run))
+    document, warnings = await _store(platform, caller, resource, document, dry_run)
+    return with_warnings(JSONResponse(await _written(platform, caller, target, document, dry_run)), warnings)
 
 
 async def _server_side_apply(request: Request, caller: Any, target: Target, applied: Any) -> Any:
@@ -577,8 +581,10 @@ async def _server_side_apply(request: Request, caller: Any, target: Target, appl
         authorize(caller, "create", resource, target.namespace, target.name)
         dry_run = _dry_run(request)
         document["metadata"].pop("resourceVersion", None)
-        document = await _store(platform, caller, resource, document, dry_run)
-        return JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201)
+        document, warnings = await _store(platform, caller, resource, document, dry_run)
+        return with_warnings(
+            JSONResponse(await _written(platform, caller, target, document, dry_run), status_code=201), warnings
+        )
     current = await _get(platform, caller, target)
     merged = apply_merge_patch(current, {k: v for k, v in document.items() if k != "status"})
     merged["metadata"].pop("resourceVersion", None)

@@ -1,9 +1,10 @@
 """`ktx init helm-promise`: a Promise from a Helm chart, read from a local directory or archive, or fetched over
-HTTP(S) as a .tgz or from a chart repository (its index.yaml), as `kratix init helm-promise` reads it.
+HTTP(S) as a .tgz or from a chart repository (its index.yaml), or from an OCI registry (cli/author/oci_charts.py), as
+`kratix init helm-promise` reads it.
 
 Only the chart's values are read, and an archive is read in place, never extracted. A local chart is copied into the
 pipeline's own image (domain/helm_chart.py says why); a fetched one is fetched again by Kratix's helm stage image
-each time the pipeline runs, as in Kratix. OCI registries are not fetched yet.
+each time the pipeline runs, as in Kratix.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urljoin
 import httpx
 import yaml
 
-from cli.author import AuthorError
+from cli.author import AuthorError, oci_charts
 from cli.author.scaffold import MAX_FILE_BYTES, read_yaml, write
 from domain import helm_chart
 from domain import scaffold as sc
@@ -94,13 +95,17 @@ def chart_archive_url(index: Any, repository: str, name: str, version: str) -> s
 
 
 def remote_chart(url: str, name: str, version: str) -> Any:
-    """The values of a chart fetched over HTTP(S): the archive at `url`, or chart `name` of the repository there."""
-    if not url.startswith(("http://", "https://")):
-        raise AuthorError(
-            f"error: {url}: only http(s) URLs and local charts are read; OCI registries are not fetched yet"
-        )
+    """The values of a chart fetched over HTTP(S): the archive at `url`, or chart `name` of the repository there; or
+    from an OCI registry (`oci://`, at `version` or its tag)."""
+    if not url.startswith(("http://", "https://", "oci://")):
+        raise AuthorError(f"error: {url}: only http(s) and oci:// URLs and local charts are read")
+    if url.startswith("oci://") and name:
+        raise AuthorError("error: --chart-name is for a chart repository's URL; an OCI URL names the chart itself")
     with httpx.Client(follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=FETCH_TIMEOUT_S) as client:
         try:
+            if url.startswith("oci://"):
+                archive_bytes = oci_charts.chart_archive(client, url, version, MAX_FETCH_BYTES)
+                return _values_in_archive(io.BytesIO(archive_bytes), url)
             archive = url
             if name:
                 index = yaml.safe_load(_fetch(client, url.rstrip("/") + "/index.yaml"))

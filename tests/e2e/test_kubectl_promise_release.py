@@ -51,6 +51,17 @@ async def test_kratix_promise_release_yaml_through_kubectl(
         )
         assert code == 1 and "failed to fetch promise: failed to get Promise from URL: status code 404" in err
 
+        # A version label that would fail the install is admitted with Kratix's warning, sent as the apiserver sends
+        # one (a `Warning: 299` header): kubectl prints it, prefixed as it prefixes every warning, on stderr.
+        wrong = write(tmp_path / "wrong.yaml", release("wrong", f"{host.url}/promise", version="v2.0.0"))
+        _, out, err = await kubectl("apply", "-f", wrong)
+        assert "promiserelease.platform.kratix.io/wrong created" in out
+        assert (
+            "Warning: Warning: version labels do not match, found: v1.0.0, expected: v2.0.0, installation will fail"
+            in err.splitlines()
+        )
+        await kubectl("delete", "promiserelease", "wrong")
+
         for name, promise_name in (("insecure", "insecurepro"), ("secure", "securepro")):
             await kubectl("delete", "promiserelease", name)
             _, out, _ = await kubectl("get", "promise", "-o", "name")

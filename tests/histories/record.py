@@ -7,6 +7,7 @@ On a throw-away dev server it installs the example Promise, requests two resourc
 one, then writes the Promise's, both resources', the Destination's and the state store's histories as
 `<what>-SUFFIX.json` into OUT_DIR. A checkout that serves PromiseReleases also installs a Promise through one
 (served from a local HTTP server), deletes that Promise so the release installs it again, and deletes the release.
+A checkout that serves DryRuns also previews a change to a request onto a dry-run Destination, then deletes it.
 The checkout's own code runs (its directory comes first on sys.path), so the recording is what that version of the
 workflows did.
 """
@@ -167,6 +168,43 @@ async def _other_uid(read: Any, first: str) -> bool:
     return uid is not None and uid != first
 
 
+async def _record_dry_run(platform: Platform, request: dict[str, Any]) -> str | None:
+    """A DryRun's whole life: the preview diffed and written to a dry-run Destination, then deleted."""
+    try:
+        import workflows.dry_run  # noqa: F401 - only to know this checkout has it
+    except ImportError:
+        return None
+    await platform.apply(
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Destination",
+            "metadata": {"name": "preview", "labels": {"kratix.io/dry-run": "true"}},
+            "spec": {"path": "preview", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+        }
+    )
+    await platform.apply(
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "DryRun",
+            "metadata": {"name": "preview", "namespace": "default"},
+            "spec": {
+                "promiseRef": {"name": "app-config"},
+                "resourceRequestRef": {"name": "checkout"},
+                "resource": {**request["spec"], "replicas": 5},
+            },
+        }
+    )
+
+    async def completed() -> bool:
+        status = (await platform.get("dryrun", "preview")).get("status") or {}
+        return any(c.get("type") == "Completed" and c.get("status") == "True" for c in status.get("conditions", []))
+
+    await _until(completed, "dry run completed")
+    workflow_id = await platform.delete("dryrun", "preview")
+    assert await platform.wait_deleted(workflow_id, TIMEOUT_S)
+    return workflow_id
+
+
 async def record(suffix: str, out: Path) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
@@ -206,6 +244,9 @@ async def record(suffix: str, out: Path) -> None:
                 release = await _record_release(platform)
                 if release is not None:
                     ids["promise-release"] = release
+                dry_run = await _record_dry_run(platform, request)
+                if dry_run is not None:
+                    ids["dry-run"] = dry_run
                 for what, workflow_id in ids.items():
                     history = await client.get_workflow_handle(workflow_id).fetch_history()
                     path = out / f"{what}-{suffix}.json"

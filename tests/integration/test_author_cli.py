@@ -14,6 +14,7 @@ import yaml
 
 from cli.stack import free_port
 from tests.conftest import ROOT
+from tests.servers.oci_registry import OciRegistry
 from tests.servers.static_files import StaticFiles
 
 EXAMPLE = ROOT / "examples" / "promises" / "app-config"
@@ -179,7 +180,11 @@ def test_the_scaffold_commands_refuse_bad_names_before_writing_anything(tmp_path
         (("update", "api", "--kind", "not a kind"), "spec.api.spec.names.kind"),
         (("build", "container"), "give LIFECYCLE/ACTION/PIPELINE or --all"),
         (("build", "promise", "Bad_Name"), "NAME"),
-        (("init", "helm-promise", "h", "--chart-url", "oci://ghcr.io/x/y", "--group", "a.b", "--kind", "H"), "URL"),
+        (
+            ("init", "helm-promise", "h", "--chart-url", "oci://ghcr.io/X/../y", "--group", "a.b", "--kind", "H"),
+            "is not an OCI repository name",
+        ),
+        (("init", "helm-promise", "h", "--chart-url", "ftp://x/y.tgz", "--group", "a.b", "--kind", "H"), "URL"),
     ]
     for args, reason in refusals:
         result = _ktx(tmp_path, *args)
@@ -322,3 +327,59 @@ def test_helm_promise_from_a_chart_fetched_over_http(tmp_path: Path) -> None:
     )
     readme = (tmp_path / "pinned" / "README.md").read_text()
     assert f"ktx init helm-promise web --chart-url {server.url} --chart-name web --chart-version 0.1.0" in readme
+
+
+def test_helm_promise_from_a_chart_in_an_oci_registry(tmp_path: Path) -> None:
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    first = _chart(charts, "web", "0.1.0", "replicaCount: 1\n").read_bytes()
+    second = _chart(charts / "v2", "web", "0.2.0", "replicaCount: 2\ningress: {enabled: false}\n").read_bytes()
+
+    def init(url: str, directory: str, *extra: str) -> subprocess.CompletedProcess:
+        args = ("init", "helm-promise", "web", "--chart-url", url, *extra)
+        return _ktx(tmp_path, *args, "--group", "example.ktx.io", "--kind", "Web", "--dir", directory)
+
+    with OciRegistry(bearer=True) as registry:
+        registry.push("charts/web", "0.1.0", first)
+        registry.push("charts/web", "0.2.0", second)
+        registry.push("charts/not-a-chart", "1.0.0", first, layer="application/vnd.oci.image.layer.v1.tar+gzip")
+        url = f"oci://{registry.host}/charts/web"
+        latest = init(url, "latest")
+        assert latest.returncode == 0, latest.stderr
+        pinned = init(url, "pinned", "--chart-version", "0.1.0")
+        assert pinned.returncode == 0, pinned.stderr
+        tagged = init(f"{url}:0.1.0", "tagged")
+        assert tagged.returncode == 0, tagged.stderr
+        # The distribution spec's token flow: challenged, an anonymous pull token fetched, then sent.
+        assert ("/v2/charts/web/tags/list", None) in registry.requests
+        assert any(
+            path.startswith("/token?") and "scope=repository%3Acharts%2Fweb%3Apull" in path
+            for path, _ in registry.requests
+        )
+        assert ("/v2/charts/web/manifests/0.2.0", "Bearer anonymous-pull-token") in registry.requests
+        missing = init(url, "missing", "--chart-version", "9.9.9")
+        assert missing.returncode == 1 and "manifests/9.9.9: status 404" in missing.stderr
+        wrong = init(f"oci://{registry.host}/charts/not-a-chart:1.0.0", "wrong")
+        assert wrong.returncode == 1 and "has 0 chart layers, not one" in wrong.stderr
+        # A blob that is not what its digest says is refused.
+        [(digest, _)] = [(d, b) for d, b in registry.blobs.items() if b == first]
+        registry.blobs[digest] = second
+        tampered = init(url, "tampered", "--chart-version", "0.1.0")
+        assert tampered.returncode == 1 and "does not match its digest" in tampered.stderr
+    for refused in ("missing", "wrong", "tampered"):
+        assert not (tmp_path / refused).exists()
+
+    def spec_and_env(directory: str) -> tuple[list, list]:
+        promise = yaml.safe_load((tmp_path / directory / "promise.yaml").read_text())
+        api = promise["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        (container,) = promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+        assert container["image"] == "ghcr.io/syntasso/kratix-cli/helm-resource-configure:v0.2.0"
+        return sorted(api["properties"]), container["env"]
+
+    # Kratix's pipeline, with the OCI URL: Helm pulls the chart itself when it runs.
+    assert spec_and_env("latest") == (["ingress", "replicaCount"], [{"name": "CHART_URL", "value": url}])
+    assert spec_and_env("pinned") == (
+        ["replicaCount"],
+        [{"name": "CHART_URL", "value": url}, {"name": "CHART_VERSION", "value": "0.1.0"}],
+    )
+    assert spec_and_env("tagged")[0] == ["replicaCount"]

@@ -152,3 +152,30 @@ def test_a_dry_runs_pipeline_token_writes_nothing() -> None:
         claims, "patch", obj.object_group, obj.crd_plural, obj.object_namespace, obj.object_name, subresource="status"
     )
     assert allows(claims, "get", obj.object_group, obj.crd_plural, obj.object_namespace, obj.object_name)
+
+
+def test_component_requests_are_the_documents_labelled_with_a_parent_and_each_gets_a_dry_run() -> None:
+    labelled = {"kratix.io/parent-resource-name": "shop"}
+    files = {
+        "b/db.yaml": "kind: Database\nmetadata: {name: db, labels: {kratix.io/parent-resource-name: shop}}\n"
+        "spec: {size: l}\n---\nkind: ConfigMap\nmetadata: {name: plain}\n",
+        "a/notes.txt": "not: [yaml",
+        "c/nameless.yaml": "kind: Database\nmetadata: {labels: {kratix.io/parent-resource-name: shop}}\n",
+        "d/big.yaml": "x" * (dr.COMPONENT_FILE_BYTES + 1),
+    }
+    [found] = dr.component_documents(files)
+    assert found["metadata"] == {"name": "db", "labels": labelled}
+    parent = dr.parse_dry_run(document(resource={"size": "l"}))
+    child = dr.component_dry_run(parent, "database", found)
+    digest = hashlib.md5(f"{parent.name}-database-db".encode()).hexdigest()[:5]
+    assert child["metadata"] == {
+        "name": f"{parent.name}-database-db-{digest}",
+        "namespace": parent.namespace,
+        "labels": {"kratix.io/dry-run-parent": parent.name, "kratix.io/promise-name": "database"},
+    }
+    assert child["spec"] == {
+        "promiseRef": {"name": "database"},
+        "resourceRequestRef": {"name": "db", "namespace": parent.namespace},
+        "resource": {"size": "l"},
+    }
+    assert dr.parse_dry_run(child).promise == "database"

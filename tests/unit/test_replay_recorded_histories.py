@@ -39,6 +39,7 @@ def test_there_are_recordings_to_replay() -> None:
         "destination-before-status-subresource.json",
         "state-store-before-status-subresource.json",
         "promise-release-first-version.json",
+        "dry-run-before-compound-dry-runs.json",
     }
 
 
