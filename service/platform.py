@@ -866,7 +866,16 @@ class Platform:
         return gitops_manifests(gitops, destination, store)
 
     async def all_resources(self) -> list[dict[str, Any]]:
-        return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
+        return await self.resources()
+
+    async def resources(
+        self, promise: str | None = None, namespace: str | None = None, phase: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every Promise's resource requests, narrowed by visibility (not in memory) to a Promise, a namespace and a
+        phase (the KtxPhase search attribute) when given: the web console's requests list."""
+        clauses = [f"{NAMESPACE.name} IS NOT NULL", 'ExecutionStatus = "Running"']
+        clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (NAMESPACE, namespace), (PHASE, phase)) if v]
+        return await self._listed(" AND ".join(clauses))
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
