@@ -193,7 +193,11 @@ def routes() -> APIRouter:
                         yield b": keepalive\n\n"
                         continue
                     meta = change.object.get("metadata") or {}
-                    if not caller.sees(meta.get("namespace")):
+                    # What `GET /objects/<kind>` would refuse this caller is not announced either (a team hears
+                    # nothing of Destinations, stores or other namespaces).
+                    if not caller.sees(meta.get("namespace")) or not _may(
+                        caller, "get", change.kind, meta.get("namespace")
+                    ):
                         continue
                     event = {
                         "type": change.type,

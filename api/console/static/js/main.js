@@ -26,6 +26,7 @@ export const session = { who: null };
 let current = null;
 let stopWatching = null;
 let refreshTimer = null;
+let visits = 0;
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, "") || "/";
@@ -55,8 +56,12 @@ async function route() {
     if (active) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  const visit = ++visits;
+  current = null;
   try {
-    current = await view.render(params, query);
+    const shown = await view.render(params, query);
+    if (visit !== visits) return; // another route began meanwhile: it shows its view
+    current = shown;
     main.replaceChildren(current.node);
     document.title = `${current.title || "ktx"} · ktx console`;
   } catch (error) {
@@ -66,6 +71,14 @@ async function route() {
   }
 }
 
+// After an action the view is read again at once (its result shown), wherever the focus is.
+export async function refreshNow() {
+  const view = current;
+  if (!view || !view.refresh) return;
+  const next = await view.refresh();
+  if (next && view === current) document.getElementById("main").replaceChildren(next);
+}
+
 // A burst of changes (a pipeline run writes status several times) re-reads the view once.
 function changed(change) {
   if (!current || !current.wants || !current.wants(change)) return;
@@ -73,10 +86,12 @@ function changed(change) {
   const active = document.activeElement;
   if (document.querySelector("dialog[open]") || (active && active.closest("#main form"))) return;
   clearTimeout(refreshTimer);
+  const view = current;
   refreshTimer = setTimeout(async () => {
     try {
-      const next = await current.refresh();
-      if (next) document.getElementById("main").replaceChildren(next);
+      const next = await view.refresh();
+      // The view may have been left while it was read: the page shows what is on screen now, not what was.
+      if (next && view === current) document.getElementById("main").replaceChildren(next);
     } catch (error) {
       toast(`Live update failed: ${error.message}`, true);
     }
@@ -124,12 +139,10 @@ async function start() {
   document.getElementById("nav").hidden = false;
   const who = document.getElementById("who");
   const scope = session.who.role === "platform" ? "platform" : `team: ${session.who.namespaces.join(", ")}`;
-  who.replaceChildren(
-    `${session.who.name} (${scope})`,
-    token()
-      ? h("button", { type: "button", class: "link", onclick: () => (setToken(null), showLogin("")) }, "Sign out")
-      : null,
-  );
+  who.replaceChildren(`${session.who.name} (${scope})`);
+  if (token()) {
+    who.append(h("button", { type: "button", class: "link", onclick: () => (setToken(null), showLogin("")) }, "Sign out"));
+  }
   const live = document.getElementById("live");
   if (stopWatching) stopWatching();
   stopWatching = watchChanges(changed, (state) => {

@@ -4,7 +4,7 @@
 
 import { ApiError, call, get } from "./api.js";
 import { age, h, phaseBadge, requestHref, section, table, toast } from "./dom.js";
-import { navigate } from "./main.js";
+import { navigate, refreshNow } from "./main.js";
 import { dump } from "./yaml.js";
 
 const PAUSED = "kratix.io/paused";
@@ -26,6 +26,7 @@ export async function render([kind, namespace, name]) {
     try {
       await call(method, path, { body, params: { namespace } });
       toast(`${what}: done`);
+      await refreshNow();
       return true;
     } catch (error) {
       toast(`${what} refused: ${error.message}`, true);

@@ -121,8 +121,14 @@ export function fields(schema, path) {
   return Object.entries(properties).map(([key, sub]) => {
     const here = `${path}.${key}`;
     const id = fieldId(here);
-    const label = h("label", { for: id }, key, required.has(key) ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null);
-    const help = h("small", { id: `${id}-help` }, [sub.description, sub.default !== undefined ? `default ${JSON.stringify(sub.default)}` : ""].filter(Boolean).join(" · "));
+    const label = h("label", { for: id }, key);
+    const facts = [
+      required.has(key) ? "required" : "",
+      sub.type || "",
+      sub.description,
+      sub.default !== undefined ? `default ${JSON.stringify(sub.default)}` : "",
+    ];
+    const help = h("small", { id: `${id}-help` }, facts.filter(Boolean).join(" · "));
     const error = h("span", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
     const common = { id, "data-path": here, "data-type": sub.type || "string", "aria-describedby": `${id}-help ${id}-error`, "aria-required": required.has(key) ? "true" : null };
     let input;
