@@ -72,28 +72,9 @@ def _parent(labels: dict[str, str]) -> dict[str, str] | None:
     }
 
 
-def filter_rows(
-    rows: list[dict[str, Any]], *, phase: str | None = None, requirements: list[Requirement] | None = None
-) -> list[dict[str, Any]]:
-    """The filters visibility cannot apply: labels are in the memo only. Phase too, for callers holding rows."""
-    return [
-        r
-        for r in rows
-        if (phase is None or r["phase"] == phase) and all(q.matches(r["labels"]) for q in requirements or [])
-    ]
-
-
-def page(items: list[Any], offset: int, limit: int) -> dict[str, Any]:
-    return {"items": items[offset : offset + limit], "total": len(items), "offset": offset, "limit": limit}
-
-
-def counts_by_phase(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per Promise, how many of its requests are in each phase (every phase present, zeros included)."""
-    counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        per = counts.setdefault(row["promise"], dict.fromkeys(PHASES, 0))
-        per[row["phase"]] = per.get(row["phase"], 0) + 1
-    return dict(sorted(counts.items()))
+def filter_rows(rows: list[dict[str, Any]], requirements: list[Requirement]) -> list[dict[str, Any]]:
+    """The filter visibility cannot apply: labels are in the memo only."""
+    return [r for r in rows if all(q.matches(r["labels"]) for q in requirements)]
 
 
 def failing_container(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -142,6 +123,16 @@ def _ref(obj: dict[str, Any]) -> dict[str, Any]:
         "namespace": meta.get("namespace", ""),
         "promise": promise_of(obj),
     }
+
+
+def latest_changes(changes: list[Any]) -> list[Any]:
+    """Of a change feed's recent changes (oldest first), each live object's newest, newest first: a deleted object's
+    last change drops it."""
+    newest: dict[str, Any] = {}
+    for change in changes:
+        newest.pop(change.workflow_id, None)  # re-inserted: the dict's order is the order of each newest change
+        newest[change.workflow_id] = change
+    return [c for c in reversed(newest.values()) if c.type != "DELETED"]
 
 
 def commit_link(store_url: str, sha: str) -> str | None:

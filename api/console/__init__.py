@@ -22,8 +22,11 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
 ]
+# What a team token may read is never cached by the browser; the code is, revalidated on each load (an upgraded API
+# serves its new files at once).
+NO_STORE = (b"cache-control", b"no-store")
+REVALIDATE = (b"cache-control", b"no-cache")
 
 
 class ConsoleHeaders:
@@ -37,10 +40,13 @@ class ConsoleHeaders:
             await self.app(scope, receive, send)
             return
 
+        cache = REVALIDATE if scope["path"].startswith("/ui/static/") else NO_STORE
+
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in names)]
+                added = [h for h in (*HEADERS, cache) if h[0] not in names]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -6,12 +6,15 @@ routes themselves (`/apply`, `/objects/...`), so the console has no way of its o
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller, Forbidden, authenticate, authorise
 from domain import console
@@ -79,6 +82,34 @@ def _store_summary(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _namespaces(caller: Principal) -> list[str] | None:
+    """The namespaces a caller's lists are narrowed to (None: every one), as `Principal.sees` says."""
+    return None if caller.role == "platform" else list(caller.namespaces)
+
+
+# A page token: `v` and Temporal's own next-page token (base64url), or `o` and an offset into a label-filtered list.
+PAGE_TOKEN_MAX = 4096
+
+
+def _visibility_token(page: str | None) -> bytes | None:
+    if page is None:
+        return None
+    if not page.startswith("v"):
+        raise BadFilter("page: not a page token of this list")
+    try:
+        return base64.urlsafe_b64decode(page[1:])
+    except (ValueError, binascii.Error):
+        raise BadFilter("page: not a page token of this list") from None
+
+
+def _offset_token(page: str | None) -> int:
+    if page is None:
+        return 0
+    if not page.startswith("o") or not page[1:].isdigit() or len(page) > 8:
+        raise BadFilter("page: not a page token of this list")
+    return int(page[1:])
+
+
 def routes() -> APIRouter:
     ui = APIRouter(prefix="/ui/api", dependencies=[Depends(authenticate)], include_in_schema=False)
 
@@ -95,19 +126,31 @@ def routes() -> APIRouter:
         }
 
     @ui.get("/overview")
-    async def overview(platform: PlatformDep, caller: Caller) -> dict[str, Any]:
-        resources = _visible(caller, await platform.resources())
+    async def overview(request: Request, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
+        """Counts by visibility (one count per Promise and phase, no memo read), the newest failures (one page), and
+        the recent events of the objects the change feed saw change since this API process started."""
+        namespaces = _namespaces(caller)
+        promises = (
+            [p["metadata"]["name"] for p in await platform.list("Promise")] if _may(caller, "list", "Promise") else []
+        )
+        pairs = [(p, phase) for p in promises for phase in console.PHASES]
+        counted = await asyncio.gather(*[platform.count_resources(p, namespaces, phase) for p, phase in pairs])
+        counts: dict[str, dict[str, int]] = {p: {} for p in promises}
+        for (p, phase), n in zip(pairs, counted):
+            counts[p][phase] = n
+        failed, _, _ = await platform.resources_page(None, namespaces, "Failed", console.PAGE_DEFAULT)
+        feed: ChangeFeed = request.app.state.change_feed
+        recent = [c.object for c in console.latest_changes(feed.log.since(feed.log.floor)) if c.promise]
         stores: list[dict[str, Any]] = []
         for kind in ("Destination", *_STORE_KINDS):
             if _may(caller, "list", kind):
                 stores += [_store_summary(o) for o in await platform.list(kind)]
-        promises = await platform.list("Promise") if _may(caller, "list", "Promise") else []
         return {
-            "counts": console.counts_by_phase([console.request_row(o) for o in resources]),
-            "promises": [p["metadata"]["name"] for p in promises],
+            "counts": counts,
+            "promises": promises,
             "stores": stores,
-            "failures": console.recent_failures(resources),
-            "events": console.recent_events(resources),
+            "failures": console.recent_failures(_visible(caller, failed)),
+            "events": console.recent_events(_visible(caller, recent)),
         }
 
     @ui.get("/requests")
@@ -118,21 +161,44 @@ def routes() -> APIRouter:
         namespace: OptionalNamespace = None,
         phase: PhaseName = None,
         label: Annotated[str | None, Query(max_length=4096)] = None,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        page: Annotated[str | None, Query(max_length=PAGE_TOKEN_MAX, pattern=r"^[A-Za-z0-9_=-]+$")] = None,
         limit: Annotated[int, Query(ge=1, le=console.PAGE_MAX)] = console.PAGE_DEFAULT,
     ) -> dict[str, Any]:
-        """A page of the resource requests the caller may read, newest resourceVersion first within a name order:
-        Promise, namespace and phase are applied by visibility, the label selector (kubectl's grammar) here."""
+        """A page of the resource requests the caller may read, newest first, and the `next` page's token. Promise,
+        namespace and phase are applied by visibility and a page reads only its own memos; a label selector
+        (kubectl's grammar) is applied here, over every request the other filters leave."""
         # The refusal `GET /objects/<kind>?namespace=` gives, for requests of any Promise (a team's rules cover every
         # Promise API alike).
         authorise(caller, "list", Target(promise or "resource requests", None, namespace, False))
+        namespaces = [namespace] if namespace else _namespaces(caller)
         try:
             requirements = parse_label_selector(label) if label else []
         except SelectorError as exc:
             raise BadFilter(f"label: {exc}") from None
-        found = _visible(caller, await platform.resources(promise, namespace, phase))
-        rows = sorted((console.request_row(o) for o in found), key=lambda r: (r["promise"], r["namespace"], r["name"]))
-        return console.page(console.filter_rows(rows, requirements=requirements), offset, limit)
+        if requirements:
+            offset = _offset_token(page)
+            found = await platform.resources(promise, namespaces, phase)
+            rows = console.filter_rows([console.request_row(o) for o in found], requirements)
+            rows.sort(key=lambda r: (r["promise"], r["namespace"], r["name"]))
+            more = offset + limit < len(rows)
+            return {
+                "items": rows[offset : offset + limit],
+                "total": len(rows),
+                "next": f"o{offset + limit}" if more else None,
+            }
+        try:
+            found, token, total = await platform.resources_page(
+                promise, namespaces, phase, limit, _visibility_token(page)
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            raise BadFilter("page: not a page token this list gave") from None
+        return {
+            "items": [console.request_row(o) for o in found],
+            "total": total,
+            "next": "v" + base64.urlsafe_b64encode(token).decode() if token else None,
+        }
 
     @ui.get("/requests/{kind}/{name}")
     async def request_detail(

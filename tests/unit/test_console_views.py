@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain import console
+from domain.kube.changes import Change
 from domain.kube.selectors import parse_label_selector
 
 
@@ -68,25 +69,26 @@ def test_the_phase_is_the_one_visibility_filters_by(reconciled, deleting, phase)
     assert phase in console.PHASES
 
 
-def test_counts_filters_and_pages() -> None:
+def test_labels_filter_as_kubectl_selectors_do() -> None:
     rows = [
         console.request_row(request("a", labels={"team": "pay"})),
-        console.request_row(request("b", reconciled=("False", "Failed"), labels={"team": "ops"})),
+        console.request_row(request("b", labels={"team": "ops"})),
         console.request_row(request("c", promise="db")),
     ]
-    counts = console.counts_by_phase(rows)
-    assert list(counts) == ["app-config", "db"]
-    assert counts["app-config"]["Reconciled"] == 1 and counts["app-config"]["Failed"] == 1
-    assert counts["db"] == {**dict.fromkeys(console.PHASES, 0), "Reconciled": 1}
-    assert [r["name"] for r in console.filter_rows(rows, requirements=parse_label_selector("team"))] == ["a", "b"]
-    assert [r["name"] for r in console.filter_rows(rows, requirements=parse_label_selector("team!=pay"))] == ["b", "c"]
-    assert [r["name"] for r in console.filter_rows(rows, phase="Failed")] == ["b"]
-    assert console.page(list(range(120)), 100, 50) == {
-        "items": list(range(100, 120)),
-        "total": 120,
-        "offset": 100,
-        "limit": 50,
-    }
+    assert [r["name"] for r in console.filter_rows(rows, parse_label_selector("team"))] == ["a", "b"]
+    assert [r["name"] for r in console.filter_rows(rows, parse_label_selector("team!=pay"))] == ["b", "c"]
+    assert [r["name"] for r in console.filter_rows(rows, parse_label_selector("team in (ops),!tier"))] == ["b"]
+
+
+def test_of_recent_changes_each_live_objects_newest_first() -> None:
+    changes = [
+        Change("ADDED", {"v": 1}, 1, "a"),
+        Change("ADDED", {"v": 2}, 2, "b"),
+        Change("MODIFIED", {"v": 3}, 3, "a"),
+        Change("ADDED", {"v": 4}, 4, "c"),
+        Change("DELETED", {"v": 5}, 5, "c"),
+    ]
+    assert [c.object["v"] for c in console.latest_changes(changes)] == [3, 2]
 
 
 def test_a_failure_names_the_failing_container_of_the_latest_failed_run() -> None:

@@ -45,10 +45,15 @@ export function phaseBadge(phase) {
   return h("span", { class: `phase phase-${String(phase).toLowerCase()}` }, phase);
 }
 
+let toastTimer = null;
+
+// An action's result, said in a live region; it clears itself so it never hides the page for long.
 export function toast(text, isError = false) {
   const box = document.getElementById("toast");
   box.className = isError ? "error" : "";
   box.textContent = text;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (box.textContent = ""), isError ? 15000 : 5000);
 }
 
 export function section(title, ...children) {

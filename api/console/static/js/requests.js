@@ -10,9 +10,10 @@ const LIMIT = 50;
 
 export async function render(_params, query) {
   const build = async () => {
+    // `page` is the server's token for the page (opaque); `offset` only numbers the rows shown.
     const offset = Number(query.get("offset") || 0);
     const params = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) || ""]));
-    const data = await get("/ui/api/requests", { ...params, offset, limit: LIMIT });
+    const data = await get("/ui/api/requests", { ...params, page: query.get("page") || "", limit: LIMIT });
     const input = (name, label, hint) =>
       h(
         "div",
@@ -61,18 +62,23 @@ export async function render(_params, query) {
         h("td", {}, Object.entries(r.labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`))),
       ),
     );
-    const pageTo = (to) => () => {
+    const pageTo = (page, to) => () => {
       const next = new URLSearchParams(query);
-      next.set("offset", String(to));
+      next.delete("page");
+      next.delete("offset");
+      if (page) {
+        next.set("page", page);
+        next.set("offset", String(to));
+      }
       navigate("/requests", next);
     };
-    const last = Math.min(offset + data.items.length, data.total);
+    const last = offset + data.items.length;
     const pager = h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
-      h("button", { type: "button", disabled: offset === 0, onclick: pageTo(Math.max(0, offset - LIMIT)) }, "Previous"),
-      h("span", { id: "page-info" }, data.total ? `${offset + 1}–${last} of ${data.total}` : "no requests"),
-      h("button", { type: "button", disabled: last >= data.total, onclick: pageTo(offset + LIMIT) }, "Next"),
+      h("button", { type: "button", disabled: offset === 0, onclick: pageTo(null, 0) }, "First page"),
+      h("span", { id: "page-info" }, data.items.length ? `${offset + 1}–${last} of ${data.total}` : "no requests"),
+      h("button", { type: "button", disabled: !data.next, onclick: pageTo(data.next, last) }, "Next page"),
     );
     return h(
       "div",
