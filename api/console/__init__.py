@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -53,6 +54,9 @@ class ConsoleHeaders:
 
 
 def mount(app: FastAPI) -> None:
+    # Seals the requests list's page tokens (routes.py): only tokens this process gave reach Temporal.
+    app.state.console_page_key = secrets.token_bytes(32)
+
     @app.exception_handler(BadFilter)
     async def bad_filter(request: Request, exc: BadFilter) -> JSONResponse:
         return JSONResponse(status_code=400, content={"message": str(exc), "document": None, "errors": []})

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller, Forbidden, authenticate, authorise
 from domain import console
@@ -87,26 +88,43 @@ def _namespaces(caller: Principal) -> list[str] | None:
     return None if caller.role == "platform" else list(caller.namespaces)
 
 
-# A page token: `v` and Temporal's own next-page token (base64url), or `o` and an offset into a label-filtered list.
+# A page token: `v` and Temporal's own next-page token with this process's MAC over it (base64url), or `o` and an
+# offset into a label-filtered list. Temporal answers a forged token with an internal error after retries, so only
+# tokens this process gave are passed on; another API process's (a replica's) are refused as not this list's.
 PAGE_TOKEN_MAX = 4096
+_MAC_BYTES = 16
 
 
-def _visibility_token(page: str | None) -> bytes | None:
+def _page_key(request: Request) -> bytes:
+    return request.app.state.console_page_key
+
+
+def _sealed(key: bytes, token: bytes) -> str:
+    mac = hmac.new(key, token, hashlib.sha256).digest()[:_MAC_BYTES]
+    return "v" + base64.urlsafe_b64encode(mac + token).decode()
+
+
+def _visibility_token(key: bytes, page: str | None) -> bytes | None:
     if page is None:
         return None
+    refused = BadFilter("page: not a page token of this list (start again from the first page)")
     if not page.startswith("v"):
-        raise BadFilter("page: not a page token of this list")
+        raise refused
     try:
-        return base64.urlsafe_b64decode(page[1:])
+        sealed = base64.urlsafe_b64decode(page[1:])
     except (ValueError, binascii.Error):
-        raise BadFilter("page: not a page token of this list") from None
+        raise refused from None
+    mac, token = sealed[:_MAC_BYTES], sealed[_MAC_BYTES:]
+    if not hmac.compare_digest(mac, hmac.new(key, token, hashlib.sha256).digest()[:_MAC_BYTES]):
+        raise refused
+    return token
 
 
 def _offset_token(page: str | None) -> int:
     if page is None:
         return 0
     if not page.startswith("o") or not page[1:].isdigit() or len(page) > 8:
-        raise BadFilter("page: not a page token of this list")
+        raise BadFilter("page: not a page token of this list (start again from the first page)")
     return int(page[1:])
 
 
@@ -155,6 +173,7 @@ def routes() -> APIRouter:
 
     @ui.get("/requests")
     async def requests(
+        request: Request,
         platform: PlatformDep,
         caller: Caller,
         promise: OptionalName = None,
@@ -186,18 +205,14 @@ def routes() -> APIRouter:
                 "total": len(rows),
                 "next": f"o{offset + limit}" if more else None,
             }
-        try:
-            found, token, total = await platform.resources_page(
-                promise, namespaces, phase, limit, _visibility_token(page)
-            )
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.INVALID_ARGUMENT:
-                raise
-            raise BadFilter("page: not a page token this list gave") from None
+        key = _page_key(request)
+        found, token, total = await platform.resources_page(
+            promise, namespaces, phase, limit, _visibility_token(key, page)
+        )
         return {
             "items": [console.request_row(o) for o in found],
             "total": total,
-            "next": "v" + base64.urlsafe_b64encode(token).decode() if token else None,
+            "next": _sealed(key, token) if token else None,
         }
 
     @ui.get("/requests/{kind}/{name}")

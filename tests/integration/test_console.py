@@ -5,6 +5,7 @@ through the browser and through the console's own JSON routes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tests.console_browser import chromium, console_page, screenshot
 from tests.integration.test_api_auth import OTHER, OWN, TEAM_TOKEN, PLATFORM_TOKEN, as_, served, write_tokens
 from tests.integration.test_resource_lifecycle import EXAMPLE, example, store_and_destination
 from tests.kratix_documents import pipeline, promise, resource
+from tests.waiting import eventually
 from worker.settings import Settings
 
 WAIT_MS = 120_000
@@ -242,3 +244,55 @@ async def test_a_team_token_sees_and_reads_only_its_namespaces(
             # The token stays in this tab's sessionStorage: never a cookie, never in the URL.
             assert await page.context.cookies() == []
             assert TEAM_TOKEN not in page.url
+
+
+async def test_the_requests_list_pages_and_filters_on_the_server(
+    platform: Platform, git_remote: Path, tmp_path: Path
+) -> None:
+    with console_for(platform, tmp_path / "home") as url:
+        await apply(url, [*store_and_destination(git_remote), promise("widgets", "Widget")])
+        await platform.wait_condition("promise", "widgets", "default", "Available", timeout=120)
+        names = [f"w{i}" for i in range(7)]
+        await apply(
+            url,
+            [
+                resource("Widget", n, namespace="blue" if i % 2 else "red", labels={"tier": "gold" if i < 3 else "tin"})
+                for i, n in enumerate(names)
+            ],
+        )
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+            async def listed(**params: Any) -> dict[str, Any]:
+                response = await http.get("/ui/api/requests", params=params)
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            await eventually(
+                lambda: listed(phase="Reconciled"), lambda p: p["total"] == 7, what="all 7 widgets Reconciled"
+            )
+            seen, token = [], None
+            for _ in range(3):
+                page = await listed(limit=3, **({"page": token} if token else {}))
+                assert page["total"] == 7 and len(page["items"]) <= 3
+                seen += [r["name"] for r in page["items"]]
+                token = page["next"]
+            assert token is None, "three pages of 3 hold all 7"
+            assert sorted(seen) == names, "every request once, none twice"
+            assert {r["name"] for r in (await listed(namespace="blue"))["items"]} == {"w1", "w3", "w5"}
+            assert (await listed(phase="Failed"))["total"] == 0
+            gold = await listed(label="tier=gold", limit=2)
+            assert [r["name"] for r in gold["items"]] == ["w1", "w0"] and gold["total"] == 3
+            rest = await listed(label="tier=gold", limit=2, page=gold["next"])
+            assert [r["name"] for r in rest["items"]] == ["w2"] and rest["next"] is None
+            for params, reason in (
+                # Not one this API gave (Temporal would fail on it): refused before Temporal sees it.
+                ({"page": "v" + base64.urlsafe_b64encode(b"x" * 16 + b"not-a-token").decode()}, "page: not a page"),
+                ({"page": "vbm90LWEtdG9rZW4"}, "page: not a page"),
+                ({"page": "x1"}, "page: not a page"),
+                ({"label": "tier in (gold"}, "label: "),
+            ):
+                refused = await http.get("/ui/api/requests", params=params)
+                assert refused.status_code == 400, (params, refused.text)
+                assert refused.json()["message"].startswith(reason), refused.text
+            for params in ({"phase": "Bogus"}, {"limit": 201}, {"namespace": "Not_A_Namespace"}, {"page": "v!"}):
+                assert (await http.get("/ui/api/requests", params=params)).status_code == 422, params
