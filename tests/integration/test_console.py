@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,6 +124,28 @@ async def test_install_request_through_the_form_watch_it_reconcile_and_see_the_c
                 f"{TEMPORAL_UI}/namespaces/{platform.client.namespace}/workflows/resource%2Fapp-config%2Fdefault%2Fcheckout",
             )
             await screenshot(page, tmp_path, "request")
+
+            # Edit YAML: the API's 422 lands on the line of the field it names.
+            await page.get_by_role("button", name="Edit YAML").click()
+            editor = page.locator("#yaml")
+            await expect(editor).to_have_value(re.compile(r"replicas: 2"))
+            await editor.fill((await editor.input_value()).replace("replicas: 2", "replicas: 9"))
+            await page.get_by_role("button", name="Apply", exact=True).click()
+            problem = page.locator(".field-errors li")
+            await expect(problem).to_have_count(1)
+            lines = (await editor.input_value()).split("\n")
+            line = next(i for i, text in enumerate(lines) if text.strip() == "replicas: 9")
+            await expect(problem).to_have_text(
+                f"line {line + 1} spec.replicas: Invalid value: 9: should be less than or equal to 5"
+            )
+            selected = await editor.evaluate("e => e.value.slice(e.selectionStart, e.selectionEnd)")
+            assert selected.strip() == "replicas: 9"
+            assert (await platform.get("appconfig", "checkout"))["spec"]["replicas"] == 2, "a refusal changed nothing"
+
+            for section_link, heading in (("Promises", "Promises"), ("Destinations", "Destinations and state stores")):
+                await page.get_by_role("link", name=section_link, exact=True).click()
+                await expect(page.locator("h1")).to_have_text(heading)
+            await expect(page.locator("main table").first).to_contain_text("local")
 
             await page.get_by_role("link", name="Overview").click()
             counts = page.locator("section", has=page.get_by_role("heading", name="Requests by phase"))
