@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.auth import Caller, Forbidden, authenticate, authorise
 from domain import console
@@ -253,7 +253,7 @@ def routes() -> APIRouter:
     @ui.get("/changes")
     async def changes(
         request: Request, caller: Caller, timeout: Annotated[float, Query(ge=1, le=STREAM_MAX_S)] = STREAM_MAX_S
-    ) -> StreamingResponse:
+    ) -> Response:
         """The API's one change feed as server-sent events: `change` events naming what changed (kind, Promise,
         namespace, name, phase, resourceVersion), only for objects the caller may read. The page then re-reads the
         one view it shows: no object is polled."""
@@ -261,7 +261,9 @@ def routes() -> APIRouter:
         try:
             watcher = feed.subscribe(None)
         except TooManyWatchers as exc:
-            raise BadFilter(str(exc)) from None
+            # As the Kubernetes watches say it (api/kube/watch.py): try again shortly.
+            message = {"message": str(exc), "document": None, "errors": []}
+            return JSONResponse(status_code=429, content=message, headers={"Retry-After": "5"})
 
         async def stream() -> AsyncIterator[bytes]:
             loop = asyncio.get_running_loop()
