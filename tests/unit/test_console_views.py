@@ -10,6 +10,7 @@ import pytest
 from domain import console
 from domain.kube.changes import Change
 from domain.kube.selectors import parse_label_selector
+from domain.visibility import QueryValueRefused, equals
 
 
 def request(
@@ -160,3 +161,13 @@ def test_the_temporal_ui_link_quotes_the_workflow_id() -> None:
         == "http://127.0.0.1:8233/namespaces/default/workflows/resource%2Fapp%2Fns%2Fa%20b"
     )
     assert console.temporal_ui_link(None, "default", "x") is None
+
+
+def test_a_phase_reaches_a_visibility_query_only_as_a_phase() -> None:
+    assert [equals("KtxPhase", p) for p in ("Failed", "Reconciled")] == [
+        'KtxPhase = "Failed"',
+        'KtxPhase = "Reconciled"',
+    ]
+    for hostile in ('Failed" OR KtxKind = "Promise', "failed", "", "Fail ed"):
+        with pytest.raises(QueryValueRefused):
+            equals("KtxPhase", hostile)

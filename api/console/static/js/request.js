@@ -181,7 +181,8 @@ export async function render([kind, namespace, name]) {
           {},
           `${key} `,
           phaseBadge(run.succeeded ? "Succeeded" : "Failed"),
-          ` generation ${run.generation}, finished ${run.finished_at} (${age(run.finished_at)}), ${seconds.toFixed(1)}s`,
+          ` generation ${run.generation}, attempt ${run.attempt || 1}, started ${run.started_at || "?"}, finished ` +
+            `${run.finished_at} (${age(run.finished_at)}), containers ${seconds.toFixed(1)}s`,
         ),
         run.succeeded ? null : h("p", { class: "error" }, run.message),
         table(
