@@ -24,6 +24,7 @@ from api.auth import (
     load_admin_entry,
     load_token_source,
 )
+from api.console import mount as mount_console
 from api.kube import mount
 from api.limits import BodyLimit, BodyTooLarge
 from api.listeners import ListenerConfigError, Listeners
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _routes(app)
     mount(app)
+    mount_console(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.api_max_body)
     instrument(app)
     return app

@@ -313,6 +313,7 @@ def up(
         "KTX_KUBE_API_TLS_KEY": str(credentials.key),
         "KTX_KUBE_API_TLS_CA": str(credentials.ca),
         "KTX_API_ADMIN_TOKEN_FILE": str(credentials.admin_token),
+        "KTX_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
     }
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{temporal_port}"})
     logs = home / "logs"

@@ -10,8 +10,9 @@ import re
 
 from domain.validation import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
 
-# Per search attribute, what its values are: KtxKind holds kinds, every other attribute a name or namespace.
-_KIND_ATTRIBUTES = {"KtxKind"}
+# Per search attribute, what its values are: KtxKind holds kinds and KtxPhase one-word phases (CamelCase, as kinds),
+# every other attribute a name or namespace.
+_KIND_ATTRIBUTES = {"KtxKind", "KtxPhase"}
 _ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # podman, runc, mmdebstrap, uidmap: pipeline containers and their images. git: the state store.
 # openssh-server/-client: the SSH state-store credential tests run a real sshd. openssl: the Temporal mTLS tests
-# issue their certificates with it.
-packages=(podman runc mmdebstrap git uidmap openssh-server openssh-client openssl)
+# issue their certificates with it. chromium: the web console's browser tests drive it headless (playwright, no
+# browser download).
+packages=(podman runc mmdebstrap git uidmap openssh-server openssh-client openssl chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -882,7 +882,43 @@ class Platform:
         return gitops_manifests(gitops, destination, store)
 
     async def all_resources(self) -> list[dict[str, Any]]:
-        return await self._listed(f'{NAMESPACE.name} IS NOT NULL AND ExecutionStatus = "Running"')
+        return await self.resources()
+
+    async def resources(
+        self,
+        promise: str | None = None,
+        namespaces: list[str] | None = None,
+        phase: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every Promise's resource requests, narrowed by visibility (not in memory) to a Promise, to some namespaces
+        (None: all of them) and to a phase (the KtxPhase search attribute) when given: the web console's views."""
+        query = _resources_query(promise, namespaces, phase)
+        return [] if query is None else await self._listed(query)
+
+    async def count_resources(
+        self, promise: str | None = None, namespaces: list[str] | None = None, phase: str | None = None
+    ) -> int:
+        """How many `resources` there are, counted by visibility (no memo read)."""
+        query = _resources_query(promise, namespaces, phase)
+        return 0 if query is None else (await self.client.count_workflows(query)).count
+
+    async def resources_page(
+        self,
+        promise: str | None,
+        namespaces: list[str] | None,
+        phase: str | None,
+        limit: int,
+        page_token: bytes | None = None,
+    ) -> tuple[list[dict[str, Any]], bytes | None, int]:
+        """One page of `resources` in visibility's order (newest first), the token of the next page (None after the
+        last) and how many there are in all: a page reads `limit` memos, not every request's."""
+        query = _resources_query(promise, namespaces, phase)
+        if query is None:
+            return [], None, 0
+        pages = self.client.list_workflows(query, page_size=limit, next_page_token=page_token)
+        total, _ = await asyncio.gather(self.client.count_workflows(query), pages.fetch_next_page())
+        objects = [await _object_from(w) for w in pages.current_page]
+        return [o for o in objects if "metadata" in o], pages.next_page_token or None, total.count
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
@@ -1184,6 +1220,17 @@ class Platform:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _resources_query(promise: str | None, namespaces: list[str] | None, phase: str | None) -> str | None:
+    """The visibility query of resource requests so narrowed; None when no namespace is allowed (nothing to list)."""
+    if namespaces is not None and not namespaces:
+        return None
+    clauses = [f"{NAMESPACE.name} IS NOT NULL", 'ExecutionStatus = "Running"']
+    clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase)) if v]
+    if namespaces is not None:
+        clauses.append("(" + " OR ".join(equals(NAMESPACE.name, n) for n in namespaces) + ")")
+    return " AND ".join(clauses)
 
 
 def _object_workflow_id(kind: str, api: PromiseApi | None, name: str, namespace: str) -> str:

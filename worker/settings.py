@@ -129,6 +129,8 @@ class Settings(BaseModel):
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     # Where the off-platform actions' providers are (overridable for proxies, regional endpoints and tests).
     slack_api_url: str = "https://slack.com/api/"
+    # Where people open the Temporal Web UI (KTX_TEMPORAL_UI_URL): the web console links each object's workflow there.
+    temporal_ui_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s\"'<>]+$")
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_events_url: str = "https://events.pagerduty.com"
     # Where pipeline containers run: podman on this host, or one Kubernetes Job per pipeline.
@@ -174,6 +176,7 @@ class Settings(BaseModel):
             ("api_host", "KTX_API_HOST"),
             ("api_port", "KTX_API_PORT"),
             ("slack_api_url", "KTX_SLACK_API_URL"),
+            ("temporal_ui_url", "KTX_TEMPORAL_UI_URL"),
             ("pagerduty_api_url", "KTX_PAGERDUTY_API_URL"),
             ("pagerduty_events_url", "KTX_PAGERDUTY_EVENTS_URL"),
         ]:

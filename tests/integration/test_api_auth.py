@@ -176,6 +176,14 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], Any]] = [
     ("list secrets", "GET", "/objects/secrets", {}, None),
     ("get secret", "GET", "/objects/secret/creds", {"namespace": "{ns}"}, None),
     ("apply secret", "POST", "/apply", {}, secret("more", "{ns}")),
+    ("console page", "GET", "/ui/", {}, None),
+    ("console page bare", "GET", "/ui", {}, None),
+    ("console session", "GET", "/ui/api/session", {}, None),
+    ("console overview", "GET", "/ui/api/overview", {}, None),
+    ("console requests -n", "GET", "/ui/api/requests", {"namespace": "{ns}"}, None),
+    ("console requests -A", "GET", "/ui/api/requests", {}, None),
+    ("console request", "GET", "/ui/api/requests/Widget/first", {"namespace": "{ns}"}, None),
+    ("console changes", "GET", "/ui/api/changes", {"timeout": 1}, None),
     ("delete widget", "DELETE", "/objects/widget/second", {"namespace": "{ns}"}, None),
     ("delete healthrecord", "DELETE", "/objects/healthrecord/none", {"namespace": "{ns}"}, None),
     ("delete secret", "DELETE", "/objects/secret/none", {"namespace": "{ns}"}, None),
@@ -221,6 +229,14 @@ EXPECTED: dict[str, tuple[int, int, int]] = {
     "list secrets": (200, 403, 403),
     "get secret": (200, 403, 403),
     "apply secret": (200, 403, 403),
+    "console page": (200, 200, 200),
+    "console page bare": (200, 200, 200),
+    "console session": (200, 200, 200),
+    "console overview": (200, 200, 200),
+    "console requests -n": (200, 200, 403),
+    "console requests -A": (200, 200, 200),
+    "console request": (200, 200, 403),
+    "console changes": (200, 200, 200),
     "delete widget": (200, 200, 403),
     "delete healthrecord": (404, 403, 403),
     "delete secret": (404, 403, 403),
@@ -228,7 +244,7 @@ EXPECTED: dict[str, tuple[int, int, int]] = {
     "delete gitstatestore": (404, 403, 403),
     "delete promise": (404, 403, 403),
 }
-OPEN = {"healthz", "readyz", "metrics"}
+OPEN = {"healthz", "readyz", "metrics", "console page", "console page bare"}
 CALLERS = {  # caller: (token, namespace aimed at, column in EXPECTED, or the 401 reason)
     "platform": (PLATFORM_TOKEN, OWN, 0),
     "team in its namespace": (TEAM_TOKEN, OWN, 1),
@@ -339,8 +355,10 @@ async def test_each_caller_against_each_route(
                     )
                 else:
                     assert "by platform tokens" in answer["message"], (route, answer)
-            if route in ("list widgets -A", "list healthrecords -A") and expected == 200:
-                seen = {o["metadata"]["namespace"] for o in response.json()}
+            if route in ("list widgets -A", "list healthrecords -A", "console requests -A") and expected == 200:
+                listed = response.json()
+                seen = {o["namespace"] for o in listed["items"]} if route.startswith("console") else None
+                seen = seen or {o["metadata"]["namespace"] for o in listed}
                 assert seen == ({OWN, OTHER} if caller == "platform" else {OWN}), (route, seen)
         assert not wrong, "\n".join(wrong)
         if caller != "platform":

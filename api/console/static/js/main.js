@@ -1,0 +1,156 @@
+// The console's shell: login, the section links, the hash routes (`#/requests?...`, so a reload or a shared link
+// shows the same view) and the live updates that re-read the view on screen when the change feed says it changed.
+
+import { ApiError, get, setToken, token, watchChanges } from "./api.js";
+import { h, toast } from "./dom.js";
+import * as overview from "./overview.js";
+import * as requests from "./requests.js";
+import * as request from "./request.js";
+import * as promises from "./promises.js";
+import * as stores from "./stores.js";
+import * as map from "./map.js";
+import * as apply from "./apply.js";
+
+const ROUTES = [
+  [/^\/$/, overview],
+  [/^\/requests$/, requests],
+  [/^\/requests\/([^/]+)\/([^/]+)\/([^/]+)$/, request],
+  [/^\/promises$/, promises],
+  [/^\/promises\/([^/]+)$/, promises],
+  [/^\/destinations$/, stores],
+  [/^\/map$/, map],
+  [/^\/apply$/, apply],
+];
+
+export const session = { who: null };
+let current = null;
+let stopWatching = null;
+let refreshTimer = null;
+let visits = 0;
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, query = ""] = raw.split("?");
+  return { path, query: new URLSearchParams(query) };
+}
+
+export function navigate(path, query) {
+  const text = query && [...query].length ? `${path}?${query}` : path;
+  if (location.hash !== `#${text}`) location.hash = text;
+  else route();
+}
+
+async function route() {
+  const main = document.getElementById("main");
+  const { path, query } = parseHash();
+  const found = ROUTES.find(([pattern]) => pattern.test(path));
+  if (!found) {
+    main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, `No view at ${path}.`));
+    return;
+  }
+  const [pattern, view] = found;
+  const params = pattern.exec(path).slice(1).map(decodeURIComponent);
+  for (const link of document.querySelectorAll("#nav a")) {
+    const target = link.getAttribute("href").slice(1);
+    const active = target === "/" ? path === "/" : path.startsWith(target);
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const visit = ++visits;
+  current = null;
+  try {
+    const shown = await view.render(params, query);
+    if (visit !== visits) return; // another route began meanwhile: it shows its view
+    current = shown;
+    main.replaceChildren(current.node);
+    document.title = `${current.title || "ktx"} · ktx console`;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return showLogin("The token was refused; sign in again.");
+    current = null;
+    main.replaceChildren(h("h1", {}, "Could not show this view"), h("p", { class: "error" }, error.message));
+  }
+}
+
+// After an action the view is read again at once (its result shown), wherever the focus is.
+export async function refreshNow() {
+  const view = current;
+  if (!view || !view.refresh) return;
+  const next = await view.refresh();
+  if (next && view === current) document.getElementById("main").replaceChildren(next);
+}
+
+// A burst of changes (a pipeline run writes status several times) re-reads the view once.
+function changed(change) {
+  if (!current || !current.wants || !current.wants(change)) return;
+  // Someone typing in a form or reading a dialog keeps it: the view is re-read on the next change after that.
+  const active = document.activeElement;
+  if (document.querySelector("dialog[open]") || (active && active.closest("#main form"))) return;
+  clearTimeout(refreshTimer);
+  const view = current;
+  refreshTimer = setTimeout(async () => {
+    try {
+      const next = await view.refresh();
+      // The view may have been left while it was read: the page shows what is on screen now, not what was.
+      if (next && view === current) document.getElementById("main").replaceChildren(next);
+    } catch (error) {
+      toast(`Live update failed: ${error.message}`, true);
+    }
+  }, 300);
+}
+
+function showLogin(message) {
+  if (stopWatching) stopWatching();
+  document.getElementById("nav").hidden = true;
+  document.getElementById("who").textContent = "";
+  const input = h("input", { id: "token", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
+  const form = h(
+    "form",
+    {
+      class: "login",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        setToken(input.value.trim());
+        await start();
+      },
+    },
+    h("h1", {}, "Sign in to the ktx console"),
+    message ? h("p", { class: "error", role: "alert" }, message) : null,
+    h("label", { for: "token" }, "API token (from ktx token create)"),
+    input,
+    h("button", { type: "submit" }, "Sign in"),
+    h("p", { class: "hint" }, "The token is kept in this browser tab only and sent to this API alone."),
+  );
+  document.getElementById("main").replaceChildren(form);
+  input.focus();
+}
+
+async function start() {
+  try {
+    session.who = await get("/ui/api/session");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      const refused = token();
+      setToken(null);
+      return showLogin(refused ? `The token was refused (${error.message}).` : "");
+    }
+    document.getElementById("main").replaceChildren(h("p", { class: "error" }, error.message));
+    return;
+  }
+  document.getElementById("nav").hidden = false;
+  const who = document.getElementById("who");
+  const scope = session.who.role === "platform" ? "platform" : `team: ${session.who.namespaces.join(", ")}`;
+  who.replaceChildren(`${session.who.name} (${scope})`);
+  if (token()) {
+    who.append(h("button", { type: "button", class: "link", onclick: () => (setToken(null), showLogin("")) }, "Sign out"));
+  }
+  const live = document.getElementById("live");
+  if (stopWatching) stopWatching();
+  stopWatching = watchChanges(changed, (state) => {
+    live.textContent = state === "live" ? "● live" : "○ reconnecting";
+    live.dataset.state = state;
+  });
+  window.onhashchange = route;
+  await route();
+}
+
+start();

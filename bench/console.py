@@ -1,0 +1,125 @@
+"""The web console with N requests, one command: `.venv/bin/python bench/console.py [--n 2000] [--repeat 5]`.
+
+A stack holding N resources (applied as bench/scale.py does, on the stand-in runtime; measured once all N are listed
+by visibility, whether or not the worker has reconciled them yet: the console's reads do not wait for it), then, each
+timed `--repeat` times (median), in real headless Chromium (tests/console_browser.py), from navigation until the
+view is usable (its data shown):
+
+- the requests list's first page (`#/requests`: its pager says "1–50 of N"), floor: the raw JSON call it makes
+  (`GET /ui/api/requests`, the same page of the same N, from Python);
+- the overview (`#/`: its counts by phase are shown), floor: the raw `GET /ui/api/overview`.
+
+The ratio is page load over floor: what the browser, the static files, the login check and rendering add to the
+data itself. Prints one JSON object with the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scale import KIND, PIPELINE, PROMISE, QUERY, create_all  # noqa: E402
+from bench.stack import install_promise, running_stack, stub_runtime  # noqa: E402
+from tests.console_browser import chromium, console_page  # noqa: E402
+from tests.kratix_documents import pipeline, promise  # noqa: E402
+from tests.waiting import eventually  # noqa: E402
+from worker.settings import Settings, connect_client  # noqa: E402
+
+
+def raw_call(url: str, path: str, params: dict[str, Any], check: Any) -> float:
+    with httpx.Client(base_url=url, timeout=300) as client:
+        started = time.perf_counter()
+        response = client.get(path, params=params).raise_for_status()
+        elapsed = time.perf_counter() - started
+    assert check(response.json()), response.text[:500]
+    return elapsed
+
+
+async def page_loads(url: str, n: int, repeat: int) -> dict[str, list[float]]:
+    """Each view loaded `repeat` times in a fresh browser context (nothing cached between loads)."""
+    times: dict[str, list[float]] = {"requests": [], "overview": []}
+    async with chromium() as browser:
+        for _ in range(repeat):
+            for view, hash_, ready in (
+                ("requests", "#/requests", lambda page: page.locator("#page-info").get_by_text(f"1–50 of {n}")),
+                ("overview", "#/", lambda page: page.get_by_role("link", name=PROMISE, exact=True)),
+            ):
+                async with console_page(browser) as page:
+                    started = time.perf_counter()
+                    await page.goto(f"{url}/ui/{hash_}")
+                    await ready(page).wait_for(timeout=120_000)
+                    times[view].append(time.perf_counter() - started)
+    return times
+
+
+def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, float]:
+    with (
+        tempfile.TemporaryDirectory(prefix="ktx-bench-stub-") as stub_dir,
+        running_stack(KTX_CONTAINER_RUNTIME=str(stub_runtime(Path(stub_dir)))) as stack,
+    ):
+        address = json.loads((stack.home / "stack.json").read_text())["temporal_address"]
+        install_promise(stack, promise(PROMISE, KIND, configure=[pipeline(PIPELINE)]))
+        started = time.perf_counter()
+        asyncio.run(create_all(stack.api_url, n, batch, parallel))
+        asyncio.run(wait_listed(address, n))
+        setup_s = time.perf_counter() - started
+        return {"n": n, "setup_s": round(setup_s, 1), **measure(stack.api_url, n, repeat)}
+
+
+async def wait_listed(address: str, n: int) -> None:
+    client = await connect_client(Settings(temporal_address=address))
+    await eventually(
+        lambda: client.count_workflows(QUERY),
+        lambda counted: counted.count >= n,
+        timeout=600,
+        what=f"{n} resources listed by visibility",
+        interval=1,
+        max_interval=1,
+    )
+
+
+def measure(url: str, n: int, repeat: int) -> dict[str, float]:
+    """The floors and page loads against an API serving N requests of the bench Promise."""
+    list_floor = statistics.median(
+        raw_call(url, "/ui/api/requests", {"limit": 50}, lambda page: page["total"] == n) for _ in range(repeat)
+    )
+    overview_floor = statistics.median(
+        raw_call(url, "/ui/api/overview", {}, lambda data: sum(data["counts"][PROMISE].values()) == n)
+        for _ in range(repeat)
+    )
+    loads = asyncio.run(page_loads(url, n, repeat))
+    requests_s = statistics.median(loads["requests"])
+    overview_s = statistics.median(loads["overview"])
+    return {
+        "requests_page_s": round(requests_s, 3),
+        "requests_json_floor_s": round(list_floor, 3),
+        "requests_ratio": round(requests_s / list_floor, 2),
+        "overview_page_s": round(overview_s, 3),
+        "overview_json_floor_s": round(overview_floor, 3),
+        "overview_ratio": round(overview_s / overview_floor, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5, help="page loads and floor calls per view (median)")
+    parser.add_argument("--batch", type=int, default=100, help="resources per multi-document apply")
+    parser.add_argument("--parallel", type=int, default=4, help="applies in flight at once")
+    args = parser.parse_args()
+    print(json.dumps(one_run(args.n, args.repeat, args.batch, args.parallel)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
