@@ -60,9 +60,12 @@ from domain.naming import (
     promise_release_workflow_id,
     promise_workflow_id,
     resource_workflow_id,
+    rollout_workflow_id,
     state_store_workflow_id,
 )
 from domain.promise_release import RELEASE_NAME_LABEL, admission_warning
+from domain import rollout_plan as rp
+from domain.rollout_progress import Control, RolloutProgress
 from domain.parsing import is_platform_document, parse_platform_document
 from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
 from domain.secrets import parse_secret
@@ -96,6 +99,7 @@ from workflows.promise_release import (
 )
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
+from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
 from workflows.state_store import (
@@ -700,6 +704,91 @@ class Platform:
             return await self.client.execute_update_with_start_workflow(update, arg, start_workflow_operation=start)
         except WorkflowUpdateFailedError as exc:
             raise _domain_error(exc) from exc
+
+    # --- rollouts ---
+
+    async def preview_rollout(self, document: dict[str, Any]) -> tuple[rp.RolloutPlan, rp.PlanOrder]:
+        """The plan and the order it would run in, from the requests as they are now; nothing is started."""
+        plan = rp.parse_plan(document)
+        api = (await fetch_catalog(self.client)).apis.get(plan.promise)
+        if api is None:
+            raise NotFound(f'promise "{plan.promise}" not found (spec.promiseRef.name)')
+        promise = await self.get("Promise", plan.promise)
+        installed = (promise.get("status") or {}).get("version")
+        if installed != plan.to_version:
+            # The target's schema is the installed Promise's: a request can only be re-bound to what is installed.
+            raise InvalidDocument(
+                [
+                    FieldError(
+                        "spec.toVersion",
+                        f"Invalid value: {plan.to_version!r}: promise {plan.promise} is installed at {installed!r}",
+                    )
+                ]
+            )
+        candidates = [
+            rp.Candidate(
+                namespace=obj["metadata"].get("namespace") or "default",
+                name=obj["metadata"]["name"],
+                labels=obj["metadata"].get("labels") or {},
+                version=(obj.get("status") or {}).get("promiseVersion"),
+                document={k: v for k, v in obj.items() if k not in ("status", "_ktx")},
+            )
+            for obj in await self.list(api.kind, promise=plan.promise)
+        ]
+
+        def problems(request: dict[str, Any]) -> list[FieldError]:
+            try:
+                validate_resource_request(api, request)
+            except InvalidDocument as exc:
+                return exc.errors
+            return []
+
+        order = await asyncio.to_thread(rp.order_plan, plan, candidates, problems)
+        return plan, order
+
+    async def create_rollout(self, document: dict[str, Any]) -> tuple[Applied, rp.PlanOrder]:
+        """Starts the plan's workflow; the same plan applied again is unchanged, a changed one refused (409)."""
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
+        plan, order = await self.preview_rollout(document)
+        stored = {k: v for k, v in document.items() if k != "status"}
+        workflow_id = rollout_workflow_id(plan.name)
+        try:
+            await self.client.start_workflow(
+                RolloutWorkflow.run,
+                RolloutWorkflowInput(progress=RolloutProgress.of(plan, order), document=stored),
+                id=workflow_id,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                task_queue=self.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, rp.KIND), SearchAttributePair(PROMISE, plan.promise)]
+                ),
+                memo={"object": stored},
+            )
+            return Applied(kind=rp.KIND, name=plan.name, action="created"), order
+        except WorkflowAlreadyStartedError:
+            current = await self.rollout(plan.name)
+            if current.get("spec") != stored.get("spec"):
+                raise Conflict(
+                    f'rolloutplan "{plan.name}" exists with another spec: a plan does not change once it runs; '
+                    "delete it (ktx rollout delete) and create it again"
+                ) from None
+            return Applied(kind=rp.KIND, name=plan.name, action="unchanged"), order
+
+    async def rollout(self, name: str) -> dict[str, Any]:
+        return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)
+
+    async def control_rollout(self, name: str, control: Control) -> str:
+        """pause, resume, abort, rollback or delete; Conflict naming the phase when it does not apply now."""
+        result = await self._update(
+            rollout_workflow_id(name),
+            RolloutWorkflow.control,
+            RolloutControlRequest(control=control),
+            f'rolloutplan "{name}" not found',
+        )
+        return result.phase
 
     # --- read ---
 
