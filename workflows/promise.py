@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         snapshot_of,
     )
     from domain.requirements import evaluate_requirements
+    from domain import revisions as rv
+    from domain.revisions import REVISION_QUERY, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
@@ -63,6 +65,12 @@ with workflow.unsafe.imports_passed_through():
         StatusPatched,
     )
     from workflows.resource import ResourceWorkflow
+    from workflows.revision_records import (
+        REVISIONS_PATCH,
+        DeleteRevisionInput,
+        DeleteRevisionResult,
+        RevisionDeleted,
+    )
     from activities.platform.search_attributes import REQUIRES
 
 STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their path
@@ -80,6 +88,8 @@ class PromiseState(LifecycleState):
     versions: list[str] = Field(default_factory=list)
     # Resources must re-run once the current configure run succeeds (spec change, unpause, became available).
     roll_resources: bool = False
+    # Kratix's PromiseRevisions, one per version applied, in the order first applied (domain/revisions.py).
+    revisions: list[Revision] = Field(default_factory=list)
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -125,8 +135,12 @@ class PromiseWorkflow(ObjectLifecycle):
     @workflow.update
     async def apply(self, input: ApplyInput) -> ApplyResult:
         required_before = self._required_names()
+        previous_spec = self.state.document.get("spec") if self.state.document else None
+        previous_version = self._version() if self.state.document else None
         result = self._apply_document(input, lambda d: d.get("spec"))
         version = self._version()
+        if workflow.patched(REVISIONS_PATCH):
+            self._record_revision(previous_version, previous_spec, version)
         if version not in self.state.versions:
             self.state.versions.append(version)
             # Kratix records the version label in status at once (a new PromiseRevision), with no pipeline run.
@@ -149,13 +163,74 @@ class PromiseWorkflow(ObjectLifecycle):
         try:
             # Admission as the API does it; the stored Promise is read (`api`) without it, so a rule added since a
             # Promise was accepted refuses its next change but never fails the workflow.
-            admit_promise(Promise.model_validate(input.document))
+            promise = Promise.model_validate(input.document)
+            admit_promise(promise)
+            rv.refuse_new_version(self._revisions(), promise_version(promise), self.state.document.get("spec"))
         except (InvalidDocument, ValueError) as exc:
             raise ApplicationError(str(exc), type="InvalidDocument", non_retryable=True) from exc
 
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:
         return self._apply_labels(input)
+
+    @workflow.query(name=REVISION_QUERY)
+    def revision(self, version: str) -> RevisionView | None:
+        """One PromiseRevision (`latest` for the latest) with its spec, and the snapshot its requests run on."""
+        revisions = self._revisions()
+        if version == rv.LATEST:
+            version = rv.latest_version(revisions)
+        found = next((r for r in revisions if r.version == version), None)
+        if found is None or not self.state.document:
+            return None
+        spec = found.spec if found.spec is not None else (self.state.document.get("spec") or {})
+        document = {**self.state.document, "spec": spec}
+        document["metadata"] = {**document.get("metadata", {}), "labels": {**self.labels, lb.PROMISE_VERSION: version}}
+        promise = Promise.model_validate(document)
+        api = read_promise_api(self.state.name, promise.spec.api) if promise.spec.api else None
+        snapshot = snapshot_of(promise, api, self.state.generation, self.state.available, self.state.versions)
+        if api is not None and snapshot.api is not None:
+            snapshot.api = api  # with its schema: a rebind checks the request against it
+        return RevisionView(
+            version=version,
+            latest=found.spec is None,
+            document=rv.revision_document(self.state.name, found, spec, found.spec is None),
+            snapshot=snapshot,
+        )
+
+    @workflow.update
+    async def delete_revision(self, input: DeleteRevisionInput) -> DeleteRevisionResult:
+        """Kratix deletes a PromiseRevision's requests with it (those bound to its version)."""
+        self.state.revisions = [r for r in self.state.revisions if r.version != input.version]
+        self.state.versions = [v for v in self.state.versions if v != input.version]
+        self._event("Normal", "RevisionDeleted", f"Revision for version {input.version} deleted")
+        self._publish()
+        deleted = RevisionDeleted(version=input.version)
+        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.revision_deleted, deleted))
+        self._in_background(self._notify_dependents())
+        return DeleteRevisionResult(signalled=count)
+
+    @delete_revision.validator
+    def _validate_delete_revision(self, input: DeleteRevisionInput) -> None:
+        try:
+            rv.refuse_revision_delete(self._revisions(), input.version)
+        except LookupError as exc:
+            raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from exc
+        except InvalidDocument as exc:
+            raise ApplicationError(str(exc), type="Conflict", non_retryable=True) from exc
+
+    def _revisions(self) -> list[Revision]:
+        """The revisions, with the one a Promise from before revisions had: its live version."""
+        if self.state.revisions or not self.state.document:
+            return self.state.revisions
+        return [Revision(version=self._version(), created=self._created_at())]
+
+    def _created_at(self) -> str:
+        return str(self.state.document.get("metadata", {}).get("creationTimestamp") or now_iso())
+
+    def _record_revision(self, previous_version: str | None, previous_spec: Any, version: str) -> None:
+        if previous_version is not None and not self.state.revisions:
+            self.state.revisions = [Revision(version=previous_version, created=self._created_at())]
+        self.state.revisions, _ = rv.record_revision(self.state.revisions, version, previous_spec, now_iso())
 
     @workflow.update
     async def patch_status(self, input: StatusPatch) -> StatusPatched:
@@ -195,7 +270,7 @@ class PromiseWorkflow(ObjectLifecycle):
         super()._labels_changed(old)
         if lb.is_true(self.labels, lb.RECONCILE_RESOURCES):
             del self.labels[lb.RECONCILE_RESOURCES]  # Kratix removes it once the resources are relabelled
-            self._in_background(self._roll_resources(f"label {lb.RECONCILE_RESOURCES} was set"))
+            self._in_background(self._roll_resources(f"label {lb.RECONCILE_RESOURCES} was set", every=True))
 
     def _on_paused(self) -> None:
         self._set_available(False, "PausedReconciliation", "Paused")
@@ -344,10 +419,11 @@ class PromiseWorkflow(ObjectLifecycle):
             # Resources waiting for this Promise, or built from its previous spec, re-run now.
             await self._roll_resources("the Promise changed" if spec_changed else "the Promise became available")
 
-    async def _roll_resources(self, reason: str) -> None:
-        count = await self._signal_resources(
-            lambda h: h.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason=reason))
-        )
+    async def _roll_resources(self, reason: str, *, every: bool = False) -> None:
+        # A spec change re-runs only the requests bound to the changed revision (Kratix: those floating on latest,
+        # and those pinned to this version); the reconcile-resources label re-runs every request.
+        request = ReconcileRequest(reason=reason, version=None if every else self._version())
+        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.reconcile, request))
         if count:
             self._event("Normal", "ReconcilingResources", f"Reconciling {count} resources: {reason}")
             self._publish()
@@ -423,6 +499,12 @@ class PromiseWorkflow(ObjectLifecycle):
                 self.promise, self.api, self.state.generation, self.state.available, self.state.versions
             )
             memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
+            if workflow.patched(REVISIONS_PATCH):
+                latest = rv.latest_version(self._revisions())
+                memo["revisions"] = [
+                    {"version": r.version, "created": r.created, "latest": r.version == latest}
+                    for r in self._revisions()
+                ]
         phase = (
             "Deleting"
             if self.state.delete_requested

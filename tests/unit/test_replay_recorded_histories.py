@@ -39,6 +39,9 @@ def test_there_are_recordings_to_replay() -> None:
         "destination-before-status-subresource.json",
         "state-store-before-status-subresource.json",
         "promise-release-first-version.json",
+        "promise-before-revisions.json",
+        "resource-before-revisions.json",
+        "deleted-resource-before-revisions.json",
     }
 
 
