@@ -31,7 +31,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.platform.catalog import fetch_catalog
+from activities.platform.catalog import fetch_catalog, fetch_revision
 from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
@@ -64,6 +64,7 @@ from domain.naming import (
     state_store_workflow_id,
 )
 from domain.promise_release import RELEASE_NAME_LABEL, admission_warning
+from domain.revisions import request_fits_api
 from domain import rollout_plan as rp
 from domain.rollout_progress import Control, RolloutProgress
 from domain.parsing import is_platform_document, parse_platform_document
@@ -713,15 +714,15 @@ class Platform:
         api = (await fetch_catalog(self.client)).apis.get(plan.promise)
         if api is None:
             raise NotFound(f'promise "{plan.promise}" not found (spec.promiseRef.name)')
-        promise = await self.get("Promise", plan.promise)
-        installed = (promise.get("status") or {}).get("version")
-        if installed != plan.to_version:
-            # The target's schema is the installed Promise's: a request can only be re-bound to what is installed.
+        revision = await fetch_revision(self.client, plan.promise, plan.to_version)
+        target = revision.snapshot.api if revision is not None else None
+        if target is None:
             raise InvalidDocument(
                 [
                     FieldError(
                         "spec.toVersion",
-                        f"Invalid value: {plan.to_version!r}: promise {plan.promise} is installed at {installed!r}",
+                        f"Invalid value: {plan.to_version!r}: promise {plan.promise} has no revision of that version "
+                        "serving an API",
                     )
                 ]
             )
@@ -737,11 +738,8 @@ class Platform:
         ]
 
         def problems(request: dict[str, Any]) -> list[FieldError]:
-            try:
-                validate_resource_request(api, request)
-            except InvalidDocument as exc:
-                return exc.errors
-            return []
+            found = request_fits_api(target, request)
+            return [found] if found is not None else []
 
         order = await asyncio.to_thread(rp.order_plan, plan, candidates, problems)
         return plan, order
