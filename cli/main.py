@@ -16,7 +16,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from cli import install, kube_credentials, stack
+from cli import install, kube_credentials, rollout, stack
 from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
@@ -728,6 +728,7 @@ def parser() -> argparse.ArgumentParser:
     manifests.set_defaults(func=cmd_destination_manifests)
     # The Promise author's commands, which need no stack (cli/author/).
     author_commands.register(sub)
+    rollout.register(sub)
     return root
 
 

@@ -185,6 +185,11 @@ class WindowState:
     # While open: when the last open window closes. While closed: when the next one opens (None: never again).
     until: datetime | None
 
+    def describe(self) -> dict[str, object]:
+        """As the status shows it: `open`, and `until` in RFC 3339 UTC."""
+        until = self.until.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if self.until else None
+        return {"open": self.open, **({"until": until} if until else {})}
+
 
 def window_state(windows: list[Window], now: datetime) -> WindowState:
     """Whether work may start at `now` (aware): always, with no windows."""

@@ -22,7 +22,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.cron import window_state
+    from domain.cron import WindowState, window_state
     from domain.naming import resource_workflow_id
     from domain.rollout_progress import Control, Outcome, RolloutProgress
     from workflows.publishing import Publisher
@@ -70,9 +70,9 @@ class RolloutWorkflow:
             due = self.progress.due_starts(window.open, now.timestamp())
             if due:
                 await self._signal_all(due)
-                self._publish(window.open, window.until)
+                self._publish(window)
                 continue
-            self._publish(window.open, window.until)
+            self._publish(window)
             waiting_for_window = self.progress.phase == "Running" and not window.open and window.until is not None
             timeout = (window.until - now).total_seconds() if waiting_for_window and window.until else None
             self.woken = False
@@ -140,15 +140,14 @@ class RolloutWorkflow:
         if reason is not None:
             raise ApplicationError(reason, type="Conflict", non_retryable=True)
 
-    def _publish(self, window_open: bool, until: datetime | None) -> None:
+    def _publish(self, window: WindowState) -> None:
         status = self.progress.summary(workflow.now().timestamp())
-        status["window"] = {"open": window_open, **({"until": _iso(until)} if until else {})}
+        status["window"] = window.describe()
         phase = self.progress.phase
-        if phase == "Running" and not window_open:
+        if phase == "Running" and not window.open:
             phase = "WaitingForWindow"
         status["phase"] = phase
         eta = status.get("etaSeconds")
         if isinstance(eta, float):
             status["estimatedCompletion"] = _iso(workflow.now() + timedelta(seconds=eta))
         self.publisher.publish({"object": self.document, "status": status}, phase)
-

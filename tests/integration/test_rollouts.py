@@ -166,7 +166,7 @@ async def test_pause_holds_the_next_start_and_resume_continues(platform_factory,
     assert await platform.control_rollout("db-v2", "pause") == "Paused"
     paused = await eventually(
         lambda: platform.rollout("db-v2"),
-        lambda o: not o["status"].get("running"),
+        lambda o: o["status"].get("phase") == "Paused" and not o["status"].get("running"),
         what="the run in flight when paused finished",
     )
     counts = paused["status"]["groups"][0]["counts"]
@@ -185,7 +185,9 @@ async def test_abort_stops_the_plan_for_good(platform_factory, git_remote: Path)
     with pytest.raises(Conflict, match="cannot resume a rollout that is Aborted"):
         await platform.control_rollout("db-v2", "resume")
     aborted = await eventually(
-        lambda: platform.rollout("db-v2"), lambda o: not o["status"].get("running"), what="in-flight runs done"
+        lambda: platform.rollout("db-v2"),
+        lambda o: o["status"].get("phase") == "Aborted" and not o["status"].get("running"),
+        what="in-flight runs done",
     )
     assert aborted["status"]["groups"][0]["counts"].get("Pending", 0) >= 1
 
