@@ -752,6 +752,7 @@ class Platform:
         plan, order = await self.preview_rollout(document)
         stored = {k: v for k, v in document.items() if k != "status"}
         workflow_id = rollout_workflow_id(plan.name)
+        await self._refuse_concurrent_rollout(plan)
         try:
             await self.client.start_workflow(
                 RolloutWorkflow.run,
@@ -774,6 +775,20 @@ class Platform:
                     "delete it (ktx rollout delete) and create it again"
                 ) from None
             return Applied(kind=rp.KIND, name=plan.name, action="unchanged"), order
+
+    async def _refuse_concurrent_rollout(self, plan: rp.RolloutPlan) -> None:
+        """Two live plans of one Promise would re-bind the same requests against each other: one at a time. (Read
+        from visibility, which lags by a moment: two plans created within it can both pass.)"""
+        query = " AND ".join(
+            [equals(KIND.name, rp.KIND), equals(PROMISE.name, plan.promise), 'ExecutionStatus = "Running"']
+        )
+        for other in await self._listed(query):
+            phase = (other.get("status") or {}).get("phase")
+            if other["metadata"]["name"] != plan.name and phase not in ("Succeeded", "RolledBack"):
+                raise Conflict(
+                    f'rolloutplan "{other["metadata"]["name"]}" of promise {plan.promise} is {phase or "starting"}: '
+                    "one plan per Promise at a time; delete it once it has finished"
+                )
 
     async def rollout(self, name: str) -> dict[str, Any]:
         return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)

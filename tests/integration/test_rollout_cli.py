@@ -76,6 +76,6 @@ async def test_bad_plans_are_refused_with_the_field(
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"spec.maxConcurrent", "spec.windows[0].schedule"}
     response = await api.post("/rollouts", content=yaml.safe_dump(plan()))
-    assert (response.status_code, response.json()["message"]) == (404, 'promise "db" not found (spec.promiseRef.name)')
+    assert (response.status_code, response.json()["detail"]) == (404, 'promise "db" not found (spec.promiseRef.name)')
     assert (await api.post("/rollouts/db-v2/explode")).status_code == 422
     assert (await api.post("/rollouts/db-v2/pause")).status_code == 404

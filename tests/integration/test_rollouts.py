@@ -225,3 +225,7 @@ async def test_outside_its_windows_a_plan_waits_on_a_timer(platform_factory, git
     history = await platform.client.get_workflow_handle("rollout/db-v2").fetch_history()
     assert any(e.HasField("timer_started_event_attributes") for e in history.events)
     assert (await get(platform, KIND, "a0", "team-a"))["status"]["promiseVersion"] == "v1"
+    # One live plan per Promise: a second would re-bind the same requests against the first. (The first started
+    # well before: visibility, which the check reads, has it by now.)
+    with pytest.raises(Conflict, match="one plan per Promise at a time"):
+        await platform.create_rollout(plan("db-v2-again", groups=[{"name": "all", "namespaces": ["team-a"]}]))
