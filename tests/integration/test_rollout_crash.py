@@ -43,7 +43,9 @@ async def test_a_worker_killed_mid_group_upgrades_each_request_once(
         )
         first.kill()
         await second.start()
-        done = await phase(platform, "db-v2", "Succeeded", timeout=300)
+        # A write the dead worker had started is retried once its 5-minute start-to-close timeout passes (state-store
+        # writes do not heartbeat), so the wait allows for that beside the pipelines' own 30 s heartbeat.
+        done = await phase(platform, "db-v2", "Succeeded", timeout=600)
     finally:
         first.stop()
         second.stop()
