@@ -208,8 +208,9 @@ def rollout_refusal(principal: Principal, action: str, plan: str, namespaces: se
         return None
     who = f'team token "{principal.name}" may not {action} RolloutPlan "{plan}"'
     if namespaces is None:
-        return f"{who}: a group chosen by selector alone reaches every namespace; list the group's namespaces"
+        reach = "a group chosen by selector alone reaches every namespace"
+        return f"{who}: {reach}: such plans are managed by platform tokens"
     outside = sorted(namespaces - set(principal.namespaces))
     if outside:
-        return f"{who}: it reaches namespaces outside the token's: {', '.join(outside[:5])}"
+        return f'{who} in namespace "{outside[0]}": its namespaces are {", ".join(principal.namespaces)}'
     return None
