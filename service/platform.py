@@ -96,6 +96,7 @@ from workflows.promise_release import (
 )
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
+from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
 from workflows.state_store import (
@@ -147,6 +148,7 @@ class Platform:
         self.task_queue = task_queue
         self.secrets = secrets
         self.max_document = max_document
+        self.revisions = Revisions(client, _domain_error)
 
     # --- apply ---
 
@@ -165,6 +167,21 @@ class Platform:
             return await self._apply_dry_run(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             return await self._apply_secret(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "ResourceBinding":
+            action = await self.revisions.apply_binding(document, precondition)
+            metadata = document.get("metadata") or {}
+            return Applied(
+                kind="ResourceBinding",
+                name=str(metadata.get("name") or ""),
+                namespace=str(
+                    document["spec"]["resourceRef"].get("namespace") or metadata.get("namespace") or "default"
+                ),
+                action=action,
+            )
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "PromiseRevision":
+            raise InvalidDocument(
+                [FieldError("kind", "PromiseRevisions are made by applying their Promise with its version label")]
+            )
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
@@ -715,6 +732,10 @@ class Platform:
 
     async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.get_binding(name, namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.get_revision(name)
         if resolved == "HealthRecord":
             found = [
                 r
@@ -752,6 +773,10 @@ class Platform:
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.list_bindings(namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.list_revisions(promise)
         if resolved == "HealthRecord":
             return [r for r in await self._health_records() if namespace in (None, r["metadata"]["namespace"])]
         if resolved == "Secret":
@@ -1017,6 +1042,12 @@ class Platform:
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            await self.revisions.delete_binding(name, namespace)
+            return resolved
+        if resolved == "PromiseRevision":
+            await self.revisions.delete_revision(name)
+            return resolved
         if resolved == dr.KIND:
             workflow_id = dry_run_workflow_id(namespace, name)
             await self._update(workflow_id, DryRunWorkflow.delete, DeleteRequest(), f'dryrun "{name}" not found')

@@ -245,6 +245,8 @@ class ResourceWorkflow(ObjectLifecycle):
         if not manual and version != rv.LATEST and applied == version and not binding.failed:
             # Already at that version: nothing to run, and a rollout re-sending after a restart upgrades nothing twice.
             self.state.upgrade = None
+            if "resourceBindingVersion" in st.mark_versions(self.state.status, applied, version):
+                self._event("Normal", "ResourceBindingVersionUpdated", f"Resource binding version updated to {version}")
             self._publish()
             return True, None
         if not manual and rv.last_attempt_failed_for(binding, version):

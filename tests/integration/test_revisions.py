@@ -1,0 +1,235 @@
+"""Kratix's PromiseRevisions and ResourceBindings (its system tests 1.10 and 1.11) on a real Temporal server, podman
+pipelines and a Git state store: requests pinned to a version stay exactly as they are while floating ones follow
+the Promise; editing a binding upgrades its request; a failed version waits for the manual-reconciliation label."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from domain.errors import Conflict, InvalidDocument, NotFound
+from domain.revisions import binding_name, revision_name
+from service.platform import Platform
+from tests.conftest import read_remote, remote_files
+from tests.integration.test_resource_lifecycle import example, store_and_destination
+from tests.kratix_documents import condition
+from tests.waiting import eventually
+
+PROMISE = "app-config"
+
+
+def promise_at(version: str, log_level: str = "info", extra_required: str | None = None) -> dict[str, Any]:
+    promise = example("promise.yaml")
+    promise["metadata"]["labels"]["kratix.io/promise-version"] = version
+    container = promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]
+    container["env"] = [{"name": "DEFAULT_LOG_LEVEL", "value": log_level}]
+    if extra_required:
+        spec = promise["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        spec["required"] = [*spec["required"], extra_required]
+        spec["properties"][extra_required] = {"type": "string"}
+    return promise
+
+
+def request(name: str) -> dict[str, Any]:
+    document = example("resource-request.yaml")
+    document["metadata"]["name"] = name
+    return document
+
+
+def configmap_path(name: str) -> str:
+    return f"local/resources/default/{PROMISE}/{name}/render/5058f/configmap.yaml"
+
+
+def files_of(remote: Path, name: str) -> dict[str, str]:
+    prefix = f"local/resources/default/{PROMISE}/{name}/"
+    return {f: read_remote(remote, f) for f in remote_files(remote) if f.startswith(prefix)}
+
+
+async def binding_of(platform: Platform, name: str) -> dict[str, Any]:
+    return await platform.get("resourcebinding", binding_name(PROMISE, name), "default")
+
+
+async def edit_binding(platform: Platform, name: str, version: str, labels: dict[str, str] | None = None) -> str:
+    binding = copy.deepcopy(await binding_of(platform, name))
+    binding["spec"]["version"] = version
+    if labels:
+        binding["metadata"]["labels"].update(labels)
+    return (await platform.apply(binding)).action
+
+
+async def at_version(platform: Platform, name: str, version: str) -> dict[str, Any]:
+    return await eventually(
+        lambda: platform.get("appconfig", name, "default"),
+        lambda o: o["status"].get("promiseVersion") == version and condition(o, "Reconciled").get("status") == "True",
+        timeout=120,
+        what=f"{name} reconciled at {version}",
+    )
+
+
+async def install(platform: Platform, remote: Path, promise: dict[str, Any]) -> None:
+    for doc in store_and_destination(remote):
+        await platform.apply(doc)
+    await platform.apply(promise)
+    await platform.wait_condition("promise", PROMISE, "default", "Available", timeout=120)
+
+
+async def test_pinned_requests_stay_while_floating_ones_follow_and_a_binding_edit_upgrades(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    for name in ("floating", "pinned"):
+        await platform.apply(request(name))
+        await at_version(platform, name, "v1")
+
+    # One revision, latest; one binding per request, floating on `latest` (the default strategy).
+    revisions = await platform.list("promiserevisions")
+    assert [(r["metadata"]["name"], r["spec"]["version"], r["status"]) for r in revisions] == [
+        (revision_name(PROMISE, "v1"), "v1", {"latest": True})
+    ]
+    assert revisions[0]["metadata"]["labels"]["kratix.io/latest-revision"] == "true"
+    assert revisions[0]["spec"]["promiseSpec"]["api"]["spec"]["names"]["kind"] == "AppConfig"
+    binding = await binding_of(platform, "pinned")
+    assert binding["spec"] == {
+        "version": "latest",
+        "promiseRef": {"name": PROMISE},
+        "resourceRef": {"name": "pinned", "namespace": "default"},
+    }
+    assert binding["status"]["lastAppliedVersion"] == "v1"
+    assert "conditions" not in binding["status"]  # a fresh request records no upgrade
+
+    assert await edit_binding(platform, "pinned", "v1") == "configured"
+    pinned_files = files_of(git_remote, "pinned")
+    assert pinned_files
+
+    # v2 changes what the pipeline writes: the floating request follows, the pinned one keeps its files byte for byte.
+    await platform.apply(promise_at("v2", log_level="debug"))
+    floating = await at_version(platform, "floating", "v2")
+    assert floating["status"]["resourceBindingVersion"] == "latest"
+    assert yaml.safe_load(read_remote(git_remote, configmap_path("floating")))["data"]["logLevel"] == "debug"
+    pinned = await platform.get("appconfig", "pinned", "default")
+    assert (pinned["status"]["promiseVersion"], pinned["status"]["resourceBindingVersion"]) == ("v1", "v1")
+    assert files_of(git_remote, "pinned") == pinned_files
+    revisions = {r["spec"]["version"]: r for r in await platform.list("promiserevisions")}
+    assert {v: r["status"].get("latest", False) for v, r in revisions.items()} == {"v1": False, "v2": True}
+    # The old revision keeps the spec it had.
+    old_env = revisions["v1"]["spec"]["promiseSpec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"]
+    assert old_env[0]["env"] == [{"name": "DEFAULT_LOG_LEVEL", "value": "info"}]
+
+    # Editing the binding's version upgrades the request on that revision.
+    assert await edit_binding(platform, "pinned", "v2") == "configured"
+    upgraded = await at_version(platform, "pinned", "v2")
+    assert upgraded["status"]["resourceBindingVersion"] == "v2"
+    assert yaml.safe_load(read_remote(git_remote, configmap_path("pinned")))["data"]["logLevel"] == "debug"
+    binding = await eventually(
+        lambda: binding_of(platform, "pinned"),
+        lambda b: condition(b, "UpgradeSucceeded").get("reason") == "UpgradeComplete",
+        timeout=60,
+        what="the binding's upgrade complete",
+    )
+    assert binding["status"]["lastAppliedVersion"] == "v2"
+    assert condition(binding, "UpgradeSucceeded")["message"] == "Resource is at version v2"
+    reasons = [e["reason"] for e in upgraded["_ktx"]["events"]]
+    assert "ResourceBindingVersionUpdated" in reasons
+
+    # The latest revision cannot be deleted; an older one can, and takes the requests pinned to it along.
+    with pytest.raises(Conflict, match="latest"):
+        await platform.delete("promiserevision", revision_name(PROMISE, "v2"))
+    with pytest.raises(NotFound):
+        await platform.delete("promiserevision", "no-such-revision")
+
+
+async def test_a_binding_to_a_version_the_request_does_not_fit_is_refused_naming_the_field(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(request("checkout"))
+    await at_version(platform, "checkout", "v1")
+    await edit_binding(platform, "checkout", "v1")
+    await platform.apply(promise_at("v2", extra_required="region"))
+    before = await binding_of(platform, "checkout")
+    with pytest.raises(InvalidDocument) as refused:
+        await edit_binding(platform, "checkout", "v2")
+    assert "request default/checkout does not validate under version v2: spec.region" in str(refused.value)
+    assert (await binding_of(platform, "checkout"))["spec"] == before["spec"]
+    with pytest.raises(InvalidDocument, match="no PromiseRevision for version 'v9'"):
+        await edit_binding(platform, "checkout", "v9")
+
+
+async def test_a_failed_upgrade_is_not_retried_until_the_manual_reconciliation_label(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(request("checkout"))
+    await at_version(platform, "checkout", "v1")
+    await edit_binding(platform, "checkout", "v1")
+    broken = promise_at("v2")
+    container = broken["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]
+    container["command"] = ["python3", "-c", "raise SystemExit(3)"]
+    await platform.apply(broken)
+    await edit_binding(platform, "checkout", "v2")
+    binding = await eventually(
+        lambda: binding_of(platform, "checkout"),
+        lambda b: condition(b, "UpgradeSucceeded").get("reason") == "UpgradeFailed",
+        timeout=120,
+        what="the binding's upgrade failed",
+    )
+    assert binding["status"]["failedVersion"] == "v2"
+    assert binding["status"]["lastAppliedVersion"] == "v1"
+    assert condition(binding, "UpgradeSucceeded")["message"] == "A Configure Pipeline has failed: render"
+    request_status = (await platform.get("appconfig", "checkout", "default"))["status"]
+    assert request_status["promiseVersion"] == "v1"
+
+    def runs(obj: dict[str, Any]) -> int:
+        return obj["_ktx"]["runCounts"]["configure/render"]
+
+    failed_runs = runs(await platform.get("appconfig", "checkout", "default"))
+    # Setting the same version again does not retry it; the manual-reconciliation label does.
+    assert await edit_binding(platform, "checkout", "v2", {"team": "x"}) == "configured"
+    assert runs(await platform.get("appconfig", "checkout", "default")) == failed_runs
+    await edit_binding(platform, "checkout", "v2", {"kratix.io/manual-reconciliation": "true"})
+    await eventually(
+        lambda: platform.get("appconfig", "checkout", "default"),
+        lambda o: runs(o) > failed_runs,
+        timeout=120,
+        what="the failed version retried",
+    )
+    binding = await binding_of(platform, "checkout")
+    assert "kratix.io/manual-reconciliation" not in binding["metadata"]["labels"]
+
+
+async def test_pinned_strategy_binds_new_requests_to_the_latest_version_and_a_deleted_binding_comes_back(
+    platform_factory, git_remote: Path, pipeline_images
+) -> None:
+    # Kratix's system test 1.11: resourceBindingVersionStrategy decides what a new request's binding gets.
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(request("checkout"))
+    await at_version(platform, "checkout", "v1")
+    binding = await binding_of(platform, "checkout")
+    assert binding["spec"]["version"] == "v1"
+    await platform.apply(promise_at("v2", log_level="debug"))
+    await platform.wait_condition("promise", PROMISE, "default", "Available", timeout=120)
+    # A Promise change leaves the pinned request alone; a request created now is pinned to v2.
+    await platform.apply(request("later"))
+    await at_version(platform, "later", "v2")
+    assert (await binding_of(platform, "later"))["spec"]["version"] == "v2"
+    assert (await platform.get("appconfig", "checkout", "default"))["status"]["promiseVersion"] == "v1"
+
+    await platform.delete("resourcebinding", binding_name(PROMISE, "checkout"), "default")
+    recreated = await binding_of(platform, "checkout")
+    assert recreated["spec"]["version"] == "v1"
+    assert recreated["metadata"]["creationTimestamp"] >= binding["metadata"]["creationTimestamp"]
+
+    # Deleting the pinned revision deletes the requests pinned to it.
+    await platform.delete("promiserevision", revision_name(PROMISE, "v1"))
+    await eventually(
+        lambda: platform.list("appconfigs", namespace="default"),
+        lambda found: [o["metadata"]["name"] for o in found] == ["later"],
+        timeout=120,
+        what="the request pinned to v1 deleted with its revision",
+    )
+    assert [r["spec"]["version"] for r in await platform.list("promiserevisions")] == ["v2"]
