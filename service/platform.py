@@ -944,6 +944,10 @@ class Platform:
         # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
         # again against the labels it holds).
         check_label_change(set or {}, remove or [])
+        if resolved == "ResourceBinding":
+            return await self.revisions.label_binding(name, namespace, set or {}, remove or [])
+        if resolved == "PromiseRevision":
+            raise Conflict("PromiseRevisions' labels are their Promise's")
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
         result = await self._update(
@@ -1272,6 +1276,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
         **({"dryRun": memo["dryRun"]} if memo.get("dryRun") else {}),
+        **({"binding": memo["binding"]} if memo.get("binding") else {}),
         # Objects whose workflow started before resourceVersions were published have none until they next change.
         "resourceVersion": memo.get("resourceVersion") or "0",
     }

@@ -114,6 +114,15 @@ class Revisions:
                     ]
                 )
 
+    async def label_binding(self, name: str, namespace: str, set_: dict[str, str], remove: list[str]) -> dict[str, str]:
+        """`ktx label resourcebinding`: its own labels; `kratix.io/manual-reconciliation=true` retries its version."""
+        workflow_id, binding = await self._find_binding(name, namespace)
+        labels = {k: v for k, v in _own_labels(binding).items() if k not in remove}
+        labels.update(set_)
+        edit = BindingEdit(labels=labels, resource_version=None)
+        await self._edit(workflow_id, edit, f'resourcebinding "{name}" not found')
+        return labels
+
     async def delete_binding(self, name: str, namespace: str) -> None:
         """Kratix recreates a binding deleted while its request lives, with the version the request records."""
         workflow_id, _ = await self._find_binding(name, namespace)
