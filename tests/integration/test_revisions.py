@@ -15,6 +15,7 @@ from domain.errors import Conflict, InvalidDocument, NotFound
 from domain.revisions import binding_name, revision_name
 from service.platform import Platform
 from tests.conftest import read_remote, remote_files
+from tests.integration.test_gitops_manifests_api import api, run_cli  # noqa: F401  (api: the fixture)
 from tests.integration.test_resource_lifecycle import example, store_and_destination
 from tests.kratix_documents import condition
 from tests.waiting import eventually
@@ -233,3 +234,55 @@ async def test_pinned_strategy_binds_new_requests_to_the_latest_version_and_a_de
         what="the request pinned to v1 deleted with its revision",
     )
     assert [r["spec"]["version"] for r in await platform.list("promiserevisions")] == ["v2"]
+
+
+async def test_the_cli_lists_revisions_and_bindings_with_kratix_columns_and_describes_the_bound_version(
+    platform: Platform,
+    api: Any,  # noqa: F811  (the fixture)
+    git_remote: Path,
+    pipeline_images,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(request("checkout"))
+    await at_version(platform, "checkout", "v1")
+    await platform.apply(promise_at("v2", log_level="debug"))
+    await at_version(platform, "checkout", "v2")
+
+    code, out, _ = await run_cli(capsys, "get", "promiserevisions")
+    rows = [line.split() for line in out.splitlines()]
+    assert code == 0 and rows[0] == ["NAME", "PROMISE", "VERSION", "LATEST"]
+    assert sorted(rows[1:]) == sorted(
+        [[revision_name(PROMISE, "v1"), PROMISE, "v1"], [revision_name(PROMISE, "v2"), PROMISE, "v2", "true"]]
+    )
+    name = binding_name(PROMISE, "checkout")
+    code, out, _ = await run_cli(capsys, "get", "resourcebindings", "-n", "default")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows == [["NAME", "RESOURCE", "PROMISE", "DESIRED", "APPLIED"], [name, "checkout", PROMISE, "latest", "v2"]]
+
+    # Pin it to v1 from a file, as a team would keep it in Git.
+    binding = await binding_of(platform, "checkout")
+    binding["spec"]["version"] = "v1"
+    pin = tmp_path / "binding.yaml"
+    pin.write_text(yaml.safe_dump(binding))
+    code, out, _ = await run_cli(capsys, "apply", "-f", str(pin))
+    assert code == 0 and out.strip() == f"resourcebinding/{name} configured"
+    await at_version(platform, "checkout", "v1")
+    await eventually(
+        lambda: binding_of(platform, "checkout"),
+        lambda b: b["status"].get("lastAppliedVersion") == "v1",
+        timeout=60,
+        what="the binding applied at v1",
+    )
+    code, out, _ = await run_cli(capsys, "describe", "appconfig", "checkout", "-n", "default")
+    assert f"Binding:      {name}" in out
+    assert "  Version:        v1\n  Last applied:   v1\n  Failed version: <none>" in out
+    assert "  Upgrade:        UpgradeComplete: Resource is at version v1" in out
+
+    code, out, _ = await run_cli(
+        capsys, "label", "resourcebinding", name, "-n", "default", "kratix.io/manual-reconciliation=true"
+    )
+    assert code == 0 and out.strip() == f"resourcebinding/{name} labeled"
+    code, _, err = await run_cli(capsys, "delete", "promiserevision", revision_name(PROMISE, "v2"))
+    assert code != 0 and "latest revision" in err
