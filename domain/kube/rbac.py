@@ -151,7 +151,8 @@ ApiRef = tuple[str, str]  # a Promise API's (group, plural)
 def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tuple[Rule, ...]:
     """A team token's rules: read the Promises (how it discovers the APIs on offer), their revisions and CRDs, get its
     own Namespaces; in each of its namespaces request, read and delete resources of the Promise APIs and edit their
-    ResourceBindings, and read the HealthRecords, Works, WorkPlacements and Events. Nothing on Secrets, Destinations or state stores."""
+    ResourceBindings, and read the HealthRecords, Works, WorkPlacements and Events. Nothing on Secrets, Destinations
+    or state stores."""
     by_group: dict[str, list[str]] = {}
     for group, plural in promise_apis:
         by_group.setdefault(group, []).append(plural)
