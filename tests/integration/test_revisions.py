@@ -4,14 +4,18 @@ the Promise; editing a binding upgrades its request; a failed version waits for 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from temporalio import workflow
+from temporalio.worker import Worker
 
 from domain.errors import Conflict, InvalidDocument, NotFound
+from domain.naming import resource_workflow_id
 from domain.revisions import binding_name, revision_name
 from service.platform import Platform
 from tests.conftest import read_remote, remote_files
@@ -19,6 +23,7 @@ from tests.integration.test_gitops_manifests_api import api, run_cli  # noqa: F4
 from tests.integration.test_resource_lifecycle import example, store_and_destination
 from tests.kratix_documents import condition
 from tests.waiting import eventually
+from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
 
 PROMISE = "app-config"
 
@@ -286,3 +291,56 @@ async def test_the_cli_lists_revisions_and_bindings_with_kratix_columns_and_desc
     assert code == 0 and out.strip() == f"resourcebinding/{name} labeled"
     code, _, err = await run_cli(capsys, "delete", "promiserevision", revision_name(PROMISE, "v2"))
     assert code != 0 and "latest revision" in err
+
+
+@workflow.defn(sandboxed=False)
+class OutcomeReceiver:
+    """Stands in for a rollout plan: waits for the outcomes of the re-binds it asked for."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[UpgradeOutcome] = []
+
+    @workflow.run
+    async def run(self, count: int) -> list[UpgradeOutcome]:
+        await workflow.wait_condition(lambda: len(self.outcomes) >= count)
+        return self.outcomes
+
+    @workflow.signal(name=UPGRADE_OUTCOME_SIGNAL)
+    def outcome(self, outcome: UpgradeOutcome) -> None:
+        self.outcomes.append(outcome)
+
+
+async def test_a_rebind_signal_is_a_binding_edit_and_its_outcome_is_signalled_back(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(request("checkout"))
+    await at_version(platform, "checkout", "v1")
+    await edit_binding(platform, "checkout", "v1")
+    await platform.apply(promise_at("v2", log_level="debug"))
+    await platform.apply(promise_at("v3", extra_required="region"))
+    handle = platform.client.get_workflow_handle(resource_workflow_id(PROMISE, "default", "checkout"))
+    queue = f"{platform.task_queue}-rollout"
+    async with Worker(platform.client, task_queue=queue, workflows=[OutcomeReceiver]):
+        receiver = await platform.client.start_workflow(OutcomeReceiver.run, 3, id="rollout-test", task_queue=queue)
+        await handle.signal(REBIND_SIGNAL, RebindRequest(version="v2", reply_to="rollout-test", plan="plan-a"))
+        upgraded = await at_version(platform, "checkout", "v2")
+        runs = upgraded["_ktx"]["runCounts"]["configure/render"]
+        # Asked again (a rollout resumed after a restart): already there, so answered at once and not run twice.
+        await handle.signal(REBIND_SIGNAL, RebindRequest(version="v2", reply_to="rollout-test"))
+        # A version the request does not validate under: refused, the binding left at v2, the field named.
+        await handle.signal(REBIND_SIGNAL, RebindRequest(version="v3", reply_to="rollout-test"))
+        outcomes = await asyncio.wait_for(receiver.result(), timeout=120)
+    assert [(o.version, o.succeeded) for o in outcomes] == [("v2", True), ("v2", True), ("v3", False)]
+    assert (outcomes[0].promise, outcomes[0].namespace, outcomes[0].name) == (PROMISE, "default", "checkout")
+    assert "does not validate under version v3: spec.region" in outcomes[2].message
+    after = await platform.get("appconfig", "checkout", "default")
+    assert after["_ktx"]["runCounts"]["configure/render"] == runs
+    assert after["status"]["promiseVersion"] == "v2"
+    binding = await binding_of(platform, "checkout")
+    assert binding["spec"]["version"] == "v2"
+    assert (binding["status"]["failedVersion"], condition(binding, "UpgradeSucceeded")["reason"]) == (
+        "v3",
+        "UpgradeFailed",
+    )
+    assert any("by rollout plan-a" in e["message"] for e in after["_ktx"]["events"])
