@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         static_dependencies_file,
         static_nested_root,
     )
-    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue
+    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue, promise_workflow_id
     from domain.promise_api import (
         PromiseApi,
         configured_pipeline_namespace,
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         reconciliation_interval,
         snapshot_of,
     )
-    from domain.requirements import evaluate_requirements
+    from domain.requirements import evaluate_requirements, required_by
     from domain import revisions as rv
     from domain.revisions import REVISION_QUERY, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
@@ -66,7 +66,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.resource import ResourceWorkflow
     from workflows.revision_records import (
+        REQUIRED_BY_PATCH,
         REVISIONS_PATCH,
+        RequiredByChange,
         DeleteRevisionInput,
         DeleteRevisionResult,
         RevisionDeleted,
@@ -90,6 +92,9 @@ class PromiseState(LifecycleState):
     roll_resources: bool = False
     # Kratix's PromiseRevisions, one per version applied, in the order first applied (domain/revisions.py).
     revisions: list[Revision] = Field(default_factory=list)
+    # What each required Promise was last told for its `status.requiredBy` (this version and the version required),
+    # so it is told once per change.
+    required_by_sent: dict[str, str] = Field(default_factory=dict)
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -259,6 +264,17 @@ class PromiseWorkflow(ObjectLifecycle):
         self._request_redelivery(input)
 
     @workflow.signal
+    def required_by_signal(self, input: RequiredByChange) -> None:
+        """A Promise requiring this one: Kratix lists it in this one's `status.requiredBy`."""
+        status = self.state.status
+        status["requiredBy"] = required_by(
+            status.get("requiredBy") or [], input.promise, input.version, input.required_version
+        )
+        if not status["requiredBy"]:
+            del status["requiredBy"]
+        self._publish()
+
+    @workflow.signal
     def requirements_changed_signal(self, input: RequirementsChanged) -> None:
         """A required Promise was installed, upgraded, paused or removed: look again."""
         self.requirements_changed = True  # wakes a run waiting for its requirements
@@ -331,6 +347,8 @@ class PromiseWorkflow(ObjectLifecycle):
         if api is not None:
             status["kind"], status["apiVersion"] = api.kind, api.api_version.lower()
         status["version"] = self._version()
+        if not promise.spec.required_promises and self.state.required_by_sent and workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({})  # the requirements were dropped from the spec
         if promise.spec.required_promises and not await self._requirements_met(start):
             return None
         await self._write_static_dependencies(await read_catalog(), promise)
@@ -343,6 +361,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required])
         )
         verdict = evaluate_requirements(required, result.found)
+        if workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({r.name: r.version or "" for r in required if r.name in result.found})
         status = self.state.status
         status["requiredPromises"] = verdict.entries
         st.set_condition(
@@ -439,6 +459,33 @@ class PromiseWorkflow(ObjectLifecycle):
             await asyncio.gather(*[send(h) for h in handles], return_exceptions=True)  # a resource may finish meanwhile
         return len(ids)
 
+    async def _tell_required(self, wanted: dict[str, str]) -> None:
+        """Each required Promise lists this one in its `status.requiredBy`; one no longer required drops it."""
+        version = self._version()
+        changes = {
+            name: RequiredByChange(promise=self.state.name, version=version, required_version=required)
+            for name, required in wanted.items()
+            if self.state.required_by_sent.get(name) != f"{version}/{required}"
+        }
+        changes.update(
+            {
+                name: RequiredByChange(promise=self.state.name, version=version)
+                for name in self.state.required_by_sent
+                if name not in wanted
+            }
+        )
+        for name, change in sorted(changes.items()):
+            try:
+                await workflow.get_external_workflow_handle(promise_workflow_id(name)).signal(
+                    PromiseWorkflow.required_by_signal, change
+                )
+            except ApplicationError:
+                pass  # the required Promise is gone: nothing lists this one any more
+            if change.required_version is None:
+                self.state.required_by_sent.pop(name, None)
+            else:
+                self.state.required_by_sent[name] = f"{version}/{change.required_version}"
+
     async def _notify_dependents(self) -> None:
         ids = await self._list(CatalogActivities.list_dependent_promises, ListDependentsInput(promise=self.state.name))
         signal = RequirementsChanged(promise=self.state.name)
@@ -487,6 +534,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )
         await self._notify_dependents()
+        if self.state.required_by_sent:
+            await self._tell_required({})
         await asyncio.gather(*self.background, return_exceptions=True)
 
     def _continue_as_new(self) -> None:

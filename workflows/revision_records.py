@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 # from before did neither.
 REVISIONS_PATCH = "promise-revisions"
 BINDINGS_PATCH = "resource-bindings"
+# Promises tell the Promises they require, which list them in `status.requiredBy`; histories from before did not.
+REQUIRED_BY_PATCH = "promise-required-by"
 
 
 class DeleteRevisionInput(BaseModel):
@@ -21,3 +23,12 @@ class DeleteRevisionResult(BaseModel):
 
 class RevisionDeleted(BaseModel):
     version: str
+
+
+class RequiredByChange(BaseModel):
+    """A requiring Promise (at its version) tells a required one it requires it at `required_version`; None when it
+    no longer does (it was deleted, or dropped the requirement)."""
+
+    promise: str
+    version: str
+    required_version: str | None = None
