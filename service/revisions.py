@@ -8,6 +8,7 @@ revisions' specs are too large for a memo), so reading revisions needs a worker,
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -24,7 +25,7 @@ from domain.visibility import equals
 from workflows.promise import PromiseWorkflow
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import BindingEdit
-from workflows.revision_records import DeleteRevisionInput
+from workflows.revision_records import DeleteRevisionInput, HoldBindingInput
 
 _RUNNING = 'ExecutionStatus = "Running"'
 
@@ -53,12 +54,26 @@ class Revisions:
                 entries.append((execution.id, binding))
         return entries
 
+    async def _held_entries(self, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Bindings applied before their requests, held by their Promises: (Promise workflow ID, binding)."""
+        entries = []
+        async for execution in self.client.list_workflows(f"{equals(KIND.name, 'Promise')} AND {_RUNNING}"):
+            memo = await execution.memo()
+            promise = (memo.get("object") or {}).get("metadata", {}).get("name")
+            held = (memo.get("snapshot") or {}).get("held_bindings") or {}
+            for key, value in held.items():
+                held_namespace, _, resource = key.partition("/")
+                if promise and namespace in (None, held_namespace):
+                    binding = rv.Binding.model_validate(value)
+                    entries.append((execution.id, rv.binding_document(binding, promise, held_namespace, resource)))
+        return entries
+
     async def list_bindings(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        bindings = [b for _, b in await self._binding_entries(namespace)]
-        return sorted(bindings, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
+        entries = await self._binding_entries(namespace) + await self._held_entries(namespace)
+        return sorted((b for _, b in entries), key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
 
     async def _find_binding(self, name: str, namespace: str) -> tuple[str, dict[str, Any]]:
-        for workflow_id, binding in await self._binding_entries(namespace):
+        for workflow_id, binding in await self._binding_entries(namespace) + await self._held_entries(namespace):
             if binding["metadata"]["name"] == name:
                 return workflow_id, binding
         raise NotFound(f'resourcebinding "{name}" not found')
@@ -66,18 +81,39 @@ class Revisions:
     async def get_binding(self, name: str, namespace: str) -> dict[str, Any]:
         return (await self._find_binding(name, namespace))[1]
 
+    async def _hold(self, promise: str, namespace: str, resource: str, binding: rv.Binding | None) -> str:
+        try:
+            result = await self.client.get_workflow_handle(promise_workflow_id(promise)).execute_update(
+                PromiseWorkflow.hold_binding, HoldBindingInput(namespace=namespace, resource=resource, binding=binding)
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f'promise "{promise}" not found (spec.promiseRef.name)') from exc
+            raise
+        except WorkflowUpdateFailedError as exc:
+            raise self._domain_error(exc) from exc
+        return result.action
+
     async def apply_binding(self, document: dict[str, Any], precondition: str | None) -> str:
         """An edit of a binding: its `spec.version` (checked against the revision's schema first, so a request that
         would not validate is refused here, naming it and the field) and its labels. Returns the apply's action."""
         promise, namespace, resource, version, labels = _binding_fields(document)
         workflow_id = resource_workflow_id(promise, namespace, resource)
         current = next((b for w, b in await self._binding_entries(namespace) if w == workflow_id), None)
-        if current is None:
-            raise NotFound(
-                f"resource request {namespace}/{resource} of Promise {promise} not found (spec.resourceRef); "
-                "a binding is created with its request"
-            )
         name = document.get("metadata", {}).get("name")
+        if current is None:
+            # Made before its request: the Promise holds it, and the request adopts it (pinned from its first run).
+            if version != rv.LATEST and await fetch_revision(self.client, promise, version) is None:
+                raise InvalidDocument(
+                    [FieldError("spec.version", f"Promise {promise} has no PromiseRevision for version {version!r}")]
+                )
+            held = rv.Binding(
+                name=str(name or rv.binding_name(promise, resource)),
+                version=version,
+                labels=labels,
+                created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            return await self._hold(promise, namespace, resource, held)
         if name and name != current["metadata"]["name"]:
             raise InvalidDocument(
                 [FieldError("metadata.name", f"the request's binding is {current['metadata']['name']!r}")]
@@ -119,13 +155,25 @@ class Revisions:
         workflow_id, binding = await self._find_binding(name, namespace)
         labels = {k: v for k, v in _own_labels(binding).items() if k not in remove}
         labels.update(set_)
+        if workflow_id.startswith("promise/"):  # held for a request not made yet
+            spec = binding["spec"]
+            held = rv.Binding(
+                name=name, version=spec["version"], labels=labels, created=binding["metadata"]["creationTimestamp"]
+            )
+            await self._hold(spec["promiseRef"]["name"], namespace, spec["resourceRef"]["name"], held)
+            return labels
         edit = BindingEdit(labels=labels, resource_version=None)
         await self._edit(workflow_id, edit, f'resourcebinding "{name}" not found')
         return labels
 
     async def delete_binding(self, name: str, namespace: str) -> None:
-        """Kratix recreates a binding deleted while its request lives, with the version the request records."""
-        workflow_id, _ = await self._find_binding(name, namespace)
+        """Kratix recreates a binding deleted while its request lives, with the version the request records; one held
+        for a request not made yet is let go."""
+        workflow_id, binding = await self._find_binding(name, namespace)
+        if workflow_id.startswith("promise/"):
+            spec = binding["spec"]
+            await self._hold(spec["promiseRef"]["name"], namespace, spec["resourceRef"]["name"], None)
+            return
         await self._edit(workflow_id, BindingEdit(deleted=True), f'resourcebinding "{name}" not found')
 
     async def _edit(self, workflow_id: str, edit: BindingEdit, missing: str) -> None:

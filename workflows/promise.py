@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.requirements import evaluate_requirements, required_by
     from domain import revisions as rv
-    from domain.revisions import REVISION_QUERY, Revision, RevisionView
+    from domain.revisions import REVISION_QUERY, Binding, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
@@ -72,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
         DeleteRevisionInput,
         DeleteRevisionResult,
         RevisionDeleted,
+        HoldBindingInput,
+        HoldBindingResult,
     )
     from activities.platform.search_attributes import REQUIRES
 
@@ -95,6 +97,8 @@ class PromiseState(LifecycleState):
     # What each required Promise was last told for its `status.requiredBy` (this version and the version required),
     # so it is told once per change.
     required_by_sent: dict[str, str] = Field(default_factory=dict)
+    # ResourceBindings applied before their requests, by `namespace/name`, until the request adopts its own.
+    held_bindings: dict[str, Binding] = Field(default_factory=dict)
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -213,6 +217,39 @@ class PromiseWorkflow(ObjectLifecycle):
         count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.revision_deleted, deleted))
         self._in_background(self._notify_dependents())
         return DeleteRevisionResult(signalled=count)
+
+    @workflow.update
+    async def hold_binding(self, input: HoldBindingInput) -> HoldBindingResult:
+        key = f"{input.namespace}/{input.resource}"
+        before = self.state.held_bindings.get(key)
+        if input.binding is None:
+            self.state.held_bindings.pop(key, None)
+            action = "deleted" if before else "unchanged"
+        else:
+            self.state.held_bindings[key] = input.binding
+            action = "created" if before is None else ("unchanged" if before == input.binding else "configured")
+        self._publish()
+        return HoldBindingResult(action=action)
+
+    @workflow.signal
+    def binding_adopted(self, input: HoldBindingInput) -> None:
+        """The request came and took its binding."""
+        if self.state.held_bindings.pop(f"{input.namespace}/{input.resource}", None) is not None:
+            self._publish()
+
+    @hold_binding.validator
+    def _validate_hold_binding(self, input: HoldBindingInput) -> None:
+        if self.state.delete_requested:
+            raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
+        key = f"{input.namespace}/{input.resource}"
+        if input.binding is not None and key not in self.state.held_bindings:
+            if len(self.state.held_bindings) >= rv.MAX_HELD_BINDINGS:
+                raise ApplicationError(
+                    f"spec.resourceRef: Promise {self.state.name} holds {rv.MAX_HELD_BINDINGS} bindings for requests "
+                    "not made yet, the most it may; make those requests first",
+                    type="Conflict",
+                    non_retryable=True,
+                )
 
     @delete_revision.validator
     def _validate_delete_revision(self, input: DeleteRevisionInput) -> None:
@@ -547,7 +584,10 @@ class PromiseWorkflow(ObjectLifecycle):
             snapshot = snapshot_of(
                 self.promise, self.api, self.state.generation, self.state.available, self.state.versions
             )
-            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
+            snapshot.held_bindings = {k: b.model_dump(mode="json") for k, b in sorted(self.state.held_bindings.items())}
+            # Left out when empty, so the snapshot of a Promise holding none is what it was before bindings.
+            held = set() if snapshot.held_bindings else {"held_bindings"}
+            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True, exclude=held)
             if workflow.patched(REVISIONS_PATCH):
                 latest = rv.latest_version(self._revisions())
                 memo["revisions"] = [

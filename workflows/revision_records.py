@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from domain.revisions import Binding
+
 # Promises record a revision per version (and publish them); resources hold a binding (and publish it). Histories
 # from before did neither.
 REVISIONS_PATCH = "promise-revisions"
@@ -19,6 +21,19 @@ class DeleteRevisionInput(BaseModel):
 class DeleteRevisionResult(BaseModel):
     # How many of the Promise's requests were told; those bound to the version delete themselves.
     signalled: int
+
+
+class HoldBindingInput(BaseModel):
+    """A ResourceBinding applied before its request exists (Kratix adopts it when the request comes): held by the
+    Promise until then; `binding` None lets it go."""
+
+    namespace: str
+    resource: str
+    binding: Binding | None = None
+
+
+class HoldBindingResult(BaseModel):
+    action: str
 
 
 class RevisionDeleted(BaseModel):

@@ -344,3 +344,40 @@ async def test_a_rebind_signal_is_a_binding_edit_and_its_outcome_is_signalled_ba
         "UpgradeFailed",
     )
     assert any("by rollout plan-a" in e["message"] for e in after["_ktx"]["events"])
+
+
+async def test_a_binding_made_before_its_request_is_adopted_and_pins_its_first_run(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise_at("v1"))
+    await platform.apply(promise_at("v2", log_level="debug"))
+    await platform.wait_condition("promise", PROMISE, "default", "Available", timeout=120)
+    pin = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "ResourceBinding",
+        "metadata": {"name": "checkout-pin", "namespace": "default", "labels": {"team": "payments"}},
+        "spec": {
+            "version": "v1",
+            "promiseRef": {"name": PROMISE},
+            "resourceRef": {"name": "checkout", "namespace": "default"},
+        },
+    }
+    assert (await platform.apply(pin)).action == "created"
+    held = await platform.get("resourcebinding", "checkout-pin", "default")
+    assert held["spec"]["version"] == "v1" and held["metadata"]["labels"]["team"] == "payments"
+    bad = copy.deepcopy(pin)
+    bad["spec"]["version"] = "v9"
+    with pytest.raises(InvalidDocument, match="no PromiseRevision for version 'v9'"):
+        await platform.apply(bad)
+
+    await platform.apply(request("checkout"))
+    checkout = await at_version(platform, "checkout", "v1")
+    assert checkout["status"]["resourceBindingVersion"] == "v1"
+    assert yaml.safe_load(read_remote(git_remote, configmap_path("checkout")))["data"]["logLevel"] == "info"
+    adopted = await platform.get("resourcebinding", "checkout-pin", "default")
+    assert adopted["spec"]["version"] == "v1" and adopted["status"]["lastAppliedVersion"] == "v1"
+    # Adopted, not copied: the request's binding is the only one left.
+    assert [b["metadata"]["name"] for b in await platform.list("resourcebindings", namespace="default")] == [
+        "checkout-pin"
+    ]
+    assert "BindingAdopted" in [e["reason"] for e in checkout["_ktx"]["events"]]
