@@ -32,6 +32,9 @@ UPGRADE_FAILED = "UpgradeFailed"
 # them, and a Promise at most 32 revisions, far more versions than any team keeps serving at once.
 MAX_REVISIONS = 32
 MAX_OLD_SPECS_BYTES = 512 * 1024
+# Bindings made before their requests wait in the Promise's state and snapshot: a few hundred bytes each, so 256 of
+# them cost the snapshot under 100 KiB; a team pins requests it is about to make, not thousands ahead.
+MAX_HELD_BINDINGS = 256
 VERSION_FIELD = f"metadata.labels[{PROMISE_VERSION}]"
 
 Strategy = Literal["floating", "pinned"]

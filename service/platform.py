@@ -101,6 +101,7 @@ from workflows.promise_release import (
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput
+from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
 from workflows.state_store import (
@@ -152,6 +153,7 @@ class Platform:
         self.task_queue = task_queue
         self.secrets = secrets
         self.max_document = max_document
+        self.revisions = Revisions(client, _domain_error)
 
     # --- apply ---
 
@@ -170,6 +172,21 @@ class Platform:
             return await self._apply_dry_run(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             return await self._apply_secret(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "ResourceBinding":
+            action = await self.revisions.apply_binding(document, precondition)
+            metadata = document.get("metadata") or {}
+            return Applied(
+                kind="ResourceBinding",
+                name=str(metadata.get("name") or ""),
+                namespace=str(
+                    document["spec"]["resourceRef"].get("namespace") or metadata.get("namespace") or "default"
+                ),
+                action=action,
+            )
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "PromiseRevision":
+            raise InvalidDocument(
+                [FieldError("kind", "PromiseRevisions are made by applying their Promise with its version label")]
+            )
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
@@ -817,6 +834,10 @@ class Platform:
 
     async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.get_binding(name, namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.get_revision(name)
         if resolved == "HealthRecord":
             found = [
                 r
@@ -854,6 +875,10 @@ class Platform:
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.list_bindings(namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.list_revisions(promise)
         if resolved == "HealthRecord":
             return [r for r in await self._health_records() if namespace in (None, r["metadata"]["namespace"])]
         if resolved == "Secret":
@@ -1021,6 +1046,10 @@ class Platform:
         # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
         # again against the labels it holds).
         check_label_change(set or {}, remove or [])
+        if resolved == "ResourceBinding":
+            return await self.revisions.label_binding(name, namespace, set or {}, remove or [])
+        if resolved == "PromiseRevision":
+            raise Conflict("PromiseRevisions' labels are their Promise's")
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
         result = await self._update(
@@ -1119,6 +1148,12 @@ class Platform:
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            await self.revisions.delete_binding(name, namespace)
+            return resolved
+        if resolved == "PromiseRevision":
+            await self.revisions.delete_revision(name)
+            return resolved
         if resolved == dr.KIND:
             workflow_id = dry_run_workflow_id(namespace, name)
             await self._update(workflow_id, DryRunWorkflow.delete, DeleteRequest(), f'dryrun "{name}" not found')
@@ -1343,6 +1378,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
         **({"dryRun": memo["dryRun"]} if memo.get("dryRun") else {}),
+        **({"binding": memo["binding"]} if memo.get("binding") else {}),
         # Objects whose workflow started before resourceVersions were published have none until they next change.
         "resourceVersion": memo.get("resourceVersion") or "0",
     }

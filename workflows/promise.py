@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         static_dependencies_file,
         static_nested_root,
     )
-    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue
+    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue, promise_workflow_id
     from domain.promise_api import (
         PromiseApi,
         configured_pipeline_namespace,
@@ -44,9 +44,9 @@ with workflow.unsafe.imports_passed_through():
         reconciliation_interval,
         snapshot_of,
     )
-    from domain.requirements import evaluate_requirements
+    from domain.requirements import evaluate_requirements, required_by
     from domain import revisions as rv
-    from domain.revisions import REVISION_QUERY, Revision, RevisionView
+    from domain.revisions import REVISION_QUERY, Binding, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
@@ -66,10 +66,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.resource import ResourceWorkflow
     from workflows.revision_records import (
+        REQUIRED_BY_PATCH,
         REVISIONS_PATCH,
+        RequiredByChange,
         DeleteRevisionInput,
         DeleteRevisionResult,
         RevisionDeleted,
+        HoldBindingInput,
+        HoldBindingResult,
     )
     from activities.platform.search_attributes import REQUIRES
 
@@ -90,6 +94,11 @@ class PromiseState(LifecycleState):
     roll_resources: bool = False
     # Kratix's PromiseRevisions, one per version applied, in the order first applied (domain/revisions.py).
     revisions: list[Revision] = Field(default_factory=list)
+    # What each required Promise was last told for its `status.requiredBy` (this version and the version required),
+    # so it is told once per change.
+    required_by_sent: dict[str, str] = Field(default_factory=dict)
+    # ResourceBindings applied before their requests, by `namespace/name`, until the request adopts its own.
+    held_bindings: dict[str, Binding] = Field(default_factory=dict)
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -209,6 +218,39 @@ class PromiseWorkflow(ObjectLifecycle):
         self._in_background(self._notify_dependents())
         return DeleteRevisionResult(signalled=count)
 
+    @workflow.update
+    async def hold_binding(self, input: HoldBindingInput) -> HoldBindingResult:
+        key = f"{input.namespace}/{input.resource}"
+        before = self.state.held_bindings.get(key)
+        if input.binding is None:
+            self.state.held_bindings.pop(key, None)
+            action = "deleted" if before else "unchanged"
+        else:
+            self.state.held_bindings[key] = input.binding
+            action = "created" if before is None else ("unchanged" if before == input.binding else "configured")
+        self._publish()
+        return HoldBindingResult(action=action)
+
+    @workflow.signal
+    def binding_adopted(self, input: HoldBindingInput) -> None:
+        """The request came and took its binding."""
+        if self.state.held_bindings.pop(f"{input.namespace}/{input.resource}", None) is not None:
+            self._publish()
+
+    @hold_binding.validator
+    def _validate_hold_binding(self, input: HoldBindingInput) -> None:
+        if self.state.delete_requested:
+            raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
+        key = f"{input.namespace}/{input.resource}"
+        if input.binding is not None and key not in self.state.held_bindings:
+            if len(self.state.held_bindings) >= rv.MAX_HELD_BINDINGS:
+                raise ApplicationError(
+                    f"spec.resourceRef: Promise {self.state.name} holds {rv.MAX_HELD_BINDINGS} bindings for requests "
+                    "not made yet, the most it may; make those requests first",
+                    type="Conflict",
+                    non_retryable=True,
+                )
+
     @delete_revision.validator
     def _validate_delete_revision(self, input: DeleteRevisionInput) -> None:
         try:
@@ -257,6 +299,17 @@ class PromiseWorkflow(ObjectLifecycle):
     def redeliver(self, input: RedeliverRequest) -> None:
         """A Destination changed: spread dependencies to new matches, flag misplaced ones, rewrite or clean up."""
         self._request_redelivery(input)
+
+    @workflow.signal
+    def required_by_signal(self, input: RequiredByChange) -> None:
+        """A Promise requiring this one: Kratix lists it in this one's `status.requiredBy`."""
+        status = self.state.status
+        status["requiredBy"] = required_by(
+            status.get("requiredBy") or [], input.promise, input.version, input.required_version
+        )
+        if not status["requiredBy"]:
+            del status["requiredBy"]
+        self._publish()
 
     @workflow.signal
     def requirements_changed_signal(self, input: RequirementsChanged) -> None:
@@ -331,6 +384,8 @@ class PromiseWorkflow(ObjectLifecycle):
         if api is not None:
             status["kind"], status["apiVersion"] = api.kind, api.api_version.lower()
         status["version"] = self._version()
+        if not promise.spec.required_promises and self.state.required_by_sent and workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({})  # the requirements were dropped from the spec
         if promise.spec.required_promises and not await self._requirements_met(start):
             return None
         await self._write_static_dependencies(await read_catalog(), promise)
@@ -343,6 +398,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required])
         )
         verdict = evaluate_requirements(required, result.found)
+        if workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({r.name: r.version or "" for r in required if r.name in result.found})
         status = self.state.status
         status["requiredPromises"] = verdict.entries
         st.set_condition(
@@ -439,6 +496,33 @@ class PromiseWorkflow(ObjectLifecycle):
             await asyncio.gather(*[send(h) for h in handles], return_exceptions=True)  # a resource may finish meanwhile
         return len(ids)
 
+    async def _tell_required(self, wanted: dict[str, str]) -> None:
+        """Each required Promise lists this one in its `status.requiredBy`; one no longer required drops it."""
+        version = self._version()
+        changes = {
+            name: RequiredByChange(promise=self.state.name, version=version, required_version=required)
+            for name, required in wanted.items()
+            if self.state.required_by_sent.get(name) != f"{version}/{required}"
+        }
+        changes.update(
+            {
+                name: RequiredByChange(promise=self.state.name, version=version)
+                for name in self.state.required_by_sent
+                if name not in wanted
+            }
+        )
+        for name, change in sorted(changes.items()):
+            try:
+                await workflow.get_external_workflow_handle(promise_workflow_id(name)).signal(
+                    PromiseWorkflow.required_by_signal, change
+                )
+            except ApplicationError:
+                pass  # the required Promise is gone: nothing lists this one any more
+            if change.required_version is None:
+                self.state.required_by_sent.pop(name, None)
+            else:
+                self.state.required_by_sent[name] = f"{version}/{change.required_version}"
+
     async def _notify_dependents(self) -> None:
         ids = await self._list(CatalogActivities.list_dependent_promises, ListDependentsInput(promise=self.state.name))
         signal = RequirementsChanged(promise=self.state.name)
@@ -487,6 +571,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )
         await self._notify_dependents()
+        if self.state.required_by_sent:
+            await self._tell_required({})
         await asyncio.gather(*self.background, return_exceptions=True)
 
     def _continue_as_new(self) -> None:
@@ -498,7 +584,10 @@ class PromiseWorkflow(ObjectLifecycle):
             snapshot = snapshot_of(
                 self.promise, self.api, self.state.generation, self.state.available, self.state.versions
             )
-            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
+            snapshot.held_bindings = {k: b.model_dump(mode="json") for k, b in sorted(self.state.held_bindings.items())}
+            # Left out when empty, so the snapshot of a Promise holding none is what it was before bindings.
+            held = set() if snapshot.held_bindings else {"held_bindings"}
+            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True, exclude=held)
             if workflow.patched(REVISIONS_PATCH):
                 latest = rv.latest_version(self._revisions())
                 memo["revisions"] = [

@@ -22,7 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from domain import revisions as rv
     from domain.revisions import Binding
     from domain.labels import label_errors, label_value_error
-    from workflows.revision_records import BINDINGS_PATCH, RevisionDeleted
+    from workflows.revision_records import BINDINGS_PATCH, HoldBindingInput, RevisionDeleted
+    from domain.naming import promise_workflow_id
     from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
     from workflows import options
     from workflows.delivery import PipelineOutput, now_iso, read
@@ -226,6 +227,29 @@ class ResourceWorkflow(ObjectLifecycle):
             )
         return self.state.binding
 
+    async def _adopt_held_binding(self, snapshot: PromiseSnapshot) -> PromiseSnapshot | None:
+        """Kratix adopts a binding made before its request (pinning it from the start): the first run then uses the
+        binding's revision, not the live Promise."""
+        key = f"{self.state.namespace}/{self.state.name}"
+        held = snapshot.held_bindings.get(key)
+        if held is None:
+            return snapshot
+        self.state.binding = binding = Binding.model_validate(held)
+        self._event(
+            "Normal",
+            "BindingAdopted",
+            f"Binding {binding.name} adopted for promise {self.state.promise} version {binding.version}",
+        )
+        try:
+            await workflow.get_external_workflow_handle(promise_workflow_id(self.state.promise)).signal(
+                "binding_adopted", HoldBindingInput(namespace=self.state.namespace, resource=self.state.name)
+            )
+        except ApplicationError:
+            pass  # the Promise is being deleted: the binding it held goes with it
+        if rv.is_pinned(binding) and binding.version != snapshot.version:
+            self.snapshot = await self._read_promise(binding.version)
+        return self.snapshot
+
     def _binding_document(self) -> dict[str, Any]:
         binding = self._binding()
         document = rv.binding_document(binding, self.state.promise, self.state.namespace, self.state.name)
@@ -245,6 +269,8 @@ class ResourceWorkflow(ObjectLifecycle):
         if not manual and version != rv.LATEST and applied == version and not binding.failed:
             # Already at that version: nothing to run, and a rollout re-sending after a restart upgrades nothing twice.
             self.state.upgrade = None
+            if "resourceBindingVersion" in st.mark_versions(self.state.status, applied, version):
+                self._event("Normal", "ResourceBindingVersionUpdated", f"Resource binding version updated to {version}")
             self._publish()
             return True, None
         if not manual and rv.last_attempt_failed_for(binding, version):
@@ -339,6 +365,8 @@ class ResourceWorkflow(ObjectLifecycle):
     async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
         self.promise_changed = False
         self.snapshot = snapshot = await self._read_promise(self._version_to_read())
+        if snapshot is not None and self.state.binding is None and workflow.patched(BINDINGS_PATCH):
+            snapshot = await self._adopt_held_binding(snapshot)
         if snapshot is not None:
             binding = self._binding(latest=snapshot.version)
             if self.state.upgrade is not None and not await self._upgrade_admitted(snapshot):
