@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import Annotated, Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -31,7 +32,10 @@ from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
 from service.platform import PROMISE_DIFF_MAX, Applied, Conflict, NotFound, Platform
-from domain.access import Principal, Target, refusal
+from domain.access import Principal, Target, refusal, rollout_refusal
+from domain.cron import window_state
+from domain import rollout_plan as rp
+from domain.rollout_progress import Control
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
 from domain.gitops import GitOpsAgent
@@ -448,7 +452,74 @@ def _routes(app: FastAPI) -> None:
         authorise(caller, "wait", Target.of_route(kind, name, namespace))
         return await platform.wait_condition(kind, name, namespace, condition, timeout)
 
+    _rollout_routes(api)
     app.include_router(api)
+
+
+def _rollout_routes(api: APIRouter) -> None:
+    """RolloutPlans (docs/rollouts.md): one workflow per plan, created once, then read and controlled by name."""
+
+    def authorise_plan(caller: Principal, action: str, plan: rp.RolloutPlan) -> None:
+        reason = rollout_refusal(caller, action, plan.name, plan.namespaces())
+        if reason is not None:
+            raise Forbidden(reason)
+
+    async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
+        found = await platform.rollout(name)
+        authorise_plan(
+            caller,
+            action,
+            rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")}),
+        )
+        return found
+
+    @api.post(
+        "/rollouts",
+        responses={400: {"model": Refusal}, 404: {"model": Refusal}, 409: {"model": Refusal}, 422: {"model": Refusal}},
+        openapi_extra={"requestBody": {"required": True, "content": APPLY_BODY}},
+    )
+    async def create_rollout(request: Request, platform: PlatformDep, caller: Caller, preview: bool = False) -> Any:
+        """Create a RolloutPlan, or with `preview` list the requests it would touch, in order, and those the
+        target version's schema refuses, touching nothing."""
+        try:
+            documents = await run_in_threadpool(load_documents, decode_body(await request.body()))
+        except MalformedInput as exc:
+            return _refuse(400, str(exc))
+        if len(documents) != 1:
+            return _refuse(400, f"a rollout is one RolloutPlan document, not {len(documents)}")
+        document = documents[0]
+        try:
+            plan = rp.parse_plan(document)
+            authorise_plan(caller, "create", plan)
+            if preview:
+                plan, order = await platform.preview_rollout(document)
+                applied = None
+            else:
+                created, order = await platform.create_rollout(document)
+                applied = created.model_dump()
+        except InvalidDocument as exc:
+            errors = [FieldProblem(field=e.field, reason=e.reason) for e in exc.errors]
+            name = (document.get("metadata") or {}).get("name") if isinstance(document.get("metadata"), dict) else None
+            return _refuse(422, f'RolloutPlan "{name}" is invalid: {exc}', errors=errors)
+        except DocumentTooLarge as exc:
+            return _refuse(413, str(exc))
+        window = window_state(plan.windows_of(), datetime.now(timezone.utc))
+        return {
+            "applied": applied,
+            "preview": {**order.model_dump(), "size": order.size, "window": window.describe()},
+        }
+
+    @api.get("/rollouts/{name}", responses={404: {"model": Refusal}})
+    async def get_rollout(name: Name, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
+        """The plan and its status: the phase, each group's counts, failures with the failing pipeline's log tail,
+        the refused requests, the window and an ETA."""
+        return await read_plan(platform, caller, name, "get")
+
+    @api.post("/rollouts/{name}/{control}", responses={404: {"model": Refusal}, 409: {"model": Refusal}})
+    async def control_rollout(name: Name, control: Control, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
+        """pause, resume, abort, rollback, or delete (once nothing runs); 409 naming the phase when not now."""
+        await read_plan(platform, caller, name, control)
+        return {"name": name, "phase": await platform.control_rollout(name, control)}
 
 
 def _visible_tree(node: dict[str, Any], caller: Principal) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from cli import install, kube_credentials, stack
+from cli import install, kube_credentials, rollout, stack
 from cli.author import AuthorError, commands as author_commands
 from domain.access import TokenEntry, problems, token_digest
 from domain.durations import parse_duration
@@ -150,6 +150,22 @@ def _row(obj: dict[str, Any]) -> dict[str, str]:
             "REASON": completed.get("reason", status.get("message", "")),
             "AGE": _age(meta.get("creationTimestamp")),
         }
+    if kind == "PromiseRevision":  # Kratix's printer columns: Promise, Version, Latest
+        return {
+            "NAME": meta["name"],
+            "PROMISE": (spec.get("promiseRef") or {}).get("name", ""),
+            "VERSION": spec.get("version", ""),
+            "LATEST": "true" if status.get("latest") else "",  # as kubectl shows Kratix's: omitted when false
+        }
+    if kind == "ResourceBinding":  # Kratix's printer columns: Resource, Promise, Desired, Applied
+        return {
+            "NAMESPACE": meta.get("namespace", ""),
+            "NAME": meta["name"],
+            "RESOURCE": (spec.get("resourceRef") or {}).get("name", ""),
+            "PROMISE": (spec.get("promiseRef") or {}).get("name", ""),
+            "DESIRED": spec.get("version", ""),
+            "APPLIED": status.get("lastAppliedVersion", ""),
+        }
     if kind in ("GitStateStore", "BucketStateStore"):
         return {
             "NAME": meta["name"],
@@ -221,6 +237,18 @@ def describe(obj: dict[str, Any]) -> str:
     if free:
         lines.append("  Fields:")
         lines += ["    " + line for line in yaml.safe_dump(free, sort_keys=False).splitlines()]
+    binding = extra.get("binding")
+    if binding:
+        bound, applied = binding.get("spec") or {}, binding.get("status") or {}
+        upgrade = _condition(applied, "UpgradeSucceeded")
+        lines += [
+            f"Binding:      {binding['metadata']['name']}",
+            f"  Version:        {bound.get('version', '')}",
+            f"  Last applied:   {applied.get('lastAppliedVersion') or '<none>'}",
+            f"  Failed version: {applied.get('failedVersion') or '<none>'}",
+        ]
+        if upgrade:
+            lines.append(f"  Upgrade:        {upgrade.get('reason')}: {upgrade.get('message')}")
     pipelines = (status.get("kratix") or {}).get("workflows", {}).get("pipelines", [])
     if pipelines:
         lines.append("Pipelines:")
@@ -736,6 +764,7 @@ def parser() -> argparse.ArgumentParser:
     manifests.set_defaults(func=cmd_destination_manifests)
     # The Promise author's commands, which need no stack (cli/author/).
     author_commands.register(sub)
+    rollout.register(sub)
     return root
 
 

@@ -197,3 +197,20 @@ def refusal(principal: Principal, action: Action, target: Target) -> str | None:
             return f'{principal.role} token "{principal.name}" may not {action} {target.describe()}{where}: {reason}'
         return f'{principal.role} token "{principal.name}" may not {action} {target.describe()}: {reason}'
     return None
+
+
+def rollout_refusal(principal: Principal, action: str, plan: str, namespaces: set[str] | None) -> str | None:
+    """None when the principal may `action` the RolloutPlan `plan`, which reaches `namespaces` (None: every one).
+
+    A plan re-binds and re-runs requests, which a team may do in its own namespaces only: a team token manages a plan
+    only when every group lists its namespaces and all of them are the token's. Platform tokens manage every plan."""
+    if principal.role == "platform":
+        return None
+    who = f'team token "{principal.name}" may not {action} RolloutPlan "{plan}"'
+    if namespaces is None:
+        reach = "a group chosen by selector alone reaches every namespace"
+        return f"{who}: {reach}: such plans are managed by platform tokens"
+    outside = sorted(namespaces - set(principal.namespaces))
+    if outside:
+        return f'{who} in namespace "{outside[0]}": its namespaces are {", ".join(principal.namespaces)}'
+    return None

@@ -55,6 +55,10 @@ class PlatformConfig(BaseModel):
     # long has passed since it finished (None: kept with their Job, which retention prunes). Kubernetes runner only.
     # KTX_POD_TTL_SECONDS_AFTER_FINISHED.
     pod_ttl_seconds_after_finished: int | None = Field(default=None, gt=0, le=MAX_POD_TTL_S)
+    # Kratix's resourceBindingVersionStrategy: what the binding of a new request gets, `latest` (floating: every
+    # Promise change re-runs it) or the latest revision's version (pinned: it stays until its binding is edited).
+    # KTX_RESOURCE_BINDING_VERSION_STRATEGY.
+    resource_binding_version_strategy: Literal["floating", "pinned"] = "floating"
 
     @field_validator("default_container_resources")
     @classmethod

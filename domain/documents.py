@@ -312,7 +312,10 @@ PLATFORM_KINDS: dict[str, type[KubeModel]] = {
 }
 # Every kind the platform serves itself, in the one version it serves it; all other kinds are Promise APIs.
 BUILTIN_API_VERSIONS: dict[str, str] = {
-    **{kind: KRATIX_API_VERSION for kind in [*PLATFORM_KINDS, "HealthRecord", "DryRun"]},
+    **{
+        kind: KRATIX_API_VERSION
+        for kind in [*PLATFORM_KINDS, "HealthRecord", "DryRun", "PromiseRevision", "ResourceBinding"]
+    },
     "Secret": "v1",
 }
 # What users type for them (kind, plural, short name), lower-cased; these win over a Promise kind of the same name.
@@ -325,6 +328,10 @@ PLATFORM_KIND_NAMES = {
     "healthrecords": "HealthRecord",
     "dryrun": "DryRun",
     "dryruns": "DryRun",
+    "promiserevision": "PromiseRevision",
+    "promiserevisions": "PromiseRevision",
+    "resourcebinding": "ResourceBinding",
+    "resourcebindings": "ResourceBinding",
     "destination": "Destination",
     "destinations": "Destination",
     "dest": "Destination",

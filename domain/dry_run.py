@@ -104,10 +104,11 @@ def live_namespace(document: dict[str, Any]) -> str | None:
     return live if isinstance(live, str) and live and live != own else None
 
 
-def deterministic_name(name: str) -> str:
+def deterministic_name(name: str, *hashing_inputs: str) -> str:
     """Kratix's objectutil.GenerateDeterministicObjectName: the name cut to fit, ending alphanumeric, then '-' and
-    the first five hex digits of the md5 of the whole name."""
-    digest = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()[:5]
+    the first five hex digits of the md5 of the whole name (or of the hashing inputs joined by '-', when given)."""
+    hashed = "-".join(hashing_inputs) if hashing_inputs else name
+    digest = hashlib.md5(hashed.encode(), usedforsecurity=False).hexdigest()[:5]
     if len(name) > _NAME_MAX:
         name = name[: _NAME_MAX - 1]
     return f"{_ALNUM_END.sub('', name)}-{digest}"

@@ -21,6 +21,11 @@ def promise_release_workflow_id(name: str) -> str:
     return f"promiserelease/{name}"
 
 
+def rollout_workflow_id(plan: str) -> str:
+    """Plans are cluster-wide, one name space for all Promises, so `ktx rollout status NAME` needs no Promise."""
+    return f"rollout/{plan}"
+
+
 def destination_workflow_id(name: str) -> str:
     return f"destination/{name}"
 

@@ -198,6 +198,9 @@ class PromiseSnapshot(BaseModel):
     destination_selectors: dict[str, str] = Field(default_factory=dict)
     # spec.workflows.config.pipelineNamespace: where its resources' workflows run too.
     pipeline_namespace: str = ""
+    # ResourceBindings made before their requests (`namespace/name` to the binding, domain/revisions.py's Binding as
+    # JSON): a request adopts its own when it starts.
+    held_bindings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def snapshot_of(

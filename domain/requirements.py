@@ -49,3 +49,15 @@ def evaluate_requirements(required: list[RequiredPromise], found: dict[str, Requ
         )
     unmet = ", ".join(f"{e['name']} ({e['state']})" for e in entries if e["state"] != INSTALLED)
     return Requirements(entries=entries, fulfilled=False, reason=reason, message=f"Requirements not fulfilled: {unmet}")
+
+
+def required_by(
+    entries: list[dict[str, object]], dependent: str, version: str, required_version: str | None
+) -> list[dict[str, object]]:
+    """The required Promise's `status.requiredBy` once `dependent` (at its `version`) says it requires it at
+    `required_version` (None: it no longer does), Kratix's `{promise: {name, version}, requiredVersion}` entries in
+    the order of the dependents' names."""
+    kept = [e for e in entries if (e.get("promise") or {}).get("name") != dependent]  # type: ignore[union-attr]
+    if required_version is not None:
+        kept.append({"promise": {"name": dependent, "version": version}, "requiredVersion": required_version})
+    return sorted(kept, key=lambda e: str((e.get("promise") or {}).get("name")))  # type: ignore[union-attr]

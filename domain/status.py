@@ -264,16 +264,15 @@ def mark_configure_started(status: dict[str, Any], pipelines: list[str], now: st
     set_condition(status, RECONCILED, "Unknown", "WorkflowPending", "Pending", now)
 
 
+def configure_failed_message(pipeline: str) -> str:
+    return f"A Configure Pipeline has failed: {pipeline}"
+
+
 def mark_configure_failed(status: dict[str, Any], pipeline: str, now: str, message: str) -> None:
     status["workflowsFailed"] = 1
     set_pipeline_phase(status, pipeline, "Failed", now, message)
     set_condition(
-        status,
-        CONFIGURE_COMPLETED,
-        "False",
-        "ConfigureWorkflowFailed",
-        f"A Configure Pipeline has failed: {pipeline}",
-        now,
+        status, CONFIGURE_COMPLETED, "False", "ConfigureWorkflowFailed", configure_failed_message(pipeline), now
     )
     set_condition(status, RECONCILED, "False", "ConfigureWorkflowFailed", "Failing", now)
 
@@ -296,9 +295,11 @@ def mark_configure_succeeded(status: dict[str, Any], now: str, *, promise_workfl
 LATEST_BINDING_VERSION = "latest"
 
 
-def mark_versions(status: dict[str, Any], promise_version: str) -> list[str]:
+def mark_versions(
+    status: dict[str, Any], promise_version: str, binding_version: str = LATEST_BINDING_VERSION
+) -> list[str]:
     """Kratix's `promiseVersion` and `resourceBindingVersion` after a successful configure; the fields that changed."""
-    wanted = {"promiseVersion": promise_version, "resourceBindingVersion": LATEST_BINDING_VERSION}
+    wanted = {"promiseVersion": promise_version, "resourceBindingVersion": binding_version}
     changed = [key for key, value in wanted.items() if status.get(key) != value]
     status.update(wanted)
     return changed

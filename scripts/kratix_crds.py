@@ -24,6 +24,8 @@ KINDS = (
     "healthrecords",
     "works",
     "workplacements",
+    "promiserevisions",
+    "resourcebindings",
 )
 OUT = Path(__file__).resolve().parents[1] / "domain" / "kube" / "kratix_crds.json"
 

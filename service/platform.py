@@ -31,7 +31,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.platform.catalog import fetch_catalog
+from activities.platform.catalog import fetch_catalog, fetch_revision
 from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.stores.secrets import SecretProvider
@@ -60,9 +60,13 @@ from domain.naming import (
     promise_release_workflow_id,
     promise_workflow_id,
     resource_workflow_id,
+    rollout_workflow_id,
     state_store_workflow_id,
 )
 from domain.promise_release import RELEASE_NAME_LABEL, admission_warning
+from domain.revisions import request_fits_api
+from domain import rollout_plan as rp
+from domain.rollout_progress import Control, RolloutProgress
 from domain.parsing import is_platform_document, parse_platform_document
 from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
 from domain.secrets import parse_secret
@@ -96,6 +100,8 @@ from workflows.promise_release import (
 )
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
+from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput
+from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
 from workflows.state_store import (
@@ -147,6 +153,7 @@ class Platform:
         self.task_queue = task_queue
         self.secrets = secrets
         self.max_document = max_document
+        self.revisions = Revisions(client, _domain_error)
 
     # --- apply ---
 
@@ -165,6 +172,21 @@ class Platform:
             return await self._apply_dry_run(document)
         if document.get("apiVersion") == "v1" and document.get("kind") == "Secret":
             return await self._apply_secret(document)
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "ResourceBinding":
+            action = await self.revisions.apply_binding(document, precondition)
+            metadata = document.get("metadata") or {}
+            return Applied(
+                kind="ResourceBinding",
+                name=str(metadata.get("name") or ""),
+                namespace=str(
+                    document["spec"]["resourceRef"].get("namespace") or metadata.get("namespace") or "default"
+                ),
+                action=action,
+            )
+        if document.get("apiVersion") == KRATIX_API_VERSION and document.get("kind") == "PromiseRevision":
+            raise InvalidDocument(
+                [FieldError("kind", "PromiseRevisions are made by applying their Promise with its version label")]
+            )
         if is_platform_document(document):
             model = parse_platform_document(document)
             if isinstance(model, Promise):
@@ -717,6 +739,103 @@ class Platform:
         except WorkflowUpdateFailedError as exc:
             raise _domain_error(exc) from exc
 
+    # --- rollouts ---
+
+    async def preview_rollout(self, document: dict[str, Any]) -> tuple[rp.RolloutPlan, rp.PlanOrder]:
+        """The plan and the order it would run in, from the requests as they are now; nothing is started."""
+        plan = rp.parse_plan(document)
+        api = (await fetch_catalog(self.client)).apis.get(plan.promise)
+        if api is None:
+            raise NotFound(f'promise "{plan.promise}" not found (spec.promiseRef.name)')
+        revision = await fetch_revision(self.client, plan.promise, plan.to_version)
+        target = revision.snapshot.api if revision is not None else None
+        if target is None:
+            raise InvalidDocument(
+                [
+                    FieldError(
+                        "spec.toVersion",
+                        f"Invalid value: {plan.to_version!r}: promise {plan.promise} has no revision of that version "
+                        "serving an API",
+                    )
+                ]
+            )
+        candidates = [
+            rp.Candidate(
+                namespace=obj["metadata"].get("namespace") or "default",
+                name=obj["metadata"]["name"],
+                labels=obj["metadata"].get("labels") or {},
+                version=(obj.get("status") or {}).get("promiseVersion"),
+                document={k: v for k, v in obj.items() if k not in ("status", "_ktx")},
+            )
+            for obj in await self.list(api.kind, promise=plan.promise)
+        ]
+
+        def problems(request: dict[str, Any]) -> list[FieldError]:
+            found = request_fits_api(target, request)
+            return [found] if found is not None else []
+
+        order = await asyncio.to_thread(rp.order_plan, plan, candidates, problems)
+        return plan, order
+
+    async def create_rollout(self, document: dict[str, Any]) -> tuple[Applied, rp.PlanOrder]:
+        """Starts the plan's workflow; the same plan applied again is unchanged, a changed one refused (409)."""
+        size = len(json.dumps(document, separators=(",", ":"), default=str))
+        if size > self.max_document:
+            raise DocumentTooLarge(size, self.max_document)
+        plan, order = await self.preview_rollout(document)
+        stored = {k: v for k, v in document.items() if k != "status"}
+        workflow_id = rollout_workflow_id(plan.name)
+        await self._refuse_concurrent_rollout(plan)
+        try:
+            await self.client.start_workflow(
+                RolloutWorkflow.run,
+                RolloutWorkflowInput(progress=RolloutProgress.of(plan, order), document=stored),
+                id=workflow_id,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                task_queue=self.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, rp.KIND), SearchAttributePair(PROMISE, plan.promise)]
+                ),
+                memo={"object": stored},
+            )
+            return Applied(kind=rp.KIND, name=plan.name, action="created"), order
+        except WorkflowAlreadyStartedError:
+            current = await self.rollout(plan.name)
+            if current.get("spec") != stored.get("spec"):
+                raise Conflict(
+                    f'rolloutplan "{plan.name}" exists with another spec: a plan does not change once it runs; '
+                    "delete it (ktx rollout delete) and create it again"
+                ) from None
+            return Applied(kind=rp.KIND, name=plan.name, action="unchanged"), order
+
+    async def _refuse_concurrent_rollout(self, plan: rp.RolloutPlan) -> None:
+        """Two live plans of one Promise would re-bind the same requests against each other: one at a time. (Read
+        from visibility, which lags by a moment: two plans created within it can both pass.)"""
+        query = " AND ".join(
+            [equals(KIND.name, rp.KIND), equals(PROMISE.name, plan.promise), 'ExecutionStatus = "Running"']
+        )
+        for other in await self._listed(query):
+            phase = (other.get("status") or {}).get("phase")
+            if other["metadata"]["name"] != plan.name and phase not in ("Succeeded", "RolledBack"):
+                raise Conflict(
+                    f'rolloutplan "{other["metadata"]["name"]}" of promise {plan.promise} is {phase or "starting"}: '
+                    "one plan per Promise at a time; delete it once it has finished"
+                )
+
+    async def rollout(self, name: str) -> dict[str, Any]:
+        return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)
+
+    async def control_rollout(self, name: str, control: Control) -> str:
+        """pause, resume, abort, rollback or delete; Conflict naming the phase when it does not apply now."""
+        result = await self._update(
+            rollout_workflow_id(name),
+            RolloutWorkflow.control,
+            RolloutControlRequest(control=control),
+            f'rolloutplan "{name}" not found',
+        )
+        return result.phase
+
     # --- read ---
 
     async def resolve_kind(self, kind: str) -> tuple[str, PromiseApi | None]:
@@ -731,6 +850,10 @@ class Platform:
 
     async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.get_binding(name, namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.get_revision(name)
         if resolved == "HealthRecord":
             found = [
                 r
@@ -768,6 +891,10 @@ class Platform:
 
     async def list(self, kind: str, namespace: str | None = None, promise: str | None = None) -> list[dict[str, Any]]:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            return await self.revisions.list_bindings(namespace)
+        if resolved == "PromiseRevision":
+            return await self.revisions.list_revisions(promise)
         if resolved == "HealthRecord":
             return [r for r in await self._health_records() if namespace in (None, r["metadata"]["namespace"])]
         if resolved == "Secret":
@@ -971,6 +1098,10 @@ class Platform:
         # Refused here, before Temporal: a change carries at most what the workflow would accept (the workflow checks
         # again against the labels it holds).
         check_label_change(set or {}, remove or [])
+        if resolved == "ResourceBinding":
+            return await self.revisions.label_binding(name, namespace, set or {}, remove or [])
+        if resolved == "PromiseRevision":
+            raise Conflict("PromiseRevisions' labels are their Promise's")
         workflow_id = promise_workflow_id(name) if api is None else resource_workflow_id(api.promise, namespace, name)
         update = PromiseWorkflow.label if api is None else ResourceWorkflow.label
         result = await self._update(
@@ -1069,6 +1200,12 @@ class Platform:
 
     async def delete(self, kind: str, name: str, namespace: str = "default", force: bool = False) -> str:
         resolved, api = await self.resolve_kind(kind)
+        if resolved == "ResourceBinding":
+            await self.revisions.delete_binding(name, namespace)
+            return resolved
+        if resolved == "PromiseRevision":
+            await self.revisions.delete_revision(name)
+            return resolved
         if resolved == dr.KIND:
             workflow_id = dry_run_workflow_id(namespace, name)
             await self._update(workflow_id, DryRunWorkflow.delete, DeleteRequest(), f'dryrun "{name}" not found')
@@ -1304,6 +1441,7 @@ async def _object_from(description: WorkflowExecutionDescription | Any) -> dict[
         "health": memo.get("health") or [],
         "schedule": memo.get("schedule") or {},
         **({"dryRun": memo["dryRun"]} if memo.get("dryRun") else {}),
+        **({"binding": memo["binding"]} if memo.get("binding") else {}),
         # Objects whose workflow started before resourceVersions were published have none until they next change.
         "resourceVersion": memo.get("resourceVersion") or "0",
     }

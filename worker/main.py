@@ -49,6 +49,7 @@ from workflows.dry_run import DryRunWorkflow
 from workflows.promise import PromiseWorkflow
 from workflows.promise_release import PromiseReleaseWorkflow
 from workflows.resource import ResourceWorkflow
+from workflows.rollout import RolloutWorkflow
 from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.state_store import StateStoreWorkflow
 
@@ -63,6 +64,7 @@ WORKFLOWS = [
     StateStoreWorkflow,
     ArtifactGcWorkflow,
     DryRunWorkflow,
+    RolloutWorkflow,
 ]
 
 

@@ -269,6 +269,8 @@ class Settings(BaseModel):
             platform["pod_ttl_seconds_after_finished"] = int(env["KTX_POD_TTL_SECONDS_AFTER_FINISHED"])
         if "KTX_RECONCILE_AFTER_FAILURE" in env:
             platform["reconcile_after_failure"] = env["KTX_RECONCILE_AFTER_FAILURE"].lower() in ("1", "true", "yes")
+        if "KTX_RESOURCE_BINDING_VERSION_STRATEGY" in env:
+            platform["resource_binding_version_strategy"] = env["KTX_RESOURCE_BINDING_VERSION_STRATEGY"]
         values["platform"] = PlatformConfig.model_validate(platform)
         return cls.model_validate(values)
 

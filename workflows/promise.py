@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         static_dependencies_file,
         static_nested_root,
     )
-    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue
+    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue, promise_workflow_id
     from domain.promise_api import (
         PromiseApi,
         configured_pipeline_namespace,
@@ -44,7 +44,9 @@ with workflow.unsafe.imports_passed_through():
         reconciliation_interval,
         snapshot_of,
     )
-    from domain.requirements import evaluate_requirements
+    from domain.requirements import evaluate_requirements, required_by
+    from domain import revisions as rv
+    from domain.revisions import REVISION_QUERY, Binding, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
@@ -63,6 +65,16 @@ with workflow.unsafe.imports_passed_through():
         StatusPatched,
     )
     from workflows.resource import ResourceWorkflow
+    from workflows.revision_records import (
+        REQUIRED_BY_PATCH,
+        REVISIONS_PATCH,
+        RequiredByChange,
+        DeleteRevisionInput,
+        DeleteRevisionResult,
+        RevisionDeleted,
+        HoldBindingInput,
+        HoldBindingResult,
+    )
     from activities.platform.search_attributes import REQUIRES
 
 STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their path
@@ -80,6 +92,13 @@ class PromiseState(LifecycleState):
     versions: list[str] = Field(default_factory=list)
     # Resources must re-run once the current configure run succeeds (spec change, unpause, became available).
     roll_resources: bool = False
+    # Kratix's PromiseRevisions, one per version applied, in the order first applied (domain/revisions.py).
+    revisions: list[Revision] = Field(default_factory=list)
+    # What each required Promise was last told for its `status.requiredBy` (this version and the version required),
+    # so it is told once per change.
+    required_by_sent: dict[str, str] = Field(default_factory=dict)
+    # ResourceBindings applied before their requests, by `namespace/name`, until the request adopts its own.
+    held_bindings: dict[str, Binding] = Field(default_factory=dict)
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -125,8 +144,12 @@ class PromiseWorkflow(ObjectLifecycle):
     @workflow.update
     async def apply(self, input: ApplyInput) -> ApplyResult:
         required_before = self._required_names()
+        previous_spec = self.state.document.get("spec") if self.state.document else None
+        previous_version = self._version() if self.state.document else None
         result = self._apply_document(input, lambda d: d.get("spec"))
         version = self._version()
+        if workflow.patched(REVISIONS_PATCH):
+            self._record_revision(previous_version, previous_spec, version)
         if version not in self.state.versions:
             self.state.versions.append(version)
             # Kratix records the version label in status at once (a new PromiseRevision), with no pipeline run.
@@ -149,13 +172,107 @@ class PromiseWorkflow(ObjectLifecycle):
         try:
             # Admission as the API does it; the stored Promise is read (`api`) without it, so a rule added since a
             # Promise was accepted refuses its next change but never fails the workflow.
-            admit_promise(Promise.model_validate(input.document))
+            promise = Promise.model_validate(input.document)
+            admit_promise(promise)
+            rv.refuse_new_version(self._revisions(), promise_version(promise), self.state.document.get("spec"))
         except (InvalidDocument, ValueError) as exc:
             raise ApplicationError(str(exc), type="InvalidDocument", non_retryable=True) from exc
 
     @workflow.update
     async def label(self, input: LabelRequest) -> LabelResult:
         return self._apply_labels(input)
+
+    @workflow.query(name=REVISION_QUERY)
+    def revision(self, version: str) -> RevisionView | None:
+        """One PromiseRevision (`latest` for the latest) with its spec, and the snapshot its requests run on."""
+        revisions = self._revisions()
+        if version == rv.LATEST:
+            version = rv.latest_version(revisions)
+        found = next((r for r in revisions if r.version == version), None)
+        if found is None or not self.state.document:
+            return None
+        spec = found.spec if found.spec is not None else (self.state.document.get("spec") or {})
+        document = {**self.state.document, "spec": spec}
+        document["metadata"] = {**document.get("metadata", {}), "labels": {**self.labels, lb.PROMISE_VERSION: version}}
+        promise = Promise.model_validate(document)
+        api = read_promise_api(self.state.name, promise.spec.api) if promise.spec.api else None
+        snapshot = snapshot_of(promise, api, self.state.generation, self.state.available, self.state.versions)
+        if api is not None and snapshot.api is not None:
+            snapshot.api = api  # with its schema: a rebind checks the request against it
+        return RevisionView(
+            version=version,
+            latest=found.spec is None,
+            document=rv.revision_document(self.state.name, found, spec, found.spec is None),
+            snapshot=snapshot,
+        )
+
+    @workflow.update
+    async def delete_revision(self, input: DeleteRevisionInput) -> DeleteRevisionResult:
+        """Kratix deletes a PromiseRevision's requests with it (those bound to its version)."""
+        self.state.revisions = [r for r in self.state.revisions if r.version != input.version]
+        self.state.versions = [v for v in self.state.versions if v != input.version]
+        self._event("Normal", "RevisionDeleted", f"Revision for version {input.version} deleted")
+        self._publish()
+        deleted = RevisionDeleted(version=input.version)
+        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.revision_deleted, deleted))
+        self._in_background(self._notify_dependents())
+        return DeleteRevisionResult(signalled=count)
+
+    @workflow.update
+    async def hold_binding(self, input: HoldBindingInput) -> HoldBindingResult:
+        key = f"{input.namespace}/{input.resource}"
+        before = self.state.held_bindings.get(key)
+        if input.binding is None:
+            self.state.held_bindings.pop(key, None)
+            action = "deleted" if before else "unchanged"
+        else:
+            self.state.held_bindings[key] = input.binding
+            action = "created" if before is None else ("unchanged" if before == input.binding else "configured")
+        self._publish()
+        return HoldBindingResult(action=action)
+
+    @workflow.signal
+    def binding_adopted(self, input: HoldBindingInput) -> None:
+        """The request came and took its binding."""
+        if self.state.held_bindings.pop(f"{input.namespace}/{input.resource}", None) is not None:
+            self._publish()
+
+    @hold_binding.validator
+    def _validate_hold_binding(self, input: HoldBindingInput) -> None:
+        if self.state.delete_requested:
+            raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
+        key = f"{input.namespace}/{input.resource}"
+        if input.binding is not None and key not in self.state.held_bindings:
+            if len(self.state.held_bindings) >= rv.MAX_HELD_BINDINGS:
+                raise ApplicationError(
+                    f"spec.resourceRef: Promise {self.state.name} holds {rv.MAX_HELD_BINDINGS} bindings for requests "
+                    "not made yet, the most it may; make those requests first",
+                    type="Conflict",
+                    non_retryable=True,
+                )
+
+    @delete_revision.validator
+    def _validate_delete_revision(self, input: DeleteRevisionInput) -> None:
+        try:
+            rv.refuse_revision_delete(self._revisions(), input.version)
+        except LookupError as exc:
+            raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from exc
+        except InvalidDocument as exc:
+            raise ApplicationError(str(exc), type="Conflict", non_retryable=True) from exc
+
+    def _revisions(self) -> list[Revision]:
+        """The revisions, with the one a Promise from before revisions had: its live version."""
+        if self.state.revisions or not self.state.document:
+            return self.state.revisions
+        return [Revision(version=self._version(), created=self._created_at())]
+
+    def _created_at(self) -> str:
+        return str(self.state.document.get("metadata", {}).get("creationTimestamp") or now_iso())
+
+    def _record_revision(self, previous_version: str | None, previous_spec: Any, version: str) -> None:
+        if previous_version is not None and not self.state.revisions:
+            self.state.revisions = [Revision(version=previous_version, created=self._created_at())]
+        self.state.revisions, _ = rv.record_revision(self.state.revisions, version, previous_spec, now_iso())
 
     @workflow.update
     async def patch_status(self, input: StatusPatch) -> StatusPatched:
@@ -184,6 +301,17 @@ class PromiseWorkflow(ObjectLifecycle):
         self._request_redelivery(input)
 
     @workflow.signal
+    def required_by_signal(self, input: RequiredByChange) -> None:
+        """A Promise requiring this one: Kratix lists it in this one's `status.requiredBy`."""
+        status = self.state.status
+        status["requiredBy"] = required_by(
+            status.get("requiredBy") or [], input.promise, input.version, input.required_version
+        )
+        if not status["requiredBy"]:
+            del status["requiredBy"]
+        self._publish()
+
+    @workflow.signal
     def requirements_changed_signal(self, input: RequirementsChanged) -> None:
         """A required Promise was installed, upgraded, paused or removed: look again."""
         self.requirements_changed = True  # wakes a run waiting for its requirements
@@ -195,7 +323,7 @@ class PromiseWorkflow(ObjectLifecycle):
         super()._labels_changed(old)
         if lb.is_true(self.labels, lb.RECONCILE_RESOURCES):
             del self.labels[lb.RECONCILE_RESOURCES]  # Kratix removes it once the resources are relabelled
-            self._in_background(self._roll_resources(f"label {lb.RECONCILE_RESOURCES} was set"))
+            self._in_background(self._roll_resources(f"label {lb.RECONCILE_RESOURCES} was set", every=True))
 
     def _on_paused(self) -> None:
         self._set_available(False, "PausedReconciliation", "Paused")
@@ -256,6 +384,8 @@ class PromiseWorkflow(ObjectLifecycle):
         if api is not None:
             status["kind"], status["apiVersion"] = api.kind, api.api_version.lower()
         status["version"] = self._version()
+        if not promise.spec.required_promises and self.state.required_by_sent and workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({})  # the requirements were dropped from the spec
         if promise.spec.required_promises and not await self._requirements_met(start):
             return None
         await self._write_static_dependencies(await read_catalog(), promise)
@@ -268,6 +398,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required])
         )
         verdict = evaluate_requirements(required, result.found)
+        if workflow.patched(REQUIRED_BY_PATCH):
+            await self._tell_required({r.name: r.version or "" for r in required if r.name in result.found})
         status = self.state.status
         status["requiredPromises"] = verdict.entries
         st.set_condition(
@@ -344,10 +476,11 @@ class PromiseWorkflow(ObjectLifecycle):
             # Resources waiting for this Promise, or built from its previous spec, re-run now.
             await self._roll_resources("the Promise changed" if spec_changed else "the Promise became available")
 
-    async def _roll_resources(self, reason: str) -> None:
-        count = await self._signal_resources(
-            lambda h: h.signal(ResourceWorkflow.reconcile, ReconcileRequest(reason=reason))
-        )
+    async def _roll_resources(self, reason: str, *, every: bool = False) -> None:
+        # A spec change re-runs only the requests bound to the changed revision (Kratix: those floating on latest,
+        # and those pinned to this version); the reconcile-resources label re-runs every request.
+        request = ReconcileRequest(reason=reason, version=None if every else self._version())
+        count = await self._signal_resources(lambda h: h.signal(ResourceWorkflow.reconcile, request))
         if count:
             self._event("Normal", "ReconcilingResources", f"Reconciling {count} resources: {reason}")
             self._publish()
@@ -362,6 +495,33 @@ class PromiseWorkflow(ObjectLifecycle):
             handles = [workflow.get_external_workflow_handle(i) for i in ids[start : start + _RESOURCE_FANOUT]]
             await asyncio.gather(*[send(h) for h in handles], return_exceptions=True)  # a resource may finish meanwhile
         return len(ids)
+
+    async def _tell_required(self, wanted: dict[str, str]) -> None:
+        """Each required Promise lists this one in its `status.requiredBy`; one no longer required drops it."""
+        version = self._version()
+        changes = {
+            name: RequiredByChange(promise=self.state.name, version=version, required_version=required)
+            for name, required in wanted.items()
+            if self.state.required_by_sent.get(name) != f"{version}/{required}"
+        }
+        changes.update(
+            {
+                name: RequiredByChange(promise=self.state.name, version=version)
+                for name in self.state.required_by_sent
+                if name not in wanted
+            }
+        )
+        for name, change in sorted(changes.items()):
+            try:
+                await workflow.get_external_workflow_handle(promise_workflow_id(name)).signal(
+                    PromiseWorkflow.required_by_signal, change
+                )
+            except ApplicationError:
+                pass  # the required Promise is gone: nothing lists this one any more
+            if change.required_version is None:
+                self.state.required_by_sent.pop(name, None)
+            else:
+                self.state.required_by_sent[name] = f"{version}/{change.required_version}"
 
     async def _notify_dependents(self) -> None:
         ids = await self._list(CatalogActivities.list_dependent_promises, ListDependentsInput(promise=self.state.name))
@@ -411,6 +571,8 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogWorkflow.unregister_api, UnregisterApiInput(promise=self.state.name)
         )
         await self._notify_dependents()
+        if self.state.required_by_sent:
+            await self._tell_required({})
         await asyncio.gather(*self.background, return_exceptions=True)
 
     def _continue_as_new(self) -> None:
@@ -422,7 +584,16 @@ class PromiseWorkflow(ObjectLifecycle):
             snapshot = snapshot_of(
                 self.promise, self.api, self.state.generation, self.state.available, self.state.versions
             )
-            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True)
+            snapshot.held_bindings = {k: b.model_dump(mode="json") for k, b in sorted(self.state.held_bindings.items())}
+            # Left out when empty, so the snapshot of a Promise holding none is what it was before bindings.
+            held = set() if snapshot.held_bindings else {"held_bindings"}
+            memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True, exclude=held)
+            if workflow.patched(REVISIONS_PATCH):
+                latest = rv.latest_version(self._revisions())
+                memo["revisions"] = [
+                    {"version": r.version, "created": r.created, "latest": r.version == latest}
+                    for r in self._revisions()
+                ]
         phase = (
             "Deleting"
             if self.state.delete_requested

@@ -85,6 +85,9 @@ class DeleteAccepted(BaseModel):
 
 class ReconcileRequest(BaseModel):
     reason: str = "manual"
+    # The Promise version whose revision changed, when a Promise change sends it: only requests bound to that
+    # revision (or to `latest`) re-run; None re-runs every request (a manual reconciliation, or from before).
+    version: str | None = None
 
 
 class LabelRequest(BaseModel):

@@ -19,6 +19,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.health import health_status
     from domain.scheduling import WorkloadGroup
     from domain.promise_api import UNVERSIONED, PromiseSnapshot
+    from domain import revisions as rv
+    from domain.revisions import Binding
+    from domain.labels import label_errors, label_value_error
+    from workflows.revision_records import BINDINGS_PATCH, HoldBindingInput, RevisionDeleted
+    from domain.naming import promise_workflow_id
+    from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
     from workflows import options
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
@@ -38,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
     # Passed through, not defined here: the sandbox runs this module afresh for every workflow it loads, and building
     # these pydantic classes was most of that (~10 ms each time, the worker's main cost when many resources start).
     from workflows.resource_records import (
+        BindingEdit,
+        BindingEdited,
+        PendingUpgrade,
         HealthRecordInput,
         HealthRecordResult,
         RemoveHealthRecordInput,
@@ -110,9 +119,78 @@ class ResourceWorkflow(ObjectLifecycle):
 
     @workflow.signal
     def reconcile(self, input: ReconcileRequest) -> None:
-        """The Promise changed (spec, availability, `kratix.io/reconcile-resources`): run from the first pipeline."""
+        """The Promise changed (spec, availability, `kratix.io/reconcile-resources`): run from the first pipeline.
+
+        A request pinned to another version stays exactly as it is: the change is not to its revision."""
+        binding = self.state.binding
+        if input.version is not None and binding is not None and rv.is_pinned(binding):
+            if binding.version != input.version:
+                return
         self.promise_changed = True
         self._restart("PromiseChanged", input.reason)
+
+    @workflow.signal(name=REBIND_SIGNAL)
+    async def rebind(self, input: RebindRequest) -> None:
+        """A rollout re-binds the request: exactly an edit of the binding's `spec.version`."""
+        if self.state.delete_requested:
+            await self._reply(input.reply_to, input.version, "the request is being deleted")
+            return
+        decided, failure = self._set_binding_version(input.version, reply_to=input.reply_to, plan=input.plan)
+        if decided:
+            await self._reply(input.reply_to, input.version, failure)
+
+    @workflow.signal
+    def revision_deleted(self, input: RevisionDeleted) -> None:
+        """Kratix deletes the requests bound to a deleted PromiseRevision."""
+        binding = self.state.binding
+        if binding is not None and rv.is_pinned(binding) and binding.version == input.version:
+            self._event("Normal", "PromiseRevisionDeleted", f"PromiseRevision for version {input.version} was deleted")
+            self._request_delete(DeleteRequest())
+
+    @workflow.update
+    async def edit_binding(self, input: BindingEdit) -> BindingEdited:
+        binding = self._binding()
+        if input.deleted:
+            # Kratix recreates a deleted binding at once, with the version the request records.
+            recorded = self.state.status.get("resourceBindingVersion")
+            snapshot = self.snapshot  # set once the run has read the platform's config and the Promise
+            strategy = self.config.resource_binding_version_strategy if snapshot else "floating"
+            self.state.binding = Binding(
+                name=binding.name,
+                version=rv.new_binding_version(strategy, snapshot.version if snapshot else UNVERSIONED, recorded),
+                created=now_iso(),
+                last_applied=binding.last_applied,
+            )
+            self._event(
+                "Normal",
+                "BindingCreated",
+                f"Binding {binding.name} created for promise {self.state.promise} version {self.state.binding.version}",
+            )
+            self._publish()
+        else:
+            if input.labels is not None:
+                labels = dict(input.labels)
+                manual = lb.is_true(labels, lb.MANUAL_RECONCILIATION)
+                labels.pop(lb.MANUAL_RECONCILIATION, None)  # Kratix removes it once the run is asked for
+                binding.labels = labels
+                if manual:
+                    self._set_binding_version(input.version or binding.version, manual=True)
+            if input.version is not None and input.version != binding.version:
+                self._set_binding_version(input.version)
+            self._publish()
+        return BindingEdited(binding=self._binding_document())
+
+    @edit_binding.validator
+    def _validate_edit_binding(self, input: BindingEdit) -> None:
+        self._refuse_if_deleting()
+        self.publisher.refuse_stale(input.resource_version)
+        errors = label_errors("metadata.labels", input.labels) if input.labels is not None else []
+        if input.version is not None and input.version != rv.LATEST:
+            reason = label_value_error(input.version) if input.version else "must be `latest` or a Promise version"
+            if reason:
+                errors.append(rv.FieldError("spec.version", reason))
+        if errors:
+            raise ApplicationError("; ".join(str(e) for e in errors), type="InvalidDocument", non_retryable=True)
 
     @workflow.signal(name=REDELIVER_SIGNAL)
     def redeliver(self, input: RedeliverRequest) -> None:
@@ -131,6 +209,101 @@ class ResourceWorkflow(ObjectLifecycle):
     async def remove_health(self, input: RemoveHealthRecordInput) -> HealthRecordResult:
         self.state.health = [r for r in self.state.health if (r.namespace, r.name) != (input.namespace, input.name)]
         return self._update_health()
+
+    # --- bindings ---
+
+    def _binding(self, latest: str | None = None) -> Binding:
+        """The request's binding. A request without one gets it here: from its status when it ran before bindings
+        (bound to what it ran on, so nothing re-runs), else by the platform's strategy once the latest version is
+        known (`latest` when it is not yet)."""
+        if self.state.binding is None:
+            status = self.state.status
+            strategy = self.config.resource_binding_version_strategy if latest is not None else "floating"
+            self.state.binding = Binding(
+                name=rv.binding_name(self.state.promise, self.state.name),
+                version=rv.new_binding_version(strategy, latest or UNVERSIONED, status.get("resourceBindingVersion")),
+                created=str(self.state.document.get("metadata", {}).get("creationTimestamp") or now_iso()),
+                last_applied=status.get("promiseVersion") or "",
+            )
+        return self.state.binding
+
+    async def _adopt_held_binding(self, snapshot: PromiseSnapshot) -> PromiseSnapshot | None:
+        """Kratix adopts a binding made before its request (pinning it from the start): the first run then uses the
+        binding's revision, not the live Promise."""
+        key = f"{self.state.namespace}/{self.state.name}"
+        held = snapshot.held_bindings.get(key)
+        if held is None:
+            return snapshot
+        self.state.binding = binding = Binding.model_validate(held)
+        self._event(
+            "Normal",
+            "BindingAdopted",
+            f"Binding {binding.name} adopted for promise {self.state.promise} version {binding.version}",
+        )
+        try:
+            await workflow.get_external_workflow_handle(promise_workflow_id(self.state.promise)).signal(
+                "binding_adopted", HoldBindingInput(namespace=self.state.namespace, resource=self.state.name)
+            )
+        except ApplicationError:
+            pass  # the Promise is being deleted: the binding it held goes with it
+        if rv.is_pinned(binding) and binding.version != snapshot.version:
+            self.snapshot = await self._read_promise(binding.version)
+        return self.snapshot
+
+    def _binding_document(self) -> dict[str, Any]:
+        binding = self._binding()
+        document = rv.binding_document(binding, self.state.promise, self.state.namespace, self.state.name)
+        document["metadata"]["resourceVersion"] = str(self.publisher.resource_version)
+        return document
+
+    def _set_binding_version(
+        self, version: str, *, reply_to: str | None = None, plan: str | None = None, manual: bool = False
+    ) -> tuple[bool, str | None]:
+        """Kratix's ResourceBinding controller: a new desired version re-runs the request on that revision.
+
+        Returns whether the outcome is decided now, without a run, and the failure if so."""
+        binding = self._binding()
+        previous = self.state.upgrade.previous if self.state.upgrade else binding.version
+        binding.version = version
+        applied = self.state.status.get("promiseVersion")
+        if not manual and version != rv.LATEST and applied == version and not binding.failed:
+            # Already at that version: nothing to run, and a rollout re-sending after a restart upgrades nothing twice.
+            self.state.upgrade = None
+            if "resourceBindingVersion" in st.mark_versions(self.state.status, applied, version):
+                self._event("Normal", "ResourceBindingVersionUpdated", f"Resource binding version updated to {version}")
+            self._publish()
+            return True, None
+        if not manual and rv.last_attempt_failed_for(binding, version):
+            # A failed version is not retried until the binding's manual-reconciliation label asks.
+            self._publish()
+            return True, rv.upgrade_message(binding)
+        self.state.upgrade = PendingUpgrade(previous=previous, reply_to=reply_to, plan=plan, manual=manual)
+        reason = "ManualReconciliation" if manual else "ResourceBindingUpdated"
+        by = f" by rollout {plan}" if plan else ""
+        self._restart(reason, f"the ResourceBinding's version is {version}{by}")
+        return False, None
+
+    async def _reply(self, reply_to: str | None, version: str, failure: str | None) -> None:
+        if not reply_to or not workflow.patched(BINDINGS_PATCH):
+            return
+        run = next((r for r in reversed(self.state.runs) if r.action == "configure"), None)
+        failed = run if failure is not None and run is not None and not run.succeeded else None
+        container = next((c for c in failed.containers if c.name == failed.failed_container), None) if failed else None
+        outcome = UpgradeOutcome(
+            promise=self.state.promise,
+            namespace=self.state.namespace,
+            name=self.state.name,
+            version=version,
+            succeeded=failure is None,
+            message=failure or "",
+            failing_pipeline=failed.pipeline if failed else None,
+            failing_container=failed.failed_container if failed else None,
+            log_tail=(container.log_tail[-4096:] if container else ""),
+        )
+        try:
+            await workflow.get_external_workflow_handle(reply_to).signal(UPGRADE_OUTCOME_SIGNAL, outcome)
+        except ApplicationError:  # the rollout has ended: nobody is waiting for it
+            self._event("Warning", "UpgradeOutcomeUndelivered", f"the rollout {reply_to} could not be told")
 
     def _refuse_if_deleting(self, allow_controls: bool = False) -> None:
         # Labels still work while deleting: removing `kratix.io/workflow-suspended` is how a gated delete resumes.
@@ -177,13 +350,38 @@ class ResourceWorkflow(ObjectLifecycle):
     def _interval_override(self) -> float | None:
         return self.snapshot.reconciliation_interval_s if self.snapshot else None
 
-    async def _read_promise(self) -> PromiseSnapshot | None:
-        result = await read(CatalogActivities.read_promise, ReadPromiseInput(name=self.state.promise))
+    async def _read_promise(self, version: str | None = None) -> PromiseSnapshot | None:
+        result = await read(CatalogActivities.read_promise, ReadPromiseInput(name=self.state.promise, version=version))
         return result.snapshot
+
+    def _version_to_read(self) -> str | None:
+        """The revision a run uses: the binding's, read with its schema when pinned or being upgraded; the live
+        Promise's (from its memo) when floating on latest."""
+        binding = self.state.binding
+        if binding is None or (not rv.is_pinned(binding) and self.state.upgrade is None):
+            return None
+        return binding.version
 
     async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
         self.promise_changed = False
-        self.snapshot = snapshot = await self._read_promise()
+        self.snapshot = snapshot = await self._read_promise(self._version_to_read())
+        if snapshot is not None and self.state.binding is None and workflow.patched(BINDINGS_PATCH):
+            snapshot = await self._adopt_held_binding(snapshot)
+        if snapshot is not None:
+            binding = self._binding(latest=snapshot.version)
+            if self.state.upgrade is not None and not await self._upgrade_admitted(snapshot):
+                return None
+            if workflow.patched(BINDINGS_PATCH) and rv.mark_upgrade_started(
+                binding, snapshot.version, now_iso(), manual=bool(self.state.upgrade and self.state.upgrade.manual)
+            ):
+                self._publish()
+        elif self.state.binding is not None and rv.is_pinned(self.state.binding):
+            version = self.state.binding.version
+            self._event(
+                "Warning",
+                "PromiseRevisionLookupFailed",
+                f"cannot find PromiseRevision for Promise {self.state.promise} version {version}",
+            )
         status = self.state.status
         if snapshot is None or not snapshot.available or snapshot.api is None:
             status["message"] = st.PENDING_MESSAGE
@@ -221,9 +419,48 @@ class ResourceWorkflow(ObjectLifecycle):
         st_ = self.state
         return PipelineOutput.of_resource(st_.promise, st_.namespace, st_.name, pipeline, groups, artifact, inline)
 
+    async def _upgrade_admitted(self, snapshot: PromiseSnapshot) -> bool:
+        """A request that does not validate under the revision's schema is not run on it: the binding goes back to
+        the version it had, says why (UpgradeFailed, naming the field) and the rollout is told."""
+        upgrade, binding = self.state.upgrade, self._binding()
+        assert upgrade is not None
+        refusal = None
+        if snapshot.api is not None and snapshot.api.schema_:
+            refusal = rv.request_fits_api(snapshot.api, self.state.document)
+        if refusal is None:
+            return True
+        self.state.upgrade = None
+        message = f"the request does not validate under version {snapshot.version}: {refusal}"
+        binding.version = upgrade.previous
+        rv.mark_upgrade_finished(binding, binding.last_applied, snapshot.version, message, now_iso())
+        self._event("Warning", rv.UPGRADE_FAILED, message)
+        self._publish()
+        await self._reply(upgrade.reply_to, snapshot.version, message)
+        return False
+
+    async def _configure_failed(self, name: str, error: str, generation: int) -> None:
+        # The binding first, so the failed run's publish shows it: Kratix's UpgradeFailed carries the message of the
+        # request's ConfigureWorkflowCompleted condition.
+        upgrade = self._mark_upgrade_finished(st.configure_failed_message(name))
+        await super()._configure_failed(name, error, generation)
+        if upgrade is not None:
+            await self._reply(upgrade.reply_to, self._attempted_version(), st.configure_failed_message(name))
+
+    def _attempted_version(self) -> str:
+        return self.snapshot.version if self.snapshot else UNVERSIONED
+
+    def _mark_upgrade_finished(self, failure: str | None) -> PendingUpgrade | None:
+        """Record how the run on the bound version ended; the upgrade it finished, if one was asked for."""
+        attempted = self._attempted_version()
+        applied = self.state.status.get("promiseVersion") or attempted
+        rv.mark_upgrade_finished(self._binding(), applied, attempted, failure, now_iso())
+        upgrade, self.state.upgrade = self.state.upgrade, None
+        return upgrade
+
     async def _configure_succeeded(self, generation: int) -> None:
         version = self.snapshot.version if self.snapshot else UNVERSIONED
-        changed = st.mark_versions(self.state.status, version)
+        binding_version = self.state.binding.version if self.state.binding else st.LATEST_BINDING_VERSION
+        changed = st.mark_versions(self.state.status, version, binding_version)
         if "promiseVersion" in changed:
             self._event(
                 "Normal",
@@ -234,19 +471,27 @@ class ResourceWorkflow(ObjectLifecycle):
             self._event(
                 "Normal",
                 "ResourceBindingVersionUpdated",
-                f"Resource binding version updated to {st.LATEST_BINDING_VERSION}",
+                f"Resource binding version updated to {binding_version}",
             )
         self._mark_works()
         if any(p.error or p.apply_errors for p in self.state.placements):
             self._event("Warning", "WorksFailing", "some outputs could not be delivered; see conditions")
         elif not self.state.pending_groups:
             self._event("Normal", "ReconcileSucceeded", "Successfully reconciled")
+        upgrade = self._mark_upgrade_finished(None)
+        if upgrade is not None:  # the rollout reads the binding once told: publish it first
+            self._publish()
+            await self._reply(upgrade.reply_to, self._attempted_version(), None)
 
     def _label(self) -> str:
         return f"{self.state.promise}/{self.state.namespace}/{self.state.name}"
 
     async def _delete_pipeline(self) -> Pipeline | None:
-        self.snapshot = await self._read_promise()
+        # Kratix deletes with the version applied: status.promiseVersion, else the binding's lastAppliedVersion, else
+        # the latest revision.
+        binding = self.state.binding
+        applied = self.state.status.get("promiseVersion") or (binding.last_applied if binding else "")
+        self.snapshot = await self._read_promise(applied or None)
         pipelines = self.snapshot.resource_delete if self.snapshot and self.snapshot.api else []
         return pipelines[0] if pipelines else None
 
@@ -256,4 +501,8 @@ class ResourceWorkflow(ObjectLifecycle):
     def _publish(self) -> None:
         memo = self._memo()
         memo["health"] = [r.document for r in self.state.health]
+        if self.state.binding is not None and workflow.patched(BINDINGS_PATCH):
+            memo["binding"] = rv.binding_document(
+                self.state.binding, self.state.promise, self.state.namespace, self.state.name
+            )
         self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))

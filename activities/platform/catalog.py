@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.catalog import Catalog
 from domain.naming import CATALOG_WORKFLOW_ID, promise_workflow_id
 from domain.promise_api import PromiseSnapshot
 from domain.requirements import RequiredPromiseState
+from domain.revisions import REVISION_QUERY, RevisionView
 from domain.visibility import equals
 from activities.platform.search_attributes import KIND, PROMISE, REQUIRES
 
@@ -44,6 +45,9 @@ class ListDependentsInput(BaseModel):
 
 class ReadPromiseInput(BaseModel):
     name: str
+    # A PromiseRevision's version (or `latest`) to read that revision, with its API's schema; None for the live
+    # Promise's snapshot in its memo, which needs no worker.
+    version: str | None = None
 
 
 class ReadPromiseResult(BaseModel):
@@ -72,6 +76,19 @@ async def fetch_promise_snapshot(client: Client, name: str) -> PromiseSnapshot |
     return await description.memo_value(SNAPSHOT_MEMO_KEY, default=None, type_hint=PromiseSnapshot)
 
 
+async def fetch_revision(client: Client, name: str, version: str) -> RevisionView | None:
+    """One PromiseRevision, asked of its Promise's workflow (revisions' specs are too large for the memo)."""
+    try:
+        handle = client.get_workflow_handle(promise_workflow_id(name))
+        return await handle.query(REVISION_QUERY, version, result_type=RevisionView)  # type: ignore[return-value]
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    except WorkflowQueryFailedError:
+        return None  # the workflow has ended (the Promise was deleted) or fails to answer
+
+
 class CatalogActivities:
     def __init__(self, client: Client):
         self.client = client
@@ -85,6 +102,9 @@ class CatalogActivities:
 
     @activity.defn
     async def read_promise(self, input: ReadPromiseInput) -> ReadPromiseResult:
+        if input.version is not None:
+            revision = await fetch_revision(self.client, input.name, input.version)
+            return ReadPromiseResult(snapshot=revision.snapshot if revision else None)
         return ReadPromiseResult(snapshot=await fetch_promise_snapshot(self.client, input.name))
 
     @activity.defn

@@ -134,6 +134,30 @@ BUILTIN: tuple[KubeResource, ...] = (
         verbs=READ_WRITE,
         ktx_kind="DryRun",
     ),
+    # Made by the Promise's workflow for each version applied; deleted by name (never the latest).
+    KubeResource(
+        **_KRATIX,
+        kind="PromiseRevision",
+        plural="promiserevisions",
+        singular="promiserevision",
+        namespaced=False,
+        verbs=("delete", "get", "list"),
+        ktx_kind="PromiseRevision",
+        subresources=("status",),
+        printer_columns=PRINTER_COLUMNS["PromiseRevision"],
+    ),
+    # One per request, held by the request's workflow: edited (spec.version, labels) and deleted, never created alone.
+    KubeResource(
+        **_KRATIX,
+        kind="ResourceBinding",
+        plural="resourcebindings",
+        singular="resourcebinding",
+        namespaced=True,
+        verbs=("delete", "get", "list", "patch", "update"),
+        ktx_kind="ResourceBinding",
+        subresources=("status",),
+        printer_columns=PRINTER_COLUMNS["ResourceBinding"],
+    ),
     KubeResource(
         **_KRATIX,
         kind="Work",

@@ -33,6 +33,8 @@ BUILTIN_RESOURCES: dict[str, tuple[str, str, bool]] = {
     "BucketStateStore": (PLATFORM_GROUP, "bucketstatestores", False),
     "HealthRecord": (PLATFORM_GROUP, "healthrecords", True),
     "DryRun": (PLATFORM_GROUP, "dryruns", True),
+    "PromiseRevision": (PLATFORM_GROUP, "promiserevisions", False),
+    "ResourceBinding": (PLATFORM_GROUP, "resourcebindings", True),
     "Secret": ("", "secrets", True),
 }
 # Why a team may not do something: ktx's reason, appended to the apiserver's wording of a refusal.
@@ -147,14 +149,15 @@ ApiRef = tuple[str, str]  # a Promise API's (group, plural)
 
 
 def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tuple[Rule, ...]:
-    """A team token's rules: read the Promises (how it discovers the APIs on offer) and their CRDs, get its own
-    Namespaces; in each of its namespaces request, read and delete resources of the Promise APIs, and read the
-    HealthRecords, Works, WorkPlacements and Events. Nothing on Secrets, Destinations or state stores."""
+    """A team token's rules: read the Promises (how it discovers the APIs on offer), their revisions and CRDs, get its
+    own Namespaces; in each of its namespaces request, read and delete resources of the Promise APIs and edit their
+    ResourceBindings, and read the HealthRecords, Works, WorkPlacements and Events. Nothing on Secrets, Destinations
+    or state stores."""
     by_group: dict[str, list[str]] = {}
     for group, plural in promise_apis:
         by_group.setdefault(group, []).append(plural)
     rules = [
-        Rule(READ, (PLATFORM_GROUP,), ("promises",)),
+        Rule(READ, (PLATFORM_GROUP,), ("promises", "promiserevisions")),
         Rule(READ, ("apiextensions.k8s.io",), ("customresourcedefinitions",)),
         Rule(("get",), ("",), ("namespaces",), resource_names=tuple(namespaces)),
     ]
@@ -167,6 +170,8 @@ def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tup
             Rule(READ, (PLATFORM_GROUP,), ("healthrecords", "works", "workplacements"), namespace=namespace),
             # A team previews changes to its own requests (the DryRun's live request is authorised as a read of it).
             Rule(REQUEST, (PLATFORM_GROUP,), ("dryruns",), namespace=namespace),
+            # A team pins its own requests to a Promise version, and upgrades them, through their bindings.
+            Rule(REQUEST, (PLATFORM_GROUP,), ("resourcebindings",), namespace=namespace),
             Rule(READ, ("",), ("events",), namespace=namespace),
         ]
     return (*rules, *BASIC_RULES)

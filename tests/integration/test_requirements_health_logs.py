@@ -45,6 +45,15 @@ async def test_required_promises_gate_availability(platform: Platform, git_remot
     }
     await platform.apply(sub)
     await platform.wait_condition("promise", "compound-promise", "default", "Available", timeout=60)
+    # Kratix's back-reference on the required Promise: who requires it, at which of their versions, and at which of its.
+    await eventually(
+        lambda: get(platform, "promise", "sub-promise"),
+        lambda o: (
+            o["status"].get("requiredBy")
+            == [{"promise": {"name": "compound-promise", "version": "not-set"}, "requiredVersion": "v1.0.0"}]
+        ),
+        what="sub-promise's status.requiredBy",
+    )
     rr = await platform.wait_condition("compound", "example-compound-rr", "default", "Reconciled", timeout=60)
     assert rr["status"]["message"] == "Resource requested"
     assert condition(rr, "PromiseAvailable")["status"] == "True"

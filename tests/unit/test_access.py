@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from domain.access import (
     LOOPBACK,
+    rollout_refusal,
     Principal,
     Target,
     TokenEntry,
@@ -219,3 +220,14 @@ def test_token_files_are_checked_whole(entries: list, phrase: str) -> None:
 )
 def test_loopback_hosts(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+def test_a_team_manages_only_plans_confined_to_its_namespaces() -> None:
+    team = Principal(name="team-a", role="team", namespaces=["a", "b"])
+    platform = Principal(name="ops", role="platform")
+    assert rollout_refusal(platform, "create", "p", None) is None
+    assert rollout_refusal(team, "pause", "p", {"a"}) is None
+    everywhere = rollout_refusal(team, "create", "p", None)
+    assert everywhere and "selector alone reaches every namespace" in everywhere
+    elsewhere = rollout_refusal(team, "rollback", "p", {"a", "c"})
+    assert elsewhere == 'team token "team-a" may not rollback RolloutPlan "p" in namespace "c": its namespaces are a, b'

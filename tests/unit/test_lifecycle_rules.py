@@ -12,7 +12,7 @@ from domain.errors import InvalidDocument
 from domain.events import EVENTS_KEPT, record_event
 from domain.health import HealthRecord, ResourceRef, health_status, read_health_record
 from domain.promise_api import check_promise, reconciliation_interval
-from domain.requirements import RequiredPromiseState, evaluate_requirements
+from domain.requirements import RequiredPromiseState, evaluate_requirements, required_by
 from domain.workflow_control import parse_workflow_control
 
 
@@ -111,3 +111,14 @@ def test_suspend_records_attempts_and_success_clears_them() -> None:
         )
         == "Paused"
     )
+
+
+def test_required_by_lists_each_dependent_once_in_name_order_and_drops_one_that_left() -> None:
+    entries = required_by([], "web", "v2", "v1")
+    entries = required_by(entries, "api", "not-set", "")
+    entries = required_by(entries, "web", "v3", "v1")  # the dependent moved on: its entry is replaced, not doubled
+    assert entries == [
+        {"promise": {"name": "api", "version": "not-set"}, "requiredVersion": ""},
+        {"promise": {"name": "web", "version": "v3"}, "requiredVersion": "v1"},
+    ]
+    assert required_by(entries, "api", "not-set", None) == entries[1:]

@@ -17,6 +17,16 @@ from worker.main import WORKFLOWS
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 
+# An object's workflow runs activities and answers updates; a rollout runs none, it signals requests, hears back
+# (a halt, a rollback) and answers its controls.
+OBJECT_EVENTS = {"EVENT_TYPE_ACTIVITY_TASK_COMPLETED", "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"}
+ROLLOUT_EVENTS = {
+    "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+}
+
+
 def recorded() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
@@ -40,15 +50,19 @@ def test_there_are_recordings_to_replay() -> None:
         "state-store-before-status-subresource.json",
         "promise-release-first-version.json",
         "dry-run-before-compound-dry-runs.json",
+        "promise-before-revisions.json",
+        "resource-before-revisions.json",
+        "deleted-resource-before-revisions.json",
+        "rollout-first-version.json",
     }
 
 
 @pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
 async def test_a_recorded_history_replays_on_the_current_code(path: Path) -> None:
     events = json.loads(path.read_text())["events"]
-    # A whole configure and a spec change: pipelines, placement and writes are all in it.
+    # Objects: a whole configure and a spec change (pipelines, placement and writes). Rollouts: see ROLLOUT_EVENTS.
     types = {e["eventType"] for e in events}
-    assert {"EVENT_TYPE_ACTIVITY_TASK_COMPLETED", "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"} <= types
+    assert (ROLLOUT_EVENTS if path.stem.startswith("rollout-") else OBJECT_EVENTS) <= types
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
     assert result.replay_failure is None

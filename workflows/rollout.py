@@ -1,0 +1,153 @@
+"""`rollout/<plan>`: one RolloutPlan as one durable workflow, alive until the plan is deleted.
+
+The workflow only orchestrates: domain/rollout_progress.py decides which requests start, what an outcome or a control
+changes and when the plan halts; this module waits (for outcomes, controls, or the next allowed window, on a durable
+timer) and signals. A request is upgraded by signalling its resource workflow with REBIND_SIGNAL; the resource
+workflow signals UPGRADE_OUTCOME_SIGNAL back when its run on that version ends (workflows/upgrade_records.py).
+
+Crash safety comes from Temporal's history: a request is marked running in the same workflow task that records the
+signal to it, so a worker dying anywhere either loses both (the task runs again) or keeps both (the replay knows the
+signal was sent and sends it no more): no request is re-bound twice, and none is skipped. Outcomes are signals,
+which Temporal holds while no worker runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.cron import WindowState, window_state
+    from domain.naming import resource_workflow_id
+    from domain.rollout_progress import Control, Outcome, RolloutProgress
+    from workflows.publishing import Publisher
+    from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
+
+
+class RolloutWorkflowInput(BaseModel):
+    progress: RolloutProgress
+    # The plan as applied, for reads.
+    document: dict[str, Any]
+    resource_version: int = 0
+
+
+class RolloutWorkflowResult(BaseModel):
+    deleted: bool = True
+
+
+class RolloutControlRequest(BaseModel):
+    control: Control
+
+
+class RolloutControlResult(BaseModel):
+    phase: str
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@workflow.defn
+class RolloutWorkflow:
+    @workflow.init
+    def __init__(self, input: RolloutWorkflowInput) -> None:
+        self.progress = input.progress
+        self.document = input.document
+        self.publisher = Publisher(input.resource_version)
+        self.woken = False
+
+    @workflow.run
+    async def run(self, input: RolloutWorkflowInput) -> RolloutWorkflowResult:
+        windows = self.progress.plan.windows_of()
+        while not self.progress.deleted:
+            now = workflow.now()
+            window = window_state(windows, now)
+            due = self.progress.due_starts(window.open, now.timestamp())
+            if due:
+                await self._signal_all(due)
+                self._publish(window)
+                continue
+            self._publish(window)
+            waiting_for_window = self.progress.phase == "Running" and not window.open and window.until is not None
+            timeout = (window.until - now).total_seconds() if waiting_for_window and window.until else None
+            self.woken = False
+            try:
+                await workflow.wait_condition(lambda: self.woken, timeout=timeout)
+            except asyncio.TimeoutError:
+                pass  # the window opened
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    RolloutWorkflowInput(
+                        progress=self.progress,
+                        document=self.document,
+                        resource_version=self.publisher.resource_version,
+                    )
+                )
+        self.publisher.publish_final()
+        return RolloutWorkflowResult()
+
+    async def _signal_all(self, due: list[tuple[Any, str]]) -> None:
+        """Re-bind each request; one whose workflow has gone (deleted since the plan was made) is marked Gone."""
+        plan, reply_to = self.progress.plan, workflow.info().workflow_id
+
+        async def rebind(member: Any, version: str) -> None:
+            handle = workflow.get_external_workflow_handle(
+                resource_workflow_id(plan.promise, member.namespace, member.name)
+            )
+            try:
+                await handle.signal(REBIND_SIGNAL, RebindRequest(version=version, reply_to=reply_to, plan=plan.name))
+            except FailureError:
+                self.progress.gone(member, workflow.now().timestamp())
+
+        await asyncio.gather(*(rebind(member, version) for member, version in due))
+
+    # --- messages ---
+
+    @workflow.signal(name=UPGRADE_OUTCOME_SIGNAL)
+    def upgrade_outcome(self, outcome: UpgradeOutcome) -> None:
+        if outcome.promise != self.progress.plan.promise:
+            return
+        recorded = self.progress.record(
+            Outcome(
+                namespace=outcome.namespace,
+                name=outcome.name,
+                version=outcome.version,
+                succeeded=outcome.succeeded,
+                message=outcome.message,
+                failing_pipeline=outcome.failing_pipeline,
+                failing_container=outcome.failing_container,
+                log_tail=outcome.log_tail,
+            ),
+            workflow.now().timestamp(),
+        )
+        self.woken = self.woken or recorded
+
+    @workflow.update
+    async def control(self, input: RolloutControlRequest) -> RolloutControlResult:
+        self.progress.apply(input.control)
+        self.woken = True
+        return RolloutControlResult(phase=self.progress.phase)
+
+    @control.validator
+    def _validate_control(self, input: RolloutControlRequest) -> None:
+        reason = self.progress.refusal(input.control)
+        if reason is not None:
+            raise ApplicationError(reason, type="Conflict", non_retryable=True)
+
+    def _publish(self, window: WindowState) -> None:
+        status = self.progress.summary(workflow.now().timestamp())
+        status["window"] = window.describe()
+        phase = self.progress.phase
+        if phase == "Running" and not window.open:
+            phase = "WaitingForWindow"
+        status["phase"] = phase
+        eta = status.get("etaSeconds")
+        if isinstance(eta, float):
+            status["estimatedCompletion"] = _iso(workflow.now() + timedelta(seconds=eta))
+        self.publisher.publish({"object": self.document, "status": status}, phase)
