@@ -146,14 +146,14 @@ BUILTIN: tuple[KubeResource, ...] = (
         subresources=("status",),
         printer_columns=PRINTER_COLUMNS["PromiseRevision"],
     ),
-    # One per request, held by the request's workflow: edited (spec.version, labels) and deleted, never created alone.
+    # One per request, held by the request's workflow (or its Promise's, when made before the request).
     KubeResource(
         **_KRATIX,
         kind="ResourceBinding",
         plural="resourcebindings",
         singular="resourcebinding",
         namespaced=True,
-        verbs=("delete", "get", "list", "patch", "update"),
+        verbs=("create", "delete", "get", "list", "patch", "update"),
         ktx_kind="ResourceBinding",
         subresources=("status",),
         printer_columns=PRINTER_COLUMNS["ResourceBinding"],

@@ -59,3 +59,15 @@ async def test_kubectl_gets_describes_and_edits_revisions_and_bindings(
     assert upgraded["status"]["resourceBindingVersion"] == "v1"
     code, _, err = await kubectl("delete", "promiserevision", revision_name("app-config", "v2"), check=False)
     assert code != 0 and "latest revision" in err
+
+    # A binding applied before its request: held, shown, and adopted once the request comes.
+    pin = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "ResourceBinding",
+        "metadata": {"name": "later-pin", "namespace": "default"},
+        "spec": {"version": "v1", "promiseRef": {"name": "app-config"}, "resourceRef": {"name": "later"}},
+    }
+    _, out, _ = await kubectl("apply", "-f", write(tmp_path / "pin.yaml", pin))
+    assert out.strip() == "resourcebinding.platform.kratix.io/later-pin created"
+    _, out, _ = await kubectl("get", "resourcebinding", "later-pin", "--no-headers")
+    assert out.split()[:4] == ["later-pin", "later", "app-config", "v1"]
