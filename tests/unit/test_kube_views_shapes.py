@@ -77,6 +77,8 @@ def test_kratix_own_crds_and_their_printer_columns():
             "HealthRecord",
             "Promise",
             "PromiseRelease",
+            "PromiseRevision",
+            "ResourceBinding",
             "Work",
             "WorkPlacement",
         ]
