@@ -19,6 +19,7 @@ from activities.pipelines.models import RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT
 from domain.kube.pipeline_token import parse_permissions
 from domain.pipeline_rbac import PipelineRbacInput
+from domain.pod_fields import effective_resources
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
 READER, WRITER = "ktx-reader", "ktx-writer"
@@ -33,7 +34,6 @@ RESTRICTED = {
     "privileged": False,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-ADAPTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}
 # A container waiting for one of these will not start by itself (an image that does not exist, a missing Secret).
 STUCK_REASONS = {
     "ErrImagePull",
@@ -164,7 +164,9 @@ def _adapter(
         "env": _env(env),
         "volumeMounts": mounts,
         "securityContext": RESTRICTED,
-        "resources": ADAPTER_RESOURCES,
+        # Kratix gives its own containers (reader, work-writer, status-writer) DefaultResourceRequirements: the
+        # platform's defaultContainerResources, else its built-in ones (pipeline_factory.go, cmd/main.go).
+        "resources": effective_resources(None, defaults.resources),
     }
     if defaults.image_pull_policy:
         container["imagePullPolicy"] = defaults.image_pull_policy
