@@ -54,10 +54,11 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
             max_length=SUBDOMAIN_MAX,
             pattern=NAME_PATTERN,
         )
+    names = tuple(c.name for c in spec.containers)
     for index, container in enumerate(spec.containers):
         where = f"{field}.spec.containers[{index}]"
         errors += check_container(container, where)
-        errors += check_pod_fields(container.to_doc(), spec.volumes, where)
+        errors += check_pod_fields(container.to_doc(), spec.volumes, where, names)
     job = spec.job_options
     if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
         errors.append(

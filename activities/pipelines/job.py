@@ -142,6 +142,11 @@ def pipeline_labels(input: RunPipelineInput) -> dict[str, str]:
     return labels
 
 
+def pod_labels(input: RunPipelineInput) -> dict[str, str]:
+    """The Job's and its Pod template's labels: the Pipeline's own, then ktx's identifying ones."""
+    return {**input.pipeline.metadata.labels, **pipeline_labels(input)}
+
+
 def _env(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in values.items()]
 
@@ -213,7 +218,7 @@ def job_manifest(
     kratix_env = ctx.env(input.pipeline.metadata.name)
     # The Service's variables first, so a container's own env overrides them, as kubelet's do.
     first_env = {**defaults.platform_api_env, **kratix_env} if platform_api else kratix_env
-    labels = {**input.pipeline.metadata.labels, **pipeline_labels(input)}
+    labels = pod_labels(input)
     user_containers = []
     for c in spec.containers:
         doc = c.to_doc()
