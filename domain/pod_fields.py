@@ -112,7 +112,8 @@ def quantity(value: object) -> Decimal:
         raise ValueError(f"{text!r} is not a quantity")
     number, suffix = match.group(1), match.group(2) or ""
     try:
-        scale = Decimal(f"1{suffix}") if suffix[:1] in ("e", "E") else _SUFFIX[suffix]
+        # `E` and `Ei` are exa and exbi; an exponent is `e`/`E` followed by digits.
+        scale = _SUFFIX[suffix] if suffix in _SUFFIX else Decimal(f"1{suffix}")
         amount = Decimal(number) * scale
     except InvalidOperation as exc:
         raise ValueError(f"{text!r} is not a quantity") from exc

@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog, read_tail
-from activities.pipelines.downward_api import Unavailable, pod_facts
+from activities.pipelines.downward_api import PodFacts, Unavailable, pod_facts
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
@@ -298,6 +298,22 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
     return read_tail(log_file, limit)[0] if log_file.exists() else ""
 
 
+def service_account_note(pod: PodFacts, token: bool) -> str:
+    """What a named rbac.serviceAccount means here: the token's identity (and spec.serviceAccountName), with the rules
+    Kratix binds to it; any other RBAC a cluster binds to an account of that name has no counterpart, as the platform
+    API serves no RBAC objects."""
+    if not token:
+        return (
+            "spec.rbac.serviceAccount: not applied on the podman runner: this worker gives pipelines no platform API "
+            "token (only fieldRef spec.serviceAccountName reads it)"
+        )
+    return (
+        f"spec.rbac.serviceAccount: the token is system:serviceaccount:{pod.namespace}:{pod.service_account} with "
+        "Kratix's rules and rbac.permissions only; other RBAC bound to that account is not applied on the podman "
+        "runner (the platform API serves no RBAC objects)"
+    )
+
+
 class PodmanRunner:
     name = "podman"
 
@@ -348,6 +364,8 @@ class PodmanRunner:
         namespace = pod.namespace
         authfile, notes = write_auth_file(workspace / "auth.json", spec, namespace, self.secrets)
         notes = [*(f"{f}: ignored on the podman runner" for f in ignored_fields(spec, resources)), *notes]
+        if spec.rbac is not None and spec.rbac.service_account:
+            notes.append(service_account_note(pod, self.platform is not None))
         runs: list[ContainerRun] = []
         try:
             volumes = prepare_volumes(
