@@ -462,3 +462,38 @@ async def test_the_downward_api_gives_a_container_its_pods_fields(
     ), refused.value.errors
     kept = await platform.get("promise", "downward")
     assert kept["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]["name"] == "probe"
+
+
+async def test_with_a_pipeline_namespace_secrets_are_read_there(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    """Kratix runs all of a Promise's workflows in its pipelineNamespace, so its Pods read that namespace's Secrets:
+    on podman too, not the resource's."""
+    await platform.apply(secret("app", {"token": SECRET_VALUE}, namespace="platform-pipelines"))
+    script = (
+        "import hashlib, os, yaml\n"
+        "yaml.safe_dump({'token': hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest(),"
+        " 'namespace': os.environ['NS']}, open('/kratix/metadata/status.yaml', 'w'))"
+    )
+    reads = probe_pipeline(
+        "reads",
+        script,
+        env=[
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app", "key": "token"}}},
+            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        ],
+    )
+    doc = promise("shared", "Shared", configure=[reads])
+    doc["spec"]["workflows"]["config"] = {"pipelineNamespace": "platform-pipelines"}
+    await platform.apply(doc)
+    await platform.wait_condition("promise", "shared", "default", "Available", timeout=60)
+    await platform.apply(resource("Shared", "one", namespace="team-a"))
+    obj = await eventually(
+        lambda: get(platform, "shared", "one", "team-a"),
+        lambda o: phases(o).get("reads") in ("Succeeded", "Failed"),
+        timeout=120,
+        what="the pipeline ran",
+    )
+    assert phases(obj)["reads"] == "Succeeded", pipeline_entry(obj, "reads")
+    assert obj["status"]["token"] == digest(SECRET_VALUE)
+    assert obj["status"]["namespace"] == "platform-pipelines"
