@@ -114,7 +114,8 @@ class KubeJobRunner:
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         name, ns = job_name(input), job_namespace(input, self.defaults)
         try:
-            return await self._run(input, workspace, name, ns)
+            outcome = await self._run(input, workspace, name, ns)
+            return outcome.model_copy(update={"notes": [*outcome.notes, *self._not_applied(input)]})
         except ApiException as exc:
             if exc.status != 403:
                 raise
@@ -122,6 +123,17 @@ class KubeJobRunner:
             # which the workflow retries on its backoff (the rights may be granted meanwhile).
             await asyncio.to_thread(self.transfer.remove, self.transfer.key(name, "object.yaml"))
             return ContainersOutcome(message=forbidden_reason(exc, ns, bool(input.context.pipeline_namespace)))
+
+    def _not_applied(self, input: RunPipelineInput) -> list[str]:
+        """rbac.permissions reach a Pod two ways: Kratix's RBAC objects on the cluster (KTX_KUBE_PIPELINE_RBAC) or
+        the platform API's token (KTX_KUBE_PLATFORM_API_HOST). With neither, say so rather than drop them."""
+        rbac = input.pipeline.spec.rbac
+        if rbac is None or not rbac.permissions or self.defaults.pipeline_rbac or self.access is not None:
+            return []
+        return [
+            "spec.rbac.permissions: not applied on the kubernetes runner without KTX_KUBE_PIPELINE_RBAC or "
+            "KTX_KUBE_PLATFORM_API_HOST (the Pod has no token that carries them)"
+        ]
 
     async def _run(self, input: RunPipelineInput, workspace: Path, name: str, ns: str) -> ContainersOutcome:
         input_key, result_key = self.transfer.key(name, "object.yaml"), self.transfer.key(name, "result.tar.gz")

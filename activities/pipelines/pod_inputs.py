@@ -278,6 +278,9 @@ def ignored_fields(spec: PipelineSpec, resources: dict[str, dict[str, Any]]) -> 
         for key, value in (("nodeSelector", spec.node_selector), ("tolerations", spec.tolerations))
         if value
     ]
+    if spec.restart_policy == "OnFailure":
+        # No container is restarted in place: the workflow runs the whole pipeline again (jobOptions.backoffLimit).
+        ignored.append("spec.restartPolicy")
     for index, volume in enumerate(spec.volumes):
         # tmpfs and size limits belong to kubelet's emptyDir; here it is a directory of the run's workspace.
         ignored += [f"spec.volumes[{index}].emptyDir.{key}" for key in volume.get("emptyDir") or {}]

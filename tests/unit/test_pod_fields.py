@@ -116,6 +116,7 @@ def refusals(p: Pipeline) -> dict[str, str]:
             "less than or equal to cpu limit",
         ),
         ({}, {"imagePullSecrets": [{"name": "-x"}]}, "pipe.spec.imagePullSecrets[0].name", "RFC 1123"),
+        ({}, {"restartPolicy": "Always"}, "pipe.spec.restartPolicy", "supported values: OnFailure, Never"),
         (
             {"env": [{"name": "A", "value": "v", "valueFom": {}}]},
             {},
@@ -218,6 +219,7 @@ def test_what_ktx_honours_is_accepted() -> None:
         ],
         imagePullSecrets=[{"name": "registry"}],
         nodeSelector={"disk": "ssd"},
+        restartPolicy="Never",
     )
     assert refusals(p) == {}
 
@@ -313,10 +315,12 @@ def test_ignored_fields_name_what_podman_cannot_apply() -> None:
         nodeSelector={"a": "b"},
         tolerations=[{"key": "k", "operator": "Exists"}],
         volumes=[{"name": "e", "emptyDir": {"medium": "Memory"}}],
+        restartPolicy="OnFailure",
     )
     assert ignored_fields(p.spec, {"c": KRATIX_DEFAULT_RESOURCES}) == [
         "spec.nodeSelector",
         "spec.tolerations",
+        "spec.restartPolicy",
         "spec.volumes[0].emptyDir.medium",
         "spec.containers[0].resources.limits.ephemeral-storage",
         "spec.containers[0].resources.requests.ephemeral-storage",
