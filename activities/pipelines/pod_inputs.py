@@ -98,9 +98,15 @@ def resolve_env(
             try:
                 if pod is None:
                     raise Unavailable("no Pod fields are given here")
-                values[env.name] = pod.value(env.value_from, container.name)
+                value = pod.value(env.value_from, container.name)
             except Unavailable as exc:
                 raise Unavailable(f"env[{index}].valueFrom.{next(iter(env.value_from))}: {exc}") from None
+            # An annotation's value goes on podman's command line: one no process argument can hold is no variable.
+            if "\0" in value or len(value.encode()) > MAX_ARGUMENT_BYTES:
+                raise ConfigError(
+                    f"variable {env.name}: the Pod field's value holds a NUL or is over {MAX_ARGUMENT_BYTES} bytes"
+                )
+            values[env.name] = value
             continue
         data = _secret(secrets, namespace, ref["name"])
         if data is None or ref["key"] not in data:

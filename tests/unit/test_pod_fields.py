@@ -455,3 +455,18 @@ def test_the_downward_api_on_podman_is_the_kubernetes_runners_pod(tmp_path: Path
     assert pod.value({"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}, "c") == "256"
     with pytest.raises(Unavailable, match="spec.nodeName is not available on the podman runner"):
         field("spec.nodeName")
+
+
+def test_a_pod_field_no_process_argument_can_hold_is_a_config_error(tmp_path: Path) -> None:
+    from activities.pipelines.downward_api import PodFacts
+
+    pod = PodFacts(
+        name="p", namespace="default", uid="u", service_account="sa", labels={}, annotations={"note": "a\0b"}
+    )
+    container = pipeline(
+        {"env": [{"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}}]}
+    ).spec.containers[0]
+    with pytest.raises(ConfigError, match="variable NOTE: the Pod field's value holds a NUL"):
+        resolve_env(container, {}, {}, "default", None, pod)
+    fine = PodFacts(name="p", namespace="default", uid="u", service_account="sa", labels={}, annotations={"note": "ok"})
+    assert resolve_env(container, {}, {}, "default", None, fine).plain["NOTE"] == "ok"
