@@ -63,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.task_queue,
         secret_store_for(settings),
         max_document=settings.api_max_document,
+        pipeline_runner=settings.pipeline_runner,
     )
     # One per process, shared by every Kubernetes watch (api/kube/watch.py).
     app.state.change_feed = ChangeFeed(app.state.platform)

@@ -20,6 +20,7 @@ from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
 # Kubernetes' Job has no upper bound; with ktx's doubling delays capped at 6 minutes, 100 retries is about ten hours
 # of one failing pipeline, past which a failure is a failure to show, not to retry.
 MAX_BACKOFF_LIMIT = 100
+RESTART_POLICIES = ("OnFailure", "Never")
 # Kubernetes' IsValidUserID / IsValidGroupID.
 MAX_ID = 2**31 - 1
 # A Pipeline's deadline (ktx): Kratix's Pipeline has no such field, and refuses unknown fields in jobOptions, so it is
@@ -54,10 +55,11 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
             max_length=SUBDOMAIN_MAX,
             pattern=NAME_PATTERN,
         )
+    names = tuple(c.name for c in spec.containers)
     for index, container in enumerate(spec.containers):
         where = f"{field}.spec.containers[{index}]"
         errors += check_container(container, where)
-        errors += check_pod_fields(container.to_doc(), spec.volumes, where)
+        errors += check_pod_fields(container.to_doc(), spec.volumes, where, names)
     job = spec.job_options
     if job is not None and job.backoff_limit is not None and not 0 <= job.backoff_limit <= MAX_BACKOFF_LIMIT:
         errors.append(
@@ -81,6 +83,14 @@ def check_pipeline(pipeline: Pipeline, field: str) -> list[FieldError]:
         errors += parse_permissions(spec.rbac.permissions, f"{field}.spec.rbac.permissions")[1]
     if spec.node_selector:
         errors += label_errors(f"{field}.spec.nodeSelector", spec.node_selector)
+    if spec.restart_policy is not None and spec.restart_policy not in RESTART_POLICIES:
+        # A Job's Pod template takes only these (the apiserver refuses the Job otherwise).
+        errors.append(
+            FieldError(
+                f"{field}.spec.restartPolicy",
+                f"Unsupported value: {spec.restart_policy[:64]!r}: supported values: {', '.join(RESTART_POLICIES)}",
+            )
+        )
     return errors
 
 

@@ -9,11 +9,12 @@ option) or where ktx serves nothing to read (ConfigMaps: refused, the field name
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from domain.errors import FieldError
 from domain.grammar import dns_label, env_var_name
+from domain.labels import label_key_error
 from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -71,6 +72,32 @@ _SUFFIX = {
 }
 # The podman runner honours these resources; any other (ephemeral-storage, extended resources) is stated as ignored.
 PODMAN_RESOURCES = ("cpu", "memory")
+# The fieldRef paths Kubernetes gives an environment variable (its validEnvDownwardAPIFieldPathExpressions), besides
+# `metadata.labels['<key>']` and `metadata.annotations['<key>']`.
+ENV_FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+# What the podman runner gives exactly (activities/pipelines/downward_api.py); the others name a node or a Pod network
+# address, which a container on the worker's host does not have.
+PODMAN_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.serviceAccountName")
+_SUBSCRIPT = re.compile(r"metadata\.(labels|annotations)\['([^']*)'\]")
+# Kubernetes' validEnvDownwardAPIResourceFieldPathExpressions, and its hugepages prefixes.
+RESOURCE_FIELDS = tuple(
+    f"{part}.{name}" for part in ("limits", "requests") for name in ("cpu", "memory", "ephemeral-storage")
+)
+HUGEPAGES_PREFIXES = ("limits.hugepages-", "requests.hugepages-")
+# Kubernetes' validContainerResourceDivisorForCPU and ForMemory (ephemeral-storage and hugepages take memory's), as
+# values: `1000m` is `1`, as the apiserver compares the canonical form.
+CPU_DIVISORS = ("1m", "1")
+MEMORY_DIVISORS = ("1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei")
 MAX_QUANTITY_LENGTH = 64
 MAX_MODE = 0o777
 
@@ -85,7 +112,8 @@ def quantity(value: object) -> Decimal:
         raise ValueError(f"{text!r} is not a quantity")
     number, suffix = match.group(1), match.group(2) or ""
     try:
-        scale = Decimal(f"1{suffix}") if suffix[:1] in ("e", "E") else _SUFFIX[suffix]
+        # `E` and `Ei` are exa and exbi; an exponent is `e`/`E` followed by digits.
+        scale = _SUFFIX[suffix] if suffix in _SUFFIX else Decimal(f"1{suffix}")
         amount = Decimal(number) * scale
     except InvalidOperation as exc:
         raise ValueError(f"{text!r} is not a quantity") from exc
@@ -114,8 +142,11 @@ def effective_resources(own: dict[str, Any] | None, default: dict[str, Any] | No
     return default if default is not None else KRATIX_DEFAULT_RESOURCES
 
 
-def check_pod_fields(container: dict[str, Any], volumes: list[dict[str, Any]], field: str) -> list[FieldError]:
-    """One container's env sources, mounts, pull policy and resources (`container` as its document)."""
+def check_pod_fields(
+    container: dict[str, Any], volumes: list[dict[str, Any]], field: str, containers: tuple[str, ...] = ()
+) -> list[FieldError]:
+    """One container's env sources, mounts, pull policy and resources (`container` as its document; `containers` the
+    names of its Pipeline's containers, which a resourceFieldRef may name)."""
     errors = [
         FieldError(f"{field}.{key}", "Forbidden: not a field of a Kratix Pipeline container")
         for key in container
@@ -130,7 +161,7 @@ def check_pod_fields(container: dict[str, Any], volumes: list[dict[str, Any]], f
         errors += unknown_keys(env, {"name", "value", "valueFrom"}, f"{field}.env[{index}]")
         source = env.get("valueFrom") if isinstance(env, dict) else None
         if source is not None:
-            errors += _value_from(source, f"{field}.env[{index}].valueFrom")
+            errors += _value_from(source, f"{field}.env[{index}].valueFrom", containers)
     for index, source in enumerate(_items(container.get("envFrom"))):
         errors += _env_from(source, f"{field}.envFrom[{index}]")
     declared = {v.get("name") for v in volumes if isinstance(v, dict)}
@@ -190,7 +221,7 @@ def _secret_ref(ref: object, field: str, key_required: bool) -> list[FieldError]
     return errors
 
 
-def _value_from(source: object, field: str) -> list[FieldError]:
+def _value_from(source: object, field: str, containers: tuple[str, ...]) -> list[FieldError]:
     if not isinstance(source, dict) or len(source) != 1:
         return [FieldError(field, "may not have more than one field specified at a time")]
     kind = next(iter(source))
@@ -198,9 +229,148 @@ def _value_from(source: object, field: str) -> list[FieldError]:
         return [FieldError(f"{field}.configMapKeyRef", f"Forbidden: {NOT_SERVED['configMap']}")]
     if kind == "secretKeyRef":
         return _secret_ref(source[kind], f"{field}.secretKeyRef", key_required=True)
-    if kind in ("fieldRef", "resourceFieldRef"):
-        return [] if isinstance(source[kind], dict) else [FieldError(f"{field}.{kind}", "must be an object")]
+    if kind == "fieldRef":
+        return _field_ref(source[kind], f"{field}.fieldRef")
+    if kind == "resourceFieldRef":
+        return _resource_field_ref(source[kind], f"{field}.resourceFieldRef", containers)
     return [FieldError(f"{field}.{kind}", "Unsupported value: not an environment variable source")]
+
+
+def _field_ref(ref: object, field: str) -> list[FieldError]:
+    """Kubernetes' validateObjectFieldSelector for an environment variable."""
+    if not isinstance(ref, dict):
+        return [FieldError(field, "must be an object")]
+    errors = unknown_keys(ref, {"apiVersion", "fieldPath"}, field)
+    if ref.get("apiVersion", "v1") != "v1":
+        errors.append(FieldError(f"{field}.apiVersion", f"Unsupported value: {ref.get('apiVersion')!r}: only 'v1'"))
+    path = ref.get("fieldPath")
+    if not isinstance(path, str) or not path:
+        return [*errors, FieldError(f"{field}.fieldPath", "Required value")]
+    subscript = _SUBSCRIPT.fullmatch(path)
+    if subscript is not None:
+        reason = label_key_error(subscript.group(2))
+        if reason:
+            errors.append(FieldError(f"{field}.fieldPath", reason))
+    elif path not in ENV_FIELD_PATHS:
+        errors.append(
+            FieldError(
+                f"{field}.fieldPath",
+                f"Unsupported value: {path[:256]!r}: supported values: {', '.join(ENV_FIELD_PATHS)}, "
+                "metadata.labels['<key>'], metadata.annotations['<key>']",
+            )
+        )
+    return errors
+
+
+def _resource_field_ref(ref: object, field: str, containers: tuple[str, ...]) -> list[FieldError]:
+    """Kubernetes' validateContainerResourceFieldSelector for an environment variable; a containerName must name a
+    container of the same Pipeline (kubelet fails the container otherwise)."""
+    if not isinstance(ref, dict):
+        return [FieldError(field, "must be an object")]
+    errors = unknown_keys(ref, {"containerName", "resource", "divisor"}, field)
+    name = ref.get("containerName")
+    if name and containers and name not in containers:
+        errors.append(FieldError(f"{field}.containerName", f"Not found: {str(name)[:256]!r}: no such container"))
+    resource = ref.get("resource")
+    if not isinstance(resource, str) or not resource:
+        return [*errors, FieldError(f"{field}.resource", "Required value")]
+    if resource not in RESOURCE_FIELDS and not resource.startswith(HUGEPAGES_PREFIXES):
+        return [
+            *errors,
+            FieldError(
+                f"{field}.resource",
+                f"Unsupported value: {resource[:256]!r}: supported values: {', '.join(RESOURCE_FIELDS)}, "
+                "limits.hugepages-<size>, requests.hugepages-<size>",
+            ),
+        ]
+    given = ref.get("divisor")
+    if given is not None:
+        allowed = CPU_DIVISORS if resource.endswith(".cpu") else MEMORY_DIVISORS
+        try:
+            ok = quantity(given) in {quantity(d) for d in allowed}
+        except ValueError:
+            ok = False
+        if not ok:
+            errors.append(
+                FieldError(
+                    f"{field}.divisor",
+                    f"Invalid value: {str(given)[:64]!r}: only divisor's values {', '.join(allowed)} are supported "
+                    f"with the {resource.split('.', 1)[1]} resource",
+                )
+            )
+    return errors
+
+
+def resource_value(ref: dict[str, Any], resources: dict[str, Any], capacity: dict[str, Decimal]) -> str:
+    """kubelet's value of a resourceFieldRef for a container with `resources`: the quantity divided by the divisor
+    (default 1), rounded up, cpu in millicores first. Kubernetes defaults a request to its limit; an unset limit is
+    the node's allocatable amount (`capacity`); an unset request 0."""
+    part, name = str(ref["resource"]).split(".", 1)
+    limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+    if part == "limits":
+        amount = quantity(limits[name]) if name in limits else capacity.get(name, Decimal(0))
+    else:
+        given = requests.get(name, limits.get(name))
+        amount = quantity(given) if given is not None else Decimal(0)
+    by = quantity(ref["divisor"]) if ref.get("divisor") is not None else Decimal(0)
+    by = by or Decimal(1)
+    if name == "cpu":
+        amount, by = (amount * 1000).to_integral_value(ROUND_CEILING), (by * 1000).to_integral_value(ROUND_CEILING)
+    else:
+        amount, by = amount.to_integral_value(ROUND_CEILING), by.to_integral_value(ROUND_CEILING)
+    return str(int((amount / by).to_integral_value(ROUND_CEILING)))
+
+
+def label_subscript(path: str) -> tuple[str, str] | None:
+    """`metadata.labels['k']` as ("labels", "k"), the annotations' likewise; None for any other path."""
+    match = _SUBSCRIPT.fullmatch(path)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def podman_refusals(spec: dict[str, Any], field: str) -> list[FieldError]:
+    """What the podman runner can never honour in a Pipeline's spec (its document), named by field: refused at apply
+    where the platform runs pipelines with podman, rather than accepted and failed at every run. Volume sources other
+    than secret and emptyDir need a host path or a cluster; fieldRefs to a node or a Pod IP name what a container on
+    the worker's host does not have; hugepages are not given."""
+    errors = []
+    for index, volume in enumerate(_items(spec.get("volumes"))):
+        kinds = [k for k in volume if k != "name"] if isinstance(volume, dict) else []
+        for kind in kinds:
+            if kind not in PODMAN_VOLUMES and kind not in NOT_SERVED:
+                errors.append(
+                    FieldError(
+                        f"{field}.volumes[{index}].{kind}",
+                        "Forbidden: not available on the podman runner (secret and emptyDir volumes only); "
+                        "the kubernetes runner mounts it",
+                    )
+                )
+    for index, container in enumerate(_items(spec.get("containers"))):
+        for env_index, env in enumerate(_items(container.get("env") if isinstance(container, dict) else None)):
+            source = env.get("valueFrom") if isinstance(env, dict) else None
+            if not isinstance(source, dict):
+                continue
+            where = f"{field}.containers[{index}].env[{env_index}].valueFrom"
+            reason = podman_env_refusal(source)
+            if reason:
+                errors.append(FieldError(f"{where}.{next(iter(source))}", f"Forbidden: {reason}"))
+    return errors
+
+
+def podman_env_refusal(source: dict[str, Any]) -> str | None:
+    """Why the podman runner cannot give this env source, or None."""
+    ref = source.get("fieldRef")
+    if isinstance(ref, dict):
+        path = str(ref.get("fieldPath", ""))
+        if path not in PODMAN_FIELD_PATHS and _SUBSCRIPT.fullmatch(path) is None:
+            return (
+                f"{path[:256]} is not available on the podman runner (no node or Pod IP on the worker's host; it "
+                f"gives {', '.join(PODMAN_FIELD_PATHS)}, metadata.labels['<key>'] and metadata.annotations['<key>']); "
+                "the kubernetes runner gives it"
+            )
+    resource = source.get("resourceFieldRef")
+    if isinstance(resource, dict) and str(resource.get("resource", "")).startswith(HUGEPAGES_PREFIXES):
+        return "hugepages are not available on the podman runner; the kubernetes runner gives them"
+    return None
 
 
 def _env_from(source: object, field: str) -> list[FieldError]:

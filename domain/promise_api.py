@@ -11,6 +11,7 @@ from domain.durations import check_wait, parse_duration
 from domain.errors import FieldError, InvalidDocument
 from domain.labels import PAUSED, PROMISE_VERSION, RECONCILIATION_INTERVAL, is_true, label_errors
 from domain.pipeline_rules import check_pipeline
+from domain.pod_fields import podman_refusals
 from domain.scheduling import squash
 from domain.validation import validate_namespace
 
@@ -155,6 +156,21 @@ def check_promise(promise: Promise) -> PromiseApi | None:
     if errors:
         raise InvalidDocument(errors)
     return read_promise_api(name, promise.spec.api) if promise.spec.api else None
+
+
+def check_runner(promise: Promise, runner: str | None) -> None:
+    """What the platform's pipeline runner can never honour in the Promise's pipelines, refused with each field named
+    (InvalidDocument). The Kubernetes runner hands every Pod field to Kubernetes; `None` (a runner not known here)
+    refuses nothing, and the runner checks again at each run."""
+    if runner != "podman":
+        return
+    errors = []
+    for type_ in ("promise", "resource"):
+        for action in ("configure", "delete"):
+            for index, pipeline in enumerate(getattr(getattr(promise.spec.workflows, type_), action)):
+                errors += podman_refusals(pipeline.spec.to_doc(), f"spec.workflows.{type_}.{action}[{index}].spec")
+    if errors:
+        raise InvalidDocument(errors)
 
 
 def reconciliation_interval(promise: Promise) -> float | None:

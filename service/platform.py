@@ -68,7 +68,7 @@ from domain.revisions import request_fits_api
 from domain import rollout_plan as rp
 from domain.rollout_progress import Control, RolloutProgress
 from domain.parsing import is_platform_document, parse_platform_document
-from domain.promise_api import PromiseApi, PromiseSnapshot, snapshot_of
+from domain.promise_api import PromiseApi, PromiseSnapshot, check_runner, snapshot_of
 from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
@@ -147,13 +147,28 @@ PROMISE_DIFF_MAX = 200
 
 class Platform:
     def __init__(
-        self, client: Client, task_queue: str, secrets: SecretProvider, max_document: int = DEFAULT_MAX_DOCUMENT
+        self,
+        client: Client,
+        task_queue: str,
+        secrets: SecretProvider,
+        max_document: int = DEFAULT_MAX_DOCUMENT,
+        pipeline_runner: str | None = None,
     ):
+        """`pipeline_runner` is the workers' KTX_PIPELINE_RUNNER (the API and the workers read one configuration):
+        a Promise using a Pipeline field that runner can never honour is refused at apply (None: none refused)."""
         self.client = client
         self.task_queue = task_queue
         self.secrets = secrets
         self.max_document = max_document
         self.revisions = Revisions(client, _domain_error)
+        self.pipeline_runner = pipeline_runner
+
+    def _admit_promise(self, promise: Promise) -> PromiseApi | None:
+        """Every admission rule, the runner's included; a CRD of a megabyte takes a while, so callers run it off the
+        event loop."""
+        api = admit_promise(promise)
+        check_runner(promise, self.pipeline_runner)
+        return api
 
     # --- apply ---
 
@@ -218,7 +233,7 @@ class Platform:
             model = parse_platform_document(document)
             catalog = await fetch_catalog(self.client)
             if isinstance(model, Promise):
-                api = await asyncio.to_thread(admit_promise, model)
+                api = await asyncio.to_thread(self._admit_promise, model)
                 if api is not None:
                     catalog.register_api(api)
                 return document
@@ -319,7 +334,7 @@ class Platform:
         """Every bound request's spec, validated by the changed Promise's API, through the changed pipelines."""
         model = parse_platform_document(document)
         assert isinstance(model, Promise)
-        api = await asyncio.to_thread(admit_promise, model)
+        api = await asyncio.to_thread(self._admit_promise, model)
         installed = (await fetch_catalog(self.client)).apis.get(model.metadata.name)
         if api is None or installed is None:
             raise NotFound(f'promise "{model.metadata.name}" has no requests to diff: it is not installed with an API')
@@ -520,7 +535,7 @@ class Platform:
         self, promise: Promise, document: dict[str, Any], precondition: str | None = None
     ) -> Applied:
         # A CRD of a megabyte takes a while to check: off the event loop, so other requests keep being answered.
-        api = await asyncio.to_thread(admit_promise, promise)
+        api = await asyncio.to_thread(self._admit_promise, promise)
         if api is not None:
             await self._catalog_update(CatalogWorkflow.register_api, RegisterApiInput(api=api))
         name = promise.metadata.name

@@ -115,7 +115,12 @@ async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
                 **(settings or {}),
             )
             await stack.enter_async_context(build_worker(client, worker_settings))
-            return Platform(client, worker_settings.task_queue, secret_store_for(worker_settings))
+            return Platform(
+                client,
+                worker_settings.task_queue,
+                secret_store_for(worker_settings),
+                pipeline_runner=worker_settings.pipeline_runner,
+            )
 
         yield make
 

@@ -84,7 +84,7 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     config = ConfigActivities(settings.platform)
     # The apply-back activity applies through the service, as the API does: handed in, so activities import no
     # layer above their own.
-    service = Platform(client, settings.task_queue, secrets)
+    service = Platform(client, settings.task_queue, secrets, pipeline_runner=settings.pipeline_runner)
     platform_apply = PlatformApplyActivities(service, artifacts)
     # A release installs its Promise through the same service, and reads its Secret in the activity itself.
     releases = PromiseReleaseActivities(service, secrets)

@@ -19,6 +19,7 @@ from activities.pipelines.models import RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT
 from domain.kube.pipeline_token import parse_permissions
 from domain.pipeline_rbac import PipelineRbacInput
+from domain.pod_fields import effective_resources
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ktx"}
 READER, WRITER = "ktx-reader", "ktx-writer"
@@ -33,7 +34,6 @@ RESTRICTED = {
     "privileged": False,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-ADAPTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}
 # A container waiting for one of these will not start by itself (an image that does not exist, a missing Secret).
 STUCK_REASONS = {
     "ErrImagePull",
@@ -142,6 +142,11 @@ def pipeline_labels(input: RunPipelineInput) -> dict[str, str]:
     return labels
 
 
+def pod_labels(input: RunPipelineInput) -> dict[str, str]:
+    """The Job's and its Pod template's labels: the Pipeline's own, then ktx's identifying ones."""
+    return {**input.pipeline.metadata.labels, **pipeline_labels(input)}
+
+
 def _env(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in values.items()]
 
@@ -164,7 +169,9 @@ def _adapter(
         "env": _env(env),
         "volumeMounts": mounts,
         "securityContext": RESTRICTED,
-        "resources": ADAPTER_RESOURCES,
+        # Kratix gives its own containers (reader, work-writer, status-writer) DefaultResourceRequirements: the
+        # platform's defaultContainerResources, else its built-in ones (pipeline_factory.go, cmd/main.go).
+        "resources": effective_resources(None, defaults.resources),
     }
     if defaults.image_pull_policy:
         container["imagePullPolicy"] = defaults.image_pull_policy
@@ -211,7 +218,7 @@ def job_manifest(
     kratix_env = ctx.env(input.pipeline.metadata.name)
     # The Service's variables first, so a container's own env overrides them, as kubelet's do.
     first_env = {**defaults.platform_api_env, **kratix_env} if platform_api else kratix_env
-    labels = {**input.pipeline.metadata.labels, **pipeline_labels(input)}
+    labels = pod_labels(input)
     user_containers = []
     for c in spec.containers:
         doc = c.to_doc()

@@ -113,6 +113,29 @@ class KubeJobRunner:
 
     async def run(self, input: RunPipelineInput, workspace: Path) -> ContainersOutcome:
         name, ns = job_name(input), job_namespace(input, self.defaults)
+        try:
+            outcome = await self._run(input, workspace, name, ns)
+            return outcome.model_copy(update={"notes": [*outcome.notes, *self._not_applied(input)]})
+        except ApiException as exc:
+            if exc.status != 403:
+                raise
+            # Retrying the activity would be refused the same way: a failed run naming what the worker may not do,
+            # which the workflow retries on its backoff (the rights may be granted meanwhile).
+            await asyncio.to_thread(self.transfer.remove, self.transfer.key(name, "object.yaml"))
+            return ContainersOutcome(message=forbidden_reason(exc, ns, bool(input.context.pipeline_namespace)))
+
+    def _not_applied(self, input: RunPipelineInput) -> list[str]:
+        """rbac.permissions reach a Pod two ways: Kratix's RBAC objects on the cluster (KTX_KUBE_PIPELINE_RBAC) or
+        the platform API's token (KTX_KUBE_PLATFORM_API_HOST). With neither, say so rather than drop them."""
+        rbac = input.pipeline.spec.rbac
+        if rbac is None or not rbac.permissions or self.defaults.pipeline_rbac or self.access is not None:
+            return []
+        return [
+            "spec.rbac.permissions: not applied on the kubernetes runner without KTX_KUBE_PIPELINE_RBAC or "
+            "KTX_KUBE_PLATFORM_API_HOST (the Pod has no token that carries them)"
+        ]
+
+    async def _run(self, input: RunPipelineInput, workspace: Path, name: str, ns: str) -> ContainersOutcome:
         input_key, result_key = self.transfer.key(name, "object.yaml"), self.transfer.key(name, "result.tar.gz")
         # Clean up only once the Job is settled (finished, or deleted on cancel): after a transient error or a worker
         # shutdown the next attempt resumes the same Job, which still needs its objects in the bucket.
@@ -457,6 +480,24 @@ class KubeJobRunner:
                 except ApiException as exc:
                     if exc.status != 404:
                         raise
+
+
+def forbidden_reason(exc: ApiException, namespace: str, pipeline_namespace: bool) -> str:
+    """The apiserver's own words for a 403 (`jobs.batch is forbidden: User "..." cannot get resource "jobs" in API
+    group "batch" in the namespace "..."`), bounded, and what grants it."""
+    try:
+        message = str(json.loads(exc.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        message = ""
+    message = message[:1000] or f"{exc.status} {exc.reason}"
+    where = (
+        f"the worker may not run pipelines in the Promise's pipelineNamespace {namespace!r}: give it its pipeline "
+        "Role there (deploy/components/pipeline-rbac grants it in every namespace)"
+        if pipeline_namespace
+        else f"the worker may not run pipelines in namespace {namespace!r} (KTX_KUBE_NAMESPACE): see "
+        "deploy/base/rbac-pipelines.yaml"
+    )
+    return f"Forbidden: {message}; {where}"
 
 
 def _epoch(timestamp: str | None) -> float:

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING
 from pathlib import Path
 from typing import Any, Protocol
 
+from activities.pipelines.downward_api import PodFacts, Unavailable
 from domain.documents import Container, PipelineSpec, SecretRef
 from domain.grammar import env_var_name
 from domain.pipeline_rules import MAX_ARGUMENT_BYTES
@@ -60,10 +61,16 @@ def _secret(secrets: SecretProvider | None, namespace: str, name: str) -> dict[s
 
 
 def resolve_env(
-    container: Container, first: dict[str, str], kratix: dict[str, str], namespace: str, secrets: SecretProvider | None
+    container: Container,
+    first: dict[str, str],
+    kratix: dict[str, str],
+    namespace: str,
+    secrets: SecretProvider | None,
+    pod: PodFacts | None = None,
 ) -> ContainerEnv:
     """kubelet's order: the Service's variables (`first`), then envFrom in order, then `env` (Kratix's variables, then
-    the container's own); a later one wins. Raises ConfigError for a Secret or key that is missing and not optional."""
+    the container's own); a later one wins; fieldRef and resourceFieldRef read `pod`. Raises ConfigError for a Secret
+    or key that is missing and not optional, Unavailable for a Pod field the runner cannot give."""
     values: dict[str, str | bytes] = dict(first)
     notes: list[str] = []
     for index, source in enumerate(container.env_from):
@@ -82,13 +89,25 @@ def resolve_env(
         if skipped:
             notes.append(f"envFrom[{index}]: keys skipped, not valid variable names: {', '.join(skipped)}")
     values.update(kratix)
-    for env in container.env:
+    for index, env in enumerate(container.env):
         if env.value_from is None:
             values[env.name] = env.value or ""
             continue
         ref = env.value_from.get("secretKeyRef")
         if ref is None:
-            raise NotImplementedError(next(iter(env.value_from)))
+            try:
+                if pod is None:
+                    raise Unavailable("no Pod fields are given here")
+                value = pod.value(env.value_from, container.name)
+            except Unavailable as exc:
+                raise Unavailable(f"env[{index}].valueFrom.{next(iter(env.value_from))}: {exc}") from None
+            # An annotation's value goes on podman's command line: one no process argument can hold is no variable.
+            if "\0" in value or len(value.encode()) > MAX_ARGUMENT_BYTES:
+                raise ConfigError(
+                    f"variable {env.name}: the Pod field's value holds a NUL or is over {MAX_ARGUMENT_BYTES} bytes"
+                )
+            values[env.name] = value
+            continue
         data = _secret(secrets, namespace, ref["name"])
         if data is None or ref["key"] not in data:
             if ref.get("optional"):
@@ -265,6 +284,9 @@ def ignored_fields(spec: PipelineSpec, resources: dict[str, dict[str, Any]]) -> 
         for key, value in (("nodeSelector", spec.node_selector), ("tolerations", spec.tolerations))
         if value
     ]
+    if spec.restart_policy == "OnFailure":
+        # No container is restarted in place: the workflow runs the whole pipeline again (jobOptions.backoffLimit).
+        ignored.append("spec.restartPolicy")
     for index, volume in enumerate(spec.volumes):
         # tmpfs and size limits belong to kubelet's emptyDir; here it is a directory of the run's workspace.
         ignored += [f"spec.volumes[{index}].emptyDir.{key}" for key in volume.get("emptyDir") or {}]

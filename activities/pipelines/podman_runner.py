@@ -15,6 +15,7 @@ from temporalio import activity
 
 from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog, read_tail
+from activities.pipelines.downward_api import PodFacts, Unavailable, pod_facts
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
@@ -31,7 +32,6 @@ from activities.pipelines.pod_inputs import (
 )
 from domain.config import PlatformConfig
 from domain.documents import Container
-from domain.kube.pipeline_token import pipeline_namespace
 from domain.pipeline_rules import check_container, timed_out
 from domain.pod_fields import effective_resources, pull_policy
 from temporalio.exceptions import ApplicationError
@@ -298,6 +298,22 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
     return read_tail(log_file, limit)[0] if log_file.exists() else ""
 
 
+def service_account_note(pod: PodFacts, token: bool) -> str:
+    """What a named rbac.serviceAccount means here: the token's identity (and spec.serviceAccountName), with the rules
+    Kratix binds to it; any other RBAC a cluster binds to an account of that name has no counterpart, as the platform
+    API serves no RBAC objects."""
+    if not token:
+        return (
+            "spec.rbac.serviceAccount: not applied on the podman runner: this worker gives pipelines no platform API "
+            "token (only fieldRef spec.serviceAccountName reads it)"
+        )
+    return (
+        f"spec.rbac.serviceAccount: the token is system:serviceaccount:{pod.namespace}:{pod.service_account} with "
+        "Kratix's rules and rbac.permissions only; other RBAC bound to that account is not applied on the podman "
+        "runner (the platform API serves no RBAC objects)"
+    )
+
+
 class PodmanRunner:
     name = "podman"
 
@@ -340,12 +356,16 @@ class PodmanRunner:
             mounts[account] = (SERVICE_ACCOUNT_MOUNT, True)
             service_env = self.platform.env()
         spec = input.pipeline.spec
-        namespace = pipeline_namespace(input.context.workflow_type, input.context.object_namespace)
         resources = {
             c.name: effective_resources(c.resources, self.config.default_container_resources) for c in spec.containers
         }
+        pod = pod_facts(input, resources, workspace)
+        # The Pod's namespace, where its Secrets are read: the Promise's pipelineNamespace when set, as in Kratix.
+        namespace = pod.namespace
         authfile, notes = write_auth_file(workspace / "auth.json", spec, namespace, self.secrets)
         notes = [*(f"{f}: ignored on the podman runner" for f in ignored_fields(spec, resources)), *notes]
+        if spec.rbac is not None and spec.rbac.service_account:
+            notes.append(service_account_note(pod, self.platform is not None))
         runs: list[ContainerRun] = []
         try:
             volumes = prepare_volumes(
@@ -370,14 +390,13 @@ class PodmanRunner:
                     message="refused to run: " + "; ".join(str(e) for e in refused),
                 )
             try:
-                env = resolve_env(container, service_env, kratix_env, namespace, self.secrets)
+                env = resolve_env(container, service_env, kratix_env, namespace, self.secrets, pod)
                 user_mounts = mounts_for(container, volumes)
-            except NotImplementedError as exc:
+            except Unavailable as exc:
+                # Refused at apply where the platform knows its runner is podman; a Promise admitted elsewhere (the
+                # runner changed since) fails here, every run, with the same reason.
                 raise ApplicationError(
-                    f"container {container.name}: env valueFrom needs the kubernetes runner ({exc}: only secretKeyRef "
-                    "on podman)",
-                    type="UnsupportedPipeline",
-                    non_retryable=True,
+                    f"container {container.name!r}: {exc}", type="UnsupportedPipeline", non_retryable=True
                 ) from None
             except ConfigError as exc:
                 runs.append(ContainerRun(name=container.name, image=container.image, started_at=time.time()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,14 @@ DEFAULT_REGION = "us-east-1"  # what S3-compatible servers (MinIO, SeaweedFS) an
 _AWS_ENDPOINT = re.compile(
     r"(?:[^/]*\.)?s3(?:-fips)?[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9])"
     r"\.amazonaws\.com(?:\.cn)?"
+)
+
+
+# A region name as S3 returns one (`eu-west-1`, `us-gov-west-1`, a MinIO server's own): short, lowercase, no dots.
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# The location request is one small round trip: a bounded wait, one retry, so an unreachable endpoint costs seconds.
+LOCATION_CONFIG = Config(
+    s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10
 )
 
 
@@ -170,25 +179,49 @@ class BucketWriter(BatchingWriter):
         self.path = path
         self.artifacts = artifacts
         scheme = "http" if insecure else "https"
-        endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
-        keys = (
+        self.endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+        self.keys = (
             {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key}
             if credentials
             else {}
         )
+        self.use_dual_stack = use_dual_stack
         # IAM: no keys given, so boto3 takes the ambient credentials (environment, profile, IRSA, instance role). A
         # session of its own, not boto3's process-wide one, which keeps the first credentials it ever found.
-        session = boto3.session.Session()
-        self.client = session.client(
+        self.session = boto3.session.Session()
+        self._client: Any = None
+        self._region_known = False
+        self._connecting = threading.Lock()  # a batch's uploads run in threads; one lookup, one client
+
+    @property
+    def client(self) -> Any:
+        """The S3 client, signing for the bucket's region (bucket_region). Until the bucket has answered where it is,
+        each use asks again, as minio-go caches only a location it was told."""
+        with self._connecting:
+            return self._located_client()
+
+    def _located_client(self) -> Any:
+        if self._client is None or not self._region_known:
+            located = None
+            if endpoint_region(self.endpoint_url) is None:
+                # minio-go signs its location request for us-east-1, which every S3 answers it for.
+                located = bucket_location(self._connect(DEFAULT_REGION, LOCATION_CONFIG), self.bucket)
+            self._region_known = endpoint_region(self.endpoint_url) is not None or located is not None
+            self._client = self._connect(bucket_region(self.endpoint_url, located, self.session.region_name))
+        return self._client
+
+    def _connect(self, region: str, config: Config | None = None) -> Any:
+        return self.session.client(
             "s3",
-            endpoint_url=endpoint_url,
-            region_name=bucket_region(endpoint_url, session.region_name),
-            config=Config(
-                s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            config=config
+            or Config(
+                s3={"addressing_style": "path", "use_dualstack_endpoint": self.use_dual_stack},
                 retries={"max_attempts": 5, "mode": "standard"},
                 max_pool_connections=_PARALLEL_UPLOADS * 2,
             ),
-            **keys,
+            **self.keys,
         )
 
     def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
@@ -224,18 +257,43 @@ class BucketWriter(BatchingWriter):
         behind."""
         key = f"{self.path.strip('/')}/{PERMISSION_CHECK_KEY}".lstrip("/")
         try:
-            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+            client = self.client
+            upload = client.create_multipart_upload(Bucket=self.bucket, Key=key)
+            client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
         except (ClientError, BotoCoreError) as exc:
             raise PermissionError(f"cannot write to bucket {self.bucket}: {exc}") from exc
 
 
-def bucket_region(endpoint_url: str, ambient: str | None) -> str:
-    """The region requests are signed for. Kratix's S3 client finds the bucket's region itself and its
-    BucketStateStore has no region field: here an Amazon S3 regional endpoint names it, else the worker's own AWS
-    setting (AWS_REGION, AWS_DEFAULT_REGION or its profile), else us-east-1."""
+def endpoint_region(endpoint_url: str) -> str | None:
+    """The region an Amazon S3 regional endpoint names (minio-go's GetRegionFromURL), else None."""
     host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
     match = _AWS_ENDPOINT.fullmatch(host)
-    if match:
-        return match.group("region")
-    return ambient or DEFAULT_REGION
+    return match.group("region") if match else None
+
+
+def bucket_location(client: Any, bucket: str) -> str | None:
+    """Where the bucket says it is, as minio-go's getBucketLocation reads it: an empty LocationConstraint is
+    us-east-1 and `EU` is eu-west-1; a refusal that names a region (AccessDenied, AuthorizationHeaderMalformed,
+    InvalidRegion) is that region, or us-east-1 if it names none. None when there is no answer (unreachable, no
+    credentials, no such bucket, a location that is no region name): the caller falls back and asks again later."""
+    try:
+        answer = client.get_bucket_location(Bucket=bucket)
+        location = answer.get("LocationConstraint") or DEFAULT_REGION
+    except ClientError as exc:
+        error = exc.response.get("Error") or {}
+        if error.get("Code") not in ("AccessDenied", "AuthorizationHeaderMalformed", "InvalidRegion"):
+            return None
+        headers = (exc.response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+        location = error.get("Region") or headers.get("x-amz-bucket-region") or DEFAULT_REGION
+    except BotoCoreError:
+        return None
+    location = "eu-west-1" if location == "EU" else location
+    # From the server, so checked before it is a signing scope and a host name part.
+    return location if isinstance(location, str) and _REGION.fullmatch(location) else None
+
+
+def bucket_region(endpoint_url: str, located: str | None, ambient: str | None) -> str:
+    """The region requests are signed for, as Kratix's S3 client (minio-go, no region set) finds it: an Amazon S3
+    regional endpoint's, else the bucket's own answer (`located`); when the bucket gave none, the worker's AWS
+    setting (AWS_REGION, AWS_DEFAULT_REGION or its profile), else us-east-1."""
+    return endpoint_region(endpoint_url) or located or ambient or DEFAULT_REGION

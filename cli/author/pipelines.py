@@ -31,7 +31,7 @@ from domain.documents import Promise
 from domain.errors import InvalidDocument
 from domain.labels import PROMISE_NAME
 from domain.pipeline_rules import pipeline_timeout_s
-from domain.promise_api import PromiseApi
+from domain.promise_api import PromiseApi, check_runner
 from domain.scheduling import squash
 from domain.validation import validate_resource_request
 from domain.workflow_control import WorkflowControl, parse_workflow_control, retry_after_error
@@ -256,6 +256,7 @@ def cmd_test_pipeline(args: argparse.Namespace, settings: Settings) -> None:
     document = _load_promise(Path(args.promise))
     promise = Promise.model_validate(document)
     api = admit_promise(promise)
+    check_runner(promise, "podman")  # what runs it here
     lifecycle, action = args.workflow.split(".")
     if lifecycle == "resource":
         if api is None:

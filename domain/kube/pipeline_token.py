@@ -223,6 +223,11 @@ def default_rules(workflow_type: str, obj: ObjectRef, namespace: str) -> list[Ru
     return rules
 
 
+def service_account_name(promise: str, workflow_type: str, action: str, pipeline: str, named: str | None) -> str:
+    """The account Kratix runs a pipeline as: the Pipeline's rbac.serviceAccount, else its pipeline ID."""
+    return (named or f"{promise}-{workflow_type}-{action}-{pipeline}")[:SUBDOMAIN_MAX]
+
+
 def claims_for(
     *,
     obj: ObjectRef,
@@ -239,7 +244,7 @@ def claims_for(
     rbac.serviceAccount, the account Kratix would run it as instead of its own."""
     namespace = pipeline_namespace(workflow_type, obj.namespace, configured_namespace)
     return PipelineClaims(
-        service_account=(service_account or f"{promise}-{workflow_type}-{action}-{pipeline}")[:SUBDOMAIN_MAX],
+        service_account=service_account_name(promise, workflow_type, action, pipeline, service_account),
         namespace=namespace,
         object=obj,
         promise=promise,

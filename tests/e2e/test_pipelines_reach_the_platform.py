@@ -19,6 +19,7 @@ import yaml
 from api.app import create_app
 from api.listeners import Listeners
 from cli import kube_credentials
+from cli.main import describe
 from cli.stack import free_port
 from service.platform import Platform
 from tests.conftest import read_remote
@@ -74,12 +75,20 @@ COMMANDS = {
 }
 
 
-def client_pipeline(name: str, script: str, *args: str, permissions: list[dict[str, Any]] | None = None) -> dict:
+def client_pipeline(
+    name: str,
+    script: str,
+    *args: str,
+    permissions: list[dict[str, Any]] | None = None,
+    service_account: str | None = None,
+) -> dict:
     spec: dict[str, Any] = {
         "containers": [{"name": "client", "image": CLIENT, "command": ["python3", "-c", script], "args": list(args)}]
     }
     if permissions is not None:
         spec["rbac"] = {"permissions": permissions}
+    if service_account is not None:
+        spec.setdefault("rbac", {})["serviceAccount"] = service_account
     return {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
 
 
@@ -199,6 +208,41 @@ async def test_kubectl_in_a_pipeline_gets_what_rbac_permissions_grant_and_403_fo
         assert got[refused]["code"] != 0
         assert got[refused]["err"][0].startswith("Error from server (Forbidden)"), got[refused]
     assert "not-granted" in got["other-secret"]["err"][0] and "team-b" in got["other-team"]["err"][0]
+
+
+async def test_a_named_service_account_is_the_tokens_identity_with_the_pipelines_rules(
+    reachable: Platform, git_remote: Path
+) -> None:
+    """rbac.serviceAccount on podman: kubectl sees the named account, granted what the Pipeline's rules grant (Kratix
+    binds them to the named account too); describe and a Warning event say that other RBAC bound to an account of
+    that name is not applied, as the platform API serves no RBAC objects."""
+    platform = reachable
+    for doc in (secret("db-creds"), secret("not-granted")):
+        await platform.apply(doc)
+    granted = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["db-creds"]}]
+    await install(
+        platform,
+        git_remote,
+        "apps",
+        "App",
+        client_pipeline(
+            "kubectl", KUBECTL_SCRIPT, json.dumps(COMMANDS), permissions=granted, service_account="deployer"
+        ),
+    )
+    await platform.apply(resource("App", "one"))
+    await platform.wait_condition("apps", "one", "default", "Reconciled", timeout=180)
+    got = await results(git_remote, "App", "one", "kubectl")
+    assert got["whoami"]["out"] == "system:serviceaccount:default:deployer", got["whoami"]
+    assert got["secret"] == {"code": 0, "out": "secret/db-creds", "err": []}, got["secret"]
+    assert got["other-secret"]["err"][0].startswith("Error from server (Forbidden)"), got["other-secret"]
+    assert "system:serviceaccount:default:deployer" in got["other-secret"]["err"][0]
+    text = describe(await get(platform, "apps", "one"))
+    assert "spec.rbac.serviceAccount: the token is system:serviceaccount:default:deployer" in text, text
+    assert "not applied on the podman runner" in text
+    events = [
+        e for e in (await get(platform, "apps", "one"))["_ktx"]["events"] if e["reason"] == "PipelineFieldsIgnored"
+    ]
+    assert events and "spec.rbac.serviceAccount" in events[0]["message"], events
 
 
 async def test_without_rbac_permissions_a_pipeline_gets_403_for_secrets_and_other_promises(

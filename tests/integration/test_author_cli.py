@@ -83,6 +83,14 @@ def test_a_request_the_schema_refuses_is_refused_before_any_container_runs(tmp_p
     assert missing.returncode == 1 and "has no pipeline 'nope'" in missing.stderr
     none = _ktx(tmp_path, "test", "pipeline", str(EXAMPLE / "promise.yaml"), "--workflow", "promise.delete")
     assert none.returncode == 1 and "has no pipeline" in none.stderr
+    # What the podman runner can never give is refused before any container runs, the field named.
+    promise = yaml.safe_load((EXAMPLE / "promise.yaml").read_text())
+    container = promise["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]
+    container["env"] = [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+    (tmp_path / "node.yaml").write_text(yaml.safe_dump(promise))
+    node = _ktx(tmp_path, "test", "pipeline", str(tmp_path / "node.yaml"), "--input", request)
+    assert node.returncode == 1 and "Pipeline" not in node.stdout, node.stdout
+    assert "spec.workflows.resource.configure[0].spec.containers[0].env[0].valueFrom.fieldRef" in node.stderr
 
 
 HOSTILE_PROMISE = """\

@@ -14,6 +14,7 @@ from activities.stores.state_stores import CheckStateStoreInput, StateStoreActiv
 from activities.stores.writes import GroupWrite, StoreChange
 from domain.documents import BucketStateStoreSpec
 from domain.layout import Slot
+from tests.servers.s3_regional import RegionalBucket
 from tests.servers.s3_server import READER, WRITER, objects
 
 
@@ -115,5 +116,39 @@ async def test_iam_stores_write_with_the_ambient_credentials(
     outcome = await stores.write_state_store(write)
     assert outcome.error is None and outcome.changed
     assert objects(s3_server.client(), s3_bucket) == {"d/a/a.yaml": b"a: 1\n"}
-    # Signed for the worker's region: an S3-compatible server that is not Amazon's names none itself.
-    assert stores.writer(store).client.meta.region_name == "eu-west-3"  # type: ignore[attr-defined]
+    # Signed for the bucket's own answer, over the worker's region, as Kratix's client does: SeaweedFS reports every
+    # bucket in us-east-1 (an empty LocationConstraint), whatever the bucket was created with.
+    assert stores.writer(store).client.meta.region_name == "us-east-1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("refuse_location", [False, True])
+def test_requests_are_signed_for_the_region_the_bucket_names(
+    tmp_path: Path, refuse_location: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Kratix's minio-go client: no region configured, the bucket is asked where it is (signed for us-east-1),
+    and every request after is signed for its answer, over the worker's own AWS region. A bucket elsewhere refuses a
+    request signed for another region, so the write-permission probe passes only when the lookup was made."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    with RegionalBucket("fleet", "eu-central-1", refuse_location=refuse_location) as bucket:
+        w = BucketWriter(
+            bucket.endpoint, "fleet", True, BucketCredentials(*WRITER), ArtifactStore(tmp_path / "artifacts")
+        )
+        w.check_permissions()
+        assert w.client.meta.region_name == "eu-central-1"
+        assert bucket.signed_for == ["us-east-1", "eu-central-1", "eu-central-1"]
+        # Asked once: the answer is kept.
+        w.check_permissions()
+        assert bucket.signed_for[3:] == ["eu-central-1", "eu-central-1"]
+
+
+def test_without_an_answer_the_workers_region_is_used_and_the_bucket_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    with RegionalBucket("fleet", "eu-central-1") as bucket:
+        w = BucketWriter(
+            bucket.endpoint, "elsewhere", True, BucketCredentials(*WRITER), ArtifactStore(tmp_path / "artifacts")
+        )
+        assert w.client.meta.region_name == "eu-central-1"  # NoSuchBucket is no answer: the worker's region
+        assert w.client.meta.region_name == "eu-central-1"
+        assert bucket.signed_for == ["us-east-1", "us-east-1"]  # asked each time, until it answers

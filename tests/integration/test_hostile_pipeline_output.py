@@ -14,6 +14,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from service.platform import Conflict, NotFound, Platform
+from domain.errors import InvalidDocument
 from domain.naming import resource_workflow_id
 from tests.conftest import remote_files
 from tests.integration.test_health_metrics import api_for
@@ -120,15 +121,20 @@ async def test_hostile_metadata_fails_the_pipeline_and_the_object_stays_manageab
 async def test_an_activity_error_is_a_failed_pipeline_not_a_dead_workflow(
     platform: Platform, git_remote: Path, pipeline_images
 ) -> None:
-    """An error the pipeline activity raises (here: a Pipeline the podman runner cannot run, a fieldRef) used to fail
-    the workflow after its retries, and the object answered 404 from then on."""
+    """An error the pipeline activity raises (here: a Pipeline the podman runner cannot run, a fieldRef to the node)
+    used to fail the workflow after its retries, and the object answered 404 from then on. A platform that knows its
+    runner is podman refuses that Promise at apply; one admitted where the runner was not known (or was another, since
+    changed) fails each run with the reason."""
     for doc in git_store_and_destinations(git_remote, {"dev": {"env": "dev"}}):
         await platform.apply(doc)
     unrunnable = pipeline("secretive", backoff_limit=0)
     unrunnable["spec"]["containers"][0]["env"] = [
         {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
     ]
-    await platform.apply(promise("unrunnable", "Unrunnable", configure=[unrunnable]))
+    with pytest.raises(InvalidDocument, match="not available on the podman runner"):
+        await platform.apply(promise("unrunnable", "Unrunnable", configure=[unrunnable]))
+    elsewhere = Platform(platform.client, platform.task_queue, platform.secrets)
+    await elsewhere.apply(promise("unrunnable", "Unrunnable", configure=[unrunnable]))
     await platform.wait_condition("promise", "unrunnable", "default", "Available", timeout=60)
     await platform.apply(resource("Unrunnable", "one"))
     obj = await eventually(
@@ -137,7 +143,8 @@ async def test_an_activity_error_is_a_failed_pipeline_not_a_dead_workflow(
         timeout=120,
         what="the unrunnable pipeline failed",
     )
-    assert "env valueFrom needs the kubernetes runner" in pipeline_entry(obj, "secretive")["message"]
+    message = pipeline_entry(obj, "secretive")["message"]
+    assert "env[0].valueFrom.fieldRef: spec.nodeName is not available on the podman runner" in message, message
     workflow_id = await platform.delete("unrunnable", "one")
     assert await platform.wait_deleted(workflow_id, 60)
 

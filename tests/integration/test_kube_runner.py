@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli.main import describe
 from service.platform import Platform
 from tests.conftest import ROOT, read_remote, remote_files
 from tests.kratix_documents import (
@@ -233,3 +234,52 @@ async def test_twenty_megabytes_in_two_thousand_files_travel_through_the_bucket(
     assert len(written) == 2000
     assert "0000199900001999" in read_remote(git_remote, written[-1])
     assert transfer_keys(s3_server, s3_bucket) == []
+
+
+async def test_a_pipeline_namespace_the_worker_may_not_use_is_a_failed_run_naming_the_refusal(
+    kube_platform: Platform, kube: FakeKube
+) -> None:
+    """Without deploy/components/pipeline-rbac the worker has a Role in KTX_KUBE_NAMESPACE only: a Promise's other
+    pipelineNamespace is refused by the apiserver, and the run says what was refused, where, and what grants it. Once
+    granted, the next run goes through."""
+    kube.forbidden_namespaces.add("team-pipelines")
+    instance = pipeline("instance", backoff_limit=0)
+    instance["spec"]["rbac"] = {"permissions": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+    doc = promise("walled", "Walled", configure=[instance])
+    doc["spec"]["workflows"]["config"] = {"pipelineNamespace": "team-pipelines"}
+    await kube_platform.apply(doc)
+    await kube_platform.wait_condition("promise", "walled", "default", "Available", timeout=60)
+    await kube_platform.apply(resource("Walled", "one"))
+    failed = await eventually(
+        lambda: get(kube_platform, "walled", "one"),
+        lambda o: pipeline_entry(o, "instance").get("phase") == "Failed",
+        timeout=120,
+        what="the refused pipeline failed",
+    )
+    message = pipeline_entry(failed, "instance")["message"]
+    assert (
+        'Forbidden: jobs.batch "ktx-walled-one-instance-' in message
+        and 'cannot get resource "jobs" in API group "batch" in the namespace "team-pipelines"' in message
+    ), message
+    assert "pipelineNamespace 'team-pipelines'" in message and "deploy/components/pipeline-rbac" in message
+    assert not kube.created, "nothing was created in the refused namespace"
+
+    kube.forbidden_namespaces.clear()
+    kube.rbac.put(
+        "serviceaccounts",
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "ktx-pipeline", "namespace": "team-pipelines"},
+        },
+    )
+    await kube_platform.label("walled", "one", set={"kratix.io/manual-reconciliation": "true"})
+    ran = await eventually(
+        lambda: get(kube_platform, "walled", "one"),
+        lambda o: pipeline_entry(o, "instance").get("phase") == "Succeeded",
+        timeout=120,
+        what="the granted pipeline ran",
+    )
+    assert {j["metadata"]["namespace"] for j in kube.created} == {"team-pipelines"}
+    # With neither pipeline RBAC nor the platform API's token, the Pod has nothing that carries the permissions.
+    assert "note: spec.rbac.permissions: not applied on the kubernetes runner" in describe(ran), describe(ran)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 import json
 import logging
@@ -395,3 +396,104 @@ async def test_image_pull_secrets_are_the_credentials_of_the_pull(
         assert f"Basic {auth}" in registry.authorizations, registry.authorizations
         assert not any(password in line or auth in line for line in command_lines)
         assert any("--authfile=" in line for line in command_lines if " pull " in line)
+
+
+DOWNWARD = """
+import os, yaml
+found = {k: os.environ[k] for k in os.environ if k.startswith("POD_")}
+yaml.safe_dump(found, open("/kratix/metadata/status.yaml", "w"))
+"""
+
+
+async def test_the_downward_api_gives_a_container_its_pods_fields(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    """fieldRef and resourceFieldRef, as a Kratix pipeline Pod's container reads them; what the podman runner can
+    never give (a node, a Pod IP) is refused at apply, the field named, and the Promise kept as it was."""
+    field = lambda path: {"fieldRef": {"fieldPath": path}}  # noqa: E731
+    probe = probe_pipeline(
+        "downward",
+        DOWNWARD,
+        env=[
+            {"name": "POD_NAME", "valueFrom": field("metadata.name")},
+            {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")},
+            {"name": "POD_UID", "valueFrom": field("metadata.uid")},
+            {"name": "POD_ACCOUNT", "valueFrom": field("spec.serviceAccountName")},
+            {"name": "POD_PROMISE", "valueFrom": field("metadata.labels['kratix.io/promise-name']")},
+            {"name": "POD_ACTION", "valueFrom": field("metadata.labels['kratix.io/workflow-action']")},
+            {"name": "POD_OWNER", "valueFrom": field("metadata.annotations['example.com/owner']")},
+            {"name": "POD_CPU_M", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}},
+            {"name": "POD_MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+            {"name": "POD_REQ_MEM", "valueFrom": {"resourceFieldRef": {"resource": "requests.memory"}}},
+        ],
+    )
+    probe["metadata"]["annotations"] = {"example.com/owner": "data-team"}
+    await install(platform, git_remote, "downward", "Downward", probe)
+    await platform.apply(resource("Downward", "one", namespace="team-a"))
+    obj = await eventually(
+        lambda: get(platform, "downward", "one", "team-a"),
+        lambda o: phases(o).get("downward") in ("Succeeded", "Failed"),
+        timeout=120,
+        what="the downward pipeline ran",
+    )
+    assert phases(obj)["downward"] == "Succeeded", pipeline_entry(obj, "downward")
+    status = obj["status"]
+    # The run's Job name and a 5-character suffix, as the Job controller names its Pod.
+    assert (
+        status["POD_NAME"].startswith("ktx-downward-one-downward-") and len(status["POD_NAME"].rsplit("-", 2)[-1]) == 5
+    )
+    assert status["POD_NAMESPACE"] == "team-a"
+    assert len(status["POD_UID"]) == 36
+    assert status["POD_ACCOUNT"] == "downward-resource-configure-downward"
+    assert (status["POD_PROMISE"], status["POD_ACTION"]) == ("downward", "configure")
+    assert status["POD_OWNER"] == "data-team"
+    # Kratix's default resources: 200m and 256Mi limited, 128Mi requested.
+    assert (status["POD_CPU_M"], status["POD_MEM_MI"], status["POD_REQ_MEM"]) == ("200", "256", str(128 * 2**20))
+
+    unrunnable = copy.deepcopy(probe)
+    unrunnable["spec"]["containers"].insert(0, {"name": "first", "image": BEHAVE, "command": ["true"]})
+    unrunnable["spec"]["containers"][1]["env"] = [{"name": "NODE", "valueFrom": field("spec.nodeName")}]
+    with pytest.raises(InvalidDocument) as refused:
+        await platform.apply(promise("downward", "Downward", configure=[unrunnable]))
+    where = "spec.workflows.resource.configure[0].spec.containers[1].env[0].valueFrom.fieldRef"
+    assert any(
+        e.field == where and "spec.nodeName is not available on the podman runner" in e.reason
+        for e in refused.value.errors
+    ), refused.value.errors
+    kept = await platform.get("promise", "downward")
+    assert kept["spec"]["workflows"]["resource"]["configure"][0]["spec"]["containers"][0]["name"] == "probe"
+
+
+async def test_with_a_pipeline_namespace_secrets_are_read_there(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    """Kratix runs all of a Promise's workflows in its pipelineNamespace, so its Pods read that namespace's Secrets:
+    on podman too, not the resource's."""
+    await platform.apply(secret("app", {"token": SECRET_VALUE}, namespace="platform-pipelines"))
+    script = (
+        "import hashlib, os, yaml\n"
+        "yaml.safe_dump({'token': hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest(),"
+        " 'namespace': os.environ['NS']}, open('/kratix/metadata/status.yaml', 'w'))"
+    )
+    reads = probe_pipeline(
+        "reads",
+        script,
+        env=[
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app", "key": "token"}}},
+            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        ],
+    )
+    doc = promise("shared", "Shared", configure=[reads])
+    doc["spec"]["workflows"]["config"] = {"pipelineNamespace": "platform-pipelines"}
+    await platform.apply(doc)
+    await platform.wait_condition("promise", "shared", "default", "Available", timeout=60)
+    await platform.apply(resource("Shared", "one", namespace="team-a"))
+    obj = await eventually(
+        lambda: get(platform, "shared", "one", "team-a"),
+        lambda o: phases(o).get("reads") in ("Succeeded", "Failed"),
+        timeout=120,
+        what="the pipeline ran",
+    )
+    assert phases(obj)["reads"] == "Succeeded", pipeline_entry(obj, "reads")
+    assert obj["status"]["token"] == digest(SECRET_VALUE)
+    assert obj["status"]["namespace"] == "platform-pipelines"

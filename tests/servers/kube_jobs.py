@@ -16,7 +16,10 @@ host directories. Shapes follow the API reference (https://kubernetes.io/docs/re
   leaves the Pod's first container waiting (`CreateContainerConfigError`), as kubelet does;
 - ServiceAccounts and RBAC objects (tests/servers/kube_rbac.py); a Job whose Pod names a ServiceAccount that does not
   exist gets no Pod, as the ServiceAccount admission plugin refuses it (`default` always exists);
-- every error is a `Status`; requests without the bearer token get 401.
+- every error is a `Status`; requests without the bearer token get 401;
+- namespaces in `forbidden_namespaces` are ones the caller has no Role in: any request there is 403 `Forbidden`
+  with the apiserver's message (`jobs.batch "x" is forbidden: User "..." cannot get resource "jobs" in API group
+  "batch" in the namespace "..."`, as its authorization filter words it).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ _JOBS = re.compile(r"/apis/batch/v1/namespaces/([^/]+)/jobs(?:/([^/]+))?")
 _PODS = re.compile(r"/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(/log)?)?")
 _SECRETS = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_NAMESPACED = re.compile(r"/(?:api/v1|apis/([^/]+)/[^/]+)/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?(?:/([^/]+))?")
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# The user the stand-in says the worker is, as a ServiceAccount token's.
+CALLER = "system:serviceaccount:ktx-system:ktx-worker"
 
 
 def _matches(labels: dict[str, str], selector: str) -> bool:
@@ -68,6 +75,7 @@ class FakeKube(FakeKubeApiServer):
         self.admit_pods = True  # False: the Job controller's Pods are refused (admission, quota), so none appears
         self.clock = 0
         self.rbac = FakeRbac(self._now)
+        self.forbidden_namespaces: set[str] = set()
 
     def _now(self) -> str:
         # A clock that always moves, so creation order is unambiguous even within one second.
@@ -75,6 +83,8 @@ class FakeKube(FakeKubeApiServer):
         return (_EPOCH + timedelta(seconds=self.clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any, headers: Any) -> tuple[int, Any]:
+        if (refused := self._forbidden(method, path)) is not None:
+            return refused
         if match := _JOBS.fullmatch(path):
             namespace, name = match.groups()
             if method == "POST" and name is None:
@@ -122,6 +132,21 @@ class FakeKube(FakeKubeApiServer):
         if (found := self.rbac.route(method, path, query, body)) is not None:
             return found
         return 404, status(404, "NotFound", "the server could not find the requested resource")
+
+    def _forbidden(self, method: str, path: str) -> tuple[int, Any] | None:
+        match = _NAMESPACED.fullmatch(path)
+        if match is None or match.group(2) not in self.forbidden_namespaces:
+            return None
+        group, namespace, resource, name, subresource = match.groups()
+        verb = "list" if method == "GET" and name is None else _VERBS.get(method, method.lower())
+        qualified = f"{resource}.{group}" if group else resource
+        target = f'{qualified} "{name}"' if name else qualified
+        what = resource + (f"/{subresource}" if subresource else "")
+        message = (
+            f'{target} is forbidden: User "{CALLER}" cannot {verb} resource "{what}" in API group "{group or ""}" '
+            f'in the namespace "{namespace}"'
+        )
+        return 403, status(403, "Forbidden", message, name, kind=resource)
 
     def _secret(self, method: str, namespace: str, name: str | None, body: Any) -> tuple[int, Any]:
         if method == "POST" and name is None:

@@ -17,7 +17,6 @@ from kubernetes_validate.utils import latest_version
 
 from activities.pipelines.job import (
     ADAPTER_COMMAND,
-    ADAPTER_RESOURCES,
     RESTRICTED,
     JobDefaults,
     failed_condition_message,
@@ -336,8 +335,28 @@ def test_adapter_containers_use_kratix_fixed_security_context_and_the_default_pu
             "privileged": False,
             "seccompProfile": {"type": "RuntimeDefault"},
         }
-        assert container["resources"] == ADAPTER_RESOURCES
+        # Kratix's DefaultResourceRequirements is the platform's default for its own containers too.
+        assert container["resources"] == {"limits": {"cpu": "9"}}
         assert container["imagePullPolicy"] == "IfNotPresent"
+    validate(doc)
+
+
+def test_adapter_containers_get_kratix_built_in_resources_without_platform_defaults():
+    doc = manifest(defaults=JobDefaults(adapter_image=ADAPTER_IMAGE))
+    for container in (init(doc, "ktx-reader"), pod_spec(doc)["containers"][0]):
+        assert container["resources"] == {
+            "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "128Mi"},
+            "limits": {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+        }
+    validate(doc)
+
+
+def test_adapter_containers_keep_empty_default_resources_as_kratix_does():
+    """defaultContainerResources: {} lifts every limit, Kratix's own containers' included."""
+    doc = manifest(defaults=JobDefaults(adapter_image=ADAPTER_IMAGE, resources={}))
+    for container in (init(doc, "ktx-reader"), pod_spec(doc)["containers"][0]):
+        assert container["resources"] == {}
+    validate(doc)
 
 
 def test_without_platform_defaults_nothing_is_added():

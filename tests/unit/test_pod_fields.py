@@ -3,6 +3,8 @@ read by the podman runner as kubelet reads them (domain/pod_fields.py, activitie
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,11 @@ from activities.pipelines.pod_inputs import (
 )
 from activities.stores.secrets import SecretStore
 from domain.config import PlatformConfig
-from domain.documents import Pipeline
+from domain.documents import Pipeline, Promise
+from domain.errors import InvalidDocument
 from domain.pipeline_rules import check_pipeline
-from domain.pod_fields import KRATIX_DEFAULT_RESOURCES, pull_policy, quantity
+from domain.pod_fields import KRATIX_DEFAULT_RESOURCES, pull_policy, quantity, resource_value
+from domain.promise_api import check_runner
 
 
 def pipeline(container: dict[str, Any] | None = None, **spec: Any) -> Pipeline:
@@ -112,6 +116,7 @@ def refusals(p: Pipeline) -> dict[str, str]:
             "less than or equal to cpu limit",
         ),
         ({}, {"imagePullSecrets": [{"name": "-x"}]}, "pipe.spec.imagePullSecrets[0].name", "RFC 1123"),
+        ({}, {"restartPolicy": "Always"}, "pipe.spec.restartPolicy", "supported values: OnFailure, Never"),
         (
             {"env": [{"name": "A", "value": "v", "valueFom": {}}]},
             {},
@@ -123,6 +128,59 @@ def refusals(p: Pipeline) -> dict[str, str]:
             {"volumes": [{"name": "v", "secret": {"secretName": "s", "itmes": []}}]},
             "pipe.spec.volumes[0].secret.itmes",
             "unknown field",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "status.phase"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+            "Unsupported value: 'status.phase'",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"fieldRef": {"apiVersion": "v2", "fieldPath": "metadata.name"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.fieldRef.apiVersion",
+            "only 'v1'",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['Not A Key']"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+            "name part must be",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+            "Unsupported value: 'limits.gpu'",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "2"}}}]},
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+            "only divisor's values 1m, 1 are supported with the cpu resource",
+        ),
+        (
+            {
+                "env": [
+                    {"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "requests.memory", "divisor": "1m"}}}
+                ]
+            },
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+            "supported with the memory resource",
+        ),
+        (
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {"resourceFieldRef": {"containerName": "nope", "resource": "limits.cpu"}},
+                    }
+                ]
+            },
+            {},
+            "pipe.spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName",
+            "no such container",
         ),
     ],
 )
@@ -140,6 +198,11 @@ def test_what_ktx_honours_is_accepted() -> None:
             "env": [
                 {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}},
                 {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "N", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}},
+                {"name": "L", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['example.com/tier']"}}},
+                {"name": "R", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                {"name": "M", "valueFrom": {"resourceFieldRef": {"containerName": "c", "resource": "requests.cpu"}}},
+                {"name": "K", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1000m"}}},
             ],
             "envFrom": [{"secretRef": {"name": "s"}, "prefix": "P_"}],
             "volumeMounts": [
@@ -156,12 +219,14 @@ def test_what_ktx_honours_is_accepted() -> None:
         ],
         imagePullSecrets=[{"name": "registry"}],
         nodeSelector={"disk": "ssd"},
+        restartPolicy="Never",
     )
     assert refusals(p) == {}
 
 
 def test_quantities_and_pull_policy_defaults() -> None:
     assert quantity("100m") == quantity("0.1") and quantity("256Mi") == 256 * 2**20 and quantity("1e3") == 1000
+    assert quantity("1E") == 10**18 and quantity("1Ei") == 2**60 and quantity("2E3") == 2000
     with pytest.raises(ValueError):
         quantity("1.5.5")
     assert pull_policy("busybox", None, None) == "Always"
@@ -250,12 +315,158 @@ def test_ignored_fields_name_what_podman_cannot_apply() -> None:
         nodeSelector={"a": "b"},
         tolerations=[{"key": "k", "operator": "Exists"}],
         volumes=[{"name": "e", "emptyDir": {"medium": "Memory"}}],
+        restartPolicy="OnFailure",
     )
     assert ignored_fields(p.spec, {"c": KRATIX_DEFAULT_RESOURCES}) == [
         "spec.nodeSelector",
         "spec.tolerations",
+        "spec.restartPolicy",
         "spec.volumes[0].emptyDir.medium",
         "spec.containers[0].resources.limits.ephemeral-storage",
         "spec.containers[0].resources.requests.ephemeral-storage",
         "spec.containers[0].securityContext.privileged",
     ]
+
+
+def promise_with(pipeline_spec: dict[str, Any]) -> Promise:
+    configure = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "p"},
+        "spec": pipeline_spec,
+    }
+    return Promise.model_validate(
+        {
+            "apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "Promise",
+            "metadata": {"name": "widgets"},
+            "spec": {"workflows": {"resource": {"configure": [configure]}}},
+        }
+    )
+
+
+def test_what_the_podman_runner_can_never_honour_is_refused_where_it_runs_the_pipelines() -> None:
+    spec = {
+        "containers": [
+            {"name": "a", "image": "localhost/x/a:v1"},
+            {
+                "name": "b",
+                "image": "localhost/x/b:v1",
+                "env": [
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "HUGE", "valueFrom": {"resourceFieldRef": {"resource": "limits.hugepages-2Mi"}}},
+                    {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+                ],
+            },
+        ],
+        "volumes": [{"name": "data", "hostPath": {"path": "/data"}}, {"name": "e", "emptyDir": {}}],
+    }
+    with pytest.raises(InvalidDocument) as refused:
+        check_runner(promise_with(spec), "podman")
+    found = {e.field: e.reason for e in refused.value.errors}
+    where = "spec.workflows.resource.configure[0].spec"
+    assert set(found) == {
+        f"{where}.containers[1].env[0].valueFrom.fieldRef",
+        f"{where}.containers[1].env[2].valueFrom.fieldRef",
+        f"{where}.containers[1].env[3].valueFrom.resourceFieldRef",
+        f"{where}.volumes[0].hostPath",
+    }, found
+    assert (
+        "spec.nodeName is not available on the podman runner"
+        in found[f"{where}.containers[1].env[0].valueFrom.fieldRef"]
+    )
+    assert "kubernetes runner" in found[f"{where}.volumes[0].hostPath"]
+    # The Kubernetes runner hands them all to Kubernetes; a runner not known refuses nothing.
+    check_runner(promise_with(spec), "kubernetes")
+    check_runner(promise_with(spec), None)
+
+
+KRATIX_LIMITED = {"limits": {"cpu": "200m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}}
+HOST = {"cpu": Decimal(8), "memory": Decimal(16 * 2**30), "ephemeral-storage": Decimal(100 * 10**9)}
+
+
+@pytest.mark.parametrize(
+    "ref, resources, value",
+    [
+        ({"resource": "limits.cpu"}, KRATIX_LIMITED, "1"),  # 200m rounded up to whole CPUs
+        ({"resource": "limits.cpu", "divisor": "1m"}, KRATIX_LIMITED, "200"),
+        ({"resource": "requests.cpu", "divisor": "1m"}, KRATIX_LIMITED, "100"),
+        ({"resource": "limits.memory"}, KRATIX_LIMITED, str(256 * 2**20)),
+        ({"resource": "limits.memory", "divisor": "1Mi"}, KRATIX_LIMITED, "256"),
+        ({"resource": "requests.memory", "divisor": "1M"}, KRATIX_LIMITED, "135"),  # 134.2 MB, rounded up
+        # A request defaults to its limit; an unset limit is the node's (the host's); an unset request 0.
+        ({"resource": "requests.memory", "divisor": "1Mi"}, {"limits": {"memory": "64Mi"}}, "64"),
+        ({"resource": "limits.cpu"}, {}, "8"),
+        ({"resource": "limits.memory", "divisor": "1Gi"}, {"requests": {"memory": "1Gi"}}, "16"),
+        ({"resource": "requests.cpu"}, {}, "0"),
+        ({"resource": "limits.ephemeral-storage", "divisor": "1G"}, {}, "100"),
+    ],
+)
+def test_resource_field_refs_are_kubelets_values(ref: dict[str, Any], resources: dict[str, Any], value: str) -> None:
+    assert resource_value(ref, resources, HOST) == value
+
+
+def test_the_downward_api_on_podman_is_the_kubernetes_runners_pod(tmp_path: Path) -> None:
+    from activities.pipelines.downward_api import Unavailable, pod_facts
+    from activities.pipelines.job import job_name
+    from activities.pipelines.models import PipelineContext, RunPipelineInput
+
+    doc = {
+        "apiVersion": "platform.kratix.io/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "deploy", "labels": {"team": "data"}, "annotations": {"example.com/owner": "data-team"}},
+        "spec": {"containers": [{"name": "c", "image": "localhost/x/a:v1"}], "rbac": {"serviceAccount": "deployer"}},
+    }
+    context = PipelineContext(
+        workflow_type="resource",
+        action="configure",
+        promise_name="widgets",
+        object_kind="Widget",
+        object_group="test.ktx.io",
+        object_version="v1",
+        object_name="first",
+        object_namespace="team-a",
+        crd_plural="widgets",
+        cluster_scoped=False,
+        pipeline_namespace="pipelines",
+    )
+    run = RunPipelineInput(run_id="wf/run-1", pipeline=Pipeline.model_validate(doc), object={}, context=context)
+    pod = pod_facts(run, {"c": KRATIX_LIMITED}, tmp_path)
+    field = lambda path: pod.value({"fieldRef": {"fieldPath": path}}, "c")  # noqa: E731
+    job = job_name(run)
+    assert field("metadata.name").startswith(f"{job}-") and len(field("metadata.name")) == len(job) + 6
+    assert field("metadata.namespace") == "pipelines"  # the Promise's pipelineNamespace, as the token's
+    assert field("spec.serviceAccountName") == "deployer"
+    assert str(uuid.UUID(field("metadata.uid"))) == field("metadata.uid")
+    assert field("metadata.labels['kratix.io/promise-name']") == "widgets"
+    assert field("metadata.labels['kratix.io/resource-name']") == "first"
+    assert field("metadata.labels['team']") == "data"
+    assert field("metadata.labels['job-name']") == job
+    assert field("metadata.annotations['example.com/owner']") == "data-team"
+    assert field("metadata.labels['absent']") == ""
+    # The same run is the same Pod; another run (a retry) another.
+    assert pod_facts(run, {"c": KRATIX_LIMITED}, tmp_path).value({"fieldRef": {"fieldPath": "metadata.uid"}}, "c") == (
+        field("metadata.uid")
+    )
+    other = pod_facts(run.model_copy(update={"run_id": "wf/run-2"}), {}, tmp_path)
+    assert other.name != pod.name and other.uid != pod.uid
+    assert pod.value({"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}, "c") == "256"
+    with pytest.raises(Unavailable, match="spec.nodeName is not available on the podman runner"):
+        field("spec.nodeName")
+
+
+def test_a_pod_field_no_process_argument_can_hold_is_a_config_error(tmp_path: Path) -> None:
+    from activities.pipelines.downward_api import PodFacts
+
+    pod = PodFacts(
+        name="p", namespace="default", uid="u", service_account="sa", labels={}, annotations={"note": "a\0b"}
+    )
+    container = pipeline(
+        {"env": [{"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}}]}
+    ).spec.containers[0]
+    with pytest.raises(ConfigError, match="variable NOTE: the Pod field's value holds a NUL"):
+        resolve_env(container, {}, {}, "default", None, pod)
+    fine = PodFacts(name="p", namespace="default", uid="u", service_account="sa", labels={}, annotations={"note": "ok"})
+    assert resolve_env(container, {}, {}, "default", None, fine).plain["NOTE"] == "ok"
