@@ -19,6 +19,7 @@ from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipe
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
     ConfigError,
+    ContainerEnv,
     SecretProvider,
     capability_args,
     ignored_fields,
@@ -98,11 +99,46 @@ def is_root_user(image_user: str) -> bool:
     return image_user.split(":", 1)[0] in ("", "0", "root")
 
 
+@dataclass(frozen=True)
+class ContainerStart:
+    """One container of a run, resolved: what a runtime starts it from."""
+
+    name: str
+    container: Container
+    mounts: dict[Path, tuple[str, bool]]  # Kratix's directories: host -> (path, read-only)
+    env: ContainerEnv
+    volumes: list[tuple[Path, str, bool]]  # its volumeMounts: (host, path, read-only)
+    resources: dict[str, Any]  # its effective resources
+    pids_limit: int
+    workspace: Path  # the run's private directory, removed with it
+
+
 class ContainerRuntime:
+    """A docker-compatible CLI (podman): one `run` per container."""
+
+    name = "podman"
+
     def __init__(self, command: str, extra_flags: list[str], isolation: Isolation = Isolation()):
         self.command = command
         self.extra_flags = extra_flags
         self.isolation = isolation
+
+    async def run_container(self, start: ContainerStart, log_file: Path, reach: tuple[str, int] | None = None) -> int:
+        """Runs one container to its end (see `run`) and returns its exit code."""
+        env_file = start.workspace / f"{start.container.name}.env"
+        extra = [
+            "--pull=never",
+            *resource_args(start.resources, start.pids_limit),
+            *capability_args(start.container.security_context),
+        ]
+        if start.env.secret:
+            extra.append(f"--env-file={write_env_file(env_file, start.env.secret)}")
+        args = self.run_args(start.name, start.container, start.mounts, start.env.plain, start.volumes, extra)
+        try:
+            return await self.run(args, start.name, log_file, reach=reach)
+        finally:
+            # The Secret values it was given are read by now; nothing of them outlives the container.
+            env_file.unlink(missing_ok=True)
 
     def run_args(
         self,
@@ -299,7 +335,8 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
 
 
 class PodmanRunner:
-    name = "podman"
+    """The pipeline runner on this host: each container in turn through `runtime` (podman's CLI, or runc directly:
+    activities/pipelines/oci_runtime.py)."""
 
     def __init__(
         self,
@@ -315,6 +352,7 @@ class PodmanRunner:
         `secrets` are the platform's Secrets, which env, envFrom, secret volumes and imagePullSecrets read from (none
         without); `config` holds the default pull policy, resources and pids limit."""
         self.runtime = runtime
+        self.name = runtime.name
         self.logs_dir = logs_dir
         self.platform = platform if api_address is not None else None
         self.api_address = api_address
@@ -345,7 +383,7 @@ class PodmanRunner:
             c.name: effective_resources(c.resources, self.config.default_container_resources) for c in spec.containers
         }
         authfile, notes = write_auth_file(workspace / "auth.json", spec, namespace, self.secrets)
-        notes = [*(f"{f}: ignored on the podman runner" for f in ignored_fields(spec, resources)), *notes]
+        notes = [*(f"{f}: ignored on the {self.name} runner" for f in ignored_fields(spec, resources)), *notes]
         runs: list[ContainerRun] = []
         try:
             volumes = prepare_volumes(
@@ -388,13 +426,6 @@ class PodmanRunner:
                     notes=notes,
                 )
             notes += [f"container {container.name!r}: {n}" for n in env.notes]
-            extra = [
-                "--pull=never",
-                *resource_args(resources[container.name], self.config.pipeline_pids_limit),
-                *capability_args(container.security_context),
-            ]
-            if env.secret:
-                extra.append(f"--env-file={write_env_file(workspace / f'{container.name}.env', env.secret)}")
             name = container_name(input.run_id, container.name)
             log_file = log_path(self.logs_dir, input.run_id, container.name)
             started, started_at = time.monotonic(), time.time()
@@ -422,9 +453,17 @@ class PodmanRunner:
                             "image will run as root",
                             notes=notes,
                         )
-                    exit_code = await self.runtime.run(
-                        self.runtime.run_args(name, container, mounts, env.plain, user_mounts, extra),
-                        name,
+                    exit_code = await self.runtime.run_container(
+                        ContainerStart(
+                            name=name,
+                            container=container,
+                            mounts=mounts,
+                            env=env,
+                            volumes=user_mounts,
+                            resources=resources[container.name],
+                            pids_limit=self.config.pipeline_pids_limit,
+                            workspace=workspace,
+                        ),
                         log_file,
                         reach=self.api_address,
                     )
@@ -446,9 +485,6 @@ class PodmanRunner:
                     f"{timed_out(input.timeout_s)}",
                     notes=notes,
                 )
-            finally:
-                # The Secret values it was given are read by now; nothing of them outlives the container.
-                (workspace / f"{container.name}.env").unlink(missing_ok=True)
             runs.append(
                 ContainerRun(
                     name=container.name,
