@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog
-from activities.pipelines.oci_images import ImageIndex
+from activities.pipelines.oci_images import Image, ImageIndex
 from activities.pipelines.oci_root import IdMaps, mount_root, unmount_root
 from activities.pipelines.podman_runner import ContainerRuntime, ContainerStart, Isolation
 from domain.oci_spec import (
@@ -137,61 +137,13 @@ class OciRuntime(ContainerRuntime):
                 await asyncio.to_thread(mount_root, image.layers, bundle, root, host_uid, self.maps)
             except OSError as exc:
                 raise ApplicationError(f"container {container.name}: its root could not be mounted: {exc}") from None
-            context = container.security_context or {}
-            user = resolve_user(
-                image.config.user,
-                context.get("runAsUser"),
-                context.get("runAsGroup"),
-                _read_account_file(root, "passwd"),
-                _read_account_file(root, "group"),
-            )
-            args = process_args(container.command, container.args, image.config)
-            if isinstance(user, str) or not args:
-                log.write(f"Error: {user if isinstance(user, str) else 'no command or entrypoint provided'}\n".encode())
+            prepared = self.config_for(start, image, root, bundle, with_hook=reach is not None)
+            if isinstance(prepared, str):
+                log.write(f"Error: {prepared}\n".encode())
                 return EXIT_CONFIG_ERROR
-            hostname = hostname_of(start.name)
-            files = bundle / "files"
-            files.mkdir()
-            (files / "hostname").write_text(hostname + "\n")
-            (files / "hosts").write_text(hosts_file(hostname))
-            (files / "resolv.conf").write_text("")
-            binds = [Bind(str(files / f), f"/etc/{f}", True) for f in ("hostname", "hosts", "resolv.conf")]
-            binds += [Bind(str(host), target, ro) for host, (target, ro) in start.mounts.items()]
-            binds += [Bind(str(host), target, ro) for host, target, ro in start.volumes]
-            drop = ((context.get("capabilities") or {}).get("drop")) or []
-            drop = [c for c in drop if isinstance(c, str) and c.replace("_", "").isalnum()]
-            held = capabilities(drop, True)["bounding"]
-            env = dict(start.env.plain)
-            env.update({k: v.decode(errors="surrogateescape") for k, v in start.env.secret.items()})
-            ready, go = bundle / "ready", bundle / "go"
-            hook = None
-            if reach is not None:
-                os.mkfifo(ready, 0o600)
-                os.mkfifo(go, 0o600)
-                hook = Hook(
-                    path="/bin/sh",
-                    args=["sh", "-c", _HOOK_SCRIPT, "sh", str(bundle / "state.json"), str(ready), str(go)],
-                    timeout_s=HOOK_TIMEOUT_S,
-                )
-            spec = ContainerSpec(
-                root=str(root),
-                args=args,
-                env=process_env(image.config, hostname, env),
-                cwd=container.working_dir or image.config.working_dir or "/",
-                user=user,
-                hostname=hostname,
-                binds=binds,
-                host_uid=host_uid,
-                read_only_root=bool(context.get("readOnlyRootFilesystem")),
-                capabilities_drop=drop,
-                resources=oci_resources(start.resources, start.pids_limit),
-                cgroups_path=f"/ktx/{start.name}",
-                seccomp=_resolved_seccomp(self.seccomp, tuple(held)),
-                create_runtime_hook=hook,
-            )
             fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w") as handle:
-                json.dump(container_config(spec), handle, ensure_ascii=True)
+                json.dump(prepared, handle, ensure_ascii=True)
             command = self._runc("run", f"--bundle={bundle}", "--", start.name)
             if reach is None:
                 return await self._logged(command, start.name, log)
@@ -205,6 +157,67 @@ class OciRuntime(ContainerRuntime):
             config.unlink(missing_ok=True)
             unmount_root(root)
             shutil.rmtree(bundle, ignore_errors=True)
+
+    def config_for(
+        self, start: ContainerStart, image: Image, root: Path, bundle: Path, with_hook: bool
+    ) -> dict[str, Any] | str:
+        """The OCI config of `start` over its mounted `root` (the files it binds made in `bundle`), or why the
+        container cannot be configured."""
+        container = start.container
+        context = container.security_context or {}
+        user = resolve_user(
+            image.config.user,
+            context.get("runAsUser"),
+            context.get("runAsGroup"),
+            _read_account_file(root, "passwd"),
+            _read_account_file(root, "group"),
+        )
+        args = process_args(container.command, container.args, image.config)
+        if isinstance(user, str):
+            return user
+        if not args:
+            return "no command or entrypoint provided"
+        hostname = hostname_of(start.name)
+        files = bundle / "files"
+        files.mkdir()
+        (files / "hostname").write_text(hostname + "\n")
+        (files / "hosts").write_text(hosts_file(hostname))
+        (files / "resolv.conf").write_text("")
+        binds = [Bind(str(files / f), f"/etc/{f}", True) for f in ("hostname", "hosts", "resolv.conf")]
+        binds += [Bind(str(host), target, ro) for host, (target, ro) in start.mounts.items()]
+        binds += [Bind(str(host), target, ro) for host, target, ro in start.volumes]
+        drop = ((context.get("capabilities") or {}).get("drop")) or []
+        drop = [c for c in drop if isinstance(c, str) and c.replace("_", "").isalnum()]
+        held = capabilities(drop, True)["bounding"]
+        env = dict(start.env.plain)
+        env.update({k: v.decode(errors="surrogateescape") for k, v in start.env.secret.items()})
+        ready, go = bundle / "ready", bundle / "go"
+        hook = None
+        if with_hook:
+            os.mkfifo(ready, 0o600)
+            os.mkfifo(go, 0o600)
+            hook = Hook(
+                path="/bin/sh",
+                args=["sh", "-c", _HOOK_SCRIPT, "sh", str(bundle / "state.json"), str(ready), str(go)],
+                timeout_s=HOOK_TIMEOUT_S,
+            )
+        spec = ContainerSpec(
+            root=str(root),
+            args=args,
+            env=process_env(image.config, hostname, env),
+            cwd=container.working_dir or image.config.working_dir or "/",
+            user=user,
+            hostname=hostname,
+            binds=binds,
+            host_uid=self.isolation.host_uid,
+            read_only_root=bool(context.get("readOnlyRootFilesystem")),
+            capabilities_drop=drop,
+            resources=oci_resources(start.resources, start.pids_limit),
+            cgroups_path=f"/ktx/{start.name}",
+            seccomp=_resolved_seccomp(self.seccomp, tuple(held)),
+            create_runtime_hook=hook,
+        )
+        return container_config(spec)
 
     async def _with_endpoint(
         self, command: list[str], name: str, log: BoundedLog, bundle: Path, reach: tuple[str, int]
