@@ -16,6 +16,7 @@ container ends; never onto a command line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -49,6 +50,9 @@ from domain.oci_spec import (
 DEFAULT_SECCOMP = Path("/usr/share/containers/seccomp.json")
 # The longest the runtime holds a container for the worker to open its endpoint: a live worker takes milliseconds.
 HOOK_TIMEOUT_S = 30
+# The container's default network (user_mode_network), and how long its setup may take.
+SLIRP4NETNS = shutil.which("slirp4netns") or "/usr/bin/slirp4netns"
+NETWORK_READY_S = 10.0
 # podman's exit code when the container cannot be configured (its own error, not the container's).
 EXIT_CONFIG_ERROR = 125
 # An image's /etc/passwd and /etc/group, read to resolve its USER: a real one is kilobytes.
@@ -137,7 +141,8 @@ class OciRuntime(ContainerRuntime):
                 await asyncio.to_thread(mount_root, image.layers, bundle, root, host_uid, self.maps)
             except OSError as exc:
                 raise ApplicationError(f"container {container.name}: its root could not be mounted: {exc}") from None
-            prepared = self.config_for(start, image, root, bundle, with_hook=reach is not None)
+            held = reach is not None or self.isolation.network == "default"
+            prepared = self.config_for(start, image, root, bundle, with_hook=held)
             if isinstance(prepared, str):
                 log.write(f"Error: {prepared}\n".encode())
                 return EXIT_CONFIG_ERROR
@@ -145,9 +150,9 @@ class OciRuntime(ContainerRuntime):
             with os.fdopen(fd, "w") as handle:
                 json.dump(prepared, handle, ensure_ascii=True)
             command = self._runc("run", f"--bundle={bundle}", "--", start.name)
-            if reach is None:
+            if not held:
                 return await self._logged(command, start.name, log)
-            return await self._with_endpoint(command, start.name, log, bundle, reach)
+            return await self._held(command, start.name, log, bundle, reach)
         except asyncio.CancelledError:
             await self.remove(start.name)
             raise
@@ -219,11 +224,12 @@ class OciRuntime(ContainerRuntime):
         )
         return container_config(spec)
 
-    async def _with_endpoint(
-        self, command: list[str], name: str, log: BoundedLog, bundle: Path, reach: tuple[str, int]
+    async def _held(
+        self, command: list[str], name: str, log: BoundedLog, bundle: Path, reach: tuple[str, int] | None
     ) -> int:
-        """Runs `command` with the platform API's endpoint opened in the container's network namespace once runc made
-        it (the hook reports its process id), before its process starts."""
+        """Runs `command`, holding the container once runc made its namespaces (the hook reports its process id) and
+        before its process starts, to give it its network (the default network) and the platform API's endpoint
+        (`reach`)."""
         loop = asyncio.get_running_loop()
         # Read and write ends kept by the worker: neither open blocks, whenever the hook opens its own.
         ready_fd = os.open(bundle / "ready", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -231,6 +237,7 @@ class OciRuntime(ContainerRuntime):
         signalled: asyncio.Future[None] = loop.create_future()
         loop.add_reader(ready_fd, lambda: signalled.done() or signalled.set_result(None))
         running = asyncio.ensure_future(self._logged(command, name, log))
+        network: asyncio.subprocess.Process | None = None
         try:
             await asyncio.wait([running, signalled], return_when=asyncio.FIRST_COMPLETED)
             if running.done():
@@ -239,8 +246,11 @@ class OciRuntime(ContainerRuntime):
             pid = state.get("pid")
             if not isinstance(pid, int) or pid <= 0:
                 raise ApplicationError(f"runc gave no process for container {name} ({pid!r})")
-            listener = listen_in(pid)
-            async with Forwarder(listener, reach):
+            if self.isolation.network == "default":
+                network = await user_mode_network(pid)
+            async with contextlib.AsyncExitStack() as stack:
+                if reach is not None:
+                    await stack.enter_async_context(Forwarder(listen_in(pid), reach))
                 os.write(go_fd, b"\n")
                 return await running
         except BaseException:
@@ -251,3 +261,42 @@ class OciRuntime(ContainerRuntime):
             loop.remove_reader(ready_fd)
             os.close(ready_fd)
             os.close(go_fd)  # without a line, the hook reads EOF and the container never starts
+            if network is not None and network.returncode is None:
+                network.kill()
+                await network.wait()
+
+
+async def user_mode_network(pid: int) -> asyncio.subprocess.Process:
+    """The default network of process `pid`'s network namespace: slirp4netns, as rootless podman gives it (an
+    interface with outbound NAT; the host's loopback not reachable through it), running until killed. Returns once
+    the interface is configured. Raises ApplicationError."""
+    read, write = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            SLIRP4NETNS,
+            "--configure",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            f"--ready-fd={write}",
+            str(pid),
+            "tap0",
+            pass_fds=(write,),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        os.close(write)
+        write = -1
+        try:
+            ready = await asyncio.wait_for(asyncio.to_thread(os.read, read, 1), NETWORK_READY_S)
+        except TimeoutError:
+            ready = b""
+        if ready != b"1":
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+            raise ApplicationError(f"slirp4netns gave the container (pid {pid}) no network")
+        return proc
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)
