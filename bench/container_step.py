@@ -144,19 +144,18 @@ class Service:
         self.proc.wait(timeout=30)
 
 
-async def runc_floor(oci: OciRuntime, image: str, work: Path) -> tuple[Path, Any]:
+async def runc_floor(oci: OciRuntime, image: str, work: Path, root: Path) -> Path:
     """A bundle prepared once: the OCI runner's root mounted and its config written; each run a new container."""
     found = await oci.images.find(image)
     assert found is not None, f"{image} is not in podman's store: scripts/build-images.sh"
     bundle = work / "floor-bundle"
     bundle.mkdir()
-    root = oci.state_root / "roots" / "floor"
-    oci._traversable()
+    oci.prepare_state()
     mount_root(found.layers, bundle, root, HOST_UID, oci.maps)
     config = oci.config_for(start_for("floor", image, workspace(work / "floor")), found, root, bundle, False)
     assert not isinstance(config, str), config
     (bundle / "config.json").write_text(json.dumps(config))
-    return bundle, root
+    return bundle
 
 
 async def main() -> None:
@@ -173,9 +172,10 @@ async def main() -> None:
     oci = OciRuntime("podman", RUNC, Path("/run/ktx-oci") / f"bench-{os.getpid()}", isolation, DEFAULT_SECCOMP)
     service = Service(work)
     load_before = os.getloadavg()
+    floor_root = oci.state_root / "roots" / "floor"
     try:
         await service.ready()
-        bundle, floor_root = await runc_floor(oci, options.image, work)
+        bundle = await runc_floor(oci, options.image, work, floor_root)
         counter = iter(range(1_000_000))
 
         async def floor() -> int:
@@ -210,8 +210,9 @@ async def main() -> None:
                 code = await steps[name]()
                 samples[name].append((time.perf_counter() - wall, cpu_s(group) - cpu))
                 assert code == 0, f"{name} exited {code}"
-        unmount_root(floor_root)
     finally:
+        unmount_root(floor_root)
+        shutil.rmtree(oci.state_root, ignore_errors=True)
         await service.close()
         (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
         group.rmdir()

@@ -91,7 +91,7 @@ class OciRuntime(ContainerRuntime):
         self.maps = IdMaps()
         self.seccomp = json.dumps(json.loads(seccomp.read_text()))
 
-    def _traversable(self) -> None:
+    def prepare_state(self) -> None:
         """The state root and its roots/: passable (never listable) by the container's mapped root, which mounts its
         root from there (runc keeps its own state in 0700 directories below)."""
         for directory in (self.state_root, self.state_root / "roots"):
@@ -136,7 +136,7 @@ class OciRuntime(ContainerRuntime):
         host_uid = self.isolation.host_uid
         try:
             try:
-                self._traversable()
+                self.prepare_state()
                 unmount_root(root)  # a previous attempt's, left by a worker that died
                 await asyncio.to_thread(mount_root, image.layers, bundle, root, host_uid, self.maps)
             except OSError as exc:
