@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +64,23 @@ _HOOK_SCRIPT = 'cat > "$1" && exec 3<"$3" && echo > "$2" && read -r _ <&3'
 
 
 def _read_account_file(root: Path, name: str) -> str:
-    path = root / "etc" / name
+    """The image's /etc/<name> ("" when it has none), opened a component at a time without following a link: the
+    image's files are read by the worker, as root, and a link in them must not lead it to the host's."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fds: list[int] = []
     try:
-        # The image's file, read through the run's root: a link there must not lead the worker anywhere else.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fds.append(os.open(root, flags | os.O_DIRECTORY))
+        fds.append(os.open("etc", flags | os.O_DIRECTORY, dir_fd=fds[-1]))
+        fds.append(os.open(name, flags | os.O_NONBLOCK, dir_fd=fds[-1]))
+        if not stat.S_ISREG(os.fstat(fds[-1]).st_mode):
+            return ""  # a FIFO or device would block or never end
+        with os.fdopen(fds.pop(), "rb") as handle:
+            return handle.read(_ACCOUNTS_MAX).decode(errors="replace")
     except OSError:
         return ""
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(_ACCOUNTS_MAX).decode(errors="replace")
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 @functools.lru_cache(maxsize=64)
