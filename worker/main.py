@@ -28,7 +28,7 @@ from activities.pipelines.activity import PipelineActivities, PipelineRunner, Te
 from activities.platform.apply import PlatformApplyActivities
 from activities.platform.promise_release import PromiseReleaseActivities
 from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
-from activities.pipelines.oci_runtime import OciRuntime
+from activities.pipelines.oci_runtime import SLIRP4NETNS, OciRuntime
 from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
@@ -168,10 +168,10 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
             raise SystemExit("KTX_PIPELINE_RUNNER=oci needs the worker to run as root: it mounts containers' roots")
         if not settings.oci_seccomp_profile.is_file():
             raise SystemExit(f"KTX_PIPELINE_RUNNER=oci: no seccomp profile at {settings.oci_seccomp_profile}")
-        if settings.pipeline_network == "default":
-            log.warning(
-                "KTX_PIPELINE_RUNNER=oci gives pipelines no network but their loopback and the platform API's "
-                "endpoint, whatever KTX_PIPELINE_NETWORK says (docs/pipeline-isolation.md)"
+        if settings.pipeline_network == "default" and not Path(SLIRP4NETNS).is_file():
+            raise SystemExit(
+                "KTX_PIPELINE_RUNNER=oci gives pipelines their default network with slirp4netns, not found at "
+                f"{SLIRP4NETNS}: install it, or set KTX_PIPELINE_NETWORK=none"
             )
         runtime = OciRuntime(
             settings.container_runtime,
