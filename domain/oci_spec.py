@@ -122,9 +122,9 @@ def process_args(command: list[str] | None, args: list[str] | None, image: Image
 
 
 def process_env(image: ImageConfig, hostname: str, own: dict[str, str]) -> list[str]:
-    """The image's variables (PATH defaulted), TERM and HOSTNAME as podman sets them, then the container's own, a
-    later one winning."""
-    values: dict[str, str] = {"PATH": DEFAULT_PATH, "TERM": "xterm"}
+    """The image's variables (PATH defaulted), `container`, TERM and HOSTNAME as podman sets them (`container` names
+    the runtime: `oci` here, `podman` there), then the container's own, a later one winning."""
+    values: dict[str, str] = {"container": "oci", "PATH": DEFAULT_PATH, "TERM": "xterm"}
     for entry in image.env:
         key, _, value = entry.partition("=")
         values[key] = value
@@ -175,11 +175,27 @@ def resolve_user(spec: str, run_as_user: int | None, run_as_group: int | None, p
     if run_as_user is not None and run_as_group is not None:
         gid = run_as_group
     primary = gid if gid is not None else 0
-    extra = [primary]
+    # Podman lists the primary group among the supplementary ones when a user is named, not for the default root.
+    extra = [primary] if spec or run_as_user is not None else []
     extra += [int(g[2]) for g in groups if username and g[2].isdigit() and username in g[3].split(",")]
     if run_as_group is not None and run_as_user is None:
         extra.append(run_as_group)
     return User(uid=uid, gid=primary, additional_gids=tuple(dict.fromkeys(extra)))
+
+
+def account_files(passwd: str, group: str, user: User) -> tuple[str | None, str | None]:
+    """The image's /etc/passwd and /etc/group with the entries podman adds for a uid (and its group) the image does
+    not know, so that the process has a name and a home; None for a file that needs nothing added."""
+    if any(entry[2] == str(user.uid) for entry in _passwd(passwd)):
+        return None, None
+    new_passwd = _ended(passwd) + f"{user.uid}:*:{user.uid}:{user.gid}:container user:/:/bin/sh\n"
+    if any(entry[2] == str(user.gid) for entry in _passwd(group)):
+        return new_passwd, None
+    return new_passwd, _ended(group) + f"{user.gid}:x:{user.gid}:{user.uid}\n"
+
+
+def _ended(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def oci_resources(resources: dict[str, Any], pids_limit: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from domain.oci_spec import (
     Bind,
     ContainerSpec,
     Hook,
+    account_files,
     capabilities,
     container_config,
     hostname_of,
@@ -54,6 +55,7 @@ HOOK_TIMEOUT_S = 30
 # The container's default network (user_mode_network), and how long its setup may take.
 SLIRP4NETNS = shutil.which("slirp4netns") or "/usr/bin/slirp4netns"
 NETWORK_READY_S = 10.0
+SLIRP_DNS = "10.0.2.3"  # slirp4netns's resolver, forwarding to the host's
 # podman's exit code when the container cannot be configured (its own error, not the container's).
 EXIT_CONFIG_ERROR = 125
 # An image's /etc/passwd and /etc/group, read to resolve its USER: a real one is kilobytes.
@@ -180,13 +182,8 @@ class OciRuntime(ContainerRuntime):
         container cannot be configured."""
         container = start.container
         context = container.security_context or {}
-        user = resolve_user(
-            image.config.user,
-            context.get("runAsUser"),
-            context.get("runAsGroup"),
-            _read_account_file(root, "passwd"),
-            _read_account_file(root, "group"),
-        )
+        passwd, group = _read_account_file(root, "passwd"), _read_account_file(root, "group")
+        user = resolve_user(image.config.user, context.get("runAsUser"), context.get("runAsGroup"), passwd, group)
         args = process_args(container.command, container.args, image.config)
         if isinstance(user, str):
             return user
@@ -197,8 +194,20 @@ class OciRuntime(ContainerRuntime):
         files.mkdir()
         (files / "hostname").write_text(hostname + "\n")
         (files / "hosts").write_text(hosts_file(hostname))
-        (files / "resolv.conf").write_text("")
-        binds = [Bind(str(files / f), f"/etc/{f}", True) for f in ("hostname", "hosts", "resolv.conf")]
+        read_only = bool(context.get("readOnlyRootFilesystem"))
+        # As podman: the name files writable unless the root is not; a resolver only with a network (slirp4netns's).
+        own = ["hostname", "hosts"]
+        if self.isolation.network == "default":
+            (files / "resolv.conf").write_text(f"nameserver {SLIRP_DNS}\n")
+            own.append("resolv.conf")
+        if self.isolation.host_uid and not read_only:
+            for name in own:
+                os.chown(files / name, self.isolation.host_uid, self.isolation.host_uid)  # the container's root's
+        binds = [Bind(str(files / f), f"/etc/{f}", read_only) for f in own]
+        for name, text in zip(("passwd", "group"), account_files(passwd, group, user)):
+            if text is not None:
+                (files / name).write_text(text)
+                binds.append(Bind(str(files / name), f"/etc/{name}", True))
         binds += [Bind(str(host), target, ro) for host, (target, ro) in start.mounts.items()]
         binds += [Bind(str(host), target, ro) for host, target, ro in start.volumes]
         drop = ((context.get("capabilities") or {}).get("drop")) or []
@@ -225,7 +234,7 @@ class OciRuntime(ContainerRuntime):
             hostname=hostname,
             binds=binds,
             host_uid=self.isolation.host_uid,
-            read_only_root=bool(context.get("readOnlyRootFilesystem")),
+            read_only_root=read_only,
             capabilities_drop=drop,
             resources=oci_resources(start.resources, start.pids_limit),
             cgroups_path=f"/ktx/{start.name}",

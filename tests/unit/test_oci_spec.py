@@ -16,6 +16,7 @@ from domain.oci_spec import (
     Hook,
     ImageConfig,
     User,
+    account_files,
     capabilities,
     container_config,
     oci_resources,
@@ -67,12 +68,19 @@ def test_command_and_args_follow_kubernetes(command, args, expected) -> None:
 
 def test_the_image_env_comes_first_and_the_containers_own_wins() -> None:
     env = process_env(IMAGE, "host1", {"A": "own", "KRATIX_WORKFLOW_TYPE": "resource"})
-    assert env == ["PATH=/opt/bin", "TERM=xterm", "A=own", "HOSTNAME=host1", "KRATIX_WORKFLOW_TYPE=resource"]
-    assert process_env(ImageConfig(), "h", {})[0].startswith("PATH=/usr/local/sbin:")  # defaulted, as podman does
+    assert env == [
+        "container=oci",
+        "PATH=/opt/bin",
+        "TERM=xterm",
+        "A=own",
+        "HOSTNAME=host1",
+        "KRATIX_WORKFLOW_TYPE=resource",
+    ]
+    assert process_env(ImageConfig(), "h", {})[1].startswith("PATH=/usr/local/sbin:")  # defaulted, as podman does
 
 
 def test_users_resolve_as_podman_resolves_them() -> None:
-    assert resolve_user("", None, None, PASSWD, GROUP) == User(0, 0, (0,))
+    assert resolve_user("", None, None, PASSWD, GROUP) == User(0, 0, ())  # podman's default root: no extra groups
     # A name from the image's passwd, its primary group and the groups that list it.
     assert resolve_user("kratix", None, None, PASSWD, GROUP) == User(1000, 1001, (1001, 2000))
     assert resolve_user("1000:2000", None, None, PASSWD, GROUP) == User(1000, 2000, (2000,))
@@ -80,9 +88,20 @@ def test_users_resolve_as_podman_resolves_them() -> None:
     assert resolve_user("kratix", 1234, 1234, PASSWD, GROUP) == User(1234, 1234, (1234,))
     assert resolve_user("", 4242, None, PASSWD, GROUP) == User(4242, 0, (0,))
     # runAsGroup alone is added to the image user's groups (the podman runner's --group-add).
-    assert resolve_user("", None, 3000, PASSWD, GROUP) == User(0, 0, (0, 3000))
+    assert resolve_user("", None, 3000, PASSWD, GROUP) == User(0, 0, (3000,))
     assert resolve_user("nobody-here", None, None, PASSWD, GROUP) == (
         "unable to find user nobody-here: no matching entries in passwd file"
+    )
+
+
+def test_a_uid_the_image_does_not_know_gets_podmans_passwd_and_group_entries() -> None:
+    assert account_files(PASSWD, GROUP, User(1000, 1001)) == (None, None)  # kratix is there
+    passwd, group = account_files(PASSWD, GROUP, User(4242, 4242))
+    assert passwd == PASSWD + "4242:*:4242:4242:container user:/:/bin/sh\n"
+    assert group == GROUP + "4242:x:4242:4242\n"
+    assert account_files("root:x:0:0::/:/bin/sh", GROUP, User(7, 0)) == (
+        "root:x:0:0::/:/bin/sh\n7:*:7:0:container user:/:/bin/sh\n",
+        None,  # group 0 is known
     )
 
 
