@@ -114,9 +114,15 @@ class OciRuntime(ContainerRuntime):
         return [self.runc, f"--root={self.state_root}", *args]
 
     async def ensure_image(self, image: str, policy: str, authfile: Path | None) -> str | None:
-        if policy != "Always" and await self.images.find(image) is not None:
-            return None
-        return await super().ensure_image(image, policy, authfile)
+        try:
+            if policy != "Always" and await self.images.find(image) is not None:
+                return None
+            pulled = await super().ensure_image(image, policy, authfile)
+            if pulled is None:
+                await self.images.find(image)  # what the runner needs of it, checked before the run counts on it
+            return pulled
+        except ValueError as exc:
+            return f'image "{image}" cannot be run by the oci runner: {exc}'[:1000]
 
     async def image_user(self, image: str) -> str:
         found = await self.images.find(image)
