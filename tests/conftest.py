@@ -19,6 +19,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.pipelines.oci_runtime import DEFAULT_SECCOMP, OciRuntime
+from activities.pipelines.podman_runner import ContainerRuntime, Isolation
 from activities.stores.secrets import secret_store_for
 from service.platform import Platform
 from domain.config import PlatformConfig
@@ -29,6 +31,17 @@ from activities.platform.search_attributes import ALL as SEARCH_ATTRIBUTES
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 _next_namespace = itertools.count()
+# The local runner the tests run pipelines on: KTX_TEST_PIPELINE_RUNNER=oci runs them all on the OCI runner.
+PIPELINE_RUNNER = os.environ.get("KTX_TEST_PIPELINE_RUNNER", "podman")
+
+
+def pipeline_runtime(network: str, home: Path) -> ContainerRuntime:
+    """The runtime of PIPELINE_RUNNER for a test that drives a runner itself, with the worker's default uid mapping."""
+    isolation = Isolation(network=network)
+    if PIPELINE_RUNNER == "oci":
+        isolation = Isolation(network=network, host_uid=100000)
+        return OciRuntime("podman", "runc", Settings(home=home).oci_state_dir, isolation, DEFAULT_SECCOMP)
+    return ContainerRuntime("podman", [], isolation)
 
 
 def temporal_cli() -> str:
@@ -112,7 +125,7 @@ async def platform_factory(temporal_env: WorkflowEnvironment, tmp_path: Path):
                 task_queue=f"ktx-{namespace}",
                 pipeline_concurrency=pipeline_concurrency,
                 platform=TEST_CONFIG.model_copy(update=config),
-                **(settings or {}),
+                **{"pipeline_runner": PIPELINE_RUNNER, **(settings or {})},
             )
             await stack.enter_async_context(build_worker(client, worker_settings))
             return Platform(

@@ -29,6 +29,7 @@ from activities.pipelines.activity import PipelineActivities, PipelineRunner, Te
 from activities.platform.apply import PlatformApplyActivities
 from activities.platform.promise_release import PromiseReleaseActivities
 from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
+from activities.pipelines.oci_runtime import SLIRP4NETNS, OciRuntime
 from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
@@ -167,6 +168,23 @@ def pipeline_runner(settings: Settings) -> PipelineRunner:
         network=settings.pipeline_network, host_uid=settings.pipeline_host_uid if os.geteuid() == 0 else 0
     )
     runtime = ContainerRuntime(settings.container_runtime, settings.container_run_flags, isolation)
+    if settings.pipeline_runner == "oci":
+        if os.geteuid() != 0:
+            raise SystemExit("KTX_PIPELINE_RUNNER=oci needs the worker to run as root: it mounts containers' roots")
+        if not settings.oci_seccomp_profile.is_file():
+            raise SystemExit(f"KTX_PIPELINE_RUNNER=oci: no seccomp profile at {settings.oci_seccomp_profile}")
+        if settings.pipeline_network == "default" and not Path(SLIRP4NETNS).is_file():
+            raise SystemExit(
+                "KTX_PIPELINE_RUNNER=oci gives pipelines their default network with slirp4netns, not found at "
+                f"{SLIRP4NETNS}: install it, or set KTX_PIPELINE_NETWORK=none"
+            )
+        runtime = OciRuntime(
+            settings.container_runtime,
+            settings.oci_runtime,
+            settings.oci_state_dir,
+            isolation,
+            settings.oci_seccomp_profile,
+        )
     secrets = secret_store_for(settings)  # what env, envFrom, secret volumes and imagePullSecrets read
     address, access = settings.pipeline_api, platform_access(settings, ENDPOINT_HOST, ENDPOINT_PORT)
     if address is not None and access is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -133,8 +134,13 @@ class Settings(BaseModel):
     temporal_ui_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s\"'<>]+$")
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_events_url: str = "https://events.pagerduty.com"
-    # Where pipeline containers run: podman on this host, or one Kubernetes Job per pipeline.
-    pipeline_runner: Literal["podman", "kubernetes"] = "podman"
+    # Where pipeline containers run: podman on this host, runc directly on this host from podman's images (`oci`,
+    # opt-in: docs/pipeline-isolation.md says why), or one Kubernetes Job per pipeline.
+    pipeline_runner: Literal["podman", "oci", "kubernetes"] = "podman"
+    # The OCI runner's runtime (KTX_OCI_RUNTIME) and the seccomp profile it applies (KTX_OCI_SECCOMP_PROFILE,
+    # containers-common's, which podman applies by default).
+    oci_runtime: str = "runc"
+    oci_seccomp_profile: Path = Path("/usr/share/containers/seccomp.json")
     kube: KubeRunnerSettings = Field(default_factory=lambda: KubeRunnerSettings())
     # With more than one worker, pipeline outputs must reach whichever worker writes them: a bucket they all share
     # (credentials from boto3's usual chain). Empty: outputs stay on this worker's disk (one worker only).
@@ -202,6 +208,8 @@ class Settings(BaseModel):
             ("kube_api_tls_ca", "KTX_KUBE_API_TLS_CA"),
             ("pipeline_api_address", "KTX_PIPELINE_API_ADDRESS"),
             ("pipeline_token_key_file", "KTX_PIPELINE_TOKEN_KEY_FILE"),
+            ("oci_runtime", "KTX_OCI_RUNTIME"),
+            ("oci_seccomp_profile", "KTX_OCI_SECCOMP_PROFILE"),
         ]:
             if var in env:
                 values[field] = env[var]
@@ -298,6 +306,12 @@ class Settings(BaseModel):
     @property
     def workspaces_dir(self) -> Path:
         return self.home / "workspaces"
+
+    @property
+    def oci_state_dir(self) -> Path:
+        """The OCI runner's runc state and containers' root mount points, one directory per KTX_HOME: under /run,
+        as a container's mapped root must pass through every parent of its root and KTX_HOME may be private."""
+        return Path("/run/ktx-oci") / hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
 
     @property
     def pipeline_api(self) -> tuple[str, int] | None:

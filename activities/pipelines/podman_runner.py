@@ -20,6 +20,7 @@ from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipe
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
     ConfigError,
+    ContainerEnv,
     SecretProvider,
     capability_args,
     ignored_fields,
@@ -98,11 +99,46 @@ def is_root_user(image_user: str) -> bool:
     return image_user.split(":", 1)[0] in ("", "0", "root")
 
 
+@dataclass(frozen=True)
+class ContainerStart:
+    """One container of a run, resolved: what a runtime starts it from."""
+
+    name: str
+    container: Container
+    mounts: dict[Path, tuple[str, bool]]  # Kratix's directories: host -> (path, read-only)
+    env: ContainerEnv
+    volumes: list[tuple[Path, str, bool]]  # its volumeMounts: (host, path, read-only)
+    resources: dict[str, Any]  # its effective resources
+    pids_limit: int
+    workspace: Path  # the run's private directory, removed with it
+
+
 class ContainerRuntime:
+    """A docker-compatible CLI (podman): one `run` per container."""
+
+    name = "podman"
+
     def __init__(self, command: str, extra_flags: list[str], isolation: Isolation = Isolation()):
         self.command = command
         self.extra_flags = extra_flags
         self.isolation = isolation
+
+    async def run_container(self, start: ContainerStart, log_file: Path, reach: tuple[str, int] | None = None) -> int:
+        """Runs one container to its end (see `run`) and returns its exit code."""
+        env_file = start.workspace / f"{start.container.name}.env"
+        extra = [
+            "--pull=never",
+            *resource_args(start.resources, start.pids_limit),
+            *capability_args(start.container.security_context),
+        ]
+        if start.env.secret:
+            extra.append(f"--env-file={write_env_file(env_file, start.env.secret)}")
+        args = self.run_args(start.name, start.container, start.mounts, start.env.plain, start.volumes, extra)
+        try:
+            return await self.run(args, start.name, log_file, reach=reach)
+        finally:
+            # The Secret values it was given are read by now; nothing of them outlives the container.
+            env_file.unlink(missing_ok=True)
 
     def run_args(
         self,
@@ -298,24 +334,25 @@ def log_tail(log_file: Path, limit: int = 2048) -> str:
     return read_tail(log_file, limit)[0] if log_file.exists() else ""
 
 
-def service_account_note(pod: PodFacts, token: bool) -> str:
+def service_account_note(pod: PodFacts, token: bool, runner: str) -> str:
     """What a named rbac.serviceAccount means here: the token's identity (and spec.serviceAccountName), with the rules
     Kratix binds to it; any other RBAC a cluster binds to an account of that name has no counterpart, as the platform
     API serves no RBAC objects."""
     if not token:
         return (
-            "spec.rbac.serviceAccount: not applied on the podman runner: this worker gives pipelines no platform API "
-            "token (only fieldRef spec.serviceAccountName reads it)"
+            f"spec.rbac.serviceAccount: not applied on the {runner} runner: this worker gives pipelines no platform "
+            "API token (only fieldRef spec.serviceAccountName reads it)"
         )
     return (
         f"spec.rbac.serviceAccount: the token is system:serviceaccount:{pod.namespace}:{pod.service_account} with "
-        "Kratix's rules and rbac.permissions only; other RBAC bound to that account is not applied on the podman "
+        f"Kratix's rules and rbac.permissions only; other RBAC bound to that account is not applied on the {runner} "
         "runner (the platform API serves no RBAC objects)"
     )
 
 
 class PodmanRunner:
-    name = "podman"
+    """The pipeline runner on this host: each container in turn through `runtime` (podman's CLI, or runc directly:
+    activities/pipelines/oci_runtime.py)."""
 
     def __init__(
         self,
@@ -331,6 +368,7 @@ class PodmanRunner:
         `secrets` are the platform's Secrets, which env, envFrom, secret volumes and imagePullSecrets read from (none
         without); `config` holds the default pull policy, resources and pids limit."""
         self.runtime = runtime
+        self.name = runtime.name
         self.logs_dir = logs_dir
         self.platform = platform if api_address is not None else None
         self.api_address = api_address
@@ -363,9 +401,9 @@ class PodmanRunner:
         # The Pod's namespace, where its Secrets are read: the Promise's pipelineNamespace when set, as in Kratix.
         namespace = pod.namespace
         authfile, notes = write_auth_file(workspace / "auth.json", spec, namespace, self.secrets)
-        notes = [*(f"{f}: ignored on the podman runner" for f in ignored_fields(spec, resources)), *notes]
+        notes = [*(f"{f}: ignored on the {self.name} runner" for f in ignored_fields(spec, resources)), *notes]
         if spec.rbac is not None and spec.rbac.service_account:
-            notes.append(service_account_note(pod, self.platform is not None))
+            notes.append(service_account_note(pod, self.platform is not None, self.name))
         runs: list[ContainerRun] = []
         try:
             volumes = prepare_volumes(
@@ -407,13 +445,6 @@ class PodmanRunner:
                     notes=notes,
                 )
             notes += [f"container {container.name!r}: {n}" for n in env.notes]
-            extra = [
-                "--pull=never",
-                *resource_args(resources[container.name], self.config.pipeline_pids_limit),
-                *capability_args(container.security_context),
-            ]
-            if env.secret:
-                extra.append(f"--env-file={write_env_file(workspace / f'{container.name}.env', env.secret)}")
             name = container_name(input.run_id, container.name)
             log_file = log_path(self.logs_dir, input.run_id, container.name)
             started, started_at = time.monotonic(), time.time()
@@ -441,9 +472,17 @@ class PodmanRunner:
                             "image will run as root",
                             notes=notes,
                         )
-                    exit_code = await self.runtime.run(
-                        self.runtime.run_args(name, container, mounts, env.plain, user_mounts, extra),
-                        name,
+                    exit_code = await self.runtime.run_container(
+                        ContainerStart(
+                            name=name,
+                            container=container,
+                            mounts=mounts,
+                            env=env,
+                            volumes=user_mounts,
+                            resources=resources[container.name],
+                            pids_limit=self.config.pipeline_pids_limit,
+                            workspace=workspace,
+                        ),
                         log_file,
                         reach=self.api_address,
                     )
@@ -465,9 +504,6 @@ class PodmanRunner:
                     f"{timed_out(input.timeout_s)}",
                     notes=notes,
                 )
-            finally:
-                # The Secret values it was given are read by now; nothing of them outlives the container.
-                (workspace / f"{container.name}.env").unlink(missing_ok=True)
             runs.append(
                 ContainerRun(
                     name=container.name,

@@ -19,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.stores.secrets import secret_store_for
 from service.platform import Platform
-from tests.conftest import ROOT, TEST_CONFIG, fresh_namespace, push_by_hand, remote_files, temporal_cli
+from tests.conftest import PIPELINE_RUNNER, ROOT, TEST_CONFIG, fresh_namespace, push_by_hand, remote_files, temporal_cli
 from tests.integration.test_destinations import KRATIX, destination, install, ready
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource
 from tests.servers.git_servers import free_port, wait_listening
@@ -28,6 +28,7 @@ from worker.main import build_worker, ensure_search_attributes
 from worker.settings import Settings
 
 TEST_ENV = {
+    "KTX_PIPELINE_RUNNER": PIPELINE_RUNNER,
     "KTX_PIPELINE_BACKOFF": "50ms",
     "KTX_DEFAULT_BACKOFF_LIMIT": "1",
     "KTX_DELETE_RETRY": "500ms",
@@ -54,6 +55,9 @@ def commits_touching(remote: Path, path: str) -> int:
 
 
 def running_containers(suffix: str) -> list[str]:
+    if PIPELINE_RUNNER == "oci":
+        # runc keeps a state directory named by each container, under each worker's state directory.
+        return [p.name for p in Path("/run/ktx-oci").glob("*/ktx-*") if p.name.endswith(suffix)]
     names = subprocess.run(
         ["podman", "ps", "--format", "{{.Names}}"], check=True, capture_output=True, text=True
     ).stdout

@@ -19,6 +19,7 @@ from activities.pipelines.models import PipelineContext, RunPipelineInput
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from service.platform import Platform
 from domain.documents import Container, Pipeline
+from tests.conftest import pipeline_runtime
 from tests.integration.test_bad_input import api, refused, snapshot  # noqa: F401  (api is the fixture)
 from tests.integration.test_health_metrics import api_for
 from tests.kratix_documents import (
@@ -253,7 +254,7 @@ async def test_the_runner_refuses_what_the_apply_would_have(
     tmp_path: Path, hostile_container: Container, reason: str, pipeline_images
 ) -> None:
     logs = tmp_path / "a" / "b" / "logs"
-    runner = PodmanRunner(ContainerRuntime("podman", [], Isolation(network="none")), logs)
+    runner = PodmanRunner(pipeline_runtime("none", tmp_path / "home"), logs)
     started = time.monotonic()
     outcome = await runner.run(run_input("default-first-configure-0001", hostile_container), workspace(tmp_path))
     assert outcome.failed_container == hostile_container.name

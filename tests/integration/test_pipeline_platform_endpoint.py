@@ -17,9 +17,10 @@ import pytest
 
 from activities.pipelines.container_endpoint import ENDPOINT_HOST, ENDPOINT_PORT
 from activities.pipelines.platform_access import PlatformAccess
-from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
+from activities.pipelines.podman_runner import PodmanRunner
 from domain.documents import Container
 from domain.kube.pipeline_token import verify
+from tests.conftest import pipeline_runtime
 from tests.integration.test_hostile_fields import run_input, workspace
 from tests.unit.test_pipeline_token import allows
 from tests.kratix_documents import BEHAVE
@@ -104,9 +105,7 @@ def _outbound_address() -> str:
 async def probed(tmp_path: Path, api, network: str, targets: list[tuple[str, int]]) -> dict:
     address, ca_pem = api
     access = PlatformAccess(token_key=KEY, ca_pem=ca_pem, service_host=ENDPOINT_HOST, service_port=ENDPOINT_PORT)
-    runner = PodmanRunner(
-        ContainerRuntime("podman", [], Isolation(network=network)), tmp_path / "logs", access, api_address=address
-    )
+    runner = PodmanRunner(pipeline_runtime(network, tmp_path / "home"), tmp_path / "logs", access, api_address=address)
     container = Container(name="probe", image=BEHAVE, command=["python3", "-c", PROBE], args=[json.dumps(targets)])
     root = workspace(tmp_path)
     outcome = await runner.run(run_input(f"endpoint-{network}-{secrets.token_hex(3)}", container), root)

@@ -20,6 +20,7 @@ import yaml
 from cli.main import describe
 from domain.errors import InvalidDocument
 from service.platform import Platform
+from tests.conftest import PIPELINE_RUNNER
 from tests.integration.test_destinations import install
 from tests.servers.registry_auth import ChallengingRegistry
 from tests.kratix_documents import BEHAVE, eventually, get, phases, pipeline_entry, promise, resource
@@ -147,7 +148,8 @@ async def test_secrets_reach_the_container_and_nowhere_else(
         "events": yaml.safe_dump(obj["_ktx"].get("events", [])),
         "command lines": "\n".join(command_lines),
     }
-    assert any("podman" in line and " run " in f" {line} " for line in command_lines), command_lines
+    # The container's start was among them (podman's `run`, or runc's on the OCI runner).
+    assert any(" run " in f" {line} " and ("podman" in line or "runc" in line) for line in command_lines), command_lines
     for where, text in places.items():
         for value in (SECRET_VALUE, FILE_VALUE, FROM_VALUE):
             assert value not in text, (where, value)
@@ -295,9 +297,9 @@ async def test_fields_podman_cannot_apply_are_stated_not_dropped(
         # Kratix's default resources include ephemeral storage, which podman cannot bound per container.
         "spec.containers[0].resources.limits.ephemeral-storage",
     ):
-        assert f"note: {field}: ignored on the podman runner" in text, (field, text)
+        assert f"note: {field}: ignored on the {PIPELINE_RUNNER} runner" in text, (field, text)
     events = [e for e in obj["_ktx"]["events"] if e["reason"] == "PipelineFieldsIgnored"]
-    assert events and "spec.nodeSelector: ignored on the podman runner" in events[0]["message"]
+    assert events and f"spec.nodeSelector: ignored on the {PIPELINE_RUNNER} runner" in events[0]["message"]
 
     # What no runner can honour is refused at apply, the field named, and the Promise as it was.
     configmap = probe_pipeline("placed", "pass", spec={"volumes": [{"name": "c", "configMap": {"name": "x"}}]})
