@@ -377,20 +377,21 @@ def main() -> None:
             f"({r['database_mb_per_1000']:.1f} MB per 1,000); load {r['load_1m_before']} -> {r['load_1m_after']}",
             flush=True,
         )
-    report(
-        summary(
-            "scale",
-            results,
-            n=args.n,
-            promises=args.promises,
-            repeat=args.repeat,
-            hold_s=args.hold,
-            pipeline_limit=LIMIT,
-            bare_n=min(args.n, BARE_MAX),
-            measured="kubectl get -A of all N vs a raw visibility list of the same workflows, memos decoded",
-        ),
-        f"scale-{args.n}",
-    )
+        # After every run, the medians so far: a run cut short by the report's deadline keeps the ones before it.
+        report(
+            summary(
+                "scale",
+                results,
+                n=args.n,
+                promises=args.promises,
+                repeat=args.repeat,
+                hold_s=args.hold,
+                pipeline_limit=LIMIT,
+                bare_n=min(args.n, BARE_MAX),
+                measured="kubectl get -A of all N vs a raw visibility list of the same workflows, memos decoded",
+            ),
+            f"scale-{args.n}",
+        )
 
 
 if __name__ == "__main__":
