@@ -53,6 +53,7 @@ from bench.stack import (
     running_stack,
     stamp_pushes,
     stub_runtime,
+    summary,
 )
 from tests.kratix_documents import pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
@@ -204,9 +205,9 @@ def main() -> None:
         )
     if args.profile:
         for name in ("worker", "api"):
-            summary = summarise_profile(args.profile / f"{name}.txt")
-            (args.profile / f"{name}-summary.txt").write_text(summary + "\n")
-            print(summary, flush=True)
+            hottest = summarise_profile(args.profile / f"{name}.txt")
+            (args.profile / f"{name}-summary.txt").write_text(hottest + "\n")
+            print(hottest, flush=True)
     med = medians(runs)
     report(
         summary(
