@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import subprocess
 import sys
@@ -37,14 +36,17 @@ from bench.stack import (
     install_promise,
     kratix_env,
     landed,
+    load_average,
     medians,  # noqa: E402
     names,
     output_path,
     peak_rss_mb,
     percentile,
     podman_run,
+    report,
     running_stack,
     stamp_pushes,
+    summary,
 )
 from tests.kratix_documents import BEHAVE, pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
@@ -138,31 +140,17 @@ def main() -> None:
             f"{result['floor_git_s']:.2f}s); ratio {result['ratio']:.2f}x",
             flush=True,
         )
-    med = medians(runs)
-    print(
-        json.dumps(
-            {
-                "name": "e2e",
-                "n": args.n,
-                "runs": args.runs,
-                "concurrency": args.concurrency,
-                "wall_s": round(med["wall_s"], 3),
-                "floor_s": round(med["floor_s"], 3),
-                "ratio": round(med["ratio"], 2),
-                "p50_s": round(med["p50_s"], 3),
-                "p95_s": round(med["p95_s"], 3),
-                "rss_mb": round(med["rss_mb"], 1),
-                "requests_per_s": round(args.n / med["wall_s"], 2),
-                "latency": "apply -> file on the state store's main",
-                "apply_p95_s": round(med["apply_p95_s"], 3),
-                "pushes": med["pushes"],
-                "rss_idle_mb": med["rss_idle_mb"],
-                "api_rss_mb": med["api_rss_mb"],
-                "floor_containers_s": round(med["floor_containers_s"], 3),
-                "floor_git_s": round(med["floor_git_s"], 3),
-                "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
-            }
-        )
+    report(
+        summary(
+            "e2e",
+            runs,
+            n=args.n,
+            concurrency=args.concurrency,
+            requests_per_s=round(args.n / medians(runs)["wall_s"], 2),
+            latency="apply -> file on the state store's main",
+            load=load_average(),
+        ),
+        f"e2e-{args.n}",
     )
 
 

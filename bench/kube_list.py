@@ -18,67 +18,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scale import KIND, PROMISE, create_all  # noqa: E402
-from bench.stack import ROOT, install_promise, running_stack  # noqa: E402
-from tests.kratix_documents import GROUP, promise  # noqa: E402
+from bench.stack import (  # noqa: E402
+    KUBECTL,
+    install_promise,
+    interleaved_medians,
+    kubeconfig,
+    kubectl_get,
+    load_average,
+    names,
+    running_stack,
+)
+from tests.kratix_documents import GROUP, promise, resource  # noqa: E402
 from tests.waiting import eventually_blocking  # noqa: E402
 
-KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 PLURAL = KIND.lower() + "s"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-
-
-def kubeconfig(directory: Path, server: str) -> Path:
-    """The loopback stack's API needs no token: a kubeconfig with the server alone."""
-    path = directory / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "ktx", "cluster": {"server": server}}],
-        "users": [{"name": "ktx", "user": {}}],
-        "contexts": [{"name": "ktx", "context": {"cluster": "ktx", "user": "ktx"}}],
-        "current-context": "ktx",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def interleaved_medians(repeat: int, actions: dict[str, Callable[[], None]]) -> dict[str, float]:
-    """Each action once per round, `repeat` rounds, median per action: a load that drifts during the run (the
-    machine is shared) weighs on every figure alike instead of on whichever ran last."""
-    times: dict[str, list[float]] = {name: [] for name in actions}
-    for _ in range(repeat):
-        for name, action in actions.items():
-            started = time.perf_counter()
-            action()
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def kubectl_get(config: Path, cache: Path, n: int) -> None:
-    out = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(cache), "get", PLURAL, "-A"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    ).stdout
-    rows = out.splitlines()
-    assert len(rows) == n + 1, f"kubectl printed {len(rows) - 1} rows, expected {n}"
 
 
 def kubectl_describe(config: Path, cache: Path) -> None:
@@ -105,7 +71,7 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, Any]:
         url = stack.api_url
         install_promise(stack, promise(PROMISE, KIND))
         started = time.perf_counter()
-        asyncio.run(create_all(url, n, batch, parallel))
+        asyncio.run(create_all(url, [resource(KIND, name) for name in names(n)], batch, parallel))
         created_s = time.perf_counter() - started
         # Visibility lags the workflows a little: every resource listed before anything is timed.
         eventually_blocking(
@@ -117,28 +83,28 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, Any]:
             max_interval=2,
         )
         config, cache = kubeconfig(Path(scratch), url), Path(scratch) / "cache"
-        kubectl_get(config, cache, n)  # discovery cached once, as on a user's machine after the first command
-        load_before = os.getloadavg()
+        kubectl_get(config, cache, [PLURAL], n)  # discovery cached once, as on a user's machine after the first command
+        load_before = load_average()
         kube_path = f"/apis/{GROUP}/v1/{PLURAL}"
         figures = interleaved_medians(
             repeat,
             {
-                "kubectl_get_s": lambda: kubectl_get(config, cache, n),
+                "kubectl_get_s": lambda: kubectl_get(config, cache, [PLURAL], n),
                 "kube_list_json_s": lambda: http_get(url, kube_path, n),
                 "kube_list_table_s": lambda: http_get(url, kube_path, n, TABLE, "rows"),
                 "rest_list_s": lambda: http_get(url, f"/objects/{KIND.lower()}", n),
                 "kubectl_describe_s": lambda: kubectl_describe(config, cache),
             },
         )
-        load_after = os.getloadavg()
+        load_after = load_average()
         return {
             "n": n,
             "created_s": round(created_s, 1),
             **{k: round(v, 3) for k, v in figures.items()},
             "kubectl_vs_rest": round(figures["kubectl_get_s"] / figures["rest_list_s"], 2),
             "kube_json_vs_rest": round(figures["kube_list_json_s"] / figures["rest_list_s"], 2),
-            "load_before": [round(x, 2) for x in load_before],
-            "load_after": [round(x, 2) for x in load_after],
+            "load_before": load_before,
+            "load_after": load_after,
         }
 
 

@@ -43,14 +43,17 @@ from bench.stack import (
     git_commit_push,
     install_promise,
     landed,
+    load_average,
     medians,  # noqa: E402
     names,
     output_path,
     peak_rss_mb,
     percentile,
+    report,
     running_stack,
     stamp_pushes,
     stub_runtime,
+    summary,
 )
 from tests.kratix_documents import pipeline, promise, resource  # noqa: E402
 from tests.servers.git_servers import bare_repo  # noqa: E402
@@ -202,38 +205,22 @@ def main() -> None:
         )
     if args.profile:
         for name in ("worker", "api"):
-            summary = summarise_profile(args.profile / f"{name}.txt")
-            (args.profile / f"{name}-summary.txt").write_text(summary + "\n")
-            print(summary, flush=True)
+            hottest = summarise_profile(args.profile / f"{name}.txt")
+            (args.profile / f"{name}-summary.txt").write_text(hottest + "\n")
+            print(hottest, flush=True)
     med = medians(runs)
-    print(
-        json.dumps(
-            {
-                "name": "overhead",
-                "n": args.n,
-                "runs": args.runs,
-                "wall_s": round(med["wall_s"], 3),
-                "floor_s": round(med["floor_s"], 3),
-                "ratio": round(med["ratio"], 2),
-                "p50_s": round(med["p50_s"], 3),
-                "p95_s": round(med["p95_s"], 3),
-                "rss_mb": round(med["rss_mb"], 1),
-                "requests_per_s": round(args.n / med["wall_s"], 2),
-                "floor_requests_per_s": round(args.n / med["floor_s"], 2),
-                "latency": "apply -> file on the state store's main",
-                "step": "stand-in runtime writing one file, no container",
-                "floor_p50_s": round(med["floor_p50_s"], 3),
-                "floor_p95_s": round(med["floor_p95_s"], 3),
-                "floor_git_s": round(med["floor_git_s"], 3),
-                "apply_p95_s": round(med["apply_p95_s"], 3),
-                "pushes": med["pushes"],
-                "rss_idle_mb": round(med["rss_idle_mb"], 1),
-                "api_rss_mb": round(med["api_rss_mb"], 1),
-                "per_request_median": {k: round(med[k], 3) for k in ("to_container_s", "container_s", "to_commit_s")},
-                # Where the machine's time went while the platform ran (2 cores here): CPU seconds per stack process.
-                "cpu_s": {k[4:-2]: round(med[k], 2) for k in med if k.startswith("cpu_")},
-            }
-        )
+    report(
+        summary(
+            "overhead",
+            runs,
+            n=args.n,
+            requests_per_s=round(args.n / med["wall_s"], 2),
+            floor_requests_per_s=round(args.n / med["floor_s"], 2),
+            latency="apply -> file on the state store's main",
+            step="stand-in runtime writing one file, no container",
+            load=load_average(),
+        ),
+        f"overhead-{args.n}",
     )
 
 

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import yaml
@@ -26,6 +26,7 @@ from domain.layout import nested_dir, resource_nested_root
 from tests.waiting import eventually_blocking
 
 ROOT = Path(__file__).resolve().parent.parent
+KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 
 
 def ktx(env: dict[str, str], *args: str) -> str:
@@ -132,6 +133,34 @@ def percentile(values: list[float], q: float) -> float:
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def summary(name: str, runs: list[dict[str, float]], **fields: Any) -> dict[str, Any]:
+    """The JSON object a benchmark ends with: its name, the number of runs, the median over the runs of every figure
+    they all carry (ratios to 0.01, everything else to 0.001), then `fields` (its size, labels, derived figures)."""
+    med = medians(runs)
+    return {
+        "name": name,
+        "runs": len(runs),
+        **{key: round(value, 2 if "ratio" in key else 3) for key, value in med.items()},
+        **fields,
+    }
+
+
+def report(result: dict[str, Any], stem: str | None = None) -> None:
+    """Prints the result as the last line and keeps it as bench/results/<stem>.json (default: its name), the file
+    scripts/bench_table.py builds the README's and docs' tables from."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem or result['name']}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result), flush=True)
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages, as every result states them (the machine is shared)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 async def apply_all(url: str, documents: dict[str, dict[str, Any]]) -> tuple[dict[str, float], list[float]]:
@@ -250,7 +279,8 @@ def stub_runtime(directory: Path) -> Path:
     """The cheapest possible pipeline step: a stand-in for `podman` (KTX_CONTAINER_RUNTIME) that starts no container
     and writes one ConfigMap for the object into the output mount, so what is left is the orchestration around it.
     It reads the runner's arguments as the runner writes them: every option glued to its value, `--` before the
-    image."""
+    image. While a file `hold` (seconds) is in `directory`, each step lasts that long and logs its start and end to
+    `directory/steps.log` (see `peak_steps`), so the pipeline slots fill up and how many ran at once is observed."""
     path = directory / "stub-runtime"
     path.write_text("""#!/bin/sh
 [ "$1" = run ] || exit 0  # `rm -f --ignore` of a leftover: there never is one
@@ -263,11 +293,28 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+dir=$(dirname "$0")
+if [ -f "$dir/hold" ]; then  # one append per line keeps lines whole
+  echo "$(date +%s.%N) 1 $name" >> "$dir/steps.log"; sleep "$(cat "$dir/hold")"
+  echo "$(date +%s.%N) -1 $name" >> "$dir/steps.log"
+fi
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: default\ndata:\n  owner: %s\n' \\
   "$name" "$name" > "$out/cm.yaml"
 """)
     path.chmod(0o755)
     return path
+
+
+def peak_steps(log: Path) -> tuple[int, int]:
+    """From the stand-in runtime's steps.log: how many steps ran, and the most that were running at one moment."""
+    events = sorted(
+        (float(stamp), int(delta)) for stamp, delta, _ in (line.split() for line in log.read_text().splitlines())
+    )
+    running = peak = 0
+    for _, delta in events:  # at one instant an end sorts before a start (-1 < 1): touching steps do not overlap
+        running += delta
+        peak = max(peak, running)
+    return sum(1 for _, delta in events if delta == 1), peak
 
 
 def podman_run(root: Path, image: str, env: dict[str, str], document: dict[str, Any], name: str) -> Path:
@@ -312,3 +359,44 @@ def git_commit_push(clone: Path) -> None:
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "floor"], check=True)
     subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True, capture_output=True)
+
+
+def kubeconfig(directory: Path, server: str) -> Path:
+    """The loopback stack's API needs no token: a kubeconfig with the server alone."""
+    path = directory / "kubeconfig"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "ktx", "cluster": {"server": server}}],
+        "users": [{"name": "ktx", "user": {}}],
+        "contexts": [{"name": "ktx", "context": {"cluster": "ktx", "user": "ktx"}}],
+        "current-context": "ktx",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def kubectl_get(config: Path, cache: Path, plurals: list[str], n: int) -> None:
+    """Real kubectl, `get <plural>[,<plural>...] -A` (the server-side Table), a new process as a user runs it."""
+    out = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(cache), "get", ",".join(plurals), "-A"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    # One header per kind listed, then one row per object.
+    rows = [line for line in out.splitlines() if line and not line.startswith("NAMESPACE ")]
+    assert len(rows) == n, f"kubectl printed {len(rows)} rows, expected {n}"
+
+
+def interleaved_medians(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Each action once per round, `repeat` rounds, median per action: a load that drifts during the run (the
+    machine is shared) weighs on every figure alike instead of on whichever ran last."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repeat):
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
