@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from service.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_resource_lifecycle import example, install
+from worker.main import WORKFLOWS
 
 
 def per_task(events: list[HistoryEvent], kind: str) -> list[int]:
@@ -47,3 +50,8 @@ async def test_a_resource_publishes_each_workflow_task_once_and_its_last_state_b
     status = await (await handle.describe()).memo_value("status")
     deleted = [c for c in status["conditions"] if c["type"] == "DeleteWorkflowCompleted"]
     assert [(c["status"], c["reason"]) for c in deleted] == [("True", "DeleteWorkflowCompleted")]
+    # When the flush runs is decided by the workflow's own state, so the whole history replays as it ran.
+    replayed = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        await handle.fetch_history()
+    )
+    assert replayed.replay_failure is None
