@@ -14,6 +14,10 @@ running one trivial activity (bench/bare.py; its own task queue, an in-process w
 started N times at once, each timed from start to result. `floor_git_s`, one plain commit and push of the same N
 files, is reported beside it: the least the state-store write adds, which the bare floor leaves out.
 
+CPU, beside the wall time: `ratio_cpu` is the CPU seconds the platform's processes (dev server, worker and its git
+children, API) used for the N requests over what the dev server and this process (the bare worker) used for the
+floor's N. On a shared machine the wall-clock ratio follows whoever else is running; the CPU ratio much less so.
+
 `--profile DIR` samples the worker and the API with py-spy during the platform part and writes collapsed stacks
 (flamegraph input) and a summary of the hottest project frames there.
 Prints one line per run and, last, one JSON object with the medians.
@@ -25,6 +29,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -154,10 +159,15 @@ def platform_run(n: int, profile: Path | None) -> dict[str, float]:
             **{f"cpu_{name}_s": seconds for name, seconds in cpu.items()},
         }
         # The floor on the same dev server, with the platform's worker still polling (idle) as it would be.
+        floor_before, bench_before = cpu_s(stack.pids["temporal"]), time.process_time()
         floor_wall, floor_latencies = asyncio.run(
             bare_runs(json.loads((stack.home / "stack.json").read_text())["temporal_address"], names(n))
         )
+        floor_cpu = cpu_s(stack.pids["temporal"])["own"] - floor_before["own"] + time.process_time() - bench_before
         return result | {
+            "platform_cpu_s": sum(cpu.values()),
+            "floor_cpu_s": floor_cpu,
+            "ratio_cpu": sum(cpu.values()) / floor_cpu,
             "floor_s": floor_wall,
             "floor_p50_s": percentile(floor_latencies, 0.5),
             "floor_p95_s": percentile(floor_latencies, 0.95),
@@ -195,12 +205,14 @@ def main() -> None:
         result = platform_run(args.n, args.profile if run == 0 else None)
         result["floor_git_s"] = git_floor(args.n)
         result["ratio"] = result["wall_s"] / result["floor_s"]
+        result["load_average"] = os.getloadavg()[0]
         runs.append(result)
         print(
             f"run {run + 1}: {args.n} requests in {result['wall_s']:.2f}s (p50 {result['p50_s']:.2f}s, "
             f"p95 {result['p95_s']:.2f}s, {result['pushes']} pushes, worker peak RSS {result['rss_mb']} MB); "
             f"floor (bare workflow + activity) {result['floor_s']:.2f}s (p50 {result['floor_p50_s']:.2f}s); "
-            f"ratio {result['ratio']:.2f}x",
+            f"ratio {result['ratio']:.2f}x; CPU {result['platform_cpu_s']:.1f}s vs {result['floor_cpu_s']:.1f}s, "
+            f"ratio {result['ratio_cpu']:.2f}x (load average {result['load_average']})",
             flush=True,
         )
     if args.profile:

@@ -13,6 +13,8 @@ from domain.pod_fields import KRATIX_DEFAULT_RESOURCES, check_resources
 DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
 # Kratix's DefaultMinimumFetchInterval: how old a Git state store's clone may be before a write fetches it again.
 DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S = 5.0
+# How often a state store may start a commit (worker/settings.py: KTX_STATE_STORE_COMMIT_INTERVAL).
+DEFAULT_STATE_STORE_COMMIT_INTERVAL_S = 1.0
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
 # A day: Kratix leaves the value unbounded (int32 seconds); past a day a finished Pod is only clutter, and a bound keeps

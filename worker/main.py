@@ -37,6 +37,7 @@ from activities.platform.redelivery import RedeliveryActivities
 from activities.stores.secrets import secret_store_for
 from activities.actions.slack import SlackActivities
 from activities.stores.state_stores import StateStoreActivities
+from activities.stores.write_batcher import Pacing
 from activities.artifacts.object_bucket import ObjectBucket
 from activities.actions.zendesk import ZendeskActivities
 from service.platform import Platform
@@ -80,7 +81,13 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 def build_activities(client: Client, settings: Settings, artifacts: ArtifactStore) -> list:  # type: ignore[type-arg]
     secrets = secret_store_for(settings)
-    stores = StateStoreActivities(artifacts, settings.git_cache_dir, secrets, settings.git_minimum_fetch_interval_s)
+    stores = StateStoreActivities(
+        artifacts,
+        settings.git_cache_dir,
+        secrets,
+        settings.git_minimum_fetch_interval_s,
+        Pacing(interval_s=settings.state_store_commit_interval_s),
+    )
     catalog = CatalogActivities(client)
     config = ConfigActivities(settings.platform)
     # The apply-back activity applies through the service, as the API does: handed in, so activities import no

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, PlatformConfig
+from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, DEFAULT_STATE_STORE_COMMIT_INTERVAL_S, PlatformConfig
 from domain.durations import parse_duration
 from domain.kube.pipeline_token import MIN_KEY_BYTES
 from domain.naming import pipeline_task_queue
@@ -156,6 +156,10 @@ class Settings(BaseModel):
     # fetched again before a write only once this old; 0 fetches before every write. A push the remote refuses
     # because the branch moved fetches at once whatever this says, and so does a write that would change nothing.
     git_minimum_fetch_interval_s: float = Field(default=DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, ge=0, le=24 * 3600)
+    # KTX_STATE_STORE_COMMIT_INTERVAL: a state store's writes start a commit (a Git push, a Bucket batch) at most once
+    # this often, so requests finishing a few at a time share one (activities/stores/write_batcher.py); 0 commits as
+    # soon as the previous batch is done. At most a minute: every write may wait this long.
+    state_store_commit_interval_s: float = Field(default=DEFAULT_STATE_STORE_COMMIT_INTERVAL_S, ge=0, le=60)
     # Where Secret values live: 0600 files under secrets_dir, or Kubernetes Secrets (shared by API and worker pods).
     secret_provider: Literal["files", "kubernetes"] = "files"
     secrets_namespace: str = "ktx-system"
@@ -225,6 +229,8 @@ class Settings(BaseModel):
             values["artifact_gc_grace_s"] = parse_duration(env["KTX_ARTIFACT_GC_GRACE"])
         if "KTX_GIT_MINIMUM_FETCH_INTERVAL" in env:
             values["git_minimum_fetch_interval_s"] = parse_duration(env["KTX_GIT_MINIMUM_FETCH_INTERVAL"])
+        if "KTX_STATE_STORE_COMMIT_INTERVAL" in env:
+            values["state_store_commit_interval_s"] = parse_duration(env["KTX_STATE_STORE_COMMIT_INTERVAL"])
         if "KTX_WORKER_SHUTDOWN_GRACE" in env:
             values["worker_shutdown_grace_s"] = parse_duration(env["KTX_WORKER_SHUTDOWN_GRACE"])
         kube: dict[str, object] = {}

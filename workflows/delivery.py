@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
     from workflows import options
+    from workflows.publishing import held_publishing
 
 
 class Placement(BaseModel):
@@ -150,9 +151,10 @@ async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
     """One read of Temporal's own state (catalog, memos, visibility) by an activity of
     `activities/platform/catalog.py`."""
     if workflow.patched(LOCAL_READS_PATCH):
-        return await workflow.execute_local_activity_method(
-            activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
-        )
+        with held_publishing():
+            return await workflow.execute_local_activity_method(
+                activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
+            )
     return await workflow.execute_activity_method(
         activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
     )
@@ -164,9 +166,10 @@ async def read_catalog() -> Catalog:
 
 async def read_platform_config() -> PlatformConfig:
     """The worker's platform configuration, through a local activity so a changed setting never breaks replay."""
-    return await workflow.execute_local_activity_method(
-        ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
-    )
+    with held_publishing():
+        return await workflow.execute_local_activity_method(
+            ConfigActivities.read_platform_config, ReadConfigInput(), start_to_close_timeout=options.LOCAL_TIMEOUT
+        )
 
 
 # Each run has its own deadline (domain/pipeline_rules.py), which the activity's timeout now follows: histories from

@@ -162,6 +162,7 @@ class ObjectLifecycle:
             await self._wait_for_work()
             if self.state.delete_requested:
                 await self._delete()
+                self.publisher.flush()  # the deleted object's last state, before the workflow ends
                 return
             if self.state.redeliver is not None:
                 request, self.state.redeliver = self.state.redeliver, None

@@ -120,7 +120,7 @@ class PromiseWorkflow(ObjectLifecycle):
     @workflow.init
     def __init__(self, input: PromiseWorkflowInput) -> None:
         self.state: PromiseState = input.state
-        self.publisher = Publisher(input.state.resource_version)
+        self.publisher = Publisher(input.state.resource_version, coalesce=True)
         self.requirements_changed = False
         self.background: list[asyncio.Future[Any]] = []
 

@@ -67,7 +67,7 @@ class ResourceWorkflow(ObjectLifecycle):
     @workflow.init
     def __init__(self, input: ResourceWorkflowInput) -> None:
         self.state: ResourceState = input.state
-        self.publisher = Publisher(input.state.resource_version)
+        self.publisher = Publisher(input.state.resource_version, coalesce=True)
         self.snapshot: PromiseSnapshot | None = None
         self.promise_changed = False
         if input.initial is not None:

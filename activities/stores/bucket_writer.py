@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.writes import Content, StoreChange, apply_change, loaded
-from activities.stores.write_batcher import BatchingWriter, WriteOutcome
+from activities.stores.write_batcher import BatchingWriter, Pacing, WriteOutcome
 from domain.layout import join
 
 PERMISSION_CHECK_KEY = ".kratix-write-permission-check"
@@ -173,8 +173,9 @@ class BucketWriter(BatchingWriter):
         artifacts: ArtifactStore,
         path: str = "",
         use_dual_stack: bool = False,
+        pacing: Pacing = Pacing(),
     ):
-        super().__init__()
+        super().__init__(pacing)
         self.bucket = bucket
         self.path = path
         self.artifacts = artifacts

@@ -20,7 +20,7 @@ import git
 
 from activities.artifacts.store import ArtifactStore
 from activities.stores.writes import Content, StoreChange, apply_change
-from activities.stores.write_batcher import BatchingWriter, WriteOutcome
+from activities.stores.write_batcher import BatchingWriter, Pacing, WriteOutcome
 from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 
 _PUSH_ATTEMPTS = 5
@@ -127,8 +127,9 @@ class GitRepoWriter(BatchingWriter):
         artifacts: ArtifactStore,
         credentials: GitCredentials | None = None,
         min_fetch_interval: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
+        pacing: Pacing = Pacing(),
     ):
-        super().__init__()
+        super().__init__(pacing)
         self.url = url
         self.branch = branch
         self.actor = git.Actor(author_name, author_email)

@@ -27,7 +27,7 @@ from activities.stores.github_app import GitHubApp, InstallationTokens
 from activities.metrics import observe_state_store_write
 from activities.stores.secrets import SecretNotFound, SecretProvider
 from activities.stores.writes import GroupWrite, StoreChange, UnsafePath
-from activities.stores.write_batcher import BatchingWriter
+from activities.stores.write_batcher import BatchingWriter, Pacing
 from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S
 from domain.documents import BucketStateStore, BucketStateStoreSpec, GitStateStore, GitStateStoreSpec
 from domain.layout import Slot, join
@@ -85,11 +85,13 @@ class StateStoreActivities:
         cache_dir: Path,
         secrets: SecretProvider,
         git_minimum_fetch_interval_s: float = DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
+        pacing: Pacing = Pacing(),
     ):
         self.artifacts = artifacts
         self.cache_dir = cache_dir
         self.secrets = secrets
         self.git_minimum_fetch_interval_s = git_minimum_fetch_interval_s
+        self.pacing = pacing
         self._writers: dict[str, BatchingWriter] = {}
 
     def writer(self, store: StoreTarget) -> BatchingWriter:
@@ -124,6 +126,7 @@ class StateStoreActivities:
                 self.artifacts,
                 self._git_credentials(spec, key),
                 self.git_minimum_fetch_interval_s,
+                self.pacing,
             )
         return self._writers[key]
 
@@ -175,6 +178,7 @@ class StateStoreActivities:
                 self.artifacts,
                 spec.path,
                 spec.use_dual_stack,
+                self.pacing,
             )
         return self._writers[key]
 

@@ -1,7 +1,9 @@
 """One queue per store: concurrent writes wait while a batch is committed, then go out together in the next one.
 
 Kratix commits and pushes once per WorkPlacement under a lock, which storms the remote; batching turns a thousand
-concurrent writes into a handful of commits without making any caller wait longer than one commit cycle.
+concurrent writes into a handful of commits. Batches are also paced (Pacing): a batch starts at most once per
+interval, so writes that trickle in (requests finishing their pipelines a few at a time) share a commit by design,
+not by the luck of arriving during one. A write to an idle store, none started within the interval, goes at once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,19 @@ import threading
 from dataclasses import dataclass, replace
 
 from activities.stores.writes import StoreChange, check_paths
+from domain.config import DEFAULT_STATE_STORE_COMMIT_INTERVAL_S
+
+# A commit of this many changes is still a few seconds of git's work; a bigger backlog goes out in several.
+DEFAULT_MAX_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """At most one batch starts per `interval_s` per store (so at most W / interval + 1 commits in W seconds), and a
+    batch holds at most `max_batch` changes: one that fills starts without waiting out the interval."""
+
+    interval_s: float = DEFAULT_STATE_STORE_COMMIT_INTERVAL_S
+    max_batch: int = DEFAULT_MAX_BATCH
 
 
 @dataclass
@@ -24,9 +39,12 @@ class WriteOutcome:
 
 
 class BatchingWriter:
-    def __init__(self) -> None:
+    def __init__(self, pacing: Pacing = Pacing()) -> None:
+        self.pacing = pacing
         self._pending: list[tuple[StoreChange, asyncio.Future[WriteOutcome]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._full = asyncio.Event()
+        self._last_start: float | None = None  # the event loop's clock when the last batch started
         self.batches_committed = 0
         # Batches and permission checks share the clone (or client): one at a time.
         self._lock = threading.Lock()
@@ -35,13 +53,30 @@ class BatchingWriter:
         check_paths(change)
         future: asyncio.Future[WriteOutcome] = asyncio.get_running_loop().create_future()
         self._pending.append((change, future))
+        if len(self._pending) >= self.pacing.max_batch:
+            self._full.set()
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         return await future
 
+    async def _paced(self) -> None:
+        """Until the interval since the last batch's start is over, or a full batch is waiting."""
+        if self._last_start is None or len(self._pending) >= self.pacing.max_batch:
+            return
+        wait = self._last_start + self.pacing.interval_s - asyncio.get_running_loop().time()
+        if wait <= 0:
+            return
+        self._full.clear()
+        try:
+            await asyncio.wait_for(self._full.wait(), wait)
+        except TimeoutError:
+            pass
+
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            await self._paced()
+            batch, self._pending = self._pending[: self.pacing.max_batch], self._pending[self.pacing.max_batch :]
+            self._last_start = asyncio.get_running_loop().time()
             try:
                 outcome = await asyncio.to_thread(self._locked, self._commit_batch, [change for change, _ in batch])
             except Exception as exc:  # every waiter learns why its write failed

@@ -13,6 +13,7 @@ from activities.artifacts.store import ArtifactStore
 from activities.stores.git_writer import GitCredentials, GitRepoWriter
 from activities.stores.secrets import SecretStore
 from activities.stores.state_stores import CheckStateStoreInput, StateStoreActivities, StoreTarget, WriteStateStoreInput
+from activities.stores.write_batcher import Pacing
 from activities.stores.writes import GroupWrite, StoreChange
 from domain.documents import GitStateStoreSpec, SecretRef
 from domain.layout import Slot
@@ -21,8 +22,12 @@ from tests.servers.git_servers import GitDaemon, GitHttpServer, GitSshServer, ba
 from worker.settings import Settings
 
 
-def writer(url: str, tmp: Path, name: str = "w", credentials: GitCredentials | None = None) -> GitRepoWriter:
-    return GitRepoWriter(url, "main", "kratix", "k@x", tmp / name, ArtifactStore(tmp / "artifacts"), credentials)
+def writer(
+    url: str, tmp: Path, name: str = "w", credentials: GitCredentials | None = None, pacing: Pacing = Pacing()
+) -> GitRepoWriter:
+    return GitRepoWriter(
+        url, "main", "kratix", "k@x", tmp / name, ArtifactStore(tmp / "artifacts"), credentials, pacing=pacing
+    )
 
 
 def nested(message: str, path: str, files: dict[str, str]) -> StoreChange:
@@ -40,6 +45,35 @@ async def test_concurrent_writes_are_batched_into_few_commits(git_remote: Path, 
     assert w.batches_committed == made
     assert all(o.version_id and o.error is None for o in outcomes)
     assert sum(f.startswith("dest/") for f in remote_files(git_remote)) == 40
+
+
+async def test_writes_trickling_in_share_one_paced_commit(git_remote: Path, tmp_path: Path) -> None:
+    # An hour's interval: the first write, to an idle store, goes at once; the 99 that trickle in after it (each
+    # queued in its own turn of the event loop) wait together, and filling a batch starts it without the hour.
+    w = writer(str(git_remote), tmp_path, pacing=Pacing(interval_s=3600, max_batch=99))
+    before = remote_commits(git_remote)
+    first = await asyncio.wait_for(w.write(nested("Update from: r0", "dest/r0", {"cm.yaml": "n: 0\n"})), 60)
+    assert first.changed and remote_commits(git_remote) - before == 1
+    pending = []
+    for i in range(1, 100):
+        pending.append(
+            asyncio.ensure_future(w.write(nested(f"Update from: r{i}", f"dest/r{i}", {"cm.yaml": "n: 1\n"})))
+        )
+        await asyncio.sleep(0)  # one write per turn of the loop: they arrive apart, not in one gather
+    outcomes = await asyncio.wait_for(asyncio.gather(*pending), 60)
+    assert remote_commits(git_remote) - before == 2 == w.batches_committed
+    assert all(o.changed and o.error is None for o in outcomes)
+    assert sum(f.startswith("dest/") for f in remote_files(git_remote)) == 100
+
+
+async def test_a_backlog_goes_out_in_batches_of_at_most_max_batch(git_remote: Path, tmp_path: Path) -> None:
+    w = writer(str(git_remote), tmp_path, pacing=Pacing(interval_s=3600, max_batch=50))
+    before = remote_commits(git_remote)
+    changes = [nested(f"Update from: r{i}", f"dest/r{i}", {"cm.yaml": f"n: {i}\n"}) for i in range(250)]
+    outcomes = await asyncio.wait_for(asyncio.gather(*[w.write(c) for c in changes]), 120)
+    # All 250 queue before the first batch starts: five full batches, none waiting out the interval.
+    assert remote_commits(git_remote) - before == 5 == w.batches_committed
+    assert len({o.version_id for o in outcomes}) == 5
 
 
 async def test_unchanged_content_makes_no_commit(git_remote: Path, tmp_path: Path) -> None:
