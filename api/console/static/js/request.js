@@ -22,6 +22,7 @@ function objectPath(kind, name) {
 export async function render([kind, namespace, name]) {
   const logsShown = new Set();
   let filesShown = null;
+  const filesOpen = new Set();
   const base = objectPath(kind, name);
   const act = async (what, method, path, body) => {
     try {
@@ -214,15 +215,25 @@ export async function render([kind, namespace, name]) {
         files.replaceChildren(h("p", { class: "error" }, `Files of ${p.destination}: ${error.message}`));
         return;
       }
+      // One wrapper: h() flattens the list and drops the absent line; replaceChildren() would print both as text. The
+      // files opened stay open when the page is read again on a change.
       files.replaceChildren(
-        h("h3", {}, `Files on ${found.destination} at ${found.path}, commit ${found.commit.slice(0, 12)}`),
-        found.total > found.files.length ? h("p", {}, `${found.files.length} of ${found.total} files listed.`) : null,
-        found.files.map((f) =>
-          h(
-            "details",
-            { class: "placement-file" },
-            h("summary", {}, `${f.name} (${f.bytes} bytes)`),
-            f.text === null ? h("p", {}, `not shown: ${f.omitted}`) : h("pre", { tabindex: "0" }, f.text),
+        h(
+          "div",
+          {},
+          h("h3", {}, `Files on ${found.destination} at ${found.path}, commit ${found.commit.slice(0, 12)}`),
+          found.total > found.files.length ? h("p", {}, `${found.files.length} of ${found.total} files listed.`) : null,
+          found.files.map((f) =>
+            h(
+              "details",
+              {
+                class: "placement-file",
+                open: filesOpen.has(f.name),
+                ontoggle: (event) => (event.target.open ? filesOpen.add(f.name) : filesOpen.delete(f.name)),
+              },
+              h("summary", {}, `${f.name} (${f.bytes} bytes)`),
+              f.text === null ? h("p", {}, `not shown: ${f.omitted}`) : h("pre", { tabindex: "0" }, f.text),
+            ),
           ),
         ),
       );
