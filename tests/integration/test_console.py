@@ -230,11 +230,12 @@ async def test_pause_resume_approve_a_suspended_pipeline_and_delete(
 
 
 async def test_a_team_token_sees_and_reads_only_its_namespaces(
-    platform: Platform, git_remote: Path, tmp_path: Path
+    platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
 ) -> None:
     tokens = write_tokens(tmp_path / "tokens.yaml")
+    widgets = promise("widgets", "Widget", configure=[pipeline("make", FILES={"widget.yaml": {"made": True}})])
     with console_for(platform, worker_home(platform, tmp_path), api_tokens_file=tokens) as url:
-        await apply(url, [*store_and_destination(git_remote), promise("widgets", "Widget")], PLATFORM_TOKEN)
+        await apply(url, [*store_and_destination(git_remote), widgets], PLATFORM_TOKEN)
         await platform.wait_condition("promise", "widgets", "default", "Available", timeout=120)
         await apply(
             url,
