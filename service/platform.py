@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.platform.catalog import fetch_catalog, fetch_revision
 from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
+from activities.stores.committed_files import NotHeld, committed_files, find_clone
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget
 from domain.catalog import Catalog
@@ -1210,6 +1211,48 @@ class Platform:
                 + (f" container {container}" if container else "")
             )
         return found
+
+    async def placement_files(
+        self, kind: str, name: str, namespace: str, destination: str, path: str, git_cache_dir: Path
+    ) -> dict[str, Any]:
+        """The files of one of a request's placements (the one on `destination` at `path`) as its commit holds them,
+        read from the worker's clone of the Git state store in `git_cache_dir`. Only a path one of its placements
+        names is read; a bucket's placements, and a commit this host's cache does not hold, are NotFound with why."""
+        obj = await self.get(kind, name, namespace)
+        placement = next(
+            (
+                Placement.model_validate(p)
+                for p in obj.get("_ktx", {}).get("placements") or []
+                if p.get("destination") == destination and p.get("path") == path
+            ),
+            None,
+        )
+        if placement is None:
+            raise NotFound(f"{kind}/{name} has no placement on {destination!r} at {path!r}")
+        if placement.store_kind != "GitStateStore":
+            raise NotFound(f"{placement.store_key} is a bucket: its files are read from the bucket, not kept by ktx")
+        if not placement.version_id:
+            raise NotFound(f"the placement on {destination} is not committed yet")
+        store = (await self.catalog()).git_state_stores.get(placement.store_name)
+        if store is None:
+            raise NotFound(f"state store {placement.store_key} not found")
+
+        def read() -> dict[str, Any]:
+            clone = find_clone(git_cache_dir, store.spec.url, placement.version_id)
+            found = committed_files(clone, placement.version_id, placement.path)
+            return {"files": [vars(f) for f in found.files], "total": found.total}
+
+        try:
+            files = await asyncio.to_thread(read)
+        except NotHeld as exc:
+            raise NotFound(str(exc)) from None
+        return {
+            "destination": destination,
+            "store": placement.store_key,
+            "path": placement.path,
+            "commit": placement.version_id,
+            **files,
+        }
 
     # --- delete ---
 

@@ -32,6 +32,9 @@ OptionalNamespace = Annotated[str | None, Query(max_length=LABEL_MAX, pattern=NA
 KindPath = Annotated[str, Path(max_length=LABEL_MAX, pattern=r"^[A-Za-z][A-Za-z0-9]*$")]
 NamePath = Annotated[str, Path(max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN.pattern)]
 Namespace = Annotated[str, Query(max_length=LABEL_MAX, pattern=NAMESPACE_PATTERN.pattern)]
+DestinationName = Annotated[str, Query(max_length=SUBDOMAIN_MAX, pattern=NAME_PATTERN.pattern)]
+# A placement's path is only ever compared with the paths its request's placements name, never used as it comes.
+PlacementPath = Annotated[str, Query(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")]
 # Server-sent events: a comment this often keeps proxies from closing a quiet stream; the stream ends after
 # STREAM_MAX_S or the `timeout` asked (the browser opens another), so no connection is held forever.
 KEEPALIVE_S = 15.0
@@ -249,6 +252,23 @@ def routes() -> APIRouter:
                 "commits": commits,
             },
         }
+
+    @ui.get("/requests/{kind}/{name}/files")
+    async def placement_files(
+        request: Request,
+        kind: KindPath,
+        name: NamePath,
+        platform: PlatformDep,
+        caller: Caller,
+        destination: DestinationName,
+        path: PlacementPath,
+        namespace: Namespace = "default",
+    ) -> dict[str, Any]:
+        """The files one placement of a request committed, as `Platform.placement_files` reads them: whoever may read
+        the request may read what it placed, and nothing else (no other request's, no Destination's other files)."""
+        authorise(caller, "get", Target.of_route(kind, name, namespace))
+        cache = request.app.state.settings.git_cache_dir
+        return await platform.placement_files(kind, name, namespace, destination, path, cache)
 
     @ui.get("/changes")
     async def changes(

@@ -55,10 +55,19 @@ async def phase_shown(page: Page, phase: str) -> None:
     await expect(page.locator("h1 .phase")).to_have_text(phase, timeout=WAIT_MS)
 
 
+def worker_home(platform: Platform, tmp_path: Path) -> Path:
+    """The home of the platform fixture's worker: an API on the worker's host, reading its git cache."""
+    return tmp_path / f"ktx-home-{platform.client.namespace}"
+
+
+def git(remote: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(remote), *args], check=True, capture_output=True, text=True).stdout
+
+
 async def test_install_request_through_the_form_watch_it_reconcile_and_see_the_commit(
     platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
 ) -> None:
-    with console_for(platform, tmp_path / "home") as url:
+    with console_for(platform, worker_home(platform, tmp_path)) as url:
         await apply(url, store_and_destination(git_remote))
         async with chromium() as browser, console_page(browser) as page:
             await page.goto(f"{url}/ui/")
@@ -108,16 +117,25 @@ async def test_install_request_through_the_form_watch_it_reconcile_and_see_the_c
             await expect(placement).to_have_count(1)
             obj = await platform.get("appconfig", "checkout")
             (placed,) = obj["_ktx"]["placements"]
-            head = subprocess.run(
-                ["git", "--git-dir", str(git_remote), "log", "-1", "--format=%H", "main", "--", placed["path"]],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
+            head = git(git_remote, "log", "-1", "--format=%H", "main", "--", placed["path"]).strip()
             assert placed["version_id"] == head
             await expect(placement).to_contain_text("local")
             await expect(placement).to_contain_text(placed["path"])
             await expect(placement).to_contain_text(head[:12])
+
+            # Each file the placement committed, as the git remote holds it at that commit.
+            committed = git(git_remote, "ls-tree", "-r", "--name-only", head, "--", placed["path"]).split()
+            assert committed
+            await placement.get_by_role("button", name="Files on local").click()
+            viewer = page.locator("#placement-files")
+            await expect(viewer.locator("h3")).to_contain_text(head[:12])
+            await expect(viewer.locator("summary")).to_have_count(len(committed))
+            for number, file in enumerate(committed):
+                await viewer.locator("summary").nth(number).click()
+                shown = viewer.locator("details pre").nth(number)
+                await expect(shown).to_be_visible()
+                assert await shown.text_content() == git(git_remote, "show", f"{head}:{file}")
+            await expect(viewer.locator("summary").first).to_contain_text(committed[0])
             temporal = page.get_by_role("link", name="in the Temporal UI")
             await expect(temporal).to_have_attribute(
                 "href",
@@ -212,11 +230,12 @@ async def test_pause_resume_approve_a_suspended_pipeline_and_delete(
 
 
 async def test_a_team_token_sees_and_reads_only_its_namespaces(
-    platform: Platform, git_remote: Path, tmp_path: Path
+    platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
 ) -> None:
     tokens = write_tokens(tmp_path / "tokens.yaml")
-    with console_for(platform, tmp_path / "home", api_tokens_file=tokens) as url:
-        await apply(url, [*store_and_destination(git_remote), promise("widgets", "Widget")], PLATFORM_TOKEN)
+    widgets = promise("widgets", "Widget", configure=[pipeline("make", FILES={"widget.yaml": {"made": True}})])
+    with console_for(platform, worker_home(platform, tmp_path), api_tokens_file=tokens) as url:
+        await apply(url, [*store_and_destination(git_remote), widgets], PLATFORM_TOKEN)
         await platform.wait_condition("promise", "widgets", "default", "Available", timeout=120)
         await apply(
             url,
@@ -235,6 +254,17 @@ async def test_a_team_token_sees_and_reads_only_its_namespaces(
             assert refused.json()["message"].endswith(f'in namespace "{OTHER}": its namespaces are {OWN}')
             detail = await http.get("/ui/api/requests/widget/theirs", params={"namespace": OTHER})
             assert detail.status_code == 403
+            # What its own request placed it may read; what another namespace's placed, never, not even by its path.
+            (own,) = (await platform.get("widget", "ours", OWN))["_ktx"]["placements"]
+            (other,) = (await platform.get("widget", "theirs", OTHER))["_ktx"]["placements"]
+            files = "/ui/api/requests/widget/{}/files"
+            mine = await http.get(files.format("ours"), params={"namespace": OWN, **_where(own)})
+            assert mine.status_code == 200, mine.text
+            assert mine.json()["commit"] == own["version_id"] and mine.json()["files"]
+            theirs = await http.get(files.format("theirs"), params={"namespace": OTHER, **_where(other)})
+            assert theirs.status_code == 403
+            elsewhere = await http.get(files.format("ours"), params={"namespace": OWN, **_where(other)})
+            assert elsewhere.status_code == 404, elsewhere.text
             overview = (await http.get("/ui/api/overview")).json()
             assert sum(overview["counts"]["widgets"].values()) == 1
             assert overview["stores"] == [], "a team token may not read Destinations or stores"
@@ -267,6 +297,10 @@ async def test_a_team_token_sees_and_reads_only_its_namespaces(
             # The token stays in this tab's sessionStorage: never a cookie, never in the URL.
             assert await page.context.cookies() == []
             assert TEAM_TOKEN not in page.url
+
+
+def _where(placement: dict[str, Any]) -> dict[str, str]:
+    return {"destination": placement["destination"], "path": placement["path"]}
 
 
 async def test_the_requests_list_pages_and_filters_on_the_server(

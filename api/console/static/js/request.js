@@ -21,6 +21,8 @@ function objectPath(kind, name) {
 
 export async function render([kind, namespace, name]) {
   const logsShown = new Set();
+  let filesShown = null;
+  const filesOpen = new Set();
   const base = objectPath(kind, name);
   const act = async (what, method, path, body) => {
     try {
@@ -197,6 +199,47 @@ export async function render([kind, namespace, name]) {
       );
     });
 
+    // The files a placement committed, each a text node in a <pre> (or its size only, when binary or too large).
+    const files = h("div", { class: "placement-files", id: "placement-files", "aria-live": "polite" });
+    const showFiles = async (p) => {
+      filesShown = p;
+      let found;
+      try {
+        found = await get(`/ui/api/requests/${encodeURIComponent(kind)}/${encodeURIComponent(name)}/files`, {
+          namespace,
+          destination: p.destination,
+          path: p.path,
+        });
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        files.replaceChildren(h("p", { class: "error" }, `Files of ${p.destination}: ${error.message}`));
+        return;
+      }
+      // One wrapper: h() flattens the list and drops the absent line; replaceChildren() would print both as text. The
+      // files opened stay open when the page is read again on a change.
+      files.replaceChildren(
+        h(
+          "div",
+          {},
+          h("h3", {}, `Files on ${found.destination} at ${found.path}, commit ${found.commit.slice(0, 12)}`),
+          found.total > found.files.length ? h("p", {}, `${found.files.length} of ${found.total} files listed.`) : null,
+          found.files.map((f) =>
+            h(
+              "details",
+              {
+                class: "placement-file",
+                open: filesOpen.has(f.name),
+                ontoggle: (event) => (event.target.open ? filesOpen.add(f.name) : filesOpen.delete(f.name)),
+              },
+              h("summary", {}, `${f.name} (${f.bytes} bytes)`),
+              f.text === null ? h("p", {}, `not shown: ${f.omitted}`) : h("pre", { tabindex: "0" }, f.text),
+            ),
+          ),
+        ),
+      );
+    };
+    if (filesShown) showFiles(filesShown);
+
     const placements = (ktx.placements || []).map((p) => {
       const link = detail.links.commits[p.version_id];
       const sha = (p.version_id || "").slice(0, 12) || "-";
@@ -208,6 +251,13 @@ export async function render([kind, namespace, name]) {
         h("td", {}, h("code", {}, p.path), p.key ? ` [${p.key}]` : ""),
         h("td", {}, link ? h("a", { href: link, rel: "noreferrer", target: "_blank" }, sha) : h("code", {}, sha)),
         h("td", {}, [p.misplaced ? "misplaced" : "", p.error ? `error: ${p.error}` : "", p.removing ? "removing" : ""].filter(Boolean).join(", ") || "ok"),
+        h(
+          "td",
+          {},
+          p.version_id && p.store_kind === "GitStateStore"
+            ? h("button", { type: "button", onclick: () => showFiles(p) }, `Files on ${p.destination}`)
+            : "",
+        ),
       );
     });
     const pending = (ktx.pending || []).map((g) =>
@@ -273,7 +323,8 @@ export async function render([kind, namespace, name]) {
       section("Pipeline runs", runs.length ? runs : h("p", {}, "No runs yet.")),
       section(
         "Placements",
-        table("Where the outputs landed", ["Destination", "State store", "Path", "Commit", "State"], placements),
+        table("Where the outputs landed", ["Destination", "State store", "Path", "Commit", "State", "Files"], placements),
+        files,
         pending.length ? h("ul", {}, pending) : null,
       ),
       section("Compound", parent, components),
