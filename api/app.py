@@ -406,6 +406,7 @@ def _routes(app: FastAPI) -> None:
 
     @api.get("/objects/{kind}/{name}/logs")
     async def object_logs(
+        request: Request,
         kind: Kind,
         name: Name,
         platform: PlatformDep,
@@ -416,9 +417,11 @@ def _routes(app: FastAPI) -> None:
         limit_bytes: Annotated[int, Query(alias="limitBytes", ge=1, le=LOG_KEEP_BYTES)] = LOG_RESPONSE_BYTES,
     ) -> list[dict[str, Any]]:
         """The end of each container's log (`limitBytes`, 1 MiB unless asked; the worker keeps the last 4 MiB);
-        `truncated` says there was more."""
+        `truncated` says there was more. A run in progress is included as far as it has written (`running: true`),
+        read from the worker's log directory under this host's KTX_HOME."""
         authorise(caller, "logs", Target.of_route(kind, name, namespace))
-        return await platform.logs(kind, name, namespace, pipeline, container, limit_bytes)
+        logs_dir = request.app.state.settings.logs_dir
+        return await platform.logs(kind, name, namespace, pipeline, container, limit_bytes, logs_dir)
 
     @api.get("/objects/destination/{name}/manifests", responses={404: {"model": Refusal}, 422: {"model": Refusal}})
     async def destination_manifests(

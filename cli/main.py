@@ -565,7 +565,8 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
         entries = _check(client.get(f"/objects/{args.kind}/{args.name}/logs", params=params))
     for entry in entries:
         if len(entries) > 1:
-            print(f"==> {entry['action']}/{entry['pipeline']}/{entry['container']} (exit code {entry['exitCode']}) <==")
+            state = "running" if entry.get("running") else f"exit code {entry['exitCode']}"
+            print(f"==> {entry['action']}/{entry['pipeline']}/{entry['container']} ({state}) <==")
         if entry.get("truncated"):
             print(f"[ktx: the last {len(entry['log'].encode())} of {entry['bytes']} bytes]", file=sys.stderr)
         print(entry["log"], end="" if entry["log"].endswith("\n") or not entry["log"] else "\n")

@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.platform.catalog import fetch_catalog, fetch_revision
 from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
+from activities.pipelines.podman_runner import log_path
 from activities.stores.committed_files import NotHeld, committed_files, find_clone
 from activities.stores.secrets import SecretProvider
 from activities.stores.state_stores import StoreTarget
@@ -91,6 +92,7 @@ from workflows.destination import (
     ResyncRequest,
 )
 from workflows.delivery import Placement, iso
+from workflows.lifecycle import RUNNING_PIPELINE_QUERY, RunningPipeline
 from workflows.dry_run import DryRunWorkflow, DryRunWorkflowInput
 from workflows.promise import PromiseState, PromiseWorkflow, PromiseWorkflowInput
 from workflows.promise_release import (
@@ -1175,11 +1177,15 @@ class Platform:
         pipeline: str | None = None,
         container: str | None = None,
         limit_bytes: int = LOG_RESPONSE_BYTES,
+        logs_dir: Path | None = None,
     ) -> list[dict[str, Any]]:
         """The log of each container of each pipeline's latest run, read from the worker's log directory: its last
-        `limit_bytes`, with `truncated` and the stored size saying whether that was all of it."""
+        `limit_bytes`, with `truncated` and the stored size saying whether that was all of it. With `logs_dir` (the
+        worker's, on this host), the run in progress too, as far as its containers have written (`running: true`)."""
         obj = await self.get(kind, name, namespace)
         found: list[dict[str, Any]] = []
+        if logs_dir is not None:
+            found += await self._running_logs(kind, name, namespace, pipeline, container, limit_bytes, logs_dir)
         for run in obj.get("_ktx", {}).get("runs", []):  # stores and Destinations run no pipelines
             if pipeline not in (None, run["pipeline"]):
                 continue
@@ -1209,6 +1215,56 @@ class Platform:
                 f"no logs for {kind}/{name}"
                 + (f" pipeline {pipeline}" if pipeline else "")
                 + (f" container {container}" if container else "")
+            )
+        return found
+
+    async def _running_logs(
+        self,
+        kind: str,
+        name: str,
+        namespace: str,
+        pipeline: str | None,
+        container: str | None,
+        limit_bytes: int,
+        logs_dir: Path,
+    ) -> list[dict[str, Any]]:
+        """The containers of the run in progress that have started writing, asked of the object's workflow (the run's
+        ID is random, so it cannot be derived). No worker to answer, or no run, is no entry: logs stay readable."""
+        resolved, api = await self.resolve_kind(kind)
+        if api is None and resolved not in ("Promise", dr.KIND):
+            return []
+        handle = self.client.get_workflow_handle(_object_workflow_id(resolved, api, name, namespace))
+        try:
+            running = await handle.query(
+                RUNNING_PIPELINE_QUERY, result_type=RunningPipeline, rpc_timeout=timedelta(seconds=5)
+            )
+        except Exception:  # noqa: BLE001 - a query needs a live worker; without one there is simply no live log
+            return []
+        if running is None or pipeline not in (None, running.name):
+            return []
+        found = []
+        for each in running.containers:
+            if container not in (None, each):
+                continue
+            try:
+                path = log_path(logs_dir, running.run_id, each)
+            except ValueError:
+                continue
+            if not path.is_file():
+                continue  # not started yet
+            text, size = await asyncio.to_thread(read_tail, path, limit_bytes)
+            found.append(
+                {
+                    "pipeline": running.name,
+                    "action": running.action,
+                    "runId": running.run_id,
+                    "container": each,
+                    "exitCode": None,
+                    "running": True,
+                    "log": text,
+                    "bytes": size,
+                    "truncated": size > limit_bytes,
+                }
             )
         return found
 

@@ -92,12 +92,18 @@ RETRY_AFTER_BOUND_PATCH = "retry-after-bound"
 WAITING_FOR_PIPELINE = "WaitingForRunningPipeline"
 
 
+RUNNING_PIPELINE_QUERY = "running_pipeline"
+
+
 class RunningPipeline(BaseModel):
     """The pipeline whose run the workflow awaits now (never across continue-as-new: none runs then)."""
 
     action: Action
     name: str
     timeout_s: float
+    # Where its containers' logs are being written (<logs dir>/<run_id>/<container>.log), for reading them live.
+    run_id: str = ""
+    containers: list[str] = Field(default_factory=list)
 
 
 class LifecycleState(BaseModel):
@@ -146,6 +152,11 @@ class ObjectLifecycle:
     def held_artifacts(self) -> HeldArtifacts:
         """The stored outputs this object may place again; the artifact garbage collector keeps them."""
         return HeldArtifacts(digests=sorted({o.artifact for o in self.state.outputs if o.artifact}))
+
+    @workflow.query(name=RUNNING_PIPELINE_QUERY)
+    def running_pipeline(self) -> RunningPipeline | None:
+        """The run in progress, whose logs the API reads as they are written (a query: no command, nothing recorded)."""
+        return self.running
 
     @workflow.query(name=PIPELINE_OUTPUTS_QUERY)
     def pipeline_outputs(self) -> dict[str, Any]:
@@ -595,7 +606,13 @@ class ObjectLifecycle:
         waits = 0
         while True:
             # Only while the activity is out: a wait for a slot ends at once for a delete, and says so itself.
-            self.running = RunningPipeline(action=context.action, name=name, timeout_s=timeout_s)
+            self.running = RunningPipeline(
+                action=context.action,
+                name=name,
+                timeout_s=timeout_s,
+                run_id=run_id,
+                containers=[c.name for c in pipeline.spec.containers],
+            )
             result = await run_pipeline(
                 run_id, pipeline, self._live_object(), context, self._promise_selectors(), timeout_s
             )

@@ -49,6 +49,8 @@ class BoundedLog:
                     self.dropped += self.older.stat().st_size
                 os.replace(self.path, self.older)
                 self.file, self.written = self.path.open("wb"), 0
+        # On disk as it comes: the API reads a running container's log from this file (once per pipe read, <= 64 KiB).
+        self.file.flush()
 
     def close(self) -> None:
         """Leaves one file: a line saying how much was dropped, then the kept end of the output."""

@@ -229,6 +229,32 @@ async def test_pause_resume_approve_a_suspended_pipeline_and_delete(
     assert await platform.list("gated") == []
 
 
+async def test_a_running_pipelines_log_shows_while_it_runs(
+    platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
+) -> None:
+    # The container prints its first line, then hangs until the test force-deletes the request.
+    slow = pipeline("slow", SLEEP="3600")
+    with console_for(platform, worker_home(platform, tmp_path)) as url:
+        await apply(url, [*store_and_destination(git_remote), promise("sluggish", "Sluggish", configure=[slow])])
+        await platform.wait_condition("promise", "sluggish", "default", "Available", timeout=120)
+        await apply(url, [resource("Sluggish", "one")])
+        async with chromium() as browser, console_page(browser) as page:
+            await page.goto(f"{url}/ui/#/requests/Sluggish/default/one")
+            live = page.locator("#live-logs")
+            await expect(live).to_contain_text("resource/configure slow for one", timeout=WAIT_MS)
+            await expect(live).to_contain_text("(running)")
+            # Still running: no finished run is recorded yet, and the logs route says which entry is live.
+            await expect(
+                page.locator("section", has=page.get_by_role("heading", name="Pipeline runs"))
+            ).to_contain_text("No runs yet.")
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            entries = (await http.get("/objects/sluggish/one/logs", params={"namespace": "default"})).json()
+        assert [(e["pipeline"], e["running"], e["exitCode"]) for e in entries] == [("slow", True, None)]
+        assert "resource/configure slow for one" in entries[0]["log"]
+    await platform.delete("sluggish", "one", "default", force=True)
+    await eventually(lambda: platform.list("sluggish"), lambda found: found == [], timeout=120)
+
+
 async def test_a_team_token_sees_and_reads_only_its_namespaces(
     platform: Platform, git_remote: Path, pipeline_images, tmp_path: Path
 ) -> None:

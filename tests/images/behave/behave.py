@@ -61,7 +61,8 @@ def write(path, data):
 
 print(
     f"{os.environ['KRATIX_WORKFLOW_TYPE']}/{os.environ['KRATIX_WORKFLOW_ACTION']} "
-    f"{os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}"
+    f"{os.environ['KRATIX_PIPELINE_NAME']} for {meta.get('name')}",
+    flush=True,  # before any SLEEP, so a run's log shows it while it runs
 )
 if os.environ.get("SLEEP"):
     time.sleep(float(render(os.environ["SLEEP"])))

@@ -300,6 +300,32 @@ export async function render([kind, namespace, name]) {
     );
     const schedule = Object.entries(ktx.schedule || {}).filter(([, v]) => v);
 
+    // The run in progress: its containers' logs as they are written, re-read every 2 s while this page shows it
+    // running (a change re-renders the page, which ends this loop with the element it fills).
+    const liveLogs = h("div", { class: "logs", id: "live-logs", "aria-live": "polite" });
+    const pollLive = async () => {
+      if (!liveLogs.isConnected && liveLogs.dataset.started) return;
+      liveLogs.dataset.started = "yes";
+      try {
+        const found = (await get(`${base}/logs`, { namespace })).filter((entry) => entry.running);
+        liveLogs.replaceChildren(
+          ...found.map((entry) =>
+            h(
+              "figure",
+              { class: "log" },
+              h("figcaption", {}, `${entry.action}/${entry.pipeline} ${entry.container} (running)${entry.truncated ? ", end only" : ""}`),
+              h("pre", { tabindex: "0" }, entry.log || "(nothing written yet)"),
+            ),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+      }
+      setTimeout(pollLive, 2000);
+    };
+    const runningNow = pipelines.some((p) => p.phase === "Running");
+    if (runningNow) pollLive();
+
     return h(
       "div",
       { class: "view" },
@@ -320,6 +346,7 @@ export async function render([kind, namespace, name]) {
         table("Pipelines and their control state", ["Pipeline", "Phase", "Message", "Attempts", "Next retry"], control),
         schedule.length ? h("ul", {}, schedule.map(([k, v]) => h("li", {}, `${k}: ${v}`))) : null,
       ),
+      runningNow ? section("Running now", liveLogs) : null,
       section("Pipeline runs", runs.length ? runs : h("p", {}, "No runs yet.")),
       section(
         "Placements",
