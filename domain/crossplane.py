@@ -74,19 +74,7 @@ def crd_from_xrd(served: dict[str, Any], group: str, kind: str, plural: str) -> 
     if default is not None:
         spec["default"] = default
     properties["spec"] = spec
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "scope": "Namespaced",
-            "versions": [
-                {"name": served["name"], "schema": {"openAPIV3Schema": schema}, "served": True, "storage": True}
-            ],
-        },
-    }
+    return sc.crd_of(group, kind, served["name"], plural, schema)
 
 
 def _required(crd: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -289,8 +289,9 @@ def readme(subcommand: str, name: str, flags: str, group: str, kind: str) -> str
     return _README_TEMPLATE.format(subcommand=subcommand, name=name, extra=flags, group=group, kind=kind)
 
 
-def crd_of(group: str, kind: str, version: str, plural: str) -> dict[str, Any]:
-    """The API `init promise` writes, as a document (the template's text is Kratix's layout of the same)."""
+def crd_of(group: str, kind: str, version: str, plural: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API a generator writes, as a document: `init promise`'s default spec schema (the template's text is
+    Kratix's layout of the same) unless `schema` (the openAPIV3Schema another source gives, e.g. an XRD's)."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -303,10 +304,9 @@ def crd_of(group: str, kind: str, version: str, plural: str) -> dict[str, Any]:
                 {
                     "name": version,
                     "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": SPEC_SCHEMA},
-                        }
+                        "openAPIV3Schema": schema
+                        if schema is not None
+                        else {"type": "object", "properties": {"spec": SPEC_SCHEMA}}
                     },
                     "served": True,
                     "storage": True,
