@@ -60,16 +60,17 @@ class Failure(BaseModel):
 
 
 class Outcome(BaseModel):
-    """One request's run on a version ended (workflows/upgrade_records.UpgradeOutcome, as the progress reads it)."""
+    """One request's run on a version ended (the body of workflows/upgrade_records.UpgradeOutcome)."""
 
     namespace: str
     name: str
     version: str
     succeeded: bool
+    # The failure when not succeeded.
     message: str = ""
     failing_pipeline: str | None = None
     failing_container: str | None = None
-    log_tail: str = ""
+    log_tail: str = Field(default="", max_length=4096)
 
 
 class RolloutProgress(BaseModel):

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from domain.cron import WindowState, window_state
     from domain.naming import resource_workflow_id
-    from domain.rollout_progress import Control, Outcome, RolloutProgress
+    from domain.rollout_progress import Control, RolloutProgress
     from workflows.publishing import Publisher
     from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
 
@@ -113,19 +113,7 @@ class RolloutWorkflow:
     def upgrade_outcome(self, outcome: UpgradeOutcome) -> None:
         if outcome.promise != self.progress.plan.promise:
             return
-        recorded = self.progress.record(
-            Outcome(
-                namespace=outcome.namespace,
-                name=outcome.name,
-                version=outcome.version,
-                succeeded=outcome.succeeded,
-                message=outcome.message,
-                failing_pipeline=outcome.failing_pipeline,
-                failing_container=outcome.failing_container,
-                log_tail=outcome.log_tail,
-            ),
-            workflow.now().timestamp(),
-        )
+        recorded = self.progress.record(outcome, workflow.now().timestamp())
         self.woken = self.woken or recorded
 
     @workflow.update

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from domain.rollout_progress import Outcome
+
 REBIND_SIGNAL = "rebind"
 UPGRADE_OUTCOME_SIGNAL = "upgrade_outcome"
 
@@ -24,16 +26,8 @@ class RebindRequest(BaseModel):
     plan: str | None = Field(default=None, max_length=253)
 
 
-class UpgradeOutcome(BaseModel):
-    """How one request's run on a re-bound version ended, as its resource workflow reports it to `reply_to`."""
+class UpgradeOutcome(Outcome):
+    """How one request's run on a re-bound version ended, as its resource workflow reports it to `reply_to`: the
+    outcome the rollout's progress records (its failure is the binding's UpgradeFailed message), and its Promise."""
 
     promise: str
-    namespace: str
-    name: str
-    version: str
-    succeeded: bool
-    # The failure (the binding's UpgradeFailed message) when not succeeded.
-    message: str = ""
-    failing_pipeline: str | None = None
-    failing_container: str | None = None
-    log_tail: str = Field(default="", max_length=4096)
