@@ -75,6 +75,9 @@ DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
 DELETION_TIMESTAMP_PATCH = "deletion-timestamp"
 # Kratix keeps real output off Destinations labelled `kratix.io/dry-run: "true"`; histories from before placed there.
 DRY_RUN_DESTINATIONS_PATCH = "dry-run-destinations"
+# An idle object (paused, or only relabelled, status-patched, signalled) also continues as new when Temporal suggests
+# it; before this only a configure did, so such an object's history grew until Temporal terminated its workflow.
+CONTINUE_AS_NEW_WHEN_IDLE_PATCH = "continue-as-new-when-idle"
 
 
 def _activity_failure(exc: ActivityError) -> str:
@@ -141,6 +144,7 @@ class ObjectLifecycle:
     publisher: Publisher
     workflow_type: Literal["promise", "resource"]
     running: RunningPipeline | None = None
+    continue_when_idle: bool = False
 
     @workflow.query(name=HELD_ARTIFACTS_QUERY)
     def held_artifacts(self) -> HeldArtifacts:
@@ -156,10 +160,15 @@ class ObjectLifecycle:
     # --- the loop ---
 
     async def lifecycle(self) -> None:
+        # Asked once per run, before any command: a replay of a history recorded without the marker takes the old path
+        # for the whole run, and a wait condition never records a marker.
+        self.continue_when_idle = workflow.patched(CONTINUE_AS_NEW_WHEN_IDLE_PATCH)
         self.config = await read_platform_config()
         self._publish()
         while True:
             await self._wait_for_work()
+            if not self._work_due():
+                await self._continue_as_new_when_handled()
             if self.state.delete_requested:
                 await self._delete()
                 return
@@ -170,9 +179,12 @@ class ObjectLifecycle:
             start, self.state.start_from = self.state.start_from or 0, None
             await self._configure(start)
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                self.state.resource_version = self.publisher.resource_version
-                self._continue_as_new()
+                await self._continue_as_new_when_handled()
+
+    async def _continue_as_new_when_handled(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self.state.resource_version = self.publisher.resource_version
+        self._continue_as_new()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -199,12 +211,16 @@ class ObjectLifecycle:
             or self.state.redeliver is not None
         )
 
+    def _work_or_new_run_due(self) -> bool:
+        return self._work_due() or (self.continue_when_idle and workflow.info().is_continue_as_new_suggested())
+
     async def _wait_for_work(self) -> None:
-        while not self._work_due():
+        """Returns when work is due, or (with no work due) when Temporal suggests continuing as new."""
+        while not self._work_or_new_run_due():
             due = self._timer_due_at()
             timeout = max((due - workflow.now()).total_seconds(), 0.001) if due else None
             try:
-                await workflow.wait_condition(self._work_due, timeout=timeout)
+                await workflow.wait_condition(self._work_or_new_run_due, timeout=timeout)
             except asyncio.TimeoutError:
                 self._fire_timers()
 
