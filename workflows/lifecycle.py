@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         run_pipeline,
     )
     from workflows import actions as off_platform
+    from workflows import idle_continue_as_new
     from workflows import options
     from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
@@ -75,9 +76,6 @@ DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
 DELETION_TIMESTAMP_PATCH = "deletion-timestamp"
 # Kratix keeps real output off Destinations labelled `kratix.io/dry-run: "true"`; histories from before placed there.
 DRY_RUN_DESTINATIONS_PATCH = "dry-run-destinations"
-# An idle object (paused, or only relabelled, status-patched, signalled) also continues as new when Temporal suggests
-# it; before this only a configure did, so such an object's history grew until Temporal terminated its workflow.
-CONTINUE_AS_NEW_WHEN_IDLE_PATCH = "continue-as-new-when-idle"
 
 
 def _activity_failure(exc: ActivityError) -> str:
@@ -160,9 +158,7 @@ class ObjectLifecycle:
     # --- the loop ---
 
     async def lifecycle(self) -> None:
-        # Asked once per run, before any command: a replay of a history recorded without the marker takes the old path
-        # for the whole run, and a wait condition never records a marker.
-        self.continue_when_idle = workflow.patched(CONTINUE_AS_NEW_WHEN_IDLE_PATCH)
+        self.continue_when_idle = idle_continue_as_new.allowed_this_run()
         self.config = await read_platform_config()
         self._publish()
         while True:
@@ -212,7 +208,7 @@ class ObjectLifecycle:
         )
 
     def _work_or_new_run_due(self) -> bool:
-        return self._work_due() or (self.continue_when_idle and workflow.info().is_continue_as_new_suggested())
+        return self._work_due() or idle_continue_as_new.suggested(self.continue_when_idle)
 
     async def _wait_for_work(self) -> None:
         """Returns when work is due, or (with no work due) when Temporal suggests continuing as new."""

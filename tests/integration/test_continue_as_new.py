@@ -1,6 +1,7 @@
 """Object workflows continue as new when Temporal suggests it: after a configure, and while idle (a paused object
-only relabelled), so no history grows until Temporal's hard limit terminates the workflow of a live object. A dev
-server of its own suggests continuing as new after a few dozen events."""
+only relabelled, a Destination only sent write reports, a PromiseRelease only re-applied unchanged), so no history
+grows until Temporal's hard limit terminates the workflow of a live object. A dev server of its own suggests
+continuing as new after a few dozen events."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from domain.naming import resource_workflow_id
+from domain.naming import destination_workflow_id, promise_release_workflow_id, resource_workflow_id
 from service.platform import Platform
 from tests.conftest import remote_files
+from tests.integration.test_promise_release import host, hosted, installed, release  # noqa: F401  (host: a fixture)
 from tests.integration.test_reconciliation import install
 from tests.kratix_documents import condition, eventually, get, pipeline, promise, resource, runs
+from tests.servers.promise_host import PromiseHost
+from workflows.destination import DestinationWorkflow, WriteReport
 
 SUGGEST_AFTER = 25
 # Each run's history stays near the threshold: what one change adds (its update, workflow task and memo upsert) and
@@ -87,3 +91,78 @@ async def test_paused_resource_continues_as_new_while_only_relabelled(
         what="the unpaused resource to run its pipeline again",
     )
     assert sorted(remote_files(git_remote)) == placed
+
+
+async def test_a_destination_only_sent_write_reports_continues_as_new(
+    platform: Platform, git_remote: Path, pipeline_images
+) -> None:
+    await install(platform, git_remote, promise("reported", "Reported", configure=[pipeline("render")]))
+    await platform.apply(resource("Reported", "one", {"v": 1}))
+    await platform.wait_condition("reported", "one", "default", "Reconciled", timeout=60)
+    workflow_id = destination_workflow_id("worker-1")
+    # Its own work done (checked, owners told of it), the Destination waits: it publishes when it next checks.
+    await eventually(
+        lambda: get(platform, "destination", "worker-1"),
+        lambda d: bool(d["status"].get("nextCheckAt")),
+        timeout=60,
+        what="the Destination to wait for its next check",
+    )
+    before = await run_chain(platform.client, workflow_id)
+    # What resource workflows send after each write; none of them is work for the Destination's own loop.
+    handle = platform.client.get_workflow_handle(workflow_id)
+    owner = resource_workflow_id("reported", "default", "one")
+    for i in range(CHANGES):
+        await handle.signal(
+            DestinationWorkflow.report_write, WriteReport(owner=owner, error=f"e{i}" if i % 2 else None)
+        )
+    chain = await eventually(
+        lambda: run_chain(platform.client, workflow_id),
+        lambda c: len(c) >= len(before) + 2,
+        timeout=60,
+        what="the Destination's workflow to continue as new",
+    )
+    # Reports that arrive while the Destination does its own work (a check's activities) wait for it in that run, so
+    # only the run it waits in now is bounded as tightly as an idle resource's.
+    assert len(chain[-1]) <= RUN_EVENTS_BOUND, [len(r) for r in chain]
+    dest = await eventually(
+        lambda: get(platform, "destination", "worker-1"),
+        lambda d: condition(d, "Ready").get("status") == "True",
+        timeout=60,
+        what="the Destination Ready in its new run",
+    )
+    assert dest["spec"]["stateStoreRef"]["name"] == "default"
+    # The next change still goes through it: a new spec is configured and placed (Reconciled once written).
+    await platform.apply(resource("Reported", "one", {"v": 2}))
+    await eventually(
+        lambda: get(platform, "reported", "one"),
+        lambda o: runs(o, "render") == 2 and condition(o, "Reconciled").get("status") == "True",
+        timeout=60,
+        what="the changed resource reconciled",
+    )
+
+
+async def test_a_promise_release_only_reapplied_continues_as_new(platform: Platform, host: PromiseHost) -> None:  # noqa: F811
+    host.routes["/promise"] = hosted("kept", "v1.0.0")
+    doc = release("rel", f"{host.url}/promise")
+    await platform.apply(doc)
+    await eventually(
+        lambda: platform.get("promiserelease", "rel"),
+        lambda r: installed(r) is not None and installed(r)[0] == "True",
+        what="installed",
+    )
+    workflow_id = promise_release_workflow_id("rel")
+    before = await run_chain(platform.client, workflow_id)
+    for _ in range(CHANGES):
+        assert (await platform.apply(doc)).action == "unchanged"
+    chain = await run_chain(platform.client, workflow_id)
+    assert len(chain) >= len(before) + 2, [len(r) for r in chain]
+    assert max(len(r) for r in chain) <= RUN_EVENTS_BOUND, [len(r) for r in chain]
+    rel = await platform.get("promiserelease", "rel")
+    assert installed(rel)[0] == "True" and rel["metadata"]["generation"] == 1
+    host.routes["/promise"] = hosted("kept", "v1.1.0")
+    assert (await platform.apply(release("rel", f"{host.url}/promise", version="v1.1.0"))).action == "configured"
+    await eventually(
+        lambda: platform.get("promise", "kept"),
+        lambda p: p.get("metadata", {}).get("labels", {}).get("kratix.io/promise-version") == "v1.1.0",
+        what="the next change to reach the Promise",
+    )
