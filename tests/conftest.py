@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -59,8 +60,12 @@ def pipeline_images() -> None:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def temporal_env():
+async def temporal_env(request: pytest.FixtureRequest):
+    """The dev server. A test parametrises it indirectly with dynamic config ({key: value}) to get a server of its own
+    with those limits (e.g. a low limit.historyCount.suggestContinueAsNew)."""
     extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal", "--log-level", "error"]
+    for key, value in getattr(request, "param", {}).items():
+        extra += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=SEARCH_ATTRIBUTES,

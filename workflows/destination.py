@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.documents import Destination
     from domain.events import Event, record_event
     from domain.layout import canary_files
-    from workflows import options
+    from workflows import idle_continue_as_new, options
     from workflows.delivery import iso, now_iso, read_catalog, read_platform_config, store_target
     from workflows.publishing import Publisher
 
@@ -88,6 +88,7 @@ class DestinationWorkflow:
         self.state = input.state
         self.publisher = Publisher(input.state.resource_version)
         self.config = PlatformConfig()
+        self.continue_when_idle = False
 
     @property
     def name(self) -> str:
@@ -95,6 +96,7 @@ class DestinationWorkflow:
 
     @workflow.run
     async def run(self, input: DestinationWorkflowInput) -> None:
+        self.continue_when_idle = idle_continue_as_new.allowed_this_run()
         self.config = await read_platform_config()
         if not self.state.status:
             st.set_condition(
@@ -135,6 +137,8 @@ class DestinationWorkflow:
                     or self.state.check_due
                     or self.state.resync_due
                     or _scheduling_key(self.state.destination) != self.state.scheduled_as
+                    # Write reports wake nothing: without this a busy Destination's history grows until terminated.
+                    or idle_continue_as_new.suggested(self.continue_when_idle)
                 ),
                 timeout=timedelta(seconds=delay),
             )

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         run_pipeline,
     )
     from workflows import actions as off_platform
+    from workflows import idle_continue_as_new
     from workflows import options
     from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
@@ -147,6 +148,7 @@ class ObjectLifecycle:
     publisher: Publisher
     workflow_type: Literal["promise", "resource"]
     running: RunningPipeline | None = None
+    continue_when_idle: bool = False
 
     @workflow.query(name=HELD_ARTIFACTS_QUERY)
     def held_artifacts(self) -> HeldArtifacts:
@@ -167,10 +169,13 @@ class ObjectLifecycle:
     # --- the loop ---
 
     async def lifecycle(self) -> None:
+        self.continue_when_idle = idle_continue_as_new.allowed_this_run()
         self.config = await read_platform_config()
         self._publish()
         while True:
             await self._wait_for_work()
+            if not self._work_due():
+                await self._continue_as_new_when_handled()
             if self.state.delete_requested:
                 await self._delete()
                 self.publisher.flush()  # the deleted object's last state, before the workflow ends
@@ -182,9 +187,12 @@ class ObjectLifecycle:
             start, self.state.start_from = self.state.start_from or 0, None
             await self._configure(start)
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                self.state.resource_version = self.publisher.resource_version
-                self._continue_as_new()
+                await self._continue_as_new_when_handled()
+
+    async def _continue_as_new_when_handled(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self.state.resource_version = self.publisher.resource_version
+        self._continue_as_new()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -211,12 +219,16 @@ class ObjectLifecycle:
             or self.state.redeliver is not None
         )
 
+    def _work_or_new_run_due(self) -> bool:
+        return self._work_due() or idle_continue_as_new.suggested(self.continue_when_idle)
+
     async def _wait_for_work(self) -> None:
-        while not self._work_due():
+        """Returns when work is due, or (with no work due) when Temporal suggests continuing as new."""
+        while not self._work_or_new_run_due():
             due = self._timer_due_at()
             timeout = max((due - workflow.now()).total_seconds(), 0.001) if due else None
             try:
-                await workflow.wait_condition(self._work_due, timeout=timeout)
+                await workflow.wait_condition(self._work_or_new_run_due, timeout=timeout)
             except asyncio.TimeoutError:
                 self._fire_timers()
 

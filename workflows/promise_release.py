@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.config import PlatformConfig
     from domain.documents import PromiseRelease
     from domain.events import Event, record_event
+    from workflows import idle_continue_as_new
     from workflows.delivery import now_iso, read_platform_config
     from workflows.publishing import Publisher
     from workflows.records import ApplyInput, ApplyResult, DeleteAccepted, DeleteRequest
@@ -84,9 +85,11 @@ class PromiseReleaseWorkflow:
         self.state = input.state
         self.publisher = Publisher(input.state.resource_version)
         self.config = PlatformConfig()
+        self.continue_when_idle = False
 
     @workflow.run
     async def run(self, input: PromiseReleaseWorkflowInput) -> PromiseReleaseResult:
+        self.continue_when_idle = idle_continue_as_new.allowed_this_run()
         self.config = await read_platform_config()
         # The first apply arrives with the start (update-with-start): wait for the document before anything else.
         await workflow.wait_condition(lambda: bool(self.state.document))
@@ -153,7 +156,13 @@ class PromiseReleaseWorkflow:
             timeout = timedelta(seconds=self.config.backoff(self.state.failures))
         try:
             await workflow.wait_condition(
-                lambda: self.state.reconcile_due or self.state.delete_requested, timeout=timeout
+                # An apply that changes no spec wakes nothing: without the suggestion the history would grow unbounded.
+                lambda: (
+                    self.state.reconcile_due
+                    or self.state.delete_requested
+                    or idle_continue_as_new.suggested(self.continue_when_idle)
+                ),
+                timeout=timeout,
             )
         except asyncio.TimeoutError:
             self.state.reconcile_due = True
