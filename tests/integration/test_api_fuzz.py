@@ -133,7 +133,9 @@ def fuzz(schema_document: dict[str, Any], url: str, statuses: Counter[int]) -> l
 
 def fuzz_stateful(schema_document: dict[str, Any], url: str, statuses: Counter[tuple[str, str, int]]) -> list[str]:
     """schemathesis' state machine over the OpenAPI links: apply, then the operations on the object it answered."""
-    schema = openapi.from_dict(schema_document)
+    # Only the operations the links join: every other root operation (rollouts, the console's views) would take
+    # scenarios from the linked ones, and the plain fuzzing above covers them.
+    schema = openapi.from_dict(schema_document).include(path_regex=r"^/(apply$|objects/)")
     assert schema.statistic.transitions.total >= 7, "POST /apply lost its links"
     failures: list[str] = []
     session = requests.Session()
