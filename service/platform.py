@@ -1185,7 +1185,7 @@ class Platform:
         obj = await self.get(kind, name, namespace)
         found: list[dict[str, Any]] = []
         if logs_dir is not None:
-            found += await self._running_logs(kind, name, namespace, pipeline, container, limit_bytes, logs_dir)
+            found += await self._running_logs(obj.get("_ktx", {}), pipeline, container, limit_bytes, logs_dir)
         for run in obj.get("_ktx", {}).get("runs", []):  # stores and Destinations run no pipelines
             if pipeline not in (None, run["pipeline"]):
                 continue
@@ -1199,16 +1199,8 @@ class Platform:
                     text = c.get("log_tail", "")
                     size = len(text.encode())
                 found.append(
-                    {
-                        "pipeline": run["pipeline"],
-                        "action": run["action"],
-                        "runId": run["run_id"],
-                        "container": c["name"],
-                        "exitCode": c["exit_code"],
-                        "log": text,
-                        "bytes": size,
-                        "truncated": size > limit_bytes,
-                    }
+                    _log_entry(run["pipeline"], run["action"], run["run_id"], c["name"], text, size, limit_bytes)
+                    | {"exitCode": c["exit_code"]}
                 )
         if not found:
             raise NotFound(
@@ -1219,21 +1211,14 @@ class Platform:
         return found
 
     async def _running_logs(
-        self,
-        kind: str,
-        name: str,
-        namespace: str,
-        pipeline: str | None,
-        container: str | None,
-        limit_bytes: int,
-        logs_dir: Path,
+        self, ktx: dict[str, Any], pipeline: str | None, container: str | None, limit_bytes: int, logs_dir: Path
     ) -> list[dict[str, Any]]:
         """The containers of the run in progress that have started writing, asked of the object's workflow (the run's
-        ID is random, so it cannot be derived). No worker to answer, or no run, is no entry: logs stay readable."""
-        resolved, api = await self.resolve_kind(kind)
-        if api is None and resolved not in ("Promise", dr.KIND):
+        ID is random, so it cannot be derived). Objects that run no pipelines (stores, Destinations: no `runs`), no
+        worker to answer, or no run, give no entry: logs stay readable."""
+        if "runs" not in ktx or not ktx.get("workflowId"):
             return []
-        handle = self.client.get_workflow_handle(_object_workflow_id(resolved, api, name, namespace))
+        handle = self.client.get_workflow_handle(ktx["workflowId"])
         try:
             running = await handle.query(
                 RUNNING_PIPELINE_QUERY, result_type=RunningPipeline, rpc_timeout=timedelta(seconds=5)
@@ -1253,19 +1238,8 @@ class Platform:
             if not path.is_file():
                 continue  # not started yet
             text, size = await asyncio.to_thread(read_tail, path, limit_bytes)
-            found.append(
-                {
-                    "pipeline": running.name,
-                    "action": running.action,
-                    "runId": running.run_id,
-                    "container": each,
-                    "exitCode": None,
-                    "running": True,
-                    "log": text,
-                    "bytes": size,
-                    "truncated": size > limit_bytes,
-                }
-            )
+            entry = _log_entry(running.name, running.action, running.run_id, each, text, size, limit_bytes)
+            found.append(entry | {"exitCode": None, "running": True})
         return found
 
     async def placement_files(
@@ -1482,6 +1456,21 @@ def _resources_query(promise: str | None, namespaces: list[str] | None, phase: s
     if namespaces is not None:
         clauses.append("(" + " OR ".join(equals(NAMESPACE.name, n) for n in namespaces) + ")")
     return " AND ".join(clauses)
+
+
+def _log_entry(
+    pipeline: str, action: str, run_id: str, container: str, text: str, size: int, limit_bytes: int
+) -> dict[str, Any]:
+    """One container's log as the logs route answers it (the caller adds its exit code, or that it runs still)."""
+    return {
+        "pipeline": pipeline,
+        "action": action,
+        "runId": run_id,
+        "container": container,
+        "log": text,
+        "bytes": size,
+        "truncated": size > limit_bytes,
+    }
 
 
 def _object_workflow_id(kind: str, api: PromiseApi | None, name: str, namespace: str) -> str:
