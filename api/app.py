@@ -38,9 +38,8 @@ from domain import rollout_plan as rp
 from domain.rollout_progress import Control
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
-from domain.gitops import GitOpsAgent
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX, GitOpsAgent
 from domain.parsing import MalformedInput, decode_body, load_documents
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
 from domain.visibility import QueryValueRefused
 from worker.settings import Settings, connect_client
 

@@ -17,12 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import httpx
 
 from cli import kube_credentials
-from worker.settings import Settings, connect_client
+
+if TYPE_CHECKING:  # the settings are built by the commands that need them (cli/invocation.py)
+    from worker.settings import Settings
 
 BOOTSTRAP = """\
 apiVersion: platform.kratix.io/v1alpha1
@@ -105,6 +107,8 @@ def api_url(home: Path) -> str:
         return os.environ["KTX_API_URL"]
     if state.exists():
         return json.loads(state.read_text())["api_url"]
+    from worker.settings import Settings  # only when no stack says where its API is
+
     settings = Settings.from_env()
     return f"http://{settings.api_host}:{settings.api_port}"
 
@@ -250,6 +254,7 @@ async def _register_search_attributes(settings: Settings) -> None:
     # Imported here: the worker module pulls in every activity (kubernetes, boto3, the Temporal worker), a second of
     # start-up that every `ktx get` would pay when only `ktx up` needs it.
     from worker.main import ensure_search_attributes
+    from worker.settings import connect_client
 
     await ensure_search_attributes(await connect_client(settings))
 

@@ -18,7 +18,8 @@ from domain.durations import parse_duration
 from domain.errors import FieldError, InvalidDocument
 from domain.kube.selectors import Requirement
 from domain.labels import label_key_error, label_value_error
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, validate_name
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN
+from domain.validation import validate_name
 
 API_VERSION = "platform.ktx.dev/v1alpha1"
 KIND = "RolloutPlan"

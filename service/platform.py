@@ -42,7 +42,8 @@ from domain.catalog import Catalog
 from domain import dry_run as dr
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease, ResourceRequest
-from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
+from domain.documents import BUILTIN_API_VERSIONS, PLATFORM_KIND_NAMES, builtin_kind
+from domain.names import KRATIX_API_VERSION
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record

@@ -20,7 +20,7 @@ from api.kube.registry import BUILTIN, KubeResource, lookup, served_resources
 from domain.errors import FieldError
 from domain.kube import protobuf
 from domain.kube.rbac import ApiRef, Attributes, Rule, Subject, allows, why_denied
-from domain.validation import LABEL_MAX, SUBDOMAIN_MAX
+from domain.names import LABEL_MAX, SUBDOMAIN_MAX
 
 AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"

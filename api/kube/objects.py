@@ -48,7 +48,7 @@ from domain.kube.selectors import (
     parse_label_selector,
 )
 from domain.kube.table import ColumnPathError, table
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX
 from service.platform import Platform
 
 

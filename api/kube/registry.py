@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.kube.errors import KubeError
-from domain.documents import KRATIX_GROUP
+from domain.names import KRATIX_GROUP
 from domain.kube.crd import DEFAULT_COLUMNS
 from domain.kube.printer_columns import PRINTER_COLUMNS
 from domain.promise_api import PromiseApi
