@@ -26,6 +26,17 @@ from cli import kube_credentials
 if TYPE_CHECKING:  # the settings are built by the commands that need them (cli/invocation.py)
     from worker.settings import Settings
 
+# The dev server's database: WAL with normal sync (a commit is not an fsync), and auto_vacuum=full so pages that
+# retention frees go back to the disk instead of holding the file at its high-water mark forever. SQLite takes
+# auto_vacuum only when it creates the file: a database made before keeps its mode until a VACUUM.
+TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal", "auto_vacuum=full")
+
+
+def sqlite_pragma_args(pragmas: tuple[str, ...] = TEMPORAL_SQLITE_PRAGMAS) -> list[str]:
+    """`temporal server start-dev`'s options for the pragmas."""
+    return [arg for pragma in pragmas for arg in ("--sqlite-pragma", pragma)]
+
+
 BOOTSTRAP = """\
 apiVersion: platform.kratix.io/v1alpha1
 kind: GitStateStore
@@ -336,10 +347,7 @@ def up(
             str(ui_port),
             "--db-filename",
             str(home / "temporal.db"),
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
+            *sqlite_pragma_args(),
             "--log-level",
             "error",
         ],
