@@ -20,7 +20,8 @@ from domain.kube.selectors import Requirement
 from domain.labels import label_key_error, label_value_error
 from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, validate_name
 
-API_VERSION = "platform.ktx.dev/v1alpha1"
+GROUP, VERSION = "platform.ktx.dev", "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "RolloutPlan"
 
 # Bounds. A plan is one workflow whose state holds every request it touches: 5,000 keys is a few hundred KB of state,

@@ -9,7 +9,9 @@ from typing import Any
 from api.kube.errors import KubeError
 from domain.documents import KRATIX_GROUP
 from domain.kube.crd import DEFAULT_COLUMNS
+from domain.kube import rollout_plans
 from domain.kube.printer_columns import PRINTER_COLUMNS
+from domain import rollout_plan as rp
 from domain.promise_api import PromiseApi
 from service.platform import Platform
 
@@ -157,6 +159,19 @@ BUILTIN: tuple[KubeResource, ...] = (
         ktx_kind="ResourceBinding",
         subresources=("status",),
         printer_columns=PRINTER_COLUMNS["ResourceBinding"],
+    ),
+    # ktx's own kind (docs/rollouts.md), so in none of Kratix's categories; a plan is held by its workflow.
+    KubeResource(
+        group=rp.GROUP,
+        version=rp.VERSION,
+        kind=rp.KIND,
+        plural="rolloutplans",
+        singular="rolloutplan",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind=rp.KIND,
+        printer_columns=rollout_plans.PRINTER_COLUMNS,
+        schema=rollout_plans.SCHEMA,
     ),
     KubeResource(
         **_KRATIX,

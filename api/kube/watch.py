@@ -60,6 +60,7 @@ def carried_by_feed(resource: KubeResource) -> bool:
         "Destination",
         "GitStateStore",
         "BucketStateStore",
+        "RolloutPlan",
     ) or bool(resource.promise)
 
 
