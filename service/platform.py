@@ -1007,6 +1007,8 @@ class Platform:
             obj = await _object_from(execution)
             if "metadata" not in obj:
                 return None
+            if kind == "Promise":  # what a watch of PromiseRevisions derives its changes from
+                obj["_ktx"]["revisions"] = memo.get("revisions") or []
         return Observed(
             workflow_id=execution.id,
             resource_version=version,

@@ -15,6 +15,7 @@ import pytest_asyncio
 import yaml
 
 from api.app import create_app
+from domain.revisions import binding_name, revision_name
 from service.platform import Platform
 from tests.e2e.test_kubectl import Kubectl, kubectl, write  # noqa: F401  (kubectl: the fixture)
 from tests.e2e.test_kubectl_watch import start
@@ -45,7 +46,20 @@ async def test_kubectl_applies_controls_watches_and_deletes_a_rollout_plan(
     tmp_path: Path,
     git_remote: Path,
 ) -> None:
-    await fleet(platform, git_remote, {"team-a": ["a0"], "team-b": ["b0", "b1"]}, writer("write-v2", SLEEP="2"))
+    revisions = await start(kubectl, "get", "promiserevisions", "--watch", "--output-watch-events")
+    try:
+        await fleet(platform, git_remote, {"team-a": ["a0"], "team-b": ["b0", "b1"]}, writer("write-v2", SLEEP="2"))
+        v1, v2 = revision_name("db", "v1"), revision_name("db", "v2")
+        # v1 made, then v2 made the latest and v1 no longer it: EVENT NAME PROMISE VERSION [LATEST]
+        await eventually(
+            lambda: [line.split() for line in revisions.lines],
+            lambda rows: ["MODIFIED", v1, "db", "v1"] in rows,
+            what="v1's revision modified when v2 became the latest",
+        )
+    finally:
+        await revisions.stop()
+    rows = [line.split() for line in revisions.lines]
+    assert rows.index(["ADDED", v1, "db", "v1", "true"]) < rows.index(["ADDED", v2, "db", "v2", "true"])
     _, out, _ = await kubectl("api-resources", "--api-group=platform.ktx.dev", "--no-headers")
     assert [line.split() for line in out.splitlines()] == [
         ["rolloutplans", "platform.ktx.dev/v1alpha1", "false", "RolloutPlan"]
@@ -54,6 +68,7 @@ async def test_kubectl_applies_controls_watches_and_deletes_a_rollout_plan(
     assert "fromVersion" in out and "The version the requests upgraded run on now." in out
 
     watching = await start(kubectl, "get", "rolloutplans", "--watch", "--output-watch-events")
+    bindings = await start(kubectl, "get", "resourcebindings", "-n", "team-a", "--watch", "--output-watch-events")
     try:
         path = write(tmp_path / "plan.yaml", plan())
         _, out, _ = await kubectl("apply", "-f", path)
@@ -83,12 +98,19 @@ async def test_kubectl_applies_controls_watches_and_deletes_a_rollout_plan(
         assert "ktx.dev/control" not in shown["metadata"].get("annotations", {})  # an instruction, not kept
 
         await kubectl("annotate", "rolloutplan", "db-v2", "ktx.dev/control=resume")
+        pin = binding_name("db", "a0")
+        await kubectl("wait", "--for=jsonpath={.spec.version}=v2", f"resourcebinding/{pin}", "-n", "team-a")
         await kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "rolloutplan/db-v2", "--timeout=240s")
         _, out, _ = await kubectl("get", "rolloutplan", "db-v2", "--no-headers")
         assert out.split()[4:7] == ["Succeeded", "3/3", "0"]
         await eventually(lambda: phases(watching.lines, "db-v2"), lambda p: "Succeeded" in p, what="watched")
     finally:
         await watching.stop()
+        await bindings.stop()
+    # EVENT NAME RESOURCE PROMISE DESIRED APPLIED: the binding listed on v1, then re-bound to v2 by the plan.
+    rows = [line.split() for line in bindings.lines]
+    assert rows[1][:5] == ["ADDED", pin, "a0", "db", "v1"]
+    assert ["MODIFIED", pin, "a0", "db", "v2"] in [r[:5] for r in rows]
     seen = phases(watching.lines, "db-v2")
     # The watch saw the plan made, paused, resumed and done, in that order.
     assert seen.index("Paused") < seen.index("Succeeded")
