@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -542,7 +544,7 @@ async def _relabel(
     platform, resource = _platform(request), target.resource
     old, new = _labels(current), _labels(patched)
     name = target.name or ""
-    try:
+    with _refusals(resource, name):
         await platform.label(
             resource.ktx_kind,
             name,
@@ -550,13 +552,20 @@ async def _relabel(
             set={k: v for k, v in new.items() if old.get(k) != v},
             remove=[k for k in old if k not in new],
         )
+    return JSONResponse(await _get(platform, caller, target))
+
+
+@contextmanager
+def _refusals(resource: KubeResource, name: str) -> Iterator[None]:
+    """The service's refusals of a change to one object, as the Status documents the apiserver answers."""
+    try:
+        yield
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except NotFound as exc:
         raise ke.not_found(resource.plural, resource.group, name) from exc
     except Conflict as exc:
         raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
-    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
@@ -589,16 +598,10 @@ async def _change_plan(
     platform, resource = _platform(request), target.resource
     name = target.name or ""
     authorize_plan(caller, "patch", resource, current)
-    try:
+    with _refusals(resource, name):
         control = requested_control(current, wanted)
         if control is not None and not _dry_run(request):
             await platform.control_rollout(name, control)
-    except InvalidDocument as exc:
-        raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
-    except NotFound as exc:
-        raise ke.not_found(resource.plural, resource.group, name) from exc
-    except Conflict as exc:
-        raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
     return JSONResponse(await _get(platform, caller, target))
 
 
