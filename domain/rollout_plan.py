@@ -21,7 +21,8 @@ from domain.labels import label_key_error, label_value_error
 from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN
 from domain.validation import validate_name
 
-API_VERSION = "platform.ktx.dev/v1alpha1"
+GROUP, VERSION = "platform.ktx.dev", "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "RolloutPlan"
 
 # Bounds. A plan is one workflow whose state holds every request it touches: 5,000 keys is a few hundred KB of state,

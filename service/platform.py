@@ -803,6 +803,13 @@ class Platform:
             raise DocumentTooLarge(size, self.max_document)
         plan, order = await self.preview_rollout(document)
         stored = {k: v for k, v in document.items() if k != "status"}
+        # The metadata the Kubernetes API shows of every object, the server's to set: a plan's age is its column.
+        stored["metadata"] = {
+            **{k: v for k, v in document["metadata"].items() if k not in ("uid", "creationTimestamp", "generation")},
+            "uid": str(uuid.uuid4()),
+            "creationTimestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generation": 1,
+        }
         workflow_id = rollout_workflow_id(plan.name)
         await self._refuse_concurrent_rollout(plan)
         try:
@@ -844,6 +851,11 @@ class Platform:
 
     async def rollout(self, name: str) -> dict[str, Any]:
         return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)
+
+    async def rollouts(self) -> list[dict[str, Any]]:
+        """Every plan there is, by name."""
+        objects = await self._listed(f'{equals(KIND.name, rp.KIND)} AND ExecutionStatus = "Running"')
+        return sorted(objects, key=lambda o: o["metadata"]["name"])
 
     async def control_rollout(self, name: str, control: Control) -> str:
         """pause, resume, abort, rollback or delete; Conflict naming the phase when it does not apply now."""
@@ -996,6 +1008,8 @@ class Platform:
             obj = await _object_from(execution)
             if "metadata" not in obj:
                 return None
+            if kind == "Promise":  # what a watch of PromiseRevisions derives its changes from
+                obj["_ktx"]["revisions"] = memo.get("revisions") or []
         return Observed(
             workflow_id=execution.id,
             resource_version=version,
