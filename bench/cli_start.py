@@ -10,7 +10,6 @@ run; the result keeps the medians and the ratio of the CLI's to the floor's, wit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
