@@ -469,11 +469,7 @@ def _rollout_routes(api: APIRouter) -> None:
 
     async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
         found = await platform.rollout(name)
-        authorise_plan(
-            caller,
-            action,
-            rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")}),
-        )
+        authorise_plan(caller, action, rp.plan_of(found))
         return found
 
     @api.post(

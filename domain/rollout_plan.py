@@ -237,6 +237,11 @@ def _window(value: Any, path: str, errors: list[FieldError]) -> PlanWindow | Non
     return PlanWindow(schedule=schedule, duration_s=seconds, time_zone=zone)
 
 
+def plan_of(stored: dict[str, Any]) -> RolloutPlan:
+    """The plan a stored or served RolloutPlan holds: its status and the platform's own fields are not the plan's."""
+    return parse_plan({k: v for k, v in stored.items() if k in ("apiVersion", "kind", "metadata", "spec")})
+
+
 def parse_plan(document: Any) -> RolloutPlan:
     """The plan, or InvalidDocument naming every field at fault."""
     if not isinstance(document, dict):

@@ -19,7 +19,7 @@ def plan_refusal(caller: Subject, verb: str, plan: dict[str, Any]) -> str | None
     pipelines (whose rules Kratix grants and the Pipeline declares), are decided by RBAC alone."""
     if caller.role != "team":
         return None
-    parsed = rp.parse_plan({k: v for k, v in plan.items() if k in ("apiVersion", "kind", "metadata", "spec")})
+    parsed = rp.plan_of(plan)
     principal = Principal(name=caller.user, role="team", namespaces=list(caller.namespaces))
     return rollout_refusal(principal, verb, parsed.name, parsed.namespaces())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -24,29 +25,30 @@ RUNS = 40
 PAYLOAD = "x" * 200_000
 
 
-def pages(db: Path) -> tuple[int, int]:
-    """The file's pages and how many of them are free, read beside the running server (WAL allows it)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        return (
-            connection.execute("PRAGMA page_count").fetchone()[0],
-            connection.execute("PRAGMA freelist_count").fetchone()[0],
-        )
+def pages(db: Path) -> tuple[int, int, int]:
+    """The file's pages, how many of them are free, and their size, read beside the running server (WAL allows it)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        count = connection.execute("PRAGMA page_count").fetchone()[0]
+        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+        size = connection.execute("PRAGMA page_size").fetchone()[0]
+    return count, free, size
 
 
 async def fill_and_delete(env: WorkflowEnvironment, db: Path) -> tuple[int, int]:
-    """RUNS closed runs of PAYLOAD each, then each deleted: the page count at its peak and the free pages then."""
+    """RUNS closed runs of PAYLOAD each, then each deleted: the page count at its peak, and how many pages the
+    payloads fill."""
     client = env.client
     ids = [f"space-{uuid.uuid4().hex[:8]}" for _ in range(RUNS)]
     handles = [await client.start_workflow("NoWorker", PAYLOAD, id=i, task_queue="none") for i in ids]
     await asyncio.gather(*(h.terminate("filled") for h in handles))
-    peak, _ = pages(db)
+    peak, _, page_size = pages(db)
     for workflow_id in ids:
         await client.workflow_service.delete_workflow_execution(
             DeleteWorkflowExecutionRequest(
                 namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id)
             )
         )
-    return peak, RUNS * len(PAYLOAD) // 4096
+    return peak, RUNS * len(PAYLOAD) // page_size
 
 
 @pytest.mark.parametrize("auto_vacuum", [True, False], ids=["stack-pragmas", "control-without-auto-vacuum"])
