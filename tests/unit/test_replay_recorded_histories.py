@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker.main import WORKFLOWS
+from worker.main import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
@@ -54,6 +54,13 @@ def test_there_are_recordings_to_replay() -> None:
         "resource-before-revisions.json",
         "deleted-resource-before-revisions.json",
         "rollout-first-version.json",
+        "deleted-resource-before-overhead.json",
+        "destination-before-overhead.json",
+        "dry-run-before-overhead.json",
+        "promise-before-overhead.json",
+        "promise-release-before-overhead.json",
+        "resource-before-overhead.json",
+        "state-store-before-overhead.json",
     }
 
 
@@ -64,5 +71,7 @@ async def test_a_recorded_history_replays_on_the_current_code(path: Path) -> Non
     types = {e["eventType"] for e in events}
     assert (ROLLOUT_EVENTS if path.stem.startswith("rollout-") else OBJECT_EVENTS) <= types
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+    result = await Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    ).replay_workflow(history)
     assert result.replay_failure is None
