@@ -12,7 +12,7 @@ from temporalio.worker import Replayer
 from service.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_resource_lifecycle import example, install
-from worker.main import WORKFLOW_RUNNER, WORKFLOWS
+from worker.main import WORKFLOWS
 
 
 def per_task(events: list[HistoryEvent], kind: str) -> list[int]:
@@ -51,7 +51,7 @@ async def test_a_resource_publishes_each_workflow_task_once_and_its_last_state_b
     deleted = [c for c in status["conditions"] if c["type"] == "DeleteWorkflowCompleted"]
     assert [(c["status"], c["reason"]) for c in deleted] == [("True", "DeleteWorkflowCompleted")]
     # When the flush runs is decided by the workflow's own state, so the whole history replays as it ran.
-    replayed = await Replayer(
-        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
-    ).replay_workflow(await handle.fetch_history())
+    replayed = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        await handle.fetch_history()
+    )
     assert replayed.replay_failure is None

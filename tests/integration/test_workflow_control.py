@@ -23,7 +23,7 @@ from tests.kratix_documents import (
     resource,
     runs,
 )
-from worker.main import WORKFLOW_RUNNER, WORKFLOWS
+from worker.main import WORKFLOWS
 
 SUSPENDED = "kratix.io/workflow-suspended"
 
@@ -86,7 +86,7 @@ async def test_suspend_resume_and_restart(platform: Platform, git_remote: Path, 
     assert [f for f in remote_files(git_remote) if f.endswith("/pipe-1/5058f/one.yaml")]
 
     # The histories this produced (updates, timers, suspensions) replay deterministically on the current code.
-    replayer = Replayer(workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     for workflow_id in ("resource/workflow-suspend/default/one", "promise/workflow-suspend"):
         history = await platform.client.get_workflow_handle(workflow_id).fetch_history()
         await replayer.replay_workflow(history)
