@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.naming import pipeline_task_queue
     from domain.scheduling import WorkloadGroup, candidates, effective_selector, matches
     from workflows import options
+    from workflows import patches
     from workflows.publishing import held_publishing
 
 
@@ -142,15 +143,10 @@ def now_iso() -> str:
     return iso(workflow.now()) or ""
 
 
-# Reads of memos and visibility take milliseconds. As local activities they skip the task queue: three fewer server
-# calls and two fewer history events each. Histories begun before this patch keep replaying their remote reads.
-LOCAL_READS_PATCH = "local-catalog-reads"
-
-
 async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
     """One read of Temporal's own state (catalog, memos, visibility) by an activity of
     `activities/platform/catalog.py`."""
-    if workflow.patched(LOCAL_READS_PATCH):
+    if patches.patched(patches.LOCAL_READS):
         with held_publishing():
             return await workflow.execute_local_activity_method(
                 activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY
@@ -172,11 +168,6 @@ async def read_platform_config() -> PlatformConfig:
         )
 
 
-# Each run has its own deadline (domain/pipeline_rules.py), which the activity's timeout now follows: histories from
-# before kept the fixed hour.
-PIPELINE_DEADLINE_PATCH = "pipeline-deadline"
-
-
 async def run_pipeline(
     run_id: str,
     pipeline: Pipeline,
@@ -187,7 +178,7 @@ async def run_pipeline(
 ) -> PipelineRunResult:
     """The runner stops the containers at `timeout_s`; the activity may take a little longer to report it."""
     timeout = options.PIPELINE_TIMEOUT
-    if workflow.patched(PIPELINE_DEADLINE_PATCH):
+    if patches.patched(patches.PIPELINE_DEADLINE):
         timeout = timedelta(seconds=timeout_s) + options.PIPELINE_REPORT_GRACE
     return await workflow.execute_activity_method(
         PipelineActivities.run_pipeline,

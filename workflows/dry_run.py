@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup
     from domain.workflow_control import parse_workflow_control
     from workflows import options
+    from workflows import patches
     from workflows.delivery import (
         PipelineOutput,
         Placement,
@@ -62,8 +63,6 @@ RECHECK = timedelta(seconds=30)
 SUMMARY_PIPELINE = "dry-run-summary"
 # A deleted DryRun tries this often to remove what it wrote, then ends regardless: it never outlives its object.
 REMOVAL_ATTEMPTS = 3
-# Following a compound request's components: new commands (an activity, child workflows), behind this patch.
-COMPOUND_PATCH = "compound-dry-runs"
 # What one component's result may weigh when it reaches its parent (and is kept in the parent's memo): MAX_COMPONENTS
 # of them, nested summaries included, stay well under Temporal's 2 MB memo beside the parent's own diffs. Past it
 # the diffs' text is left out, the changed files still listed.
@@ -263,7 +262,7 @@ class DryRunWorkflow:
             await self._finish(f"the diff could not be made: {exc.cause or exc}"[:4096])
             return
         self.files = [DryRunFile(**d.model_dump()) for d in diff.files]
-        if workflow.patched(COMPOUND_PATCH):
+        if patches.patched(patches.COMPOUND_DRY_RUNS):
             await self._follow_components(outputs)
             if self.deleting:
                 return

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-CONTINUE_AS_NEW_WHEN_IDLE_PATCH = "continue-as-new-when-idle"
+from workflows import patches
 
 
 def allowed_this_run() -> bool:
     """Asked once per run, before its first command, and kept: a replay of a history recorded without the marker
     takes the old path for the whole run, and no wait condition ever records a marker."""
-    return workflow.patched(CONTINUE_AS_NEW_WHEN_IDLE_PATCH)
+    return patches.patched(patches.CONTINUE_AS_NEW_WHEN_IDLE)
 
 
 def suggested(allowed: bool) -> bool:

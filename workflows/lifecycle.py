@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import actions as off_platform
     from workflows import idle_continue_as_new
     from workflows import options
+    from workflows import patches
     from workflows.destination import DestinationWorkflow, WriteReport
     from workflows.publishing import Publisher
     from workflows.records import (
@@ -70,12 +71,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 Action = Literal["configure", "delete"]
-PAUSED_AFTER_RUN_PATCH = "paused-after-run"
-PIPELINE_ERROR_IS_A_RUN_PATCH = "pipeline-activity-error-is-a-failed-run"
-DELETE_EVERY_PLACEMENT_PATCH = "delete-every-placement"
-DELETION_TIMESTAMP_PATCH = "deletion-timestamp"
-# Kratix keeps real output off Destinations labelled `kratix.io/dry-run: "true"`; histories from before placed there.
-DRY_RUN_DESTINATIONS_PATCH = "dry-run-destinations"
 
 
 def _activity_failure(exc: ActivityError) -> str:
@@ -85,9 +80,6 @@ def _activity_failure(exc: ActivityError) -> str:
         cause = cause.__cause__
     message = f"the pipeline could not be run: {cause}"
     return message if len(message) <= 4096 else message[:4096] + "..."
-
-
-RETRY_AFTER_BOUND_PATCH = "retry-after-bound"
 
 
 WAITING_FOR_PIPELINE = "WaitingForRunningPipeline"
@@ -362,7 +354,7 @@ class ObjectLifecycle:
         # Kubernetes shows a deleting object with the time its delete was asked for (kubectl: Terminating) until its
         # delete workflow ends; a second delete keeps the first time.
         metadata = self.state.document.setdefault("metadata", {})
-        if "deletionTimestamp" not in metadata and workflow.patched(DELETION_TIMESTAMP_PATCH):
+        if "deletionTimestamp" not in metadata and patches.patched(patches.DELETION_TIMESTAMP):
             metadata["deletionTimestamp"] = now_iso()
         self.state.delete_requested = True
         self.state.force_delete = self.state.force_delete or input.force
@@ -503,7 +495,7 @@ class ObjectLifecycle:
         rerun = schedule and (not failed or self.config.reconcile_after_failure)
         interval = self._reconciliation_interval()
         self.state.next_reconcile_at = workflow.now() + timedelta(seconds=interval) if rerun else None
-        if self.paused and workflow.patched(PAUSED_AFTER_RUN_PATCH):
+        if self.paused and patches.patched(patches.PAUSED_AFTER_RUN):
             # Paused while the run finished its last steps: what the run did stands, and the object shows paused.
             st.mark_paused(self.state.status, now_iso(), promise=self.workflow_type == "promise")
         self._publish()
@@ -530,7 +522,7 @@ class ObjectLifecycle:
             return f"the pipeline's metadata could not be read: {type(exc).__name__}: {exc}"[:4096], None
         too_late = retry_after_error(control) if control is not None else None
         # Patched, and asked only for a retry past the bound, so histories that waited that long replay as they ran.
-        if too_late is not None and workflow.patched(RETRY_AFTER_BOUND_PATCH):
+        if too_late is not None and patches.patched(patches.RETRY_AFTER_BOUND):
             return too_late, None
         # In place: callers hold a reference to the status they are building.
         self.state.status.clear()
@@ -580,7 +572,7 @@ class ObjectLifecycle:
                 # The activity validates and bounds what a pipeline leaves, so this is the impossible case (a worker
                 # bug, a runtime that keeps failing): it is a failed run with its reason, retried as one, never the
                 # end of the object's workflow. Histories from before failed the workflow here.
-                if not workflow.patched(PIPELINE_ERROR_IS_A_RUN_PATCH):
+                if not patches.patched(patches.PIPELINE_ERROR_IS_A_RUN):
                     raise
                 result = PipelineRunResult(succeeded=False, message=_activity_failure(exc))
             previous = next((r for r in self.state.runs if (r.pipeline, r.action) == (name, action)), None)
@@ -672,7 +664,7 @@ class ObjectLifecycle:
             for r in self.state.actions
         ]
         pipelines = [o.pipeline for o in self.state.outputs]
-        if workflow.patched(DELETE_EVERY_PLACEMENT_PATCH):
+        if patches.patched(patches.DELETE_EVERY_PLACEMENT):
             # A clean-up run for an object whose workflow ended knows its placements only (service/platform.py), and a
             # removal that failed for an output since dropped is a placement too: every file goes.
             pipelines += [p.pipeline for p in self.state.placements if p.pipeline not in pipelines]
@@ -776,7 +768,7 @@ class ObjectLifecycle:
         # Asked only when a dry-run Destination exists, so other histories replay without the marker.
         dry_run: bool | None = None
         if any(is_dry_run_destination(d.metadata.labels) for d in catalog.destinations.values()):
-            dry_run = False if workflow.patched(DRY_RUN_DESTINATIONS_PATCH) else None
+            dry_run = False if patches.patched(patches.DRY_RUN_DESTINATIONS) else None
         plans = [
             plan_output(
                 catalog,

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.revisions import REVISION_QUERY, Binding, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
     from workflows import options
+    from workflows import patches
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
     from workflows.delivery import PipelineOutput, now_iso, read, read_catalog
     from workflows.lifecycle import Action, LifecycleState, ObjectLifecycle
@@ -66,8 +67,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.resource import ResourceWorkflow
     from workflows.revision_records import (
-        REQUIRED_BY_PATCH,
-        REVISIONS_PATCH,
         RequiredByChange,
         DeleteRevisionInput,
         DeleteRevisionResult,
@@ -82,8 +81,6 @@ STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their pa
 # whose worker slots bound how many run at a time.
 _RESOURCE_FANOUT = 50
 _DELETE_POLL = timedelta(seconds=2)
-# A deleted Promise's pipeline ServiceAccounts and RBAC objects are deleted with it: histories from before did not.
-PIPELINE_RBAC_CLEANUP_PATCH = "promise-pipeline-rbac-cleanup"
 
 
 class PromiseState(LifecycleState):
@@ -148,7 +145,7 @@ class PromiseWorkflow(ObjectLifecycle):
         previous_version = self._version() if self.state.document else None
         result = self._apply_document(input, lambda d: d.get("spec"))
         version = self._version()
-        if workflow.patched(REVISIONS_PATCH):
+        if patches.patched(patches.REVISIONS):
             self._record_revision(previous_version, previous_spec, version)
         if version not in self.state.versions:
             self.state.versions.append(version)
@@ -384,7 +381,7 @@ class PromiseWorkflow(ObjectLifecycle):
         if api is not None:
             status["kind"], status["apiVersion"] = api.kind, api.api_version.lower()
         status["version"] = self._version()
-        if not promise.spec.required_promises and self.state.required_by_sent and workflow.patched(REQUIRED_BY_PATCH):
+        if not promise.spec.required_promises and self.state.required_by_sent and patches.patched(patches.REQUIRED_BY):
             await self._tell_required({})  # the requirements were dropped from the spec
         if promise.spec.required_promises and not await self._requirements_met(start):
             return None
@@ -398,7 +395,7 @@ class PromiseWorkflow(ObjectLifecycle):
             CatalogActivities.read_required_promises, ReadRequiredInput(names=[r.name for r in required])
         )
         verdict = evaluate_requirements(required, result.found)
-        if workflow.patched(REQUIRED_BY_PATCH):
+        if patches.patched(patches.REQUIRED_BY):
             await self._tell_required({r.name: r.version or "" for r in required if r.name in result.found})
         status = self.state.status
         status["requiredPromises"] = verdict.entries
@@ -554,7 +551,7 @@ class PromiseWorkflow(ObjectLifecycle):
             )
             self._publish()
             await workflow.sleep(_DELETE_POLL)
-        if workflow.patched(PIPELINE_RBAC_CLEANUP_PATCH):
+        if patches.patched(patches.PIPELINE_RBAC_CLEANUP):
             # Kratix deletes the Promise's pipeline ServiceAccounts and RBAC with it (Kubernetes runner only).
             try:
                 await workflow.execute_activity_method(
@@ -588,7 +585,7 @@ class PromiseWorkflow(ObjectLifecycle):
             # Left out when empty, so the snapshot of a Promise holding none is what it was before bindings.
             held = set() if snapshot.held_bindings else {"held_bindings"}
             memo["snapshot"] = snapshot.model_dump(mode="json", by_alias=True, exclude=held)
-            if workflow.patched(REVISIONS_PATCH):
+            if patches.patched(patches.REVISIONS):
                 latest = rv.latest_version(self._revisions())
                 memo["revisions"] = [
                     {"version": r.version, "created": r.created, "latest": r.version == latest}

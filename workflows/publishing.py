@@ -22,10 +22,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from activities.platform.search_attributes import DESTINATIONS, PHASE, RESOURCE_VERSION, UNPLACED
-
-RESOURCE_VERSION_PATCH = "resource-version"
-# Histories from before sent every publish at once: they replay one upsert pair per publish.
-COALESCED_PUBLISHING_PATCH = "coalesced-publishing"
+from workflows import patches
 
 
 class Publisher:
@@ -57,7 +54,7 @@ class Publisher:
 
     def _coalescing(self) -> bool:
         if self._coalesce is None:
-            self._coalesce = workflow.patched(COALESCED_PUBLISHING_PATCH)
+            self._coalesce = patches.patched(patches.COALESCED_PUBLISHING)
             if self._coalesce:
                 self._flusher = asyncio.create_task(self._flush_when_blocked())
         return self._coalesce
@@ -101,7 +98,7 @@ class Publisher:
     def publish(self, memo: dict[str, Any], phase: str) -> None:
         changed = {key: value for key, value in memo.items() if self._memo.get(key) != value}
         attributes = [PHASE.value_set(phase)] if phase != self._phase else []
-        if (changed or attributes) and workflow.patched(RESOURCE_VERSION_PATCH):
+        if (changed or attributes) and patches.patched(patches.RESOURCE_VERSION):
             created = self.resource_version == 0
             self.resource_version = max(int(workflow.now().timestamp() * 1_000_000), self.resource_version + 1)
             changed["resourceVersion"] = str(self.resource_version)
@@ -119,7 +116,7 @@ class Publisher:
         """The last change of an object whose workflow ends now (it was deleted): a version the change feed sees the
         closed workflow at, even when nothing else changed since the last publish."""
         self.flush()
-        if workflow.patched(RESOURCE_VERSION_PATCH):
+        if patches.patched(patches.RESOURCE_VERSION):
             self.resource_version = max(int(workflow.now().timestamp() * 1_000_000), self.resource_version + 1)
             workflow.upsert_memo({"resourceVersion": str(self.resource_version)})
             workflow.upsert_search_attributes([RESOURCE_VERSION.value_set(self.resource_version)])

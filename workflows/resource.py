@@ -22,10 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from domain import revisions as rv
     from domain.revisions import Binding
     from domain.labels import label_errors, label_value_error
-    from workflows.revision_records import BINDINGS_PATCH, HoldBindingInput, RevisionDeleted
+    from workflows.revision_records import HoldBindingInput, RevisionDeleted
     from domain.naming import promise_workflow_id
     from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
     from workflows import options
+    from workflows import patches
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
     from workflows.publishing import Publisher
@@ -284,7 +285,7 @@ class ResourceWorkflow(ObjectLifecycle):
         return False, None
 
     async def _reply(self, reply_to: str | None, version: str, failure: str | None) -> None:
-        if not reply_to or not workflow.patched(BINDINGS_PATCH):
+        if not reply_to or not patches.patched(patches.BINDINGS):
             return
         run = next((r for r in reversed(self.state.runs) if r.action == "configure"), None)
         failed = run if failure is not None and run is not None and not run.succeeded else None
@@ -365,13 +366,13 @@ class ResourceWorkflow(ObjectLifecycle):
     async def _prepare_configure(self, start: int) -> list[Pipeline] | None:
         self.promise_changed = False
         self.snapshot = snapshot = await self._read_promise(self._version_to_read())
-        if snapshot is not None and self.state.binding is None and workflow.patched(BINDINGS_PATCH):
+        if snapshot is not None and self.state.binding is None and patches.patched(patches.BINDINGS):
             snapshot = await self._adopt_held_binding(snapshot)
         if snapshot is not None:
             binding = self._binding(latest=snapshot.version)
             if self.state.upgrade is not None and not await self._upgrade_admitted(snapshot):
                 return None
-            if workflow.patched(BINDINGS_PATCH) and rv.mark_upgrade_started(
+            if patches.patched(patches.BINDINGS) and rv.mark_upgrade_started(
                 binding, snapshot.version, now_iso(), manual=bool(self.state.upgrade and self.state.upgrade.manual)
             ):
                 self._publish()
@@ -501,7 +502,7 @@ class ResourceWorkflow(ObjectLifecycle):
     def _publish(self) -> None:
         memo = self._memo()
         memo["health"] = [r.document for r in self.state.health]
-        if self.state.binding is not None and workflow.patched(BINDINGS_PATCH):
+        if self.state.binding is not None and patches.patched(patches.BINDINGS):
             memo["binding"] = rv.binding_document(
                 self.state.binding, self.state.promise, self.state.namespace, self.state.name
             )

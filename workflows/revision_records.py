@@ -6,13 +6,6 @@ from pydantic import BaseModel, Field
 
 from domain.revisions import Binding
 
-# Promises record a revision per version (and publish them); resources hold a binding (and publish it). Histories
-# from before did neither.
-REVISIONS_PATCH = "promise-revisions"
-BINDINGS_PATCH = "resource-bindings"
-# Promises tell the Promises they require, which list them in `status.requiredBy`; histories from before did not.
-REQUIRED_BY_PATCH = "promise-required-by"
-
 
 class DeleteRevisionInput(BaseModel):
     version: str = Field(max_length=63)
