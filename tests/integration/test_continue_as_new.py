@@ -50,7 +50,9 @@ async def run_chain(client: Client, workflow_id: str) -> list[list[EventType.Val
 async def test_paused_resource_continues_as_new_while_only_relabelled(
     platform: Platform, git_remote: Path, pipeline_images
 ) -> None:
-    await install(platform, git_remote, promise("canpromise", "Longlived", configure=[pipeline("render")]))
+    # Pipelines enough that one configure alone records more events than the threshold.
+    configure = [pipeline("render"), pipeline("second"), pipeline("third")]
+    await install(platform, git_remote, promise("canpromise", "Longlived", configure=configure))
     await platform.apply(resource("Longlived", "one", {"v": 1}))
     await platform.wait_condition("longlived", "one", "default", "Reconciled", timeout=60)
     workflow_id = resource_workflow_id("canpromise", "default", "one")
