@@ -54,6 +54,10 @@ def test_there_are_recordings_to_replay() -> None:
         "resource-before-revisions.json",
         "deleted-resource-before-revisions.json",
         "rollout-first-version.json",
+        "rollout-before-rollout-claims.json",
+        "promise-before-rollout-claims.json",
+        "resource-before-rollout-deleted-requests.json",
+        "deleted-resource-before-rollout-deleted-requests.json",
     }
 
 
