@@ -469,12 +469,19 @@ def _rollout_routes(api: APIRouter) -> None:
             raise Forbidden(reason)
 
     async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
-        found = await platform.rollout(name)
-        authorise_plan(
-            caller,
-            action,
-            rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")}),
-        )
+        """The plan, when the caller may `action` it. A platform token may act on every plan, so only existence is
+        left to tell. A team token's right depends on the plan's namespaces, which only the plan holds: a plan it may
+        not act on answers exactly as a missing one, so the answer tells a team of no plan beyond its namespaces."""
+        missing = NotFound(f'{rp.KIND.lower()} "{name}" not found')
+        try:
+            found = await platform.rollout(name)
+        except (NotFound, Conflict):
+            if caller.role == "platform":
+                raise
+            raise missing from None
+        plan = rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")})
+        if rollout_refusal(caller, action, plan.name, plan.namespaces()) is not None:
+            raise missing
         return found
 
     @api.post(

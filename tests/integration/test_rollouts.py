@@ -264,3 +264,23 @@ async def test_of_two_plans_created_at_once_exactly_one_holds_the_promise(platfo
     )
     assert applied.action == "created"
     assert (await platform.rollout("three"))["status"]["phase"] == "Succeeded"
+
+
+async def test_a_request_deleted_while_it_upgrades_is_gone_and_the_plan_goes_on(
+    platform_factory, git_remote: Path
+) -> None:
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    await fleet(platform, git_remote, {"team-a": ["a0", "a1"]}, writer("write-v2", SLEEP="4"))
+    # One at a time, halting at the first failure: a deletion counted as one would halt the plan.
+    await platform.create_rollout(plan(groups=[{"name": "all", "namespaces": ["team-a"]}], failureThreshold=1))
+    await eventually(
+        lambda: platform.rollout("db-v2"),
+        lambda o: [r["name"] for r in o["status"].get("running", [])] == ["a0"],
+        what="a0 upgrading",
+    )
+    workflow_id = await platform.delete(KIND, "a0", "team-a")  # its run finishes, then the request goes
+    assert await platform.wait_deleted(workflow_id, 120)
+    done = await phase(platform, "db-v2", "Succeeded")
+    assert done["status"]["groups"][0]["counts"] == {"Gone": 1, "Succeeded": 1}
+    assert (done["status"]["failures"], done["status"]["failed"]) == (0, [])
+    await on_version(platform, "team-a", "a1", "v2")
