@@ -38,9 +38,8 @@ from domain import rollout_plan as rp
 from domain.rollout_progress import Control
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
-from domain.gitops import GitOpsAgent
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX, GitOpsAgent
 from domain.parsing import MalformedInput, decode_body, load_documents
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
 from domain.visibility import QueryValueRefused
 from worker.settings import Settings, connect_client
 
@@ -469,19 +468,8 @@ def _rollout_routes(api: APIRouter) -> None:
             raise Forbidden(reason)
 
     async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
-        """The plan, when the caller may `action` it. A platform token may act on every plan, so only existence is
-        left to tell. A team token's right depends on the plan's namespaces, which only the plan holds: a plan it may
-        not act on answers exactly as a missing one, so the answer tells a team of no plan beyond its namespaces."""
-        missing = NotFound(f'{rp.KIND.lower()} "{name}" not found')
-        try:
-            found = await platform.rollout(name)
-        except (NotFound, Conflict):
-            if caller.role == "platform":
-                raise
-            raise missing from None
-        plan = rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")})
-        if rollout_refusal(caller, action, plan.name, plan.namespaces()) is not None:
-            raise missing
+        found = await platform.rollout(name)
+        authorise_plan(caller, action, rp.plan_of(found))
         return found
 
     @api.post(
