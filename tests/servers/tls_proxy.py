@@ -113,7 +113,7 @@ class TlsProxy:
 
     def refused(self, within: float = 30.0) -> bool:
         """Whether a handshake has failed, waiting up to `within` seconds: a client may give up (its own timeout,
-        under load) before the proxy's thread has read its first bytes, so a refusal can land after the client's error."""
+        under load) before the proxy's thread has read its first bytes, so a refusal can land after its error."""
         return self._refused.wait(within)
 
     def _accept(self) -> None:
