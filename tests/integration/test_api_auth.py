@@ -276,9 +276,10 @@ EXPECTED: dict[str, tuple[int, int, int]] = {
     "create rollout by selector": (422, 403, 403),
     "get rollout": (404, 404, 404),
     "pause rollout": (404, 404, 404),
-    # Succeeded plans (resume: 409). A team asking after another namespace's plan hears what it would of no plan.
-    "get existing rollout": (200, 200, 404),
-    "resume existing rollout": (409, 409, 404),
+    # Succeeded plans (resume: 409). A team may get and control plans (RBAC), so it hears 404 of a missing one and,
+    # of another namespace's plan, 403 naming the namespace (docs/rollouts.md).
+    "get existing rollout": (200, 200, 403),
+    "resume existing rollout": (409, 409, 403),
     "delete widget": (200, 200, 403),
     "delete healthrecord": (404, 403, 403),
     "delete secret": (404, 403, 403),
@@ -379,7 +380,7 @@ async def test_each_caller_against_each_route(
                 request["content"] = yaml.safe_dump(_fill(body, namespace))
             elif body is not None:
                 request["json"] = _fill(body, namespace)
-            response = await http.request(method, path, **request)
+            response = await http.request(method, _fill(path, namespace), **request)
             expected = 200 if route in OPEN else (EXPECTED[route][column] if isinstance(column, int) else 401)
             if response.status_code != expected:
                 wrong.append(f"{route}: {response.status_code} (expected {expected}) {response.text[:200]}")
@@ -401,7 +402,7 @@ async def test_each_caller_against_each_route(
                     assert "by platform tokens" in answer["message"], (route, answer)
             if expected == 404 and path.startswith("/rollouts/"):
                 name = _fill(path, namespace).split("/")[2]
-                assert response.json()["message"] == f'rolloutplan "{name}" not found', (route, response.json())
+                assert response.json()["detail"] == f'rolloutplan "{name}" not found', (route, response.json())
             if route in ("list widgets -A", "list healthrecords -A", "console requests -A") and expected == 200:
                 listed = response.json()
                 seen = {o["namespace"] for o in listed["items"]} if route.startswith("console") else None
