@@ -200,21 +200,16 @@ def refusal(principal: Principal, action: Action, target: Target) -> str | None:
     return None
 
 
-# Each RolloutPlan action as the Kubernetes request it amounts to: a control is a patch (the kube API's ktx.dev/control
-# annotation, domain/kube/rollout_plans.py).
-ROLLOUT_VERBS = {
-    "create": "create",
-    "get": "get",
-    "delete": "delete",
-    **dict.fromkeys(("pause", "resume", "abort", "rollback"), "patch"),
-}
+# Each REST control of a RolloutPlan as the Kubernetes request it amounts to: a patch (the kube API's ktx.dev/control
+# annotation, domain/kube/rollout_plans.py). Every other action (create, get, delete; the kube API's verbs) is its verb.
+ROLLOUT_VERBS = dict.fromkeys(("pause", "resume", "abort", "rollback"), "patch")
 
 
 def rollout_verb_refusal(subject: Subject, action: str, plan: str) -> str | None:
     """None when RBAC lets `subject` `action` RolloutPlans at all, else why not. It needs no plan, so it is asked
     before the plan is looked up, as the apiserver asks RBAC before it reads the object: a caller without the right
     hears 403 whatever the name, and learns nothing of which plans exist."""
-    attrs = Attributes(ROLLOUT_VERBS[action], ROLLOUT_GROUP, "rolloutplans", name=plan)
+    attrs = Attributes(ROLLOUT_VERBS.get(action, action), ROLLOUT_GROUP, "rolloutplans", name=plan)
     if allows(subject.rules(), attrs):
         return None
     return f'{subject.describe()} may not {action} RolloutPlan "{plan}": {why_denied(subject, attrs)}'

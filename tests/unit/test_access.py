@@ -240,7 +240,8 @@ def test_a_team_manages_only_plans_confined_to_its_namespaces() -> None:
 def test_who_may_not_touch_rollout_plans_at_all_is_refused_before_any_plan_is_read() -> None:
     team = Principal(name="team-a", role="team", namespaces=["a"])
     # A team may do every action on some plan, so its refusal (if any) is the plan's to decide.
-    assert all(rollout_verb_refusal(team.subject(), action, "p") is None for action in ROLLOUT_VERBS)
+    actions = [*ROLLOUT_VERBS, "create", "get", "delete", "update", "patch", "list", "watch"]
+    assert all(rollout_verb_refusal(team.subject(), action, "p") is None for action in actions)
     # A pipeline's token carries no rule on RolloutPlans: refused whatever the plan, with RBAC's reason.
     pipeline = pipeline_subject(claims([]))
     refused = rollout_verb_refusal(pipeline, "pause", "any-name")
