@@ -20,8 +20,10 @@ from domain.errors import Conflict
 from domain.rollout_plan import PlanOrder, RefusedRequest, RolloutPlan
 
 Phase = Literal["Running", "Paused", "Halted", "Aborted", "Succeeded", "RollingBack", "RolledBack"]
+# Gone: the request was deleted before its turn (no workflow to signal). Deleted: it was deleted while the plan ran it,
+# and its workflow said so. Neither is a failure of the version: there is nothing left to upgrade.
 MemberState = Literal[
-    "Pending", "Running", "Succeeded", "Failed", "Gone", "RollingBack", "RolledBack", "RollbackFailed"
+    "Pending", "Running", "Succeeded", "Failed", "Gone", "Deleted", "RollingBack", "RolledBack", "RollbackFailed"
 ]
 Control = Literal["pause", "resume", "abort", "rollback", "delete"]
 
@@ -55,7 +57,7 @@ class Outcome(BaseModel):
     name: str
     version: str
     succeeded: bool
-    # The request was deleted before its run on `version` ended: it is Gone, which is no failure of the version.
+    # The request was deleted before its run on `version` ended: no failure of the version (member state Deleted).
     deleted: bool = False
     # The failure when not succeeded.
     message: str = ""
@@ -126,8 +128,7 @@ class RolloutProgress(BaseModel):
         return []
 
     def gone(self, member: Member, now: float) -> None:
-        """The request was deleted after the plan was made: its workflow is not there to signal, or it said so
-        while it upgraded. Neither counts as a failure: there is nothing left to upgrade."""
+        """Its resource workflow is not there to signal: the request was deleted after the plan was made."""
         member.state, member.ended_at = "Gone", now
         self.settle()
 
@@ -146,7 +147,8 @@ class RolloutProgress(BaseModel):
         else:
             return False
         if outcome.deleted:
-            self.gone(member, now)
+            member.state, member.ended_at = "Deleted", now
+            self.settle()
             return True
         member.state, member.ended_at = ended[0] if outcome.succeeded else ended[1], now
         if not outcome.succeeded:
@@ -221,7 +223,7 @@ class RolloutProgress(BaseModel):
             m.ended_at - m.started_at
             for g in self.groups
             for m in g.members
-            if m.ended_at is not None and m.started_at is not None and m.state != "Gone"
+            if m.ended_at is not None and m.started_at is not None and m.state not in ("Gone", "Deleted")
         ]
         if not durations:
             return None

@@ -56,8 +56,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-# A request deleted while a rollout upgrades it tells the rollout it is gone (no failure of the version); histories from
-# before told it nothing, or a failure when the re-bind came during the delete.
+# A request deleted while a rollout upgrades it tells the rollout so (outcome Deleted, no failure of the version), and
+# the rollout goes on; histories from before told it nothing (it waited for ever), or a failure when the re-bind came
+# during the delete.
 DELETED_OUTCOME_PATCH = "rollout-deleted-requests"
 
 
@@ -498,7 +499,8 @@ class ResourceWorkflow(ObjectLifecycle):
     async def _delete(self) -> None:
         upgrade = self.state.upgrade
         if upgrade is not None and upgrade.reply_to and workflow.patched(DELETED_OUTCOME_PATCH):
-            # The run the rollout asked for will not end now: it hears the request is gone, rather than never.
+            # The delete cut short (or forestalled) the run the rollout asked for, which will never end now: the
+            # rollout hears the request is gone instead of waiting for it.
             self.state.upgrade = None
             await self._reply(upgrade.reply_to, self._binding().version, None, deleted=True)
         await super()._delete()
