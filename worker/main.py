@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.artifacts.gc import ArtifactGcActivities
 from activities.artifacts.dry_run_diff import DryRunActivities
@@ -68,6 +69,15 @@ WORKFLOWS = [
     DryRunWorkflow,
     RolloutWorkflow,
 ]
+# The sandbox imports a workflow's module afresh for every workflow it starts or replays into its cache: with a
+# hundred requests applied at once that was over a quarter of the worker's CPU (bench/overhead.py, n=100: 10.2 s, and
+# 7.5 s passed through). Passed through, the project's modules are imported once and shared, as the SDK's are, so two
+# things the sandbox gave are kept another way: no module of workflows/, domain/ or activities/ holds mutable module
+# state (tests/unit/test_workflow_modules.py), and the replay tests run every recorded history in the default, strict
+# sandbox, where a clock, randomness or I/O call on a workflow's path fails.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "domain", "activities")
+)
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
@@ -239,8 +249,11 @@ class PlatformWorkers:
                 client,
                 task_queue=settings.task_queue,
                 workflows=WORKFLOWS,
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=build_activities(client, settings, artifacts),
-                max_concurrent_activities=64,
+                max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+                max_concurrent_activities=settings.worker_activities,
+                max_cached_workflows=settings.worker_cached_workflows,
                 graceful_shutdown_timeout=grace,
             ),
             # Cancellation reaches an activity only in a heartbeat's answer: a short throttle stops a cancelled

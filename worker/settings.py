@@ -124,6 +124,17 @@ class Settings(BaseModel):
     # asks again on a backoff, which left slots idle in a one-team burst (100 requests in one namespace: 7.8x the
     # floor at half, 4.4x at seven of eight, 1.8x uncapped), so the cap waits for a scheduler that gives slots back.
     pipeline_tenant_slots: int | None = Field(default=None, ge=1)
+    # The platform worker's Temporal slots. Workflow tasks at once (KTX_WORKER_WORKFLOW_TASKS): they share one Python
+    # interpreter, so more than a few only queue inside the worker, where each task's 10 s timeout keeps running; on a
+    # starved CPU they expired there and were thrown away ("Workflow task not found"), costing a retry each. Left on
+    # the server, a task waits without a timeout. Activities at once (KTX_WORKER_ACTIVITIES): reads and state-store
+    # writes, mostly waiting on I/O.
+    worker_workflow_tasks: int = Field(default=8, ge=2, le=1000)
+    worker_activities: int = Field(default=64, ge=1, le=1000)
+    # Workflows kept in memory between their tasks (KTX_WORKER_CACHED_WORKFLOWS, Temporal's sticky cache): one that
+    # is evicted replays its whole history at its next task. Size it above the number of live objects (Promises,
+    # resources, Destinations, state stores); each costs a few hundred kB of worker memory.
+    worker_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     # Where the off-platform actions' providers are (overridable for proxies, regional endpoints and tests).
     slack_api_url: str = "https://slack.com/api/"
@@ -256,6 +267,13 @@ class Settings(BaseModel):
             values["pipeline_concurrency"] = env["KTX_PIPELINE_CONCURRENCY"]
         if "KTX_PIPELINE_TENANT_SLOTS" in env:
             values["pipeline_tenant_slots"] = env["KTX_PIPELINE_TENANT_SLOTS"]
+        for field, var in [
+            ("worker_workflow_tasks", "KTX_WORKER_WORKFLOW_TASKS"),
+            ("worker_activities", "KTX_WORKER_ACTIVITIES"),
+            ("worker_cached_workflows", "KTX_WORKER_CACHED_WORKFLOWS"),
+        ]:
+            if var in env:
+                values[field] = env[var]
         platform: dict[str, object] = {}
         for field, var in [
             ("reconciliation_interval_s", "KTX_RECONCILIATION_INTERVAL"),
