@@ -32,7 +32,7 @@ from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
 from service.platform import PROMISE_DIFF_MAX, Applied, Conflict, NotFound, Platform
-from domain.access import Principal, Target, refusal, rollout_refusal
+from domain.access import Principal, Target, refusal, rollout_refusal, rollout_verb_refusal
 from domain.cron import window_state
 from domain import rollout_plan as rp
 from domain.rollout_progress import Control
@@ -468,6 +468,11 @@ def _rollout_routes(api: APIRouter) -> None:
             raise Forbidden(reason)
 
     async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
+        """The plan, when the caller may `action` it: RBAC first (403 whatever the name), then whether the plan
+        exists (404), then the plan's namespaces (403 naming one), in the apiserver's order (docs/rollouts.md)."""
+        reason = rollout_verb_refusal(caller.subject(), action, name)
+        if reason is not None:
+            raise Forbidden(reason)
         found = await platform.rollout(name)
         authorise_plan(caller, action, rp.plan_of(found))
         return found

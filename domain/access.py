@@ -27,6 +27,7 @@ from domain.kube.rbac import (
     why_denied,
 )
 from domain.names import LABEL_MAX, NAMESPACE_PATTERN
+from domain.rollout_plan import GROUP as ROLLOUT_GROUP
 
 Role = Literal["platform", "team"]
 Action = Literal["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait", "manifests"]
@@ -199,13 +200,29 @@ def refusal(principal: Principal, action: Action, target: Target) -> str | None:
     return None
 
 
+# Each REST control of a RolloutPlan as the Kubernetes request it amounts to: a patch (the kube API's ktx.dev/control
+# annotation, domain/kube/rollout_plans.py). Every other action (create, get, delete; the kube API's verbs) is its verb.
+ROLLOUT_VERBS = dict.fromkeys(("pause", "resume", "abort", "rollback"), "patch")
+
+
+def rollout_verb_refusal(subject: Subject, action: str, plan: str) -> str | None:
+    """None when RBAC lets `subject` `action` RolloutPlans at all, else why not. It needs no plan, so it is asked
+    before the plan is looked up, as the apiserver asks RBAC before it reads the object: a caller without the right
+    hears 403 whatever the name, and learns nothing of which plans exist."""
+    attrs = Attributes(ROLLOUT_VERBS.get(action, action), ROLLOUT_GROUP, "rolloutplans", name=plan)
+    if allows(subject.rules(), attrs):
+        return None
+    return f'{subject.describe()} may not {action} RolloutPlan "{plan}": {why_denied(subject, attrs)}'
+
+
 def rollout_refusal(principal: Principal, action: str, plan: str, namespaces: set[str] | None) -> str | None:
     """None when the principal may `action` the RolloutPlan `plan`, which reaches `namespaces` (None: every one).
 
     A plan re-binds and re-runs requests, which a team may do in its own namespaces only: a team token manages a plan
     only when every group lists its namespaces and all of them are the token's. Platform tokens manage every plan."""
-    if principal.role == "platform":
-        return None
+    verb_refused = rollout_verb_refusal(principal.subject(), action, plan)
+    if verb_refused is not None or principal.role == "platform":
+        return verb_refused
     who = f'team token "{principal.name}" may not {action} RolloutPlan "{plan}"'
     if namespaces is None:
         reach = "a group chosen by selector alone reaches every namespace"

@@ -20,8 +20,10 @@ from domain.errors import Conflict
 from domain.rollout_plan import PlanOrder, RefusedRequest, RolloutPlan
 
 Phase = Literal["Running", "Paused", "Halted", "Aborted", "Succeeded", "RollingBack", "RolledBack"]
+# Gone: the request was deleted before its turn (no workflow to signal). Deleted: it was deleted while the plan ran it,
+# and its workflow said so. Neither is a failure of the version: there is nothing left to upgrade.
 MemberState = Literal[
-    "Pending", "Running", "Succeeded", "Failed", "Gone", "RollingBack", "RolledBack", "RollbackFailed"
+    "Pending", "Running", "Succeeded", "Failed", "Gone", "Deleted", "RollingBack", "RolledBack", "RollbackFailed"
 ]
 Control = Literal["pause", "resume", "abort", "rollback", "delete"]
 
@@ -48,17 +50,6 @@ class GroupProgress(BaseModel):
         return sum(1 for m in self.members if m.state in states)
 
 
-class Failure(BaseModel):
-    namespace: str
-    name: str
-    group: str
-    version: str
-    message: str = ""
-    failing_pipeline: str | None = None
-    failing_container: str | None = None
-    log_tail: str = ""
-
-
 class Outcome(BaseModel):
     """One request's run on a version ended (the body of workflows/upgrade_records.UpgradeOutcome)."""
 
@@ -66,11 +57,21 @@ class Outcome(BaseModel):
     name: str
     version: str
     succeeded: bool
+    # The request was deleted before its run on `version` ended: no failure of the version (member state Deleted).
+    deleted: bool = False
     # The failure when not succeeded.
     message: str = ""
     failing_pipeline: str | None = None
     failing_container: str | None = None
     log_tail: str = Field(default="", max_length=4096)
+
+
+class Failure(Outcome):
+    """A failed outcome as the status reports it, with the group the request was in."""
+
+    group: str
+    # Failures recorded before they were outcomes have no `succeeded`: a failure never succeeded.
+    succeeded: bool = False
 
 
 class RolloutProgress(BaseModel):
@@ -138,30 +139,26 @@ class RolloutProgress(BaseModel):
         if found is None:
             return False
         group, member = found
+        ended: tuple[MemberState, MemberState]
         if member.state == "Running" and outcome.version == self.plan.to_version:
-            member.state = "Succeeded" if outcome.succeeded else "Failed"
+            ended = ("Succeeded", "Failed")
         elif member.state == "RollingBack" and outcome.version == self.plan.from_version:
-            member.state = "RolledBack" if outcome.succeeded else "RollbackFailed"
+            ended = ("RolledBack", "RollbackFailed")
         else:
             return False
-        member.ended_at = now
+        if outcome.deleted:
+            member.state, member.ended_at = "Deleted", now
+            self.settle()
+            return True
+        member.state, member.ended_at = ended[0] if outcome.succeeded else ended[1], now
         if not outcome.succeeded:
             self.failures_total += 1
             if member.state == "Failed":
                 self.failures += 1
             if len(self.reported) < REPORTED_FAILURES:
-                self.reported.append(
-                    Failure(
-                        namespace=member.namespace,
-                        name=member.name,
-                        group=group.name,
-                        version=outcome.version,
-                        message=outcome.message[:MESSAGE_MAX],
-                        failing_pipeline=outcome.failing_pipeline,
-                        failing_container=outcome.failing_container,
-                        log_tail=outcome.log_tail,
-                    )
-                )
+                failure = Failure(**outcome.model_dump(exclude={"succeeded", "deleted"}), group=group.name)
+                failure.message = failure.message[:MESSAGE_MAX]
+                self.reported.append(failure)
         self.settle()
         return True
 
@@ -226,7 +223,7 @@ class RolloutProgress(BaseModel):
             m.ended_at - m.started_at
             for g in self.groups
             for m in g.members
-            if m.ended_at is not None and m.started_at is not None and m.state != "Gone"
+            if m.ended_at is not None and m.started_at is not None and m.state not in ("Gone", "Deleted")
         ]
         if not durations:
             return None
@@ -268,7 +265,7 @@ class RolloutProgress(BaseModel):
             "running": running[:100],
             "failures": self.failures_total,
             "failureThreshold": self.plan.failure_threshold,
-            "failed": [f.model_dump(by_alias=True) for f in self.reported],
+            "failed": [f.model_dump(exclude={"succeeded", "deleted"}) for f in self.reported],
             "refused": [r.model_dump() for r in self.refused],
             **({"etaSeconds": round(eta, 1)} if eta is not None else {}),
         }

@@ -104,7 +104,7 @@ from workflows.promise_release import (
 )
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
-from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput
+from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput, StartRollout
 from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
@@ -810,44 +810,24 @@ class Platform:
             "creationTimestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "generation": 1,
         }
-        workflow_id = rollout_workflow_id(plan.name)
-        await self._refuse_concurrent_rollout(plan)
-        try:
-            await self.client.start_workflow(
-                RolloutWorkflow.run,
-                RolloutWorkflowInput(progress=RolloutProgress.of(plan, order), document=stored),
-                id=workflow_id,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                task_queue=self.task_queue,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(KIND, rp.KIND), SearchAttributePair(PROMISE, plan.promise)]
-                ),
-                memo={"object": stored},
-            )
-            return Applied(kind=rp.KIND, name=plan.name, action="created"), order
-        except WorkflowAlreadyStartedError:
-            current = await self.rollout(plan.name)
-            if current.get("spec") != stored.get("spec"):
-                raise Conflict(
-                    f'rolloutplan "{plan.name}" exists with another spec: a plan does not change once it runs; '
-                    "delete it (ktx rollout delete) and create it again"
-                ) from None
-            return Applied(kind=rp.KIND, name=plan.name, action="unchanged"), order
-
-    async def _refuse_concurrent_rollout(self, plan: rp.RolloutPlan) -> None:
-        """Two live plans of one Promise would re-bind the same requests against each other: one at a time. (Read
-        from visibility, which lags by a moment: two plans created within it can both pass.)"""
-        query = " AND ".join(
-            [equals(KIND.name, rp.KIND), equals(PROMISE.name, plan.promise), 'ExecutionStatus = "Running"']
+        # The Promise's workflow starts the plan: it refuses a second live plan of the Promise (docs/rollouts.md).
+        result = await self._update(
+            promise_workflow_id(plan.promise),
+            PromiseWorkflow.start_rollout,
+            StartRollout(
+                plan=plan.name, rollout=RolloutWorkflowInput(progress=RolloutProgress.of(plan, order), document=stored)
+            ),
+            f'promise "{plan.promise}" not found (spec.promiseRef.name)',
         )
-        for other in await self._listed(query):
-            phase = (other.get("status") or {}).get("phase")
-            if other["metadata"]["name"] != plan.name and phase not in ("Succeeded", "RolledBack"):
-                raise Conflict(
-                    f'rolloutplan "{other["metadata"]["name"]}" of promise {plan.promise} is {phase or "starting"}: '
-                    "one plan per Promise at a time; delete it once it has finished"
-                )
+        if result.started:
+            return Applied(kind=rp.KIND, name=plan.name, action="created"), order
+        current = await self.rollout(plan.name)
+        if current.get("spec") != stored.get("spec"):
+            raise Conflict(
+                f'rolloutplan "{plan.name}" exists with another spec: a plan does not change once it runs; '
+                "delete it (ktx rollout delete) and create it again"
+            )
+        return Applied(kind=rp.KIND, name=plan.name, action="unchanged"), order
 
     async def rollout(self, name: str) -> dict[str, Any]:
         return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)

@@ -10,7 +10,8 @@ from typing import Any, Awaitable, Callable
 import yaml
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.platform.catalog import (
@@ -35,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
         static_dependencies_file,
         static_nested_root,
     )
-    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue, promise_workflow_id
+    from domain.naming import CATALOG_WORKFLOW_ID, pipeline_task_queue, promise_workflow_id, rollout_workflow_id
+    from domain.rollout_plan import KIND as ROLLOUT_KIND
     from domain.promise_api import (
         PromiseApi,
         configured_pipeline_namespace,
@@ -66,6 +68,8 @@ with workflow.unsafe.imports_passed_through():
         StatusPatched,
     )
     from workflows.resource import ResourceWorkflow
+    from workflows.rollout import RolloutWorkflow, StartRollout, StartRolloutResult
+    from workflows.upgrade_records import ROLLOUT_RELEASED_SIGNAL, RolloutReleased
     from workflows.revision_records import (
         RequiredByChange,
         DeleteRevisionInput,
@@ -74,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
         HoldBindingInput,
         HoldBindingResult,
     )
-    from activities.platform.search_attributes import REQUIRES
+    from activities.platform.search_attributes import KIND, PROMISE, REQUIRES
 
 STATIC_PIPELINE = ""  # static dependencies have no pipeline segment in their path
 # Signals sent at once when every resource must re-run; the pipelines they start queue on the pipeline task queue,
@@ -96,6 +100,8 @@ class PromiseState(LifecycleState):
     required_by_sent: dict[str, str] = Field(default_factory=dict)
     # ResourceBindings applied before their requests, by `namespace/name`, until the request adopts its own.
     held_bindings: dict[str, Binding] = Field(default_factory=dict)
+    # The one live RolloutPlan of this Promise (docs/rollouts.md), until it lets go.
+    rollout: str | None = None
 
 
 class PromiseWorkflowInput(BaseModel):
@@ -270,6 +276,55 @@ class PromiseWorkflow(ObjectLifecycle):
         if previous_version is not None and not self.state.revisions:
             self.state.revisions = [Revision(version=previous_version, created=self._created_at())]
         self.state.revisions, _ = rv.record_revision(self.state.revisions, version, previous_spec, now_iso())
+
+    @workflow.update
+    async def start_rollout(self, input: StartRollout) -> StartRolloutResult:
+        """Starts a RolloutPlan of this Promise, which then holds it until it lets go (ROLLOUT_RELEASED_SIGNAL).
+
+        The hold and the plan's start are one step of this workflow: updates are decided one after another, so of two
+        plans created at once exactly one starts, and a plan holding the Promise always exists."""
+        self._refuse_rival_rollout(input.plan)
+        held, self.state.rollout = self.state.rollout, input.plan
+        document = input.rollout.document
+        try:
+            await workflow.start_child_workflow(
+                RolloutWorkflow.run,
+                input.rollout.model_copy(update={"claimed": True}),
+                id=rollout_workflow_id(input.plan),
+                # The plan outlives this run of the Promise's workflow (continue-as-new) and answers to its own delete.
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                memo={"object": document},
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(KIND, ROLLOUT_KIND), SearchAttributePair(PROMISE, self.state.name)]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            # That name runs already: this plan applied again (which still holds the Promise), or another plan.
+            if held != input.plan and self.state.rollout == input.plan:
+                self.state.rollout = held
+            return StartRolloutResult(started=False)
+        return StartRolloutResult(started=True)
+
+    @start_rollout.validator
+    def _validate_start_rollout(self, input: StartRollout) -> None:
+        if self.state.delete_requested:
+            raise ApplicationError("the Promise is being deleted", type="Conflict", non_retryable=True)
+        self._refuse_rival_rollout(input.plan)
+
+    def _refuse_rival_rollout(self, plan: str) -> None:
+        held = self.state.rollout
+        if held is not None and held != plan:
+            raise ApplicationError(
+                f'rolloutplan "{held}" of promise {self.state.name} has not finished: one plan per Promise at a time; '
+                "delete it once it has finished",
+                type="Conflict",
+                non_retryable=True,
+            )
+
+    @workflow.signal(name=ROLLOUT_RELEASED_SIGNAL)
+    def rollout_released(self, input: RolloutReleased) -> None:
+        if self.state.rollout == input.plan:
+            self.state.rollout = None
 
     @workflow.update
     async def patch_status(self, input: StatusPatch) -> StatusPatched:

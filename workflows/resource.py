@@ -57,6 +57,12 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# A request deleted while a rollout upgrades it tells the rollout so (outcome Deleted, no failure of the version), and
+# the rollout goes on; histories from before told it nothing (it waited for ever), or a failure when the re-bind came
+# during the delete.
+DELETED_OUTCOME_PATCH = "rollout-deleted-requests"
+
+
 def _spec_of(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k != "metadata"}
 
@@ -134,7 +140,10 @@ class ResourceWorkflow(ObjectLifecycle):
     async def rebind(self, input: RebindRequest) -> None:
         """A rollout re-binds the request: exactly an edit of the binding's `spec.version`."""
         if self.state.delete_requested:
-            await self._reply(input.reply_to, input.version, "the request is being deleted")
+            if workflow.patched(DELETED_OUTCOME_PATCH):
+                await self._reply(input.reply_to, input.version, None, deleted=True)
+            else:
+                await self._reply(input.reply_to, input.version, "the request is being deleted")
             return
         decided, failure = self._set_binding_version(input.version, reply_to=input.reply_to, plan=input.plan)
         if decided:
@@ -284,7 +293,7 @@ class ResourceWorkflow(ObjectLifecycle):
         self._restart(reason, f"the ResourceBinding's version is {version}{by}")
         return False, None
 
-    async def _reply(self, reply_to: str | None, version: str, failure: str | None) -> None:
+    async def _reply(self, reply_to: str | None, version: str, failure: str | None, *, deleted: bool = False) -> None:
         if not reply_to or not patches.patched(patches.BINDINGS):
             return
         run = next((r for r in reversed(self.state.runs) if r.action == "configure"), None)
@@ -295,7 +304,8 @@ class ResourceWorkflow(ObjectLifecycle):
             namespace=self.state.namespace,
             name=self.state.name,
             version=version,
-            succeeded=failure is None,
+            succeeded=failure is None and not deleted,
+            deleted=deleted,
             message=failure or "",
             failing_pipeline=failed.pipeline if failed else None,
             failing_container=failed.failed_container if failed else None,
@@ -486,6 +496,15 @@ class ResourceWorkflow(ObjectLifecycle):
 
     def _label(self) -> str:
         return f"{self.state.promise}/{self.state.namespace}/{self.state.name}"
+
+    async def _delete(self) -> None:
+        upgrade = self.state.upgrade
+        if upgrade is not None and upgrade.reply_to and workflow.patched(DELETED_OUTCOME_PATCH):
+            # The delete cut short (or forestalled) the run the rollout asked for, which will never end now: the
+            # rollout hears the request is gone instead of waiting for it.
+            self.state.upgrade = None
+            await self._reply(upgrade.reply_to, self._binding().version, None, deleted=True)
+        await super()._delete()
 
     async def _delete_pipeline(self) -> Pipeline | None:
         # Kratix deletes with the version applied: status.promiseVersion, else the binding's lastAppliedVersion, else

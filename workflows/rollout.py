@@ -9,6 +9,10 @@ Crash safety comes from Temporal's history: a request is marked running in the s
 signal to it, so a worker dying anywhere either loses both (the task runs again) or keeps both (the replay knows the
 signal was sent and sends it no more): no request is re-bound twice, and none is skipped. Outcomes are signals,
 which Temporal holds while no worker runs.
+
+One live plan per Promise: the Promise's workflow starts the plan and holds it as the Promise's plan
+(workflows/promise.py, `start_rollout`); the plan lets go with ROLLOUT_RELEASED_SIGNAL once it has succeeded or rolled
+back, or is deleted.
 """
 
 from __future__ import annotations
@@ -23,10 +27,22 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain.cron import WindowState, window_state
-    from domain.naming import resource_workflow_id
+    from domain.naming import promise_workflow_id, resource_workflow_id
     from domain.rollout_progress import Control, RolloutProgress
     from workflows.publishing import Publisher
-    from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
+    from workflows.upgrade_records import (
+        REBIND_SIGNAL,
+        ROLLOUT_RELEASED_SIGNAL,
+        UPGRADE_OUTCOME_SIGNAL,
+        RebindRequest,
+        RolloutReleased,
+        UpgradeOutcome,
+    )
+
+# Plans started by their Promise's workflow tell it when they let go of the Promise; histories from before did not.
+ROLLOUT_CLAIMS_PATCH = "rollout-claims"
+# Once here, the plan no longer stands in the way of another plan of its Promise (deleted plans too).
+_RELEASING_PHASES = ("Succeeded", "RolledBack")
 
 
 class RolloutWorkflowInput(BaseModel):
@@ -34,10 +50,24 @@ class RolloutWorkflowInput(BaseModel):
     # The plan as applied, for reads.
     document: dict[str, Any]
     resource_version: int = 0
+    # Whether the plan holds its Promise (started by the Promise's workflow, not yet released).
+    claimed: bool = False
 
 
 class RolloutWorkflowResult(BaseModel):
     deleted: bool = True
+
+
+class StartRollout(BaseModel):
+    """What the Promise's workflow needs to start a plan of its own (the service's create, workflows/promise.py)."""
+
+    plan: str
+    rollout: RolloutWorkflowInput
+
+
+class StartRolloutResult(BaseModel):
+    # False when a workflow `rollout/<plan>` runs already (this plan applied again, or another of that name).
+    started: bool
 
 
 class RolloutControlRequest(BaseModel):
@@ -60,6 +90,7 @@ class RolloutWorkflow:
         self.document = input.document
         self.publisher = Publisher(input.resource_version)
         self.woken = False
+        self.claimed = input.claimed
 
     @workflow.run
     async def run(self, input: RolloutWorkflowInput) -> RolloutWorkflowResult:
@@ -73,6 +104,8 @@ class RolloutWorkflow:
                 self._publish(window)
                 continue
             self._publish(window)
+            if self.progress.phase in _RELEASING_PHASES:
+                await self._release()
             waiting_for_window = self.progress.phase == "Running" and not window.open and window.until is not None
             timeout = (window.until - now).total_seconds() if waiting_for_window and window.until else None
             self.woken = False
@@ -87,10 +120,23 @@ class RolloutWorkflow:
                         progress=self.progress,
                         document=self.document,
                         resource_version=self.publisher.resource_version,
+                        claimed=self.claimed,
                     )
                 )
+        await self._release()
         self.publisher.publish_final()
         return RolloutWorkflowResult()
+
+    async def _release(self) -> None:
+        """Tells the Promise's workflow the plan no longer holds it, once."""
+        if not self.claimed or not workflow.patched(ROLLOUT_CLAIMS_PATCH):
+            return
+        self.claimed = False
+        handle = workflow.get_external_workflow_handle(promise_workflow_id(self.progress.plan.promise))
+        try:
+            await handle.signal(ROLLOUT_RELEASED_SIGNAL, RolloutReleased(plan=self.progress.plan.name))
+        except FailureError:
+            pass  # the Promise is gone, and what it held with it
 
     async def _signal_all(self, due: list[tuple[Any, str]]) -> None:
         """Re-bind each request; one whose workflow has gone (deleted since the plan was made) is marked Gone."""

@@ -4,6 +4,9 @@ A rollout (workflows/rollout.py) re-binds a request by signalling its resource w
 upgrade run on that version ends, the resource workflow signals UPGRADE_OUTCOME_SIGNAL back to `reply_to`. Signals
 both ways keep the two durable and independent: neither waits on the other's worker, and a restart of either side
 loses nothing, because Temporal holds the signal until the receiver runs.
+
+A plan also holds its Promise: the Promise's workflow starts it (workflows/promise.py, `start_rollout`) and refuses a
+second live plan, until the plan tells it with ROLLOUT_RELEASED_SIGNAL that it has finished or been deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from domain.rollout_progress import Outcome
 
 REBIND_SIGNAL = "rebind"
 UPGRADE_OUTCOME_SIGNAL = "upgrade_outcome"
+ROLLOUT_RELEASED_SIGNAL = "rollout_released"
 
 
 class RebindRequest(BaseModel):
@@ -31,3 +35,9 @@ class UpgradeOutcome(Outcome):
     outcome the rollout's progress records (its failure is the binding's UpgradeFailed message), and its Promise."""
 
     promise: str
+
+
+class RolloutReleased(BaseModel):
+    """The plan no longer holds its Promise: it succeeded, rolled back, or was deleted."""
+
+    plan: str = Field(max_length=63)

@@ -22,6 +22,22 @@ _LAYER_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _INSPECT_MAX = 1024 * 1024
 
 
+async def inspect_image(podman: str, image: str, template: str) -> bytes | None:
+    """What `podman image inspect --format=TEMPLATE` prints of the image, None when podman's store has no such image."""
+    proc = await asyncio.create_subprocess_exec(
+        podman,
+        "image",
+        "inspect",
+        f"--format={template}",
+        "--",
+        image,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    return out if proc.returncode == 0 else None
+
+
 @dataclass(frozen=True)
 class Image:
     id: str
@@ -96,18 +112,8 @@ class ImageIndex:
         await self._fresh()
         if image in self._images:
             return self._images[image]
-        proc = await asyncio.create_subprocess_exec(
-            self.podman,
-            "image",
-            "inspect",
-            "--format=json",
-            "--",
-            image,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
+        out = await inspect_image(self.podman, image, "json")
+        if out is None:
             return None
         if len(out) > _INSPECT_MAX:
             raise ValueError(f"podman image inspect {image} printed over {_INSPECT_MAX} bytes")

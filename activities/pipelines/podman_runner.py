@@ -16,6 +16,7 @@ from temporalio import activity
 from activities.pipelines.container_endpoint import Forwarder, listen_in
 from activities.pipelines.container_logs import BoundedLog, read_tail
 from activities.pipelines.downward_api import PodFacts, Unavailable, pod_facts
+from activities.pipelines.oci_images import inspect_image
 from activities.pipelines.models import ContainerRun, ContainersOutcome, RunPipelineInput
 from activities.pipelines.platform_access import SERVICE_ACCOUNT_MOUNT, PlatformAccess
 from activities.pipelines.pod_inputs import (
@@ -175,18 +176,8 @@ class ContainerRuntime:
 
     async def image_user(self, image: str) -> str:
         """The image's USER (the image is here: ensure_image came first)."""
-        proc = await asyncio.create_subprocess_exec(
-            self.command,
-            "image",
-            "inspect",
-            "--format={{.Config.User}}",
-            "--",
-            image,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
+        out = await inspect_image(self.command, image, "{{.Config.User}}")
+        if out is None:
             raise ApplicationError(f"image {image} could not be inspected")
         return out.decode().strip()
 

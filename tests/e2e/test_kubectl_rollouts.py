@@ -15,11 +15,13 @@ import pytest_asyncio
 import yaml
 
 from api.app import create_app
+from cli.stack import free_port
 from domain.revisions import binding_name, revision_name
 from service.platform import Platform
 from tests.e2e.test_kubectl import Kubectl, kubectl, write  # noqa: F401  (kubectl: the fixture)
 from tests.e2e.test_kubectl_watch import start
 from tests.integration.test_api_auth import served
+from tests.integration.test_kube_access import pipeline
 from tests.integration.test_rollouts import fleet, plan, writer
 from tests.waiting import eventually
 from worker.settings import Settings
@@ -79,6 +81,11 @@ async def test_kubectl_applies_controls_watches_and_deletes_a_rollout_plan(
 
         _, out, _ = await kubectl("apply", "-f", path)
         assert out.strip() == "rolloutplan.platform.ktx.dev/db-v2 unchanged"
+        # One live plan per Promise, as on the REST routes: a second is a Conflict Status naming the live one.
+        rival = write(tmp_path / "rival.yaml", plan("db-v2-again"))
+        code, _, err = await kubectl("apply", "-f", rival, check=False)
+        assert code != 0 and "Error from server (Conflict)" in err, err
+        assert 'rolloutplan "db-v2" of promise db has not finished' in err, err
         changed = write(tmp_path / "changed.yaml", plan(failureThreshold=2))
         code, _, err = await kubectl("apply", "-f", changed, check=False)
         assert code != 0 and "Error from server (Conflict)" in err and "does not change once it runs" in err
@@ -138,14 +145,26 @@ async def team_sees_only_what_it_manages(platform: Platform, tmp_path: Path) -> 
         temporal_namespace=platform.client.namespace,
         task_queue=platform.task_queue,
         api_tokens_file=tokens,
+        # A Kubernetes port configured is what makes the API verify pipeline tokens (this test serves plain HTTP).
+        kube_api_port=free_port(),
     )
     with served(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
             await team_requests(http)
+        # A pipeline's token holds no rule on RolloutPlans: RBAC refuses it before any plan is read, so a plan that
+        # exists and one that does not answer alike.
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {pipeline(settings)}"}) as http:
+            for name in ("db-v2", "no-such-plan"):
+                for refused in (await http.get(f"{PLANS}/{name}"), await http.delete(f"{PLANS}/{name}")):
+                    assert (refused.status_code, refused.json()["reason"]) == (403, "Forbidden"), refused.text
+                    assert f'rolloutplans.platform.ktx.dev "{name}" is forbidden' in refused.json()["message"]
     assert (await platform.rollout("db-v2"))["status"]["phase"] == "Succeeded"  # the refused abort did nothing
 
 
 async def team_requests(http: httpx.AsyncClient) -> None:
+    # RBAC lets a team at plans, so a missing one is NotFound; one reaching beyond its namespaces is Forbidden.
+    missing = await http.get(f"{PLANS}/no-such-plan")
+    assert (missing.status_code, missing.json()["reason"]) == (404, "NotFound")
     refused = await http.get(f"{PLANS}/db-v2")
     assert (refused.status_code, refused.json()["reason"]) == (403, "Forbidden")
     assert 'in namespace "team-b"' in refused.json()["message"]

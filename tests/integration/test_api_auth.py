@@ -82,14 +82,24 @@ def health_record(namespace: str) -> dict[str, Any]:
     }
 
 
-def rollout_plan(namespaces: list[str]) -> dict[str, Any]:
+def rollout_plan(namespaces: list[str], name: str = "widgets-v2", promise: str = "widgets") -> dict[str, Any]:
     group = {"name": "only", **({"namespaces": namespaces} if namespaces else {"selector": {"matchLabels": {}}})}
     return {
         "apiVersion": "platform.ktx.dev/v1alpha1",
         "kind": "RolloutPlan",
-        "metadata": {"name": "widgets-v2"},
-        "spec": {"promiseRef": {"name": "widgets"}, "fromVersion": "v1", "toVersion": "v2", "groups": [group]},
+        "metadata": {"name": name},
+        "spec": {"promiseRef": {"name": promise}, "fromVersion": "v1", "toVersion": "v2", "groups": [group]},
     }
+
+
+def gadgets(version: str) -> dict[str, Any]:
+    return promise("gadgets", "Gadget", labels={"kratix.io/promise-version": version})
+
+
+async def _create_plan(http: httpx.AsyncClient, namespace: str) -> int:
+    document = rollout_plan([namespace], name=f"gadgets-{namespace}", promise="gadgets")
+    response = await http.post("/rollouts", content=yaml.safe_dump(document), headers=as_(PLATFORM_TOKEN))
+    return response.status_code
 
 
 @dataclass
@@ -122,10 +132,16 @@ async def secured_api(
             health_record(OWN),
             health_record(OTHER),
             secret("creds", OWN),
+            gadgets("v1"),
+            gadgets("v2"),
         ]
         for doc in docs:  # one by one: the resources need the Promise's API registered first
             response = await http.post("/apply", content=yaml.safe_dump(doc), headers=as_(PLATFORM_TOKEN))
             assert response.status_code == 200, response.text
+        # A plan in each team namespace, by the platform: no Gadget requests, so each succeeds at once and lets go
+        # of the Promise for the next (a signal, a moment behind).
+        for namespace in (OWN, OTHER):
+            await eventually(lambda: _create_plan(http, namespace), lambda code: code == 200, what="plan created")
         for kind in ("widgets", "healthrecords"):  # lists follow Temporal's visibility store, a moment behind
             await eventually(
                 lambda: _listed(http, kind),
@@ -199,6 +215,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], Any]] = [
     ("create rollout by selector", "POST", "/rollouts", {}, rollout_plan([])),
     ("get rollout", "GET", "/rollouts/none", {}, None),
     ("pause rollout", "POST", "/rollouts/none/pause", {}, None),
+    ("get existing rollout", "GET", "/rollouts/gadgets-{ns}", {}, None),
+    ("resume existing rollout", "POST", "/rollouts/gadgets-{ns}/resume", {}, None),
     ("delete widget", "DELETE", "/objects/widget/second", {"namespace": "{ns}"}, None),
     ("delete healthrecord", "DELETE", "/objects/healthrecord/none", {"namespace": "{ns}"}, None),
     ("delete secret", "DELETE", "/objects/secret/none", {"namespace": "{ns}"}, None),
@@ -258,6 +276,10 @@ EXPECTED: dict[str, tuple[int, int, int]] = {
     "create rollout by selector": (422, 403, 403),
     "get rollout": (404, 404, 404),
     "pause rollout": (404, 404, 404),
+    # Succeeded plans (resume: 409). A team may get and control plans (RBAC), so it hears 404 of a missing one and,
+    # of another namespace's plan, 403 naming the namespace (docs/rollouts.md).
+    "get existing rollout": (200, 200, 403),
+    "resume existing rollout": (409, 409, 403),
     "delete widget": (200, 200, 403),
     "delete healthrecord": (404, 403, 403),
     "delete secret": (404, 403, 403),
@@ -358,7 +380,7 @@ async def test_each_caller_against_each_route(
                 request["content"] = yaml.safe_dump(_fill(body, namespace))
             elif body is not None:
                 request["json"] = _fill(body, namespace)
-            response = await http.request(method, path, **request)
+            response = await http.request(method, _fill(path, namespace), **request)
             expected = 200 if route in OPEN else (EXPECTED[route][column] if isinstance(column, int) else 401)
             if response.status_code != expected:
                 wrong.append(f"{route}: {response.status_code} (expected {expected}) {response.text[:200]}")
@@ -378,6 +400,9 @@ async def test_each_caller_against_each_route(
                     )
                 else:
                     assert "by platform tokens" in answer["message"], (route, answer)
+            if expected == 404 and path.startswith("/rollouts/"):
+                name = _fill(path, namespace).split("/")[2]
+                assert response.json()["detail"] == f'rolloutplan "{name}" not found', (route, response.json())
             if route in ("list widgets -A", "list healthrecords -A", "console requests -A") and expected == 200:
                 listed = response.json()
                 seen = {o["namespace"] for o in listed["items"]} if route.startswith("console") else None

@@ -153,8 +153,9 @@ async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
-def pipeline(api: KubeApi, namespace: str = "team-a", permissions: list | None = None) -> str:
-    """A token as the worker mints it for the Widget Promise's resource configure pipeline in `namespace`."""
+def pipeline(settings: Settings, namespace: str = "team-a", permissions: list | None = None) -> str:
+    """A token as the worker of `settings` mints it for the Widget Promise's resource configure pipeline in
+    `namespace`."""
     obj = pipeline_token.ObjectRef(
         group=GROUP, version="v1", kind="Widget", plural="widgets", name="first", namespace=namespace
     )
@@ -167,7 +168,7 @@ def pipeline(api: KubeApi, namespace: str = "team-a", permissions: list | None =
         permissions=[pipeline_token.Permission.model_validate(p) for p in permissions or []],
         expires_at=0,
     )
-    return pipeline_token.mint(claims, api.settings.pipeline_token_key(), ttl_s=600)
+    return pipeline_token.mint(claims, settings.pipeline_token_key(), ttl_s=600)
 
 
 WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery or not
@@ -211,7 +212,8 @@ WIDGETS = f"widgets.{GROUP}"  # kubectl takes `plural.group` as it is, discovery
 async def test_kubectl_auth_can_i_answers_for_each_kind_of_token(
     kube_api: KubeApi, who: str, args: list[str], allowed: bool
 ) -> None:
-    token = {"platform": PLATFORM_TOKEN, "admin": None, "team": TEAM_TOKEN, "pipeline": pipeline(kube_api)}[who]
+    minted = pipeline(kube_api.settings)
+    token = {"platform": PLATFORM_TOKEN, "admin": None, "team": TEAM_TOKEN, "pipeline": minted}[who]
     code, out, err = await kubectl(await kubeconfig(kube_api, token), "auth", "can-i", *args)
     assert (code, out.splitlines()[0].split(" - ")[0]) == ((0, "yes") if allowed else (1, "no")), (out, err)
 
@@ -224,7 +226,7 @@ async def test_a_refusal_says_why_in_ktx_terms(kube_api: KubeApi) -> None:
     assert (await kubectl(config, "auth", "can-i", "get", WIDGETS, "-n", "team-b"))[1] == (
         "no - its namespaces are team-a\n"
     )
-    config = await kubeconfig(kube_api, pipeline(kube_api))
+    config = await kubeconfig(kube_api, pipeline(kube_api.settings))
     _, out, _ = await kubectl(config, "auth", "can-i", "get", "secrets", "-n", "team-a")
     assert out.startswith('no - pipeline "system:serviceaccount:team-a:widgets-resource-configure-instance" holds')
 
@@ -277,7 +279,7 @@ async def test_a_refusal_says_why_in_ktx_terms(kube_api: KubeApi) -> None:
 async def test_what_can_i_says_no_to_is_refused_with_the_apiservers_words(
     kube_api: KubeApi, who: str, args: list[str], refused: str
 ) -> None:
-    config = await kubeconfig(kube_api, TEAM_TOKEN if who == "team" else pipeline(kube_api), "team-a")
+    config = await kubeconfig(kube_api, TEAM_TOKEN if who == "team" else pipeline(kube_api.settings), "team-a")
     verb = {"get": "list" if len(args) < 3 or args[2].startswith("-") else "get", "delete": "delete"}[args[0]]
     can, _, _ = await kubectl(config, "auth", "can-i", verb, *args[1:])
     code, _, err = await kubectl(config, *args)
@@ -295,7 +297,9 @@ async def test_what_can_i_says_yes_to_is_done(kube_api: KubeApi) -> None:
     (kube_api.home / "widget.yaml").write_text(yaml.safe_dump(widget))
     code, out, err = await kubectl(config, "create", "-f", str(kube_api.home / "widget.yaml"))
     assert code == 0 and out.strip() == f"widget.{GROUP}/first created", err
-    code, out, err = await kubectl(await kubeconfig(kube_api, pipeline(kube_api)), "get", "widgets", "-n", "team-a")
+    code, out, err = await kubectl(
+        await kubeconfig(kube_api, pipeline(kube_api.settings)), "get", "widgets", "-n", "team-a"
+    )
     assert code == 0 and "first" in out, err
 
 
@@ -339,7 +343,7 @@ async def test_kubectl_auth_can_i_list_shows_the_rules_that_apply_in_the_namespa
     ],
 )
 async def test_kubectl_auth_whoami_names_the_caller(kube_api: KubeApi, who: str, username: str, groups: str) -> None:
-    token = {"admin": None, "team": TEAM_TOKEN, "pipeline": pipeline(kube_api)}[who]
+    token = {"admin": None, "team": TEAM_TOKEN, "pipeline": pipeline(kube_api.settings)}[who]
     code, out, err = await kubectl(await kubeconfig(kube_api, token), "auth", "whoami")
     assert code == 0, err
     assert out.splitlines() == ["ATTRIBUTE   VALUE", f"Username    {username}", f"Groups      {groups}"]
@@ -393,7 +397,7 @@ async def test_the_https_listener_asks_every_request_for_a_token(platform: Platf
             assert rest.status_code == 401 and rest.json()["message"] == "missing bearer token"
             unknown = await https.post(f"{api.https_url}{whoami}", json={}, headers={"Authorization": "Bearer nope"})
             assert unknown.status_code == 401
-            forged = pipeline(api)[:-4] + "AAAA"
+            forged = pipeline(api.settings)[:-4] + "AAAA"
             assert (
                 await https.post(f"{api.https_url}{whoami}", headers={"Authorization": f"Bearer {forged}"})
             ).status_code == 401
@@ -402,7 +406,7 @@ async def test_the_https_listener_asks_every_request_for_a_token(platform: Platf
             )
             assert admin.status_code == 200
             # Discovery and OpenAPI take any Kubernetes caller's token, a pipeline's too (kubectl apply reads them).
-            as_pipeline = {"Authorization": f"Bearer {pipeline(api)}"}
+            as_pipeline = {"Authorization": f"Bearer {pipeline(api.settings)}"}
             for path in ("/apis", "/openapi/v3"):
                 assert (await https.get(f"{api.https_url}{path}", headers=as_pipeline)).status_code == 200, path
                 assert (await https.get(f"{api.https_url}{path}")).status_code == 401, path

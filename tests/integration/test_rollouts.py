@@ -4,13 +4,14 @@ does, group by group, and each request's own workflow reports back how its run o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from domain.errors import Conflict, InvalidDocument
+from domain.errors import Conflict, InvalidDocument, NotFound
 from service.platform import Platform
 from tests.integration.test_destinations import destination, git_store, ready
 from tests.kratix_documents import eventually, get, pipeline, promise, resource
@@ -225,7 +226,63 @@ async def test_outside_its_windows_a_plan_waits_on_a_timer(platform_factory, git
     history = await platform.client.get_workflow_handle("rollout/db-v2").fetch_history()
     assert any(e.HasField("timer_started_event_attributes") for e in history.events)
     assert (await get(platform, KIND, "a0", "team-a"))["status"]["promiseVersion"] == "v1"
-    # One live plan per Promise: a second would re-bind the same requests against the first. (The first started
-    # well before: visibility, which the check reads, has it by now.)
+    # One live plan per Promise: a second would re-bind the same requests against the first.
     with pytest.raises(Conflict, match="one plan per Promise at a time"):
         await platform.create_rollout(plan("db-v2-again", groups=[{"name": "all", "namespaces": ["team-a"]}]))
+
+
+async def test_of_two_plans_created_at_once_exactly_one_holds_the_promise(platform_factory, git_remote: Path) -> None:
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    await fleet(platform, git_remote, {"team-a": ["a0"]}, writer("write-v2"))
+    group = [{"name": "all", "namespaces": ["team-a"]}]
+    later = (datetime.now(timezone.utc) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    closed = [{"schedule": f"{later.minute} {later.hour} * * *", "duration": "1h"}]  # nothing runs meanwhile
+    results = await asyncio.gather(
+        *(platform.create_rollout(plan(name, groups=group, windows=closed)) for name in ("one", "two")),
+        return_exceptions=True,
+    )
+    created = [r[0].name for r in results if isinstance(r, tuple) and r[0].action == "created"]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(created) == 1 and len(refused) == 1, results
+    (live,) = created
+    assert f'rolloutplan "{live}" of promise {PROMISE} has not finished' in str(refused[0])
+    loser = "two" if live == "one" else "one"
+    with pytest.raises(NotFound):
+        await platform.rollout(loser)  # refused before it started: nothing to delete
+    # Deleted, the plan lets go of the Promise.
+    assert await platform.control_rollout(live, "pause") == "Paused"
+    assert await platform.control_rollout(live, "delete") == "Paused"
+    # The release is a signal, a moment behind the delete: until it lands the Promise is still held.
+    applied, _ = await eventually(
+        lambda: platform.create_rollout(plan("three", groups=group)), ignoring=(Conflict,), what="a plan accepted"
+    )
+    assert applied.action == "created"
+    # Succeeded, it lets go too, while it stays to be read.
+    await phase(platform, "three", "Succeeded")
+    applied, _ = await eventually(
+        lambda: platform.create_rollout(plan("four", groups=group)), ignoring=(Conflict,), what="a plan accepted"
+    )
+    assert applied.action == "created"
+    assert (await platform.rollout("three"))["status"]["phase"] == "Succeeded"
+
+
+async def test_a_request_deleted_while_it_upgrades_is_counted_deleted_and_the_plan_goes_on(
+    platform_factory, git_remote: Path
+) -> None:
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    # A slow v2 pipeline, so the delete lands while a0's run on v2 is under way (had the run ended first, a0 would
+    # count Succeeded and this test fail).
+    await fleet(platform, git_remote, {"team-a": ["a0", "a1"]}, writer("write-v2", SLEEP="8"))
+    # One at a time, halting at the first failure: a deletion counted as one would halt the plan.
+    await platform.create_rollout(plan(groups=[{"name": "all", "namespaces": ["team-a"]}], failureThreshold=1))
+    await eventually(
+        lambda: platform.rollout("db-v2"),
+        lambda o: [r["name"] for r in o["status"].get("running", [])] == ["a0"],
+        what="a0 upgrading",
+    )
+    workflow_id = await platform.delete(KIND, "a0", "team-a")  # its run finishes, then the request goes
+    assert await platform.wait_deleted(workflow_id, 120)
+    done = await phase(platform, "db-v2", "Succeeded")
+    assert done["status"]["groups"][0]["counts"] == {"Deleted": 1, "Succeeded": 1}
+    assert (done["status"]["failures"], done["status"]["failed"]) == (0, [])
+    await on_version(platform, "team-a", "a1", "v2")

@@ -80,10 +80,23 @@ class GitDaemon(ServerProcess):
         return self
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing: a test's output shows its own failures, not every request served."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class BackgroundHttpServer:
     """A ThreadingHTTPServer on a free loopback port, serving from a thread for the length of a `with` block."""
 
     server: ThreadingHTTPServer
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        """Binds a free loopback port; `host` (host:port) and `url` say where."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.host}"
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.servers.git_servers import BackgroundHttpServer
+from tests.servers.git_servers import BackgroundHttpServer, QuietHandler
 
 TOKEN = "anonymous-pull-token"
 CONFIG = "application/vnd.cncf.helm.config.v1+json"
@@ -25,7 +24,7 @@ class OciRegistry(BackgroundHttpServer):
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 auth = self.headers.get("Authorization")
                 outer.requests.append((self.path, auth))
@@ -53,12 +52,7 @@ class OciRegistry(BackgroundHttpServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.host}"
+        self._listen(Handler)
 
     def _blob(self, data: bytes) -> dict[str, object]:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()

@@ -5,9 +5,8 @@ put bodies in `routes` and read what each request carried in `requests`."""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.servers.git_servers import BackgroundHttpServer
+from tests.servers.git_servers import BackgroundHttpServer, QuietHandler
 
 TOKEN = "Bearer your-secret-token"
 
@@ -19,7 +18,7 @@ class PromiseHost(BackgroundHttpServer):
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 auth = self.headers.get("Authorization")
                 outer.requests.append((self.path, auth))
@@ -40,8 +39,4 @@ class PromiseHost(BackgroundHttpServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._listen(Handler)

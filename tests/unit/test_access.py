@@ -9,7 +9,9 @@ from pydantic import ValidationError
 
 from domain.access import (
     LOOPBACK,
+    ROLLOUT_VERBS,
     rollout_refusal,
+    rollout_verb_refusal,
     Principal,
     Target,
     TokenEntry,
@@ -19,6 +21,8 @@ from domain.access import (
     refusal,
     token_digest,
 )
+from domain.kube.rbac import pipeline_subject
+from tests.unit.test_kube_rbac import claims
 
 PLATFORM = Principal(name="ops", role="platform")
 TEAM = Principal(name="team-a-ci", role="team", namespaces=["team-a", "team-a-dev"])
@@ -231,3 +235,29 @@ def test_a_team_manages_only_plans_confined_to_its_namespaces() -> None:
     assert everywhere and "selector alone reaches every namespace" in everywhere
     elsewhere = rollout_refusal(team, "rollback", "p", {"a", "c"})
     assert elsewhere == 'team token "team-a" may not rollback RolloutPlan "p" in namespace "c": its namespaces are a, b'
+
+
+def test_who_may_not_touch_rollout_plans_at_all_is_refused_before_any_plan_is_read() -> None:
+    team = Principal(name="team-a", role="team", namespaces=["a"])
+    # A team may do every action on some plan, so its refusal (if any) is the plan's to decide.
+    actions = [*ROLLOUT_VERBS, "create", "get", "delete", "update", "patch", "list", "watch"]
+    assert all(rollout_verb_refusal(team.subject(), action, "p") is None for action in actions)
+    # A pipeline's token carries no rule on RolloutPlans: refused whatever the plan, with RBAC's reason.
+    pipeline = pipeline_subject(claims([]))
+    refused = rollout_verb_refusal(pipeline, "pause", "any-name")
+    assert refused and refused.startswith('pipeline "') and 'may not pause RolloutPlan "any-name"' in refused
+    # A pipeline granted plans cluster-wide (rbac.permissions) may pause them, and still not delete them.
+    granted = pipeline_subject(
+        claims(
+            [
+                {
+                    "apiGroups": ["platform.ktx.dev"],
+                    "resources": ["rolloutplans"],
+                    "verbs": ["patch"],
+                    "resourceNamespace": "*",
+                }
+            ]
+        )
+    )
+    assert rollout_verb_refusal(granted, "pause", "p") is None
+    assert rollout_verb_refusal(granted, "delete", "p") is not None

@@ -256,3 +256,35 @@ def test_status_holds_failures_with_their_log_tail_and_an_eta() -> None:
 def test_an_empty_plan_has_succeeded() -> None:
     progress = progress_of(0)
     assert progress.phase == "Succeeded"
+
+
+def test_a_request_deleted_while_it_upgrades_is_deleted_not_failed() -> None:
+    progress = progress_of(2, limit=1, threshold=1)
+    progress.due_starts(True, 0.0)
+    deleted = Outcome(namespace="a", name="r0", version="v2", succeeded=False, deleted=True)
+    assert progress.record(deleted, now=5.0)
+    assert progress.groups[0].members[0].state == "Deleted"
+    # No failure: the threshold of 1 is not reached, and the next request starts.
+    assert (progress.phase, progress.failures_total, progress.reported) == ("Running", 0, [])
+    assert [m.name for m, _ in progress.due_starts(True, 5.0)] == ["r1"]
+    assert not progress.record(deleted, now=6.0)  # a repeat changes nothing
+
+
+def test_a_failure_is_reported_as_its_outcome_with_its_group() -> None:
+    progress = progress_of(1, threshold=1)
+    progress.due_starts(True, 0.0)
+    progress.record(Outcome(namespace="a", name="r0", version="v2", succeeded=False, message="x" * 5000), now=1.0)
+    (failed,) = progress.summary(1.0)["failed"]  # type: ignore[misc]
+    assert failed["group"] == "first" and len(failed["message"]) == 1024
+    assert "succeeded" not in failed and "deleted" not in failed
+    assert progress.phase == "Halted"
+
+
+def test_a_group_whose_request_is_deleted_mid_upgrade_is_done_and_counts_it() -> None:
+    progress = progress_of(1)
+    progress.due_starts(True, 0.0)
+    progress.record(Outcome(namespace="a", name="r0", version="v2", succeeded=False, deleted=True), now=3.0)
+    assert progress.summary(3.0)["groups"][0]["counts"] == {"Deleted": 1}  # type: ignore[index]
+    assert progress.eta_seconds(3.0) is None  # a run cut short says nothing of the pace
+    assert [(m.namespace, m.name) for m, _ in progress.due_starts(True, 3.0)] == [("b", "r0")]
+    assert done(progress, "b", "r0") and progress.phase == "Succeeded"
