@@ -65,8 +65,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_document=settings.api_max_document,
         pipeline_runner=settings.pipeline_runner,
     )
-    # One per process, shared by every Kubernetes watch (api/kube/watch.py).
-    app.state.change_feed = ChangeFeed(app.state.platform)
+    # One per process, shared by every Kubernetes watch (api/kube/watch.py) and the console's change stream.
+    app.state.change_feed = ChangeFeed(app.state.platform, max_watchers=settings.api_max_watchers)
     await app.state.change_feed.start()
     try:
         yield

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 from activities.platform.search_attributes import RESOURCE_VERSION
+from domain.config import DEFAULT_MAX_WATCHERS
 from domain.kube.changes import Change, ChangeLog, Entry, Gone
 from domain.visibility import greater_than
 from service.platform import Platform
@@ -34,7 +35,6 @@ VISIBILITY_WINDOW_S = 3.0
 # Changes held for watches resuming from an older version (Kubernetes' watch cache holds about as many per kind); a
 # change is one object as Platform.get shows it, so this bounds the ring's memory at about capacity x object size.
 RING_CAPACITY = 1024
-MAX_WATCHERS = 512
 # Changes queued for one watcher before it is dropped as too slow.
 WATCHER_QUEUE = 256
 _RETRY_CAP_S = 5.0
@@ -100,7 +100,7 @@ class ChangeFeed:
         poll_interval_s: float = POLL_INTERVAL_S,
         window_s: float = VISIBILITY_WINDOW_S,
         capacity: int = RING_CAPACITY,
-        max_watchers: int = MAX_WATCHERS,
+        max_watchers: int = DEFAULT_MAX_WATCHERS,
         queue_size: int = WATCHER_QUEUE,
         clock: Callable[[], float] = time.time,
     ):

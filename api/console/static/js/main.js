@@ -40,7 +40,7 @@ export function navigate(path, query) {
   else route();
 }
 
-async function route() {
+async function route(event) {
   const main = document.getElementById("main");
   const { path, query } = parseHash();
   const found = ROUTES.find(([pattern]) => pattern.test(path));
@@ -64,6 +64,9 @@ async function route() {
     current = shown;
     main.replaceChildren(current.node);
     document.title = `${current.title || "ktx"} · ktx console`;
+    // A link followed (not the first load): the keyboard's next Tab starts in the new view, not at the page's top,
+    // as it would from the link that was just removed.
+    if (event) main.focus({ preventScroll: true });
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showLogin("The token was refused; sign in again.");
     current = null;
@@ -110,7 +113,13 @@ function showLogin(message) {
       onsubmit: async (event) => {
         event.preventDefault();
         setToken(input.value.trim());
-        await start();
+        await // The skip link's `#main` is no view of the hash routes: it moves the focus to the view instead.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
+
+start();
       },
     },
     h("h1", {}, "Sign in to the ktx console"),
@@ -152,5 +161,11 @@ async function start() {
   window.onhashchange = route;
   await route();
 }
+
+// The skip link's `#main` is no view of the hash routes: it moves the focus to the view instead.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 
 start();
