@@ -264,8 +264,9 @@ def routes() -> APIRouter:
         path: PlacementPath,
         namespace: Namespace = "default",
     ) -> dict[str, Any]:
-        """The files one placement of a request committed, as `Platform.placement_files` reads them: whoever may read
-        the request may read what it placed, and nothing else (no other request's, no Destination's other files)."""
+        """The files one placement of a request wrote (a Git store's commit, a bucket's objects), as
+        `Platform.placement_files` reads them: whoever may read the request may read what it placed, and nothing else
+        (no other request's, no Destination's other files)."""
         authorise(caller, "get", Target.of_route(kind, name, namespace))
         cache = request.app.state.settings.git_cache_dir
         return await platform.placement_files(kind, name, namespace, destination, path, cache)
