@@ -50,14 +50,24 @@ async def test_a_buckets_placement_files_are_read_from_the_bucket(
                     strictMatchLabels=True,
                     filepath={"mode": "none"},
                 ),
+                destination(
+                    "agg",
+                    {"mode": "agg"},
+                    kind="BucketStateStore",
+                    store="bucket",
+                    strictMatchLabels=True,
+                    filepath={"mode": "aggregatedYAML", "filename": "all.yaml"},
+                ),
                 promise("deep", "Deep", configure=[writes], selectors={"mode": "nested"}),
+                promise("aggs", "Agg", configure=[writes], selectors={"mode": "agg"}),
                 promise("flats", "Flat", configure=[writes], selectors={"mode": "flat"}),
             ],
         )
-        for name in ("deep", "flats"):
+        for name in ("deep", "flats", "aggs"):
             await platform.wait_condition("promise", name, "default", "Available", timeout=WAIT_S)
-        await apply(url, [request("Deep", "one"), request("Flat", "one"), request("Flat", "two")])
-        for kind, name in (("deep", "one"), ("flat", "one"), ("flat", "two")):
+        kinds = ("Deep", "Flat", "Agg")
+        await apply(url, [request(kind, name) for kind in kinds for name in ("one", "two")])
+        for kind, name in ((kind.lower(), name) for kind in kinds for name in ("one", "two")):
             await platform.wait_condition(kind, name, "default", "Reconciled", timeout=WAIT_S)
         stored = objects(s3_server.client(), s3_bucket)
 
@@ -85,6 +95,15 @@ async def test_a_buckets_placement_files_are_read_from_the_bucket(
             assert [f["name"] for f in flat["files"]] == ["fleet/flat/notes/one.txt", "fleet/flat/one.yaml"], flat
             assert all(stored[f["name"]] == f["text"].encode() for f in flat["files"])
             assert all("two" not in f["text"] for f in flat["files"])
+
+            # The aggregate file holds both requests' documents; request one is shown its own, each by its file.
+            _, agg = await shown("agg", "one")
+            assert b"owner: two" in stored["fleet/agg/all.yaml"]
+            assert [f["name"] for f in agg["files"]] == [
+                "fleet/agg/all.yaml#notes/one.txt",
+                "fleet/agg/all.yaml#one.yaml",
+            ]
+            assert [f["text"] for f in agg["files"]] == ["one note\n", "owner: one\n"]
 
             # A path no placement of its names is refused, whatever the bucket holds there.
             refused = await http.get(
