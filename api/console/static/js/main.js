@@ -113,13 +113,7 @@ function showLogin(message) {
       onsubmit: async (event) => {
         event.preventDefault();
         setToken(input.value.trim());
-        await // The skip link's `#main` is no view of the hash routes: it moves the focus to the view instead.
-document.querySelector(".skip").addEventListener("click", (event) => {
-  event.preventDefault();
-  document.getElementById("main").focus();
-});
-
-start();
+        await start();
       },
     },
     h("h1", {}, "Sign in to the ktx console"),
