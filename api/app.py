@@ -38,9 +38,8 @@ from domain import rollout_plan as rp
 from domain.rollout_progress import Control
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import DocumentTooLarge, InvalidDocument
-from domain.gitops import GitOpsAgent
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX, GitOpsAgent
 from domain.parsing import MalformedInput, decode_body, load_documents
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
 from domain.visibility import QueryValueRefused
 from worker.settings import Settings, connect_client
 
@@ -470,11 +469,7 @@ def _rollout_routes(api: APIRouter) -> None:
 
     async def read_plan(platform: Platform, caller: Principal, name: str, action: str) -> dict[str, Any]:
         found = await platform.rollout(name)
-        authorise_plan(
-            caller,
-            action,
-            rp.parse_plan({k: v for k, v in found.items() if k in ("apiVersion", "kind", "metadata", "spec")}),
-        )
+        authorise_plan(caller, action, rp.plan_of(found))
         return found
 
     @api.post(

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from domain import promise_release as pr
-from domain.documents import KRATIX_API_VERSION
-from domain.validation import LABEL_MAX, NAME_PATTERN
+from domain.names import KRATIX_API_VERSION, LABEL_MAX, NAME_PATTERN
 
 # Segments that name the file's role, not the Promise: .../postgresql/promise.yaml is "postgresql".
 _GENERIC = {"promise", "promises", "index", "download", "raw", "latest", "main"}
@@ -54,6 +52,9 @@ def release_document(url: str, name: str | None, version: str, secret: str | Non
 def promise_file(path: str, version: str) -> bytes:
     """The file's text, once it is known to hold exactly one Promise labelled with `version` (when given): the
     checks a release would make of what it fetched."""
+    # Here, not at the top: the release checks bring the whole domain, which every other `ktx` command can skip.
+    from domain import promise_release as pr
+
     try:
         body = Path(path).read_bytes()
     except OSError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX
+from domain.names import NAME_PATTERN, SUBDOMAIN_MAX
 
 # The names a client may dial the listener by: this machine, and how a container reaches the host it runs on.
 DEFAULT_SANS = ("127.0.0.1", "::1", "localhost", "host.containers.internal")

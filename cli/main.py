@@ -17,24 +17,23 @@ import yaml
 from pydantic import ValidationError
 
 from cli import install, kube_credentials, rollout, stack
-from cli.author import AuthorError, commands as author_commands
-from domain.access import TokenEntry, problems, token_digest
+from cli.author import AuthorError
+from cli.author import commands as author_commands
+from cli.invocation import Invocation
 from domain.durations import parse_duration
 from domain.errors import InvalidDocument
-from domain.gitops import GITOPS_AGENTS
-from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
-from worker.settings import Settings
+from domain.names import GITOPS_AGENTS, LABEL_MAX, NAMESPACE_PATTERN
 
 
 class CliError(RuntimeError):
     pass
 
 
-def _client(settings: Settings) -> httpx.Client:
+def _client(home: Path) -> httpx.Client:
     # From the environment only: a token on the command line would show in `ps` and in shell history.
     token = os.environ.get("KTX_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=stack.api_url(settings.home), headers=headers, timeout=httpx.Timeout(30, read=None))
+    return httpx.Client(base_url=stack.api_url(home), headers=headers, timeout=httpx.Timeout(30, read=None))
 
 
 def _check(response: httpx.Response) -> Any:
@@ -335,7 +334,8 @@ def tree_lines(node: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_up(args: argparse.Namespace, ktx: Invocation) -> None:
+    settings = ktx.settings
     if args.api_port:
         settings = settings.model_copy(update={"api_port": args.api_port})
     if args.kube_api_port:
@@ -350,25 +350,25 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-def cmd_kubeconfig(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_kubeconfig(args: argparse.Namespace, ktx: Invocation) -> None:
     """A kubeconfig for the Kubernetes API: the stack's HTTPS URL and CA unless given, the admin token unless given."""
     if len(args.namespace) > LABEL_MAX or not NAMESPACE_PATTERN.match(args.namespace):
         raise CliError(f"error: --namespace {args.namespace!r} is not a namespace name (a DNS-1123 label)")
-    server = args.server or stack.kube_api(settings.home)["kube_api_url"]
-    ca_pem = Path(args.certificate_authority or stack.kube_api(settings.home)["kube_api_ca"]).read_bytes()
-    token = args.token or kube_credentials.admin_token(settings.home)
+    server = args.server or stack.kube_api(ktx.home)["kube_api_url"]
+    ca_pem = Path(args.certificate_authority or stack.kube_api(ktx.home)["kube_api_ca"]).read_bytes()
+    token = args.token or kube_credentials.admin_token(ktx.home)
     config = kube_credentials.kubeconfig(server, ca_pem, token, args.context, args.namespace)
     print(yaml.safe_dump(config, sort_keys=False), end="")
 
 
-def cmd_down(args: argparse.Namespace, settings: Settings) -> None:
-    print("ktx stack stopped" if stack.down(settings) else "ktx stack is not running")
+def cmd_down(args: argparse.Namespace, ktx: Invocation) -> None:
+    print("ktx stack stopped" if stack.down(ktx.settings) else "ktx stack is not running")
 
 
-def cmd_apply(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_apply(args: argparse.Namespace, ktx: Invocation) -> None:
     objects: list[dict[str, Any]] = []
     dry_run = {"dryRun": "All"} if args.dry_run == "server" else {}
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         for text in _read_files(args.filename):
             result = _check(
                 client.post("/apply", content=text, params=dry_run, headers={"content-type": "application/yaml"})
@@ -420,11 +420,11 @@ def diff_text(diffs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_diff(args: argparse.Namespace, ktx: Invocation) -> None:
     """kubectl diff's contract: exit 0 when nothing would change, 1 when something would, 2 on any error."""
     try:
         diffs: list[dict[str, Any]] = []
-        with _client(settings) as client:
+        with _client(ktx.home) as client:
             for text in _read_files(args.filename):
                 params = {"timeout": parse_duration(args.timeout), **({"limit": args.limit} if args.limit else {})}
                 headers = {"content-type": "application/yaml"}
@@ -443,7 +443,7 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> None:
     sys.exit(1 if any(d["files"] for _, d in _with_components(diffs)) else 0)
 
 
-def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_install(args: argparse.Namespace, ktx: Invocation) -> None:
     """A URL: a PromiseRelease the platform fetches and keeps installed. A file: the Promise it holds, applied."""
     if install.is_url(args.source):
         text = json.dumps(install.release_document(args.source, args.name, args.version, args.secret))
@@ -453,7 +453,7 @@ def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
             raise CliError("error: --name and --secret are for a URL; a file is applied as the Promise it holds")
         text = install.promise_file(args.source, args.version).decode()
         what = "promise"
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         result = _check(client.post("/apply", content=text, headers={"content-type": "application/yaml"}))
     for item in result["applied"]:
         for warning in item.get("warnings") or []:
@@ -461,8 +461,8 @@ def cmd_install(args: argparse.Namespace, settings: Settings) -> None:
         print(f"{what}/{item['name']} {item['action']}")
 
 
-def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
-    with _client(settings) as client:
+def cmd_get(args: argparse.Namespace, ktx: Invocation) -> None:
+    with _client(ktx.home) as client:
         if args.tree:
             if not args.name:
                 raise CliError("error: --tree needs a NAME")
@@ -493,7 +493,7 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> None:
     print(_table([_row(i) for i in items], show_namespace=args.all_namespaces))
 
 
-def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_create_secret(args: argparse.Namespace, ktx: Invocation) -> None:
     """`ktx create secret generic NAME --from-literal=key=value --from-file=key=path`, as kubectl does it."""
     data: dict[str, str] = {}
     for item in args.from_literal or []:
@@ -512,7 +512,7 @@ def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
         "metadata": {"name": args.name, "namespace": args.namespace},
         "data": data,
     }
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         result = _check(
             client.post("/apply", content=json.dumps(document), headers={"content-type": "application/yaml"})
         )
@@ -520,8 +520,10 @@ def cmd_create_secret(args: argparse.Namespace, settings: Settings) -> None:
         print(f"secret/{item['name']} {item['action']}")
 
 
-def cmd_token_create(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_token_create(args: argparse.Namespace, ktx: Invocation) -> None:
     """A fresh token, shown once, and the entry for the API's tokens file, which holds its SHA-256 only."""
+    from domain.access import TokenEntry, problems, token_digest
+
     token = secrets.token_urlsafe(32)
     try:
         entry = TokenEntry(name=args.name, role=args.role, namespaces=args.namespace or [], sha256=token_digest(token))
@@ -532,7 +534,7 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> None:
     print(yaml.safe_dump([entry.model_dump(exclude_defaults=True)], sort_keys=False), end="")
 
 
-def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_label(args: argparse.Namespace, ktx: Invocation) -> None:
     change: dict[str, Any] = {"set": {}, "remove": []}
     for item in args.labels:
         if item.endswith("-") and "=" not in item:
@@ -542,26 +544,26 @@ def cmd_label(args: argparse.Namespace, settings: Settings) -> None:
             change["set"][key] = value
         else:
             raise CliError(f"error: {item!r} is neither key=value nor key-")
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         _check(
             client.post(f"/objects/{args.kind}/{args.name}/labels", params={"namespace": args.namespace}, json=change)
         )
     print(f"{args.kind}/{args.name} labeled")
 
 
-def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
-    with _client(settings) as client:
+def cmd_reconcile(args: argparse.Namespace, ktx: Invocation) -> None:
+    with _client(ktx.home) as client:
         _check(client.post(f"/objects/{args.kind}/{args.name}/reconcile", params={"namespace": args.namespace}))
     print(f"{args.kind}/{args.name} reconciliation requested")
 
 
-def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_logs(args: argparse.Namespace, ktx: Invocation) -> None:
     params = {
         "namespace": args.namespace,
         **({"pipeline": args.pipeline} if args.pipeline else {}),
         **({"container": args.container} if args.container else {}),
     }
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         entries = _check(client.get(f"/objects/{args.kind}/{args.name}/logs", params=params))
     for entry in entries:
         if len(entries) > 1:
@@ -572,12 +574,12 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> None:
         print(entry["log"], end="" if entry["log"].endswith("\n") or not entry["log"] else "\n")
 
 
-def cmd_describe(args: argparse.Namespace, settings: Settings) -> None:
-    with _client(settings) as client:
+def cmd_describe(args: argparse.Namespace, ktx: Invocation) -> None:
+    with _client(ktx.home) as client:
         print(describe(_check(client.get(f"/objects/{args.kind}/{args.name}", params={"namespace": args.namespace}))))
 
 
-def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_delete(args: argparse.Namespace, ktx: Invocation) -> None:
     targets: list[tuple[str, str, str]] = []
     if args.filename:
         for text in _read_files(args.filename):
@@ -591,14 +593,14 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
     else:
         raise CliError("error: give KIND NAME or -f FILE")
     timeout = parse_duration(args.timeout)
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         for kind, name, namespace in reversed(targets):  # dependants (resources) go before what they need
             params = {"namespace": namespace, "force": str(args.force).lower(), "wait": timeout if args.wait else 0}
             result = _check(client.delete(f"/objects/{kind}/{name}", params=params))
             print(f"{kind.lower()}/{name} {'deleted' if result['deleted'] else 'deletion still in progress'}")
 
 
-def cmd_wait(args: argparse.Namespace, settings: Settings) -> None:
+def cmd_wait(args: argparse.Namespace, ktx: Invocation) -> None:
     prefix = "condition="
     if not args.for_.startswith(prefix):
         raise CliError("error: --for must be condition=NAME")
@@ -607,13 +609,13 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> None:
         "condition": args.for_[len(prefix) :],
         "timeout": parse_duration(args.timeout),
     }
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         _check(client.get(f"/objects/{args.kind}/{args.name}/wait", params=params))
     print(f"{args.kind}/{args.name} condition met")
 
 
-def cmd_destination_manifests(args: argparse.Namespace, settings: Settings) -> None:
-    with _client(settings) as client:
+def cmd_destination_manifests(args: argparse.Namespace, ktx: Invocation) -> None:
+    with _client(ktx.home) as client:
         documents = _check(client.get(f"/objects/destination/{args.name}/manifests", params={"gitops": args.gitops}))
     print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
 
@@ -782,6 +784,8 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"error: the ktx API did not answer in time ({type(exc).__name__})"
     if isinstance(exc, ValidationError):
+        from domain.access import problems
+
         return f"error: {problems(exc)}"
     if isinstance(exc, yaml.YAMLError):
         return f"error: not valid YAML: {' '.join(str(exc).split())}"
@@ -793,7 +797,7 @@ def _failure(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        args.func(args, Settings.from_env())
+        args.func(args, Invocation())
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - a CLI failure is a message, not a traceback

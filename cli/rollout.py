@@ -39,12 +39,12 @@ def register(sub: Any) -> None:
         control.set_defaults(func=cmd_control)
 
 
-def cmd_create(args: argparse.Namespace, settings: Any) -> None:
+def cmd_create(args: argparse.Namespace, ktx: Any) -> None:
     from cli.main import _check, _client, _read_files
 
     (text,) = _read_files([args.filename])
     params = {"preview": "true"} if args.preview else {}
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         result = _check(
             client.post("/rollouts", content=text, params=params, headers={"content-type": "application/yaml"})
         )
@@ -76,10 +76,10 @@ def preview_lines(preview: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cmd_status(args: argparse.Namespace, settings: Any) -> None:
+def cmd_status(args: argparse.Namespace, ktx: Any) -> None:
     from cli.main import _check, _client
 
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         plan = _check(client.get(f"/rollouts/{args.name}"))
     if args.output:
         print(json.dumps({k: v for k, v in plan.items() if k != "_ktx"}, indent=2))
@@ -123,9 +123,9 @@ def status_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cmd_control(args: argparse.Namespace, settings: Any) -> None:
+def cmd_control(args: argparse.Namespace, ktx: Any) -> None:
     from cli.main import _check, _client
 
-    with _client(settings) as client:
+    with _client(ktx.home) as client:
         result = _check(client.post(f"/rollouts/{args.name}/{args.verb}"))
     print(f"rolloutplan/{result['name']} {args.verb}: {result['phase']}")

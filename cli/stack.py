@@ -17,12 +17,25 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import httpx
 
 from cli import kube_credentials
-from worker.settings import Settings, connect_client
+
+if TYPE_CHECKING:  # the settings are built by the commands that need them (cli/invocation.py)
+    from worker.settings import Settings
+
+# The dev server's database: WAL with normal sync (a commit is not an fsync), and auto_vacuum=full so pages that
+# retention frees go back to the disk instead of holding the file at its high-water mark forever. SQLite takes
+# auto_vacuum only when it creates the file: a database made before keeps its mode until a VACUUM.
+TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal", "auto_vacuum=full")
+
+
+def sqlite_pragma_args(pragmas: tuple[str, ...] = TEMPORAL_SQLITE_PRAGMAS) -> list[str]:
+    """`temporal server start-dev`'s options for the pragmas."""
+    return [arg for pragma in pragmas for arg in ("--sqlite-pragma", pragma)]
+
 
 BOOTSTRAP = """\
 apiVersion: platform.kratix.io/v1alpha1
@@ -105,6 +118,8 @@ def api_url(home: Path) -> str:
         return os.environ["KTX_API_URL"]
     if state.exists():
         return json.loads(state.read_text())["api_url"]
+    from worker.settings import Settings  # only when no stack says where its API is
+
     settings = Settings.from_env()
     return f"http://{settings.api_host}:{settings.api_port}"
 
@@ -250,6 +265,7 @@ async def _register_search_attributes(settings: Settings) -> None:
     # Imported here: the worker module pulls in every activity (kubernetes, boto3, the Temporal worker), a second of
     # start-up that every `ktx get` would pay when only `ktx up` needs it.
     from worker.main import ensure_search_attributes
+    from worker.settings import connect_client
 
     await ensure_search_attributes(await connect_client(settings))
 
@@ -331,10 +347,7 @@ def up(
             str(ui_port),
             "--db-filename",
             str(home / "temporal.db"),
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
+            *sqlite_pragma_args(),
             "--log-level",
             "error",
         ],

@@ -26,7 +26,7 @@ from domain.kube.rbac import (
     token_subject,
     why_denied,
 )
-from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN
 
 Role = Literal["platform", "team"]
 Action = Literal["apply", "get", "list", "delete", "label", "reconcile", "logs", "tree", "wait", "manifests"]

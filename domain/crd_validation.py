@@ -14,7 +14,8 @@ from typing import Any
 from domain.documents import Promise
 from domain.errors import FieldError, InvalidDocument
 from domain.promise_api import PromiseApi, check_promise
-from domain.validation import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX, schema_pattern, value_errors
+from domain.names import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import schema_pattern, value_errors
 
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 # DNS-1035 labels: plural, singular, short names, categories, version names (Kubernetes' IsDNS1035Label).

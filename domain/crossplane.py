@@ -15,11 +15,11 @@ import re
 from typing import Any
 
 from domain import scaffold as sc
-from domain.documents import KRATIX_API_VERSION
+from domain.names import KRATIX_API_VERSION, NAME_PATTERN, SUBDOMAIN_MAX
 from domain.errors import FieldError, InvalidDocument
 from domain.grammar import dns_label
 from domain.kube_yaml import marshal
-from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
+from domain.validation import validate_name
 
 # Kratix's claim stage and its names (init_crossplane_promise.go, init_operator_promise.go's pipeline).
 CLAIM_IMAGE = "ghcr.io/syntasso/kratix-cli/from-api-to-crossplane-claim:v0.2.2"

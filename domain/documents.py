@@ -9,9 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from domain.actions import Action, check_unique
 from domain.kube import KubeModel, SecretRef, StrictKubeModel
-
-KRATIX_GROUP = "platform.kratix.io"
-KRATIX_API_VERSION = f"{KRATIX_GROUP}/v1alpha1"
+from domain.names import KRATIX_API_VERSION
 
 
 class ObjectMeta(KubeModel):

@@ -16,7 +16,8 @@ import yaml
 
 from domain.errors import FieldError, InvalidDocument
 from domain.labels import PROMISE_NAME
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, object_at, validate_name
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN
+from domain.validation import object_at, validate_name
 
 KIND = "DryRun"
 # Labels Kratix puts on a dry run's request and Works, and on the Destinations that may receive them.

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal, get_args
+from typing import Any
 
 from domain.documents import BucketStateStore, Destination, GitStateStore
 from domain.errors import FieldError, InvalidDocument
 from domain.layout import LEDGER_DIR, ROOT_DIRECTORY, agent_directories, join
-
-GitOpsAgent = Literal["flux", "argocd"]
-GITOPS_AGENTS: tuple[str, ...] = get_args(GitOpsAgent)
+from domain.names import GitOpsAgent
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 DESTINATION_LABEL = "ktx.io/destination"

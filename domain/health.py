@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.errors import FieldError, InvalidDocument
-from domain.validation import LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX, object_at, validate_name, validate_namespace
+from domain.names import LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import object_at, validate_name, validate_namespace
 
 # Kratix's order, worst first: the aggregate is the worst record's state; no records means ready.
 STATES = ("unhealthy", "degraded", "unknown", "healthy", "ready")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from domain.documents import KRATIX_API_VERSION
+from domain.names import KRATIX_API_VERSION
 from domain.errors import FieldError, InvalidDocument
 
 # Kratix's helm stage image and its pipeline's names (kratix-cli cmd/init_helm_promise.go).

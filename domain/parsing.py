@@ -9,10 +9,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from domain.documents import PLATFORM_KINDS, KRATIX_API_VERSION, KubeModel
+from domain.documents import PLATFORM_KINDS, KubeModel
+from domain.names import KRATIX_API_VERSION, LABEL_MAX, NAME_PATTERN
 from domain.errors import InvalidDocument, errors_from_pydantic
 from domain.labels import metadata_errors
-from domain.validation import LABEL_MAX, NAME_PATTERN, validate_name
+from domain.validation import validate_name
 
 # Kubernetes objects are rarely more than 20 levels deep (a Promise's embedded schema adds two per nested property);
 # the bound keeps the recursive composer, validator and JSON encoder far from Python's recursion limit.

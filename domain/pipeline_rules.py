@@ -15,7 +15,8 @@ from domain.kube.pipeline_token import parse_permissions
 from domain.grammar import dns_label, env_var_name, image_reference
 from domain.labels import label_errors, label_key_error
 from domain.pod_fields import check_pod_fields, check_volumes
-from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
+from domain.names import NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import validate_name
 
 # Kubernetes' Job has no upper bound; with ktx's doubling delays capped at 6 minutes, 100 retries is about ten hours
 # of one failing pipeline, past which a failure is a failure to show, not to retry.

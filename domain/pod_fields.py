@@ -15,7 +15,8 @@ from typing import Any
 from domain.errors import FieldError
 from domain.grammar import dns_label, env_var_name
 from domain.labels import label_key_error
-from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, validate_name
+from domain.names import NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import validate_name
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 # What `podman run --pull` calls each policy.

@@ -18,9 +18,11 @@ from domain.durations import parse_duration
 from domain.errors import FieldError, InvalidDocument
 from domain.kube.selectors import Requirement
 from domain.labels import label_key_error, label_value_error
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, validate_name
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN
+from domain.validation import validate_name
 
-API_VERSION = "platform.ktx.dev/v1alpha1"
+GROUP, VERSION = "platform.ktx.dev", "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "RolloutPlan"
 
 # Bounds. A plan is one workflow whose state holds every request it touches: 5,000 keys is a few hundred KB of state,
@@ -233,6 +235,11 @@ def _window(value: Any, path: str, errors: list[FieldError]) -> PlanWindow | Non
     if len(errors) > before:
         return None
     return PlanWindow(schedule=schedule, duration_s=seconds, time_zone=zone)
+
+
+def plan_of(stored: dict[str, Any]) -> RolloutPlan:
+    """The plan a stored or served RolloutPlan holds: its status and the platform's own fields are not the plan's."""
+    return parse_plan({k: v for k, v in stored.items() if k in ("apiVersion", "kind", "metadata", "spec")})
 
 
 def parse_plan(document: Any) -> RolloutPlan:

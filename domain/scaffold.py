@@ -18,12 +18,13 @@ from typing import Any
 import yaml
 
 from domain.crd_validation import admit_promise, validate_crd
-from domain.documents import KRATIX_API_VERSION, Promise
+from domain.documents import Promise
+from domain.names import KRATIX_API_VERSION, LABEL_MAX, NAME_PATTERN
 from domain.errors import FieldError, InvalidDocument
 from domain.grammar import dns_label, image_reference
 from domain.kube_yaml import marshal
 from domain.labels import label_key_error, label_value_error
-from domain.validation import LABEL_MAX, NAME_PATTERN, validate_name
+from domain.validation import validate_name
 
 PROMISE_FILE = "promise.yaml"
 API_FILE = "api.yaml"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
-from domain.validation import NAME_PATTERN, SUBDOMAIN_MAX, object_at, validate_name, validate_namespace
+from domain.names import NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import object_at, validate_name, validate_namespace
 
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 

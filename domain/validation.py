@@ -18,19 +18,11 @@ from domain.documents import ResourceRequest
 from domain.durations import check_wait
 from domain.errors import FieldError, InvalidDocument, errors_from_pydantic
 from domain.labels import RECONCILIATION_INTERVAL, metadata_errors
+from domain.names import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN
 
 if TYPE_CHECKING:  # only a type here: domain.promise_api checks Promises with this module's name rules
     from domain.promise_api import PromiseApi
 
-# DNS-1123 subdomain (Kubernetes object names, at most SUBDOMAIN_MAX) and label (namespaces, at most LABEL_MAX).
-NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SUBDOMAIN_MAX = 253
-# Kinds (Promise APIs and the platform's own): CamelCase from an uppercase letter, as every Kratix kind is.
-KIND_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-# Kratix caps resource names at 63 characters (the CRD it generates forces maxLength on metadata.name), and ktx
-# Promise, Destination and store names become label values (kratix.io/promise-name, ktx.io/destination): also 63.
-LABEL_MAX = 63
 _PATTERN_RULES = {
     NAME_PATTERN: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
     "and must start and end with an alphanumeric character",

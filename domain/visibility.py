@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from domain.validation import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
+from domain.names import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
 
 # Per search attribute, what its values are: KtxKind holds kinds and KtxPhase one-word phases (CamelCase, as kinds),
 # every other attribute a name or namespace.

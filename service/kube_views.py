@@ -28,7 +28,7 @@ from domain.kube.events import REPORTERS, RESOURCE_REPORTER, SELECTABLE_FIELDS, 
 from domain.kube.works import Owner
 from domain.layout import PLATFORM_NAMESPACE
 from domain.labels import PROMISE_NAME
-from domain.validation import LABEL_MAX, NAMESPACE_PATTERN
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN
 from service.platform import Platform
 
 # Kratix's own CRDs were installed with the platform; this process's start is the nearest thing ktx knows of that.

@@ -44,7 +44,8 @@ from domain.catalog import Catalog
 from domain import dry_run as dr
 from domain.crd_validation import admit_promise
 from domain.documents import BucketStateStore, Destination, GitStateStore, Promise, PromiseRelease, ResourceRequest
-from domain.documents import BUILTIN_API_VERSIONS, KRATIX_API_VERSION, PLATFORM_KIND_NAMES, builtin_kind
+from domain.documents import BUILTIN_API_VERSIONS, PLATFORM_KIND_NAMES, builtin_kind
+from domain.names import KRATIX_API_VERSION
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
 from domain.gitops import GitOpsAgent, manifests as gitops_manifests
 from domain.health import read_health_record
@@ -804,6 +805,13 @@ class Platform:
             raise DocumentTooLarge(size, self.max_document)
         plan, order = await self.preview_rollout(document)
         stored = {k: v for k, v in document.items() if k != "status"}
+        # The metadata the Kubernetes API shows of every object, the server's to set: a plan's age is its column.
+        stored["metadata"] = {
+            **{k: v for k, v in document["metadata"].items() if k not in ("uid", "creationTimestamp", "generation")},
+            "uid": str(uuid.uuid4()),
+            "creationTimestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generation": 1,
+        }
         workflow_id = rollout_workflow_id(plan.name)
         await self._refuse_concurrent_rollout(plan)
         try:
@@ -845,6 +853,11 @@ class Platform:
 
     async def rollout(self, name: str) -> dict[str, Any]:
         return await self._get_workflow_object(rollout_workflow_id(name), rp.KIND, name)
+
+    async def rollouts(self) -> list[dict[str, Any]]:
+        """Every plan there is, by name."""
+        objects = await self._listed(f'{equals(KIND.name, rp.KIND)} AND ExecutionStatus = "Running"')
+        return sorted(objects, key=lambda o: o["metadata"]["name"])
 
     async def control_rollout(self, name: str, control: Control) -> str:
         """pause, resume, abort, rollback or delete; Conflict naming the phase when it does not apply now."""
@@ -997,6 +1010,8 @@ class Platform:
             obj = await _object_from(execution)
             if "metadata" not in obj:
                 return None
+            if kind == "Promise":  # what a watch of PromiseRevisions derives its changes from
+                obj["_ktx"]["revisions"] = memo.get("revisions") or []
         return Observed(
             workflow_id=execution.id,
             resource_version=version,

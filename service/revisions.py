@@ -20,7 +20,8 @@ from domain import revisions as rv
 from domain.errors import FieldError, InvalidDocument, NotFound
 from domain.labels import PROMISE_NAME, label_errors, label_value_error
 from domain.naming import promise_workflow_id, resource_workflow_id
-from domain.validation import LABEL_MAX, NAME_PATTERN, validate_name, validate_namespace
+from domain.names import LABEL_MAX, NAME_PATTERN
+from domain.validation import validate_name, validate_namespace
 from domain.visibility import equals
 from workflows.promise import PromiseWorkflow
 from workflows.resource import ResourceWorkflow

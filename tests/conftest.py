@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cli.stack import sqlite_pragma_args
 from activities.pipelines.oci_runtime import DEFAULT_SECCOMP, OciRuntime
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation
 from activities.stores.secrets import secret_store_for
@@ -63,7 +64,7 @@ def pipeline_images() -> None:
 async def temporal_env(request: pytest.FixtureRequest):
     """The dev server. A test parametrises it indirectly with dynamic config ({key: value}) to get a server of its own
     with those limits (e.g. a low limit.historyCount.suggestContinueAsNew)."""
-    extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal", "--log-level", "error"]
+    extra = [*sqlite_pragma_args(), "--log-level", "error"]
     for key, value in getattr(request, "param", {}).items():
         extra += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     env = await WorkflowEnvironment.start_local(

@@ -22,13 +22,10 @@ from domain.config import (
 from domain.durations import parse_duration
 from domain.kube.pipeline_token import MIN_KEY_BYTES
 from domain.naming import pipeline_task_queue
+from worker.home import ktx_home
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-
-
-def _home() -> Path:
-    return Path(os.environ.get("KTX_HOME", Path.home() / ".ktx")).expanduser()
 
 
 _BYTE_SUFFIXES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "k": 1000, "M": 1000**2, "G": 1000**3}
@@ -73,7 +70,7 @@ class KubeRunnerSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    home: Path = Field(default_factory=_home)
+    home: Path = Field(default_factory=ktx_home)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     # TLS to the Temporal frontend: on when any of these is set. A CA file for a private CA (else the system's roots),
@@ -180,7 +177,7 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls) -> "Settings":
         env = os.environ
-        values: dict[str, object] = {"home": _home()}
+        values: dict[str, object] = {"home": ktx_home()}
         for field, var in [
             ("temporal_address", "KTX_TEMPORAL_ADDRESS"),
             ("temporal_namespace", "KTX_TEMPORAL_NAMESPACE"),

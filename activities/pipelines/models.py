@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain.actions import Action
-from domain.documents import KRATIX_GROUP, Pipeline
+from domain.documents import Pipeline
+from domain.names import KRATIX_GROUP
 from domain.pipeline_rules import DEFAULT_PIPELINE_TIMEOUT_S
 from domain.promise_api import PromiseApi
 from domain.scheduling import WorkloadGroup

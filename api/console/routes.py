@@ -22,7 +22,7 @@ from domain import console
 from domain.access import Principal, Target
 from domain.kube.selectors import SelectorError, parse_label_selector
 from domain.status import get_condition
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX
 from service.change_feed import ChangeFeed, Ended, TooManyWatchers
 from service.platform import Platform
 

@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.kube.authz import KubeCaller, authorize, promise_apis
 from api.kube.errors import KubeError, bad_request, invalid
 from api.kube.registry import BUILTIN, KubeResource, lookup, served_resources
-from domain.errors import FieldError
+from api.kube.rollouts import plan_refusal
+from domain import rollout_plan as rp
+from domain.errors import FieldError, NotFound
 from domain.kube import protobuf
 from domain.kube.rbac import ApiRef, Attributes, Rule, Subject, allows, why_denied
-from domain.validation import LABEL_MAX, SUBDOMAIN_MAX
+from domain.names import LABEL_MAX, SUBDOMAIN_MAX
 
 AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"
@@ -155,6 +157,7 @@ async def self_subject_access_review(request: Request, caller: KubeCaller) -> di
             ],
         )
     apis: list[ApiRef] = []  # a team's rules expanded for the Promise API asked about, if it is one
+    served: KubeResource | None = None
     if path_attrs is not None:
         attrs = Attributes(path_attrs.verb, path=path_attrs.path)
         spec: dict[str, Any] = {"nonResourceAttributes": path_attrs.model_dump(exclude_defaults=True)}
@@ -177,7 +180,22 @@ async def self_subject_access_review(request: Request, caller: KubeCaller) -> di
     status: dict[str, Any] = {"allowed": allowed}
     if not allowed:
         status["reason"] = why_denied(caller, attrs, apis)
+    elif served is not None and served.ktx_kind == rp.KIND and attrs.name:
+        refused = await _plan_refusal(request, caller, attrs)
+        if refused is not None:
+            status = {"allowed": False, "reason": refused}
     return _review("SelfSubjectAccessReview", AUTHORIZATION, spec, status)
+
+
+async def _plan_refusal(request: Request, caller: Subject, attrs: Attributes) -> str | None:
+    """A named RolloutPlan is answered as its routes answer (api/kube/rollouts.py); one that does not exist, or a
+    question without a name (create, list), by RBAC alone: a new plan is decided by what it lists, and a list shows
+    the plans the caller manages."""
+    try:
+        plan = await request.app.state.platform.rollout(attrs.name)
+    except NotFound:
+        return None
+    return plan_refusal(caller, attrs.verb, plan)
 
 
 def _resource_rule(rule: Rule) -> dict[str, Any]:

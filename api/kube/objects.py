@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,11 +28,14 @@ from activities.stores.secrets import encode_values
 from api.kube import errors as ke
 from api.kube.authz import KubeCaller, authorize, permitted
 from api.kube.registry import BUILTIN, VIEWS, KubeResource, lookup
+from api.kube.rollouts import authorize_plan, plan_refusal
 from api.kube.warnings import with_warnings
 from api.kube.watch import feed_of, watch
 from domain.dry_run import live_namespace as dry_run_live_namespace
 from domain.errors import Conflict, DocumentTooLarge, FieldError, InvalidDocument, NotFound, StaleResourceVersion
+from domain import rollout_plan as rp
 from domain.kube import SecretRef, protobuf
+from domain.kube.rollout_plans import requested_control
 from domain.kube.objects import list_of, to_kube
 from domain.kube.patch import (
     PatchError,
@@ -48,7 +53,7 @@ from domain.kube.selectors import (
     parse_label_selector,
 )
 from domain.kube.table import ColumnPathError, table
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX
 from service.platform import Platform
 
 
@@ -126,6 +131,8 @@ async def _get(platform: Platform, caller: Any, target: Target) -> dict[str, Any
             obj = await view.get(
                 platform, name, target.namespace if resource.namespaced else None, namespaces=caller.namespaces
             )
+        elif resource.ktx_kind == rp.KIND:
+            obj = await platform.rollout(name)
         else:
             obj = await platform.get(resource.ktx_kind, name, namespace)
     except NotFound as exc:
@@ -153,6 +160,8 @@ async def _list(
     view = VIEWS.get(resource.ktx_kind)
     if view is not None:
         return await view.list(platform, target.namespace, namespaces=caller.namespaces, fields=equalities)
+    if resource.ktx_kind == rp.KIND:
+        return await platform.rollouts()
     return await platform.list(resource.ktx_kind, namespace=target.namespace)
 
 
@@ -292,6 +301,13 @@ async def _store(
         # A DryRun reads the live request it diffs against: only one who may preview there may name it.
         authorize(caller, "create", resource, live, name)
     try:
+        if resource.ktx_kind == rp.KIND:
+            authorize_plan(caller, "create", resource, document)
+            if dry_run:
+                await platform.preview_rollout(document)
+            else:
+                await platform.create_rollout(document)
+            return document, []
         if dry_run:
             return await platform.admit(document), []
         applied = await platform.apply(document)
@@ -355,6 +371,8 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
             selected, equalities = _selector(request, resource)
 
             def visible(obj: dict[str, Any]) -> bool:
+                if resource.ktx_kind == rp.KIND:
+                    return plan_refusal(caller, verb, obj) is None  # a team lists the plans it manages
                 if not resource.namespaced:
                     return True
                 namespace = _namespace_of(obj)
@@ -383,6 +401,8 @@ async def _route(request: Request, caller: Any, group: str, version: str, path: 
         _read_only(target, "get")
         authorize(caller, "get", resource, target.namespace, target.name, target.subresource)
         obj = await _get(platform, caller, target)
+        if resource.ktx_kind == rp.KIND:
+            authorize_plan(caller, "get", resource, obj)
         if _wants_table(request):
             return _table_or(request, resource, [obj], list_of([obj], resource))
         return JSONResponse(obj)
@@ -442,6 +462,8 @@ async def _update(request: Request, caller: Any, target: Target, body: Any) -> A
         return await _write_status(request, caller, target, body.get("status") or {}, replace=True)
     current = await _get(platform, caller, target)
     document = _document(resource, target, body)
+    if resource.ktx_kind == rp.KIND:
+        return await _change_plan(request, caller, target, current, document)
     if resource.ktx_kind == "Secret" and "data" not in document and "stringData" not in document:
         document["data"] = current.get("data") or {}
     dry_run = _dry_run(request)
@@ -486,6 +508,8 @@ async def _patch(request: Request, caller: Any, target: Target) -> Any:
         # A patch is a precondition only when it names a resourceVersion of its own, as with the apiserver.
         if isinstance(metadata, dict) and metadata.get("resourceVersion") == live:
             metadata.pop("resourceVersion", None)
+    if resource.ktx_kind == rp.KIND:
+        return await _change_plan(request, caller, target, current, _document(resource, target, patched))
     if _only_labels_changed(resource, current, patched) and not _dry_run(request):
         return await _relabel(request, caller, target, current, patched)
     return await _update_with(request, caller, target, patched)
@@ -520,7 +544,7 @@ async def _relabel(
     platform, resource = _platform(request), target.resource
     old, new = _labels(current), _labels(patched)
     name = target.name or ""
-    try:
+    with _refusals(resource, name):
         await platform.label(
             resource.ktx_kind,
             name,
@@ -528,13 +552,20 @@ async def _relabel(
             set={k: v for k, v in new.items() if old.get(k) != v},
             remove=[k for k in old if k not in new],
         )
+    return JSONResponse(await _get(platform, caller, target))
+
+
+@contextmanager
+def _refusals(resource: KubeResource, name: str) -> Iterator[None]:
+    """The service's refusals of a change to one object, as the Status documents the apiserver answers."""
+    try:
+        yield
     except InvalidDocument as exc:
         raise ke.invalid(resource.kind, resource.group, name, exc.errors) from exc
     except NotFound as exc:
         raise ke.not_found(resource.plural, resource.group, name) from exc
     except Conflict as exc:
         raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
-    return JSONResponse(await _get(platform, caller, target))
 
 
 async def _write_status(request: Request, caller: Any, target: Target, status: Any, *, replace: bool) -> Any:
@@ -559,9 +590,26 @@ async def _write_status(request: Request, caller: Any, target: Target, status: A
     return JSONResponse(await _get(platform, caller, target))
 
 
+async def _change_plan(
+    request: Request, caller: Any, target: Target, current: dict[str, Any], wanted: dict[str, Any]
+) -> Any:
+    """A write to a RolloutPlan that exists: its control annotation (domain/kube/rollout_plans.py) sent to the plan's
+    workflow, nothing for a write that changes nothing, 409 for one that would change the plan."""
+    platform, resource = _platform(request), target.resource
+    name = target.name or ""
+    authorize_plan(caller, "patch", resource, current)
+    with _refusals(resource, name):
+        control = requested_control(current, wanted)
+        if control is not None and not _dry_run(request):
+            await platform.control_rollout(name, control)
+    return JSONResponse(await _get(platform, caller, target))
+
+
 async def _update_with(request: Request, caller: Any, target: Target, body: Any) -> Any:
     platform, resource = _platform(request), target.resource
     document = _document(resource, target, body)
+    if resource.ktx_kind == rp.KIND:
+        return await _change_plan(request, caller, target, await _get(platform, caller, target), document)
     dry_run = _dry_run(request)
     document, warnings = await _store(platform, caller, resource, document, dry_run)
     return with_warnings(JSONResponse(await _written(platform, caller, target, document, dry_run)), warnings)
@@ -597,17 +645,23 @@ async def _delete(request: Request, caller: Any, target: Target) -> Any:
     policy = request.query_params.get("propagationPolicy")
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise ke.bad_request(f"propagationPolicy {policy[:40]!r} is not one of Orphan, Background, Foreground")
+    if resource.ktx_kind == rp.KIND:
+        authorize_plan(caller, "delete", resource, await _get(platform, caller, target))
     if _dry_run(request):
         obj = await _get(platform, caller, target)
         return JSONResponse(obj)
     try:
-        await platform.delete(resource.ktx_kind, name, namespace)
+        if resource.ktx_kind == rp.KIND:
+            # The plan's workflow ends at once, or refuses (409 naming the phase) while requests run.
+            await platform.control_rollout(name, "delete")
+        else:
+            await platform.delete(resource.ktx_kind, name, namespace)
     except NotFound as exc:
         raise ke.not_found(resource.plural, resource.group, name) from exc
     except Conflict as exc:
         raise ke.conflict(resource.plural, resource.group, name, str(exc)) from exc
     try:
-        obj = await platform.get(resource.ktx_kind, name, namespace)
+        obj = None if resource.ktx_kind == rp.KIND else await platform.get(resource.ktx_kind, name, namespace)
     except NotFound:
         obj = None
     if obj is not None and resource.ktx_kind not in ("Secret",) and obj.get("metadata", {}).get("deletionTimestamp"):

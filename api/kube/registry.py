@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.kube.errors import KubeError
-from domain.documents import KRATIX_GROUP
+from domain.names import KRATIX_GROUP
 from domain.kube.crd import DEFAULT_COLUMNS
+from domain.kube import rollout_plans
 from domain.kube.printer_columns import PRINTER_COLUMNS
+from domain import rollout_plan as rp
 from domain.promise_api import PromiseApi
 from service.platform import Platform
 
@@ -141,7 +143,7 @@ BUILTIN: tuple[KubeResource, ...] = (
         plural="promiserevisions",
         singular="promiserevision",
         namespaced=False,
-        verbs=("delete", "get", "list"),
+        verbs=("delete", "get", "list", "watch"),
         ktx_kind="PromiseRevision",
         subresources=("status",),
         printer_columns=PRINTER_COLUMNS["PromiseRevision"],
@@ -153,10 +155,23 @@ BUILTIN: tuple[KubeResource, ...] = (
         plural="resourcebindings",
         singular="resourcebinding",
         namespaced=True,
-        verbs=("create", "delete", "get", "list", "patch", "update"),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         ktx_kind="ResourceBinding",
         subresources=("status",),
         printer_columns=PRINTER_COLUMNS["ResourceBinding"],
+    ),
+    # ktx's own kind (docs/rollouts.md), so in none of Kratix's categories; a plan is held by its workflow.
+    KubeResource(
+        group=rp.GROUP,
+        version=rp.VERSION,
+        kind=rp.KIND,
+        plural="rolloutplans",
+        singular="rolloutplan",
+        namespaced=False,
+        verbs=READ_WRITE,
+        ktx_kind=rp.KIND,
+        printer_columns=rollout_plans.PRINTER_COLUMNS,
+        schema=rollout_plans.SCHEMA,
     ),
     KubeResource(
         **_KRATIX,

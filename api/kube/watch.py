@@ -22,6 +22,7 @@ from api.kube.errors import KubeError, bad_request
 from api.kube.registry import KubeResource
 from domain.kube.changes import Change, Gone, parse_resource_version
 from service.change_feed import ChangeFeed, Ended, TooManyWatchers
+from service.derived_watches import DERIVED_KINDS, derived_watch, key_of
 
 # The apiserver ends a watch after --min-request-timeout (1800 s) to 2x that; clients watch again from where they were.
 MAX_TIMEOUT_S = 1800
@@ -52,14 +53,16 @@ def _timeout(request: Request) -> float:
 
 
 def carried_by_feed(resource: KubeResource) -> bool:
-    """The kinds with a workflow of their own (the feed's); Secrets, HealthRecords and the derived views change
-    without one, so their watch sends the initial objects and bookmarks only."""
+    """The kinds with a workflow of their own (the feed's); ResourceBindings and PromiseRevisions are derived from the
+    changes of the workflows holding them (service/derived_watches.py); Secrets, HealthRecords and the derived views
+    change without one, so their watch sends the initial objects and bookmarks only."""
     return resource.ktx_kind in (
         "Promise",
         "PromiseRelease",
         "Destination",
         "GitStateStore",
         "BucketStateStore",
+        "RolloutPlan",
     ) or bool(resource.promise)
 
 
@@ -113,12 +116,17 @@ async def watch(
         raise too_old(exc) from exc
     except TooManyWatchers as exc:
         raise KubeError("TooManyRequests", str(exc), {"retryAfterSeconds": 1}, code=429) from exc
+    derives = resource.ktx_kind in DERIVED_KINDS
     try:
-        initial = await current() if list_first else []
+        # A derived kind's watch knows what there is even when it sends none of it, to tell a change from none.
+        initial = await current() if list_first or derives else []
     except BaseException:
         feed.unsubscribe(subscription)
         raise
     carried = carried_by_feed(resource)
+    derived = derived_watch(resource.ktx_kind, request.app.state.platform, initial) if derives else None
+    if not list_first:
+        initial = []
 
     async def events() -> AsyncIterator[bytes]:
         deadline = time.monotonic() + timeout
@@ -129,7 +137,8 @@ async def watch(
             for obj in initial:
                 out = convert(obj)
                 if matches(out):
-                    seen[(obj.get("_ktx") or {}).get("workflowId", "")] = _version(obj)
+                    key = key_of(obj) if derived is not None else (obj.get("_ktx") or {}).get("workflowId", "")
+                    seen[key] = _version(obj)
                     yield _event("ADDED", rendered(out))
             if watch_list:
                 yield _bookmark(resource, subscription.since, initial_end=True)
@@ -141,11 +150,16 @@ async def watch(
                 if change is None:
                     if bookmarks:
                         yield _bookmark(resource, feed.position)
-                elif carried and _of_resource(change, resource):
-                    out = convert(change.object)
-                    event = _event_for(change, out, matches(out), seen, list_first, rendered)
-                    if event is not None:
-                        yield event
+                else:
+                    if derived is not None:
+                        owed = await derived.changes(change)
+                    else:
+                        owed = [change] if carried and _of_resource(change, resource) else []
+                    for one in owed:
+                        out = convert(one.object)
+                        event = _event_for(one, out, matches(out), seen, list_first, rendered)
+                        if event is not None:
+                            yield event
             if bookmarks:
                 yield _bookmark(resource, feed.position)
         finally:
@@ -176,5 +190,8 @@ def _event_for(
 
 
 def _version(obj: dict[str, Any]) -> int:
-    text = str((obj.get("_ktx") or {}).get("resourceVersion") or "0")
+    # A derived kind's objects carry their holder's version in their metadata.
+    text = str(
+        (obj.get("_ktx") or {}).get("resourceVersion") or (obj.get("metadata") or {}).get("resourceVersion") or 0
+    )
     return int(text) if text.isdigit() else 0

@@ -18,8 +18,9 @@ WORKFLOWS = ("resource.configure", "resource.delete", "promise.configure", "prom
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Any], None]:
-    def run(args: argparse.Namespace, settings: Any) -> None:
-        getattr(importlib.import_module(module), name)(args, settings)
+    def run(args: argparse.Namespace, ktx: Any) -> None:
+        # The author's commands build images and run pipelines locally: they take the full settings.
+        getattr(importlib.import_module(module), name)(args, ktx.settings)
 
     return run
 

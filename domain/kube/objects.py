@@ -7,6 +7,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
+from domain.kube.rollout_plans import with_progress
+from domain.rollout_plan import KIND as ROLLOUT_PLAN
+
 KRATIX = "kratix.io/"
 # Kratix's finalizers (internal/controller/promise_controller.go promiseFinalizers, in that order), each where Kratix
 # sets it: the API ones only on a Promise with an API, delete-workflows only with a Promise delete pipeline.
@@ -97,6 +100,8 @@ def to_kube(obj: dict[str, Any], resource: Served) -> dict[str, Any]:
         metadata.setdefault("deletionGracePeriodSeconds", 0)
     if not out.get("status"):
         out.pop("status", None)  # the apiserver shows no status until a controller writes one
+    if resource.ktx_kind == ROLLOUT_PLAN:
+        out = with_progress(out)
     return out
 
 

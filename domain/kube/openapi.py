@@ -19,8 +19,7 @@ from typing import Any, Iterable, Protocol
 
 from domain.kube.builtin_schemas import BUILTIN_KINDS, LIST_META, META_SCHEMAS, OBJECT_META, ref
 from domain.kube.crd import STATUS_SCHEMA, kratix_crd, kratix_kinds, storage_version
-
-KRATIX_GROUP = "platform.kratix.io"
+from domain.names import KRATIX_GROUP
 
 _API_VERSION = (
     "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized "

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain.errors import FieldError
-from domain.validation import LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
+from domain.names import KRATIX_GROUP, LABEL_MAX, NAME_PATTERN, NAMESPACE_PATTERN, SUBDOMAIN_MAX
 
 PREFIX = "ktxp1"
 # A Kubernetes client sends the token in one Authorization header; the API's HTTP server reads at most 16 KiB of
@@ -40,7 +40,6 @@ MAX_RULE_ITEMS = 32
 MAX_PERMISSIONS_JSON_BYTES = 4 * 1024
 # The namespace Kratix runs Promise workflows in; a resource workflow runs in its resource's namespace.
 PLATFORM_NAMESPACE = "kratix-platform-system"
-KRATIX_GROUP = "platform.kratix.io"
 # The verbs Kratix's default Roles grant on the object's kind (pipeline_factory.go).
 _OBJECT_VERBS = ("get", "list", "update", "create", "patch")
 _VERB = re.compile(r"^([a-z]{1,32}|\*)$")

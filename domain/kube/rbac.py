@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 from domain.kube.pipeline_token import PipelineClaims
+from domain.rollout_plan import GROUP as ROLLOUT_GROUP
 
 PLATFORM_GROUP = "platform.kratix.io"
 ALL = "*"
@@ -150,9 +151,9 @@ ApiRef = tuple[str, str]  # a Promise API's (group, plural)
 
 def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tuple[Rule, ...]:
     """A team token's rules: read the Promises (how it discovers the APIs on offer), their revisions and CRDs, get its
-    own Namespaces; in each of its namespaces request, read and delete resources of the Promise APIs and edit their
-    ResourceBindings, and read the HealthRecords, Works, WorkPlacements and Events. Nothing on Secrets, Destinations
-    or state stores."""
+    own Namespaces, manage the RolloutPlans confined to its namespaces; in each of its namespaces request, read and
+    delete resources of the Promise APIs and edit their ResourceBindings, and read the HealthRecords, Works,
+    WorkPlacements and Events. Nothing on Secrets, Destinations or state stores."""
     by_group: dict[str, list[str]] = {}
     for group, plural in promise_apis:
         by_group.setdefault(group, []).append(plural)
@@ -160,6 +161,9 @@ def team_rules(namespaces: Sequence[str], promise_apis: Iterable[ApiRef]) -> tup
         Rule(READ, (PLATFORM_GROUP,), ("promises", "promiserevisions")),
         Rule(READ, ("apiextensions.k8s.io",), ("customresourcedefinitions",)),
         Rule(("get",), ("",), ("namespaces",), resource_names=tuple(namespaces)),
+        # Cluster-scoped, so granted cluster-wide; which plans a team manages is the plan's to say (the namespaces
+        # its groups list: api/kube/rollouts.py), as admission would decide it.
+        Rule((*READ, "create", "update", "patch", "delete"), (ROLLOUT_GROUP,), ("rolloutplans",)),
     ]
     for namespace in namespaces:
         for group, plurals in by_group.items():

@@ -180,6 +180,7 @@ def test_cli_failures_are_a_line_or_two_not_a_traceback(tmp_path: Path) -> None:
     nobody = _stack_env(tmp_path / "home", KTX_API_URL=f"http://127.0.0.1:{free_port()}")
     _assert_short_error(_ktx(nobody, "get", "promises"), "cannot reach the ktx API")
     _assert_short_error(_ktx(nobody, "apply", "-f", str(tmp_path / "absent.yaml")), "absent.yaml")
-    _assert_short_error(_ktx({**nobody, "KTX_PIPELINE_CONCURRENCY": "many"}, "get", "promises"), "pipeline_concurrency")
+    # `up` is a command that reads the worker's settings (`get` needs only the API's address, so it ignores them).
+    _assert_short_error(_ktx({**nobody, "KTX_PIPELINE_CONCURRENCY": "many"}, "up"), "pipeline_concurrency")
     unreadable = tmp_path / "secret.txt"
     _assert_short_error(_ktx(nobody, "create", "secret", "generic", "s", f"--from-file=k={unreadable}"), "secret.txt")

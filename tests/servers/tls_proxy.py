@@ -102,6 +102,7 @@ class TlsProxy:
         self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.accepted = 0
         self.refusals: list[str] = []
+        self._refused = threading.Event()
 
     def __enter__(self) -> "TlsProxy":
         threading.Thread(target=self._accept, daemon=True).start()
@@ -109,6 +110,11 @@ class TlsProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.listener.close()
+
+    def refused(self, within: float = 30.0) -> bool:
+        """Whether a handshake has failed, waiting up to `within` seconds: a client may give up (its own timeout,
+        under load) before the proxy's thread has read its first bytes, so a refusal can land after its error."""
+        return self._refused.wait(within)
 
     def _accept(self) -> None:
         while True:
@@ -123,6 +129,7 @@ class TlsProxy:
             client = self.context.wrap_socket(raw, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             self.refusals.append(str(exc))
+            self._refused.set()
             raw.close()
             return
         self.accepted += 1

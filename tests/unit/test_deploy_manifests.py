@@ -32,6 +32,8 @@ BASE = DEPLOY / "base"
 # The deployment guide (deploy/README.md points there): it must show the Secrets and variables the manifests use.
 GUIDE = ROOT / "docs" / "production.md"
 SETTINGS = ROOT / "worker" / "settings.py"
+# KTX_HOME is read in a module of its own, which the CLI imports without the rest of the settings.
+HOME = ROOT / "worker" / "home.py"
 KUSTOMIZATIONS = [BASE] + sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
 IDS = [str(p.relative_to(DEPLOY)) for p in KUSTOMIZATIONS]
 
@@ -390,7 +392,7 @@ def guide_text() -> str:
 
 @lru_cache(maxsize=None)
 def settings_text() -> str:
-    return SETTINGS.read_text()
+    return SETTINGS.read_text() + HOME.read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from domain.errors import InvalidDocument
 from domain.health import read_health_record
 from domain.parsing import MAX_ALIAS_NODES, MAX_DEPTH, MalformedInput, load_documents
 from domain.secrets import parse_secret
-from domain.validation import validate_name, validate_namespace, NAME_PATTERN, SUBDOMAIN_MAX
+from domain.names import NAME_PATTERN, SUBDOMAIN_MAX
+from domain.validation import validate_name, validate_namespace
 from worker.settings import Settings, parse_byte_size
 
 HEAD = "apiVersion: v1\nkind: ConfigMap\n"
