@@ -132,6 +132,11 @@ async def test_the_keyboard_reaches_and_opens_a_request_and_every_control_is_nam
             # The filters come first, each field reached in order, then the Filter button, then the list.
             assert [t for t, _ in kinds[:5]] == ["INPUT", "INPUT", "SELECT", "INPUT", "BUTTON"], kinds
             opened = visited[-1]["text"]
+            # A live update while the keyboard is on that link (its request relabelled: the feed's change re-reads
+            # the list) leaves the focus on the same link in the new rows, not at the page's top.
+            await apply(url, [resource("Widget", opened, labels={"tier": "dev"})])
+            await expect(page.locator("main table")).to_contain_text("tier=dev")
+            assert (await page.evaluate(FOCUSED))["href"] == visited[-1]["href"]
             await page.keyboard.press("Enter")
             await expect(page.locator("h1")).to_contain_text(f"Widget default/{opened}")
             # The view that opened has the focus: the next Tab goes into it, not back to the page's top.

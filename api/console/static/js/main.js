@@ -79,8 +79,24 @@ export async function refreshNow() {
   const view = current;
   if (!view || !view.refresh) return;
   const next = await view.refresh();
-  if (next && view === current) document.getElementById("main").replaceChildren(next);
+  if (next && view === current) showRefreshed(next);
 }
+
+// A view read again replaces its nodes, the focused control with them. Whoever is on a control stays on the same one
+// in the new nodes (the same kind, target and words), or on the view if it went: a live update must not throw a
+// keyboard user back to the page's top, where the next Tab would start again.
+function showRefreshed(next) {
+  const main = document.getElementById("main");
+  const active = document.activeElement;
+  const was = active && active !== main && main.contains(active) ? identity(active) : null;
+  main.replaceChildren(next);
+  if (was === null) return;
+  const same = [...main.querySelectorAll(active.tagName)].find((e) => identity(e) === was);
+  (same || main).focus({ preventScroll: true });
+}
+
+const identity = (e) =>
+  [e.tagName, e.id, e.getAttribute("href"), e.getAttribute("name"), e.textContent.trim()].join("\u0000");
 
 // A burst of changes (a pipeline run writes status several times) re-reads the view once.
 function changed(change) {
@@ -94,7 +110,7 @@ function changed(change) {
     try {
       const next = await view.refresh();
       // The view may have been left while it was read: the page shows what is on screen now, not what was.
-      if (next && view === current) document.getElementById("main").replaceChildren(next);
+      if (next && view === current) showRefreshed(next);
     } catch (error) {
       toast(`Live update failed: ${error.message}`, true);
     }
