@@ -77,19 +77,8 @@ def filter_rows(rows: list[dict[str, Any]], requirements: list[Requirement]) -> 
     return [r for r in rows if all(q.matches(r["labels"]) for q in requirements)]
 
 
-def requests_per_version(objects: list[dict[str, Any]]) -> dict[str, int]:
-    """Requests by the Promise version they were last reconciled at (Kratix's `status.promiseVersion`, written after
-    a successful configure); "" for those not reconciled at any version yet."""
-    counts: dict[str, int] = {}
-    for obj in objects:
-        version = str((obj.get("status") or {}).get("promiseVersion") or "")
-        counts[version] = counts.get(version, 0) + 1
-    return counts
-
-
 def revision_rows(revisions: list[dict[str, Any]], per_version: dict[str, int]) -> list[dict[str, Any]]:
-    """A Promise's PromiseRevisions, newest first, each with how many requests were last reconciled at its version;
-    then any version requests still record whose revision is gone (deleted), so every request is counted once."""
+    """A Promise's PromiseRevisions, newest first, each with how many requests were last reconciled at its version."""
     rows = [
         {
             "name": (r.get("metadata") or {}).get("name", ""),
@@ -100,10 +89,6 @@ def revision_rows(revisions: list[dict[str, Any]], per_version: dict[str, int]) 
         for r in revisions
     ]
     rows.sort(key=lambda r: (r["created"], r["latest"]), reverse=True)
-    known = {r["version"] for r in rows}
-    rows += [
-        {"name": "", "version": v, "latest": False, "created": ""} for v in sorted(per_version) if v and v not in known
-    ]
     return [{**r, "requests": per_version.get(r["version"], 0)} for r in rows]
 
 

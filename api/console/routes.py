@@ -226,19 +226,23 @@ def routes() -> APIRouter:
     @ui.get("/promises/{name}/versions")
     async def promise_versions(name: NamePath, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
         """A Promise's PromiseRevisions, each with how many of its requests (every one the caller may read, not a
-        page) were last reconciled at that version, and how many are at none yet. The version is in the requests'
-        memos only, so this reads every one of them in one visibility list: the Promise page asks for it beside the
-        Promise, not before it."""
+        page) were last reconciled at that version: one visibility count per revision (KtxPromiseVersion), no memo
+        read. `elsewhere` is the rest: not reconciled yet, at a deleted revision's version, or not published since
+        the worker began recording versions."""
         authorise(caller, "list", Target.of_route("PromiseRevision", None, None))
         authorise(caller, "list", Target(name, None, None, False))
-        revisions, found = await asyncio.gather(
-            platform.list("PromiseRevision", promise=name), platform.resources(name, _namespaces(caller))
+        namespaces = _namespaces(caller)
+        revisions = await platform.list("PromiseRevision", promise=name)
+        versions = [str((r.get("spec") or {}).get("version", "")) for r in revisions]
+        total, *counted = await asyncio.gather(
+            platform.count_resources(name, namespaces),
+            *[platform.count_resources(name, namespaces, version=v) for v in versions],
         )
-        per_version = console.requests_per_version(found)
+        per_version = dict(zip(versions, counted))
         return {
             "revisions": console.revision_rows(revisions, per_version),
-            "unreconciled": per_version.get("", 0),
-            "total": len(found),
+            "elsewhere": max(0, total - sum(counted)),
+            "total": total,
         }
 
     @ui.get("/requests/{kind}/{name}")

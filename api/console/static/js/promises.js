@@ -119,7 +119,7 @@ function versionsView(versions) {
       "tr",
       {},
       h("td", {}, r.version, r.latest ? " (latest)" : ""),
-      h("td", {}, r.name || "deleted"),
+      h("td", {}, r.name),
       h("td", {}, r.created),
       h("td", { class: "num" }, String(r.requests)),
     ),
@@ -128,7 +128,9 @@ function versionsView(versions) {
     "div",
     {},
     table("PromiseRevisions and the requests last reconciled at each", ["Version", "PromiseRevision", "Created", "Requests"], rows),
-    versions.unreconciled ? h("p", { id: "unreconciled" }, `${versions.unreconciled} not reconciled at any version yet.`) : null,
+    versions.elsewhere
+      ? h("p", { id: "versions-elsewhere" }, `${versions.elsewhere} at none of these versions (not reconciled yet, or at a deleted revision's).`)
+      : null,
   );
 }
 
