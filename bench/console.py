@@ -29,10 +29,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scale import KIND, PIPELINE, PROMISE, QUERY, create_all  # noqa: E402
-from bench.stack import install_promise, running_stack, stub_runtime  # noqa: E402
+from bench.scale import KIND, PIPELINE, PROMISE, create_all, running_of  # noqa: E402
+from bench.stack import install_promise, names, running_stack, stub_runtime  # noqa: E402
 from tests.console_browser import chromium, console_page  # noqa: E402
-from tests.kratix_documents import pipeline, promise  # noqa: E402
+from tests.kratix_documents import pipeline, promise, resource  # noqa: E402
 from tests.waiting import eventually  # noqa: E402
 from worker.settings import Settings, connect_client  # noqa: E402
 
@@ -71,7 +71,7 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, float]:
         address = json.loads((stack.home / "stack.json").read_text())["temporal_address"]
         install_promise(stack, promise(PROMISE, KIND, configure=[pipeline(PIPELINE)]))
         started = time.perf_counter()
-        asyncio.run(create_all(stack.api_url, n, batch, parallel))
+        asyncio.run(create_all(stack.api_url, [resource(KIND, name) for name in names(n)], batch, parallel))
         asyncio.run(wait_listed(address, n))
         setup_s = time.perf_counter() - started
         return {"n": n, "setup_s": round(setup_s, 1), **measure(stack.api_url, n, repeat)}
@@ -80,7 +80,7 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, float]:
 async def wait_listed(address: str, n: int) -> None:
     client = await connect_client(Settings(temporal_address=address))
     await eventually(
-        lambda: client.count_workflows(QUERY),
+        lambda: client.count_workflows(running_of(KIND)),
         lambda counted: counted.count >= n,
         timeout=600,
         what=f"{n} resources listed by visibility",

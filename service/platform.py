@@ -109,7 +109,15 @@ from workflows.resource import ResourceWorkflow
 from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput
 from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
-from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
+from activities.platform.search_attributes import (
+    DESTINATIONS,
+    KIND,
+    NAMESPACE,
+    PHASE,
+    PROMISE,
+    PROMISE_VERSION,
+    RESOURCE_VERSION,
+)
 from workflows.state_store import (
     ApplyStoreTarget,
     StateStoreState,
@@ -1058,10 +1066,15 @@ class Platform:
         return [] if query is None else await self._listed(query)
 
     async def count_resources(
-        self, promise: str | None = None, namespaces: list[str] | None = None, phase: str | None = None
+        self,
+        promise: str | None = None,
+        namespaces: list[str] | None = None,
+        phase: str | None = None,
+        version: str | None = None,
     ) -> int:
-        """How many `resources` there are, counted by visibility (no memo read)."""
-        query = _resources_query(promise, namespaces, phase)
+        """How many `resources` there are, counted by visibility (no memo read); `version`: of those last reconciled
+        at that Promise version (the KtxPromiseVersion search attribute)."""
+        query = _resources_query(promise, namespaces, phase, version)
         return 0 if query is None else (await self.client.count_workflows(query)).count
 
     async def resources_page(
@@ -1495,12 +1508,14 @@ class Platform:
             delay = min(delay * 2, 0.5)
 
 
-def _resources_query(promise: str | None, namespaces: list[str] | None, phase: str | None) -> str | None:
+def _resources_query(
+    promise: str | None, namespaces: list[str] | None, phase: str | None, version: str | None = None
+) -> str | None:
     """The visibility query of resource requests so narrowed; None when no namespace is allowed (nothing to list)."""
     if namespaces is not None and not namespaces:
         return None
     clauses = [f"{NAMESPACE.name} IS NOT NULL", 'ExecutionStatus = "Running"']
-    clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase)) if v]
+    clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase), (PROMISE_VERSION, version)) if v]
     if namespaces is not None:
         clauses.append("(" + " OR ".join(equals(NAMESPACE.name, n) for n in namespaces) + ")")
     return " AND ".join(clauses)

@@ -21,9 +21,11 @@ from typing import Any, Iterator
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from activities.platform.search_attributes import DESTINATIONS, PHASE, RESOURCE_VERSION, UNPLACED
+from activities.platform.search_attributes import DESTINATIONS, PHASE, PROMISE_VERSION, RESOURCE_VERSION, UNPLACED
 
 RESOURCE_VERSION_PATCH = "resource-version"
+# Histories from before the KtxPromiseVersion search attribute upsert none.
+PROMISE_VERSION_PATCH = "promise-version-attribute"
 # Histories from before sent every publish at once: they replay one upsert pair per publish.
 COALESCED_PUBLISHING_PATCH = "coalesced-publishing"
 
@@ -35,6 +37,7 @@ class Publisher:
         self._memo: dict[str, Any] = {}
         self._phase: str | None = None
         self._delivery: tuple[list[str], bool] | None = None
+        self._version: str | None = None
         # Carried across continue-as-new by the workflow's state, so a new run never goes back.
         self.resource_version = resource_version
         self._coalesce: bool | None = None if coalesce else False  # None: the patch decides, at the first publish
@@ -129,6 +132,13 @@ class Publisher:
         if delivery != self._delivery:
             self._send({}, [DESTINATIONS.value_set(delivery[0]), UNPLACED.value_set(unplaced)])
             self._delivery = delivery
+
+    def publish_version(self, version: str) -> None:
+        """The Promise version a request last ran at, once it has one; sent with the task's other attributes when
+        coalescing, so it adds no history event of its own."""
+        if version and version != self._version:
+            self._send({}, [PROMISE_VERSION.value_set(version)])
+            self._version = version
 
 
 @contextmanager

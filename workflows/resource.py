@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import options
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
-    from workflows.publishing import Publisher
+    from workflows.publishing import PROMISE_VERSION_PATCH, Publisher
     from workflows.records import (
         ApplyInput,
         ApplyResult,
@@ -506,3 +506,5 @@ class ResourceWorkflow(ObjectLifecycle):
                 self.state.binding, self.state.promise, self.state.namespace, self.state.name
             )
         self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))
+        if workflow.patched(PROMISE_VERSION_PATCH):
+            self.publisher.publish_version(str(self.state.status.get("promiseVersion") or ""))

@@ -54,6 +54,8 @@ def test_there_are_recordings_to_replay() -> None:
         "resource-before-revisions.json",
         "deleted-resource-before-revisions.json",
         "rollout-first-version.json",
+        "resource-before-promise-version-attribute.json",
+        "deleted-resource-before-promise-version-attribute.json",
     }
 
 
