@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.console import PHASES
-from service.change_feed import ChangeFeed, Ended, TooManyWatchers
+from service.change_feed import ChangeFeed, Ended
 from service.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,7 @@ class OverviewCounts:
         at most every REFRESH_S."""
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                watcher = self.feed.subscribe(None)
-            except TooManyWatchers:
-                # Without a watch nothing says what changed: every table is counted again each interval until one.
-                self._changed()
-                self._refresh()
-                await asyncio.sleep(self.refresh_s)
-                continue
+            watcher = self.feed.subscribe(None, client=False)
             due = loop.time() + self.refresh_s
             try:
                 while True:
