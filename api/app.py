@@ -31,6 +31,7 @@ from api.limits import BodyLimit, BodyTooLarge
 from api.listeners import ListenerConfigError, Listeners
 from api.observability import instrument
 from service.change_feed import ChangeFeed
+from service.console_counts import OverviewCounts
 from service.platform import PROMISE_DIFF_MAX, Applied, Conflict, NotFound, Platform
 from domain.access import Principal, Target, refusal, rollout_refusal, rollout_verb_refusal
 from domain.cron import window_state
@@ -64,12 +65,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_document=settings.api_max_document,
         pipeline_runner=settings.pipeline_runner,
     )
-    # One per process, shared by every Kubernetes watch (api/kube/watch.py).
-    app.state.change_feed = ChangeFeed(app.state.platform)
+    # One per process, shared by every Kubernetes watch (api/kube/watch.py) and the console's change stream.
+    app.state.change_feed = ChangeFeed(app.state.platform, max_watchers=settings.api_max_watchers)
     await app.state.change_feed.start()
+    # The web console's overview table, counted again as the feed reports changes (service/console_counts.py).
+    app.state.overview_counts = OverviewCounts(app.state.platform, app.state.change_feed)
+    await app.state.overview_counts.start()
     try:
         yield
     finally:
+        await app.state.overview_counts.stop()
         await app.state.change_feed.stop()
 
 

@@ -15,6 +15,9 @@ DEFAULT_RECONCILIATION_INTERVAL = 10 * 3600.0
 DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S = 5.0
 # How often a state store may start a commit (worker/settings.py: KTX_STATE_STORE_COMMIT_INTERVAL).
 DEFAULT_STATE_STORE_COMMIT_INTERVAL_S = 1.0
+# Watches one API process serves at once, Kubernetes watches and the console's change stream alike
+# (KTX_API_MAX_WATCHERS); one more is answered 429.
+DEFAULT_MAX_WATCHERS = 512
 # Kubernetes' Job default, which Kratix inherits when `defaultBackoffLimit` is unset.
 KUBERNETES_BACKOFF_LIMIT = 6
 # A day: Kratix leaves the value unbounded (int32 seconds); past a day a finished Pod is only clutter, and a bound keeps

@@ -77,6 +77,21 @@ def filter_rows(rows: list[dict[str, Any]], requirements: list[Requirement]) -> 
     return [r for r in rows if all(q.matches(r["labels"]) for q in requirements)]
 
 
+def revision_rows(revisions: list[dict[str, Any]], per_version: dict[str, int]) -> list[dict[str, Any]]:
+    """A Promise's PromiseRevisions, newest first, each with how many requests were last reconciled at its version."""
+    rows = [
+        {
+            "name": (r.get("metadata") or {}).get("name", ""),
+            "version": (r.get("spec") or {}).get("version", ""),
+            "latest": bool((r.get("status") or {}).get("latest")),
+            "created": (r.get("metadata") or {}).get("creationTimestamp", ""),
+        }
+        for r in revisions
+    ]
+    rows.sort(key=lambda r: (r["created"], r["latest"]), reverse=True)
+    return [{**r, "requests": per_version.get(r["version"], 0)} for r in rows]
+
+
 def failing_container(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The latest failed run's first container that exited non-zero (or the run itself, if none did)."""
     runs = [r for r in (obj.get("_ktx") or {}).get("runs") or [] if not r.get("succeeded")]

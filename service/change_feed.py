@@ -5,8 +5,8 @@ poll, not a hundred.
 Each poll asks only for the workflows whose resourceVersion (the KtxResourceVersion search attribute) is above a
 window below the newest version seen, riding out visibility's lag; a closed workflow is its object's deletion. A
 watcher's queue is bounded: one that falls that far behind is dropped (its watch ends, and the client watches again
-from the last version it saw), so a slow client cannot grow the process's memory. The number of watchers is bounded
-too.
+from the last version it saw), so a slow client cannot grow the process's memory. The number of clients' watchers
+is bounded too; the process's own followers (the overview's counts) take none of those slots.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 from activities.platform.search_attributes import RESOURCE_VERSION
+from domain.config import DEFAULT_MAX_WATCHERS
 from domain.kube.changes import Change, ChangeLog, Entry, Gone
 from domain.visibility import greater_than
 from service.platform import Platform
@@ -34,7 +35,6 @@ VISIBILITY_WINDOW_S = 3.0
 # Changes held for watches resuming from an older version (Kubernetes' watch cache holds about as many per kind); a
 # change is one object as Platform.get shows it, so this bounds the ring's memory at about capacity x object size.
 RING_CAPACITY = 1024
-MAX_WATCHERS = 512
 # Changes queued for one watcher before it is dropped as too slow.
 WATCHER_QUEUE = 256
 _RETRY_CAP_S = 5.0
@@ -51,8 +51,9 @@ class Ended(Exception):
 class Subscription:
     """One watcher's view of the feed: the changes since its version, then each new one as it is seen."""
 
-    def __init__(self, since: int, backlog: list[Change], queue_size: int):
+    def __init__(self, since: int, backlog: list[Change], queue_size: int, client: bool = True):
         self.since = since
+        self.client = client
         self._backlog = deque(backlog)
         self._queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=queue_size)
         self.ended = False
@@ -100,7 +101,7 @@ class ChangeFeed:
         poll_interval_s: float = POLL_INTERVAL_S,
         window_s: float = VISIBILITY_WINDOW_S,
         capacity: int = RING_CAPACITY,
-        max_watchers: int = MAX_WATCHERS,
+        max_watchers: int = DEFAULT_MAX_WATCHERS,
         queue_size: int = WATCHER_QUEUE,
         clock: Callable[[], float] = time.time,
     ):
@@ -137,12 +138,15 @@ class ChangeFeed:
             watcher.end()
         self._watchers.clear()
 
-    def subscribe(self, since: int | None) -> Subscription:
-        """A watch from `since` (None: from now). Raises Gone if `since` is older than the ring holds."""
-        if len(self._watchers) >= self.max_watchers:
+    def subscribe(self, since: int | None, *, client: bool = True) -> Subscription:
+        """A watch from `since` (None: from now). Raises Gone if `since` is older than the ring holds.
+
+        `client=False`: a follower of this process's own, which takes no client's slot: the limit bounds what clients
+        hold open, and a full API must neither stop the process following its own changes nor be filled by it."""
+        if client and sum(w.client for w in self._watchers) >= self.max_watchers:
             raise TooManyWatchers(f"this API process serves at most {self.max_watchers} watches at once")
         start = self.position if since is None else since
-        watcher = Subscription(start, self.log.since(start), self.queue_size)
+        watcher = Subscription(start, self.log.since(start), self.queue_size, client)
         self._watchers.add(watcher)
         return watcher
 

@@ -35,9 +35,11 @@ from activities.platform.catalog import fetch_catalog, fetch_revision
 from activities.platform.promise_release import FetchFailed, authorization_header, fetch_promise
 from activities.pipelines.container_logs import LOG_RESPONSE_BYTES, read_tail
 from activities.pipelines.podman_runner import log_path
+from activities.stores.bucket_files import READ_CONFIG, placed_objects
+from activities.stores.bucket_writer import BucketClient
 from activities.stores.committed_files import NotHeld, committed_files, find_clone
 from activities.stores.secrets import SecretProvider
-from activities.stores.state_stores import StoreTarget
+from activities.stores.state_stores import StoreNotReady, StoreTarget, bucket_credentials
 from domain.catalog import Catalog
 from domain import dry_run as dr
 from domain.crd_validation import admit_promise
@@ -107,7 +109,15 @@ from workflows.resource import ResourceWorkflow
 from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput, StartRollout
 from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
-from activities.platform.search_attributes import DESTINATIONS, KIND, NAMESPACE, PHASE, PROMISE, RESOURCE_VERSION
+from activities.platform.search_attributes import (
+    DESTINATIONS,
+    KIND,
+    NAMESPACE,
+    PHASE,
+    PROMISE,
+    PROMISE_VERSION,
+    RESOURCE_VERSION,
+)
 from workflows.state_store import (
     ApplyStoreTarget,
     StateStoreState,
@@ -1036,10 +1046,15 @@ class Platform:
         return [] if query is None else await self._listed(query)
 
     async def count_resources(
-        self, promise: str | None = None, namespaces: list[str] | None = None, phase: str | None = None
+        self,
+        promise: str | None = None,
+        namespaces: list[str] | None = None,
+        phase: str | None = None,
+        version: str | None = None,
     ) -> int:
-        """How many `resources` there are, counted by visibility (no memo read)."""
-        query = _resources_query(promise, namespaces, phase)
+        """How many `resources` there are, counted by visibility (no memo read); `version`: of those last reconciled
+        at that Promise version (the KtxPromiseVersion search attribute)."""
+        query = _resources_query(promise, namespaces, phase, version)
         return 0 if query is None else (await self.client.count_workflows(query)).count
 
     async def resources_page(
@@ -1240,9 +1255,10 @@ class Platform:
     async def placement_files(
         self, kind: str, name: str, namespace: str, destination: str, path: str, git_cache_dir: Path
     ) -> dict[str, Any]:
-        """The files of one of a request's placements (the one on `destination` at `path`) as its commit holds them,
-        read from the worker's clone of the Git state store in `git_cache_dir`. Only a path one of its placements
-        names is read; a bucket's placements, and a commit this host's cache does not hold, are NotFound with why."""
+        """The files of one of a request's placements (the one on `destination` at `path`): a Git store's as its
+        commit holds them, read from the worker's clone in `git_cache_dir`; a bucket's as the bucket holds them now,
+        read from the bucket with the store's credentials. Only a path one of its placements names is read; a commit
+        this host's cache does not hold, and a bucket that cannot be read, are NotFound with why."""
         obj = await self.get(kind, name, namespace)
         placement = next(
             (
@@ -1254,10 +1270,21 @@ class Platform:
         )
         if placement is None:
             raise NotFound(f"{kind}/{name} has no placement on {destination!r} at {path!r}")
-        if placement.store_kind != "GitStateStore":
-            raise NotFound(f"{placement.store_key} is a bucket: its files are read from the bucket, not kept by ktx")
+        if placement.store_kind == "BucketStateStore":
+            files = await self._bucket_files(placement)
+        else:
+            files = await self._committed_files(placement, git_cache_dir)
+        return {
+            "destination": destination,
+            "store": placement.store_key,
+            "path": placement.path,
+            "commit": placement.version_id,
+            **files,
+        }
+
+    async def _committed_files(self, placement: Placement, git_cache_dir: Path) -> dict[str, Any]:
         if not placement.version_id:
-            raise NotFound(f"the placement on {destination} is not committed yet")
+            raise NotFound(f"the placement on {placement.destination} is not committed yet")
         store = (await self.catalog()).git_state_stores.get(placement.store_name)
         if store is None:
             raise NotFound(f"state store {placement.store_key} not found")
@@ -1268,16 +1295,35 @@ class Platform:
             return {"files": [vars(f) for f in found.files], "total": found.total}
 
         try:
-            files = await asyncio.to_thread(read)
+            return await asyncio.to_thread(read)
         except NotHeld as exc:
             raise NotFound(str(exc)) from None
-        return {
-            "destination": destination,
-            "store": placement.store_key,
-            "path": placement.path,
-            "commit": placement.version_id,
-            **files,
-        }
+
+    async def _bucket_files(self, placement: Placement) -> dict[str, Any]:
+        """A bucket keeps no history ktx could read at the placement's version (a hash of what was uploaded, not an
+        S3 version ID), so what is shown is what the bucket holds under the placement's keys now."""
+        store = (await self.catalog()).bucket_state_stores.get(placement.store_name)
+        if store is None:
+            raise NotFound(f"state store {placement.store_key} not found")
+        spec = store.spec
+
+        def read() -> dict[str, Any]:
+            connection = BucketClient(
+                spec.endpoint,
+                spec.bucket_name,
+                spec.insecure,
+                bucket_credentials(self.secrets, spec),
+                config=READ_CONFIG,
+            )
+            found = placed_objects(connection.client, spec.bucket_name, spec.path, placement.slot)
+            return {"files": [vars(f) for f in found.files], "total": found.total}
+
+        try:
+            return await asyncio.to_thread(read)
+        except StoreNotReady as exc:
+            raise NotFound(f"state store {placement.store_key}: {exc}") from None
+        except NotHeld as exc:
+            raise NotFound(str(exc)) from None
 
     # --- delete ---
 
@@ -1442,12 +1488,14 @@ class Platform:
             delay = min(delay * 2, 0.5)
 
 
-def _resources_query(promise: str | None, namespaces: list[str] | None, phase: str | None) -> str | None:
+def _resources_query(
+    promise: str | None, namespaces: list[str] | None, phase: str | None, version: str | None = None
+) -> str | None:
     """The visibility query of resource requests so narrowed; None when no namespace is allowed (nothing to list)."""
     if namespaces is not None and not namespaces:
         return None
     clauses = [f"{NAMESPACE.name} IS NOT NULL", 'ExecutionStatus = "Running"']
-    clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase)) if v]
+    clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase), (PROMISE_VERSION, version)) if v]
     if namespaces is not None:
         clauses.append("(" + " OR ".join(equals(NAMESPACE.name, n) for n in namespaces) + ")")
     return " AND ".join(clauses)

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from domain.config import DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S, DEFAULT_STATE_STORE_COMMIT_INTERVAL_S, PlatformConfig
+from domain.config import (
+    DEFAULT_GIT_MINIMUM_FETCH_INTERVAL_S,
+    DEFAULT_MAX_WATCHERS,
+    DEFAULT_STATE_STORE_COMMIT_INTERVAL_S,
+    PlatformConfig,
+)
 from domain.durations import parse_duration
 from domain.kube.pipeline_token import MIN_KEY_BYTES
 from domain.naming import pipeline_task_queue
@@ -100,6 +105,8 @@ class Settings(BaseModel):
     api_max_body: int = 4 * 1024 * 1024
     # Largest single document (as JSON): it lives in Temporal payloads of at most 2 MB (KTX_API_MAX_DOCUMENT).
     api_max_document: int = 1024 * 1024
+    # Watches and console change streams served at once (KTX_API_MAX_WATCHERS): each holds a connection and a queue.
+    api_max_watchers: int = Field(default=DEFAULT_MAX_WATCHERS, ge=1, le=65536)
     # YAML list of token entries (name, role, namespaces, sha256); without it the API serves loopback hosts only.
     api_tokens_file: Path | None = None
     # A file holding one platform token in clear, accepted as "ktx-admin" on both ports: the embedded stack writes it
@@ -193,6 +200,7 @@ class Settings(BaseModel):
             ("container_runtime", "KTX_CONTAINER_RUNTIME"),
             ("api_host", "KTX_API_HOST"),
             ("api_port", "KTX_API_PORT"),
+            ("api_max_watchers", "KTX_API_MAX_WATCHERS"),
             ("slack_api_url", "KTX_SLACK_API_URL"),
             ("temporal_ui_url", "KTX_TEMPORAL_UI_URL"),
             ("pagerduty_api_url", "KTX_PAGERDUTY_API_URL"),

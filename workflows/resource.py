@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import patches
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
-    from workflows.publishing import Publisher
+    from workflows.publishing import PROMISE_VERSION_PATCH, Publisher
     from workflows.records import (
         ApplyInput,
         ApplyResult,
@@ -526,3 +526,5 @@ class ResourceWorkflow(ObjectLifecycle):
                 self.state.binding, self.state.promise, self.state.namespace, self.state.name
             )
         self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))
+        if workflow.patched(PROMISE_VERSION_PATCH):
+            self.publisher.publish_version(str(self.state.status.get("promiseVersion") or ""))

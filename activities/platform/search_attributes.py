@@ -18,4 +18,8 @@ UNPLACED = SearchAttributeKey.for_bool("KtxUnplaced")
 # change feed asks visibility only for the objects that changed since it last looked.
 RESOURCE_VERSION = SearchAttributeKey.for_int("KtxResourceVersion")
 
-ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES, DESTINATIONS, UNPLACED, RESOURCE_VERSION]
+# On resource workflows: the Promise version the request last ran its configure at (Kratix's status.promiseVersion),
+# so the console counts a Promise's requests per version by visibility instead of reading every memo.
+PROMISE_VERSION = SearchAttributeKey.for_keyword("KtxPromiseVersion")
+
+ALL = [KIND, PROMISE, NAMESPACE, PHASE, REQUIRES, DESTINATIONS, UNPLACED, RESOURCE_VERSION, PROMISE_VERSION]

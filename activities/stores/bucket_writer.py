@@ -163,6 +163,62 @@ def _md5(content: Content) -> str:
     return digest.hexdigest()
 
 
+class BucketClient:
+    """An S3 client for one bucket, signing for the bucket's region (bucket_region), with the store's access keys or,
+    without them, the ambient credentials: the writer's, and the API's when it reads a placement's objects."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        insecure: bool,
+        credentials: BucketCredentials | None,
+        use_dual_stack: bool = False,
+        config: Config | None = None,
+    ):
+        self.bucket = bucket
+        scheme = "http" if insecure else "https"
+        self.endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+        self.keys = (
+            {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key}
+            if credentials
+            else {}
+        )
+        self.config = config or Config(
+            s3={"addressing_style": "path", "use_dualstack_endpoint": use_dual_stack},
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=_PARALLEL_UPLOADS * 2,
+        )
+        # IAM: no keys given, so boto3 takes the ambient credentials (environment, profile, IRSA, instance role). A
+        # session of its own, not boto3's process-wide one, which keeps the first credentials it ever found.
+        self.session = boto3.session.Session()
+        self._client: Any = None
+        self._region_known = False
+        self._connecting = threading.Lock()  # a batch's uploads run in threads; one lookup, one client
+
+    @property
+    def client(self) -> Any:
+        """Until the bucket has answered where it is, each use asks again, as minio-go caches only a location it was
+        told."""
+        with self._connecting:
+            return self._located_client()
+
+    def _located_client(self) -> Any:
+        if self._client is None or not self._region_known:
+            located = None
+            if endpoint_region(self.endpoint_url) is None:
+                # minio-go signs its location request for us-east-1, which every S3 answers it for.
+                located = bucket_location(self._connect(DEFAULT_REGION, LOCATION_CONFIG), self.bucket)
+            self._region_known = endpoint_region(self.endpoint_url) is not None or located is not None
+            self._client = self._connect(bucket_region(self.endpoint_url, located, self.session.region_name))
+        return self._client
+
+    def _connect(self, region: str, config: Config | None = None) -> Any:
+        return self.session.client(
+            "s3", endpoint_url=self.endpoint_url, region_name=region, config=config or self.config, **self.keys
+        )
+
+
 class BucketWriter(BatchingWriter):
     def __init__(
         self,
@@ -179,51 +235,11 @@ class BucketWriter(BatchingWriter):
         self.bucket = bucket
         self.path = path
         self.artifacts = artifacts
-        scheme = "http" if insecure else "https"
-        self.endpoint_url = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
-        self.keys = (
-            {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key}
-            if credentials
-            else {}
-        )
-        self.use_dual_stack = use_dual_stack
-        # IAM: no keys given, so boto3 takes the ambient credentials (environment, profile, IRSA, instance role). A
-        # session of its own, not boto3's process-wide one, which keeps the first credentials it ever found.
-        self.session = boto3.session.Session()
-        self._client: Any = None
-        self._region_known = False
-        self._connecting = threading.Lock()  # a batch's uploads run in threads; one lookup, one client
+        self.connection = BucketClient(endpoint, bucket, insecure, credentials, use_dual_stack)
 
     @property
     def client(self) -> Any:
-        """The S3 client, signing for the bucket's region (bucket_region). Until the bucket has answered where it is,
-        each use asks again, as minio-go caches only a location it was told."""
-        with self._connecting:
-            return self._located_client()
-
-    def _located_client(self) -> Any:
-        if self._client is None or not self._region_known:
-            located = None
-            if endpoint_region(self.endpoint_url) is None:
-                # minio-go signs its location request for us-east-1, which every S3 answers it for.
-                located = bucket_location(self._connect(DEFAULT_REGION, LOCATION_CONFIG), self.bucket)
-            self._region_known = endpoint_region(self.endpoint_url) is not None or located is not None
-            self._client = self._connect(bucket_region(self.endpoint_url, located, self.session.region_name))
-        return self._client
-
-    def _connect(self, region: str, config: Config | None = None) -> Any:
-        return self.session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            config=config
-            or Config(
-                s3={"addressing_style": "path", "use_dualstack_endpoint": self.use_dual_stack},
-                retries={"max_attempts": 5, "mode": "standard"},
-                max_pool_connections=_PARALLEL_UPLOADS * 2,
-            ),
-            **self.keys,
-        )
+        return self.connection.client
 
     def _commit_batch(self, changes: list[StoreChange]) -> WriteOutcome:
         staged = StagedBucket(self.client, self.bucket)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,22 +75,29 @@ def committed_files(clone: Path, sha: str, path: str) -> CommittedFiles:
             raise NotHeld(f"commit {sha[:12]} has no {path}") from None
         blobs = [found] if found.type == "blob" else [o for o in found.traverse() if o.type == "blob"]
         blobs.sort(key=lambda b: b.path)
-        answer = CommittedFiles(total=len(blobs))
-        budget = CONTENTS_MAX_BYTES
-        for blob in blobs[:FILES_MAX]:
-            shown = CommittedFile(name=blob.path, bytes=blob.size)
-            if blob.size > FILE_MAX_BYTES:
-                shown.omitted = "too large"
-            elif blob.size > budget:
-                shown.omitted = "over the answer's bound"
+        return bounded([(b.path, b.size, lambda b=b: b.data_stream.read()) for b in blobs])
+
+
+def bounded(entries: list[tuple[str, int, Callable[[], bytes]]]) -> CommittedFiles:
+    """A placement's files as shown, from (name, size, read) of each in the order shown: every file counted, the
+    first FILES_MAX listed, and each one's contents read only when it fits FILE_MAX_BYTES and what is left of
+    CONTENTS_MAX_BYTES, so a large placement costs no more reads than a small one (a Git tree or a bucket alike)."""
+    answer = CommittedFiles(total=len(entries))
+    budget = CONTENTS_MAX_BYTES
+    for name, size, read in entries[:FILES_MAX]:
+        shown = CommittedFile(name=name, bytes=size)
+        if size > FILE_MAX_BYTES:
+            shown.omitted = "too large"
+        elif size > budget:
+            shown.omitted = "over the answer's bound"
+        else:
+            shown.text = _text(read())
+            if shown.text is None:
+                shown.omitted = "binary"
             else:
-                shown.text = _text(blob.data_stream.read())
-                if shown.text is None:
-                    shown.omitted = "binary"
-                else:
-                    budget -= blob.size
-            answer.files.append(shown)
-        return answer
+                budget -= size
+        answer.files.append(shown)
+    return answer
 
 
 def _text(content: bytes) -> str | None:

@@ -78,6 +78,30 @@ class StoreNotReady(Exception):
         self.reason = reason
 
 
+def store_secret(
+    secrets: SecretProvider, spec: GitStateStoreSpec | BucketStateStoreSpec, required: list[str]
+) -> dict[str, bytes]:
+    """The store's Secret with every key its authMethod needs; a refusal names the Secret and keys, never a value."""
+    if spec.secret_ref is None:
+        raise StoreNotReady("SecretNotFound", "spec.secretRef is required for this authMethod")
+    try:
+        data = secrets.get(spec.secret_ref)
+    except SecretNotFound as exc:
+        raise StoreNotReady("SecretNotFound", str(exc)) from exc
+    missing = [k for k in required if not data.get(k)]
+    if missing:
+        raise StoreNotReady("ErrorInitialisingWriter", f"Secret {spec.secret_ref.name} has no {', '.join(missing)}")
+    return data
+
+
+def bucket_credentials(secrets: SecretProvider, spec: BucketStateStoreSpec) -> BucketCredentials | None:
+    """The access keys of an `accessKey` store; None for IAM, where boto3 finds the ambient credentials."""
+    if spec.auth_method != "accessKey":
+        return None
+    data = store_secret(secrets, spec, ["accessKeyID", "secretAccessKey"])
+    return BucketCredentials(data["accessKeyID"].decode(), data["secretAccessKey"].decode())
+
+
 class StateStoreActivities:
     def __init__(
         self,
@@ -101,18 +125,6 @@ class StateStoreActivities:
             return self._bucket_writer(store.bucket)
         raise StoreNotReady("ErrorInitialisingWriter", f"{store.kind}/{store.name} has no spec")
 
-    def _secret(self, spec: GitStateStoreSpec | BucketStateStoreSpec, required: list[str]) -> dict[str, bytes]:
-        if spec.secret_ref is None:
-            raise StoreNotReady("SecretNotFound", "spec.secretRef is required for this authMethod")
-        try:
-            data = self.secrets.get(spec.secret_ref)
-        except SecretNotFound as exc:
-            raise StoreNotReady("SecretNotFound", str(exc)) from exc
-        missing = [k for k in required if not data.get(k)]
-        if missing:
-            raise StoreNotReady("ErrorInitialisingWriter", f"Secret {spec.secret_ref.name} has no {', '.join(missing)}")
-        return data
-
     def _git_writer(self, spec: GitStateStoreSpec) -> BatchingWriter:
         version = self.secrets.version(spec.secret_ref) if spec.secret_ref else ""
         key = writer_key("git", spec.url, spec.branch, spec.auth_method, version)
@@ -135,12 +147,12 @@ class StateStoreActivities:
         if spec.secret_ref is None and spec.auth_method == "basicAuth":
             return GitCredentials(env)  # a public or local repository
         if spec.auth_method == "basicAuth":
-            data = self._secret(spec, ["password"])
+            data = store_secret(self.secrets, spec, ["password"])
             username = data.get("username", b"").decode() or ("x-access-token" if "github" in spec.url else "")
             return GitCredentials({**env, **basic_auth_env(username, data["password"].decode())})
         if spec.auth_method == "githubApp":
-            data = self._secret(spec, ["appID", "installationID", "privateKey"])
-            assert spec.secret_ref is not None  # _secret refuses a store without one
+            data = store_secret(self.secrets, spec, ["appID", "installationID", "privateKey"])
+            assert spec.secret_ref is not None  # store_secret refuses a store without one
             try:
                 app = GitHubApp.from_secret(data, f"{spec.secret_ref.namespace}/{spec.secret_ref.name}")
             except CredentialsError as exc:
@@ -148,7 +160,7 @@ class StateStoreActivities:
             # The token is exchanged on the writer's thread before its first fetch, never here on the event loop.
             return GitCredentials(env, tokens=InstallationTokens(app))
         if spec.auth_method == "ssh":
-            data = self._secret(spec, ["sshPrivateKey", "knownHosts"])
+            data = store_secret(self.secrets, spec, ["sshPrivateKey", "knownHosts"])
             keys_dir = self.cache_dir / f"{key}-ssh"
             keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             for filename, value in (("id", data["sshPrivateKey"]), ("known_hosts", data["knownHosts"])):
@@ -166,15 +178,11 @@ class StateStoreActivities:
         version = self.secrets.version(spec.secret_ref) if spec.secret_ref else ""
         key = writer_key("s3", spec.endpoint, spec.bucket_name, spec.auth_method, version)
         if key not in self._writers:
-            credentials = None
-            if spec.auth_method == "accessKey":
-                data = self._secret(spec, ["accessKeyID", "secretAccessKey"])
-                credentials = BucketCredentials(data["accessKeyID"].decode(), data["secretAccessKey"].decode())
             self._writers[key] = BucketWriter(
                 spec.endpoint,
                 spec.bucket_name,
                 spec.insecure,
-                credentials,
+                bucket_credentials(self.secrets, spec),
                 self.artifacts,
                 spec.path,
                 spec.use_dual_stack,

@@ -24,6 +24,7 @@ from domain.kube.selectors import SelectorError, parse_label_selector
 from domain.status import get_condition
 from domain.names import LABEL_MAX, NAMESPACE_PATTERN, NAME_PATTERN, SUBDOMAIN_MAX
 from service.change_feed import ChangeFeed, Ended, TooManyWatchers
+from service.console_counts import Counted
 from service.platform import Platform
 
 PhaseName = Annotated[str | None, Query(pattern="^(" + "|".join(console.PHASES) + ")$")]
@@ -148,28 +149,32 @@ def routes() -> APIRouter:
 
     @ui.get("/overview")
     async def overview(request: Request, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
-        """Counts by visibility (one count per Promise and phase, no memo read), the newest failures (one page), and
-        the recent events of the objects the change feed saw change since this API process started."""
+        """Counts by visibility (one count per Promise and phase, no memo read, kept by service/console_counts.py
+        and counted again as things change: `countedAt` says when), the newest failures (one page), and the recent
+        events of the objects the change feed saw change since this API process started."""
         namespaces = _namespaces(caller)
-        promises = (
-            [p["metadata"]["name"] for p in await platform.list("Promise")] if _may(caller, "list", "Promise") else []
+        counts_store = request.app.state.overview_counts
+
+        async def counted_or_none() -> Counted | None:
+            return await counts_store.get(namespaces) if _may(caller, "list", "Promise") else None
+
+        async def stores_of(kind: str) -> list[dict[str, Any]]:
+            return [_store_summary(o) for o in await platform.list(kind)] if _may(caller, "list", kind) else []
+
+        # Each part its own reads, so all at once.
+        counted, (failed, _, _), *stores = await asyncio.gather(
+            counted_or_none(),
+            platform.resources_page(None, namespaces, "Failed", console.PAGE_DEFAULT),
+            *[stores_of(kind) for kind in ("Destination", *_STORE_KINDS)],
         )
-        pairs = [(p, phase) for p in promises for phase in console.PHASES]
-        counted = await asyncio.gather(*[platform.count_resources(p, namespaces, phase) for p, phase in pairs])
-        counts: dict[str, dict[str, int]] = {p: {} for p in promises}
-        for (p, phase), n in zip(pairs, counted):
-            counts[p][phase] = n
-        failed, _, _ = await platform.resources_page(None, namespaces, "Failed", console.PAGE_DEFAULT)
+        counts = counted.counts if counted else {}
         feed: ChangeFeed = request.app.state.change_feed
         recent = [c.object for c in console.latest_changes(feed.log.since(feed.log.floor)) if c.promise]
-        stores: list[dict[str, Any]] = []
-        for kind in ("Destination", *_STORE_KINDS):
-            if _may(caller, "list", kind):
-                stores += [_store_summary(o) for o in await platform.list(kind)]
         return {
             "counts": counts,
-            "promises": promises,
-            "stores": stores,
+            "countedAt": counted.stamp if counted else None,
+            "promises": list(counts),
+            "stores": [store for of_kind in stores for store in of_kind],
             "failures": console.recent_failures(_visible(caller, failed)),
             "events": console.recent_events(_visible(caller, recent)),
         }
@@ -218,6 +223,28 @@ def routes() -> APIRouter:
             "next": _sealed(key, token) if token else None,
         }
 
+    @ui.get("/promises/{name}/versions")
+    async def promise_versions(name: NamePath, platform: PlatformDep, caller: Caller) -> dict[str, Any]:
+        """A Promise's PromiseRevisions, each with how many of its requests (every one the caller may read, not a
+        page) were last reconciled at that version: one visibility count per revision (KtxPromiseVersion), no memo
+        read. `elsewhere` is the rest: not reconciled yet, at a deleted revision's version, or not published since
+        the worker began recording versions."""
+        authorise(caller, "list", Target.of_route("PromiseRevision", None, None))
+        authorise(caller, "list", Target(name, None, None, False))
+        namespaces = _namespaces(caller)
+        revisions = await platform.list("PromiseRevision", promise=name)
+        versions = [str((r.get("spec") or {}).get("version", "")) for r in revisions]
+        total, *counted = await asyncio.gather(
+            platform.count_resources(name, namespaces),
+            *[platform.count_resources(name, namespaces, version=v) for v in versions],
+        )
+        per_version = dict(zip(versions, counted))
+        return {
+            "revisions": console.revision_rows(revisions, per_version),
+            "elsewhere": max(0, total - sum(counted)),
+            "total": total,
+        }
+
     @ui.get("/requests/{kind}/{name}")
     async def request_detail(
         request: Request,
@@ -264,8 +291,9 @@ def routes() -> APIRouter:
         path: PlacementPath,
         namespace: Namespace = "default",
     ) -> dict[str, Any]:
-        """The files one placement of a request committed, as `Platform.placement_files` reads them: whoever may read
-        the request may read what it placed, and nothing else (no other request's, no Destination's other files)."""
+        """The files one placement of a request wrote (a Git store's commit, a bucket's objects), as
+        `Platform.placement_files` reads them: whoever may read the request may read what it placed, and nothing else
+        (no other request's, no Destination's other files)."""
         authorise(caller, "get", Target.of_route(kind, name, namespace))
         cache = request.app.state.settings.git_cache_dir
         return await platform.placement_files(kind, name, namespace, destination, path, cache)

@@ -171,3 +171,21 @@ def test_a_phase_reaches_a_visibility_query_only_as_a_phase() -> None:
     for hostile in ('Failed" OR KtxKind = "Promise', "failed", "", "Fail ed"):
         with pytest.raises(QueryValueRefused):
             equals("KtxPhase", hostile)
+
+
+def test_revision_rows_are_newest_first_each_with_its_requests() -> None:
+    def revision(version: str, created: str, latest: bool = False) -> dict[str, Any]:
+        return {
+            "metadata": {"name": f"app-config-{version}", "creationTimestamp": created},
+            "spec": {"version": version},
+            "status": {"latest": True} if latest else {},
+        }
+
+    rows = console.revision_rows(
+        [revision("v1", "2026-01-01T00:00:00Z"), revision("v2", "2026-02-01T00:00:00Z", latest=True)],
+        {"v2": 3},
+    )
+    assert [(r["version"], r["name"], r["latest"], r["requests"]) for r in rows] == [
+        ("v2", "app-config-v2", True, 3),
+        ("v1", "app-config-v1", False, 0),
+    ]

@@ -66,6 +66,8 @@ def test_there_are_recordings_to_replay() -> None:
         "promise-release-before-overhead.json",
         "resource-before-overhead.json",
         "state-store-before-overhead.json",
+        "resource-before-promise-version-attribute.json",
+        "deleted-resource-before-promise-version-attribute.json",
     }
 
 

@@ -40,7 +40,7 @@ export function navigate(path, query) {
   else route();
 }
 
-async function route() {
+async function route(event) {
   const main = document.getElementById("main");
   const { path, query } = parseHash();
   const found = ROUTES.find(([pattern]) => pattern.test(path));
@@ -64,6 +64,9 @@ async function route() {
     current = shown;
     main.replaceChildren(current.node);
     document.title = `${current.title || "ktx"} · ktx console`;
+    // A link followed (not the first load): the keyboard's next Tab starts in the new view, not at the page's top,
+    // as it would from the link that was just removed.
+    if (event) main.focus({ preventScroll: true });
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showLogin("The token was refused; sign in again.");
     current = null;
@@ -76,8 +79,24 @@ export async function refreshNow() {
   const view = current;
   if (!view || !view.refresh) return;
   const next = await view.refresh();
-  if (next && view === current) document.getElementById("main").replaceChildren(next);
+  if (next && view === current) showRefreshed(next);
 }
+
+// A view read again replaces its nodes, the focused control with them. Whoever is on a control stays on the same one
+// in the new nodes (the same kind, target and words), or on the view if it went: a live update must not throw a
+// keyboard user back to the page's top, where the next Tab would start again.
+function showRefreshed(next) {
+  const main = document.getElementById("main");
+  const active = document.activeElement;
+  const was = active && active !== main && main.contains(active) ? identity(active) : null;
+  main.replaceChildren(next);
+  if (was === null) return;
+  const same = [...main.querySelectorAll(active.tagName)].find((e) => identity(e) === was);
+  (same || main).focus({ preventScroll: true });
+}
+
+const identity = (e) =>
+  [e.tagName, e.id, e.getAttribute("href"), e.getAttribute("name"), e.textContent.trim()].join("\u0000");
 
 // A burst of changes (a pipeline run writes status several times) re-reads the view once.
 function changed(change) {
@@ -91,7 +110,7 @@ function changed(change) {
     try {
       const next = await view.refresh();
       // The view may have been left while it was read: the page shows what is on screen now, not what was.
-      if (next && view === current) document.getElementById("main").replaceChildren(next);
+      if (next && view === current) showRefreshed(next);
     } catch (error) {
       toast(`Live update failed: ${error.message}`, true);
     }
@@ -152,5 +171,11 @@ async function start() {
   window.onhashchange = route;
   await route();
 }
+
+// The skip link's `#main` is no view of the hash routes: it moves the focus to the view instead.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 
 start();

@@ -61,7 +61,12 @@ export async function render() {
       "div",
       { class: "view" },
       h("h1", {}, "Overview"),
-      section("Requests by phase", table("Requests of each Promise in each phase", ["Promise", ...PHASES], counts)),
+      section(
+        "Requests by phase",
+        table("Requests of each Promise in each phase", ["Promise", ...PHASES], counts),
+        // The API keeps these counts and counts again within seconds of a change (docs/console.md).
+        data.countedAt ? h("p", { class: "hint", id: "counted-at" }, `Counted ${age(data.countedAt)}.`) : null,
+      ),
       section(
         "Destinations and state stores",
         table("Readiness and last write", ["Kind", "Name", "Ready", "Last write", "Message"], stores),

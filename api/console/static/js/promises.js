@@ -5,8 +5,6 @@ import { ApiError, call, get } from "./api.js";
 import { h, phaseBadge, section, table, toast } from "./dom.js";
 import { collect, fields, showErrors, validate } from "./schema_form.js";
 
-const PROMISE_VERSION = "kratix.io/promise-version";
-
 export async function render(params) {
   return params.length && params[0] ? one(params[0]) : list();
 }
@@ -58,23 +56,19 @@ function schemaView(schema, name = "spec", required = false) {
 
 async function one(name) {
   const build = async () => {
-    const promise = await get(`/objects/promise/${encodeURIComponent(name)}`);
+    // Every request counted (not a page of them): the API reads their versions while the Promise is read.
+    const [promise, versions] = await Promise.all([
+      get(`/objects/promise/${encodeURIComponent(name)}`),
+      get(`/ui/api/promises/${encodeURIComponent(name)}/versions`).catch((error) => {
+        if (error instanceof ApiError) return null;
+        throw error;
+      }),
+    ]);
     const status = promise.status || {};
     const spec = promise.spec || {};
     const { crd, version, schema } = storedSchema(promise);
     const names = crd.names || {};
     const specSchema = (schema.properties || {}).spec || { type: "object" };
-    let requests = { items: [], total: 0 };
-    try {
-      requests = await get("/ui/api/requests", { promise: name, limit: 200 });
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-    }
-    const perVersion = {};
-    for (const r of requests.items) {
-      const v = r.labels[PROMISE_VERSION] || status.version || "unversioned";
-      perVersion[v] = (perVersion[v] || 0) + 1;
-    }
     const workflows = spec.workflows || {};
     const pipelineRows = [];
     for (const [scope, actions] of Object.entries(workflows)) {
@@ -98,7 +92,7 @@ async function one(name) {
       "div",
       { class: "view" },
       h("h1", {}, `Promise ${name} `, phaseBadge(status.status || "Pending")),
-      h("p", {}, status.version ? `Version ${status.version}. ` : "", h("a", { href: `#/requests?promise=${encodeURIComponent(name)}` }, `${requests.total} requests`)),
+      h("p", {}, status.version ? `Version ${status.version}. ` : "", h("a", { href: `#/requests?promise=${encodeURIComponent(name)}` }, versions ? `${versions.total} requests` : "Its requests")),
       names.kind
         ? section(
             "API",
@@ -107,7 +101,7 @@ async function one(name) {
           )
         : section("API", h("p", {}, "This Promise serves no API (it installs dependencies only).")),
       names.kind ? section("Request one", requestForm(name, crd, version, names, specSchema)) : null,
-      section("Requests per version", table("Requests by the Promise version they were reconciled at", ["Version", "Requests"], Object.entries(perVersion).map(([v, n]) => h("tr", {}, h("td", {}, v), h("td", { class: "num" }, n))))),
+      section("Revisions and requests per version", versionsView(versions)),
       section("Workflows and pipelines", table("Pipelines", ["Workflow", "Pipeline", "Containers"], pipelineRows)),
       section("Dependencies", table("Documents installed on the Destinations", ["Kind", "Namespace", "Name"], dependencies)),
       section("Requirements", table("Promises this one requires", ["Promise", "Version", "State"], requirements)),
@@ -115,6 +109,29 @@ async function one(name) {
     );
   };
   return { title: `Promise ${name}`, node: await build(), wants: (c) => c.kind === "Promise" && c.name === name, refresh: build };
+}
+
+// Its PromiseRevisions, newest first, each with the requests last reconciled at its version.
+function versionsView(versions) {
+  if (!versions) return h("p", {}, "The revisions and their requests could not be read with this token.");
+  const rows = versions.revisions.map((r) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, r.version, r.latest ? " (latest)" : ""),
+      h("td", {}, r.name),
+      h("td", {}, r.created),
+      h("td", { class: "num" }, String(r.requests)),
+    ),
+  );
+  return h(
+    "div",
+    {},
+    table("PromiseRevisions and the requests last reconciled at each", ["Version", "PromiseRevision", "Created", "Requests"], rows),
+    versions.elsewhere
+      ? h("p", { id: "versions-elsewhere" }, `${versions.elsewhere} at none of these versions (not reconciled yet, or at a deleted revision's).`)
+      : null,
+  );
 }
 
 function requestForm(promiseName, crd, version, names, specSchema) {

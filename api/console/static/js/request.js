@@ -221,7 +221,7 @@ export async function render([kind, namespace, name]) {
         h(
           "div",
           {},
-          h("h3", {}, `Files on ${found.destination} at ${found.path}, commit ${found.commit.slice(0, 12)}`),
+          h("h3", {}, `Files on ${found.destination} at ${found.path}, ${found.store.startsWith("BucketStateStore/") ? "as the bucket holds them now" : `commit ${found.commit.slice(0, 12)}`}`),
           found.total > found.files.length ? h("p", {}, `${found.files.length} of ${found.total} files listed.`) : null,
           found.files.map((f) =>
             h(
@@ -254,7 +254,7 @@ export async function render([kind, namespace, name]) {
         h(
           "td",
           {},
-          p.version_id && p.store_kind === "GitStateStore"
+          p.version_id || p.store_kind === "BucketStateStore"
             ? h("button", { type: "button", onclick: () => showFiles(p) }, `Files on ${p.destination}`)
             : "",
         ),

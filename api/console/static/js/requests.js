@@ -6,14 +6,17 @@ import { navigate } from "./main.js";
 
 const PHASES = ["Pending", "Running", "Reconciled", "Failed", "Paused", "Suspended", "Deleting"];
 const FILTERS = ["promise", "namespace", "phase", "label"];
+// A page's size: the API's default, or `limit` in the URL (kept while paging), within the API's bounds.
 const LIMIT = 50;
+const LIMIT_MAX = 200;
 
 export async function render(_params, query) {
   const build = async () => {
     // `page` is the server's token for the page (opaque); `offset` only numbers the rows shown.
     const offset = Number(query.get("offset") || 0);
+    const limit = Math.min(Math.max(Math.trunc(Number(query.get("limit"))) || LIMIT, 1), LIMIT_MAX);
     const params = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) || ""]));
-    const data = await get("/ui/api/requests", { ...params, page: query.get("page") || "", limit: LIMIT });
+    const data = await get("/ui/api/requests", { ...params, page: query.get("page") || "", limit });
     const input = (name, label, hint) =>
       h(
         "div",
