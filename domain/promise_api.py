@@ -161,8 +161,9 @@ def check_promise(promise: Promise) -> PromiseApi | None:
 def check_runner(promise: Promise, runner: str | None) -> None:
     """What the platform's pipeline runner can never honour in the Promise's pipelines, refused with each field named
     (InvalidDocument). The Kubernetes runner hands every Pod field to Kubernetes; `None` (a runner not known here)
-    refuses nothing, and the runner checks again at each run."""
-    if runner != "podman":
+    refuses nothing, and the runner checks again at each run. The OCI runner is the podman runner starting its
+    containers through the OCI runtime (worker/main.py): it honours the same Pod fields, so it refuses the same."""
+    if runner not in ("podman", "oci"):
         return
     errors = []
     for type_ in ("promise", "resource"):

@@ -366,6 +366,10 @@ def test_what_the_podman_runner_can_never_honour_is_refused_where_it_runs_the_pi
     with pytest.raises(InvalidDocument) as refused:
         check_runner(promise_with(spec), "podman")
     found = {e.field: e.reason for e in refused.value.errors}
+    # The OCI runner is the podman runner with another runtime under it: it refuses the same fields.
+    with pytest.raises(InvalidDocument) as refused_on_oci:
+        check_runner(promise_with(spec), "oci")
+    assert {e.field: e.reason for e in refused_on_oci.value.errors} == found
     where = "spec.workflows.resource.configure[0].spec"
     assert set(found) == {
         f"{where}.containers[1].env[0].valueFrom.fieldRef",
