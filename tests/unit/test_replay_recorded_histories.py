@@ -58,6 +58,7 @@ def test_there_are_recordings_to_replay() -> None:
         "promise-before-rollout-claims.json",
         "resource-before-rollout-deleted-requests.json",
         "deleted-resource-before-rollout-deleted-requests.json",
+        "rollout-before-batched-rebinds.json",
     }
 
 
