@@ -6,7 +6,12 @@ import asyncio
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.catalog import Catalog
@@ -66,14 +71,20 @@ async def fetch_catalog(client: Client) -> Catalog:
     return await description.memo_value(CATALOG_MEMO_KEY, default=Catalog(), type_hint=Catalog)
 
 
-async def fetch_promise_snapshot(client: Client, name: str) -> PromiseSnapshot | None:
+async def _running_promise(client: Client, name: str) -> WorkflowExecutionDescription | None:
+    """The Promise's workflow as the server describes it (no worker involved), or None when it is not running."""
     try:
         description = await client.get_workflow_handle(promise_workflow_id(name)).describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    if description.status != WorkflowExecutionStatus.RUNNING:
+    return description if description.status == WorkflowExecutionStatus.RUNNING else None
+
+
+async def fetch_promise_snapshot(client: Client, name: str) -> PromiseSnapshot | None:
+    description = await _running_promise(client, name)
+    if description is None:
         return None
     return await description.memo_value(SNAPSHOT_MEMO_KEY, default=None, type_hint=PromiseSnapshot)
 
@@ -105,13 +116,8 @@ class CatalogActivities:
         self._revisions: dict[tuple[str, str, str, str], asyncio.Future[RevisionView | None]] = {}
 
     async def _revision(self, name: str, version: str) -> RevisionView | None:
-        try:
-            description = await self.client.get_workflow_handle(promise_workflow_id(name)).describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        if description.status != WorkflowExecutionStatus.RUNNING:
+        description = await _running_promise(self.client, name)
+        if description is None:
             return None
         published = await description.memo_value("resourceVersion", default="")
         key = (name, version, description.run_id or "", str(published))
