@@ -13,14 +13,13 @@ exceed the group's limit; tests/integration/test_rollouts.py asserts it, this on
 By default the pipeline step is the stand-in runtime bench/overhead.py uses (a shell script writing one ConfigMap,
 no container), since 3 x 1,000 container runs do not fit a shared 2-core machine; `--podman` runs real containers
 (the tests' behave image), for a smaller `--n`.
-Prints one JSON object.
+Prints one JSON object and keeps it as bench/results/rollout-<n>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import Stack, apply_all, install_promise, running_stack, stub_runtime  # noqa: E402
+from bench.stack import Stack, apply_all, install_promise, load_average, report, running_stack, stub_runtime  # noqa: E402
 from tests.kratix_documents import pipeline, promise, resource  # noqa: E402
 from tests.waiting import eventually_blocking  # noqa: E402
 
@@ -146,6 +145,8 @@ def measure(stack: Stack, n: int) -> dict[str, Any]:
     return {
         "name": "rollout",
         "n": n,
+        "runs": 1,
+        "measured": "a plan in 4 groups at maxConcurrent 25%, creation → Succeeded",
         "groups": GROUPS,
         "max_concurrent": "25%",
         "wall_s": round(wall_s, 2),
@@ -155,6 +156,7 @@ def measure(stack: Stack, n: int) -> dict[str, Any]:
         "peak_per_group": peaks,
         "floor_peak": floor_peak,
         "floor": "the same N re-runs, one plan, one group, maxConcurrent 100% (all signalled at once)",
+        "load": load_average(),
     }
 
 
@@ -163,7 +165,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--podman", action="store_true", help="real containers (the behave image), not the stand-in")
     args = parser.parse_args()
-    print(json.dumps(run(args.n, args.podman) | {"runtime": "podman" if args.podman else "stand-in"}))
+    result = run(args.n, args.podman) | {"runtime": "podman" if args.podman else "stand-in"}
+    report(result, f"rollout-{args.n}{'-podman' if args.podman else ''}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from activities.pipelines.platform_access import PlatformAccess
 from activities.pipelines.podman_runner import ContainerRuntime, Isolation, PodmanRunner
 from activities.pipelines.workspaces import Workspaces
 from activities.platform.redelivery import RedeliveryActivities
+from activities.platform.signals import SignalActivities
 from activities.stores.secrets import secret_store_for
 from activities.actions.slack import SlackActivities
 from activities.stores.state_stores import StateStoreActivities
@@ -107,6 +108,7 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
     # A release installs its Promise through the same service, and reads its Secret in the activity itself.
     releases = PromiseReleaseActivities(service, secrets)
     redelivery = RedeliveryActivities(client)
+    signals = SignalActivities(client)
     slack = SlackActivities(secrets, settings.slack_api_url)
     pagerduty = PagerDutyActivities(secrets, settings.pagerduty_api_url, settings.pagerduty_events_url)
     zendesk = ZendeskActivities(secrets)
@@ -123,6 +125,7 @@ def build_activities(client: Client, settings: Settings, artifacts: ArtifactStor
         stores.write_state_store,
         stores.check_state_store,
         redelivery.redeliver_to_owners,
+        signals.signal_each,
         slack.slack_post,
         pagerduty.pagerduty_ensure_rota,
         pagerduty.pagerduty_incident,

@@ -49,6 +49,9 @@ LOCAL_TIMEOUT = timedelta(seconds=10)
 # Signalling every object a Destination affects: thousands of signals, with progress heartbeats.
 FANOUT_TIMEOUT = timedelta(minutes=10)
 FANOUT_HEARTBEAT = timedelta(seconds=30)
+# A rollout's batch of re-bind signals (activities/platform/signals.py) is retried for as long as it takes: a plan
+# never fails, and the signals' request IDs keep a retry from telling a request twice.
+SIGNAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # How long search attributes may trail the workflow that set them (visibility is eventually consistent).
 VISIBILITY_SETTLE = timedelta(seconds=3)
 

@@ -26,9 +26,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.platform.signals import SIGNAL_BATCH, SignalActivities, SignalEachInput
     from domain.cron import WindowState, window_state
     from domain.naming import promise_workflow_id, resource_workflow_id
-    from domain.rollout_progress import Control, RolloutProgress
+    from domain.rollout_progress import Control, Member, RolloutProgress
+    from workflows import options
     from workflows.publishing import Publisher
     from workflows.upgrade_records import (
         REBIND_SIGNAL,
@@ -41,6 +43,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Plans started by their Promise's workflow tell it when they let go of the Promise; histories from before did not.
 ROLLOUT_CLAIMS_PATCH = "rollout-claims"
+# Plans re-bind their requests in batches, by activity (activities/platform/signals.py); histories from before sent
+# one signal command per request, which the server delivered one after another.
+BATCHED_REBINDS_PATCH = "batched-rebinds"
 # Once here, the plan no longer stands in the way of another plan of its Promise (deleted plans too).
 _RELEASING_PHASES = ("Succeeded", "RolledBack")
 
@@ -138,11 +143,14 @@ class RolloutWorkflow:
         except FailureError:
             pass  # the Promise is gone, and what it held with it
 
-    async def _signal_all(self, due: list[tuple[Any, str]]) -> None:
+    async def _signal_all(self, due: list[tuple[Member, str]]) -> None:
         """Re-bind each request; one whose workflow has gone (deleted since the plan was made) is marked Gone."""
+        if workflow.patched(BATCHED_REBINDS_PATCH):
+            await self._signal_in_batches(due)
+            return
         plan, reply_to = self.progress.plan, workflow.info().workflow_id
 
-        async def rebind(member: Any, version: str) -> None:
+        async def rebind(member: Member, version: str) -> None:
             handle = workflow.get_external_workflow_handle(
                 resource_workflow_id(plan.promise, member.namespace, member.name)
             )
@@ -152,6 +160,44 @@ class RolloutWorkflow:
                 self.progress.gone(member, workflow.now().timestamp())
 
         await asyncio.gather(*(rebind(member, version) for member, version in due))
+
+    async def _signal_in_batches(self, due: list[tuple[Member, str]]) -> None:
+        """The same re-binds, up to SIGNAL_BATCH requests per activity and the batches at once. The activities are
+        scheduled in the workflow task that marked the requests running, so the two are recorded together, as the
+        signals were."""
+        plan, info = self.progress.plan, workflow.info()
+        by_version: dict[str, list[Member]] = {}
+        for member, version in due:
+            by_version.setdefault(version, []).append(member)
+        batches: list[dict[str, Member]] = []
+        calls = []
+        for version, members in by_version.items():
+            request = RebindRequest(version=version, reply_to=info.workflow_id, plan=plan.name)
+            for start in range(0, len(members), SIGNAL_BATCH):
+                batch = {
+                    resource_workflow_id(plan.promise, m.namespace, m.name): m
+                    for m in members[start : start + SIGNAL_BATCH]
+                }
+                batches.append(batch)
+                calls.append(
+                    workflow.execute_activity_method(
+                        SignalActivities.signal_each,
+                        SignalEachInput(
+                            signal=REBIND_SIGNAL,
+                            workflow_ids=list(batch),
+                            arg=request.model_dump(mode="json"),
+                            # A request is re-bound to a version at most once per plan; a plan of the same name made
+                            # again is another first run.
+                            request_id=f"{info.first_execution_run_id}/{version}",
+                        ),
+                        start_to_close_timeout=options.FANOUT_TIMEOUT,
+                        heartbeat_timeout=options.FANOUT_HEARTBEAT,
+                        retry_policy=options.SIGNAL_RETRY,
+                    )
+                )
+        for batch, result in zip(batches, await asyncio.gather(*calls)):
+            for workflow_id in result.missing:
+                self.progress.gone(batch[workflow_id], workflow.now().timestamp())
 
     # --- messages ---
 

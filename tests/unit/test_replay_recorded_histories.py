@@ -68,6 +68,7 @@ def test_there_are_recordings_to_replay() -> None:
         "state-store-before-overhead.json",
         "resource-before-promise-version-attribute.json",
         "deleted-resource-before-promise-version-attribute.json",
+        "rollout-before-batched-rebinds.json",
     }
 
 
