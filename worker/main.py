@@ -59,6 +59,10 @@ from workflows.state_store import StateStoreWorkflow
 
 log = logging.getLogger(__name__)
 PIPELINE_HEARTBEAT_THROTTLE = timedelta(seconds=5)
+# How long a worker may take to stop once its running activities had their grace. Shutdown waits on the server to end
+# the worker's long polls (ShutdownWorker); when that call fails, sdk-core can wait on a poll forever
+# (temporalio/sdk-rust#1297), which kept a pod Terminating and once held a test's teardown for 15 minutes.
+STOP_DEADLINE_S = 30.0
 WORKFLOWS = [
     CatalogWorkflow,
     PromiseWorkflow,
@@ -283,12 +287,28 @@ class PlatformWorkers:
         for task in (self.trimming, self.sweeping):
             if task is not None:
                 task.cancel()
+        deadline = self.settings.worker_shutdown_grace_s + STOP_DEADLINE_S
         for worker in reversed(self.workers):
-            await worker.__aexit__(*exc)
+            await stop_within(worker, deadline, exc)
 
     @property
     def running(self) -> bool:
         return all(worker.is_running for worker in self.workers)
+
+
+async def stop_within(worker: Worker, deadline_s: float, exc: tuple[object, ...] = (None, None, None)) -> bool:
+    """Stops an entered worker; False, with the reason logged, if it did not stop within the deadline. A stuck stop is
+    left behind rather than waited on: every task it holds is re-delivered by the server to a live worker anyway."""
+    try:
+        await asyncio.wait_for(worker.__aexit__(*exc), deadline_s)  # type: ignore[arg-type]
+    except TimeoutError:
+        log.error(
+            "the worker on task queue %s did not stop within %.1fs; leaving it behind (temporalio/sdk-rust#1297)",
+            worker.task_queue,
+            deadline_s,
+        )
+        return False
+    return True
 
 
 def build_worker(client: Client, settings: Settings) -> PlatformWorkers:

@@ -122,13 +122,16 @@ class CatalogActivities:
         published = await description.memo_value("resourceVersion", default="")
         key = (name, version, description.run_id or "", str(published))
         kept = self._revisions.get(key)
-        if kept is None or (kept.done() and kept.exception() is not None):
+        if kept is None or (kept.done() and (kept.cancelled() or kept.exception() is not None)):
             kept = asyncio.get_running_loop().create_future()
             self._revisions[key] = kept
             while len(self._revisions) > _REVISIONS_KEPT:
                 del self._revisions[next(iter(self._revisions))]
             try:
                 kept.set_result(await fetch_revision(self.client, name, version))
+            except asyncio.CancelledError:
+                kept.cancel()  # the activity that fetched was cancelled: the next reader fetches again
+                raise
             except Exception as exc:
                 kept.set_exception(exc)
                 raise
