@@ -60,6 +60,19 @@ _FOLDED_PATCHES = frozenset(
     }
 )
 
+# Made after the fold: each is asked with `workflow.patched` itself (a history with `FOLDED` knows nothing of them).
+# Plans started by their Promise's workflow tell it when they let go of the Promise; histories from before did not.
+ROLLOUT_CLAIMS = "rollout-claims"
+# Plans re-bind their requests in batches, by activity (activities/platform/signals.py); histories from before sent
+# one signal command per request, which the server delivered one after another.
+BATCHED_REBINDS = "batched-rebinds"
+# A request deleted while a rollout upgrades it tells the rollout so (outcome Deleted, no failure of the version), and
+# the rollout goes on; histories from before told it nothing (it waited for ever), or a failure when the re-bind came
+# during the delete.
+ROLLOUT_DELETED_REQUESTS = "rollout-deleted-requests"
+# Histories from before upsert no KtxPromiseVersion.
+PROMISE_VERSION_ATTRIBUTE = "promise-version-attribute"
+
 
 def patched(patch: str) -> bool:
     """`workflow.patched(patch)` for a patch `FOLDED` stands for."""

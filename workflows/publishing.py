@@ -24,9 +24,6 @@ from temporalio.exceptions import ApplicationError
 from activities.platform.search_attributes import DESTINATIONS, PHASE, PROMISE_VERSION, RESOURCE_VERSION, UNPLACED
 from workflows import patches
 
-# Made after the fold (workflows/patches.py): asked itself. Histories from before upsert no KtxPromiseVersion.
-PROMISE_VERSION_PATCH = "promise-version-attribute"
-
 
 class Publisher:
     """Upserts only the memo keys that changed: each upsert is a history event, and histories are finite."""

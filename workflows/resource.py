@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import patches
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
-    from workflows.publishing import PROMISE_VERSION_PATCH, Publisher
+    from workflows.publishing import Publisher
     from workflows.records import (
         ApplyInput,
         ApplyResult,
@@ -55,12 +55,6 @@ with workflow.unsafe.imports_passed_through():
         ResourceWorkflowInput,
         ResourceWorkflowResult,
     )
-
-
-# A request deleted while a rollout upgrades it tells the rollout so (outcome Deleted, no failure of the version), and
-# the rollout goes on; histories from before told it nothing (it waited for ever), or a failure when the re-bind came
-# during the delete.
-DELETED_OUTCOME_PATCH = "rollout-deleted-requests"
 
 
 def _spec_of(document: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +134,7 @@ class ResourceWorkflow(ObjectLifecycle):
     async def rebind(self, input: RebindRequest) -> None:
         """A rollout re-binds the request: exactly an edit of the binding's `spec.version`."""
         if self.state.delete_requested:
-            if workflow.patched(DELETED_OUTCOME_PATCH):
+            if workflow.patched(patches.ROLLOUT_DELETED_REQUESTS):
                 await self._reply(input.reply_to, input.version, None, deleted=True)
             else:
                 await self._reply(input.reply_to, input.version, "the request is being deleted")
@@ -499,7 +493,7 @@ class ResourceWorkflow(ObjectLifecycle):
 
     async def _delete(self) -> None:
         upgrade = self.state.upgrade
-        if upgrade is not None and upgrade.reply_to and workflow.patched(DELETED_OUTCOME_PATCH):
+        if upgrade is not None and upgrade.reply_to and workflow.patched(patches.ROLLOUT_DELETED_REQUESTS):
             # The delete cut short (or forestalled) the run the rollout asked for, which will never end now: the
             # rollout hears the request is gone instead of waiting for it.
             self.state.upgrade = None
@@ -526,5 +520,5 @@ class ResourceWorkflow(ObjectLifecycle):
                 self.state.binding, self.state.promise, self.state.namespace, self.state.name
             )
         self.publisher.publish(memo, st.summary_phase(self.state.status, deleting=self.state.delete_requested))
-        if workflow.patched(PROMISE_VERSION_PATCH):
+        if workflow.patched(patches.PROMISE_VERSION_ATTRIBUTE):
             self.publisher.publish_version(str(self.state.status.get("promiseVersion") or ""))

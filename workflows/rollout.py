@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.cron import WindowState, window_state
     from domain.naming import promise_workflow_id, resource_workflow_id
     from domain.rollout_progress import Control, Member, RolloutProgress
-    from workflows import options
+    from workflows import options, patches
     from workflows.publishing import Publisher
     from workflows.upgrade_records import (
         REBIND_SIGNAL,
@@ -41,11 +41,6 @@ with workflow.unsafe.imports_passed_through():
         UpgradeOutcome,
     )
 
-# Plans started by their Promise's workflow tell it when they let go of the Promise; histories from before did not.
-ROLLOUT_CLAIMS_PATCH = "rollout-claims"
-# Plans re-bind their requests in batches, by activity (activities/platform/signals.py); histories from before sent
-# one signal command per request, which the server delivered one after another.
-BATCHED_REBINDS_PATCH = "batched-rebinds"
 # Once here, the plan no longer stands in the way of another plan of its Promise (deleted plans too).
 _RELEASING_PHASES = ("Succeeded", "RolledBack")
 
@@ -134,7 +129,7 @@ class RolloutWorkflow:
 
     async def _release(self) -> None:
         """Tells the Promise's workflow the plan no longer holds it, once."""
-        if not self.claimed or not workflow.patched(ROLLOUT_CLAIMS_PATCH):
+        if not self.claimed or not workflow.patched(patches.ROLLOUT_CLAIMS):
             return
         self.claimed = False
         handle = workflow.get_external_workflow_handle(promise_workflow_id(self.progress.plan.promise))
@@ -145,7 +140,7 @@ class RolloutWorkflow:
 
     async def _signal_all(self, due: list[tuple[Member, str]]) -> None:
         """Re-bind each request; one whose workflow has gone (deleted since the plan was made) is marked Gone."""
-        if workflow.patched(BATCHED_REBINDS_PATCH):
+        if workflow.patched(patches.BATCHED_REBINDS):
             await self._signal_in_batches(due)
             return
         plan, reply_to = self.progress.plan, workflow.info().workflow_id
