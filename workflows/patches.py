@@ -72,6 +72,9 @@ BATCHED_REBINDS = "batched-rebinds"
 ROLLOUT_DELETED_REQUESTS = "rollout-deleted-requests"
 # Histories from before upsert no KtxPromiseVersion.
 PROMISE_VERSION_ATTRIBUTE = "promise-version-attribute"
+# A plan's re-bind repeated while the request's run on that version is under way is dropped; histories from before
+# restarted the run.
+REPEATED_REBINDS = "repeated-rebinds"
 
 
 def patched(patch: str) -> bool:

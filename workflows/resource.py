@@ -139,9 +139,23 @@ class ResourceWorkflow(ObjectLifecycle):
             else:
                 await self._reply(input.reply_to, input.version, "the request is being deleted")
             return
+        if self._upgrading_as_asked(input) and workflow.patched(patches.REPEATED_REBINDS):
+            return  # its run on that version goes on, and answers this plan when it ends
         decided, failure = self._set_binding_version(input.version, reply_to=input.reply_to, plan=input.plan)
         if decided:
             await self._reply(input.reply_to, input.version, failure)
+
+    def _upgrading_as_asked(self, input: RebindRequest) -> bool:
+        """Whether this re-bind repeats the one whose run is under way. Temporal drops a plan's repeated batch by its
+        request ID, but not once the request has continued as new: the new run knows no earlier signal."""
+        upgrade, binding = self.state.upgrade, self.state.binding
+        return (
+            upgrade is not None
+            and not upgrade.manual
+            and binding is not None
+            and binding.version == input.version
+            and (upgrade.plan, upgrade.reply_to) == (input.plan, input.reply_to)
+        )
 
     @workflow.signal
     def revision_deleted(self, input: RevisionDeleted) -> None:

@@ -383,3 +383,36 @@ async def test_a_binding_made_before_its_request_is_adopted_and_pins_its_first_r
         "checkout-pin"
     ]
     assert "BindingAdopted" in [e["reason"] for e in checkout["_ktx"]["events"]]
+
+
+async def test_a_rebind_sent_again_while_its_run_is_on_restarts_nothing(
+    platform_factory, git_remote: Path, pipeline_images
+) -> None:
+    from tests.integration.test_rollouts import KIND as DB_KIND, PROMISE as DB, fleet, on_version, writer
+
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    await fleet(platform, git_remote, {"team-a": ["r0"]}, writer("write-v2", SLEEP="3"))
+    handle = platform.client.get_workflow_handle(resource_workflow_id(DB, "team-a", "r0"))
+    rebind = RebindRequest(version="v2", reply_to="rollout-test", plan="db-v2")
+    started = "Configure Pipeline started: write-v2"
+
+    def v2_starts(obj: dict[str, Any]) -> int:
+        return sum(e["count"] for e in obj["_ktx"]["events"] if e["message"] == started)
+
+    queue = f"{platform.task_queue}-rollout"
+    async with Worker(platform.client, task_queue=queue, workflows=[OutcomeReceiver]):
+        receiver = await platform.client.start_workflow(OutcomeReceiver.run, 2, id="rollout-test", task_queue=queue)
+        await handle.signal(REBIND_SIGNAL, rebind)
+        await eventually(
+            lambda: platform.get(DB_KIND, "r0", "team-a"), lambda o: v2_starts(o) == 1, what="the run on v2 under way"
+        )
+        # The plan's batch sent again (a retried activity) after the request continued as new, so that Temporal no
+        # longer knows the signal's request ID: the same plan, the same version, while the run on it goes on.
+        await handle.signal(REBIND_SIGNAL, rebind)
+        await on_version(platform, "team-a", "r0", "v2")
+        # Once there, asked again: answered at once. The receiver has both answers only once each was sent.
+        await handle.signal(REBIND_SIGNAL, rebind)
+        outcomes = await asyncio.wait_for(receiver.result(), timeout=120)
+    assert [(o.version, o.succeeded) for o in outcomes] == [("v2", True), ("v2", True)]
+    obj = await platform.get(DB_KIND, "r0", "team-a")
+    assert (obj["_ktx"]["runCounts"]["configure/write-v2"], v2_starts(obj)) == (1, 1), obj["_ktx"]["events"]
