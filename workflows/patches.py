@@ -72,6 +72,9 @@ BATCHED_REBINDS = "batched-rebinds"
 ROLLOUT_DELETED_REQUESTS = "rollout-deleted-requests"
 # Histories from before upsert no KtxPromiseVersion.
 PROMISE_VERSION_ATTRIBUTE = "promise-version-attribute"
+# A plan with spec.requestTimeout stops waiting for a request's outcome at its deadline, on a timer (outcome TimedOut);
+# histories from before had no such field, and their waits no such timer.
+ROLLOUT_REQUEST_TIMEOUTS = "rollout-request-timeouts"
 
 
 def patched(patch: str) -> bool:
