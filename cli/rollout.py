@@ -113,6 +113,11 @@ def status_lines(plan: dict[str, Any]) -> list[str]:
         counts = ", ".join(f"{state} {n}" for state, n in group["counts"].items()) or "empty"
         lines.append(f"  {group['name']}: {group['total']} requests, at most {group['limit']} at once: {counts}")
     for failure in status.get("failed") or []:
+        if failure.get("outcome") == "TimedOut":
+            lines.append(
+                f"TimedOut: {failure['namespace']}/{failure['name']} on {failure['version']}: {failure['message']}"
+            )
+            continue
         where = f"pipeline {failure.get('failing_pipeline')}" if failure.get("failing_pipeline") else "its run"
         lines.append(
             f"Failed: {failure['namespace']}/{failure['name']} on {failure['version']} in {where}: {failure['message']}"

@@ -40,6 +40,10 @@ MAX_WINDOWS = 10
 MIN_WINDOW_S = 60.0
 MAX_WINDOW_S = 7 * 24 * 3600.0
 MAX_FAILURE_THRESHOLD = MAX_REQUESTS
+# Past a week a plan waiting on one request is stuck, not slow; under a second is less than a re-bind takes to reach
+# the request.
+MIN_REQUEST_TIMEOUT_S = 1.0
+MAX_REQUEST_TIMEOUT_S = 7 * 24 * 3600.0
 VERSION_MAX = 63  # versions are label values (kratix.io/promise-version)
 
 _OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
@@ -76,6 +80,8 @@ class RolloutPlan(BaseModel):
     max_concurrent: str = "1"
     failure_threshold: int = 1
     windows: list[PlanWindow] = Field(default_factory=list)
+    # None: a request's run is waited for however long it takes (plans made before requestTimeout have none).
+    request_timeout_s: float | None = None
 
     def windows_of(self) -> list[Window]:
         return [w.window() for w in self.windows]
@@ -237,6 +243,21 @@ def _window(value: Any, path: str, errors: list[FieldError]) -> PlanWindow | Non
     return PlanWindow(schedule=schedule, duration_s=seconds, time_zone=zone)
 
 
+def _request_timeout(value: Any, errors: list[FieldError]) -> float | None:
+    seconds = -1.0
+    if isinstance(value, str) and len(value) <= 32:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            pass
+    if MIN_REQUEST_TIMEOUT_S <= seconds <= MAX_REQUEST_TIMEOUT_S:
+        return seconds
+    errors.append(
+        FieldError("spec.requestTimeout", f"Invalid value: {str(value)[:32]!r}: a duration from 1s to 168h (7 days)")
+    )
+    return None
+
+
 def plan_of(stored: dict[str, Any]) -> RolloutPlan:
     """The plan a stored or served RolloutPlan holds: its status and the platform's own fields are not the plan's."""
     return parse_plan({k: v for k, v in stored.items() if k in ("apiVersion", "kind", "metadata", "spec")})
@@ -264,6 +285,7 @@ def parse_plan(document: Any) -> RolloutPlan:
         "maxConcurrent",
         "failureThreshold",
         "windows",
+        "requestTimeout",
     }
     if unknown:
         errors.append(FieldError(f"spec.{sorted(unknown)[0]}", "field not declared in schema"))
@@ -307,6 +329,7 @@ def parse_plan(document: Any) -> RolloutPlan:
             window = _window(raw, f"spec.windows[{index}]", errors)
             if window is not None:
                 windows.append(window)
+    request_timeout = _request_timeout(spec["requestTimeout"], errors) if "requestTimeout" in spec else None
     if errors:
         raise InvalidDocument(errors)
     return RolloutPlan(
@@ -318,6 +341,7 @@ def parse_plan(document: Any) -> RolloutPlan:
         max_concurrent=limit,
         failure_threshold=threshold,
         windows=windows,
+        request_timeout_s=request_timeout,
     )
 
 

@@ -7,6 +7,10 @@ Forward, groups run in order, each at most its limit at once; the next group sta
 before has finished. A failure counts towards the threshold; reaching it halts the plan (running requests finish,
 none start). A rollback re-binds every request that ran on the target version (succeeded or failed) to the source
 version, last group first, at the same limits, windows aside: a rollback is a repair, not planned work.
+
+With a request timeout, a run with no outcome by its deadline ends for the plan (TimedOut forward, RollbackFailed
+back): a failure like any other, its slot freed. The request is left as it is; its outcome, should it come, is for a
+run the plan no longer waits on, and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,15 +20,28 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.durations import format_duration
 from domain.errors import Conflict
 from domain.rollout_plan import PlanOrder, RefusedRequest, RolloutPlan
 
 Phase = Literal["Running", "Paused", "Halted", "Aborted", "Succeeded", "RollingBack", "RolledBack"]
 # Gone: the request was deleted before its turn (no workflow to signal). Deleted: it was deleted while the plan ran it,
-# and its workflow said so. Neither is a failure of the version: there is nothing left to upgrade.
+# and its workflow said so. Neither is a failure of the version: there is nothing left to upgrade. TimedOut: no outcome
+# within the plan's request timeout, a failure.
 MemberState = Literal[
-    "Pending", "Running", "Succeeded", "Failed", "Gone", "Deleted", "RollingBack", "RolledBack", "RollbackFailed"
+    "Pending",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "TimedOut",
+    "Gone",
+    "Deleted",
+    "RollingBack",
+    "RolledBack",
+    "RollbackFailed",
 ]
+# What a rollback re-binds: every request that ran on the target version, whether or not it said how its run ended.
+_RAN: tuple[MemberState, ...] = ("Succeeded", "Failed", "TimedOut")
 Control = Literal["pause", "resume", "abort", "rollback", "delete"]
 
 # The status keeps the first failures in full (their log tails are what a person reads to fix them); past this many
@@ -72,6 +89,8 @@ class Failure(Outcome):
     group: str
     # Failures recorded before they were outcomes have no `succeeded`: a failure never succeeded.
     succeeded: bool = False
+    # TimedOut when the plan stopped waiting for the outcome (failures recorded before timeouts reported one).
+    outcome: Literal["Failed", "TimedOut"] = "Failed"
 
 
 class RolloutProgress(BaseModel):
@@ -117,7 +136,7 @@ class RolloutProgress(BaseModel):
             return [(m, self.plan.to_version) for m in due]
         if self.phase == "RollingBack":
             for group in reversed(self.groups):
-                to_undo = [m for m in group.members if m.state in ("Succeeded", "Failed")]
+                to_undo = [m for m in group.members if m.state in _RAN]
                 if not to_undo and not group.count("RollingBack"):
                     continue
                 room = group.limit - group.count("RollingBack")
@@ -152,15 +171,60 @@ class RolloutProgress(BaseModel):
             return True
         member.state, member.ended_at = ended[0] if outcome.succeeded else ended[1], now
         if not outcome.succeeded:
-            self.failures_total += 1
-            if member.state == "Failed":
-                self.failures += 1
-            if len(self.reported) < REPORTED_FAILURES:
-                failure = Failure(**outcome.model_dump(exclude={"succeeded", "deleted"}), group=group.name)
-                failure.message = failure.message[:MESSAGE_MAX]
-                self.reported.append(failure)
+            self._failed(member, Failure(**outcome.model_dump(exclude={"succeeded", "deleted"}), group=group.name))
         self.settle()
         return True
+
+    def _failed(self, member: Member, failure: Failure) -> None:
+        self.failures_total += 1
+        if member.state in ("Failed", "TimedOut"):
+            self.failures += 1
+        if len(self.reported) < REPORTED_FAILURES:
+            failure.message = failure.message[:MESSAGE_MAX]
+            self.reported.append(failure)
+
+    def next_deadline(self) -> float | None:
+        """When the first running request's time is up (epoch seconds); None without a request timeout or a run."""
+        timeout = self.plan.request_timeout_s
+        started = [
+            m.started_at
+            for g in self.groups
+            for m in g.members
+            if m.state in ("Running", "RollingBack") and m.started_at is not None
+        ]
+        if timeout is None or not started:
+            return None
+        return min(started) + timeout
+
+    def time_out(self, now: float) -> bool:
+        """Ends, as failures, the runs whose deadline has passed; whether there were any."""
+        timeout = self.plan.request_timeout_s
+        if timeout is None:
+            return False
+        reason = f"no result within {format_duration(timeout)}"
+        found = False
+        for group in self.groups:
+            for member in group.members:
+                if member.state not in ("Running", "RollingBack") or member.started_at is None:
+                    continue
+                if member.started_at + timeout > now:
+                    continue
+                forward = member.state == "Running"
+                member.state, member.ended_at = ("TimedOut" if forward else "RollbackFailed"), now
+                version = self.plan.to_version if forward else self.plan.from_version
+                failure = Failure(
+                    namespace=member.namespace,
+                    name=member.name,
+                    version=version,
+                    message=reason,
+                    group=group.name,
+                    outcome="TimedOut",
+                )
+                self._failed(member, failure)
+                found = True
+        if found:
+            self.settle()
+        return found
 
     def _find(self, namespace: str, name: str) -> tuple[GroupProgress, Member] | None:
         for group in self.groups:
@@ -175,7 +239,7 @@ class RolloutProgress(BaseModel):
             self.phase = "Halted"
         if self.phase == "Running" and self._current_forward() is None:
             self.phase = "Succeeded"
-        if self.phase == "RollingBack" and not any(g.count("Succeeded", "Failed", "RollingBack") for g in self.groups):
+        if self.phase == "RollingBack" and not any(g.count(*_RAN, "RollingBack") for g in self.groups):
             self.phase = "RolledBack"
 
     # --- controls ---
@@ -223,13 +287,14 @@ class RolloutProgress(BaseModel):
             m.ended_at - m.started_at
             for g in self.groups
             for m in g.members
-            if m.ended_at is not None and m.started_at is not None and m.state not in ("Gone", "Deleted")
+            # A run cut short, or one the plan stopped waiting for, says nothing of the pace.
+            if m.ended_at is not None and m.started_at is not None and m.state not in ("Gone", "Deleted", "TimedOut")
         ]
         if not durations:
             return None
         mean = sum(durations) / len(durations)
         if self.phase == "RollingBack":
-            remaining = [(g, g.count("Succeeded", "Failed")) for g in self.groups]
+            remaining = [(g, g.count(*_RAN)) for g in self.groups]
         elif self.phase in ("Running", "Paused"):
             remaining = [(g, g.count("Pending")) for g in self.groups]
         else:

@@ -75,6 +75,9 @@ PROMISE_VERSION_ATTRIBUTE = "promise-version-attribute"
 # A plan's re-bind repeated while the request's run on that version is under way is dropped; histories from before
 # restarted the run.
 REPEATED_REBINDS = "repeated-rebinds"
+# A plan with spec.requestTimeout stops waiting for a request's outcome at its deadline, on a timer (outcome TimedOut);
+# histories from before had no such field, and their waits no such timer.
+ROLLOUT_REQUEST_TIMEOUTS = "rollout-request-timeouts"
 
 
 def patched(patch: str) -> bool:

@@ -8,7 +8,8 @@ workflow signals UPGRADE_OUTCOME_SIGNAL back when its run on that version ends (
 Crash safety comes from Temporal's history: a request is marked running in the same workflow task that records the
 signal to it, so a worker dying anywhere either loses both (the task runs again) or keeps both (the replay knows the
 signal was sent and sends it no more): no request is re-bound twice, and none is skipped. Outcomes are signals,
-which Temporal holds while no worker runs.
+which Temporal holds while no worker runs. A plan with a request timeout also wakes, on a durable timer, at the first
+running request's deadline, and counts it TimedOut (domain/rollout_progress.py) unless its outcome came first.
 
 One live plan per Promise: the Promise's workflow starts the plan and holds it as the Promise's plan
 (workflows/promise.py, `start_rollout`); the plan lets go with ROLLOUT_RELEASED_SIGNAL once it has succeeded or rolled
@@ -97,6 +98,8 @@ class RolloutWorkflow:
         windows = self.progress.plan.windows_of()
         while not self.progress.deleted:
             now = workflow.now()
+            if self._timing_out():
+                self.progress.time_out(now.timestamp())
             window = window_state(windows, now)
             due = self.progress.due_starts(window.open, now.timestamp())
             if due:
@@ -108,11 +111,15 @@ class RolloutWorkflow:
                 await self._release()
             waiting_for_window = self.progress.phase == "Running" and not window.open and window.until is not None
             timeout = (window.until - now).total_seconds() if waiting_for_window and window.until else None
+            deadline = self.progress.next_deadline() if self._timing_out() else None
+            if deadline is not None:
+                due_in = deadline - now.timestamp()
+                timeout = due_in if timeout is None else min(timeout, due_in)
             self.woken = False
             try:
                 await workflow.wait_condition(lambda: self.woken, timeout=timeout)
             except asyncio.TimeoutError:
-                pass  # the window opened
+                pass  # the window opened, or a request's time is up
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
@@ -126,6 +133,11 @@ class RolloutWorkflow:
         await self._release()
         self.publisher.publish_final()
         return RolloutWorkflowResult()
+
+    def _timing_out(self) -> bool:
+        """Whether the plan gives up on a request after its timeout. Only plans with one ask the patch: a history from
+        before has none, and waited on outcomes and windows alone."""
+        return self.progress.plan.request_timeout_s is not None and workflow.patched(patches.ROLLOUT_REQUEST_TIMEOUTS)
 
     async def _release(self) -> None:
         """Tells the Promise's workflow the plan no longer holds it, once."""

@@ -95,6 +95,11 @@ SCHEMA: dict[str, Any] = {
                 "maxConcurrent": _CONCURRENCY,
                 "failureThreshold": _s("integer", "Failures that halt the plan (default 1)."),
                 "windows": _s("array", "When requests may start; none: any time.", items=_WINDOW),
+                "requestTimeout": _s(
+                    "string",
+                    "How long the plan waits for a request's run (1s to 168h), e.g. 30m; past it the request counts "
+                    "TimedOut, a failure. None: as long as the run takes.",
+                ),
             },
         },
         "status": {

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from cli.rollout import status_lines
 from domain.errors import Conflict, InvalidDocument, NotFound
 from service.platform import Platform
 from tests.integration.test_destinations import destination, git_store, ready
 from tests.kratix_documents import eventually, get, pipeline, promise, resource
+from workflows.upgrade_records import UPGRADE_OUTCOME_SIGNAL
 
 PROMISE, KIND = "db", "Db"
 
@@ -286,3 +288,54 @@ async def test_a_request_deleted_while_it_upgrades_is_counted_deleted_and_the_pl
     assert done["status"]["groups"][0]["counts"] == {"Deleted": 1, "Succeeded": 1}
     assert (done["status"]["failures"], done["status"]["failed"]) == (0, [])
     await on_version(platform, "team-a", "a1", "v2")
+
+
+async def test_a_request_with_no_result_by_the_request_timeout_times_out_and_halts_the_plan(
+    platform_factory, git_remote: Path
+) -> None:
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    # v2's pipeline hangs far past the plan's timeout.
+    await fleet(platform, git_remote, {"team-a": ["a0", "a1"]}, writer("write-v2", SLEEP="600"))
+    await platform.create_rollout(
+        plan(groups=[{"name": "all", "namespaces": ["team-a"]}], maxConcurrent=1, requestTimeout="3s")
+    )
+    halted = await phase(platform, "db-v2", "Halted", timeout=60)
+    status = halted["status"]
+    assert status["groups"][0]["counts"] == {"TimedOut": 1, "Pending": 1}
+    assert (status["failures"], status["running"]) == (1, [])
+    (failure,) = status["failed"]
+    assert (failure["namespace"], failure["name"], failure["version"]) == ("team-a", "a0", "v2")
+    assert (failure["outcome"], failure["message"]) == ("TimedOut", "no result within 3s")
+    assert "TimedOut: team-a/a0 on v2: no result within 3s" in status_lines(halted)
+    # The slot it held is free, yet the halt holds the next request back.
+    assert (await get(platform, KIND, "a1", "team-a"))["status"]["promiseVersion"] == "v1"
+
+
+async def test_a_result_after_the_request_timeout_changes_nothing(platform_factory, git_remote: Path) -> None:
+    platform = await platform_factory(resource_binding_version_strategy="pinned")
+    # The run on v2 ends, well after the plan's timeout.
+    await fleet(platform, git_remote, {"team-a": ["a0"]}, writer("write-v2", SLEEP="8"))
+    await platform.create_rollout(plan(groups=[{"name": "all", "namespaces": ["team-a"]}], requestTimeout="3s"))
+    timed_out = (await phase(platform, "db-v2", "Halted", timeout=60))["status"]
+    assert timed_out["groups"][0]["counts"] == {"TimedOut": 1}
+    # The request was left to its run, which ends on v2 and reports to the plan.
+    await on_version(platform, "team-a", "a0", "v2")
+    handle = platform.client.get_workflow_handle("rollout/db-v2")
+
+    async def outcomes() -> int:
+        history = await handle.fetch_history()
+        return sum(
+            1
+            for e in history.events
+            if e.HasField("workflow_execution_signaled_event_attributes")
+            and e.workflow_execution_signaled_event_attributes.signal_name == UPGRADE_OUTCOME_SIGNAL
+        )
+
+    await eventually(outcomes, lambda n: n == 1, what="a0's late outcome reached the plan")
+    late = (await platform.rollout("db-v2"))["status"]
+    assert (late["phase"], late["groups"], late["failures"], late["failed"]) == (
+        "Halted",
+        timed_out["groups"],
+        1,
+        timed_out["failed"],
+    )

@@ -69,6 +69,7 @@ def test_there_are_recordings_to_replay() -> None:
         "resource-before-promise-version-attribute.json",
         "deleted-resource-before-promise-version-attribute.json",
         "rollout-before-batched-rebinds.json",
+        "rollout-before-request-timeouts.json",
     }
 
 

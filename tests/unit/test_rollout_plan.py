@@ -95,6 +95,10 @@ def test_a_full_plan_parses() -> None:
         ({"toVersion": "v" * 64}, "spec.toVersion", "at most 63"),
         ({"promiseRef": {"name": "../x"}}, "spec.promiseRef.name", "RFC 1123"),
         ({"surprise": 1}, "spec.surprise", "not declared"),
+        ({"requestTimeout": "0.5s"}, "spec.requestTimeout", "from 1s to 168h"),
+        ({"requestTimeout": "168h1s"}, "spec.requestTimeout", "from 1s to 168h"),
+        ({"requestTimeout": "soon"}, "spec.requestTimeout", "'soon'"),
+        ({"requestTimeout": 30}, "spec.requestTimeout", "a duration"),
     ],
 )
 def test_bounds_are_refused_naming_the_field(spec: dict[str, Any], field: str, reason: str) -> None:
@@ -147,11 +151,19 @@ def test_a_plan_over_the_request_bound_is_refused() -> None:
         order_plan(parse_plan(plan_doc()), many, lambda _: [])
 
 
-def progress_of(n: int, limit: int | str = 2, threshold: int = 1) -> RolloutProgress:
+def test_a_request_timeout_is_a_duration_and_none_by_default() -> None:
+    assert parse_plan(plan_doc()).request_timeout_s is None
+    assert parse_plan(plan_doc(requestTimeout="30m")).request_timeout_s == 1800
+    assert parse_plan(plan_doc(requestTimeout="1s")).request_timeout_s == 1
+    assert parse_plan(plan_doc(requestTimeout="168h")).request_timeout_s == 7 * 24 * 3600
+
+
+def progress_of(n: int, limit: int | str = 2, threshold: int = 1, **spec: Any) -> RolloutProgress:
     document = plan_doc(
         maxConcurrent=limit,
         failureThreshold=threshold,
         groups=[{"name": "first", "namespaces": ["a"]}, {"name": "second", "namespaces": ["b"]}],
+        **spec,
     )
     plan = parse_plan(document)
     found = [Candidate(ns, f"r{i}", {}, "v1") for ns in ("a", "b") for i in range(n)]
@@ -288,3 +300,54 @@ def test_a_group_whose_request_is_deleted_mid_upgrade_is_done_and_counts_it() ->
     assert progress.eta_seconds(3.0) is None  # a run cut short says nothing of the pace
     assert [(m.namespace, m.name) for m, _ in progress.due_starts(True, 3.0)] == [("b", "r0")]
     assert done(progress, "b", "r0") and progress.phase == "Succeeded"
+
+
+def test_a_run_without_an_outcome_by_its_deadline_times_out_as_a_failure() -> None:
+    progress = progress_of(3, threshold=1, requestTimeout="30m")
+    progress.due_starts(True, 0.0)
+    assert progress.next_deadline() == 1800.0
+    assert not progress.time_out(1799.0)
+    assert done(progress, "a", "r1")
+    assert progress.next_deadline() == 1800.0  # r0's, still running; r2 started at 10 s
+    [(started, _)] = progress.due_starts(True, 10.0)
+    assert started.name == "r2"
+    assert progress.time_out(1800.0)
+    assert [m.state for m in progress.groups[0].members] == ["TimedOut", "Succeeded", "Running"]
+    assert (progress.phase, progress.failures, progress.failures_total) == ("Halted", 1, 1)
+    assert progress.next_deadline() == 1810.0
+    summary = progress.summary(1800.0)
+    assert summary["groups"][0]["counts"] == {"Running": 1, "Succeeded": 1, "TimedOut": 1}  # type: ignore[index]
+    (failed,) = summary["failed"]  # type: ignore[misc]
+    assert (failed["name"], failed["version"], failed["outcome"]) == ("r0", "v2", "TimedOut")
+    assert failed["message"] == "no result within 30m"
+    # Its run ends after all: the plan stopped waiting for it, and counts nothing twice.
+    assert not done(progress, "a", "r0", ok=False)
+    assert not done(progress, "a", "r0")
+    assert (progress.failures_total, len(progress.reported)) == (1, 1)
+    assert progress.groups[0].members[0].state == "TimedOut"
+
+
+def test_without_a_request_timeout_a_run_is_waited_for_however_long() -> None:
+    progress = progress_of(1)
+    progress.due_starts(True, 0.0)
+    assert progress.next_deadline() is None
+    assert not progress.time_out(10.0**9)
+    assert progress.groups[0].members[0].state == "Running"
+
+
+def test_rollback_rebinds_a_timed_out_request_and_times_out_its_rollback_too() -> None:
+    progress = progress_of(1, limit=1, requestTimeout="1m")
+    progress.due_starts(True, 0.0)
+    done(progress, "a", "r0")
+    progress.due_starts(True, 10.0)
+    assert progress.time_out(70.0) and progress.phase == "Halted"
+    progress.apply("rollback")
+    assert [(m.namespace, v) for m, v in progress.due_starts(True, 100.0)] == [("b", "v1")]
+    # The late outcome of its run on v2 is not the rollback's.
+    assert not done(progress, "b", "r0", version="v2")
+    assert progress.time_out(160.0)
+    assert progress.groups[1].members[0].state == "RollbackFailed"
+    assert progress.reported[-1].outcome == "TimedOut" and progress.reported[-1].version == "v1"
+    assert [(m.namespace, v) for m, v in progress.due_starts(True, 160.0)] == [("a", "v1")]
+    assert done(progress, "a", "r0", version="v1")
+    assert progress.phase == "RolledBack"
