@@ -5,10 +5,15 @@ orders running workflows newest start first and pages by position, so a successo
 on a page already read, and its predecessor is no longer Running: a list of running workflows alone loses the object.
 A list therefore also reads the runs closed by continuing as new since it began (closed workflows come after every
 running one, so they are read last) and keeps one run per workflow: the running one, else the latest closed.
+
+A list paged across calls (the console's) keeps when its first page was read in its page token, so every page reads
+the same query, and when the page that reached the closed runs was read: a run closed after that was read while it
+ran, on an earlier page, and is not shown again.
 """
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
@@ -22,6 +27,9 @@ LIST_PAGE_SIZE = 1000
 # successor can become visible on an already-read page after the list began, for a predecessor closed this long
 # before it.
 VISIBILITY_LAG = timedelta(seconds=5)
+# A paged list's own part of its page token: when it began and when it reached the closed runs (0: not yet), in
+# microseconds since the epoch; visibility's token follows.
+_MARK = struct.Struct(">qq")
 
 
 def listing_query(clauses: Iterable[str], began: datetime) -> str:
@@ -41,6 +49,49 @@ async def current_runs(
         if held is None or _later(execution, held):
             kept[execution.id] = execution
     return list(kept.values())
+
+
+async def current_page(
+    client: Client, clauses: Iterable[str], page_size: int, page_token: bytes | None
+) -> tuple[list[WorkflowExecution], bytes | None]:
+    """One page of such a list, paged across calls, and the token of the next page (None after the last): every run
+    of the clauses that was running when its page was read is on some page; one that continued as new between two
+    pages (its successor started after the first page) may be on two."""
+    began, reached = (datetime.now(timezone.utc), None) if page_token is None else _unmarked(page_token)
+    position = page_token[_MARK.size :] if page_token else None
+    pages = client.list_workflows(listing_query(clauses, began), page_size=page_size, next_page_token=position)
+    await pages.fetch_next_page()
+    if reached is None and any(e.status != WorkflowExecutionStatus.RUNNING for e in pages.current_page):
+        reached = datetime.now(timezone.utc)
+    kept: dict[str, WorkflowExecution] = {}
+    for execution in pages.current_page:
+        if reached and execution.close_time and execution.close_time > reached:
+            continue
+        held = kept.get(execution.id)
+        if held is None or _later(execution, held):
+            kept[execution.id] = execution
+    following = pages.next_page_token
+    return list(kept.values()), _marked(began, reached) + following if following else None
+
+
+def _marked(began: datetime, reached: datetime | None) -> bytes:
+    return _MARK.pack(_micros(began), _micros(reached) if reached else 0)
+
+
+def _unmarked(token: bytes) -> tuple[datetime, datetime | None]:
+    began, reached = _MARK.unpack(token[: _MARK.size])
+    return _at(began), _at(reached) if reached else None
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def _at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _later(run: WorkflowExecution, than: WorkflowExecution) -> bool:

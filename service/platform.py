@@ -107,7 +107,7 @@ from workflows.promise_release import (
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput, StartRollout
-from service.listing import LIST_PAGE_SIZE, current_runs
+from service.listing import LIST_PAGE_SIZE, current_page, current_runs
 from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import (
@@ -1075,11 +1075,12 @@ class Platform:
         clauses = _resources_clauses(promise, namespaces, phase)
         if clauses is None:
             return [], None, 0
-        query = " AND ".join([*clauses, RUNNING])
-        pages = self.client.list_workflows(query, page_size=limit, next_page_token=page_token)
-        total, _ = await asyncio.gather(self.client.count_workflows(query), pages.fetch_next_page())
-        objects = [await _object_from(w) for w in pages.current_page]
-        return [o for o in objects if "metadata" in o], pages.next_page_token or None, total.count
+        total, (runs, following) = await asyncio.gather(
+            self.client.count_workflows(" AND ".join([*clauses, RUNNING])),
+            current_page(self.client, clauses, limit, page_token),
+        )
+        objects = [await _object_from(w) for w in runs]
+        return [o for o in objects if "metadata" in o], following, total.count
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
