@@ -43,12 +43,7 @@ async def current_runs(
 ) -> list[WorkflowExecution]:
     """One run per workflow the clauses select that was running at some moment of the list, in visibility's order."""
     query = listing_query(clauses, datetime.now(timezone.utc))
-    kept: dict[str, WorkflowExecution] = {}
-    async for execution in client.list_workflows(query, page_size=page_size):
-        held = kept.get(execution.id)
-        if held is None or _later(execution, held):
-            kept[execution.id] = execution
-    return list(kept.values())
+    return _one_per_workflow([e async for e in client.list_workflows(query, page_size=page_size)])
 
 
 async def current_page(
@@ -56,22 +51,16 @@ async def current_page(
 ) -> tuple[list[WorkflowExecution], bytes | None]:
     """One page of such a list, paged across calls, and the token of the next page (None after the last): every run
     of the clauses that was running when its page was read is on some page; one that continued as new between two
-    pages (its successor started after the first page) may be on two."""
+    pages (its successor started after the first page) is on at least one, possibly more."""
     began, reached = (datetime.now(timezone.utc), None) if page_token is None else _unmarked(page_token)
     position = page_token[_MARK.size :] if page_token else None
     pages = client.list_workflows(listing_query(clauses, began), page_size=page_size, next_page_token=position)
     await pages.fetch_next_page()
     if reached is None and any(e.status != WorkflowExecutionStatus.RUNNING for e in pages.current_page):
         reached = datetime.now(timezone.utc)
-    kept: dict[str, WorkflowExecution] = {}
-    for execution in pages.current_page:
-        if reached and execution.close_time and execution.close_time > reached:
-            continue
-        held = kept.get(execution.id)
-        if held is None or _later(execution, held):
-            kept[execution.id] = execution
+    unseen = [e for e in pages.current_page if not (reached and e.close_time and e.close_time > reached)]
     following = pages.next_page_token
-    return list(kept.values()), _marked(began, reached) + following if following else None
+    return _one_per_workflow(unseen), _marked(began, reached) + following if following else None
 
 
 def _marked(began: datetime, reached: datetime | None) -> bytes:
@@ -84,14 +73,21 @@ def _unmarked(token: bytes) -> tuple[datetime, datetime | None]:
 
 
 def _micros(when: datetime) -> int:
-    return (when - _EPOCH) // timedelta(microseconds=1)
+    return round(when.timestamp() * 1_000_000)
 
 
 def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    return datetime.fromtimestamp(micros / 1_000_000, timezone.utc)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+def _one_per_workflow(executions: list[WorkflowExecution]) -> list[WorkflowExecution]:
+    """In first-seen order, each workflow's running run, else its latest closed one."""
+    kept: dict[str, WorkflowExecution] = {}
+    for execution in executions:
+        held = kept.get(execution.id)
+        if held is None or _later(execution, held):
+            kept[execution.id] = execution
+    return list(kept.values())
 
 
 def _later(run: WorkflowExecution, than: WorkflowExecution) -> bool:

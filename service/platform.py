@@ -941,7 +941,7 @@ class Platform:
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
 
     async def _listed(self, clauses: list[str]) -> list[dict[str, Any]]:
-        """Every object whose workflow the clauses select and that exists at some moment of the list, once
+        """Every object whose workflow the clauses select and that exists throughout the list, once
         (service/listing.py). Visibility lags the workflows: a workflow started a moment ago may be listed before its
         first memo, with no object to show yet. It is left out, as if the list had been read a moment earlier."""
         objects = [await _object_from(w) for w in await current_runs(self.client, clauses, self.list_page_size)]
