@@ -8,6 +8,9 @@ each timed `--repeat` times (median), in the same run:
   process each time, as a user runs it;
 - the Kubernetes list route without kubectl: `GET /apis/<group>/<version>/<plural>` as JSON, and as the Table;
 - the floor: the ktx REST list of the same N, `GET /objects/<kind>` (JSON), the route `ktx get` uses;
+- its own floor: one visibility list of the same N running workflows with the raw client, in-process, memos decoded
+  (bench/scale.py's), so what the REST list adds over reading Temporal (its continue-as-new runs, its memo
+  decoding) is a ratio of this run;
 - `kubectl describe` of one of them (its Events are selected from every object's by field selector).
 
 Prints one line per figure, the load average before and after, and, last, one JSON object.
@@ -29,7 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scale import KIND, PROMISE, create_all  # noqa: E402
+from bench.scale import KIND, PROMISE, create_all, median_floor, running_of  # noqa: E402
 from bench.stack import (  # noqa: E402
     KUBECTL,
     install_promise,
@@ -96,6 +99,8 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, Any]:
                 "kubectl_describe_s": lambda: kubectl_describe(config, cache),
             },
         )
+        address = json.loads((stack.home / "stack.json").read_text())["temporal_address"]
+        floor_s = median_floor(repeat, address, running_of(KIND), n)
         load_after = load_average()
         return {
             "n": n,
@@ -103,6 +108,8 @@ def one_run(n: int, repeat: int, batch: int, parallel: int) -> dict[str, Any]:
             **{k: round(v, 3) for k, v in figures.items()},
             "kubectl_vs_rest": round(figures["kubectl_get_s"] / figures["rest_list_s"], 2),
             "kube_json_vs_rest": round(figures["kube_list_json_s"] / figures["rest_list_s"], 2),
+            "visibility_list_s": round(floor_s, 3),
+            "rest_vs_visibility": round(figures["rest_list_s"] / floor_s, 2),
             "load_before": load_before,
             "load_after": load_after,
         }
@@ -120,8 +127,9 @@ def main() -> None:
         f"{args.n} resources created in {result['created_s']}s; median of {args.repeat}: "
         f"kubectl get -A {result['kubectl_get_s']:.2f}s, Kubernetes list JSON {result['kube_list_json_s']:.2f}s, "
         f"Table {result['kube_list_table_s']:.2f}s, ktx REST list {result['rest_list_s']:.2f}s, "
-        f"kubectl describe {result['kubectl_describe_s']:.2f}s "
-        f"(kubectl/REST {result['kubectl_vs_rest']}x); load average {result['load_before']} -> "
+        f"kubectl describe {result['kubectl_describe_s']:.2f}s, raw visibility list {result['visibility_list_s']:.2f}s "
+        f"(kubectl/REST {result['kubectl_vs_rest']}x, REST/visibility {result['rest_vs_visibility']}x); "
+        f"load average {result['load_before']} -> "
         f"{result['load_after']}",
         flush=True,
     )

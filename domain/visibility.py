@@ -7,6 +7,7 @@ or space; it is then quoted and escaped all the same, so a value that slipped pa
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from domain.names import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
 
@@ -14,6 +15,9 @@ from domain.names import KIND_PATTERN, LABEL_MAX, NAME_PATTERN, SUBDOMAIN_MAX
 # every other attribute a name or namespace.
 _KIND_ATTRIBUTES = {"KtxKind", "KtxPhase"}
 _ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+RUNNING = 'ExecutionStatus = "Running"'
+CONTINUED_AS_NEW = 'ExecutionStatus = "ContinuedAsNew"'
 
 
 class QueryValueRefused(ValueError):
@@ -44,3 +48,11 @@ def greater_than(attribute: str, value: int) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         raise QueryValueRefused(attribute, str(value), "integer")
     return f"{attribute} > {value}"
+
+
+def closed_since(when: datetime) -> str:
+    """`CloseTime >= "<RFC 3339, UTC>"` for a timezone-aware datetime; the value is a datetime, never text."""
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise QueryValueRefused("CloseTime", str(when), "timezone-aware datetime")
+    stamp = when.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return f'CloseTime >= "{stamp}"'

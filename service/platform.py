@@ -77,7 +77,7 @@ from domain.promise_api import PromiseApi, PromiseSnapshot, check_runner, snapsh
 from domain.secrets import parse_secret
 from domain.status import get_condition
 from domain.validation import validate_resource_request
-from domain.visibility import equals
+from domain.visibility import RUNNING, equals
 from workflows.catalog import (
     ApplyDestinationInput,
     ApplyStateStoreInput,
@@ -107,6 +107,7 @@ from workflows.promise_release import (
 from workflows.records import ApplyInput, DeleteRequest, LabelRequest, StatusPatch
 from workflows.resource import ResourceWorkflow
 from workflows.rollout import RolloutControlRequest, RolloutWorkflow, RolloutWorkflowInput, StartRollout
+from service.listing import LIST_PAGE_SIZE, current_page, current_runs
 from service.revisions import Revisions
 from workflows.resource_records import HealthRecordInput, RemoveHealthRecordInput, ResourceState, ResourceWorkflowInput
 from activities.platform.search_attributes import (
@@ -167,15 +168,18 @@ class Platform:
         secrets: SecretProvider,
         max_document: int = DEFAULT_MAX_DOCUMENT,
         pipeline_runner: str | None = None,
+        list_page_size: int = LIST_PAGE_SIZE,
     ):
         """`pipeline_runner` is the workers' KTX_PIPELINE_RUNNER (the API and the workers read one configuration):
-        a Promise using a Pipeline field that runner can never honour is refused at apply (None: none refused)."""
+        a Promise using a Pipeline field that runner can never honour is refused at apply (None: none refused).
+        `list_page_size`: how many workflows a list reads per visibility call."""
         self.client = client
         self.task_queue = task_queue
         self.secrets = secrets
         self.max_document = max_document
         self.revisions = Revisions(client, _domain_error)
         self.pipeline_runner = pipeline_runner
+        self.list_page_size = list_page_size
 
     def _admit_promise(self, promise: Promise) -> PromiseApi | None:
         """Every admission rule, the runner's included; a CRD of a megabyte takes a while, so callers run it off the
@@ -844,7 +848,7 @@ class Platform:
 
     async def rollouts(self) -> list[dict[str, Any]]:
         """Every plan there is, by name."""
-        objects = await self._listed(f'{equals(KIND.name, rp.KIND)} AND ExecutionStatus = "Running"')
+        objects = await self._listed([equals(KIND.name, rp.KIND)])
         return sorted(objects, key=lambda o: o["metadata"]["name"])
 
     async def control_rollout(self, name: str, control: Control) -> str:
@@ -923,23 +927,24 @@ class Platform:
         if resolved in _CATALOG_KINDS:
             entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
             return list(await asyncio.gather(*[self._with_status(entries[n]) for n in sorted(entries)]))
-        clauses = [equals(KIND.name, resolved), 'ExecutionStatus = "Running"']
+        clauses = [equals(KIND.name, resolved)]
         if api is not None:
             clauses.append(equals(PROMISE.name, api.promise))
         if namespace and api is not None:
             clauses.append(equals(NAMESPACE.name, namespace))
         if promise:
             clauses.append(equals(PROMISE.name, promise))
-        objects = await self._listed(" AND ".join(clauses))
+        objects = await self._listed(clauses)
         if resolved == dr.KIND and namespace:
             # Not by the namespace attribute: that one marks the resources' workflows (all_resources).
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
 
-    async def _listed(self, query: str) -> list[dict[str, Any]]:
-        """Visibility lags the workflows: a workflow started a moment ago may be listed before its first memo, with no
-        object to show yet. It is left out, as if the list had been read a moment earlier."""
-        objects = [await _object_from(w) async for w in self.client.list_workflows(query)]
+    async def _listed(self, clauses: list[str]) -> list[dict[str, Any]]:
+        """Every object whose workflow the clauses select and that exists throughout the list, once
+        (service/listing.py). Visibility lags the workflows: a workflow started a moment ago may be listed before its
+        first memo, with no object to show yet. It is left out, as if the list had been read a moment earlier."""
+        objects = [await _object_from(w) for w in await current_runs(self.client, clauses, self.list_page_size)]
         return [o for o in objects if "metadata" in o]
 
     async def _with_status(self, entry: Destination | GitStateStore | BucketStateStore) -> dict[str, Any]:
@@ -1042,8 +1047,8 @@ class Platform:
     ) -> list[dict[str, Any]]:
         """Every Promise's resource requests, narrowed by visibility (not in memory) to a Promise, to some namespaces
         (None: all of them) and to a phase (the KtxPhase search attribute) when given: the web console's views."""
-        query = _resources_query(promise, namespaces, phase)
-        return [] if query is None else await self._listed(query)
+        clauses = _resources_clauses(promise, namespaces, phase)
+        return [] if clauses is None else await self._listed(clauses)
 
     async def count_resources(
         self,
@@ -1054,8 +1059,8 @@ class Platform:
     ) -> int:
         """How many `resources` there are, counted by visibility (no memo read); `version`: of those last reconciled
         at that Promise version (the KtxPromiseVersion search attribute)."""
-        query = _resources_query(promise, namespaces, phase, version)
-        return 0 if query is None else (await self.client.count_workflows(query)).count
+        clauses = _resources_clauses(promise, namespaces, phase, version)
+        return 0 if clauses is None else (await self.client.count_workflows(" AND ".join([*clauses, RUNNING]))).count
 
     async def resources_page(
         self,
@@ -1067,13 +1072,15 @@ class Platform:
     ) -> tuple[list[dict[str, Any]], bytes | None, int]:
         """One page of `resources` in visibility's order (newest first), the token of the next page (None after the
         last) and how many there are in all: a page reads `limit` memos, not every request's."""
-        query = _resources_query(promise, namespaces, phase)
-        if query is None:
+        clauses = _resources_clauses(promise, namespaces, phase)
+        if clauses is None:
             return [], None, 0
-        pages = self.client.list_workflows(query, page_size=limit, next_page_token=page_token)
-        total, _ = await asyncio.gather(self.client.count_workflows(query), pages.fetch_next_page())
-        objects = [await _object_from(w) for w in pages.current_page]
-        return [o for o in objects if "metadata" in o], pages.next_page_token or None, total.count
+        total, (runs, following) = await asyncio.gather(
+            self.client.count_workflows(" AND ".join([*clauses, RUNNING])),
+            current_page(self.client, clauses, limit, page_token),
+        )
+        objects = [await _object_from(w) for w in runs]
+        return [o for o in objects if "metadata" in o], following, total.count
 
     async def _health_records(self) -> list[dict[str, Any]]:
         records = [r for obj in await self.all_resources() for r in obj["_ktx"]["health"]]
@@ -1488,17 +1495,18 @@ class Platform:
             delay = min(delay * 2, 0.5)
 
 
-def _resources_query(
+def _resources_clauses(
     promise: str | None, namespaces: list[str] | None, phase: str | None, version: str | None = None
-) -> str | None:
-    """The visibility query of resource requests so narrowed; None when no namespace is allowed (nothing to list)."""
+) -> list[str] | None:
+    """The visibility clauses of resource requests so narrowed, any run; None when no namespace is allowed (nothing
+    to list)."""
     if namespaces is not None and not namespaces:
         return None
-    clauses = [f"{NAMESPACE.name} IS NOT NULL", 'ExecutionStatus = "Running"']
+    clauses = [f"{NAMESPACE.name} IS NOT NULL"]
     clauses += [equals(a.name, v) for a, v in ((PROMISE, promise), (PHASE, phase), (PROMISE_VERSION, version)) if v]
     if namespaces is not None:
         clauses.append("(" + " OR ".join(equals(NAMESPACE.name, n) for n in namespaces) + ")")
-    return " AND ".join(clauses)
+    return clauses
 
 
 def _log_entry(

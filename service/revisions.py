@@ -23,12 +23,11 @@ from domain.naming import promise_workflow_id, resource_workflow_id
 from domain.names import LABEL_MAX, NAME_PATTERN
 from domain.validation import validate_name, validate_namespace
 from domain.visibility import equals
+from service.listing import current_runs
 from workflows.promise import PromiseWorkflow
 from workflows.resource import ResourceWorkflow
 from workflows.resource_records import BindingEdit
 from workflows.revision_records import DeleteRevisionInput, HoldBindingInput
-
-_RUNNING = 'ExecutionStatus = "Running"'
 
 
 class Revisions:
@@ -40,11 +39,11 @@ class Revisions:
     # --- ResourceBindings ---
 
     async def _binding_entries(self, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
-        clauses = [f"{NAMESPACE.name} IS NOT NULL", _RUNNING]
+        clauses = [f"{NAMESPACE.name} IS NOT NULL"]
         if namespace:
             clauses.append(equals(NAMESPACE.name, namespace))
         entries = []
-        async for execution in self.client.list_workflows(" AND ".join(clauses)):
+        for execution in await current_runs(self.client, clauses):
             memo = await execution.memo()
             binding = memo.get("binding")
             if isinstance(binding, dict):
@@ -58,7 +57,7 @@ class Revisions:
     async def _held_entries(self, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
         """Bindings applied before their requests, held by their Promises: (Promise workflow ID, binding)."""
         entries = []
-        async for execution in self.client.list_workflows(f"{equals(KIND.name, 'Promise')} AND {_RUNNING}"):
+        for execution in await current_runs(self.client, [equals(KIND.name, "Promise")]):
             memo = await execution.memo()
             promise = (memo.get("object") or {}).get("metadata", {}).get("name")
             held = (memo.get("snapshot") or {}).get("held_bindings") or {}
@@ -190,9 +189,8 @@ class Revisions:
     # --- PromiseRevisions ---
 
     async def _revision_index(self, promise: str | None) -> list[tuple[str, str]]:
-        query = f"{equals(KIND.name, 'Promise')} AND {_RUNNING}"
         found: list[tuple[str, str]] = []
-        async for execution in self.client.list_workflows(query):
+        for execution in await current_runs(self.client, [equals(KIND.name, "Promise")]):
             memo = await execution.memo()
             name = (memo.get("object") or {}).get("metadata", {}).get("name")
             if not name or (promise and name != promise):

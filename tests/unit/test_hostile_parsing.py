@@ -3,10 +3,12 @@ And visibility queries: no value reaches one unless it is a kind or a name."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from domain.parsing import MalformedInput, decode_body, load_documents
-from domain.visibility import QueryValueRefused, equals, greater_than
+from domain.visibility import QueryValueRefused, closed_since, equals, greater_than
 
 HEAD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
 
@@ -106,3 +108,12 @@ def test_a_visibility_comparison_takes_an_integer_only() -> None:
             greater_than("KtxResourceVersion", value)  # type: ignore[arg-type]
     with pytest.raises(QueryValueRefused):
         greater_than("KtxResourceVersion > 0 OR KtxKind", 1)
+
+
+def test_a_close_time_bound_takes_an_aware_datetime_only() -> None:
+    two_hours_east = timezone(timedelta(hours=2))
+    when = datetime(2026, 12, 3, 21, 0, 0, 5, tzinfo=two_hours_east)
+    assert closed_since(when) == 'CloseTime >= "2026-12-03T19:00:00.000005Z"'
+    for value in (datetime(2026, 12, 3), '2026-12-03" OR true OR "', 0):
+        with pytest.raises(QueryValueRefused):
+            closed_since(value)  # type: ignore[arg-type]
