@@ -925,8 +925,7 @@ class Platform:
         if resolved == "Secret":
             return [_secret_doc(s) for s in self.secrets.summaries() if namespace in (None, s.namespace)]
         if resolved in _CATALOG_KINDS:
-            entries = getattr(await fetch_catalog(self.client), _CATALOG_KINDS[resolved])
-            return list(await asyncio.gather(*[self._with_status(entries[n]) for n in sorted(entries)]))
+            return (await self.catalog_objects([resolved]))[resolved]
         clauses = [equals(KIND.name, resolved)]
         if api is not None:
             clauses.append(equals(PROMISE.name, api.promise))
@@ -939,6 +938,19 @@ class Platform:
             # Not by the namespace attribute: that one marks the resources' workflows (all_resources).
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+
+    async def catalog_objects(self, kinds: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The Destinations and state stores of these kinds, by name, each with its status, from one read of the
+        catalog: the overview shows all three kinds, and a `list` of each would read the catalog three times."""
+        if not kinds:
+            return {}
+        catalog = await fetch_catalog(self.client)
+        entries = {kind: getattr(catalog, _CATALOG_KINDS[kind]) for kind in kinds}
+        listed = await asyncio.gather(
+            *[self._with_status(of_kind[n]) for of_kind in entries.values() for n in sorted(of_kind)]
+        )
+        found = iter(listed)
+        return {kind: [next(found) for _ in of_kind] for kind, of_kind in entries.items()}
 
     async def _listed(self, clauses: list[str]) -> list[dict[str, Any]]:
         """Every object whose workflow the clauses select and that exists throughout the list, once

@@ -158,14 +158,12 @@ def routes() -> APIRouter:
         async def counted_or_none() -> Counted | None:
             return await counts_store.get(namespaces) if _may(caller, "list", "Promise") else None
 
-        async def stores_of(kind: str) -> list[dict[str, Any]]:
-            return [_store_summary(o) for o in await platform.list(kind)] if _may(caller, "list", kind) else []
-
+        store_kinds = [kind for kind in ("Destination", *_STORE_KINDS) if _may(caller, "list", kind)]
         # Each part its own reads, so all at once.
-        counted, (failed, _, _), *stores = await asyncio.gather(
+        counted, (failed, _, _), stores = await asyncio.gather(
             counted_or_none(),
             platform.resources_page(None, namespaces, "Failed", console.PAGE_DEFAULT),
-            *[stores_of(kind) for kind in ("Destination", *_STORE_KINDS)],
+            platform.catalog_objects(store_kinds),
         )
         counts = counted.counts if counted else {}
         feed: ChangeFeed = request.app.state.change_feed
@@ -174,7 +172,7 @@ def routes() -> APIRouter:
             "counts": counts,
             "countedAt": counted.stamp if counted else None,
             "promises": list(counts),
-            "stores": [store for of_kind in stores for store in of_kind],
+            "stores": [_store_summary(store) for kind in store_kinds for store in stores[kind]],
             "failures": console.recent_failures(_visible(caller, failed)),
             "events": console.recent_events(_visible(caller, recent)),
         }

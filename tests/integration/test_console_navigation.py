@@ -5,11 +5,14 @@ the Kubernetes watch alike until a slot is freed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from service.platform import Platform
 from tests.console_browser import chromium, console_page
@@ -158,6 +161,45 @@ async def test_the_keyboard_reaches_and_opens_a_request_and_every_control_is_nam
                 await page.goto(f"{url}/ui/{route}")
                 await expect(page.locator("main h1")).to_contain_text(heading)
                 assert await page.evaluate(UNNAMED) == [], route
+
+
+async def test_a_page_load_fetches_its_own_view_and_reads_it_while_the_session_is_checked(
+    platform: Platform, tmp_path: Path
+) -> None:
+    with console_for(platform, tmp_path / "home") as url:
+        async with chromium() as browser, console_page(browser) as page:
+            fetched: list[str] = []
+            listed = asyncio.Event()
+            answered: list[bool] = []  # each session call: was the list's call made before it was answered
+
+            def seen(path: str) -> None:
+                fetched.append(path)
+                if path == "/ui/api/requests":
+                    listed.set()
+
+            page.on("request", lambda r: seen(urlparse(r.url).path))
+
+            # The session's answer is held until the list's call has gone out: a console that read its view only
+            # after the session would make no such call, and the session would be answered at the wait's deadline.
+            async def session_after_list(route: Route) -> None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(listed.wait(), timeout=10)
+                answered.append(listed.is_set())
+                await route.continue_()
+
+            await page.route("**/ui/api/session", session_after_list)
+            await page.goto(f"{url}/ui/#/requests")
+            await expect(page.locator("#page-info")).to_be_visible()
+            assert answered == [True], f"the list was read only after the session: {fetched}"
+            code = sorted(p for p in fetched if p.endswith(".js"))
+            # The shell's modules and the list's own, not every view's.
+            assert code == [f"/ui/static/js/{m}.js" for m in ("api", "dom", "main", "requests")], fetched
+            assert fetched.count("/ui/api/session") == fetched.count("/ui/api/requests") == 1, fetched
+
+            # Another view's code comes as that view is first shown.
+            await page.get_by_role("link", name="Destinations").click()
+            await expect(page.locator("main h1")).to_have_text("Destinations and state stores")
+            assert "/ui/static/js/stores.js" in fetched, fetched
 
 
 async def test_a_full_change_feed_answers_429_until_a_slot_is_freed(platform: Platform, tmp_path: Path) -> None:

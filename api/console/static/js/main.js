@@ -3,23 +3,18 @@
 
 import { ApiError, get, setToken, token, watchChanges } from "./api.js";
 import { h, toast } from "./dom.js";
-import * as overview from "./overview.js";
-import * as requests from "./requests.js";
-import * as request from "./request.js";
-import * as promises from "./promises.js";
-import * as stores from "./stores.js";
-import * as map from "./map.js";
-import * as apply from "./apply.js";
 
+// Each view's module is imported when it is first shown: a page load fetches its own view's code, not all of it (the
+// browser opens 6 connections to the API, and 14 files queued behind each other, ahead of the view's data call).
 const ROUTES = [
-  [/^\/$/, overview],
-  [/^\/requests$/, requests],
-  [/^\/requests\/([^/]+)\/([^/]+)\/([^/]+)$/, request],
-  [/^\/promises$/, promises],
-  [/^\/promises\/([^/]+)$/, promises],
-  [/^\/destinations$/, stores],
-  [/^\/map$/, map],
-  [/^\/apply$/, apply],
+  [/^\/$/, () => import("./overview.js")],
+  [/^\/requests$/, () => import("./requests.js")],
+  [/^\/requests\/([^/]+)\/([^/]+)\/([^/]+)$/, () => import("./request.js")],
+  [/^\/promises$/, () => import("./promises.js")],
+  [/^\/promises\/([^/]+)$/, () => import("./promises.js")],
+  [/^\/destinations$/, () => import("./stores.js")],
+  [/^\/map$/, () => import("./map.js")],
+  [/^\/apply$/, () => import("./apply.js")],
 ];
 
 export const session = { who: null };
@@ -40,16 +35,23 @@ export function navigate(path, query) {
   else route();
 }
 
-async function route(event) {
-  const main = document.getElementById("main");
+// The view the hash names, being read (its module and its data), not shown yet; `shown` is absent for no view.
+function resolve() {
   const { path, query } = parseHash();
   const found = ROUTES.find(([pattern]) => pattern.test(path));
-  if (!found) {
+  if (!found) return { hash: location.hash, path };
+  const [pattern, load] = found;
+  const params = pattern.exec(path).slice(1).map(decodeURIComponent);
+  return { hash: location.hash, path, shown: load().then((view) => view.render(params, query)) };
+}
+
+async function route(event, resolved = resolve()) {
+  const main = document.getElementById("main");
+  const { path, shown } = resolved;
+  if (!shown) {
     main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, `No view at ${path}.`));
     return;
   }
-  const [pattern, view] = found;
-  const params = pattern.exec(path).slice(1).map(decodeURIComponent);
   for (const link of document.querySelectorAll("#nav a")) {
     const target = link.getAttribute("href").slice(1);
     const active = target === "/" ? path === "/" : path.startsWith(target);
@@ -59,9 +61,9 @@ async function route(event) {
   const visit = ++visits;
   current = null;
   try {
-    const shown = await view.render(params, query);
+    const view = await shown;
     if (visit !== visits) return; // another route began meanwhile: it shows its view
-    current = shown;
+    current = view;
     main.replaceChildren(current.node);
     document.title = `${current.title || "ktx"} · ktx console`;
     // A link followed (not the first load): the keyboard's next Tab starts in the new view, not at the page's top,
@@ -144,6 +146,10 @@ function showLogin(message) {
 }
 
 async function start() {
+  // The first view is read while the session is checked, not after it: a page load waits for the slower of the two,
+  // not for both in turn. A refused token's view is dropped unseen (the login replaces it), its refusal with it.
+  let first = resolve();
+  if (first.shown) first.shown.catch(() => {});
   try {
     session.who = await get("/ui/api/session");
   } catch (error) {
@@ -169,7 +175,9 @@ async function start() {
     live.dataset.state = state;
   });
   window.onhashchange = route;
-  await route();
+  // A link followed while the session was checked: its view is the one to show.
+  if (first.hash !== location.hash) first = resolve();
+  await route(undefined, first);
 }
 
 // The skip link's `#main` is no view of the hash routes: it moves the focus to the view instead.
