@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.documents import BucketStateStore, Destination, GitStateStore
     from domain.errors import InvalidDocument
     from domain.promise_api import PromiseApi
+    from workflows import carried_memo
 
 
 class CatalogWorkflowInput(BaseModel):
@@ -63,7 +64,7 @@ class CatalogWorkflow:
         self._publish()
         await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested())
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(CatalogWorkflowInput(catalog=self.catalog))
+        carried_memo.continue_as_new(CatalogWorkflowInput(catalog=self.catalog))
 
     def _publish(self) -> None:
         workflow.upsert_memo({"catalog": self.catalog.model_dump(mode="json", by_alias=True)})

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.documents import Destination
     from domain.events import Event, record_event
     from domain.layout import canary_files
-    from workflows import idle_continue_as_new, options
+    from workflows import carried_memo, idle_continue_as_new, options
     from workflows.delivery import iso, now_iso, read_catalog, read_platform_config, store_target
     from workflows.publishing import Publisher
 
@@ -116,7 +116,7 @@ class DestinationWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.state.resource_version = self.publisher.resource_version
-                workflow.continue_as_new(DestinationWorkflowInput(state=self.state))
+                carried_memo.continue_as_new(DestinationWorkflowInput(state=self.state))
         await self._remove()
         self.publisher.publish_final()
 

@@ -75,6 +75,9 @@ PROMISE_VERSION_ATTRIBUTE = "promise-version-attribute"
 # A plan's re-bind repeated while the request's run on that version is under way is dropped; histories from before
 # restarted the run.
 REPEATED_REBINDS = "repeated-rebinds"
+# A run continued as new starts with its predecessor's memo (workflows/carried_memo.py); histories from before started
+# with none.
+MEMO_ACROSS_CONTINUE_AS_NEW = "memo-across-continue-as-new"
 # A plan with spec.requestTimeout stops waiting for a request's outcome at its deadline, on a timer (outcome TimedOut);
 # histories from before had no such field, and their waits no such timer.
 ROLLOUT_REQUEST_TIMEOUTS = "rollout-request-timeouts"

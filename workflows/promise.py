@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import revisions as rv
     from domain.revisions import REVISION_QUERY, Binding, Revision, RevisionView
     from domain.scheduling import DestinationSelector, SelectorSource, WorkloadGroup, squash
-    from workflows import options
+    from workflows import carried_memo, options
     from workflows import patches
     from workflows.catalog import CatalogWorkflow, UnregisterApiInput
     from workflows.delivery import PipelineOutput, now_iso, read, read_catalog
@@ -628,7 +628,7 @@ class PromiseWorkflow(ObjectLifecycle):
         await asyncio.gather(*self.background, return_exceptions=True)
 
     def _continue_as_new(self) -> None:
-        workflow.continue_as_new(PromiseWorkflowInput(state=self.state))
+        carried_memo.continue_as_new(PromiseWorkflowInput(state=self.state))
 
     def _publish(self) -> None:
         memo = self._memo()

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.config import PlatformConfig
     from domain.documents import PromiseRelease
     from domain.events import Event, record_event
-    from workflows import idle_continue_as_new
+    from workflows import carried_memo, idle_continue_as_new
     from workflows.delivery import now_iso, read_platform_config
     from workflows.publishing import Publisher
     from workflows.records import ApplyInput, ApplyResult, DeleteAccepted, DeleteRequest
@@ -101,7 +101,7 @@ class PromiseReleaseWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.state.resource_version = self.publisher.resource_version
-                workflow.continue_as_new(PromiseReleaseWorkflowInput(state=self.state))
+                carried_memo.continue_as_new(PromiseReleaseWorkflowInput(state=self.state))
         await self._delete_promises()
         self.publisher.publish_final()
         return PromiseReleaseResult()

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.revision_records import HoldBindingInput, RevisionDeleted
     from domain.naming import promise_workflow_id
     from workflows.upgrade_records import REBIND_SIGNAL, UPGRADE_OUTCOME_SIGNAL, RebindRequest, UpgradeOutcome
-    from workflows import options
+    from workflows import carried_memo, options
     from workflows import patches
     from workflows.delivery import PipelineOutput, now_iso, read
     from workflows.lifecycle import Action, ObjectLifecycle
@@ -524,7 +524,7 @@ class ResourceWorkflow(ObjectLifecycle):
         return pipelines[0] if pipelines else None
 
     def _continue_as_new(self) -> None:
-        workflow.continue_as_new(ResourceWorkflowInput(state=self.state))
+        carried_memo.continue_as_new(ResourceWorkflowInput(state=self.state))
 
     def _publish(self) -> None:
         memo = self._memo()

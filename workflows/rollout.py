@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.cron import WindowState, window_state
     from domain.naming import promise_workflow_id, resource_workflow_id
     from domain.rollout_progress import Control, Member, RolloutProgress
-    from workflows import options, patches
+    from workflows import carried_memo, options, patches
     from workflows.publishing import Publisher
     from workflows.upgrade_records import (
         REBIND_SIGNAL,
@@ -122,7 +122,7 @@ class RolloutWorkflow:
                 pass  # the window opened, or a request's time is up
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
+                carried_memo.continue_as_new(
                     RolloutWorkflowInput(
                         progress=self.progress,
                         document=self.document,

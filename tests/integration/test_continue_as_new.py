@@ -11,7 +11,12 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from domain.naming import destination_workflow_id, promise_release_workflow_id, resource_workflow_id
+from domain.naming import (
+    CATALOG_WORKFLOW_ID,
+    destination_workflow_id,
+    promise_release_workflow_id,
+    resource_workflow_id,
+)
 from service.platform import Platform
 from tests.conftest import remote_files
 from tests.integration.test_promise_release import host, hosted, installed, release  # noqa: F401  (host: a fixture)
@@ -168,3 +173,30 @@ async def test_a_promise_release_only_reapplied_continues_as_new(platform: Platf
         lambda p: p.get("metadata", {}).get("labels", {}).get("kratix.io/promise-version") == "v1.1.0",
         what="the next change to reach the Promise",
     )
+
+
+async def test_a_run_continued_as_new_starts_with_its_memo(platform: Platform, git_remote: Path) -> None:
+    """Until a new run's first task upserts its memo again, readers of visibility see the memo it started with: none,
+    before, so the catalog read as empty (an apply then found no Promise serving its kind) and lists dropped objects."""
+    await install(platform, git_remote, promise("cataloged", "Cataloged"))
+    handle = platform.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+    for i in range(SUGGEST_AFTER):  # each apply of a Destination is an update of the catalog's workflow
+        await platform.apply(
+            {
+                "apiVersion": "platform.kratix.io/v1alpha1",
+                "kind": "Destination",
+                "metadata": {"name": f"d{i}", "labels": {}},
+                "spec": {"path": f"d{i}", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+            }
+        )
+    chain = await eventually(
+        lambda: run_chain(platform.client, CATALOG_WORKFLOW_ID),
+        lambda c: len(c) >= 2,
+        timeout=60,
+        what="the catalog's workflow to continue as new",
+    )
+    assert len(chain) >= 2
+    started = await anext(aiter(handle.fetch_history_events()))
+    memo = started.workflow_execution_started_event_attributes.memo.fields
+    assert "catalog" in memo, "the new run started with no memo"
+    assert b"d0" in memo["catalog"].data
