@@ -6,7 +6,9 @@ for every overview read, and the page reads the overview again after every burst
 namespaces asked for (every namespace, or a team's) keeps its last table; while someone reads it, it is counted
 again after the change feed reports a change of a request or a Promise, at most once every REFRESH_S. An overview is
 then answered at once, at most about REFRESH_S plus one counting behind the change feed (the page shows when it was
-counted). A table nobody read for KEEP_S is dropped, so the process counts only what is being looked at.
+counted, and whether a counting is still due: a page that read a table with one due reads it again, since the counting
+that follows brings no change of its own to wake it). A table nobody read for KEEP_S is dropped, so the process counts
+only what is being looked at.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class OverviewCounts:
 
     async def get(self, namespaces: list[str] | None) -> Counted:
         """The table for these namespaces (None: every one): the kept one, or counted now if there is none yet."""
-        key: Key = None if namespaces is None else tuple(sorted(set(namespaces)))
+        key = _key(namespaces)
         entry = self._entries.pop(key, None) or _Entry(read_at=0.0)
         self._entries[key] = entry  # re-inserted: the dict's order is the order of the last reads
         entry.read_at = self.clock()
@@ -93,6 +95,12 @@ class OverviewCounts:
         if entry.counted is not None:
             return entry.counted
         return await asyncio.shield(self._counting(key, entry))
+
+    def due(self, namespaces: list[str] | None) -> bool:
+        """Whether the table for these namespaces has a change not yet counted (or is being counted): what `get`
+        gave is then behind the change feed."""
+        entry = self._entries.get(_key(namespaces))
+        return entry is None or entry.dirty or entry.counting is not None
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key)
@@ -118,6 +126,10 @@ class OverviewCounts:
                 counts[p][phase] = n
             entry.counted = Counted(counts, began)
             return entry.counted
+        except Exception:
+            # Temporal down or slow: counted again at the next refresh, not at the next change (there may be none).
+            entry.dirty = True
+            raise
         finally:
             entry.counting = None
 
@@ -158,7 +170,11 @@ class OverviewCounts:
                 self.feed.unsubscribe(watcher)
 
 
+def _key(namespaces: list[str] | None) -> Key:
+    return None if namespaces is None else tuple(sorted(set(namespaces)))
+
+
 def _log_failure(task: asyncio.Task[Counted]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        # Temporal down or slow: the table kept stays (its time says how old it is); the next change tries again.
+        # Temporal down or slow: the table kept stays (its time says how old it is); the next refresh tries again.
         log.warning("the overview's counts could not be refreshed: %s", task.exception())

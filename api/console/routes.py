@@ -171,6 +171,7 @@ def routes() -> APIRouter:
         return {
             "counts": counts,
             "countedAt": counted.stamp if counted else None,
+            "countsDue": counted is not None and counts_store.due(namespaces),
             "promises": list(counts),
             "stores": [_store_summary(store) for kind in store_kinds for store in stores[kind]],
             "failures": console.recent_failures(_visible(caller, failed)),

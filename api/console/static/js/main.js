@@ -21,6 +21,7 @@ export const session = { who: null };
 let current = null;
 let stopWatching = null;
 let refreshTimer = null;
+let againTimer = null;
 let visits = 0;
 
 function parseHash() {
@@ -65,6 +66,7 @@ async function route(event, resolved = resolve()) {
     if (visit !== visits) return; // another route began meanwhile: it shows its view
     current = view;
     main.replaceChildren(current.node);
+    readAgainIfDue(view);
     document.title = `${current.title || "ktx"} · ktx console`;
     // A link followed (not the first load): the keyboard's next Tab starts in the new view, not at the page's top,
     // as it would from the link that was just removed.
@@ -82,6 +84,26 @@ export async function refreshNow() {
   if (!view || !view.refresh) return;
   const next = await view.refresh();
   if (next && view === current) showRefreshed(next);
+  readAgainIfDue(view);
+}
+
+// A view whose data said more is coming without a change to announce it (the overview's counts being counted) is
+// read again after the time it asks, for as long as it asks and is on screen.
+function readAgainIfDue(view) {
+  if (view !== current) return;
+  clearTimeout(againTimer);
+  const ms = view.readAgainIn ? view.readAgainIn() : null;
+  if (ms === null) return;
+  againTimer = setTimeout(async () => {
+    if (view !== current) return;
+    try {
+      const next = await view.refresh();
+      if (next && view === current) showRefreshed(next);
+      readAgainIfDue(view);
+    } catch (error) {
+      toast(`Live update failed: ${error.message}`, true);
+    }
+  }, ms);
 }
 
 // A view read again replaces its nodes, the focused control with them. Whoever is on a control stays on the same one
@@ -113,6 +135,7 @@ function changed(change) {
       const next = await view.refresh();
       // The view may have been left while it was read: the page shows what is on screen now, not what was.
       if (next && view === current) showRefreshed(next);
+      readAgainIfDue(view);
     } catch (error) {
       toast(`Live update failed: ${error.message}`, true);
     }

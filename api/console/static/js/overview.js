@@ -5,9 +5,15 @@ import { age, h, phaseBadge, requestHref, section, table } from "./dom.js";
 
 const PHASES = ["Reconciled", "Running", "Pending", "Failed", "Paused", "Suspended", "Deleting"];
 
+// The API answers with the counts it keeps at once, and says when a change is not counted yet: the page reads them
+// again shortly, since the counting brings no change of its own that would wake the page.
+const DUE_AGAIN_MS = 2000;
+
 export async function render() {
+  let due = false;
   const build = async () => {
     const data = await get("/ui/api/overview");
+    due = Boolean(data.countsDue);
     const counts = Object.entries(data.counts).map(([promise, perPhase]) =>
       h(
         "tr",
@@ -78,5 +84,11 @@ export async function render() {
       section("Recent events", table("Newest events first", ["When", "Type", "Reason", "Object", "Message"], events)),
     );
   };
-  return { title: "Overview", node: await build(), wants: () => true, refresh: build };
+  return {
+    title: "Overview",
+    node: await build(),
+    wants: () => true,
+    refresh: build,
+    readAgainIn: () => (due ? DUE_AGAIN_MS : null),
+  };
 }
