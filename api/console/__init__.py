@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,10 +25,19 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-# What a team token may read is never cached by the browser; the code is, revalidated on each load (an upgraded API
-# serves its new files at once).
+# What a team token may read is never cached by the browser. The code is served under its own content's hash
+# (`/ui/static/<version>/`), so it is cached for good and a page load asks for none of it again; an upgraded API
+# serves its new files under a new version, which the page (never cached) names.
 NO_STORE = (b"cache-control", b"no-store")
-REVALIDATE = (b"cache-control", b"no-cache")
+IMMUTABLE = (b"cache-control", b"public, max-age=31536000, immutable")
+
+
+def static_version(directory: Path = STATIC) -> str:
+    """The hash of every static file's path and bytes: it changes with any file."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 class ConsoleHeaders:
@@ -41,7 +51,7 @@ class ConsoleHeaders:
             await self.app(scope, receive, send)
             return
 
-        cache = REVALIDATE if scope["path"].startswith("/ui/static/") else NO_STORE
+        cache = IMMUTABLE if scope["path"].startswith("/ui/static/") else NO_STORE
 
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -63,13 +73,19 @@ def mount(app: FastAPI) -> None:
 
     app.include_router(routes())
 
-    async def console_page() -> FileResponse:
+    version = static_version()
+    # The page names this version's files; the modules import each other by relative paths, so they stay in it.
+    page = (STATIC / "index.html").read_text().replace("/ui/static/", f"/ui/static/{version}/")
+
+    async def console_page() -> HTMLResponse:
         # One page; the views are routes of its own (`#/requests`, ...), so a reload stays where it was. It holds no
         # data, so it is served without a token: the login is on it.
-        return FileResponse(STATIC / "index.html")
+        return HTMLResponse(page)
 
     for path in ("/ui", "/ui/"):
         app.add_api_route(path, console_page, methods=["GET"], include_in_schema=False)
 
-    app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
+    # Another version's files are not found: a tab opened before an upgrade reloads the page when a view's module
+    # is missing (main.js), and so gets this version's.
+    app.mount(f"/ui/static/{version}", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(ConsoleHeaders)

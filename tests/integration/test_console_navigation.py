@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -192,14 +193,50 @@ async def test_a_page_load_fetches_its_own_view_and_reads_it_while_the_session_i
             await expect(page.locator("#page-info")).to_be_visible()
             assert answered == [True], f"the list was read only after the session: {fetched}"
             code = sorted(p for p in fetched if p.endswith(".js"))
-            # The shell's modules and the list's own, not every view's.
-            assert code == [f"/ui/static/js/{m}.js" for m in ("api", "dom", "main", "requests")], fetched
+            version = code[0].split("/")[3]
+            # The shell's modules and the list's own, not every view's, all of one version.
+            assert code == [f"/ui/static/{version}/js/{m}.js" for m in ("api", "dom", "main", "requests")], fetched
             assert fetched.count("/ui/api/session") == fetched.count("/ui/api/requests") == 1, fetched
 
             # Another view's code comes as that view is first shown.
             await page.get_by_role("link", name="Destinations").click()
             await expect(page.locator("main h1")).to_have_text("Destinations and state stores")
-            assert "/ui/static/js/stores.js" in fetched, fetched
+            assert f"/ui/static/{version}/js/stores.js" in fetched, fetched
+
+
+async def test_the_code_is_cached_for_good_under_its_version_and_a_tab_left_on_an_older_one_reloads(
+    platform: Platform, tmp_path: Path
+) -> None:
+    with console_for(platform, tmp_path / "home") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            page = await http.get("/ui/")
+            assert page.headers["cache-control"] == "no-store"
+            (version,) = set(re.findall(r"/ui/static/([0-9a-f]{16})/", page.text))
+            module = await http.get(f"/ui/static/{version}/js/main.js")
+            assert module.status_code == 200
+            assert module.headers["cache-control"] == "public, max-age=31536000, immutable"
+            # Files of a version this API does not serve are not found: not today's files under an old name.
+            assert (await http.get("/ui/static/0123456789abcdef/js/main.js")).status_code == 404
+            assert (await http.get("/ui/static/js/main.js")).status_code == 404
+
+        async with chromium() as browser, console_page(browser) as page:
+            loads: list[str] = []
+            page.on("request", lambda r: loads.append(r.url) if urlparse(r.url).path == "/ui/" else None)
+            gone = [True]
+
+            # The first fetch of a view's module fails, as it does for a tab opened before an upgrade (its version is
+            # no longer served): the page loads again, once, and shows the view with the code it now names.
+            async def missing_once(route: Route) -> None:
+                if gone:
+                    gone.clear()
+                    await route.fulfill(status=404, body="not found")
+                else:
+                    await route.continue_()
+
+            await page.route("**/js/stores.js", missing_once)
+            await page.goto(f"{url}/ui/#/destinations")
+            await expect(page.locator("main h1")).to_have_text("Destinations and state stores")
+            assert len(loads) == 2, loads
 
 
 async def test_a_full_change_feed_answers_429_until_a_slot_is_freed(platform: Platform, tmp_path: Path) -> None:

@@ -43,7 +43,24 @@ function resolve() {
   if (!found) return { hash: location.hash, path };
   const [pattern, load] = found;
   const params = pattern.exec(path).slice(1).map(decodeURIComponent);
-  return { hash: location.hash, path, shown: load().then((view) => view.render(params, query)) };
+  const module = load().catch((error) => {
+    throw new CodeGone(error);
+  });
+  return { hash: location.hash, path, shown: module.then((view) => view.render(params, query)) };
+}
+
+// The code is served under its version (`/ui/static/<version>/`). A view's module that cannot be fetched was most
+// likely of a version the API no longer serves (it was upgraded since this page was loaded): the page is loaded
+// again, once per version, and so runs the new version's code throughout, never a mix of the two.
+class CodeGone extends Error {}
+const VERSION = new URL(import.meta.url).pathname.split("/")[3];
+const RELOADED = "ktx-console-reloaded-from";
+
+function reloadOnce() {
+  if (sessionStorage.getItem(RELOADED) === VERSION) return false;
+  sessionStorage.setItem(RELOADED, VERSION);
+  location.reload();
+  return true;
 }
 
 async function route(event, resolved = resolve()) {
@@ -73,6 +90,7 @@ async function route(event, resolved = resolve()) {
     if (event) main.focus({ preventScroll: true });
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showLogin("The token was refused; sign in again.");
+    if (error instanceof CodeGone && reloadOnce()) return;
     current = null;
     main.replaceChildren(h("h1", {}, "Could not show this view"), h("p", { class: "error" }, error.message));
   }
