@@ -15,6 +15,9 @@ from typing import Any, Awaitable, Callable, Iterator
 
 from service.platform import NotFound
 
+# How long past the wait's deadline a read still in flight may take: a slow read that answers is a value, one that never
+# answers fails the wait.
+READ_GRACE_S = 30.0
 # An object applied a moment ago may not be listed yet: a read that says "not found" is a value to wait past.
 DEFAULT_IGNORED: tuple[type[BaseException], ...] = (NotFound,)
 
@@ -57,7 +60,16 @@ async def eventually(
         try:
             value = read()
             if inspect.isawaitable(value):
-                value = await value
+                # A read that hangs (an update no worker can take) fails the wait too, not the test's 15 minutes.
+                try:
+                    value = await asyncio.wait_for(value, max(0.0, poll.deadline - time.monotonic()) + READ_GRACE_S)
+                except TimeoutError as exc:
+                    if time.monotonic() < poll.deadline:
+                        raise  # the read's own timeout, not the wait's
+                    raise AssertionError(
+                        f"timed out after {poll.timeout:g}s waiting for {what}: a read did not answer "
+                        f"{READ_GRACE_S:g}s past the deadline; last seen: {poll.last}"
+                    ) from exc
             if check(value):
                 return value
             poll.last = value

@@ -82,6 +82,11 @@ MEMO_ACROSS_CONTINUE_AS_NEW = "memo-across-continue-as-new"
 # histories from before had no such field, and their waits no such timer.
 ROLLOUT_REQUEST_TIMEOUTS = "rollout-request-timeouts"
 
+# A request reads a Promise revision by a (remote) activity, not a local one: a local activity holds its workflow task's
+# slot while the Promise's workflow is queried, and enough of them at once left no slot to answer the query in.
+# Histories from before read it by local activity.
+REVISION_READS_OFF_THE_TASK = "revision-reads-off-the-task"
+
 
 def patched(patch: str) -> bool:
     """`workflow.patched(patch)` for a patch `FOLDED` stands for."""

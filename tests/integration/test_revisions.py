@@ -416,3 +416,25 @@ async def test_a_rebind_sent_again_while_its_run_is_on_restarts_nothing(
     assert [(o.version, o.succeeded) for o in outcomes] == [("v2", True), ("v2", True)]
     obj = await platform.get(DB_KIND, "r0", "team-a")
     assert (obj["_ktx"]["runCounts"]["configure/write-v2"], v2_starts(obj)) == (1, 1), obj["_ktx"]["events"]
+
+
+async def test_more_requests_reading_a_revision_at_once_than_the_worker_has_workflow_task_slots_all_upgrade(
+    platform_factory, git_remote: Path, pipeline_images
+) -> None:
+    # A revision is asked of its Promise's workflow, which answers in one of the worker's workflow task slots. Reads
+    # that held the slots they waited in (local activities) left none to answer in: every request waited for good
+    # (bench/rollout.py --n 100 stalled at 92 of 100 with 8 slots).
+    platform = await platform_factory(settings={"worker_workflow_tasks": 2}, resource_binding_version_strategy="pinned")
+    await install(platform, git_remote, promise_at("v1"))
+    names = [f"slots-{i}" for i in range(6)]
+    await asyncio.gather(*(platform.apply(request(name)) for name in names))
+    for name in names:
+        await at_version(platform, name, "v1")
+    await platform.apply(promise_at("v2", log_level="debug"))
+    await platform.wait_condition("promise", PROMISE, "default", "Available", timeout=120)
+    # Each edit is an update the request's workflow answers in a slot: before, these hung with the slots taken.
+    edits = await asyncio.wait_for(asyncio.gather(*(edit_binding(platform, name, "v2") for name in names)), 120)
+    assert edits == ["configured"] * len(names)
+    for name in names:
+        upgraded = await at_version(platform, name, "v2")
+        assert upgraded["status"]["resourceBindingVersion"] == "v2"
