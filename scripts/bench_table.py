@@ -8,6 +8,8 @@ when a page's table differs from what the JSON gives.
 - `<!-- bench:summary -->` ... `<!-- /bench:summary -->`: one row per result: what was timed, wall, floor, ratio,
   runs and the load average it ran under. `<!-- bench:headline -->`: the same, the largest N of each benchmark only.
 - `<!-- bench:scale -->` ... `<!-- /bench:scale -->`: bench/scale.py's ladder, one row per N.
+- `<!-- bench:rollout -->` ... `<!-- /bench:rollout -->`: bench/rollout.py, one row per N, with each group's limit and
+  the peak of runs at once observed in it.
 """
 
 from __future__ import annotations
@@ -74,6 +76,21 @@ def scale_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def rollout_table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        "| n | Runtime | Plan (4 groups, 25%) | All at once | Ratio | Peak / limit per group | Peak all at once "
+        "| Runs | Load |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        peaks = ", ".join(f"{r['peak_per_group'][g]} / {r['limit_per_group'][g]}" for g in sorted(r["limit_per_group"]))
+        rows.append(
+            f"| {r['n']:,} | {r['runtime']} | {_s(r['wall_s'])} | {_s(r['floor_s'])} | {r['ratio']:.2f}x | {peaks} "
+            f"| {r['floor_peak']} | {r['runs']} | {_load(r)} |"
+        )
+    return "\n".join(rows)
+
+
 def results(directory: Path) -> list[dict[str, Any]]:
     """Every result, by benchmark name and then size."""
     found = [json.loads(path.read_text()) for path in directory.glob("*.json")]
@@ -86,6 +103,7 @@ def tables(found: list[dict[str, Any]]) -> dict[str, str]:
         "headline": summary_table(list(largest.values())),
         "summary": summary_table(found),
         "scale": scale_table([r for r in found if r["name"] == "scale"]),
+        "rollout": rollout_table([r for r in found if r["name"] == "rollout"]),
     }
 
 
