@@ -118,12 +118,21 @@ async def test_a_destination_only_sent_write_reports_continues_as_new(
     # What resource workflows send after each write; none of them is work for the Destination's own loop.
     handle = platform.client.get_workflow_handle(workflow_id)
     owner = resource_workflow_id("reported", "default", "one")
-    for i in range(CHANGES):
-        await handle.signal(
-            DestinationWorkflow.report_write, WriteReport(owner=owner, error=f"e{i}" if i % 2 else None)
-        )
+    sent = 0
+
+    async def reported() -> list[list[EventType.ValueType]]:
+        """Ten more reports, then the chain. Reports that arrive while the Destination checks its store (activities
+        that take seconds under load) all land in that one run, which continues as new only after its check: so
+        reports are sent until two runs have ended, not a fixed number that a slow check may swallow whole."""
+        nonlocal sent
+        for _ in range(CHANGES // 4):
+            error = f"e{sent}" if sent % 2 else None
+            await handle.signal(DestinationWorkflow.report_write, WriteReport(owner=owner, error=error))
+            sent += 1
+        return await run_chain(platform.client, workflow_id)
+
     chain = await eventually(
-        lambda: run_chain(platform.client, workflow_id),
+        reported,
         lambda c: len(c) >= len(before) + 2,
         timeout=60,
         what="the Destination's workflow to continue as new",
