@@ -112,16 +112,19 @@ function readAgainIfDue(view) {
   clearTimeout(againTimer);
   const ms = view.readAgainIn ? view.readAgainIn() : null;
   if (ms === null) return;
-  againTimer = setTimeout(async () => {
-    if (view !== current) return;
-    try {
-      const next = await view.refresh();
-      if (next && view === current) showRefreshed(next);
-      readAgainIfDue(view);
-    } catch (error) {
-      toast(`Live update failed: ${error.message}`, true);
-    }
-  }, ms);
+  againTimer = setTimeout(() => view === current && readAgain(view), ms);
+}
+
+// A live update: the view read again and shown, if it is still the one on screen (it may have been left while it was
+// read: the page shows what is on screen now, not what was).
+async function readAgain(view) {
+  try {
+    const next = await view.refresh();
+    if (next && view === current) showRefreshed(next);
+    readAgainIfDue(view);
+  } catch (error) {
+    toast(`Live update failed: ${error.message}`, true);
+  }
 }
 
 // A view read again replaces its nodes, the focused control with them. Whoever is on a control stays on the same one
@@ -148,16 +151,7 @@ function changed(change) {
   if (document.querySelector("dialog[open]") || (active && active.closest("#main form"))) return;
   clearTimeout(refreshTimer);
   const view = current;
-  refreshTimer = setTimeout(async () => {
-    try {
-      const next = await view.refresh();
-      // The view may have been left while it was read: the page shows what is on screen now, not what was.
-      if (next && view === current) showRefreshed(next);
-      readAgainIfDue(view);
-    } catch (error) {
-      toast(`Live update failed: ${error.message}`, true);
-    }
-  }, 300);
+  refreshTimer = setTimeout(() => readAgain(view), 300);
 }
 
 function showLogin(message) {
