@@ -143,10 +143,12 @@ def now_iso() -> str:
     return iso(workflow.now()) or ""
 
 
-async def read(activity: Callable[..., Any], arg: BaseModel) -> Any:
+async def read(activity: Callable[..., Any], arg: BaseModel, *, remote: bool = False) -> Any:
     """One read of Temporal's own state (catalog, memos, visibility) by an activity of
-    `activities/platform/catalog.py`."""
-    if patches.patched(patches.LOCAL_READS):
+    `activities/platform/catalog.py`. A local activity holds its workflow task's slot while it runs, so a read that
+    another workflow answers (a query, answered in a slot of the same worker) is `remote`: as local ones, as many of
+    them at once as the worker has slots left none to answer in."""
+    if not remote and patches.patched(patches.LOCAL_READS):
         with held_publishing():
             return await workflow.execute_local_activity_method(
                 activity, arg, start_to_close_timeout=options.READ_TIMEOUT, retry_policy=options.READ_RETRY

@@ -370,19 +370,11 @@ class ResourceWorkflow(ObjectLifecycle):
         return self.snapshot.reconciliation_interval_s if self.snapshot else None
 
     async def _read_promise(self, version: str | None = None) -> PromiseSnapshot | None:
+        # A revision is asked of its Promise's workflow (a query): a remote read, since as local ones, 8 requests
+        # reading at once held every slot and a rollout of 100 stalled at 92 for good.
+        remote = version is not None and workflow.patched(patches.REVISION_READS_OFF_THE_TASK)
         arg = ReadPromiseInput(name=self.state.promise, version=version)
-        if version is not None and workflow.patched(patches.REVISION_READS_OFF_THE_TASK):
-            # A revision is asked of its Promise's workflow (a query), which a worker answers in a workflow task slot.
-            # A local activity holds its own workflow task's slot while it waits: as many requests reading at once as
-            # the worker has slots left none to answer in, and a rollout of 100 stalled at 92 for good.
-            result = await workflow.execute_activity_method(
-                CatalogActivities.read_promise,
-                arg,
-                start_to_close_timeout=options.READ_TIMEOUT,
-                retry_policy=options.READ_RETRY,
-            )
-        else:
-            result = await read(CatalogActivities.read_promise, arg)
+        result = await read(CatalogActivities.read_promise, arg, remote=remote)
         return result.snapshot
 
     def _version_to_read(self) -> str | None:
